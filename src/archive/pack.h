@@ -1,0 +1,28 @@
+/*
+ * pack.h - writes a directory tree as a tar stream (the body of a saved checkpoint).
+ *
+ * The tree under dir_fd is walked in sorted order (byte order of names, a directory's
+ * entry before its contents) and written with relative names ("model.pt", "sub",
+ * "sub/x"; no "./", no leading "/"), keeping mode, mtime, uid/gid and symlink targets.
+ * Regular files, directories and symlinks are archived; any other type (fifo, socket,
+ * device) fails with CK_EUNSUPPORTED naming the path, so a save never carries what the
+ * readers' "data" filter refuses. Files are read through descriptors opened relative to
+ * dir_fd with O_NOFOLLOW, never by absolute path. The tar bytes go to out uncompressed.
+ */
+#ifndef CK_ARCHIVE_PACK_H
+#define CK_ARCHIVE_PACK_H
+
+#include <stdint.h>
+
+#include "util/sink.h"
+
+struct ck_pack_stats {
+    uint64_t entries;    /* tar entries written */
+    uint64_t file_bytes; /* bytes of regular-file data */
+    uint64_t tar_bytes;  /* bytes of tar stream produced */
+};
+
+ck_rc ck_pack_tar(int dir_fd, const struct ck_sink *out, struct ck_pack_stats *st,
+                  struct ck_err *err);
+
+#endif

@@ -1,0 +1,233 @@
+/* options.c - command line parsing; see options.h. */
+#include "cli/options.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage_text[] =
+    "usage: ckptfs [OPTIONS] MOUNTPOINT\n"
+    "\n"
+    "Mounts a checkpoint filesystem: MOUNTPOINT/prev/ shows the previous checkpoint\n"
+    "(read-only, fetched on first access), MOUNTPOINT/save/ is the writable save area,\n"
+    "touch MOUNTPOINT/.save saves it to --dest, MOUNTPOINT/.status reports progress.\n"
+    "\n"
+    "  --dest URI              where saves go (env CKPTFS_DEST); file://, path, http(s)://\n"
+    "  --src URI               previous checkpoint (env CKPTFS_SRC); repeatable, the first\n"
+    "                          that exists and is non-empty wins; \"\" means none\n"
+    "  --cache-dir DIR         local disk for save/ and prev/ (default: a new folder\n"
+    "                          under $TMPDIR or /var/tmp); reuse it to re-attach save/\n"
+    "  --no-save-on-unmount    do not save unsaved changes when unmounted\n"
+    "  --autosave quiet=N      save when changed and no file was open for writing for N s\n"
+    "  --autosave every=N      save changes at most every N s\n"
+    "  --compress POLICY       auto (default), store, gzip-1 .. gzip-9\n"
+    "  --save-wait SECONDS     how long a save waits for files open for writing (10)\n"
+    "  --log-level LEVEL       error, warn, info (default), debug\n"
+    "  --syslog                log to syslog instead of stderr\n"
+    "  -f                      stay in the foreground\n"
+    "  -d                      FUSE debug output (implies -f)\n"
+    "  -o OPT[,OPT...]         FUSE mount options (allow_other, ...)\n"
+    "  -h, --help              this text\n"
+    "  -V, --version           the version\n";
+
+const char *ck_options_usage(void)
+{
+    return usage_text;
+}
+
+static bool is_empty_uri(const char *s)
+{
+    return s[0] == '\0' || strcmp(s, "\"\"") == 0 || strcmp(s, "''") == 0;
+}
+
+static ck_rc add_src(struct ck_options *o, const char *s, struct ck_err *err)
+{
+    if (is_empty_uri(s))
+        return CK_OK;
+    if (o->nsrc == CK_MAX_SRCS)
+        return ck_fail(err, CK_EINVAL, "--src: at most %d sources", CK_MAX_SRCS);
+    o->srcs[o->nsrc++] = s;
+    return CK_OK;
+}
+
+static ck_rc push_fuse_arg(struct ck_options *o, char *arg, struct ck_err *err)
+{
+    char **v = realloc(o->fuse_argv, sizeof(char *) * (size_t)(o->fuse_argc + 2));
+    if (!v)
+        return ck_fail(err, CK_ENOMEM, "parsing the command line: out of memory");
+    o->fuse_argv = v;
+    v[o->fuse_argc++] = arg;
+    v[o->fuse_argc] = NULL;
+    return CK_OK;
+}
+
+static ck_rc parse_seconds(const char *opt, const char *s, double *out, struct ck_err *err)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || !(v >= 0) || v > 1e7)
+        return ck_fail(err, CK_EINVAL, "%s: '%s' is not a number of seconds", opt, s);
+    *out = v;
+    return CK_OK;
+}
+
+static ck_rc parse_autosave(struct ck_options *o, const char *s, struct ck_err *err)
+{
+    if (strncmp(s, "quiet=", 6) == 0)
+        return parse_seconds("--autosave quiet", s + 6, &o->autosave_quiet_s, err);
+    if (strncmp(s, "every=", 6) == 0)
+        return parse_seconds("--autosave every", s + 6, &o->autosave_every_s, err);
+    return ck_fail(err, CK_EINVAL, "--autosave: '%s' is neither quiet=SECONDS nor every=SECONDS",
+                   s);
+}
+
+/* Options that take a value: "--name VALUE" or "--name=VALUE". */
+static const char *const valued[] = {"--dest",      "--src",       "--cache-dir", "--autosave",
+                                     "--compress",  "--save-wait", "--log-level", NULL};
+
+static ck_rc apply_valued(struct ck_options *o, const char *name, const char *val,
+                          struct ck_err *err)
+{
+    if (strcmp(name, "--dest") == 0) {
+        o->dest = val;
+    } else if (strcmp(name, "--src") == 0) {
+        return add_src(o, val, err);
+    } else if (strcmp(name, "--cache-dir") == 0) {
+        o->cache_dir = val;
+    } else if (strcmp(name, "--autosave") == 0) {
+        return parse_autosave(o, val, err);
+    } else if (strcmp(name, "--compress") == 0) {
+        if (!ck_codec_parse(val, &o->codec))
+            return ck_fail(err, CK_EINVAL,
+                           "--compress: '%s' is not auto, store or gzip-1 .. gzip-9", val);
+    } else if (strcmp(name, "--save-wait") == 0) {
+        return parse_seconds("--save-wait", val, &o->save_wait_s, err);
+    } else if (strcmp(name, "--log-level") == 0) {
+        if (!ck_log_parse_level(val, &o->log_level))
+            return ck_fail(err, CK_EINVAL, "--log-level: '%s' is not error, warn, info or debug",
+                           val);
+    }
+    return CK_OK;
+}
+
+/* Handles argv[*i] if it is one of our long options; *handled tells whether it was. */
+static ck_rc parse_long(struct ck_options *o, int argc, char **argv, int *i, bool *handled,
+                        struct ck_err *err)
+{
+    const char *arg = argv[*i];
+    *handled = true;
+    for (int k = 0; valued[k]; k++) {
+        size_t n = strlen(valued[k]);
+        if (strncmp(arg, valued[k], n) != 0)
+            continue;
+        if (arg[n] == '=')
+            return apply_valued(o, valued[k], arg + n + 1, err);
+        if (arg[n] == '\0') {
+            if (*i + 1 >= argc)
+                return ck_fail(err, CK_EINVAL, "%s needs a value", valued[k]);
+            return apply_valued(o, valued[k], argv[++*i], err);
+        }
+    }
+    if (strcmp(arg, "--no-save-on-unmount") == 0)
+        o->save_on_unmount = false;
+    else if (strcmp(arg, "--syslog") == 0)
+        o->use_syslog = true;
+    else if (strcmp(arg, "--help") == 0)
+        o->show_help = true;
+    else if (strcmp(arg, "--version") == 0)
+        o->show_version = true;
+    else
+        *handled = false;
+    return CK_OK;
+}
+
+static ck_rc parse_short(struct ck_options *o, int argc, char **argv, int *i, struct ck_err *err)
+{
+    char *arg = argv[*i];
+    if (strcmp(arg, "-f") == 0) {
+        o->foreground = true;
+    } else if (strcmp(arg, "-d") == 0 || strcmp(arg, "--debug") == 0) {
+        o->debug = o->foreground = true;
+        return push_fuse_arg(o, "-d", err);
+    } else if (strcmp(arg, "-h") == 0) {
+        o->show_help = true;
+    } else if (strcmp(arg, "-V") == 0) {
+        o->show_version = true;
+    } else if (strcmp(arg, "-o") == 0) {
+        if (*i + 1 >= argc)
+            return ck_fail(err, CK_EINVAL, "-o needs a value");
+        ck_rc rc = push_fuse_arg(o, "-o", err);
+        return rc ? rc : push_fuse_arg(o, argv[++*i], err);
+    } else if (strncmp(arg, "-o", 2) == 0) {
+        ck_rc rc = push_fuse_arg(o, "-o", err);
+        return rc ? rc : push_fuse_arg(o, arg + 2, err);
+    } else {
+        return ck_fail(err, CK_EINVAL, "unknown option '%s' (see --help)", arg);
+    }
+    return CK_OK;
+}
+
+static void set_defaults(struct ck_options *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->save_on_unmount = true;
+    o->codec.kind = CK_CODEC_AUTO;
+    o->save_wait_s = 10;
+    o->log_level = CK_LOG_INFO;
+}
+
+static ck_rc parse_args(int argc, char **argv, struct ck_options *o, struct ck_err *err)
+{
+    bool options_done = false;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        ck_rc rc = CK_OK;
+        bool handled = false;
+        if (!options_done && strcmp(arg, "--") == 0) {
+            options_done = true;
+            continue;
+        }
+        if (!options_done && arg[0] == '-' && arg[1] == '-' && arg[2] != '\0') {
+            rc = parse_long(o, argc, argv, &i, &handled, err);
+            if (!rc && !handled)
+                rc = ck_fail(err, CK_EINVAL, "unknown option '%s' (see --help)", arg);
+        } else if (!options_done && arg[0] == '-' && arg[1] != '\0') {
+            rc = parse_short(o, argc, argv, &i, err);
+        } else if (o->mountpoint) {
+            rc = ck_fail(err, CK_EINVAL, "unexpected argument '%s': one MOUNTPOINT only", arg);
+        } else {
+            o->mountpoint = arg;
+        }
+        if (rc)
+            return rc;
+    }
+    return CK_OK;
+}
+
+ck_rc ck_options_parse(int argc, char **argv, char *(*getenv_fn)(const char *),
+                       struct ck_options *o, struct ck_err *err)
+{
+    set_defaults(o);
+    ck_rc rc = push_fuse_arg(o, argc > 0 ? argv[0] : "ckptfs", err);
+    if (!rc)
+        rc = parse_args(argc, argv, o, err);
+    if (rc || o->show_help || o->show_version)
+        return rc;
+    if (!o->dest)
+        o->dest = getenv_fn("CKPTFS_DEST");
+    if (o->nsrc == 0 && getenv_fn("CKPTFS_SRC"))
+        rc = add_src(o, getenv_fn("CKPTFS_SRC"), err);
+    if (rc)
+        return rc;
+    if (!o->dest || is_empty_uri(o->dest))
+        return ck_fail(err, CK_EINVAL, "no destination: give --dest URI or set CKPTFS_DEST");
+    if (!o->mountpoint)
+        return ck_fail(err, CK_EINVAL, "no MOUNTPOINT given (see --help)");
+    return CK_OK;
+}
+
+void ck_options_free(struct ck_options *o)
+{
+    free(o->fuse_argv);
+    o->fuse_argv = NULL;
+    o->fuse_argc = 0;
+}

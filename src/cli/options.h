@@ -1,0 +1,60 @@
+/*
+ * options.h - the command line and environment of the ckptfs daemon (SPEC 1).
+ *
+ *   ckptfs [OPTIONS] MOUNTPOINT
+ *     --dest URI              where saves go (or CKPTFS_DEST)
+ *     --src URI               previous checkpoint, repeatable (or CKPTFS_SRC); "" = none
+ *     --cache-dir DIR         local disk for save/ and prev/
+ *     --no-save-on-unmount
+ *     --autosave quiet=N | every=N   (may be given twice, once for each)
+ *     --compress auto|store|gzip-1..9
+ *     --save-wait SECONDS     bounded wait for files open for writing when a save starts
+ *     --log-level error|warn|info|debug, --syslog
+ *     -f, -d, -o OPT          foreground, debug, FUSE mount options
+ *
+ * Parsing allocates nothing but the two arrays in struct ck_options; the strings point
+ * into argv or the environment. ck_options_free() releases the arrays.
+ */
+#ifndef CK_CLI_OPTIONS_H
+#define CK_CLI_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "archive/codec.h"
+#include "util/err.h"
+#include "util/log.h"
+
+#define CK_MAX_SRCS 16
+
+struct ck_options {
+    const char *dest;
+    const char *srcs[CK_MAX_SRCS]; /* non-empty URIs only; "" and "\"\"" are dropped */
+    size_t nsrc;
+    const char *cache_dir; /* NULL: a fresh folder under $TMPDIR or /var/tmp */
+    const char *mountpoint;
+    bool foreground;
+    bool debug;
+    bool save_on_unmount;
+    bool show_help;
+    bool show_version;
+    bool use_syslog;
+    struct ck_codec codec;
+    double autosave_quiet_s; /* 0: off */
+    double autosave_every_s; /* 0: off */
+    double save_wait_s;
+    enum ck_log_level log_level;
+    char **fuse_argv; /* owned array: argv[0] followed by -d / -o OPT; NULL-terminated */
+    int fuse_argc;
+};
+
+/* Parses argv (argv[0] is the program) with getenv_fn for CKPTFS_DEST / CKPTFS_SRC
+ * (pass getenv; tests pass their own). On error, err names the offending argument. */
+ck_rc ck_options_parse(int argc, char **argv, char *(*getenv_fn)(const char *),
+                       struct ck_options *o, struct ck_err *err);
+void ck_options_free(struct ck_options *o);
+
+/* The --help text. */
+const char *ck_options_usage(void);
+
+#endif

@@ -1,0 +1,159 @@
+/* daemon.c - wiring of one mount; see daemon.h. */
+#include "daemon/daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/clock.h"
+#include "util/fsutil.h"
+#include "util/log.h"
+
+/* Plain relative paths become absolute: the daemon changes directory when it detaches. */
+static ck_rc absolute_uri(const char *uri, char **out, struct ck_err *err)
+{
+    bool relative_path = strstr(uri, "://") == NULL && uri[0] != '/';
+    if (!relative_path) {
+        *out = strdup(uri);
+    } else {
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof(cwd)))
+            return ck_fail_errno(err, errno, "resolving %s", uri);
+        if (asprintf(out, "%s/%s", cwd, uri) < 0)
+            *out = NULL;
+    }
+    return *out ? CK_OK : ck_fail(err, CK_ENOMEM, "out of memory");
+}
+
+static ck_rc make_cache_dir(struct ck_daemon *d, const char *want, struct ck_err *err)
+{
+    char tmp[PATH_MAX];
+    if (want) {
+        ck_rc rc = ck_mkdir_p(want, 0700, err);
+        if (rc)
+            return rc;
+        if (!realpath(want, d->cache_dir))
+            return ck_fail_errno(err, errno, "cache dir %s", want);
+        return CK_OK;
+    }
+    const char *base = getenv("TMPDIR");
+    if (!base || !*base)
+        base = "/var/tmp";
+    if (snprintf(tmp, sizeof(tmp), "%s/ckptfs-XXXXXX", base) >= (int)sizeof(tmp))
+        return ck_fail(err, CK_EINVAL, "TMPDIR too long");
+    if (!mkdtemp(tmp))
+        return ck_fail_errno(err, errno, "creating a cache dir under %s", base);
+    if (!realpath(tmp, d->cache_dir))
+        return ck_fail_errno(err, errno, "cache dir %s", tmp);
+    d->cache_dir_created = true;
+    return CK_OK;
+}
+
+static ck_rc make_spool_dir(struct ck_daemon *d, struct ck_err *err)
+{
+    if (snprintf(d->spool_dir, sizeof(d->spool_dir), "%s/spool", d->cache_dir) >=
+        (int)sizeof(d->spool_dir))
+        return ck_fail(err, CK_EINVAL, "cache dir path too long: %s", d->cache_dir);
+    ck_rc rc = ck_mkdir_p(d->spool_dir, 0700, err);
+    if (rc)
+        return rc;
+    int fd = open(d->spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return ck_fail_errno(err, errno, "opening %s", d->spool_dir);
+    rc = ck_empty_dir(fd, "cache spool/", err); /* leftovers of a killed daemon */
+    close(fd);
+    return rc;
+}
+
+ck_rc ck_daemon_init(struct ck_daemon *d, const struct ck_options *o, struct ck_err *err)
+{
+    memset(d, 0, sizeof(*d));
+    d->opt = o;
+    d->started_wall = ck_wall_now();
+    ck_rc rc = absolute_uri(o->dest, &d->dest_uri, err);
+    for (size_t i = 0; !rc && i < o->nsrc; i++, d->nsrc++)
+        rc = absolute_uri(o->srcs[i], &d->src_uris[i], err);
+    if (!rc)
+        rc = make_cache_dir(d, o->cache_dir, err);
+    if (!rc)
+        rc = make_spool_dir(d, err);
+    if (rc)
+        return rc;
+    ck_store_env_default(&d->env);
+    d->env.scratch_dir = d->spool_dir;
+    rc = ck_store_open(d->dest_uri, &d->env, &d->dest, err);
+    if (rc) {
+        ck_err_prefix(err, "--dest");
+        return rc;
+    }
+    rc = ck_area_open(&d->area, d->cache_dir, err);
+    if (rc)
+        return rc;
+    d->area_open = true;
+    struct ck_loader_cfg lc = {(const char *const *)d->src_uris, d->nsrc, &d->env,
+                               d->cache_dir};
+    rc = ck_loader_new(&lc, &d->loader, err);
+    if (rc)
+        return rc;
+    if (ck_area_dirty(&d->area))
+        ck_log_info("cache dir %s holds unsaved changes in save/ from an earlier run",
+                    d->cache_dir);
+    return CK_OK;
+}
+
+ck_rc ck_daemon_start(struct ck_daemon *d, struct ck_err *err)
+{
+    const struct ck_options *o = d->opt;
+    struct ck_saver_cfg sc = {
+        .area = &d->area,
+        .dest = d->dest,
+        .codec = o->codec,
+        .save_wait_s = o->save_wait_s,
+        .autosave_quiet_s = o->autosave_quiet_s,
+        .autosave_every_s = o->autosave_every_s,
+    };
+    ck_rc rc = ck_saver_start(&sc, &d->saver, err);
+    if (!rc)
+        ck_log_info("mounted: dest %s, cache %s, %zu source(s)", ck_store_uri(d->dest),
+                    d->cache_dir, d->nsrc);
+    return rc;
+}
+
+ck_rc ck_daemon_finish(struct ck_daemon *d, struct ck_err *err)
+{
+    ck_rc rc = CK_OK;
+    if (!d->saver)
+        return CK_OK;
+    if (d->opt->save_on_unmount && ck_area_dirty(&d->area)) {
+        ck_log_info("unmounted with unsaved changes: saving");
+        rc = ck_saver_save_sync(d->saver, CK_TRIGGER_UNMOUNT, err);
+    }
+    ck_saver_stop(d->saver);
+    d->saver = NULL;
+    return rc;
+}
+
+void ck_daemon_destroy(struct ck_daemon *d)
+{
+    if (d->saver)
+        ck_saver_stop(d->saver);
+    if (d->loader)
+        ck_loader_free(d->loader);
+    bool unsaved = d->area_open && ck_area_dirty(&d->area);
+    if (d->area_open)
+        ck_area_close(&d->area);
+    if (d->dest)
+        ck_store_close(d->dest);
+    if (d->cache_dir_created && !unsaved) {
+        struct ck_err e;
+        ck_rmtree_at(AT_FDCWD, d->cache_dir, "cache dir", &e);
+    } else if (d->cache_dir_created) {
+        ck_log_warn("unsaved changes are kept in %s/save", d->cache_dir);
+    }
+    free(d->dest_uri);
+    for (size_t i = 0; i < d->nsrc; i++)
+        free(d->src_uris[i]);
+}

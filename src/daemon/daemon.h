@@ -1,0 +1,53 @@
+/*
+ * daemon.h - one mounted ckptfs: the parts the FUSE adapter drives, wired together.
+ *
+ *   options -> cache dir (save/, prev/, work/, spool/) -> destination store
+ *           -> save area + saver thread -> loader (lazy) -> status JSON
+ *
+ * Lifecycle: ck_daemon_init (no threads: safe before fuse_daemonize forks),
+ * ck_daemon_start (threads), the FUSE loop, ck_daemon_finish (save on unmount, stop the
+ * saver), ck_daemon_destroy. The struct is filled by init and read-only afterwards except
+ * through the components' own locks.
+ */
+#ifndef CK_DAEMON_DAEMON_H
+#define CK_DAEMON_DAEMON_H
+
+#include <limits.h>
+#include <stdbool.h>
+
+#include "cli/options.h"
+#include "restore/loader.h"
+#include "save/area.h"
+#include "save/saver.h"
+#include "store/store.h"
+#include "util/buf.h"
+
+struct ck_daemon {
+    const struct ck_options *opt; /* not owned */
+    char cache_dir[PATH_MAX];     /* absolute */
+    bool cache_dir_created;       /* made by us: removed at exit if nothing is unsaved */
+    char spool_dir[PATH_MAX];
+    char *dest_uri;               /* owned, absolute if it was a relative path */
+    char *src_uris[CK_MAX_SRCS];  /* owned, likewise */
+    size_t nsrc;
+    struct ck_store_env env;
+    struct ck_store *dest;
+    struct ck_area area;
+    bool area_open;
+    struct ck_saver *saver;
+    struct ck_loader *loader;
+    double started_wall;
+};
+
+ck_rc ck_daemon_init(struct ck_daemon *d, const struct ck_options *o, struct ck_err *err);
+ck_rc ck_daemon_start(struct ck_daemon *d, struct ck_err *err);
+
+/* After unmount: saves unsaved changes (unless --no-save-on-unmount), waits for running
+ * saves, stops the saver. Returns the unmount save's result. */
+ck_rc ck_daemon_finish(struct ck_daemon *d, struct ck_err *err);
+void ck_daemon_destroy(struct ck_daemon *d);
+
+/* Renders .status (SPEC 2) into out. */
+ck_rc ck_daemon_status_json(struct ck_daemon *d, struct ck_buf *out);
+
+#endif

@@ -1,0 +1,165 @@
+/*
+ * status.c - the .status document (SPEC 2): one JSON object a program can poll.
+ *
+ *   {"state": "idle|loading|saving|error", "mounted_at": ..., "dest": URI,
+ *    "prev": {"state", "source", "kind", "bytes_done", "bytes_total", "entries",
+ *             "seconds", "error"},
+ *    "save": {"dirty", "queued", "saves_ok", "saves_failed",
+ *             "current": REPORT|null, "last": REPORT|null},
+ *    "last_error": null|"..."}
+ *   REPORT = {"generation", "trigger", "phase", "result", "kind", "started_at", "seconds",
+ *             "entries", "bytes", "compressed_bytes", "mb_per_s", "writers_left", "error"}
+ *
+ * Only display URIs appear (no query strings, no credentials).
+ */
+#include <stdio.h>
+#include <time.h>
+
+#include "daemon/daemon.h"
+#include "util/json.h"
+
+static void iso_time(double t, char *buf, size_t len)
+{
+    time_t s = (time_t)t;
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void put_prev(struct ck_json *j, const struct ck_load_status *ls)
+{
+    ck_json_key(j, "prev");
+    ck_json_obj_begin(j);
+    ck_json_key(j, "state");
+    ck_json_str(j, ck_load_state_name(ls->state));
+    ck_json_key(j, "source");
+    ck_json_str(j, ls->source[0] ? ls->source : NULL);
+    ck_json_key(j, "kind");
+    ck_json_str(j, ls->state == CK_LOAD_READY ? ck_object_kind_name(ls->kind) : NULL);
+    ck_json_key(j, "bytes_done");
+    ck_json_uint(j, ls->bytes_done);
+    ck_json_key(j, "bytes_total");
+    ck_json_uint(j, ls->bytes_total);
+    ck_json_key(j, "entries");
+    ck_json_uint(j, ls->entries);
+    ck_json_key(j, "seconds");
+    ck_json_num(j, ls->seconds);
+    ck_json_key(j, "error");
+    ck_json_str(j, ls->error[0] ? ls->error : NULL);
+    ck_json_obj_end(j);
+}
+
+static const char *result_name(enum ck_save_phase p)
+{
+    return p == CK_PHASE_DONE ? "ok" : p == CK_PHASE_FAILED ? "failed" : "running";
+}
+
+static void put_report(struct ck_json *j, const struct ck_save_report *r)
+{
+    char when[32];
+    iso_time(r->started_wall, when, sizeof(when));
+    ck_json_obj_begin(j);
+    ck_json_key(j, "generation");
+    ck_json_uint(j, r->generation);
+    ck_json_key(j, "trigger");
+    ck_json_str(j, ck_save_trigger_name(r->trigger));
+    ck_json_key(j, "phase");
+    ck_json_str(j, ck_save_phase_name(r->phase));
+    ck_json_key(j, "result");
+    ck_json_str(j, result_name(r->phase));
+    ck_json_key(j, "kind");
+    ck_json_str(j, r->phase == CK_PHASE_DONE ? ck_object_kind_name(r->kind) : NULL);
+    ck_json_key(j, "started_at");
+    ck_json_str(j, when);
+    ck_json_key(j, "seconds");
+    ck_json_num(j, r->seconds);
+    ck_json_key(j, "entries");
+    ck_json_uint(j, r->entries);
+    ck_json_key(j, "bytes");
+    ck_json_uint(j, r->bytes);
+    ck_json_key(j, "compressed_bytes");
+    ck_json_uint(j, r->compressed);
+    ck_json_key(j, "mb_per_s");
+    ck_json_num(j, r->seconds > 0 ? (double)r->bytes / 1e6 / r->seconds : 0);
+    ck_json_key(j, "writers_left");
+    ck_json_uint(j, r->writers_left);
+    ck_json_key(j, "error");
+    ck_json_str(j, r->error[0] ? r->error : NULL);
+    ck_json_obj_end(j);
+}
+
+static void put_save(struct ck_json *j, const struct ck_saver_status *ss, bool dirty)
+{
+    ck_json_key(j, "save");
+    ck_json_obj_begin(j);
+    ck_json_key(j, "dirty");
+    ck_json_bool(j, dirty);
+    ck_json_key(j, "queued");
+    ck_json_bool(j, ss->queued);
+    ck_json_key(j, "saves_ok");
+    ck_json_uint(j, ss->saves_ok);
+    ck_json_key(j, "saves_failed");
+    ck_json_uint(j, ss->saves_failed);
+    ck_json_key(j, "current");
+    if (ss->running)
+        put_report(j, &ss->current);
+    else
+        ck_json_null(j);
+    ck_json_key(j, "last");
+    if (ss->has_last)
+        put_report(j, &ss->last);
+    else
+        ck_json_null(j);
+    ck_json_obj_end(j);
+}
+
+static const char *overall_state(const struct ck_load_status *ls, const struct ck_saver_status *ss)
+{
+    if (ss->running)
+        return "saving";
+    if (ls->state == CK_LOAD_RUNNING)
+        return "loading";
+    if (ls->state == CK_LOAD_FAILED || (ss->has_last && ss->last.phase == CK_PHASE_FAILED))
+        return "error";
+    return "idle";
+}
+
+static const char *last_error(const struct ck_load_status *ls, const struct ck_saver_status *ss)
+{
+    if (ss->has_last && ss->last.phase == CK_PHASE_FAILED)
+        return ss->last.error;
+    if (ls->state == CK_LOAD_FAILED)
+        return ls->error;
+    return NULL;
+}
+
+ck_rc ck_daemon_status_json(struct ck_daemon *d, struct ck_buf *out)
+{
+    struct ck_load_status ls;
+    struct ck_saver_status ss = {0};
+    ck_loader_status(d->loader, &ls);
+    if (d->saver)
+        ck_saver_status(d->saver, &ss);
+    bool dirty = ck_area_dirty(&d->area);
+    char when[32];
+    iso_time(d->started_wall, when, sizeof(when));
+
+    struct ck_json j;
+    ck_json_init(&j, out);
+    ck_json_obj_begin(&j);
+    ck_json_key(&j, "state");
+    ck_json_str(&j, overall_state(&ls, &ss));
+    ck_json_key(&j, "mounted_at");
+    ck_json_str(&j, when);
+    ck_json_key(&j, "dest");
+    ck_json_str(&j, ck_store_uri(d->dest));
+    put_prev(&j, &ls);
+    put_save(&j, &ss, dirty);
+    ck_json_key(&j, "last_error");
+    ck_json_str(&j, last_error(&ls, &ss));
+    ck_json_obj_end(&j);
+    ck_rc rc = ck_json_finish(&j);
+    if (!rc)
+        rc = ck_buf_puts(out, "\n");
+    return rc;
+}

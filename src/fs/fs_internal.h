@@ -1,0 +1,121 @@
+/*
+ * fs_internal.h - shared state of the FUSE adapter (the only code that includes fuse).
+ *
+ * The mount is a low-level libfuse filesystem with a fixed top level and two subtrees:
+ *
+ *   1  /            virtual directory
+ *   2  /.save       virtual control file (write or touch: save)
+ *   3  /.status     virtual read-only JSON
+ *   *  /save/...    passthrough onto cache-dir/save (read-write, gated by save/area.h)
+ *   *  /prev/...    passthrough onto cache-dir/prev (read-only; the first lookup or
+ *                   opendir under prev/ starts the lazy load and is answered when it ends)
+ *
+ * Passthrough nodes (struct ck_node) hold an O_PATH descriptor of their file and are
+ * found by (dev, ino); their FUSE node id is the node's address, as in libfuse's
+ * passthrough_ll. Replies that must wait (prev/ before the load, .save close, fsync on
+ * save/) are sent from the loader or saver thread when the result is known, so no FUSE
+ * worker thread ever waits for the network.
+ *
+ * Locks: fs->nodes_lock protects the node table and every node's nlookup. It is a leaf
+ * lock. Order with the other components: a FUSE thread may take the area gate (inside
+ * ck_area_*), then nodes_lock; never the reverse.
+ */
+#ifndef CK_FS_INTERNAL_H
+#define CK_FS_INTERNAL_H
+
+#define FUSE_USE_VERSION 312
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "daemon/daemon.h"
+
+#define CK_INO_ROOT    FUSE_ROOT_ID
+#define CK_INO_SAVECTL 2
+#define CK_INO_STATUS  3
+
+enum ck_node_area {
+    CK_NODE_SAVE,
+    CK_NODE_PREV,
+};
+
+struct ck_node {
+    int fd;                 /* O_PATH | O_NOFOLLOW; owned */
+    dev_t dev;
+    ino_t ino;
+    enum ck_node_area area;
+    bool area_root;         /* cache-dir/save or cache-dir/prev itself: never freed early */
+    uint64_t nlookup;       /* protected by fs->nodes_lock */
+    struct ck_node *next;   /* hash chain; protected by fs->nodes_lock */
+};
+
+struct ck_fs {
+    struct ck_daemon *d;    /* not owned */
+    struct fuse_session *se;
+    pthread_mutex_t nodes_lock;
+    struct ck_node **buckets; /* protected by nodes_lock */
+    size_t nbuckets;
+    size_t nnodes;            /* protected by nodes_lock */
+    struct ck_node *save_root;
+    struct ck_node *prev_root;
+    double timeout;           /* entry and attribute cache time for passthrough nodes */
+    double mounted_wall;
+};
+
+/* inode.c: the node table. */
+int ck_nodes_init(struct ck_fs *fs);
+void ck_nodes_destroy(struct ck_fs *fs);
+struct ck_node *ck_node_of(fuse_ino_t ino);
+/* Looks name up under parent, adds a lookup reference and fills e. Returns 0 or errno. */
+int ck_nodes_lookup(struct ck_fs *fs, struct ck_node *parent, const char *name,
+                    struct fuse_entry_param *e);
+/* Adds a lookup reference to an area root and fills e. */
+int ck_nodes_root_entry(struct ck_fs *fs, struct ck_node *root, struct fuse_entry_param *e);
+void ck_nodes_forget(struct ck_fs *fs, struct ck_node *n, uint64_t count);
+/* Opens an area root node over dirfd's directory (pinned, never forgotten). */
+int ck_nodes_make_root(struct ck_fs *fs, const char *path, enum ck_node_area area,
+                       struct ck_node **out);
+/* "/proc/self/fd/N" for n, to reopen an O_PATH descriptor. */
+void ck_node_procpath(const struct ck_node *n, char *buf, size_t len);
+int ck_node_stat(const struct ck_node *n, struct stat *st);
+
+/* ops_top.c: the virtual top level and the control files. */
+bool ck_top_is_virtual(fuse_ino_t ino);
+void ck_top_lookup(fuse_req_t req, const char *name);
+void ck_top_getattr(fuse_req_t req, fuse_ino_t ino);
+void ck_top_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set);
+void ck_top_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ck_top_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                 struct fuse_file_info *fi);
+void ck_top_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+                  struct fuse_file_info *fi);
+void ck_top_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ck_top_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ck_top_opendir(fuse_req_t req, struct fuse_file_info *fi);
+void ck_top_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi);
+/* Requests a save and answers req when it is durable (fsync on save/). */
+void ck_top_sync_save(fuse_req_t req, enum ck_save_trigger trigger);
+
+/* ops_tree.c: the ops of save/ and prev/; ops_dir.c: directories of both. */
+extern const struct fuse_lowlevel_ops ck_fs_ops;
+void ck_tree_lookup(fuse_req_t req, struct ck_node *parent, const char *name);
+void ck_tree_opendir(fuse_req_t req, struct ck_node *n, struct fuse_file_info *fi);
+void ck_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ck_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                   struct fuse_file_info *fi);
+void ck_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ck_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+
+/* gate.c: requests under prev/ that wait for the lazy load. */
+void ck_prev_gate_lookup(fuse_req_t req, struct ck_node *parent, const char *name);
+void ck_prev_gate_opendir(fuse_req_t req, struct ck_node *n, struct fuse_file_info *fi);
+
+static inline struct ck_fs *ck_fs_of(fuse_req_t req)
+{
+    return fuse_req_userdata(req);
+}
+
+#endif

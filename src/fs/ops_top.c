@@ -1,0 +1,294 @@
+/*
+ * ops_top.c - the virtual top level of the mount and its two control files.
+ *
+ * .save: opening it for writing and closing it (touch, echo) requests a save. The close
+ * (FUSE flush) is answered when the save is durable, or with EIO if it failed; if what
+ * was written is the word "async", it is answered once the snapshot is taken. Reading it
+ * gives nothing.
+ * .status: each open renders the status JSON once; reads serve that copy (direct I/O, so
+ * the size shown by stat does not limit reads).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fs/fs_internal.h"
+#include "util/log.h"
+
+#define SAVECTL_MAX 64
+
+struct savectl_handle {
+    pthread_mutex_t lock;
+    bool writer;
+    bool fired;           /* protected by lock */
+    size_t len;           /* protected by lock */
+    char buf[SAVECTL_MAX]; /* protected by lock */
+};
+
+struct status_handle {
+    char *data;
+    size_t len;
+};
+
+bool ck_top_is_virtual(fuse_ino_t ino)
+{
+    return ino == CK_INO_ROOT || ino == CK_INO_SAVECTL || ino == CK_INO_STATUS;
+}
+
+static size_t status_size(struct ck_fs *fs)
+{
+    struct ck_buf b;
+    ck_buf_init(&b, 1 << 20);
+    size_t n = ck_daemon_status_json(fs->d, &b) == CK_OK ? b.len : 0;
+    ck_buf_free(&b);
+    return n;
+}
+
+static void top_stat(struct ck_fs *fs, fuse_ino_t ino, struct stat *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->st_ino = ino;
+    st->st_uid = getuid();
+    st->st_gid = getgid();
+    st->st_atime = st->st_mtime = st->st_ctime = (time_t)fs->mounted_wall;
+    if (ino == CK_INO_ROOT) {
+        st->st_mode = S_IFDIR | 0755;
+        st->st_nlink = 4;
+    } else if (ino == CK_INO_SAVECTL) {
+        st->st_mode = S_IFREG | 0644;
+        st->st_nlink = 1;
+    } else {
+        st->st_mode = S_IFREG | 0444;
+        st->st_nlink = 1;
+        st->st_size = (off_t)status_size(fs);
+    }
+}
+
+static void reply_top_entry(fuse_req_t req, fuse_ino_t ino)
+{
+    struct fuse_entry_param e;
+    memset(&e, 0, sizeof(e));
+    e.ino = ino;
+    top_stat(ck_fs_of(req), ino, &e.attr);
+    e.entry_timeout = 3600;
+    e.attr_timeout = ino == CK_INO_STATUS ? 0 : 3600;
+    fuse_reply_entry(req, &e);
+}
+
+void ck_top_lookup(fuse_req_t req, const char *name)
+{
+    struct ck_fs *fs = ck_fs_of(req);
+    struct fuse_entry_param e;
+    struct ck_node *root = NULL;
+    if (strcmp(name, "save") == 0)
+        root = fs->save_root;
+    else if (strcmp(name, "prev") == 0)
+        root = fs->prev_root;
+    if (root) {
+        int rc = ck_nodes_root_entry(fs, root, &e);
+        if (rc)
+            fuse_reply_err(req, rc);
+        else
+            fuse_reply_entry(req, &e);
+    } else if (strcmp(name, ".save") == 0) {
+        reply_top_entry(req, CK_INO_SAVECTL);
+    } else if (strcmp(name, ".status") == 0) {
+        reply_top_entry(req, CK_INO_STATUS);
+    } else {
+        fuse_reply_err(req, ENOENT);
+    }
+}
+
+void ck_top_getattr(fuse_req_t req, fuse_ino_t ino)
+{
+    struct stat st;
+    top_stat(ck_fs_of(req), ino, &st);
+    fuse_reply_attr(req, &st, ino == CK_INO_STATUS ? 0 : 3600);
+}
+
+void ck_top_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set)
+{
+    /* touch and "> .save" set times or truncate the control file: accepted, no effect. */
+    if (ino != CK_INO_SAVECTL) {
+        fuse_reply_err(req, EPERM);
+        return;
+    }
+    ck_top_getattr(req, ino);
+}
+
+static void open_savectl(fuse_req_t req, struct fuse_file_info *fi)
+{
+    struct savectl_handle *h = calloc(1, sizeof(*h));
+    if (!h) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    pthread_mutex_init(&h->lock, NULL);
+    h->writer = (fi->flags & O_ACCMODE) != O_RDONLY;
+    fi->fh = (uint64_t)(uintptr_t)h;
+    fi->direct_io = 1;
+    fuse_reply_open(req, fi);
+}
+
+static void open_status(fuse_req_t req, struct fuse_file_info *fi)
+{
+    if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+        fuse_reply_err(req, EACCES);
+        return;
+    }
+    struct status_handle *h = calloc(1, sizeof(*h));
+    struct ck_buf b;
+    ck_buf_init(&b, 1 << 20);
+    if (!h || ck_daemon_status_json(ck_fs_of(req)->d, &b) != CK_OK) {
+        free(h);
+        ck_buf_free(&b);
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    h->len = b.len;
+    h->data = ck_buf_take(&b);
+    fi->fh = (uint64_t)(uintptr_t)h;
+    fi->direct_io = 1;
+    fuse_reply_open(req, fi);
+}
+
+void ck_top_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    if (ino == CK_INO_SAVECTL)
+        open_savectl(req, fi);
+    else if (ino == CK_INO_STATUS)
+        open_status(req, fi);
+    else
+        fuse_reply_err(req, EISDIR);
+}
+
+void ck_top_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                 struct fuse_file_info *fi)
+{
+    if (ino != CK_INO_STATUS) {
+        fuse_reply_buf(req, NULL, 0);
+        return;
+    }
+    struct status_handle *h = (struct status_handle *)(uintptr_t)fi->fh;
+    if ((size_t)off >= h->len) {
+        fuse_reply_buf(req, NULL, 0);
+        return;
+    }
+    size_t n = h->len - (size_t)off;
+    fuse_reply_buf(req, h->data + off, n < size ? n : size);
+}
+
+void ck_top_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+                  struct fuse_file_info *fi)
+{
+    if (ino != CK_INO_SAVECTL) {
+        fuse_reply_err(req, EACCES);
+        return;
+    }
+    struct savectl_handle *h = (struct savectl_handle *)(uintptr_t)fi->fh;
+    pthread_mutex_lock(&h->lock);
+    size_t room = SAVECTL_MAX - 1 - h->len;
+    size_t n = size < room ? size : room;
+    memcpy(h->buf + h->len, buf, n);
+    h->len += n;
+    pthread_mutex_unlock(&h->lock);
+    fuse_reply_write(req, size);
+}
+
+static void reply_result(void *ctx, ck_rc rc, const char *msg)
+{
+    fuse_req_t req = ctx;
+    fuse_reply_err(req, rc ? EIO : 0);
+}
+
+/* Whether what was written asks for an asynchronous save ("async", any case, with
+ * surrounding white space). */
+static bool wants_async(const char *s, size_t len)
+{
+    while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == ' ' || s[len - 1] == '\t'))
+        len--;
+    while (len > 0 && (*s == ' ' || *s == '\t')) {
+        s++;
+        len--;
+    }
+    return len == 5 && strncasecmp(s, "async", 5) == 0;
+}
+
+void ck_top_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    if (ino != CK_INO_SAVECTL) {
+        fuse_reply_err(req, 0);
+        return;
+    }
+    struct savectl_handle *h = (struct savectl_handle *)(uintptr_t)fi->fh;
+    pthread_mutex_lock(&h->lock);
+    bool fire = h->writer && !h->fired;
+    h->fired = true;
+    bool async = wants_async(h->buf, h->len);
+    pthread_mutex_unlock(&h->lock);
+    if (!fire) {
+        fuse_reply_err(req, 0);
+        return;
+    }
+    struct ck_daemon *d = ck_fs_of(req)->d;
+    if (async)
+        ck_saver_request(d->saver, CK_TRIGGER_CONTROL, reply_result, NULL, req);
+    else
+        ck_saver_request(d->saver, CK_TRIGGER_CONTROL, NULL, reply_result, req);
+}
+
+void ck_top_sync_save(fuse_req_t req, enum ck_save_trigger trigger)
+{
+    ck_saver_request(ck_fs_of(req)->d->saver, trigger, NULL, reply_result, req);
+}
+
+void ck_top_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    if (ino == CK_INO_SAVECTL) {
+        struct savectl_handle *h = (struct savectl_handle *)(uintptr_t)fi->fh;
+        pthread_mutex_destroy(&h->lock);
+        free(h);
+    } else if (ino == CK_INO_STATUS) {
+        struct status_handle *h = (struct status_handle *)(uintptr_t)fi->fh;
+        free(h->data);
+        free(h);
+    }
+    fuse_reply_err(req, 0);
+}
+
+void ck_top_opendir(fuse_req_t req, struct fuse_file_info *fi)
+{
+    fi->fh = 0;
+    fuse_reply_open(req, fi);
+}
+
+void ck_top_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    static const struct {
+        const char *name;
+        fuse_ino_t ino;
+        mode_t mode;
+    } ents[] = {
+        {".", CK_INO_ROOT, S_IFDIR},         {"..", CK_INO_ROOT, S_IFDIR},
+        {"prev", 0, S_IFDIR},                {"save", 0, S_IFDIR},
+        {".save", CK_INO_SAVECTL, S_IFREG},  {".status", CK_INO_STATUS, S_IFREG},
+    };
+    char *buf = calloc(1, size);
+    if (!buf) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    size_t used = 0;
+    for (size_t i = (size_t)off; i < sizeof(ents) / sizeof(ents[0]); i++) {
+        struct stat st = {.st_ino = ents[i].ino ? ents[i].ino : 100 + i, .st_mode = ents[i].mode};
+        size_t n = fuse_add_direntry(req, buf + used, size - used, ents[i].name, &st,
+                                     (off_t)(i + 1));
+        if (n > size - used)
+            break;
+        used += n;
+    }
+    fuse_reply_buf(req, buf, used);
+    free(buf);
+}

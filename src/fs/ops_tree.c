@@ -1,0 +1,507 @@
+/*
+ * ops_tree.c - the FUSE operations table: dispatch between the virtual top level
+ * (ops_top.c) and the passthrough subtrees save/ and prev/ (here and in ops_dir.c).
+ *
+ * save/ operations that change the tree run between ck_area_mutate_begin/end so that a
+ * save sees a consistent snapshot; handles open for writing are counted for the save's
+ * bounded wait. prev/ is read-only: every change fails with EROFS.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "fs/fs_internal.h"
+
+/* Resolves a passthrough node, or answers req and returns NULL for virtual inodes. */
+static struct ck_node *tree_node(fuse_req_t req, fuse_ino_t ino, int virtual_errno)
+{
+    if (ck_top_is_virtual(ino)) {
+        fuse_reply_err(req, virtual_errno);
+        return NULL;
+    }
+    return ck_node_of(ino);
+}
+
+/* For operations that change the tree: the node must be in save/. */
+static struct ck_node *save_node(fuse_req_t req, fuse_ino_t ino)
+{
+    struct ck_node *n = tree_node(req, ino, EPERM);
+    if (n && n->area != CK_NODE_SAVE) {
+        fuse_reply_err(req, EROFS);
+        return NULL;
+    }
+    return n;
+}
+
+static struct ck_area *area_of(fuse_req_t req)
+{
+    return &ck_fs_of(req)->d->area;
+}
+
+void ck_tree_lookup(fuse_req_t req, struct ck_node *parent, const char *name)
+{
+    struct fuse_entry_param e;
+    int rc = ck_nodes_lookup(ck_fs_of(req), parent, name, &e);
+    if (rc)
+        fuse_reply_err(req, rc);
+    else
+        fuse_reply_entry(req, &e);
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    struct ck_fs *fs = ck_fs_of(req);
+    if (parent == CK_INO_ROOT) {
+        ck_top_lookup(req, name);
+        return;
+    }
+    struct ck_node *p = tree_node(req, parent, ENOTDIR);
+    if (!p)
+        return;
+    if (p == fs->prev_root && ck_loader_state(fs->d->loader) != CK_LOAD_READY)
+        ck_prev_gate_lookup(req, p, name);
+    else
+        ck_tree_lookup(req, p, name);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+    if (!ck_top_is_virtual(ino))
+        ck_nodes_forget(ck_fs_of(req), ck_node_of(ino), nlookup);
+    fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+    for (size_t i = 0; i < count; i++)
+        if (!ck_top_is_virtual(forgets[i].ino))
+            ck_nodes_forget(ck_fs_of(req), ck_node_of(forgets[i].ino), forgets[i].nlookup);
+    fuse_reply_none(req);
+}
+
+static void reply_node_attr(fuse_req_t req, struct ck_node *n)
+{
+    struct stat st;
+    int rc = ck_node_stat(n, &st);
+    if (rc) {
+        fuse_reply_err(req, rc);
+        return;
+    }
+    st.st_ino = (ino_t)(uintptr_t)n;
+    fuse_reply_attr(req, &st, ck_fs_of(req)->timeout);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    if (ck_top_is_virtual(ino))
+        ck_top_getattr(req, ino);
+    else
+        reply_node_attr(req, ck_node_of(ino));
+}
+
+static int set_times(struct ck_node *n, const struct stat *attr, int to_set,
+                     struct fuse_file_info *fi)
+{
+    struct timespec tv[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
+    if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+        tv[0].tv_nsec = UTIME_NOW;
+    else if (to_set & FUSE_SET_ATTR_ATIME)
+        tv[0] = attr->st_atim;
+    if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+        tv[1].tv_nsec = UTIME_NOW;
+    else if (to_set & FUSE_SET_ATTR_MTIME)
+        tv[1] = attr->st_mtim;
+    int r = fi ? futimens((int)fi->fh, tv) : utimensat(n->fd, "", tv, AT_EMPTY_PATH);
+    return r < 0 ? errno : 0;
+}
+
+static int apply_setattr(struct ck_node *n, const struct stat *attr, int to_set,
+                         struct fuse_file_info *fi)
+{
+    char path[64];
+    ck_node_procpath(n, path, sizeof(path));
+    struct stat st;
+    if (!fi && (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_SIZE))) {
+        /* Never reach through a symlink by its /proc path: it may point anywhere. */
+        int rc = ck_node_stat(n, &st);
+        if (rc)
+            return rc;
+        if (S_ISLNK(st.st_mode))
+            return (to_set & FUSE_SET_ATTR_SIZE) ? EINVAL : EOPNOTSUPP;
+    }
+    if ((to_set & FUSE_SET_ATTR_MODE) &&
+        (fi ? fchmod((int)fi->fh, attr->st_mode) : chmod(path, attr->st_mode)) < 0)
+        return errno;
+    if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+        uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
+        gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
+        if (fchownat(n->fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+            return errno;
+    }
+    if ((to_set & FUSE_SET_ATTR_SIZE) &&
+        (fi ? ftruncate((int)fi->fh, attr->st_size) : truncate(path, attr->st_size)) < 0)
+        return errno;
+    if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
+                  FUSE_SET_ATTR_MTIME_NOW))
+        return set_times(n, attr, to_set, fi);
+    return 0;
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                       struct fuse_file_info *fi)
+{
+    if (ck_top_is_virtual(ino)) {
+        ck_top_setattr(req, ino, attr, to_set);
+        return;
+    }
+    struct ck_node *n = save_node(req, ino);
+    if (!n)
+        return;
+    ck_area_mutate_begin(area_of(req));
+    int rc = apply_setattr(n, attr, to_set, fi);
+    ck_area_mutate_end(area_of(req));
+    if (rc)
+        fuse_reply_err(req, rc);
+    else
+        reply_node_attr(req, n);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+    struct ck_node *n = tree_node(req, ino, EINVAL);
+    if (!n)
+        return;
+    char buf[PATH_MAX + 1];
+    ssize_t len = readlinkat(n->fd, "", buf, sizeof(buf) - 1);
+    if (len < 0) {
+        fuse_reply_err(req, errno);
+        return;
+    }
+    buf[len] = '\0';
+    fuse_reply_readlink(req, buf);
+}
+
+/* Parent of a new entry: must be in save/ (the top level and prev/ refuse). */
+static struct ck_node *new_entry_parent(fuse_req_t req, fuse_ino_t parent)
+{
+    if (parent == CK_INO_ROOT) {
+        fuse_reply_err(req, EPERM);
+        return NULL;
+    }
+    return save_node(req, parent);
+}
+
+enum make_kind { MAKE_NODE, MAKE_DIR, MAKE_SYMLINK };
+
+static void make_entry(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                       enum make_kind kind, const char *link)
+{
+    struct ck_node *p = new_entry_parent(req, parent);
+    if (!p)
+        return;
+    if (kind == MAKE_NODE && !S_ISREG(mode)) {
+        fuse_reply_err(req, EPERM); /* a checkpoint holds no devices, fifos or sockets */
+        return;
+    }
+    ck_area_mutate_begin(area_of(req));
+    int r = kind == MAKE_DIR    ? mkdirat(p->fd, name, mode)
+            : kind == MAKE_NODE ? mknodat(p->fd, name, mode, 0)
+                                : symlinkat(link, p->fd, name);
+    int rc = r < 0 ? errno : 0;
+    ck_area_mutate_end(area_of(req));
+    if (rc)
+        fuse_reply_err(req, rc);
+    else
+        ck_tree_lookup(req, p, name);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                     dev_t rdev)
+{
+    make_entry(req, parent, name, mode, MAKE_NODE, NULL);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+    make_entry(req, parent, name, mode, MAKE_DIR, NULL);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+    make_entry(req, parent, name, 0, MAKE_SYMLINK, link);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+    struct ck_node *n = save_node(req, ino);
+    if (!n)
+        return;
+    struct ck_node *p = new_entry_parent(req, newparent);
+    if (!p)
+        return;
+    struct stat st;
+    if (ck_node_stat(n, &st) == 0 && S_ISLNK(st.st_mode)) {
+        fuse_reply_err(req, EPERM); /* linking through /proc would link the target */
+        return;
+    }
+    char path[64];
+    ck_node_procpath(n, path, sizeof(path));
+    ck_area_mutate_begin(area_of(req));
+    int rc = linkat(AT_FDCWD, path, p->fd, newname, AT_SYMLINK_FOLLOW) < 0 ? errno : 0;
+    ck_area_mutate_end(area_of(req));
+    if (rc)
+        fuse_reply_err(req, rc);
+    else
+        ck_tree_lookup(req, p, newname);
+}
+
+static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, int flags)
+{
+    struct ck_node *p = new_entry_parent(req, parent);
+    if (!p)
+        return;
+    ck_area_mutate_begin(area_of(req));
+    int rc = unlinkat(p->fd, name, flags) < 0 ? errno : 0;
+    ck_area_mutate_end(area_of(req));
+    fuse_reply_err(req, rc);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    remove_entry(req, parent, name, 0);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    remove_entry(req, parent, name, AT_REMOVEDIR);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                      const char *newname, unsigned int flags)
+{
+    struct ck_node *p = new_entry_parent(req, parent);
+    if (!p)
+        return;
+    struct ck_node *np = new_entry_parent(req, newparent);
+    if (!np)
+        return;
+    ck_area_mutate_begin(area_of(req));
+    int rc = renameat2(p->fd, name, np->fd, newname, flags) < 0 ? errno : 0;
+    ck_area_mutate_end(area_of(req));
+    fuse_reply_err(req, rc);
+}
+
+static bool is_writer(int flags)
+{
+    return (flags & O_ACCMODE) != O_RDONLY;
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    if (ck_top_is_virtual(ino)) {
+        ck_top_open(req, ino, fi);
+        return;
+    }
+    struct ck_node *n = ck_node_of(ino);
+    bool writer = is_writer(fi->flags) || (fi->flags & O_TRUNC);
+    if (writer && n->area != CK_NODE_SAVE) {
+        fuse_reply_err(req, EROFS);
+        return;
+    }
+    char path[64];
+    ck_node_procpath(n, path, sizeof(path));
+    if (writer)
+        ck_area_mutate_begin(area_of(req));
+    int fd = open(path, (fi->flags & ~O_NOFOLLOW) | O_CLOEXEC);
+    int rc = fd < 0 ? errno : 0;
+    if (writer && !rc && is_writer(fi->flags))
+        ck_area_writer_open(area_of(req));
+    if (writer)
+        ck_area_mutate_end(area_of(req));
+    if (rc) {
+        fuse_reply_err(req, rc);
+        return;
+    }
+    fi->fh = (uint64_t)fd;
+    fi->keep_cache = n->area == CK_NODE_PREV; /* prev/ never changes */
+    if (fuse_reply_open(req, fi) != 0) {
+        if (is_writer(fi->flags))
+            ck_area_writer_close(area_of(req));
+        close(fd);
+    }
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                      struct fuse_file_info *fi)
+{
+    struct ck_node *p = new_entry_parent(req, parent);
+    if (!p)
+        return;
+    ck_area_mutate_begin(area_of(req));
+    int fd = openat(p->fd, name, (fi->flags | O_CREAT) & ~O_NOFOLLOW, mode);
+    int rc = fd < 0 ? errno : 0;
+    if (!rc && is_writer(fi->flags))
+        ck_area_writer_open(area_of(req));
+    ck_area_mutate_end(area_of(req));
+    if (rc) {
+        fuse_reply_err(req, rc);
+        return;
+    }
+    struct fuse_entry_param e;
+    rc = ck_nodes_lookup(ck_fs_of(req), p, name, &e);
+    if (rc) {
+        if (is_writer(fi->flags))
+            ck_area_writer_close(area_of(req));
+        close(fd);
+        fuse_reply_err(req, rc);
+        return;
+    }
+    fi->fh = (uint64_t)fd;
+    if (fuse_reply_create(req, &e, fi) != 0) {
+        if (is_writer(fi->flags))
+            ck_area_writer_close(area_of(req));
+        close(fd);
+    }
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info *fi)
+{
+    if (ck_top_is_virtual(ino)) {
+        ck_top_read(req, ino, size, off, fi);
+        return;
+    }
+    struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+    buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+    buf.buf[0].fd = (int)fi->fh;
+    buf.buf[0].pos = off;
+    fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
+                         struct fuse_file_info *fi)
+{
+    if (ck_top_is_virtual(ino)) {
+        /* Control-file writes are tiny: copy them to memory first. */
+        char small[256];
+        struct fuse_bufvec dst = FUSE_BUFVEC_INIT(sizeof(small));
+        dst.buf[0].mem = small;
+        ssize_t n = fuse_buf_copy(&dst, in, 0);
+        if (n < 0)
+            fuse_reply_err(req, (int)-n);
+        else
+            ck_top_write(req, ino, small, (size_t)n, fi);
+        return;
+    }
+    struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+    out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+    out.buf[0].fd = (int)fi->fh;
+    out.buf[0].pos = off;
+    ck_area_mutate_begin(area_of(req));
+    ssize_t n = fuse_buf_copy(&out, in, 0);
+    ck_area_mutate_end(area_of(req));
+    if (n < 0)
+        fuse_reply_err(req, (int)-n);
+    else
+        fuse_reply_write(req, (size_t)n);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    if (ck_top_is_virtual(ino)) {
+        ck_top_flush(req, ino, fi);
+        return;
+    }
+    /* close() of a duplicate reports delayed write errors of the underlying file. */
+    int fd = dup((int)fi->fh);
+    int rc = fd < 0 || close(fd) < 0 ? errno : 0;
+    fuse_reply_err(req, rc);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    if (ck_top_is_virtual(ino)) {
+        ck_top_release(req, ino, fi);
+        return;
+    }
+    close((int)fi->fh);
+    if (is_writer(fi->flags))
+        ck_area_writer_close(area_of(req));
+    fuse_reply_err(req, 0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+    if (ck_top_is_virtual(ino)) {
+        fuse_reply_err(req, 0);
+        return;
+    }
+    int r = datasync ? fdatasync((int)fi->fh) : fsync((int)fi->fh);
+    fuse_reply_err(req, r < 0 ? errno : 0);
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+                         struct fuse_file_info *fi)
+{
+    struct ck_node *n = save_node(req, ino);
+    if (!n)
+        return;
+    ck_area_mutate_begin(area_of(req));
+    int rc = fallocate((int)fi->fh, mode, offset, length) < 0 ? errno : 0;
+    ck_area_mutate_end(area_of(req));
+    fuse_reply_err(req, rc);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+    struct statvfs st;
+    if (fstatvfs(ck_fs_of(req)->save_root->fd, &st) < 0)
+        fuse_reply_err(req, errno);
+    else
+        fuse_reply_statfs(req, &st);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+    if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+        conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
+    if (conn->capable & FUSE_CAP_SPLICE_READ)
+        conn->want |= FUSE_CAP_SPLICE_READ;
+    conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE; /* a save must see every write */
+}
+
+const struct fuse_lowlevel_ops ck_fs_ops = {
+    .init = op_init,
+    .lookup = op_lookup,
+    .forget = op_forget,
+    .forget_multi = op_forget_multi,
+    .getattr = op_getattr,
+    .setattr = op_setattr,
+    .readlink = op_readlink,
+    .mknod = op_mknod,
+    .mkdir = op_mkdir,
+    .symlink = op_symlink,
+    .link = op_link,
+    .unlink = op_unlink,
+    .rmdir = op_rmdir,
+    .rename = op_rename,
+    .open = op_open,
+    .create = op_create,
+    .read = op_read,
+    .write_buf = op_write_buf,
+    .flush = op_flush,
+    .release = op_release,
+    .fsync = op_fsync,
+    .fallocate = op_fallocate,
+    .opendir = ck_op_opendir,
+    .readdir = ck_op_readdir,
+    .releasedir = ck_op_releasedir,
+    .fsyncdir = ck_op_fsyncdir,
+    .statfs = op_statfs,
+};

@@ -1,0 +1,328 @@
+/* loader.c - lazy load of prev/; see loader.h. */
+#include "restore/loader.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "util/clock.h"
+#include "util/fsutil.h"
+#include "util/log.h"
+
+#define OBJECT_FILE "prev.object"
+
+struct waiter {
+    ck_load_cb cb;
+    void *ctx;
+    struct waiter *next;
+};
+
+struct ck_loader {
+    struct ck_loader_cfg cfg; /* read-only */
+    int prev_dirfd;           /* cache-dir/prev; owned */
+    int work_dirfd;           /* cache-dir/work; owned */
+    pthread_t thread;
+    bool thread_started;      /* protected by lock */
+    atomic_bool cancel;
+    pthread_mutex_t lock;
+    struct ck_load_status st; /* protected by lock */
+    double t0;                /* protected by lock */
+    struct waiter *waiters;   /* protected by lock */
+    ck_rc result;             /* protected by lock; valid when READY or FAILED */
+};
+
+const char *ck_load_state_name(enum ck_load_state s)
+{
+    static const char *const names[] = {"not_loaded", "loading", "ready", "failed"};
+    return names[s];
+}
+
+static int open_subdir(const char *cache_dir, const char *name, struct ck_err *err)
+{
+    int cfd = open(cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (cfd < 0) {
+        ck_fail_errno(err, errno, "cache dir %s", cache_dir);
+        return -1;
+    }
+    if (mkdirat(cfd, name, 0755) < 0 && errno != EEXIST) {
+        ck_fail_errno(err, errno, "creating %s/%s", cache_dir, name);
+        close(cfd);
+        return -1;
+    }
+    int fd = openat(cfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        ck_fail_errno(err, errno, "opening %s/%s", cache_dir, name);
+    close(cfd);
+    return fd;
+}
+
+ck_rc ck_loader_new(const struct ck_loader_cfg *cfg, struct ck_loader **out, struct ck_err *err)
+{
+    struct ck_loader *l = calloc(1, sizeof(*l));
+    if (!l)
+        return ck_fail(err, CK_ENOMEM, "loader: out of memory");
+    l->cfg = *cfg;
+    l->prev_dirfd = open_subdir(cfg->cache_dir, "prev", err);
+    l->work_dirfd = l->prev_dirfd < 0 ? -1 : open_subdir(cfg->cache_dir, "work", err);
+    ck_rc rc = l->work_dirfd < 0 ? err->rc : CK_OK;
+    /* A previous run's prev/ may be stale or partial: always load afresh. */
+    if (!rc)
+        rc = ck_empty_dir(l->prev_dirfd, "cache prev/", err);
+    if (!rc)
+        rc = ck_empty_dir(l->work_dirfd, "cache work/", err);
+    if (rc) {
+        if (l->prev_dirfd >= 0)
+            close(l->prev_dirfd);
+        if (l->work_dirfd >= 0)
+            close(l->work_dirfd);
+        free(l);
+        return rc;
+    }
+    pthread_mutex_init(&l->lock, NULL);
+    atomic_init(&l->cancel, false);
+    *out = l;
+    return CK_OK;
+}
+
+/* Download sink: appends to the object file and counts progress. */
+struct file_sink {
+    struct ck_loader *l;
+    int fd;
+};
+
+static ck_rc file_sink_write(void *ctx, const void *buf, size_t len, struct ck_err *err)
+{
+    struct file_sink *fs = ctx;
+    if (atomic_load(&fs->l->cancel))
+        return ck_fail(err, CK_ECANCELED, "load cancelled");
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fs->fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return ck_fail_errno(err, errno, "writing the downloaded checkpoint to the cache");
+        p += n;
+        len -= (size_t)n;
+        pthread_mutex_lock(&fs->l->lock);
+        fs->l->st.bytes_done += (uint64_t)n;
+        pthread_mutex_unlock(&fs->l->lock);
+    }
+    return CK_OK;
+}
+
+/* Finds the first source that exists and is not empty. *store is NULL if none is. */
+static ck_rc pick_source(struct ck_loader *l, struct ck_store **store, uint64_t *size,
+                         struct ck_err *err)
+{
+    *store = NULL;
+    for (size_t i = 0; i < l->cfg.nsrc; i++) {
+        struct ck_store *s;
+        struct ck_store_info info;
+        ck_rc rc = ck_store_open(l->cfg.srcs[i], l->cfg.env, &s, err);
+        if (rc) {
+            ck_err_prefix(err, "previous checkpoint");
+            return rc;
+        }
+        rc = ck_store_head(s, &info, err);
+        if (rc) {
+            ck_store_close(s);
+            ck_err_prefix(err, "previous checkpoint");
+            return rc;
+        }
+        if (info.exists && info.size > 0) {
+            *store = s;
+            *size = info.size;
+            return CK_OK;
+        }
+        ck_log_info("previous checkpoint %s: %s", ck_store_uri(s),
+                    info.exists ? "empty object, skipped" : "does not exist");
+        ck_store_close(s);
+    }
+    return CK_OK;
+}
+
+static ck_rc download(struct ck_loader *l, struct ck_store *s, int *obj_fd, struct ck_err *err)
+{
+    int fd = openat(l->work_dirfd, OBJECT_FILE, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return ck_fail_errno(err, errno, "creating %s in the cache", OBJECT_FILE);
+    struct file_sink fs = {l, fd};
+    struct ck_sink sink = {file_sink_write, &fs};
+    ck_rc rc = ck_store_get(s, 0, CK_STORE_TO_END, &sink, err);
+    if (rc) {
+        close(fd);
+        unlinkat(l->work_dirfd, OBJECT_FILE, 0);
+        return rc;
+    }
+    *obj_fd = fd;
+    return CK_OK;
+}
+
+static void limits_for_cache(struct ck_loader *l, struct ck_extract_limits *lim)
+{
+    struct statvfs vfs;
+    uint64_t free_bytes = UINT64_MAX;
+    if (fstatvfs(l->prev_dirfd, &vfs) == 0)
+        free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    lim->max_entry_size = free_bytes;
+    lim->max_total_size = free_bytes;
+    lim->max_entries = 10u * 1000 * 1000;
+}
+
+static ck_rc materialize(struct ck_loader *l, int obj_fd, struct ck_err *err)
+{
+    struct ck_extract_limits lim;
+    limits_for_cache(l, &lim);
+    enum ck_object_kind kind = CK_KIND_NONE;
+    struct ck_extract_stats xs = {0};
+    ck_rc rc = ck_extract_object(obj_fd, l->prev_dirfd, &lim, &kind, &xs, err);
+    if (!rc && kind == CK_KIND_PAYLOAD) {
+        if (renameat(l->work_dirfd, OBJECT_FILE, l->prev_dirfd, "payload") < 0)
+            rc = ck_fail_errno(err, errno, "moving the payload into prev/");
+        else
+            fchmod(obj_fd, 0444);
+    }
+    pthread_mutex_lock(&l->lock);
+    l->st.kind = kind;
+    l->st.entries = kind == CK_KIND_PAYLOAD ? 1 : xs.entries;
+    pthread_mutex_unlock(&l->lock);
+    return rc;
+}
+
+static ck_rc load(struct ck_loader *l, struct ck_err *err)
+{
+    struct ck_store *s = NULL;
+    uint64_t size = 0;
+    ck_rc rc = pick_source(l, &s, &size, err);
+    if (rc || !s)
+        return rc; /* an error, or no previous checkpoint: prev/ stays empty */
+    pthread_mutex_lock(&l->lock);
+    snprintf(l->st.source, sizeof(l->st.source), "%s", ck_store_uri(s));
+    l->st.bytes_total = size;
+    pthread_mutex_unlock(&l->lock);
+    ck_log_info("loading previous checkpoint %s (%llu bytes)", ck_store_uri(s),
+                (unsigned long long)size);
+    int obj_fd = -1;
+    rc = download(l, s, &obj_fd, err);
+    if (!rc) {
+        rc = materialize(l, obj_fd, err);
+        close(obj_fd);
+        unlinkat(l->work_dirfd, OBJECT_FILE, 0);
+    }
+    if (rc)
+        ck_err_prefix(err, "previous checkpoint %s", ck_store_uri(s));
+    ck_store_close(s);
+    return rc;
+}
+
+static void *loader_main(void *arg)
+{
+    struct ck_loader *l = arg;
+    struct ck_err err;
+    ck_err_clear(&err);
+    ck_rc rc = load(l, &err);
+    if (rc) {
+        struct ck_err ignored;
+        ck_empty_dir(l->prev_dirfd, "cache prev/", &ignored);
+        ck_log_error("%s", err.msg);
+    }
+    pthread_mutex_lock(&l->lock);
+    l->result = rc;
+    l->st.state = rc ? CK_LOAD_FAILED : CK_LOAD_READY;
+    l->st.seconds = ck_now() - l->t0;
+    snprintf(l->st.error, sizeof(l->st.error), "%s", rc ? err.msg : "");
+    struct ck_load_status st = l->st;
+    struct waiter *w = l->waiters;
+    l->waiters = NULL;
+    pthread_mutex_unlock(&l->lock);
+    if (!rc)
+        ck_log_info("previous checkpoint ready: %s, %llu entries, %llu bytes in %.2f s",
+                    ck_object_kind_name(st.kind), (unsigned long long)st.entries,
+                    (unsigned long long)st.bytes_done, st.seconds);
+    while (w) {
+        struct waiter *next = w->next;
+        w->cb(w->ctx, rc);
+        free(w);
+        w = next;
+    }
+    return NULL;
+}
+
+void ck_loader_when_ready(struct ck_loader *l, ck_load_cb cb, void *ctx)
+{
+    pthread_mutex_lock(&l->lock);
+    enum ck_load_state s = l->st.state;
+    if (s == CK_LOAD_READY || s == CK_LOAD_FAILED) {
+        ck_rc rc = l->result;
+        pthread_mutex_unlock(&l->lock);
+        cb(ctx, rc);
+        return;
+    }
+    struct waiter *w = malloc(sizeof(*w));
+    if (!w) {
+        pthread_mutex_unlock(&l->lock);
+        cb(ctx, CK_ENOMEM);
+        return;
+    }
+    *w = (struct waiter){cb, ctx, l->waiters};
+    l->waiters = w;
+    if (!l->thread_started) {
+        l->st.state = CK_LOAD_RUNNING;
+        l->t0 = ck_now();
+        int e = pthread_create(&l->thread, NULL, loader_main, l);
+        if (e) {
+            /* Cannot start: fail this load so that waiters are not left hanging. */
+            l->waiters = NULL;
+            l->st.state = CK_LOAD_FAILED;
+            l->result = CK_ENOMEM;
+            snprintf(l->st.error, sizeof(l->st.error), "starting the loader thread: %s",
+                     strerror(e));
+            pthread_mutex_unlock(&l->lock);
+            cb(ctx, CK_ENOMEM);
+            free(w);
+            return;
+        }
+        l->thread_started = true;
+    }
+    pthread_mutex_unlock(&l->lock);
+}
+
+enum ck_load_state ck_loader_state(struct ck_loader *l)
+{
+    pthread_mutex_lock(&l->lock);
+    enum ck_load_state s = l->st.state;
+    pthread_mutex_unlock(&l->lock);
+    return s;
+}
+
+void ck_loader_status(struct ck_loader *l, struct ck_load_status *out)
+{
+    pthread_mutex_lock(&l->lock);
+    *out = l->st;
+    if (out->state == CK_LOAD_RUNNING)
+        out->seconds = ck_now() - l->t0;
+    pthread_mutex_unlock(&l->lock);
+}
+
+void ck_loader_free(struct ck_loader *l)
+{
+    atomic_store(&l->cancel, true);
+    pthread_mutex_lock(&l->lock);
+    bool started = l->thread_started;
+    pthread_mutex_unlock(&l->lock);
+    if (started)
+        pthread_join(l->thread, NULL);
+    close(l->prev_dirfd);
+    close(l->work_dirfd);
+    pthread_mutex_destroy(&l->lock);
+    free(l);
+}

@@ -1,0 +1,73 @@
+/*
+ * loader.h - lazy loading of the previous checkpoint into cache-dir/prev.
+ *
+ * Nothing is fetched when the mount starts. The first ck_loader_when_ready() starts a
+ * loader thread that walks the --src list (the first source that exists and is not empty
+ * wins), downloads the object into cache-dir/work, and turns it into the tree under
+ * cache-dir/prev: a tar is extracted (archive/extract.h refuses hostile entries), any
+ * other object becomes prev/payload, no object leaves prev/ empty. A failure that is not
+ * "missing" (auth, network after retries, corrupt or hostile data) is a FAILED load: its
+ * error is kept for .status and every waiter gets it, never a silent fresh start.
+ *
+ * Waiters are called on the loader thread when the load ends (or at once, on the calling
+ * thread, if it already has), with no lock held; the FUSE adapter uses them to answer
+ * requests that arrived while the load ran, so a slow download never blocks a FUSE thread.
+ *
+ * Lock: loader->lock (inside loader.c) protects the state, the waiter list and the
+ * status fields; it is never held while downloading, extracting or calling a waiter.
+ */
+#ifndef CK_RESTORE_LOADER_H
+#define CK_RESTORE_LOADER_H
+
+#include <stdint.h>
+
+#include "archive/extract.h"
+#include "store/store.h"
+
+enum ck_load_state {
+    CK_LOAD_IDLE = 0, /* not started: nothing under prev/ has been touched */
+    CK_LOAD_RUNNING,
+    CK_LOAD_READY,
+    CK_LOAD_FAILED,
+};
+
+const char *ck_load_state_name(enum ck_load_state s);
+
+struct ck_load_status {
+    enum ck_load_state state;
+    enum ck_object_kind kind;
+    char source[1024]; /* display URI of the source in use, empty if none */
+    uint64_t bytes_done;
+    uint64_t bytes_total;
+    uint64_t entries;
+    double seconds;
+    char error[CK_ERR_MSG_MAX];
+};
+
+struct ck_loader_cfg {
+    const char *const *srcs;       /* candidate URIs in order; not owned */
+    size_t nsrc;
+    const struct ck_store_env *env; /* not owned */
+    const char *cache_dir;          /* holds prev/ and work/ */
+};
+
+typedef void (*ck_load_cb)(void *ctx, ck_rc rc);
+
+struct ck_loader;
+
+/* Prepares cache-dir/prev (created empty) and cache-dir/work. Starts no thread. */
+ck_rc ck_loader_new(const struct ck_loader_cfg *cfg, struct ck_loader **out, struct ck_err *err);
+
+/* Calls cb(ctx, rc) once the load has ended, starting it if it has not started. */
+void ck_loader_when_ready(struct ck_loader *l, ck_load_cb cb, void *ctx);
+
+/* The state now, without starting anything. */
+enum ck_load_state ck_loader_state(struct ck_loader *l);
+
+void ck_loader_status(struct ck_loader *l, struct ck_load_status *out);
+
+/* Cancels a running download, joins the thread, answers remaining waiters with
+ * CK_ECANCELED and frees l. */
+void ck_loader_free(struct ck_loader *l);
+
+#endif

@@ -1,0 +1,175 @@
+/* area.c - the save area and its consistency gate; see area.h. */
+#include "save/area.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/clock.h"
+#include "util/log.h"
+
+#define CLEAN_MARKER "clean"
+
+ck_rc ck_area_open(struct ck_area *a, const char *cache_dir, struct ck_err *err)
+{
+    a->dirfd = a->cache_dirfd = -1;
+    a->cache_dirfd = open(cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (a->cache_dirfd < 0)
+        return ck_fail_errno(err, errno, "cache dir %s", cache_dir);
+    bool fresh = mkdirat(a->cache_dirfd, "save", 0755) == 0;
+    if (!fresh && errno != EEXIST) {
+        ck_rc rc = ck_fail_errno(err, errno, "creating %s/save", cache_dir);
+        close(a->cache_dirfd);
+        return rc;
+    }
+    a->dirfd = openat(a->cache_dirfd, "save", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (a->dirfd < 0) {
+        ck_rc rc = ck_fail_errno(err, errno, "opening %s/save", cache_dir);
+        close(a->cache_dirfd);
+        return rc;
+    }
+    pthread_mutex_init(&a->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&a->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    a->writers = a->mutators = 0;
+    a->frozen = false;
+    if (fresh) {
+        /* A new save area holds nothing to save. */
+        int fd = openat(a->cache_dirfd, CLEAN_MARKER, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (fd >= 0)
+            close(fd);
+    }
+    a->clean_marker = faccessat(a->cache_dirfd, CLEAN_MARKER, F_OK, 0) == 0;
+    a->change_seq = 1;
+    a->saved_seq = a->clean_marker ? 1 : 0;
+    a->last_writer_close = ck_now();
+    return CK_OK;
+}
+
+void ck_area_close(struct ck_area *a)
+{
+    if (a->dirfd >= 0)
+        close(a->dirfd);
+    if (a->cache_dirfd >= 0)
+        close(a->cache_dirfd);
+    a->dirfd = a->cache_dirfd = -1;
+    pthread_mutex_destroy(&a->lock);
+    pthread_cond_destroy(&a->cond);
+}
+
+void ck_area_mutate_begin(struct ck_area *a)
+{
+    pthread_mutex_lock(&a->lock);
+    while (a->frozen)
+        pthread_cond_wait(&a->cond, &a->lock);
+    a->mutators++;
+    if (a->clean_marker) {
+        /* The first change after a good save: save/ is dirty from now on, also across a
+         * restart. Done under the lock so that no save can write the marker meanwhile. */
+        if (unlinkat(a->cache_dirfd, CLEAN_MARKER, 0) < 0 && errno != ENOENT)
+            ck_log_warn("removing the clean marker: %s", strerror(errno));
+        a->clean_marker = false;
+    }
+    pthread_mutex_unlock(&a->lock);
+}
+
+void ck_area_mutate_end(struct ck_area *a)
+{
+    pthread_mutex_lock(&a->lock);
+    a->mutators--;
+    a->change_seq++;
+    if (a->mutators == 0)
+        pthread_cond_broadcast(&a->cond);
+    pthread_mutex_unlock(&a->lock);
+}
+
+void ck_area_writer_open(struct ck_area *a)
+{
+    pthread_mutex_lock(&a->lock);
+    a->writers++;
+    pthread_mutex_unlock(&a->lock);
+}
+
+void ck_area_writer_close(struct ck_area *a)
+{
+    pthread_mutex_lock(&a->lock);
+    a->writers--;
+    a->last_writer_close = ck_now();
+    if (a->writers == 0)
+        pthread_cond_broadcast(&a->cond);
+    pthread_mutex_unlock(&a->lock);
+}
+
+static struct timespec deadline_after(double s)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double t = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + s;
+    ts.tv_sec = (time_t)t;
+    ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+    return ts;
+}
+
+uint64_t ck_area_freeze(struct ck_area *a, double wait_s, unsigned *writers_left)
+{
+    struct timespec until = deadline_after(wait_s);
+    pthread_mutex_lock(&a->lock);
+    while (a->writers > 0) {
+        if (pthread_cond_timedwait(&a->cond, &a->lock, &until) == ETIMEDOUT)
+            break;
+    }
+    *writers_left = a->writers;
+    a->frozen = true;
+    while (a->mutators > 0)
+        pthread_cond_wait(&a->cond, &a->lock);
+    uint64_t seq = a->change_seq;
+    pthread_mutex_unlock(&a->lock);
+    return seq;
+}
+
+void ck_area_thaw(struct ck_area *a)
+{
+    pthread_mutex_lock(&a->lock);
+    a->frozen = false;
+    pthread_cond_broadcast(&a->cond);
+    pthread_mutex_unlock(&a->lock);
+}
+
+void ck_area_mark_saved(struct ck_area *a, uint64_t seq)
+{
+    pthread_mutex_lock(&a->lock);
+    if (seq > a->saved_seq)
+        a->saved_seq = seq;
+    if (a->change_seq == seq && a->mutators == 0 && !a->clean_marker) {
+        int fd = openat(a->cache_dirfd, CLEAN_MARKER, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            fsync(fd);
+            close(fd);
+            fsync(a->cache_dirfd);
+            a->clean_marker = true;
+        }
+    }
+    pthread_mutex_unlock(&a->lock);
+}
+
+bool ck_area_dirty(struct ck_area *a)
+{
+    pthread_mutex_lock(&a->lock);
+    bool dirty = a->change_seq != a->saved_seq;
+    pthread_mutex_unlock(&a->lock);
+    return dirty;
+}
+
+void ck_area_quiet(struct ck_area *a, double now, double *quiet_s, bool *dirty)
+{
+    pthread_mutex_lock(&a->lock);
+    *dirty = a->change_seq != a->saved_seq;
+    *quiet_s = a->writers > 0 ? 0 : now - a->last_writer_close;
+    pthread_mutex_unlock(&a->lock);
+}

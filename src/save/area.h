@@ -1,0 +1,65 @@
+/*
+ * area.h - the save area (cache-dir/save) and the gate that makes a save consistent.
+ *
+ * The FUSE adapter brackets every operation that changes save/ with
+ * ck_area_mutate_begin/end, and counts handles open for writing with
+ * ck_area_writer_open/close. A save calls ck_area_freeze: it waits (bounded) until no
+ * file is open for writing, then closes the gate and waits for operations in flight to
+ * finish. From then until ck_area_thaw, mutations wait at the gate, so the tree the save
+ * reads is exactly the tree at the snapshot point and no later write leaks in.
+ *
+ * Dirty tracking: every mutation bumps change_seq. A marker file "clean" in the cache dir
+ * records that the last save covered everything; the first mutation after it removes the
+ * marker, so a restarted daemon knows whether save/ holds unsaved changes.
+ *
+ * Lock: lock protects every field below it. It is a leaf lock: nothing else is taken
+ * while it is held.
+ */
+#ifndef CK_SAVE_AREA_H
+#define CK_SAVE_AREA_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+struct ck_area {
+    int dirfd;          /* cache-dir/save, O_DIRECTORY; owned */
+    int cache_dirfd;    /* cache-dir, for the clean marker; owned */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    unsigned writers;   /* handles open for writing (protected by lock) */
+    unsigned mutators;  /* mutations in flight (protected by lock) */
+    bool frozen;        /* a save holds the gate (protected by lock) */
+    bool clean_marker;  /* the marker file exists (protected by lock) */
+    uint64_t change_seq;      /* bumped per mutation (protected by lock) */
+    uint64_t saved_seq;       /* change_seq covered by the last good save (protected) */
+    double last_writer_close; /* ck_now() of the last writer close (protected by lock) */
+};
+
+/* Opens cache_dir/save (creating it) and reads the clean marker. */
+ck_rc ck_area_open(struct ck_area *a, const char *cache_dir, struct ck_err *err);
+void ck_area_close(struct ck_area *a);
+
+void ck_area_mutate_begin(struct ck_area *a);
+void ck_area_mutate_end(struct ck_area *a);
+void ck_area_writer_open(struct ck_area *a);
+void ck_area_writer_close(struct ck_area *a);
+
+/* Closes the gate. Waits up to wait_s for open writers to close; *writers_left tells how
+ * many were still open when the wait ended. Returns the change_seq at the snapshot. */
+uint64_t ck_area_freeze(struct ck_area *a, double wait_s, unsigned *writers_left);
+void ck_area_thaw(struct ck_area *a);
+
+/* Records that a save of snapshot seq succeeded (writes the clean marker if nothing has
+ * changed since). */
+void ck_area_mark_saved(struct ck_area *a, uint64_t seq);
+
+/* Whether save/ holds changes no successful save has covered. */
+bool ck_area_dirty(struct ck_area *a);
+
+/* Seconds since the last write activity (0 if a writer is open now), and whether dirty. */
+void ck_area_quiet(struct ck_area *a, double now, double *quiet_s, bool *dirty);
+
+#endif

@@ -1,0 +1,143 @@
+/* pipeline.c - one save from the save area to the store; see pipeline.h. */
+#include "save/pipeline.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "archive/gzip_writer.h"
+#include "archive/pack.h"
+
+#define RAW_CHUNK (1u << 20)
+
+/* Classifies the top of the tree: empty, a lone regular "payload", or anything else. */
+static ck_rc classify_tree(int dirfd, enum ck_object_kind *kind, struct ck_err *err)
+{
+    int fd = dup(dirfd);
+    if (fd < 0)
+        return ck_fail_errno(err, errno, "reading save/");
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return ck_fail_errno(err, errno, "reading save/");
+    }
+    rewinddir(d);
+    unsigned n = 0;
+    bool payload = false;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        n++;
+        if (strcmp(e->d_name, "payload") == 0) {
+            struct stat st;
+            payload = fstatat(dirfd, "payload", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                      S_ISREG(st.st_mode);
+        }
+    }
+    closedir(d);
+    *kind = n == 0 ? CK_KIND_NONE : (n == 1 && payload) ? CK_KIND_PAYLOAD : CK_KIND_TAR;
+    return CK_OK;
+}
+
+/* Counts what flows into the store. */
+struct counting_sink {
+    struct ck_sink inner;
+    struct ck_save_progress *progress;
+};
+
+static ck_rc counting_write(void *ctx, const void *buf, size_t len, struct ck_err *err)
+{
+    struct counting_sink *c = ctx;
+    atomic_fetch_add(&c->progress->bytes_out, len);
+    return ck_sink_write(&c->inner, buf, len, err);
+}
+
+/* Counts the tar stream as it enters the compressor. */
+static ck_rc counting_in_write(void *ctx, const void *buf, size_t len, struct ck_err *err)
+{
+    struct counting_sink *c = ctx;
+    atomic_fetch_add(&c->progress->bytes_in, len);
+    return ck_sink_write(&c->inner, buf, len, err);
+}
+
+static ck_rc write_raw(int dirfd, struct ck_store_upload *up, struct ck_save_progress *pr,
+                       struct ck_save_result *res, struct ck_err *err)
+{
+    int fd = openat(dirfd, "payload", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return ck_fail_errno(err, errno, "reading save/payload");
+    char *buf = malloc(RAW_CHUNK);
+    ck_rc rc = buf ? CK_OK : ck_fail(err, CK_ENOMEM, "reading save/payload: out of memory");
+    while (!rc) {
+        ssize_t n = read(fd, buf, RAW_CHUNK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = ck_fail_errno(err, errno, "reading save/payload");
+        } else if (n == 0) {
+            break;
+        } else {
+            atomic_fetch_add(&pr->bytes_in, (uint64_t)n);
+            atomic_fetch_add(&pr->bytes_out, (uint64_t)n);
+            res->bytes += (uint64_t)n;
+            rc = ck_store_put_write(up, buf, (size_t)n, err);
+        }
+    }
+    free(buf);
+    close(fd);
+    res->entries = 1;
+    return rc;
+}
+
+static ck_rc write_tar(int dirfd, const struct ck_codec *codec, struct ck_store_upload *up,
+                       struct ck_save_progress *pr, struct ck_save_result *res,
+                       struct ck_err *err)
+{
+    struct counting_sink out = {ck_store_upload_sink(up), pr};
+    struct ck_sink out_sink = {counting_write, &out};
+    struct ck_gzw *gz = NULL;
+    ck_rc rc = ck_gzw_new(codec, &out_sink, &gz, err);
+    if (rc)
+        return rc;
+    struct counting_sink in = {ck_gzw_sink(gz), pr};
+    struct ck_sink in_sink = {counting_in_write, &in};
+    struct ck_pack_stats st = {0};
+    rc = ck_pack_tar(dirfd, &in_sink, &st, err);
+    if (!rc)
+        rc = ck_gzw_finish(gz, err);
+    res->entries = st.entries;
+    res->bytes = st.tar_bytes;
+    ck_gzw_free(gz);
+    return rc;
+}
+
+ck_rc ck_save_pipeline_run(int save_dirfd, struct ck_store *dest, const struct ck_codec *codec,
+                           void (*read_done)(void *ctx), void *ctx,
+                           struct ck_save_progress *progress, struct ck_save_result *res,
+                           struct ck_err *err)
+{
+    memset(res, 0, sizeof(*res));
+    ck_rc rc = classify_tree(save_dirfd, &res->kind, err);
+    struct ck_store_upload *up = NULL;
+    if (!rc)
+        rc = ck_store_put_begin(dest, &up, err);
+    if (!rc && res->kind == CK_KIND_PAYLOAD)
+        rc = write_raw(save_dirfd, up, progress, res, err);
+    else if (!rc && res->kind == CK_KIND_TAR)
+        rc = write_tar(save_dirfd, codec, up, progress, res, err);
+    if (read_done)
+        read_done(ctx);
+    if (rc) {
+        if (up)
+            ck_store_put_abort(up);
+        return rc;
+    }
+    res->compressed = up->bytes;
+    return ck_store_put_commit(up, err);
+}

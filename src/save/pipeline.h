@@ -1,0 +1,41 @@
+/*
+ * pipeline.h - one save: the tree under save/ becomes one object at the destination.
+ *
+ *   save/ tree --pack (tar)--> gzip writer --upload sink--> store put --commit--> object
+ *
+ * The object format is SPEC 3: a gzip tar of the tree; if the tree holds exactly one
+ * regular file named "payload", that file raw; an empty tree, an empty object (which
+ * every reader takes as "no checkpoint"). read_done(ctx) is called as soon as every byte
+ * of local data has been read, before the commit, so the caller can let writers go on
+ * while the upload finishes. On any failure the upload is aborted: the destination keeps
+ * its old object.
+ */
+#ifndef CK_SAVE_PIPELINE_H
+#define CK_SAVE_PIPELINE_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "archive/codec.h"
+#include "archive/extract.h"
+#include "store/store.h"
+
+/* Live counters of a running save, read by .status while it runs. */
+struct ck_save_progress {
+    _Atomic uint64_t bytes_in;  /* local bytes archived so far */
+    _Atomic uint64_t bytes_out; /* bytes handed to the store so far */
+};
+
+struct ck_save_result {
+    enum ck_object_kind kind; /* CK_KIND_TAR, CK_KIND_PAYLOAD, or CK_KIND_NONE (empty) */
+    uint64_t entries;
+    uint64_t bytes;      /* tar stream or payload bytes */
+    uint64_t compressed; /* bytes of the object */
+};
+
+ck_rc ck_save_pipeline_run(int save_dirfd, struct ck_store *dest, const struct ck_codec *codec,
+                           void (*read_done)(void *ctx), void *ctx,
+                           struct ck_save_progress *progress, struct ck_save_result *res,
+                           struct ck_err *err);
+
+#endif

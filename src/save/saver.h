@@ -1,0 +1,105 @@
+/*
+ * saver.h - the save queue: one save at a time, requests collapse, each save numbered.
+ *
+ * A request joins the pending save if there is one (several queued requests collapse
+ * into one save; the newest trigger names it), else it creates one with the next
+ * generation number. A single saver thread runs pending saves one after the other:
+ *   freeze save/ (bounded wait for writers) -> snapshot taken: on_snapshot callbacks ->
+ *   pipeline (pack, compress, upload) -> thaw as soon as local data is read ->
+ *   commit -> on_done callbacks with the result.
+ * Callbacks run on the saver thread with no lock held; they must not block for long
+ * (the FUSE adapter only sends a reply from them).
+ *
+ * Autosave: with quiet_s > 0 the thread starts a save when save/ is dirty and no file has
+ * been open for writing for quiet_s seconds; with every_s > 0 when dirty and every_s
+ * seconds have passed since the last save started.
+ *
+ * Lock: saver->lock (inside saver.c) protects the queue and the reports; it is never held
+ * while calling into the area, the store or a callback.
+ */
+#ifndef CK_SAVE_SAVER_H
+#define CK_SAVE_SAVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "archive/codec.h"
+#include "archive/extract.h"
+#include "save/area.h"
+#include "store/store.h"
+
+enum ck_save_trigger {
+    CK_TRIGGER_CONTROL = 0, /* the .save control file */
+    CK_TRIGGER_FSYNC,       /* fsync on save/ */
+    CK_TRIGGER_UNMOUNT,
+    CK_TRIGGER_AUTOSAVE,
+};
+
+const char *ck_save_trigger_name(enum ck_save_trigger t);
+
+enum ck_save_phase {
+    CK_PHASE_QUEUED = 0,
+    CK_PHASE_WAITING_WRITERS,
+    CK_PHASE_ARCHIVING, /* reading save/, compressing, uploading */
+    CK_PHASE_COMMITTING,
+    CK_PHASE_DONE,
+    CK_PHASE_FAILED,
+};
+
+const char *ck_save_phase_name(enum ck_save_phase p);
+
+/* What .status shows of one save. */
+struct ck_save_report {
+    uint64_t generation;
+    enum ck_save_trigger trigger;
+    enum ck_save_phase phase;
+    enum ck_object_kind kind;
+    double started_wall; /* seconds since the epoch */
+    double seconds;      /* so far, or in all when finished */
+    uint64_t entries;
+    uint64_t bytes;
+    uint64_t compressed;
+    unsigned writers_left; /* files still open for writing at the snapshot */
+    char error[CK_ERR_MSG_MAX];
+};
+
+struct ck_saver_status {
+    bool running;
+    bool queued;
+    struct ck_save_report current; /* valid if running */
+    bool has_last;
+    struct ck_save_report last;    /* the last finished save */
+    uint64_t saves_ok;
+    uint64_t saves_failed;
+};
+
+struct ck_saver_cfg {
+    struct ck_area *area;   /* not owned */
+    struct ck_store *dest;  /* not owned */
+    struct ck_codec codec;
+    double save_wait_s;
+    double autosave_quiet_s;
+    double autosave_every_s;
+};
+
+/* rc CK_OK and msg NULL on success; else the error. */
+typedef void (*ck_save_notify)(void *ctx, ck_rc rc, const char *msg);
+
+struct ck_saver;
+
+ck_rc ck_saver_start(const struct ck_saver_cfg *cfg, struct ck_saver **out, struct ck_err *err);
+
+/* Queues a save and returns its generation. Either callback may be NULL. After
+ * ck_saver_stop has begun, the request fails at once with CK_ECANCELED. */
+uint64_t ck_saver_request(struct ck_saver *s, enum ck_save_trigger trigger,
+                          ck_save_notify on_snapshot, ck_save_notify on_done, void *ctx);
+
+/* Queues a save and waits for its result (for unmount and the CLI). */
+ck_rc ck_saver_save_sync(struct ck_saver *s, enum ck_save_trigger trigger, struct ck_err *err);
+
+void ck_saver_status(struct ck_saver *s, struct ck_saver_status *out);
+
+/* Lets queued and running saves finish, refuses new ones, joins the thread, frees s. */
+void ck_saver_stop(struct ck_saver *s);
+
+#endif

@@ -1,0 +1,108 @@
+/*
+ * store.h - the one interface to object storage.
+ *
+ * A backend is a table of operations plus private state (struct ck_store). The daemon,
+ * the save pipeline and the loader use only the ck_store_* calls below; nothing outside
+ * src/store/ knows which backend it talks to. Backends today: file:// and plain paths
+ * (store_file.c), http:// and https:// (store_http.c). S3, GCS and Azure slot in here.
+ *
+ * Semantics every backend keeps:
+ *   - head: exists=false (rc CK_OK) for a missing object; an error only for real failures
+ *     (auth, network after retries), so "no previous checkpoint" is never confused with
+ *     "could not reach the store".
+ *   - get: streams bytes [off, off+len) into the sink; len CK_STORE_TO_END reads to the
+ *     end. A transient failure mid-body is retried from the first byte not yet delivered,
+ *     so the sink sees every byte exactly once. CK_ENOTFOUND if the object is missing.
+ *   - put: put_begin, any number of put_write calls, then exactly one of put_commit or
+ *     put_abort, each of which frees the upload. The object at the URI changes only in
+ *     put_commit and atomically: readers see the old object or the whole new one. A
+ *     failed commit or an abort leaves the old object as it was and nothing partial.
+ *   - Thread safety: a ck_store may be used by several threads at once; one upload is
+ *     used by one thread at a time.
+ *   - Errors name the operation and the display URI ("PUT http://h/ck: HTTP 403
+ *     Forbidden"); secrets (query strings of presigned URLs, credentials) never appear.
+ */
+#ifndef CK_STORE_STORE_H
+#define CK_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "net/retry.h"
+#include "util/err.h"
+#include "util/sink.h"
+
+#define CK_STORE_TO_END UINT64_MAX
+
+struct ck_store;
+struct ck_store_upload;
+
+/* What head() learns about an object. */
+struct ck_store_info {
+    bool exists;
+    uint64_t size;
+    char etag[128]; /* empty if the store gave none */
+};
+
+/* What every backend may use. Owned by the caller; must outlive the store. */
+struct ck_store_env {
+    const char *scratch_dir;      /* private local dir for spool files (may be NULL) */
+    struct ck_retry_policy retry; /* for transient failures */
+    double stall_timeout_s;       /* a transfer with no progress for this long is cut */
+    double connect_timeout_s;
+};
+
+/* Fills env with defaults (no scratch dir, default retry policy, 30 s stall, 10 s connect). */
+void ck_store_env_default(struct ck_store_env *env);
+
+struct ck_store_ops {
+    const char *name; /* "file", "http" */
+    ck_rc (*head)(struct ck_store *s, struct ck_store_info *info, struct ck_err *err);
+    ck_rc (*get)(struct ck_store *s, uint64_t off, uint64_t len, const struct ck_sink *sink,
+                 struct ck_err *err);
+    ck_rc (*put_begin)(struct ck_store *s, struct ck_store_upload **out, struct ck_err *err);
+    ck_rc (*put_write)(struct ck_store_upload *u, const void *buf, size_t len,
+                       struct ck_err *err);
+    ck_rc (*put_commit)(struct ck_store_upload *u, struct ck_err *err);
+    void (*put_abort)(struct ck_store_upload *u);
+    void (*destroy)(struct ck_store *s);
+};
+
+struct ck_store {
+    const struct ck_store_ops *ops;
+    char *display_uri;               /* owned; safe to log (no query string, no secrets) */
+    const struct ck_store_env *env;  /* not owned */
+    void *priv;                      /* backend state, freed by ops->destroy */
+};
+
+/* Every backend's upload starts with this header. */
+struct ck_store_upload {
+    struct ck_store *store;
+    uint64_t bytes; /* bytes accepted by put_write so far */
+};
+
+/* Opens the backend that serves uri ("file:///p", "/p", "rel/p", "http://h/p",
+ * "https://h/p?sig"). CK_EINVAL for a malformed URI, CK_EUNSUPPORTED for an unknown
+ * scheme. Opening does no network I/O. The store is freed with ck_store_close(). */
+ck_rc ck_store_open(const char *uri, const struct ck_store_env *env, struct ck_store **out,
+                    struct ck_err *err);
+void ck_store_close(struct ck_store *s);
+
+static inline const char *ck_store_uri(const struct ck_store *s)
+{
+    return s->display_uri;
+}
+
+ck_rc ck_store_head(struct ck_store *s, struct ck_store_info *info, struct ck_err *err);
+ck_rc ck_store_get(struct ck_store *s, uint64_t off, uint64_t len, const struct ck_sink *sink,
+                   struct ck_err *err);
+ck_rc ck_store_put_begin(struct ck_store *s, struct ck_store_upload **out, struct ck_err *err);
+ck_rc ck_store_put_write(struct ck_store_upload *u, const void *buf, size_t len,
+                         struct ck_err *err);
+ck_rc ck_store_put_commit(struct ck_store_upload *u, struct ck_err *err);
+void ck_store_put_abort(struct ck_store_upload *u);
+
+/* A sink that feeds an upload; ctx is the struct ck_store_upload. */
+struct ck_sink ck_store_upload_sink(struct ck_store_upload *u);
+
+#endif

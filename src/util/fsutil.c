@@ -1,0 +1,70 @@
+/* fsutil.c - see fsutil.h. */
+#include "util/fsutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+ck_rc ck_empty_dir(int dirfd, const char *what, struct ck_err *err)
+{
+    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return ck_fail_errno(err, errno, "emptying %s", what);
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return ck_fail_errno(err, errno, "emptying %s", what);
+    }
+    ck_rc rc = CK_OK;
+    struct dirent *e;
+    while (!rc && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        rc = ck_rmtree_at(dirfd, e->d_name, what, err);
+    }
+    closedir(d);
+    return rc;
+}
+
+ck_rc ck_rmtree_at(int dirfd, const char *name, const char *what, struct ck_err *err)
+{
+    if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
+        return CK_OK;
+    if (errno != EISDIR && errno != EPERM)
+        return ck_fail_errno(err, errno, "removing %s/%s", what, name);
+    int sub = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sub < 0)
+        return ck_fail_errno(err, errno, "removing %s/%s", what, name);
+    ck_rc rc = ck_empty_dir(sub, what, err);
+    close(sub);
+    if (!rc && unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+        rc = ck_fail_errno(err, errno, "removing %s/%s", what, name);
+    return rc;
+}
+
+ck_rc ck_mkdir_p(const char *path, mode_t mode, struct ck_err *err)
+{
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+        return ck_fail(err, CK_EINVAL, "path too long: %s", path);
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir(buf, mode) < 0 && errno != EEXIST)
+            return ck_fail_errno(err, errno, "creating %s", buf);
+        *p = c;
+        if (c == '\0')
+            break;
+    }
+    struct stat st;
+    if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+        return ck_fail(err, CK_EINVAL, "%s is not a directory", path);
+    return CK_OK;
+}
