@@ -62,6 +62,8 @@ struct ck_fs {
     struct ck_node *save_root;
     struct ck_node *prev_root;
     double timeout;           /* entry and attribute cache time for passthrough nodes */
+    pthread_mutex_t ctl_lock;
+    struct savectl_handle *ctl_writers; /* open .save writer handles; protected by ctl_lock */
     double mounted_wall;
 };
 
@@ -83,6 +85,7 @@ void ck_node_procpath(const struct ck_node *n, char *buf, size_t len);
 int ck_node_stat(const struct ck_node *n, struct stat *st);
 
 /* ops_top.c: the virtual top level and the control files. */
+struct savectl_handle;
 bool ck_top_is_virtual(fuse_ino_t ino);
 void ck_top_lookup(fuse_req_t req, const char *name);
 void ck_top_getattr(fuse_req_t req, fuse_ino_t ino);

@@ -1,10 +1,21 @@
 /*
  * ops_top.c - the virtual top level of the mount and its two control files.
  *
- * .save: opening it for writing and closing it (touch, echo) requests a save. The close
- * (FUSE flush) is answered when the save is durable, or with EIO if it failed; if what
- * was written is the word "async", it is answered once the snapshot is taken. Reading it
- * gives nothing.
+ * .save: "touch or write starts a save". What programs send for that differs, and the
+ * kernel sends a FLUSH for every close() of every duplicate of a descriptor, so the rule
+ * is built on activity, not on opens:
+ *   - a write() to a .save handle, or a time change (utimensat) while .save is open for
+ *     writing, is activity on that handle;
+ *   - the next close (FLUSH) of a handle with activity starts the save and is answered when
+ *     the save is durable (EIO if it failed), or at the snapshot if what was written is
+ *     the word "async"; a FLUSH without activity is answered at once;
+ *   - a time change with no .save handle open (Python's Path.touch()) is itself a
+ *     synchronous save, answered when durable;
+ *   - a handle opened for writing that is released without ever starting a save
+ *     (open(".save", "w").close()) starts one in the background (result in .status).
+ * So `touch .save` (open, dup2, close, futimens, close) saves once and its exit status
+ * tells the truth, and `echo async > .save` (open, dup2, close, write, close) saves once
+ * asynchronously. Reading .save gives nothing.
  * .status: each open renders the status JSON once; reads serve that copy (direct I/O, so
  * the size shown by stat does not limit reads).
  */
@@ -22,9 +33,11 @@
 struct savectl_handle {
     pthread_mutex_t lock;
     bool writer;
-    bool fired;           /* protected by lock */
-    size_t len;           /* protected by lock */
+    bool activity;         /* written or touched since the last save it started (lock) */
+    bool ever_fired;       /* started a save at least once (protected by lock) */
+    size_t len;            /* protected by lock */
     char buf[SAVECTL_MAX]; /* protected by lock */
+    struct savectl_handle *next; /* in fs->ctl_writers; protected by fs->ctl_lock */
 };
 
 struct status_handle {
@@ -108,14 +121,48 @@ void ck_top_getattr(fuse_req_t req, fuse_ino_t ino)
     fuse_reply_attr(req, &st, ino == CK_INO_STATUS ? 0 : 3600);
 }
 
+/* Answers a .save close (or fsync on save/) with the save's result. */
+static void reply_result(void *ctx, ck_rc rc, const char *msg)
+{
+    fuse_req_t req = ctx;
+    fuse_reply_err(req, rc ? EIO : 0);
+}
+
+/* Answers a setattr on .save with its attributes once the save it started is durable. */
+static void reply_setattr_result(void *ctx, ck_rc rc, const char *msg)
+{
+    fuse_req_t req = ctx;
+    if (rc)
+        fuse_reply_err(req, EIO);
+    else
+        ck_top_getattr(req, CK_INO_SAVECTL);
+}
+
 void ck_top_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set)
 {
-    /* touch and "> .save" set times or truncate the control file: accepted, no effect. */
+    struct ck_fs *fs = ck_fs_of(req);
     if (ino != CK_INO_SAVECTL) {
         fuse_reply_err(req, EPERM);
         return;
     }
-    ck_top_getattr(req, ino);
+    bool touch = to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
+                           FUSE_SET_ATTR_MTIME_NOW);
+    if (!touch) { /* O_TRUNC of "> .save": accepted, no effect */
+        ck_top_getattr(req, ino);
+        return;
+    }
+    pthread_mutex_lock(&fs->ctl_lock);
+    bool open_writers = fs->ctl_writers != NULL;
+    for (struct savectl_handle *h = fs->ctl_writers; h; h = h->next) {
+        pthread_mutex_lock(&h->lock);
+        h->activity = true;
+        pthread_mutex_unlock(&h->lock);
+    }
+    pthread_mutex_unlock(&fs->ctl_lock);
+    if (open_writers)
+        ck_top_getattr(req, ino); /* the close that follows saves */
+    else
+        ck_saver_request(fs->d->saver, CK_TRIGGER_CONTROL, NULL, reply_setattr_result, req);
 }
 
 static void open_savectl(fuse_req_t req, struct fuse_file_info *fi)
@@ -127,6 +174,13 @@ static void open_savectl(fuse_req_t req, struct fuse_file_info *fi)
     }
     pthread_mutex_init(&h->lock, NULL);
     h->writer = (fi->flags & O_ACCMODE) != O_RDONLY;
+    if (h->writer) {
+        struct ck_fs *fs = ck_fs_of(req);
+        pthread_mutex_lock(&fs->ctl_lock);
+        h->next = fs->ctl_writers;
+        fs->ctl_writers = h;
+        pthread_mutex_unlock(&fs->ctl_lock);
+    }
     fi->fh = (uint64_t)(uintptr_t)h;
     fi->direct_io = 1;
     fuse_reply_open(req, fi);
@@ -193,14 +247,9 @@ void ck_top_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
     size_t n = size < room ? size : room;
     memcpy(h->buf + h->len, buf, n);
     h->len += n;
+    h->activity = true;
     pthread_mutex_unlock(&h->lock);
     fuse_reply_write(req, size);
-}
-
-static void reply_result(void *ctx, ck_rc rc, const char *msg)
-{
-    fuse_req_t req = ctx;
-    fuse_reply_err(req, rc ? EIO : 0);
 }
 
 /* Whether what was written asks for an asynchronous save ("async", any case, with
@@ -216,19 +265,28 @@ static bool wants_async(const char *s, size_t len)
     return len == 5 && strncasecmp(s, "async", 5) == 0;
 }
 
+/* Takes the handle's activity: whether a save is due and whether it is async. */
+static bool take_activity(struct savectl_handle *h, bool *async)
+{
+    pthread_mutex_lock(&h->lock);
+    bool fire = h->writer && h->activity;
+    h->activity = false;
+    if (fire)
+        h->ever_fired = true;
+    *async = wants_async(h->buf, h->len);
+    h->len = 0;
+    pthread_mutex_unlock(&h->lock);
+    return fire;
+}
+
 void ck_top_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     if (ino != CK_INO_SAVECTL) {
         fuse_reply_err(req, 0);
         return;
     }
-    struct savectl_handle *h = (struct savectl_handle *)(uintptr_t)fi->fh;
-    pthread_mutex_lock(&h->lock);
-    bool fire = h->writer && !h->fired;
-    h->fired = true;
-    bool async = wants_async(h->buf, h->len);
-    pthread_mutex_unlock(&h->lock);
-    if (!fire) {
+    bool async;
+    if (!take_activity((struct savectl_handle *)(uintptr_t)fi->fh, &async)) {
         fuse_reply_err(req, 0);
         return;
     }
@@ -244,12 +302,28 @@ void ck_top_sync_save(fuse_req_t req, enum ck_save_trigger trigger)
     ck_saver_request(ck_fs_of(req)->d->saver, trigger, NULL, reply_result, req);
 }
 
+static void release_savectl(struct ck_fs *fs, struct savectl_handle *h)
+{
+    if (h->writer) {
+        pthread_mutex_lock(&fs->ctl_lock);
+        struct savectl_handle **pp = &fs->ctl_writers;
+        while (*pp && *pp != h)
+            pp = &(*pp)->next;
+        if (*pp)
+            *pp = h->next;
+        pthread_mutex_unlock(&fs->ctl_lock);
+        /* Opened for writing and closed without a save: start one, in the background. */
+        if (!h->ever_fired || h->activity)
+            ck_saver_request(fs->d->saver, CK_TRIGGER_CONTROL, NULL, NULL, NULL);
+    }
+    pthread_mutex_destroy(&h->lock);
+    free(h);
+}
+
 void ck_top_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     if (ino == CK_INO_SAVECTL) {
-        struct savectl_handle *h = (struct savectl_handle *)(uintptr_t)fi->fh;
-        pthread_mutex_destroy(&h->lock);
-        free(h);
+        release_savectl(ck_fs_of(req), (struct savectl_handle *)(uintptr_t)fi->fh);
     } else if (ino == CK_INO_STATUS) {
         struct status_handle *h = (struct status_handle *)(uintptr_t)fi->fh;
         free(h->data);

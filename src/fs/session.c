@@ -78,6 +78,7 @@ ck_rc ck_fs_run(struct ck_daemon *d, const struct ck_options *o, struct ck_err *
     fs.d = d;
     fs.timeout = 1.0;
     fs.mounted_wall = ck_wall_now();
+    pthread_mutex_init(&fs.ctl_lock, NULL);
     struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
     ck_rc rc = make_roots(&fs, err);
     for (int i = 0; !rc && i < o->fuse_argc; i++)
@@ -97,5 +98,6 @@ ck_rc ck_fs_run(struct ck_daemon *d, const struct ck_options *o, struct ck_err *
     fuse_opt_free_args(&args);
     if (fs.buckets)
         ck_nodes_destroy(&fs);
+    pthread_mutex_destroy(&fs.ctl_lock);
     return rc;
 }
