@@ -85,7 +85,8 @@ class Mount:
                               capture_output=True).returncode
 
     def logtext(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log_path, "rb") as f:
             return f.read().decode(errors="replace")
 
@@ -214,3 +215,42 @@ class Nginx:
 
     def stop(self):
         subprocess.run([os.path.join(TOOLS, "nginx-dav"), "stop", self.dir])
+
+
+class FaultProxy:
+    """tests/tools/faultproxy.py in front of an upstream port on 127.0.0.1."""
+
+    def __init__(self, base, upstream_port, plan=""):
+        self.log_path = os.path.join(base, f"faultproxy-{upstream_port}.log")
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(TOOLS, "faultproxy.py"), "--upstream",
+             str(upstream_port), "--plan", plan, "--log", self.log_path],
+            stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if not line.strip().isdigit():
+            self.proc.kill()
+            raise AssertionError(f"faultproxy did not start: {line!r}")
+        self.port = int(line)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def _control(self, method, path, body=b""):
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        c.request(method, path, body=body)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        if r.status != 200:
+            raise AssertionError(f"faultproxy {path}: {r.status} {data!r}")
+        return data
+
+    def set_plan(self, plan):
+        self._control("PUT", "/__fault/plan", plan.encode())
+
+    def records(self):
+        out = self._control("GET", "/__fault/log").decode()
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()

@@ -1,0 +1,134 @@
+"""The http(s):// backend end to end: a real mount against Debian's nginx with WebDAV PUT
+on 127.0.0.1, with the fault-injecting proxy in front for transient and permanent faults."""
+import errno
+import os
+import shutil
+import subprocess
+import tarfile
+
+from ckfs import FaultProxy, MountTest, Nginx, make_sample_tree, tree
+
+
+class HttpTest(MountTest):
+    def setUp(self):
+        super().setUp()
+        self.nginx = Nginx(self.base)
+        self.addCleanup(self.nginx.stop)
+        self.src = os.path.dirname(self.path("src", "x"))
+        make_sample_tree(self.src, big=2 << 20)
+        self.want = tree(self.src)
+
+    def proxy(self, plan=""):
+        p = FaultProxy(self.base, self.nginx.port, plan)
+        self.addCleanup(p.stop)
+        return p
+
+    def save_tree(self, dest_url, name="m1"):
+        m = self.mount(dest_url, name=name)
+        shutil.copytree(self.src, m.save, symlinks=True, dirs_exist_ok=True)
+        rc = m.touch_save()
+        return m, rc
+
+    def test_save_and_load_over_http(self):
+        url = self.nginx.url + "/runs/1/_flytecheckpoints"
+        m, rc = self.save_tree(url)
+        self.assertEqual(rc, 0, m.logtext())
+        obj = os.path.join(self.nginx.data, "runs", "1", "_flytecheckpoints")
+        out = os.path.dirname(self.path("out", "x"))
+        with tarfile.open(obj, "r:*") as t:
+            t.extractall(out, filter="data")
+        self.assertEqual(tree(out), self.want)
+        m.unmount()
+        m2 = self.mount(self.path("dest", "next"), [url], name="m2")
+        self.assertEqual(tree(m2.prev), self.want)
+        st = m2.status()["prev"]
+        self.assertEqual((st["state"], st["kind"], st["bytes_done"]),
+                         ("ready", "tar", os.path.getsize(obj)))
+
+    def test_nothing_is_fetched_before_the_first_access(self):
+        url = self.nginx.url + "/ck.tgz"
+        m, rc = self.save_tree(url)
+        self.assertEqual(rc, 0)
+        m.unmount()
+        before = self.nginx.access_log().count("GET /ck.tgz")
+        m2 = self.mount(self.path("dest", "x"), [url], name="m2")
+        os.listdir(m2.mnt)
+        os.stat(m2.prev)
+        open(os.path.join(m2.save, "f"), "w").write("x")
+        self.assertEqual(self.nginx.access_log().count("/ck.tgz") - before - 1, 0,
+                         self.nginx.access_log())  # only the PUT of the first mount
+        os.listdir(m2.prev)
+        self.assertGreater(self.nginx.access_log().count("GET /ck.tgz"), before)
+
+    def test_presigned_query_never_shows(self):
+        secret = "X-Amz-Signature=0123456789abcdefSECRET"
+        url = f"{self.nginx.url}/signed/ck?X-Amz-Expires=600&{secret}"
+        m, rc = self.save_tree(url)
+        self.assertEqual(rc, 0)
+        self.assertTrue(os.path.exists(os.path.join(self.nginx.data, "signed", "ck")))
+        status = open(os.path.join(m.mnt, ".status")).read()
+        self.assertNotIn("SECRET", status)
+        self.assertIn("/signed/ck", status)
+        m.unmount()
+        self.assertNotIn("SECRET", m.logtext())
+
+    def test_missing_object_is_no_previous_checkpoint(self):
+        m = self.mount(self.path("dest", "x"), [self.nginx.url + "/nothing/here"])
+        self.assertEqual(os.listdir(m.prev), [])
+        self.assertEqual(m.status()["prev"]["kind"], "none")
+
+    def test_transient_faults_are_retried(self):
+        p = self.proxy("status=503,retry-after=1,reset@4096,truncate@10000")
+        url = p.url + "/flaky/ck.tgz"
+        m, rc = self.save_tree(url)
+        self.assertEqual(rc, 0, m.logtext())
+        m.unmount()
+        obj = os.path.join(self.nginx.data, "flaky", "ck.tgz")
+        out = os.path.dirname(self.path("out", "x"))
+        subprocess.run(["tar", "-xzf", obj, "-C", out], check=True)
+        self.assertEqual(tree(out), self.want)
+        p.set_plan("status=500,status=429,reset@5000,truncate@20000")
+        m2 = self.mount(self.path("dest", "x"), [url], name="m2")
+        self.assertEqual(tree(m2.prev), self.want, m2.logtext())
+        actions = [r["action"] for r in p.records()]
+        self.assertIn("truncate@20000", actions)
+
+    def test_refused_put_fails_the_save_and_keeps_the_old_object(self):
+        p = self.proxy()
+        url = p.url + "/keep/ck.tgz"
+        m, rc = self.save_tree(url)
+        self.assertEqual(rc, 0)
+        obj = os.path.join(self.nginx.data, "keep", "ck.tgz")
+        old = open(obj, "rb").read()
+        open(os.path.join(m.save, "new-file"), "w").write("new")
+        p.set_plan("status=403*inf")
+        self.assertNotEqual(m.touch_save(), 0)
+        self.assertEqual(open(obj, "rb").read(), old)
+        last = m.status()["save"]["last"]
+        self.assertEqual(last["result"], "failed")
+        self.assertIn("403", last["error"])
+        self.assertIn("/keep/ck.tgz", last["error"])
+        p.set_plan("")
+        self.assertEqual(m.touch_save(), 0)  # the daemon is up and the next save works
+        self.assertNotEqual(open(obj, "rb").read(), old)
+
+    def test_source_that_refuses_is_an_error_not_a_fresh_start(self):
+        p = self.proxy("status=403*inf")
+        m = self.mount(self.path("dest", "x"), [p.url + "/secret/ck.tgz"])
+        with self.assertRaises(OSError) as cm:
+            os.listdir(m.prev)
+        self.assertEqual(cm.exception.errno, errno.EIO)
+        st = m.status()
+        self.assertEqual(st["prev"]["state"], "failed")
+        self.assertIn("403", st["prev"]["error"])
+        # save/ and .status are unaffected
+        open(os.path.join(m.save, "f"), "w").write("x")
+
+    def test_server_down_during_load_is_an_error(self):
+        port = self.nginx.port
+        self.nginx.stop()
+        m = self.mount(self.path("dest", "x"), [f"http://127.0.0.1:{port}/ck.tgz"])
+        with self.assertRaises(OSError) as cm:
+            os.listdir(m.prev)
+        self.assertEqual(cm.exception.errno, errno.EIO)
+        self.assertIn("127.0.0.1", m.status()["prev"]["error"])
