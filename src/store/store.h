@@ -61,8 +61,7 @@ struct ck_store_ops {
     ck_rc (*get)(struct ck_store *s, uint64_t off, uint64_t len, const struct ck_sink *sink,
                  struct ck_err *err);
     ck_rc (*put_begin)(struct ck_store *s, struct ck_store_upload **out, struct ck_err *err);
-    ck_rc (*put_write)(struct ck_store_upload *u, const void *buf, size_t len,
-                       struct ck_err *err);
+    ck_rc (*put_write)(struct ck_store_upload *u, const void *buf, size_t len, struct ck_err *err);
     ck_rc (*put_commit)(struct ck_store_upload *u, struct ck_err *err);
     void (*put_abort)(struct ck_store_upload *u);
     void (*destroy)(struct ck_store *s);
@@ -70,9 +69,9 @@ struct ck_store_ops {
 
 struct ck_store {
     const struct ck_store_ops *ops;
-    char *display_uri;               /* owned; safe to log (no query string, no secrets) */
-    const struct ck_store_env *env;  /* not owned */
-    void *priv;                      /* backend state, freed by ops->destroy */
+    char *display_uri;              /* owned; safe to log (no query string, no secrets) */
+    const struct ck_store_env *env; /* not owned */
+    void *priv;                     /* backend state, freed by ops->destroy */
 };
 
 /* Every backend's upload starts with this header. */

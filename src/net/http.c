@@ -1,0 +1,507 @@
+/*
+ * http.c - one HTTP request with retries and resumption; see http.h.
+ *
+ * Design: ck_http_perform() is a loop of attempts on one curl easy handle. Each attempt
+ * asks for the bytes not yet delivered (a Range from the first missing byte), checks the
+ * reply's status, Content-Range and ETag once its headers are complete, and streams the
+ * body to the caller's sink. The outcome of an attempt is classified as success, retry
+ * (transport error, truncated body, transient status) or final failure; retries wait per
+ * ck_retry_next(), stretched to a server's Retry-After up to the policy's max delay.
+ */
+#include "net/http.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "net/http_reply.h"
+#include "util/buf.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+/* State of one request across its attempts. */
+struct xfer {
+    const struct ck_http_request *req;
+    const char *disp;
+    CURL *curl;
+    struct ck_http_reply reply; /* of the current attempt */
+    struct ck_buf errbody;      /* start of a non-2xx body, capped */
+    uint64_t start;             /* first byte wanted by the request (absolute) */
+    uint64_t end;               /* one past the last byte wanted, or UINT64_MAX */
+    uint64_t delivered;         /* bytes given to the sink over all attempts */
+    uint64_t skip;              /* leading bytes of this attempt's body to drop */
+    uint64_t put_pos;           /* bytes of the PUT body sent in this attempt */
+    char first_etag[128];       /* ETag of the first 2xx reply, to detect a changed object */
+    bool have_all;              /* stopped reading: everything wanted was delivered */
+    bool stalled;               /* this attempt was cut for making no progress */
+    curl_off_t last_now;        /* dlnow + ulnow at the last progress seen */
+    double last_progress;       /* ck_now() then */
+    ck_rc cb_rc;                /* failure found inside a curl callback; final */
+    struct ck_err cb_err;
+    char curl_msg[CURL_ERROR_SIZE];
+};
+
+enum outcome { OUT_DONE, OUT_RETRY, OUT_FAIL };
+
+const char *ck_http_method_name(enum ck_http_method m)
+{
+    switch (m) {
+    case CK_HTTP_GET:
+        return "GET";
+    case CK_HTTP_HEAD:
+        return "HEAD";
+    case CK_HTTP_PUT:
+        return "PUT";
+    }
+    return "?";
+}
+
+void ck_http_request_init(struct ck_http_request *req)
+{
+    memset(req, 0, sizeof(*req));
+    req->method = CK_HTTP_GET;
+    req->body_fd = -1;
+    ck_retry_policy_default(&req->retry);
+    req->connect_timeout_s = 10;
+    req->stall_timeout_s = 30;
+}
+
+ck_rc ck_http_global_init(struct ck_err *err)
+{
+    CURLcode c = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (c != CURLE_OK)
+        return ck_fail(err, CK_EIO, "libcurl initialisation: %s", curl_easy_strerror(c));
+    return CK_OK;
+}
+
+void ck_http_global_cleanup(void)
+{
+    curl_global_cleanup();
+}
+
+/* Records a final failure found in a callback (the first one wins). */
+static void cb_fail(struct xfer *x, ck_rc rc, const char *what)
+{
+    if (x->cb_rc == CK_OK)
+        x->cb_rc = ck_fail(&x->cb_err, rc, "%s %s: %s", ck_http_method_name(x->req->method),
+                           x->disp, what);
+}
+
+static bool is_get(const struct xfer *x)
+{
+    return x->req->method == CK_HTTP_GET;
+}
+
+/* Where this attempt's body must start, given what was delivered. */
+static uint64_t next_byte(const struct xfer *x)
+{
+    return x->start + x->delivered;
+}
+
+/* Checks a complete 2xx GET reply against what was asked; false refuses it. */
+static bool check_get_reply(struct xfer *x)
+{
+    const struct ck_http_reply *r = &x->reply;
+    char msg[160];
+    if (r->status == 206) {
+        if (!r->has_content_range || r->range_unsatisfied) {
+            cb_fail(x, CK_ECORRUPT, "206 reply without a usable Content-Range");
+            return false;
+        }
+        if (r->range_start != next_byte(x)) {
+            snprintf(msg, sizeof(msg),
+                     "wrong range: asked from byte %" PRIu64 ", reply starts at %" PRIu64,
+                     next_byte(x), r->range_start);
+            cb_fail(x, CK_ECORRUPT, msg);
+            return false;
+        }
+    } else {
+        x->skip = next_byte(x); /* a 200 carries the object from byte 0 */
+    }
+    if (x->first_etag[0] && r->etag[0] && strcmp(x->first_etag, r->etag) != 0) {
+        cb_fail(x, CK_ECORRUPT, "object changed during download (ETag differs)");
+        return false;
+    }
+    if (!x->first_etag[0])
+        memcpy(x->first_etag, r->etag, sizeof(x->first_etag));
+    return true;
+}
+
+static size_t on_header(char *line, size_t size, size_t n, void *ud)
+{
+    struct xfer *x = ud;
+    size_t len = size * n;
+    if (!ck_http_reply_line(&x->reply, line, len)) {
+        cb_fail(x, CK_ECORRUPT, x->reply.invalid);
+        return 0;
+    }
+    bool ok2xx = x->reply.status >= 200 && x->reply.status < 300;
+    if (x->reply.complete && ok2xx && is_get(x) && !check_get_reply(x))
+        return 0;
+    return len;
+}
+
+/* Pushes body bytes of a 2xx GET to the sink: drops the skip, stops at the end wanted. */
+static size_t deliver(struct xfer *x, const char *p, size_t len)
+{
+    size_t used = len;
+    if (x->skip) {
+        size_t drop = x->skip < len ? (size_t)x->skip : len;
+        x->skip -= drop;
+        p += drop;
+        len -= drop;
+    }
+    uint64_t left = x->end - next_byte(x);
+    if (len > left)
+        len = (size_t)left;
+    if (len && x->req->sink) {
+        ck_rc rc = ck_sink_write(x->req->sink, p, len, &x->cb_err);
+        if (rc) {
+            x->cb_rc = rc;
+            return 0;
+        }
+    }
+    x->delivered += len;
+    if (x->end != UINT64_MAX && next_byte(x) == x->end && x->skip == 0 && len < used) {
+        x->have_all = true; /* the server sends more than we asked for: stop here */
+        return 0;
+    }
+    return used;
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    struct xfer *x = ud;
+    size_t len = size * n;
+    long st = x->reply.status;
+    if (st >= 200 && st < 300)
+        return is_get(x) ? deliver(x, p, len) : len;
+    size_t room = x->errbody.max - x->errbody.len;
+    ck_buf_append(&x->errbody, p, len < room ? len : room);
+    return len;
+}
+
+static size_t on_read(char *buf, size_t size, size_t n, void *ud)
+{
+    struct xfer *x = ud;
+    const struct ck_http_request *req = x->req;
+    uint64_t left = req->body_len - x->put_pos;
+    size_t want = size * n < left ? size * n : (size_t)left;
+    if (want == 0)
+        return 0;
+    if (req->body_fd < 0) {
+        memcpy(buf, (const char *)req->body_mem + x->put_pos, want);
+        x->put_pos += want;
+        return want;
+    }
+    ssize_t got;
+    do {
+        got = pread(req->body_fd, buf, want, (off_t)(req->body_off + x->put_pos));
+    } while (got < 0 && errno == EINTR);
+    if (got <= 0) {
+        cb_fail(x, CK_EIO, got < 0 ? "reading the upload body failed" : "upload body shrank");
+        return CURL_READFUNC_ABORT;
+    }
+    x->put_pos += (uint64_t)got;
+    return (size_t)got;
+}
+
+static int on_seek(void *ud, curl_off_t off, int origin)
+{
+    struct xfer *x = ud;
+    if (origin != SEEK_SET || off < 0 || (uint64_t)off > x->req->body_len)
+        return CURL_SEEKFUNC_CANTSEEK;
+    x->put_pos = (uint64_t)off;
+    return CURL_SEEKFUNC_OK;
+}
+
+/* Cuts an attempt that moved no byte for stall_timeout_s. curl's own low-speed check
+ * averages over several seconds, so it would let a stall run longer than asked. */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    struct xfer *x = ud;
+    double now = ck_now();
+    if (dlnow + ulnow != x->last_now) {
+        x->last_now = dlnow + ulnow;
+        x->last_progress = now;
+        return 0;
+    }
+    if (x->req->stall_timeout_s <= 0 || now - x->last_progress < x->req->stall_timeout_s)
+        return 0;
+    x->stalled = true;
+    return 1;
+}
+
+/* Adds the caller's headers; their values are never logged. */
+static bool build_headers(const struct ck_http_request *req, struct curl_slist **out)
+{
+    struct curl_slist *list = NULL;
+    for (int i = 0; i < CK_HTTP_MAX_HEADERS && req->headers[i]; i++) {
+        struct curl_slist *next = curl_slist_append(list, req->headers[i]);
+        if (!next) {
+            curl_slist_free_all(list);
+            return false;
+        }
+        list = next;
+    }
+    *out = list;
+    return true;
+}
+
+static void set_range(struct xfer *x)
+{
+    char range[64];
+    uint64_t from = next_byte(x);
+    if (x->end != UINT64_MAX)
+        snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, from, x->end - 1);
+    else
+        snprintf(range, sizeof(range), "%" PRIu64 "-", from);
+    bool ranged = x->req->has_range || from > 0;
+    curl_easy_setopt(x->curl, CURLOPT_RANGE, ranged ? range : NULL);
+}
+
+static void set_method(struct xfer *x)
+{
+    const struct ck_http_request *req = x->req;
+    CURL *c = x->curl;
+    if (req->method == CK_HTTP_HEAD) {
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    } else if (req->method == CK_HTTP_PUT) {
+        x->put_pos = 0;
+        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_len);
+        curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(c, CURLOPT_READDATA, x);
+        curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, on_seek);
+        curl_easy_setopt(c, CURLOPT_SEEKDATA, x);
+    } else {
+        set_range(x);
+    }
+}
+
+static void setup_attempt(struct xfer *x, struct curl_slist *headers)
+{
+    const struct ck_http_request *req = x->req;
+    CURL *c = x->curl;
+    curl_easy_reset(c); /* keeps the connection cache */
+    curl_easy_setopt(c, CURLOPT_URL, req->url);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, x->curl_msg);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(req->connect_timeout_s * 1000));
+    long stall = (long)(req->stall_timeout_s + 0.999);
+    if (stall > 0) { /* the backstop; on_progress cuts stalls more precisely */
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, stall);
+    }
+    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
+    set_method(x);
+    x->stalled = false;
+    x->last_now = 0;
+    x->last_progress = ck_now();
+    ck_http_reply_reset(&x->reply);
+    x->skip = 0;
+    x->curl_msg[0] = '\0';
+    ck_buf_reset(&x->errbody);
+}
+
+static bool curl_code_transient(CURLcode c)
+{
+    switch (c) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_HTTP3:
+    case CURLE_QUIC_CONNECT_ERROR:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static ck_rc status_rc(long status)
+{
+    if (status == 404)
+        return CK_ENOTFOUND;
+    if (status == 401 || status == 403)
+        return CK_EAUTH;
+    if (status >= 400 && status < 500 && status != 408 && status != 425 && status != 429)
+        return CK_EREMOTE;
+    return CK_ENET;
+}
+
+/* "HTTP 403 Forbidden (AccessDenied)" into out. */
+static void describe_status(const struct xfer *x, char *out, size_t outsz)
+{
+    const char *reason =
+        x->reply.reason[0] ? x->reply.reason : ck_http_status_text(x->reply.status);
+    char code[64];
+    ck_http_error_code(x->errbody.data, x->errbody.len, code, sizeof(code));
+    snprintf(out, outsz, "HTTP %ld%s%s%s%s%s", x->reply.status, reason[0] ? " " : "", reason,
+             code[0] ? " (" : "", code, code[0] ? ")" : "");
+}
+
+/* Classifies a 2xx GET that curl finished: complete, short (retry) or impossible. */
+static enum outcome check_get_complete(struct xfer *x, char *what, size_t whatsz,
+                                       struct ck_err *err)
+{
+    if (x->end == UINT64_MAX || next_byte(x) >= x->end)
+        return OUT_DONE;
+    const struct ck_http_reply *r = &x->reply;
+    uint64_t size = r->status == 206 ? (r->total_known ? r->range_total : UINT64_MAX)
+                                     : (r->has_content_length ? r->content_length : UINT64_MAX);
+    if (size != UINT64_MAX && size < x->end) {
+        ck_fail(err, CK_ECORRUPT, "GET %s: object has %" PRIu64 " bytes, asked up to byte %" PRIu64,
+                x->disp, size, x->end);
+        return OUT_FAIL;
+    }
+    snprintf(what, whatsz, "body ended at byte %" PRIu64 " of %" PRIu64, next_byte(x), x->end);
+    return OUT_RETRY;
+}
+
+/* Classifies the attempt that just ended with curl code c. */
+static enum outcome classify(struct xfer *x, CURLcode c, char *what, size_t whatsz,
+                             struct ck_err *err)
+{
+    const char *m = ck_http_method_name(x->req->method);
+    if (x->cb_rc) {
+        *err = x->cb_err;
+        return OUT_FAIL;
+    }
+    long st = x->reply.status;
+    bool answered = x->reply.complete && (st < 200 || st >= 300);
+    if (c != CURLE_OK && !answered && !(c == CURLE_WRITE_ERROR && x->have_all)) {
+        if (x->stalled)
+            snprintf(what, whatsz, "no progress for %.0f s", x->req->stall_timeout_s);
+        else
+            snprintf(what, whatsz, "%s", x->curl_msg[0] ? x->curl_msg : curl_easy_strerror(c));
+        if (x->stalled || curl_code_transient(c))
+            return OUT_RETRY;
+        ck_fail(err, c == CURLE_URL_MALFORMAT ? CK_EINVAL : CK_ENET, "%s %s: %s", m, x->disp, what);
+        return OUT_FAIL;
+    }
+    if (st >= 200 && st < 300)
+        return is_get(x) ? check_get_complete(x, what, whatsz, err) : OUT_DONE;
+    describe_status(x, what, whatsz);
+    if (ck_retry_http_status_transient(st))
+        return OUT_RETRY;
+    ck_fail(err, status_rc(st), "%s %s: %s", m, x->disp, what);
+    return OUT_FAIL;
+}
+
+/* Waits before the next attempt; false when the retry budget is spent. */
+static bool wait_for_retry(struct xfer *x, struct ck_retry_state *st, const char *what)
+{
+    double delay, now = ck_now();
+    if (!ck_retry_next(st, now, &delay))
+        return false;
+    double ra = x->reply.retry_after_s;
+    if (ra > delay)
+        delay = ra < st->policy.max_delay_s ? ra : st->policy.max_delay_s;
+    if (now + delay - st->started > st->policy.deadline_s)
+        return false;
+    ck_log_warn("%s %s: %s; retry %u of %u in %.2f s", ck_http_method_name(x->req->method), x->disp,
+                what, st->attempts - 1, st->policy.max_attempts - 1, delay);
+    ck_sleep(delay);
+    return true;
+}
+
+static uint64_t retry_seed(const void *p)
+{
+    uint64_t t = (uint64_t)(ck_now() * 1e9);
+    return t ^ ((uint64_t)(uintptr_t)p << 17) ^ (uint64_t)pthread_self();
+}
+
+static ck_rc run_attempts(struct xfer *x, struct curl_slist *headers, unsigned *attempts,
+                          struct ck_err *err)
+{
+    struct ck_retry_state st;
+    char what[CK_ERR_MSG_MAX / 2];
+    ck_retry_begin(&st, &x->req->retry, ck_now(), retry_seed(x));
+    for (;;) {
+        setup_attempt(x, headers);
+        CURLcode c = curl_easy_perform(x->curl);
+        enum outcome o = classify(x, c, what, sizeof(what), err);
+        *attempts = st.attempts;
+        if (o == OUT_DONE)
+            return CK_OK;
+        if (o == OUT_FAIL)
+            return err->rc;
+        if (!wait_for_retry(x, &st, what))
+            return ck_fail(err, status_rc(x->reply.status),
+                           "%s %s: %s (gave up after %u "
+                           "attempts)",
+                           ck_http_method_name(x->req->method), x->disp, what, st.attempts);
+    }
+}
+
+static ck_rc check_request(const struct ck_http_request *req, const char *disp, struct ck_err *err)
+{
+    const char *m = ck_http_method_name(req->method);
+    if (!req->url)
+        return ck_fail(err, CK_EINVAL, "%s: no URL", m);
+    if (req->has_range && req->range_len == 0)
+        return ck_fail(err, CK_EINVAL, "%s %s: empty range", m, disp);
+    if (req->has_range && req->range_len != CK_HTTP_TO_END &&
+        req->range_len > UINT64_MAX - req->range_off)
+        return ck_fail(err, CK_EINVAL, "%s %s: range overflows", m, disp);
+    if (req->method == CK_HTTP_PUT && req->body_fd < 0 && req->body_len && !req->body_mem)
+        return ck_fail(err, CK_EINVAL, "%s %s: no body", m, disp);
+    return CK_OK;
+}
+
+ck_rc ck_http_perform(const struct ck_http_request *req, struct ck_http_response *resp,
+                      struct ck_err *err)
+{
+    struct xfer x = {.req = req, .disp = req->display_url ? req->display_url : "<url>"};
+    struct ck_err local;
+    if (!err)
+        err = &local; /* the outcome travels in err->rc */
+    ck_err_clear(err);
+    memset(resp, 0, sizeof(*resp));
+    ck_rc rc = check_request(req, x.disp, err);
+    if (rc)
+        return rc;
+    x.start = req->has_range ? req->range_off : 0;
+    x.end = req->has_range && req->range_len != CK_HTTP_TO_END ? req->range_off + req->range_len
+                                                               : UINT64_MAX;
+    ck_buf_init(&x.errbody, CK_HTTP_ERROR_BODY_MAX);
+    struct curl_slist *headers = NULL;
+    x.curl = curl_easy_init();
+    if (!x.curl || !build_headers(req, &headers)) {
+        rc = ck_fail(err, CK_ENOMEM, "%s %s: cannot set up the request",
+                     ck_http_method_name(req->method), x.disp);
+    } else {
+        rc = run_attempts(&x, headers, &resp->attempts, err);
+    }
+    ck_http_reply_export(&x.reply, resp);
+    ck_http_error_code(x.errbody.data, x.errbody.len, resp->error_code, sizeof(resp->error_code));
+    resp->delivered = x.delivered;
+    curl_slist_free_all(headers);
+    if (x.curl)
+        curl_easy_cleanup(x.curl);
+    ck_buf_free(&x.errbody);
+    return rc;
+}

@@ -1,0 +1,99 @@
+/*
+ * store.c - the store interface: backend dispatch and the thin ck_store_* wrappers; see
+ * store.h. Backends live in store_<name>.c and are reached only through their ops table.
+ */
+#include "store/store.h"
+
+#include <stdlib.h>
+
+#include "store/backend.h"
+#include "store/uri.h"
+
+void ck_store_env_default(struct ck_store_env *env)
+{
+    env->scratch_dir = NULL;
+    ck_retry_policy_default(&env->retry);
+    env->stall_timeout_s = 30;
+    env->connect_timeout_s = 10;
+}
+
+ck_rc ck_store_open(const char *uri, const struct ck_store_env *env, struct ck_store **out,
+                    struct ck_err *err)
+{
+    struct ck_uri u;
+    *out = NULL;
+    ck_rc rc = ck_uri_parse(uri, &u, err);
+    if (rc)
+        return rc;
+    switch (u.kind) {
+    case CK_URI_FILE:
+        rc = ck_store_file_open(&u, env, out, err);
+        break;
+    case CK_URI_HTTP:
+        rc = ck_store_http_open(&u, env, out, err);
+        break;
+    }
+    ck_uri_free(&u);
+    return rc;
+}
+
+void ck_store_close(struct ck_store *s)
+{
+    if (s)
+        s->ops->destroy(s);
+}
+
+ck_rc ck_store_head(struct ck_store *s, struct ck_store_info *info, struct ck_err *err)
+{
+    info->exists = false;
+    info->size = 0;
+    info->etag[0] = '\0';
+    return s->ops->head(s, info, err);
+}
+
+ck_rc ck_store_get(struct ck_store *s, uint64_t off, uint64_t len, const struct ck_sink *sink,
+                   struct ck_err *err)
+{
+    if (len != CK_STORE_TO_END && len > UINT64_MAX - off)
+        return ck_fail(err, CK_EINVAL, "GET %s: range [%llu, +%llu) overflows", s->display_uri,
+                       (unsigned long long)off, (unsigned long long)len);
+    return s->ops->get(s, off, len, sink, err);
+}
+
+ck_rc ck_store_put_begin(struct ck_store *s, struct ck_store_upload **out, struct ck_err *err)
+{
+    *out = NULL;
+    return s->ops->put_begin(s, out, err);
+}
+
+ck_rc ck_store_put_write(struct ck_store_upload *u, const void *buf, size_t len, struct ck_err *err)
+{
+    if (len == 0)
+        return CK_OK;
+    ck_rc rc = u->store->ops->put_write(u, buf, len, err);
+    if (rc == CK_OK)
+        u->bytes += len;
+    return rc;
+}
+
+ck_rc ck_store_put_commit(struct ck_store_upload *u, struct ck_err *err)
+{
+    return u->store->ops->put_commit(u, err);
+}
+
+void ck_store_put_abort(struct ck_store_upload *u)
+{
+    if (u)
+        u->store->ops->put_abort(u);
+}
+
+static ck_rc upload_sink_write(void *ctx, const void *buf, size_t len, struct ck_err *err)
+{
+    return ck_store_put_write(ctx, buf, len, err);
+}
+
+struct ck_sink ck_store_upload_sink(struct ck_store_upload *u)
+{
+    struct ck_sink s = {upload_sink_write, u};
+    return s;
+}

@@ -1,0 +1,286 @@
+/*
+ * store_file.c - the local-file backend: file:// URIs and plain paths.
+ *
+ * An upload goes to a temp file next to the destination (".<name>.ckptfs-XXXXXX", so it
+ * is on the same filesystem), which is fsynced and renamed over the destination at commit,
+ * and the directory is fsynced so the rename survives a crash. rename() is atomic, so a
+ * reader sees the old object or the new one; a failed commit or an abort removes the temp
+ * file and leaves the old object untouched. A temp file left by a killed daemon is hidden
+ * (dot name) and harmless.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/backend.h"
+#include "store/fileio.h"
+#include "util/fsutil.h"
+
+#define READ_CHUNK (256 * 1024)
+
+struct file_store {
+    char *path; /* the object's local path */
+    char *dir;  /* its directory ("." for a bare name) */
+    char *base; /* its last component */
+};
+
+struct file_upload {
+    struct ck_store_upload hdr; /* first: the generic header */
+    int fd;
+    char tmp[PATH_MAX];
+};
+
+static struct file_store *fs_of(struct ck_store *s)
+{
+    return s->priv;
+}
+
+static ck_rc file_head(struct ck_store *s, struct ck_store_info *info, struct ck_err *err)
+{
+    struct stat st;
+    if (stat(fs_of(s)->path, &st) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return CK_OK; /* missing: exists stays false */
+        return ck_fail_errno(err, errno, "HEAD %s", s->display_uri);
+    }
+    if (!S_ISREG(st.st_mode))
+        return ck_fail(err, CK_EINVAL, "HEAD %s: not a regular file%s", s->display_uri,
+                       S_ISDIR(st.st_mode) ? " (a directory)" : "");
+    info->exists = true;
+    info->size = (uint64_t)st.st_size;
+    snprintf(info->etag, sizeof(info->etag), "%" PRIx64 "-%" PRIx64 "-%" PRIx64 ".%09ld",
+             (uint64_t)st.st_ino, (uint64_t)st.st_size, (uint64_t)st.st_mtim.tv_sec,
+             st.st_mtim.tv_nsec);
+    return CK_OK;
+}
+
+/* Opens the object for reading and checks that [off, end) lies inside it. */
+static ck_rc open_for_get(struct ck_store *s, uint64_t off, uint64_t *end, int *fd_out,
+                          struct ck_err *err)
+{
+    const char *d = s->display_uri;
+    int fd = open(fs_of(s)->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ck_fail_errno(err, errno, "GET %s", d);
+    struct stat st;
+    ck_rc rc = CK_OK;
+    if (fstat(fd, &st) != 0)
+        rc = ck_fail_errno(err, errno, "GET %s", d);
+    else if (!S_ISREG(st.st_mode))
+        rc = ck_fail(err, CK_EINVAL, "GET %s: not a regular file", d);
+    else if (*end == CK_STORE_TO_END)
+        *end = (uint64_t)st.st_size;
+    if (rc == CK_OK && (off > *end || *end > (uint64_t)st.st_size))
+        rc = ck_fail(err, CK_ECORRUPT,
+                     "GET %s: object has %" PRIu64 " bytes, asked for [%" PRIu64 ", %" PRIu64 ")",
+                     d, (uint64_t)st.st_size, off, *end);
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    *fd_out = fd;
+    return CK_OK;
+}
+
+static ck_rc copy_range(struct ck_store *s, int fd, uint64_t off, uint64_t end, char *buf,
+                        const struct ck_sink *sink, struct ck_err *err)
+{
+    while (off < end) {
+        size_t want = end - off < READ_CHUNK ? (size_t)(end - off) : READ_CHUNK;
+        ssize_t n = pread(fd, buf, want, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return ck_fail_errno(err, errno, "GET %s: read at byte %" PRIu64, s->display_uri, off);
+        if (n == 0)
+            return ck_fail(err, CK_EIO, "GET %s: file shrank to %" PRIu64 " bytes while read",
+                           s->display_uri, off);
+        ck_rc rc = ck_sink_write(sink, buf, (size_t)n, err);
+        if (rc)
+            return rc;
+        off += (uint64_t)n;
+    }
+    return CK_OK;
+}
+
+static ck_rc file_get(struct ck_store *s, uint64_t off, uint64_t len, const struct ck_sink *sink,
+                      struct ck_err *err)
+{
+    if (len == 0)
+        return CK_OK;
+    uint64_t end = len == CK_STORE_TO_END ? CK_STORE_TO_END : off + len;
+    int fd = -1;
+    ck_rc rc = open_for_get(s, off, &end, &fd, err);
+    if (rc)
+        return rc;
+    char *buf = malloc(READ_CHUNK);
+    if (!buf)
+        rc = ck_fail(err, CK_ENOMEM, "GET %s: no memory for a read buffer", s->display_uri);
+    else
+        rc = copy_range(s, fd, off, end, buf, sink, err);
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+static ck_rc file_put_begin(struct ck_store *s, struct ck_store_upload **out, struct ck_err *err)
+{
+    struct file_store *fs = fs_of(s);
+    ck_rc rc = ck_mkdir_p(fs->dir, 0755, err);
+    if (rc) {
+        ck_err_prefix(err, "PUT %s", s->display_uri);
+        return rc;
+    }
+    struct file_upload *u = calloc(1, sizeof(*u));
+    if (!u)
+        return ck_fail(err, CK_ENOMEM, "PUT %s: out of memory", s->display_uri);
+    int n = snprintf(u->tmp, sizeof(u->tmp), "%s/.%s.ckptfs-XXXXXX", fs->dir, fs->base);
+    if (n < 0 || (size_t)n >= sizeof(u->tmp)) {
+        free(u);
+        return ck_fail(err, CK_EINVAL, "PUT %s: path too long", s->display_uri);
+    }
+    u->fd = mkostemp(u->tmp, O_CLOEXEC);
+    if (u->fd < 0 || fchmod(u->fd, 0644) != 0) {
+        rc = ck_fail_errno(err, errno, "PUT %s: creating a temp file in '%s'", s->display_uri,
+                           fs->dir);
+        if (u->fd >= 0) {
+            close(u->fd);
+            unlink(u->tmp);
+        }
+        free(u);
+        return rc;
+    }
+    u->hdr.store = s;
+    *out = &u->hdr;
+    return CK_OK;
+}
+
+static ck_rc file_put_write(struct ck_store_upload *up, const void *buf, size_t len,
+                            struct ck_err *err)
+{
+    struct file_upload *u = (struct file_upload *)up;
+    char what[PATH_MAX + 32];
+    snprintf(what, sizeof(what), "the temp file of %s", up->store->display_uri);
+    return ck_fd_write_all(u->fd, buf, len, what, err);
+}
+
+static void file_put_abort(struct ck_store_upload *up)
+{
+    struct file_upload *u = (struct file_upload *)up;
+    if (u->fd >= 0)
+        close(u->fd);
+    unlink(u->tmp);
+    free(u);
+}
+
+/* Makes the temp file durable and renames it over the destination. */
+static ck_rc commit_tmp(struct file_upload *u, struct ck_err *err)
+{
+    struct ck_store *s = u->hdr.store;
+    struct file_store *fs = fs_of(s);
+    if (fsync(u->fd) != 0)
+        return ck_fail_errno(err, errno, "PUT %s: syncing the temp file", s->display_uri);
+    int fd = u->fd;
+    u->fd = -1;
+    if (close(fd) != 0)
+        return ck_fail_errno(err, errno, "PUT %s: closing the temp file", s->display_uri);
+    if (rename(u->tmp, fs->path) != 0)
+        return ck_fail_errno(err, errno, "PUT %s: renaming the temp file into place",
+                             s->display_uri);
+    u->tmp[0] = '\0'; /* nothing left to unlink */
+    ck_rc rc = ck_fsync_dir(fs->dir, err);
+    if (rc)
+        ck_err_prefix(err, "PUT %s", s->display_uri);
+    return rc;
+}
+
+static ck_rc file_put_commit(struct ck_store_upload *up, struct ck_err *err)
+{
+    struct file_upload *u = (struct file_upload *)up;
+    ck_rc rc = commit_tmp(u, err);
+    if (u->fd >= 0)
+        close(u->fd);
+    if (u->tmp[0])
+        unlink(u->tmp);
+    free(u);
+    return rc;
+}
+
+static void file_destroy(struct ck_store *s)
+{
+    struct file_store *fs = fs_of(s);
+    if (fs) {
+        free(fs->path);
+        free(fs->dir);
+        free(fs->base);
+        free(fs);
+    }
+    free(s->display_uri);
+    free(s);
+}
+
+static const struct ck_store_ops file_ops = {
+    .name = "file",
+    .head = file_head,
+    .get = file_get,
+    .put_begin = file_put_begin,
+    .put_write = file_put_write,
+    .put_commit = file_put_commit,
+    .put_abort = file_put_abort,
+    .destroy = file_destroy,
+};
+
+/* Splits path into its directory and last component; false if it has no last one. */
+static bool split_path(const char *path, char **dir, char **base)
+{
+    const char *slash = strrchr(path, '/');
+    const char *b = slash ? slash + 1 : path;
+    if (b[0] == '\0' || strcmp(b, ".") == 0 || strcmp(b, "..") == 0)
+        return false;
+    *base = strdup(b);
+    if (!slash)
+        *dir = strdup(".");
+    else if (slash == path)
+        *dir = strdup("/");
+    else
+        *dir = strndup(path, (size_t)(slash - path));
+    return true;
+}
+
+ck_rc ck_store_file_open(const struct ck_uri *uri, const struct ck_store_env *env,
+                         struct ck_store **out, struct ck_err *err)
+{
+    struct ck_store *s = calloc(1, sizeof(*s));
+    struct file_store *fs = calloc(1, sizeof(*fs));
+    if (s) {
+        s->ops = &file_ops;
+        s->env = env;
+        s->priv = fs;
+        s->display_uri = strdup(uri->display);
+    }
+    if (!s || !fs || !s->display_uri) {
+        free(fs);
+        if (s)
+            s->priv = NULL;
+        ck_store_close(s);
+        return ck_fail(err, CK_ENOMEM, "opening %s: out of memory", uri->display);
+    }
+    bool named = split_path(uri->path, &fs->dir, &fs->base);
+    fs->path = strdup(uri->path);
+    if (!named) {
+        ck_store_close(s);
+        return ck_fail(err, CK_EINVAL, "'%s' names a directory, not a file", uri->display);
+    }
+    if (!fs->path || !fs->dir || !fs->base) {
+        ck_store_close(s);
+        return ck_fail(err, CK_ENOMEM, "opening %s: out of memory", uri->display);
+    }
+    *out = s;
+    return CK_OK;
+}

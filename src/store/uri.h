@@ -1,0 +1,40 @@
+/*
+ * uri.h - what a --src/--dest string names, and how it may be shown.
+ *
+ * ck_uri_parse() classifies a URI as a local file (file:///abs, file://localhost/abs, or a
+ * plain absolute or relative path) or an HTTP(S) URL. Other schemes (s3://, gs://, abfs://,
+ * az://, ...) give CK_EUNSUPPORTED; empty strings, control characters, a missing host and
+ * other garbage give CK_EINVAL. Error messages name the URI by its display form only.
+ *
+ * The display form is what may be logged or shown in .status: the URI without its query
+ * string, fragment and userinfo, so presigned URL signatures and passwords never leak.
+ */
+#ifndef CK_STORE_URI_H
+#define CK_STORE_URI_H
+
+#include <stddef.h>
+
+#include "util/err.h"
+
+enum ck_uri_kind {
+    CK_URI_FILE, /* file:// or a plain path; path is set */
+    CK_URI_HTTP, /* http:// or https://; url is set */
+};
+
+struct ck_uri {
+    enum ck_uri_kind kind;
+    char *path;    /* CK_URI_FILE: local path, percent-decoded for file://; owned, else NULL */
+    char *url;     /* CK_URI_HTTP: the URL exactly as given (may hold secrets); owned */
+    char *display; /* owned; safe to log */
+};
+
+/* Parses uri into out (zeroed first). On success the caller frees out with ck_uri_free();
+ * on failure nothing is left to free. */
+ck_rc ck_uri_parse(const char *uri, struct ck_uri *out, struct ck_err *err);
+void ck_uri_free(struct ck_uri *u);
+
+/* Writes the display form of any string (query, fragment and userinfo removed, control
+ * characters replaced by '?') into out, truncated to outsz. Never fails. */
+void ck_uri_display(const char *uri, char *out, size_t outsz);
+
+#endif
