@@ -15,6 +15,7 @@
  * only through descriptors opened relative to dest_dirfd, component by component with
  * O_NOFOLLOW, so no entry and no symlink can make it write outside dest. Modes (minus
  * setuid/setgid/sticky), mtimes and symlinks are restored; ownership is not.
+ * A 0-byte object is CK_KIND_NONE (no previous checkpoint) and leaves dest alone.
  * On failure dest may hold a partial tree; the caller discards it.
  */
 #ifndef CK_ARCHIVE_EXTRACT_H
@@ -44,7 +45,6 @@ struct ck_extract_stats {
 };
 
 ck_rc ck_extract_object(int obj_fd, int dest_dirfd, const struct ck_extract_limits *limits,
-                        enum ck_object_kind *kind, struct ck_extract_stats *st,
-                        struct ck_err *err);
+                        enum ck_object_kind *kind, struct ck_extract_stats *st, struct ck_err *err);
 
 #endif

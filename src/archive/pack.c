@@ -1,0 +1,333 @@
+/*
+ * pack.c - the tree under a directory fd as a pax (restricted) tar stream; see pack.h.
+ *
+ * The walk is recursive and holds one directory fd per level; every name is resolved
+ * relative to its parent's fd with O_NOFOLLOW, so the daemon never depends on the cwd or
+ * on absolute paths. Entry names are built in a capped buffer. Hard links inside the tree
+ * are archived as separate regular files (simplest for every reader). libarchive writes
+ * with no blocking: each header and data block goes straight to the sink.
+ */
+#include "archive/pack.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "archive/utf8_locale.h"
+#include "util/buf.h"
+
+#define PACK_READ_BLOCK (1024u * 1024u) /* file data is read in blocks of this size */
+#define PACK_NAME_MAX   (64u * 1024u)   /* cap on an entry name, in bytes */
+#define PACK_LINK_MAX   (64u * 1024u)   /* cap on a symlink target, in bytes */
+
+struct pack {
+    struct archive *a;
+    const struct ck_sink *out; /* not owned */
+    struct ck_pack_stats st;
+    struct ck_buf name;  /* relative name of the current entry */
+    unsigned char *data; /* PACK_READ_BLOCK bytes, owned */
+    struct ck_err *err;
+    ck_rc sink_rc; /* set when the sink refused bytes */
+    bool aborted;  /* a failure happened: nothing more goes to the sink */
+};
+
+/* libarchive's write callback: forwards the tar bytes to the sink. */
+static la_ssize_t pack_write_cb(struct archive *a, void *ctx, const void *buf, size_t len)
+{
+    struct pack *p = ctx;
+    if (p->aborted)
+        return -1;
+    ck_rc rc = ck_sink_write(p->out, buf, len, p->err);
+    if (rc) {
+        p->sink_rc = rc;
+        archive_set_error(a, EIO, "output refused");
+        return -1;
+    }
+    p->st.tar_bytes += len;
+    return (la_ssize_t)len;
+}
+
+/* Turns a libarchive failure into a ck_rc, preferring the sink's own error. */
+static ck_rc archive_fail(struct pack *p, const char *what)
+{
+    if (p->sink_rc)
+        return p->sink_rc;
+    return ck_fail(p->err, CK_EIO, "tar writer: %s '%s': %s", what, p->name.data,
+                   archive_error_string(p->a) ? archive_error_string(p->a) : "unknown error");
+}
+
+static int cmp_names(const void *x, const void *y)
+{
+    return strcmp(*(char *const *)x, *(char *const *)y); /* byte order */
+}
+
+static void free_names(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* Reads the names in the directory dfd (not "." or ".."), sorted. Does not close dfd. */
+static ck_rc list_dir(struct pack *p, int dfd, char ***out, size_t *count)
+{
+    *out = NULL;
+    *count = 0;
+    int fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0)
+        return ck_fail_errno(p->err, errno, "tar writer: dup of directory '%s'", p->name.data);
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int e = errno;
+        close(fd);
+        return ck_fail_errno(p->err, e, "tar writer: opendir '%s'", p->name.data);
+    }
+    rewinddir(d);
+    char **v = NULL;
+    size_t n = 0, cap = 0;
+    ck_rc rc = CK_OK;
+    for (;;) {
+        errno = 0;
+        struct dirent *de = readdir(d);
+        if (!de) {
+            if (errno)
+                rc = ck_fail_errno(p->err, errno, "tar writer: readdir '%s'", p->name.data);
+            break;
+        }
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            char **nv = realloc(v, ncap * sizeof(*v));
+            if (!nv) {
+                rc = ck_fail(p->err, CK_ENOMEM, "tar writer: listing '%s'", p->name.data);
+                break;
+            }
+            v = nv;
+            cap = ncap;
+        }
+        v[n] = strdup(de->d_name);
+        if (!v[n]) {
+            rc = ck_fail(p->err, CK_ENOMEM, "tar writer: listing '%s'", p->name.data);
+            break;
+        }
+        n++;
+    }
+    closedir(d);
+    if (rc) {
+        free_names(v, n);
+        return rc;
+    }
+    if (n > 1)
+        qsort(v, n, sizeof(*v), cmp_names);
+    *out = v;
+    *count = n;
+    return CK_OK;
+}
+
+/* Builds a header for the current name from st (no uname/gname: no lookups). */
+static ck_rc write_header(struct pack *p, const struct stat *st, const char *link)
+{
+    struct archive_entry *e = archive_entry_new2(p->a);
+    if (!e)
+        return ck_fail(p->err, CK_ENOMEM, "tar writer: entry '%s'", p->name.data);
+    archive_entry_copy_pathname(e, p->name.data);
+    archive_entry_set_filetype(e, st->st_mode & S_IFMT);
+    archive_entry_set_perm(e, st->st_mode & 07777);
+    archive_entry_set_uid(e, st->st_uid);
+    archive_entry_set_gid(e, st->st_gid);
+    archive_entry_set_mtime(e, st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+    archive_entry_set_size(e, S_ISREG(st->st_mode) ? st->st_size : 0);
+    if (link)
+        archive_entry_copy_symlink(e, link);
+    int r = archive_write_header(p->a, e);
+    archive_entry_free(e);
+    if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
+        return archive_fail(p, "header of");
+    p->st.entries++;
+    return CK_OK;
+}
+
+/* Copies exactly size bytes of fd into the archive; a file that shrank is an error. */
+static ck_rc copy_data(struct pack *p, int fd, uint64_t size)
+{
+    uint64_t done = 0;
+    while (done < size) {
+        size_t want = size - done < PACK_READ_BLOCK ? (size_t)(size - done) : PACK_READ_BLOCK;
+        ssize_t n = read(fd, p->data, want);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return ck_fail_errno(p->err, errno, "tar writer: read '%s'", p->name.data);
+        if (n == 0)
+            return ck_fail(p->err, CK_EIO, "tar writer: '%s' shrank while being archived",
+                           p->name.data);
+        if (archive_write_data(p->a, p->data, (size_t)n) != n)
+            return archive_fail(p, "data of");
+        done += (uint64_t)n;
+        p->st.file_bytes += (uint64_t)n;
+    }
+    return CK_OK;
+}
+
+static ck_rc pack_file(struct pack *p, int dfd, const char *base)
+{
+    int fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return ck_fail_errno(p->err, errno, "tar writer: open '%s'", p->name.data);
+    struct stat st;
+    ck_rc rc = CK_OK;
+    if (fstat(fd, &st) < 0)
+        rc = ck_fail_errno(p->err, errno, "tar writer: stat '%s'", p->name.data);
+    else if (!S_ISREG(st.st_mode))
+        rc = ck_fail(p->err, CK_EIO, "tar writer: '%s' changed type while being archived",
+                     p->name.data);
+    if (!rc)
+        rc = write_header(p, &st, NULL);
+    if (!rc)
+        rc = copy_data(p, fd, (uint64_t)st.st_size);
+    close(fd);
+    return rc;
+}
+
+static ck_rc pack_symlink(struct pack *p, int dfd, const char *base, const struct stat *st)
+{
+    char *target = malloc(PACK_LINK_MAX);
+    if (!target)
+        return ck_fail(p->err, CK_ENOMEM, "tar writer: symlink '%s'", p->name.data);
+    ssize_t n = readlinkat(dfd, base, target, PACK_LINK_MAX);
+    ck_rc rc = CK_OK;
+    if (n < 0)
+        rc = ck_fail_errno(p->err, errno, "tar writer: readlink '%s'", p->name.data);
+    else if (n >= (ssize_t)PACK_LINK_MAX)
+        rc = ck_fail(p->err, CK_EINVAL, "tar writer: symlink '%s': target longer than %u bytes",
+                     p->name.data, PACK_LINK_MAX);
+    if (!rc) {
+        target[n] = '\0';
+        rc = write_header(p, st, target);
+    }
+    free(target);
+    return rc;
+}
+
+static ck_rc pack_dir(struct pack *p, int dfd);
+
+static ck_rc pack_subdir(struct pack *p, int dfd, const char *base, const struct stat *st)
+{
+    ck_rc rc = write_header(p, st, NULL);
+    if (rc)
+        return rc;
+    int sub = openat(dfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sub < 0)
+        return ck_fail_errno(p->err, errno, "tar writer: open directory '%s'", p->name.data);
+    rc = pack_dir(p, sub);
+    close(sub);
+    return rc;
+}
+
+static const char *type_word(mode_t m)
+{
+    if (S_ISFIFO(m))
+        return "a fifo";
+    if (S_ISSOCK(m))
+        return "a socket";
+    if (S_ISCHR(m))
+        return "a character device";
+    if (S_ISBLK(m))
+        return "a block device";
+    return "an unknown file type";
+}
+
+/* Archives one child 'base' of dfd; p->name already holds its relative name. */
+static ck_rc pack_child(struct pack *p, int dfd, const char *base)
+{
+    struct stat st;
+    if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return ck_fail_errno(p->err, errno, "tar writer: stat '%s'", p->name.data);
+    if (S_ISREG(st.st_mode))
+        return pack_file(p, dfd, base);
+    if (S_ISDIR(st.st_mode))
+        return pack_subdir(p, dfd, base, &st);
+    if (S_ISLNK(st.st_mode))
+        return pack_symlink(p, dfd, base, &st);
+    return ck_fail(p->err, CK_EUNSUPPORTED, "tar writer: '%s' is %s, which cannot be archived",
+                   p->name.data, type_word(st.st_mode));
+}
+
+/* Archives the children of dfd in byte order; each directory precedes its contents. */
+static ck_rc pack_dir(struct pack *p, int dfd)
+{
+    char **names;
+    size_t n;
+    ck_rc rc = list_dir(p, dfd, &names, &n);
+    if (rc)
+        return rc;
+    size_t parent_len = p->name.len;
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (parent_len > 0)
+            rc = ck_buf_puts(&p->name, "/");
+        if (!rc)
+            rc = ck_buf_puts(&p->name, names[i]);
+        if (rc) {
+            rc = ck_fail(p->err, CK_EINVAL, "tar writer: name '%s/%s' longer than %u bytes",
+                         p->name.data, names[i], PACK_NAME_MAX);
+            break;
+        }
+        rc = pack_child(p, dfd, names[i]);
+        p->name.len = parent_len;
+        p->name.data[parent_len] = '\0';
+    }
+    free_names(names, n);
+    return rc;
+}
+
+static ck_rc pack_open(struct pack *p)
+{
+    p->a = archive_write_new();
+    p->data = malloc(PACK_READ_BLOCK);
+    if (!p->a || !p->data)
+        return ck_fail(p->err, CK_ENOMEM, "tar writer: out of memory");
+    if (ck_buf_puts(&p->name, ""))
+        return ck_fail(p->err, CK_ENOMEM, "tar writer: out of memory");
+    if (archive_write_set_format_pax_restricted(p->a) != ARCHIVE_OK ||
+        archive_write_add_filter_none(p->a) != ARCHIVE_OK ||
+        archive_write_set_bytes_per_block(p->a, 0) != ARCHIVE_OK)
+        return archive_fail(p, "setup for");
+    if (archive_write_open(p->a, p, NULL, pack_write_cb, NULL) != ARCHIVE_OK)
+        return archive_fail(p, "open for");
+    return CK_OK;
+}
+
+ck_rc ck_pack_tar(int dir_fd, const struct ck_sink *out, struct ck_pack_stats *st,
+                  struct ck_err *err)
+{
+    struct pack p = {.out = out, .err = err};
+    struct ck_utf8_locale loc;
+    ck_utf8_locale_enter(&loc);
+    ck_buf_init(&p.name, PACK_NAME_MAX);
+    ck_rc rc = pack_open(&p);
+    if (!rc)
+        rc = pack_dir(&p, dir_fd);
+    if (!rc) {
+        ck_buf_reset(&p.name);
+        if (archive_write_close(p.a) != ARCHIVE_OK)
+            rc = archive_fail(&p, "end of archive after");
+    }
+    p.aborted = rc != CK_OK; /* archive_write_free would otherwise write an end marker */
+    if (p.a)
+        archive_write_free(p.a);
+    free(p.data);
+    ck_buf_free(&p.name);
+    ck_utf8_locale_leave(&loc);
+    if (st)
+        *st = p.st;
+    return rc;
+}

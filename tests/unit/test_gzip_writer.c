@@ -1,0 +1,202 @@
+/* test_gzip_writer.c - every codec writes a gzip stream that zlib decodes to the input. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "archive/gzip_writer.h"
+#include "archive_testutil.h"
+
+static const char *const codecs[] = {"auto", "store", "gzip-1", "gzip-6", "gzip-9"};
+#define NCODECS (sizeof(codecs) / sizeof(codecs[0]))
+
+/* Compresses data in pieces of step bytes with the named codec; returns the gzip bytes. */
+static struct ck_buf gz_compress(const char *codec_name, const unsigned char *data, size_t n,
+                                 size_t step, struct ck_gzw **keep)
+{
+    struct ck_codec c;
+    ck_assert(ck_codec_parse(codec_name, &c));
+    struct ck_buf out;
+    ck_buf_init(&out, (size_t)1 << 30);
+    struct ck_sink sink = {.write = t_buf_sink_write, .ctx = &out};
+    struct ck_gzw *gz;
+    struct ck_err err;
+    ck_assert_int_eq(ck_gzw_new(&c, &sink, &gz, &err), CK_OK);
+    for (size_t off = 0; off < n; off += step) {
+        size_t len = n - off < step ? n - off : step;
+        ck_assert_int_eq(ck_gzw_write(gz, data + off, len, &err), CK_OK);
+    }
+    ck_assert_int_eq(ck_gzw_finish(gz, &err), CK_OK);
+    ck_assert_uint_eq(ck_gzw_bytes_in(gz), n);
+    ck_assert_uint_eq(ck_gzw_bytes_out(gz), out.len);
+    if (keep)
+        *keep = gz;
+    else
+        ck_gzw_free(gz);
+    return out;
+}
+
+/* Decodes a gzip stream with zlib and checks that it is exactly data. */
+static void check_gunzip(const struct ck_buf *gzdata, const unsigned char *data, size_t n)
+{
+    unsigned char *plain = malloc(n + 1);
+    ck_assert_ptr_nonnull(plain);
+    z_stream zs = {0};
+    ck_assert_int_eq(inflateInit2(&zs, 31), Z_OK);
+    zs.next_in = (unsigned char *)gzdata->data;
+    zs.avail_in = (uInt)gzdata->len;
+    zs.next_out = plain;
+    zs.avail_out = (uInt)(n + 1);
+    ck_assert_int_eq(inflate(&zs, Z_FINISH), Z_STREAM_END); /* CRC and length checked */
+    ck_assert_uint_eq(zs.total_out, n);
+    ck_assert_uint_eq(zs.avail_in, 0);
+    ck_assert(memcmp(plain, data, n) == 0);
+    inflateEnd(&zs);
+    free(plain);
+}
+
+START_TEST(test_round_trip_each_codec)
+{
+    size_t n = 5u * 1024 * 1024 + 123;
+    unsigned char *data = t_bytes(n, 3);
+    for (size_t i = 0; i < NCODECS; i++) {
+        struct ck_buf out = gz_compress(codecs[i], data, n, 1000003, NULL);
+        check_gunzip(&out, data, n);
+        ck_buf_free(&out);
+    }
+    free(data);
+}
+END_TEST
+
+START_TEST(test_small_writes_and_empty_input)
+{
+    unsigned char *data = t_bytes(100000, 4);
+    for (size_t i = 0; i < NCODECS; i++) {
+        struct ck_buf out = gz_compress(codecs[i], data, 100000, 7, NULL);
+        check_gunzip(&out, data, 100000);
+        ck_buf_free(&out);
+        struct ck_buf empty = gz_compress(codecs[i], data, 0, 1, NULL);
+        ck_assert_uint_gt(empty.len, 10); /* header and trailer */
+        check_gunzip(&empty, data, 0);
+        ck_buf_free(&empty);
+    }
+    free(data);
+}
+END_TEST
+
+static unsigned char *random_bytes(size_t n)
+{
+    unsigned char *b = malloc(n);
+    ck_assert_ptr_nonnull(b);
+    unsigned long long x = 88172645463325252ull;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        b[i] = (unsigned char)(x >> 32);
+    }
+    return b;
+}
+
+START_TEST(test_store_and_auto_never_expand)
+{
+    size_t n = 8u * 1024 * 1024;
+    unsigned char *data = random_bytes(n);
+    const char *names[] = {"store", "auto"};
+    for (size_t i = 0; i < 2; i++) {
+        struct ck_buf out = gz_compress(names[i], data, n, 1 << 20, NULL);
+        check_gunzip(&out, data, n);
+        /* stored blocks: 5 bytes per 64 KiB block, plus header and trailer */
+        ck_assert_msg(out.len <= n + n / 1000 + 64, "%s: %zu bytes for %zu", names[i], out.len, n);
+        ck_buf_free(&out);
+    }
+    free(data);
+}
+END_TEST
+
+START_TEST(test_gzip_compresses_text)
+{
+    size_t n = 1u << 20;
+    unsigned char *data = malloc(n);
+    ck_assert_ptr_nonnull(data);
+    for (size_t i = 0; i < n; i++)
+        data[i] = (unsigned char)("all work and no play "[i % 21]);
+    struct ck_buf g9 = gz_compress("gzip-9", data, n, n, NULL);
+    struct ck_buf st = gz_compress("store", data, n, n, NULL);
+    ck_assert_uint_lt(g9.len, n / 100);
+    ck_assert_uint_gt(st.len, n); /* store really stores */
+    ck_buf_free(&g9);
+    ck_buf_free(&st);
+    free(data);
+}
+END_TEST
+
+static ck_rc refusing_sink(void *ctx, const void *buf, size_t len, struct ck_err *err)
+{
+    return ck_fail(err, CK_ENOSPC, "test sink: disk full");
+}
+
+START_TEST(test_sink_error_propagates)
+{
+    struct ck_codec c = {.kind = CK_CODEC_STORE};
+    struct ck_sink sink = {.write = refusing_sink};
+    struct ck_gzw *gz;
+    struct ck_err err;
+    ck_assert_int_eq(ck_gzw_new(&c, &sink, &gz, &err), CK_OK);
+    size_t n = 1u << 20; /* more than one output chunk */
+    unsigned char *data = random_bytes(n);
+    ck_assert_int_eq(ck_gzw_write(gz, data, n, &err), CK_ENOSPC);
+    ck_assert_str_eq(err.msg, "test sink: disk full");
+    ck_assert_int_eq(ck_gzw_write(gz, data, 1, &err), CK_EINVAL); /* only free after that */
+    ck_assert_int_eq(ck_gzw_finish(gz, &err), CK_EINVAL);
+    ck_gzw_free(gz);
+    free(data);
+}
+END_TEST
+
+START_TEST(test_write_after_finish_refused)
+{
+    struct ck_gzw *gz;
+    struct ck_buf out = gz_compress("gzip-1", (const unsigned char *)"abc", 3, 3, &gz);
+    struct ck_err err;
+    ck_assert_int_eq(ck_gzw_write(gz, "x", 1, &err), CK_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "after finish"));
+    ck_gzw_free(gz);
+    ck_buf_free(&out);
+}
+END_TEST
+
+START_TEST(test_sink_adapter)
+{
+    struct ck_codec c = {.kind = CK_CODEC_GZIP, .level = 6};
+    struct ck_buf out;
+    ck_buf_init(&out, 1 << 20);
+    struct ck_sink sink = {.write = t_buf_sink_write, .ctx = &out};
+    struct ck_gzw *gz;
+    struct ck_err err;
+    ck_assert_int_eq(ck_gzw_new(&c, &sink, &gz, &err), CK_OK);
+    struct ck_sink in = ck_gzw_sink(gz);
+    ck_assert_int_eq(ck_sink_write(&in, "hello, ", 7, &err), CK_OK);
+    ck_assert_int_eq(ck_sink_write(&in, "world", 5, &err), CK_OK);
+    ck_assert_int_eq(ck_gzw_finish(gz, &err), CK_OK);
+    check_gunzip(&out, (const unsigned char *)"hello, world", 12);
+    ck_gzw_free(gz);
+    ck_buf_free(&out);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("gzip_writer");
+    TCase *tc = tcase_create("gzip_writer");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_round_trip_each_codec);
+    tcase_add_test(tc, test_small_writes_and_empty_input);
+    tcase_add_test(tc, test_store_and_auto_never_expand);
+    tcase_add_test(tc, test_gzip_compresses_text);
+    tcase_add_test(tc, test_sink_error_propagates);
+    tcase_add_test(tc, test_write_after_finish_refused);
+    tcase_add_test(tc, test_sink_adapter);
+    suite_add_tcase(s, tc);
+    return t_run_suite(s);
+}
