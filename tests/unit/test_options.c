@@ -1,0 +1,197 @@
+/* test_options.c - the command line and environment (SPEC 1). */
+#include <check.h>
+#include <string.h>
+
+#include "cli/options.h"
+#include "testutil.h"
+
+static const char *env_dest, *env_src;
+
+static char *fake_getenv(const char *name)
+{
+    if (strcmp(name, "CKPTFS_DEST") == 0)
+        return (char *)env_dest;
+    if (strcmp(name, "CKPTFS_SRC") == 0)
+        return (char *)env_src;
+    return NULL;
+}
+
+static ck_rc parse(struct ck_options *o, struct ck_err *err, int argc, char **argv)
+{
+    ck_err_clear(err);
+    return ck_options_parse(argc, argv, fake_getenv, o, err);
+}
+
+START_TEST(test_full_command_line)
+{
+    char *argv[] = {"ckptfs",
+                    "--dest",
+                    "s3://b/k",
+                    "--src",
+                    "file:///a",
+                    "--src=/b",
+                    "--cache-dir",
+                    "/c",
+                    "-f",
+                    "-o",
+                    "allow_other",
+                    "--compress",
+                    "gzip-6",
+                    "--autosave",
+                    "quiet=30",
+                    "--autosave=every=600",
+                    "--no-save-on-unmount",
+                    "--save-wait",
+                    "2.5",
+                    "/mnt"};
+    struct ck_options o;
+    struct ck_err err;
+    ck_assert_int_eq(parse(&o, &err, 20, argv), CK_OK);
+    ck_assert_str_eq(o.dest, "s3://b/k");
+    ck_assert_uint_eq(o.nsrc, 2);
+    ck_assert_str_eq(o.srcs[0], "file:///a");
+    ck_assert_str_eq(o.srcs[1], "/b");
+    ck_assert_str_eq(o.cache_dir, "/c");
+    ck_assert_str_eq(o.mountpoint, "/mnt");
+    ck_assert(o.foreground);
+    ck_assert(!o.save_on_unmount);
+    ck_assert_int_eq(o.codec.kind, CK_CODEC_GZIP);
+    ck_assert_int_eq(o.codec.level, 6);
+    ck_assert_double_eq(o.autosave_quiet_s, 30);
+    ck_assert_double_eq(o.autosave_every_s, 600);
+    ck_assert_double_eq(o.save_wait_s, 2.5);
+    ck_assert_int_eq(o.fuse_argc, 3);
+    ck_assert_str_eq(o.fuse_argv[1], "-o");
+    ck_assert_str_eq(o.fuse_argv[2], "allow_other");
+    ck_assert_ptr_null(o.fuse_argv[3]);
+    ck_options_free(&o);
+}
+END_TEST
+
+START_TEST(test_defaults_and_environment)
+{
+    env_dest = "/env/dest";
+    env_src = "/env/src";
+    char *argv[] = {"ckptfs", "/mnt"};
+    struct ck_options o;
+    struct ck_err err;
+    ck_assert_int_eq(parse(&o, &err, 2, argv), CK_OK);
+    ck_assert_str_eq(o.dest, "/env/dest");
+    ck_assert_uint_eq(o.nsrc, 1);
+    ck_assert_str_eq(o.srcs[0], "/env/src");
+    ck_assert(o.save_on_unmount);
+    ck_assert(!o.foreground);
+    ck_assert_int_eq(o.codec.kind, CK_CODEC_AUTO);
+    ck_assert_ptr_null(o.cache_dir);
+    ck_options_free(&o);
+    env_dest = env_src = NULL;
+}
+END_TEST
+
+START_TEST(test_command_line_beats_environment)
+{
+    env_dest = "/env/dest";
+    env_src = "/env/src";
+    char *argv[] = {"ckptfs", "--dest", "/cli", "--src", "/cli-src", "/mnt"};
+    struct ck_options o;
+    struct ck_err err;
+    ck_assert_int_eq(parse(&o, &err, 6, argv), CK_OK);
+    ck_assert_str_eq(o.dest, "/cli");
+    ck_assert_uint_eq(o.nsrc, 1);
+    ck_assert_str_eq(o.srcs[0], "/cli-src");
+    ck_options_free(&o);
+    env_dest = env_src = NULL;
+}
+END_TEST
+
+START_TEST(test_flyte_empty_prev_means_none)
+{
+    env_src = "\"\"";
+    char *argv[] = {"ckptfs", "--dest", "/d", "--src", "", "--src", "\"\"", "/mnt"};
+    struct ck_options o;
+    struct ck_err err;
+    ck_assert_int_eq(parse(&o, &err, 8, argv), CK_OK);
+    ck_assert_uint_eq(o.nsrc, 0);
+    ck_options_free(&o);
+    char *argv2[] = {"ckptfs", "--dest", "/d", "/mnt"};
+    ck_assert_int_eq(parse(&o, &err, 4, argv2), CK_OK);
+    ck_assert_uint_eq(o.nsrc, 0);
+    ck_options_free(&o);
+    env_src = NULL;
+}
+END_TEST
+
+static void expect_error(int argc, char **argv, const char *needle)
+{
+    struct ck_options o;
+    struct ck_err err;
+    ck_assert_int_eq(parse(&o, &err, argc, argv), CK_EINVAL);
+    ck_assert_msg(strstr(err.msg, needle), "'%s' not in '%s'", needle, err.msg);
+    ck_options_free(&o);
+}
+
+START_TEST(test_errors_name_the_argument)
+{
+    char *a1[] = {"ckptfs", "/mnt"};
+    expect_error(2, a1, "--dest");
+    char *a2[] = {"ckptfs", "--dest", "/d"};
+    expect_error(3, a2, "MOUNTPOINT");
+    char *a3[] = {"ckptfs", "--dest", "/d", "--compress", "zstd", "/mnt"};
+    expect_error(6, a3, "zstd");
+    char *a4[] = {"ckptfs", "--dest", "/d", "--autosave", "sometimes", "/mnt"};
+    expect_error(6, a4, "sometimes");
+    char *a5[] = {"ckptfs", "--dest", "/d", "--bogus", "/mnt"};
+    expect_error(5, a5, "--bogus");
+    char *a6[] = {"ckptfs", "--dest", "/d", "/mnt", "/other"};
+    expect_error(5, a6, "/other");
+    char *a7[] = {"ckptfs", "--dest"};
+    expect_error(2, a7, "--dest needs a value");
+    char *a8[] = {"ckptfs", "--dest", "/d", "--save-wait", "-1", "/mnt"};
+    expect_error(6, a8, "-1");
+}
+END_TEST
+
+START_TEST(test_help_and_version)
+{
+    char *argv[] = {"ckptfs", "--help"};
+    struct ck_options o;
+    struct ck_err err;
+    ck_assert_int_eq(parse(&o, &err, 2, argv), CK_OK);
+    ck_assert(o.show_help);
+    ck_assert_ptr_nonnull(strstr(ck_options_usage(), "--dest"));
+    ck_options_free(&o);
+    char *argv2[] = {"ckptfs", "-V"};
+    ck_assert_int_eq(parse(&o, &err, 2, argv2), CK_OK);
+    ck_assert(o.show_version);
+    ck_options_free(&o);
+}
+END_TEST
+
+START_TEST(test_debug_implies_foreground)
+{
+    char *argv[] = {"ckptfs", "--dest", "/d", "-d", "-oro", "/mnt"};
+    struct ck_options o;
+    struct ck_err err;
+    ck_assert_int_eq(parse(&o, &err, 6, argv), CK_OK);
+    ck_assert(o.debug && o.foreground);
+    ck_assert_int_eq(o.fuse_argc, 4);
+    ck_assert_str_eq(o.fuse_argv[1], "-d");
+    ck_assert_str_eq(o.fuse_argv[3], "ro");
+    ck_options_free(&o);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("options");
+    TCase *tc = tcase_create("parse");
+    tcase_add_test(tc, test_full_command_line);
+    tcase_add_test(tc, test_defaults_and_environment);
+    tcase_add_test(tc, test_command_line_beats_environment);
+    tcase_add_test(tc, test_flyte_empty_prev_means_none);
+    tcase_add_test(tc, test_errors_name_the_argument);
+    tcase_add_test(tc, test_help_and_version);
+    tcase_add_test(tc, test_debug_implies_foreground);
+    suite_add_tcase(s, tc);
+    return tu_run_suite(s);
+}
