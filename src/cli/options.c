@@ -81,8 +81,8 @@ static ck_rc parse_autosave(struct ck_options *o, const char *s, struct ck_err *
 }
 
 /* Options that take a value: "--name VALUE" or "--name=VALUE". */
-static const char *const valued[] = {"--dest",      "--src",       "--cache-dir", "--autosave",
-                                     "--compress",  "--save-wait", "--log-level", NULL};
+static const char *const valued[] = {"--dest",     "--src",       "--cache-dir", "--autosave",
+                                     "--compress", "--save-wait", "--log-level", NULL};
 
 static ck_rc apply_valued(struct ck_options *o, const char *name, const char *val,
                           struct ck_err *err)

@@ -93,8 +93,7 @@ ck_rc ck_daemon_init(struct ck_daemon *d, const struct ck_options *o, struct ck_
     if (rc)
         return rc;
     d->area_open = true;
-    struct ck_loader_cfg lc = {(const char *const *)d->src_uris, d->nsrc, &d->env,
-                               d->cache_dir};
+    struct ck_loader_cfg lc = {(const char *const *)d->src_uris, d->nsrc, &d->env, d->cache_dir};
     rc = ck_loader_new(&lc, &d->loader, err);
     if (rc)
         return rc;

@@ -43,25 +43,25 @@ enum ck_node_area {
 };
 
 struct ck_node {
-    int fd;                 /* O_PATH | O_NOFOLLOW; owned */
+    int fd; /* O_PATH | O_NOFOLLOW; owned */
     dev_t dev;
     ino_t ino;
     enum ck_node_area area;
-    bool area_root;         /* cache-dir/save or cache-dir/prev itself: never freed early */
-    uint64_t nlookup;       /* protected by fs->nodes_lock */
-    struct ck_node *next;   /* hash chain; protected by fs->nodes_lock */
+    bool area_root;       /* cache-dir/save or cache-dir/prev itself: never freed early */
+    uint64_t nlookup;     /* protected by fs->nodes_lock */
+    struct ck_node *next; /* hash chain; protected by fs->nodes_lock */
 };
 
 struct ck_fs {
-    struct ck_daemon *d;    /* not owned */
+    struct ck_daemon *d; /* not owned */
     struct fuse_session *se;
     pthread_mutex_t nodes_lock;
     struct ck_node **buckets; /* protected by nodes_lock */
     size_t nbuckets;
-    size_t nnodes;            /* protected by nodes_lock */
+    size_t nnodes; /* protected by nodes_lock */
     struct ck_node *save_root;
     struct ck_node *prev_root;
-    double timeout;           /* entry and attribute cache time for passthrough nodes */
+    double timeout; /* entry and attribute cache time for passthrough nodes */
     pthread_mutex_t ctl_lock;
     struct savectl_handle *ctl_writers; /* open .save writer handles; protected by ctl_lock */
     double mounted_wall;
@@ -91,8 +91,7 @@ void ck_top_lookup(fuse_req_t req, const char *name);
 void ck_top_getattr(fuse_req_t req, fuse_ino_t ino);
 void ck_top_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set);
 void ck_top_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
-void ck_top_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-                 struct fuse_file_info *fi);
+void ck_top_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
 void ck_top_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
                   struct fuse_file_info *fi);
 void ck_top_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);

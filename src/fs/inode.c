@@ -130,8 +130,7 @@ int ck_nodes_lookup(struct ck_fs *fs, struct ck_node *parent, const char *name,
             close(fd);
             return ENOMEM;
         }
-        *n = (struct ck_node){.fd = fd, .dev = st.st_dev, .ino = st.st_ino,
-                              .area = parent->area};
+        *n = (struct ck_node){.fd = fd, .dev = st.st_dev, .ino = st.st_ino, .area = parent->area};
         maybe_grow(fs);
         size_t b = bucket_of(fs, n->dev, n->ino);
         n->next = fs->buckets[b];
@@ -191,8 +190,8 @@ int ck_nodes_make_root(struct ck_fs *fs, const char *path, enum ck_node_area are
         close(fd);
         return ENOMEM;
     }
-    *n = (struct ck_node){.fd = fd, .dev = st.st_dev, .ino = st.st_ino, .area = area,
-                          .area_root = true};
+    *n = (struct ck_node){
+        .fd = fd, .dev = st.st_dev, .ino = st.st_ino, .area = area, .area_root = true};
     pthread_mutex_lock(&fs->nodes_lock);
     size_t b = bucket_of(fs, n->dev, n->ino);
     n->next = fs->buckets[b];

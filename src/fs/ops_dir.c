@@ -92,8 +92,8 @@ void ck_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
             }
         }
         struct stat st = {.st_ino = h->entry->d_ino, .st_mode = (mode_t)h->entry->d_type << 12};
-        size_t n = fuse_add_direntry(req, buf + used, size - used, h->entry->d_name, &st,
-                                     h->entry->d_off);
+        size_t n =
+            fuse_add_direntry(req, buf + used, size - used, h->entry->d_name, &st, h->entry->d_off);
         if (n > size - used)
             break;
         used += n;

@@ -33,10 +33,10 @@
 struct savectl_handle {
     pthread_mutex_t lock;
     bool writer;
-    bool activity;         /* written or touched since the last save it started (lock) */
-    bool ever_fired;       /* started a save at least once (protected by lock) */
-    size_t len;            /* protected by lock */
-    char buf[SAVECTL_MAX]; /* protected by lock */
+    bool activity;               /* written or touched since the last save it started (lock) */
+    bool ever_fired;             /* started a save at least once (protected by lock) */
+    size_t len;                  /* protected by lock */
+    char buf[SAVECTL_MAX];       /* protected by lock */
     struct savectl_handle *next; /* in fs->ctl_writers; protected by fs->ctl_lock */
 };
 
@@ -218,8 +218,7 @@ void ck_top_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fuse_reply_err(req, EISDIR);
 }
 
-void ck_top_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-                 struct fuse_file_info *fi)
+void ck_top_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
     if (ino != CK_INO_STATUS) {
         fuse_reply_buf(req, NULL, 0);
@@ -345,9 +344,12 @@ void ck_top_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_inf
         fuse_ino_t ino;
         mode_t mode;
     } ents[] = {
-        {".", CK_INO_ROOT, S_IFDIR},         {"..", CK_INO_ROOT, S_IFDIR},
-        {"prev", 0, S_IFDIR},                {"save", 0, S_IFDIR},
-        {".save", CK_INO_SAVECTL, S_IFREG},  {".status", CK_INO_STATUS, S_IFREG},
+        {".", CK_INO_ROOT, S_IFDIR},
+        {"..", CK_INO_ROOT, S_IFDIR},
+        {"prev", 0, S_IFDIR},
+        {"save", 0, S_IFDIR},
+        {".save", CK_INO_SAVECTL, S_IFREG},
+        {".status", CK_INO_STATUS, S_IFREG},
     };
     char *buf = calloc(1, size);
     if (!buf) {
@@ -357,8 +359,8 @@ void ck_top_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_inf
     size_t used = 0;
     for (size_t i = (size_t)off; i < sizeof(ents) / sizeof(ents[0]); i++) {
         struct stat st = {.st_ino = ents[i].ino ? ents[i].ino : 100 + i, .st_mode = ents[i].mode};
-        size_t n = fuse_add_direntry(req, buf + used, size - used, ents[i].name, &st,
-                                     (off_t)(i + 1));
+        size_t n =
+            fuse_add_direntry(req, buf + used, size - used, ents[i].name, &st, (off_t)(i + 1));
         if (n > size - used)
             break;
         used += n;

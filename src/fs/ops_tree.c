@@ -221,8 +221,7 @@ static void make_entry(fuse_req_t req, fuse_ino_t parent, const char *name, mode
         ck_tree_lookup(req, p, name);
 }
 
-static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-                     dev_t rdev)
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
     make_entry(req, parent, name, mode, MAKE_NODE, NULL);
 }

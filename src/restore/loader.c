@@ -30,7 +30,7 @@ struct ck_loader {
     int prev_dirfd;           /* cache-dir/prev; owned */
     int work_dirfd;           /* cache-dir/work; owned */
     pthread_t thread;
-    bool thread_started;      /* protected by lock */
+    bool thread_started; /* protected by lock */
     atomic_bool cancel;
     pthread_mutex_t lock;
     struct ck_load_status st; /* protected by lock */

@@ -45,7 +45,7 @@ struct ck_load_status {
 };
 
 struct ck_loader_cfg {
-    const char *const *srcs;       /* candidate URIs in order; not owned */
+    const char *const *srcs; /* candidate URIs in order; not owned */
     size_t nsrc;
     const struct ck_store_env *env; /* not owned */
     const char *cache_dir;          /* holds prev/ and work/ */

@@ -25,14 +25,14 @@
 #include "util/err.h"
 
 struct ck_area {
-    int dirfd;          /* cache-dir/save, O_DIRECTORY; owned */
-    int cache_dirfd;    /* cache-dir, for the clean marker; owned */
+    int dirfd;       /* cache-dir/save, O_DIRECTORY; owned */
+    int cache_dirfd; /* cache-dir, for the clean marker; owned */
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    unsigned writers;   /* handles open for writing (protected by lock) */
-    unsigned mutators;  /* mutations in flight (protected by lock) */
-    bool frozen;        /* a save holds the gate (protected by lock) */
-    bool clean_marker;  /* the marker file exists (protected by lock) */
+    unsigned writers;         /* handles open for writing (protected by lock) */
+    unsigned mutators;        /* mutations in flight (protected by lock) */
+    bool frozen;              /* a save holds the gate (protected by lock) */
+    bool clean_marker;        /* the marker file exists (protected by lock) */
     uint64_t change_seq;      /* bumped per mutation (protected by lock) */
     uint64_t saved_seq;       /* change_seq covered by the last good save (protected) */
     double last_writer_close; /* ck_now() of the last writer close (protected by lock) */

@@ -36,8 +36,8 @@ static ck_rc classify_tree(int dirfd, enum ck_object_kind *kind, struct ck_err *
         n++;
         if (strcmp(e->d_name, "payload") == 0) {
             struct stat st;
-            payload = fstatat(dirfd, "payload", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-                      S_ISREG(st.st_mode);
+            payload =
+                fstatat(dirfd, "payload", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
         }
     }
     closedir(d);
@@ -96,8 +96,7 @@ static ck_rc write_raw(int dirfd, struct ck_store_upload *up, struct ck_save_pro
 }
 
 static ck_rc write_tar(int dirfd, const struct ck_codec *codec, struct ck_store_upload *up,
-                       struct ck_save_progress *pr, struct ck_save_result *res,
-                       struct ck_err *err)
+                       struct ck_save_progress *pr, struct ck_save_result *res, struct ck_err *err)
 {
     struct counting_sink out = {ck_store_upload_sink(up), pr};
     struct ck_sink out_sink = {counting_write, &out};

@@ -55,8 +55,8 @@ const char *ck_save_trigger_name(enum ck_save_trigger t)
 
 const char *ck_save_phase_name(enum ck_save_phase p)
 {
-    static const char *const names[] = {"queued",     "waiting_writers", "archiving",
-                                        "committing", "done",            "failed"};
+    static const char *const names[] = {"queued", "waiting_writers", "archiving", "committing",
+                                        "done",   "failed"};
     return names[p];
 }
 

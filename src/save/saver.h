@@ -68,14 +68,14 @@ struct ck_saver_status {
     bool queued;
     struct ck_save_report current; /* valid if running */
     bool has_last;
-    struct ck_save_report last;    /* the last finished save */
+    struct ck_save_report last; /* the last finished save */
     uint64_t saves_ok;
     uint64_t saves_failed;
 };
 
 struct ck_saver_cfg {
-    struct ck_area *area;   /* not owned */
-    struct ck_store *dest;  /* not owned */
+    struct ck_area *area;  /* not owned */
+    struct ck_store *dest; /* not owned */
     struct ck_codec codec;
     double save_wait_s;
     double autosave_quiet_s;

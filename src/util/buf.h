@@ -14,10 +14,10 @@
 #include "util/err.h"
 
 struct ck_buf {
-    char *data;  /* owned; NUL-terminated when not NULL */
-    size_t len;  /* bytes used, excluding the terminator */
-    size_t cap;  /* bytes allocated */
-    size_t max;  /* hard limit on len */
+    char *data; /* owned; NUL-terminated when not NULL */
+    size_t len; /* bytes used, excluding the terminator */
+    size_t cap; /* bytes allocated */
+    size_t max; /* hard limit on len */
 };
 
 void ck_buf_init(struct ck_buf *b, size_t max);

@@ -9,22 +9,38 @@
 const char *ck_strerror(ck_rc rc)
 {
     switch (rc) {
-    case CK_OK: return "success";
-    case CK_ENOMEM: return "out of memory";
-    case CK_EINVAL: return "invalid argument";
-    case CK_ENOTFOUND: return "not found";
-    case CK_EAUTH: return "access denied";
-    case CK_EREMOTE: return "request refused by the store";
-    case CK_ENET: return "network failure";
-    case CK_ETIMEDOUT: return "timed out";
-    case CK_EIO: return "I/O error";
-    case CK_ENOSPC: return "no space left on device";
-    case CK_ECORRUPT: return "corrupt data";
-    case CK_EHOSTILE: return "unsafe input refused";
-    case CK_EUNSUPPORTED: return "not supported";
-    case CK_ECANCELED: return "cancelled";
-    case CK_EEXIST: return "already exists";
-    case CK_EPERM: return "not permitted";
+    case CK_OK:
+        return "success";
+    case CK_ENOMEM:
+        return "out of memory";
+    case CK_EINVAL:
+        return "invalid argument";
+    case CK_ENOTFOUND:
+        return "not found";
+    case CK_EAUTH:
+        return "access denied";
+    case CK_EREMOTE:
+        return "request refused by the store";
+    case CK_ENET:
+        return "network failure";
+    case CK_ETIMEDOUT:
+        return "timed out";
+    case CK_EIO:
+        return "I/O error";
+    case CK_ENOSPC:
+        return "no space left on device";
+    case CK_ECORRUPT:
+        return "corrupt data";
+    case CK_EHOSTILE:
+        return "unsafe input refused";
+    case CK_EUNSUPPORTED:
+        return "not supported";
+    case CK_ECANCELED:
+        return "cancelled";
+    case CK_EEXIST:
+        return "already exists";
+    case CK_EPERM:
+        return "not permitted";
     }
     return "unknown error";
 }
@@ -80,42 +96,65 @@ ck_rc ck_fail_errno(struct ck_err *err, int errnum, const char *fmt, ...)
 ck_rc ck_rc_from_errno(int errnum)
 {
     switch (errnum) {
-    case 0: return CK_OK;
-    case ENOMEM: return CK_ENOMEM;
+    case 0:
+        return CK_OK;
+    case ENOMEM:
+        return CK_ENOMEM;
     case EINVAL:
-    case ENAMETOOLONG: return CK_EINVAL;
+    case ENAMETOOLONG:
+        return CK_EINVAL;
     case ENOENT:
-    case ENOTDIR: return CK_ENOTFOUND;
+    case ENOTDIR:
+        return CK_ENOTFOUND;
     case EACCES:
     case EPERM:
-    case EROFS: return CK_EPERM;
+    case EROFS:
+        return CK_EPERM;
     case ENOSPC:
     case EDQUOT:
-    case EFBIG: return CK_ENOSPC;
-    case ETIMEDOUT: return CK_ETIMEDOUT;
+    case EFBIG:
+        return CK_ENOSPC;
+    case ETIMEDOUT:
+        return CK_ETIMEDOUT;
     case EEXIST:
-    case ENOTEMPTY: return CK_EEXIST;
-    case ECANCELED: return CK_ECANCELED;
-    case ELOOP: return CK_EHOSTILE;
-    case ENOTSUP: return CK_EUNSUPPORTED;
-    default: return CK_EIO;
+    case ENOTEMPTY:
+        return CK_EEXIST;
+    case ECANCELED:
+        return CK_ECANCELED;
+    case ELOOP:
+        return CK_EHOSTILE;
+    case ENOTSUP:
+        return CK_EUNSUPPORTED;
+    default:
+        return CK_EIO;
     }
 }
 
 int ck_rc_to_errno(ck_rc rc)
 {
     switch (rc) {
-    case CK_OK: return 0;
-    case CK_ENOMEM: return ENOMEM;
-    case CK_EINVAL: return EINVAL;
-    case CK_ENOTFOUND: return ENOENT;
-    case CK_EPERM: return EACCES;
-    case CK_ENOSPC: return ENOSPC;
-    case CK_ETIMEDOUT: return ETIMEDOUT;
-    case CK_EUNSUPPORTED: return ENOTSUP;
-    case CK_ECANCELED: return ECANCELED;
-    case CK_EEXIST: return EEXIST;
-    default: return EIO;
+    case CK_OK:
+        return 0;
+    case CK_ENOMEM:
+        return ENOMEM;
+    case CK_EINVAL:
+        return EINVAL;
+    case CK_ENOTFOUND:
+        return ENOENT;
+    case CK_EPERM:
+        return EACCES;
+    case CK_ENOSPC:
+        return ENOSPC;
+    case CK_ETIMEDOUT:
+        return ETIMEDOUT;
+    case CK_EUNSUPPORTED:
+        return ENOTSUP;
+    case CK_ECANCELED:
+        return ECANCELED;
+    case CK_EEXIST:
+        return EEXIST;
+    default:
+        return EIO;
     }
 }
 

@@ -16,7 +16,7 @@
 #define CK_JSON_MAX_DEPTH 16
 
 struct ck_json {
-    struct ck_buf *out;                  /* not owned */
+    struct ck_buf *out; /* not owned */
     int depth;
     bool has_items[CK_JSON_MAX_DEPTH];
     bool after_key;
@@ -32,7 +32,7 @@ void ck_json_key(struct ck_json *j, const char *key);
 void ck_json_str(struct ck_json *j, const char *s); /* NULL writes null */
 void ck_json_int(struct ck_json *j, int64_t v);
 void ck_json_uint(struct ck_json *j, uint64_t v);
-void ck_json_num(struct ck_json *j, double v);     /* non-finite writes null */
+void ck_json_num(struct ck_json *j, double v); /* non-finite writes null */
 void ck_json_bool(struct ck_json *j, bool v);
 void ck_json_null(struct ck_json *j);
 ck_rc ck_json_finish(struct ck_json *j);

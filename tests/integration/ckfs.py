@@ -117,8 +117,10 @@ class MountTest(unittest.TestCase):
         if not os.path.exists(BIN):
             self.fail(f"ckptfs binary not found at {BIN}: build first")
         self.base = tempfile.mkdtemp(prefix="ckit-")
+        # Cleanups run last-in first-out after tearDown: the folder goes after every
+        # server a test registered (nginx finds its pid file in it).
+        self.addCleanup(shutil.rmtree, self.base, ignore_errors=True)
         self.mounts = []
-        self.cleanups_run = False
 
     def _failed(self):
         result = getattr(self._outcome, "result", None)
@@ -130,7 +132,6 @@ class MountTest(unittest.TestCase):
             if self._failed() or os.environ.get("CK_TEST_VERBOSE"):
                 sys.stderr.write(f"--- ckptfs log ({m.mnt}) ---\n{m.logtext()}\n")
             m.kill()
-        shutil.rmtree(self.base, ignore_errors=True)
 
     def mount(self, dest, srcs=(), **kw):
         m = Mount(self.base, dest, srcs, **kw)

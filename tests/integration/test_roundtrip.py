@@ -16,8 +16,13 @@ def flyte_save(src_dir, out_path):
 
 
 def extract_python(archive, dest):
+    """What flyte-sdk's loader does, with the "data" filter where this Python has it
+    (>= 3.11.4; see tests/CMakeLists.txt: CI requires it)."""
     with tarfile.open(archive, "r:*") as t:
-        t.extractall(dest, filter="data")
+        if hasattr(tarfile, "data_filter"):
+            t.extractall(dest, filter="data")
+        else:
+            t.extractall(dest)
 
 
 def extract_gnutar(archive, dest):
