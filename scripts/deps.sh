@@ -6,7 +6,7 @@
 set -euo pipefail
 what=${1:-build}
 build_pkgs=(build-essential cmake pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev
-            libarchive-dev zlib1g-dev libssl-dev)
+            libarchive-dev zlib1g-dev libssl-dev libisal-dev libxml2-dev)
 test_pkgs=(check python3 nginx-light libarchive-tools tar gzip bzip2 xz-utils e2fsprogs
            procps coreutils)
 pkgs=("${build_pkgs[@]}")

@@ -1,133 +1,249 @@
 /*
- * gzip_writer.c - one gzip stream through zlib; see gzip_writer.h.
+ * gzip_writer.c - the parallel block gzip writer; see gzip_writer.h.
  *
- * deflateInit2 with windowBits 31 writes the gzip header and trailer (CRC-32, ISIZE).
- * "store" is level 0 (stored blocks only); "auto" is level 1 for now: zlib falls back to
- * stored blocks where deflate would expand the data, so the output is never meaningfully
- * bigger than the input. Output is pushed to the sink in chunks of CK_GZW_CHUNK bytes.
+ * Slots: a ring of 2 x threads slots, each holding one block's input and output. The
+ * caller fills the slot at `fill`, marks it READY and moves on; a worker takes READY slots,
+ * compresses them and marks them DONE. Before the caller reuses a slot it waits for the
+ * slot to be DONE and writes its member to the sink; since slots are reused in order,
+ * members leave in input order. finish does the same for every slot still in flight.
+ *
+ * Lock: gz->lock protects every slot's state and gz->stop; buffers of a slot belong to
+ * whoever owns the slot's state (FILLING: the caller, BUSY: one worker, DONE: the caller).
  */
 #include "archive/gzip_writer.h"
 
-#include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
-#include <zlib.h>
+#include "archive/deflate_block.h"
 
-#define CK_GZW_CHUNK (256u * 1024u)
+enum slot_state { SLOT_FREE, SLOT_FILLING, SLOT_READY, SLOT_BUSY, SLOT_DONE };
 
-struct ck_gzw {
-    z_stream zs;
-    struct ck_sink out;  /* not owned */
-    unsigned char *obuf; /* CK_GZW_CHUNK bytes, owned */
-    uint64_t bytes_in;
-    uint64_t bytes_out;
-    bool failed;   /* after an error only ck_gzw_free is allowed */
-    bool finished; /* the trailer has been written */
+struct slot {
+    enum slot_state state; /* protected by gz->lock */
+    unsigned char *in;
+    size_t in_len;
+    unsigned char *out;
+    size_t out_len;
+    uint64_t in_off;
 };
 
-static int codec_level(const struct ck_codec *c)
+struct ck_gzw {
+    struct ck_gzw_opts opts;
+    struct ck_sink out; /* not owned */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool stop; /* protected by lock */
+    struct slot *slots;
+    size_t nslots;
+    size_t fill; /* the slot the caller fills next (caller only) */
+    size_t out_cap;
+    pthread_t *workers;
+    unsigned nworkers;
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+    struct ck_gzw_member *members; /* owned */
+    size_t nmembers, capmembers;
+    bool failed;
+    bool finished;
+};
+
+struct worker_arg {
+    struct ck_gzw *gz;
+    struct ck_block_state *st;
+};
+
+static struct slot *take_ready(struct ck_gzw *gz)
 {
-    switch (c->kind) {
-    case CK_CODEC_STORE:
-        return 0;
-    case CK_CODEC_GZIP:
-        return c->level;
-    case CK_CODEC_AUTO:
-    default:
-        return 1;
+    for (size_t i = 0; i < gz->nslots; i++)
+        if (gz->slots[i].state == SLOT_READY)
+            return &gz->slots[i];
+    return NULL;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker_arg *wa = arg;
+    struct ck_gzw *gz = wa->gz;
+    pthread_mutex_lock(&gz->lock);
+    for (;;) {
+        struct slot *s;
+        while (!gz->stop && (s = take_ready(gz)) == NULL)
+            pthread_cond_wait(&gz->cond, &gz->lock);
+        if (gz->stop)
+            break;
+        s->state = SLOT_BUSY;
+        pthread_mutex_unlock(&gz->lock);
+        s->out_len =
+            ck_block_compress(wa->st, &gz->opts.codec, s->in, s->in_len, s->out, gz->out_cap);
+        pthread_mutex_lock(&gz->lock);
+        s->state = SLOT_DONE;
+        pthread_cond_broadcast(&gz->cond);
     }
+    pthread_mutex_unlock(&gz->lock);
+    ck_block_state_free(wa->st);
+    free(wa);
+    return NULL;
+}
+
+static unsigned default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 64 ? 64 : (unsigned)n;
+}
+
+static ck_rc start_workers(struct ck_gzw *gz, struct ck_err *err)
+{
+    gz->workers = calloc(gz->opts.threads, sizeof(*gz->workers));
+    if (!gz->workers)
+        return ck_fail(err, CK_ENOMEM, "gzip writer: out of memory");
+    for (unsigned i = 0; i < gz->opts.threads; i++) {
+        struct worker_arg *wa = calloc(1, sizeof(*wa));
+        ck_rc rc = wa ? ck_block_state_new(&wa->st, err)
+                      : ck_fail(err, CK_ENOMEM, "gzip writer: out of memory");
+        if (rc) {
+            free(wa);
+            return rc;
+        }
+        wa->gz = gz;
+        if (pthread_create(&gz->workers[i], NULL, worker_main, wa) != 0) {
+            ck_block_state_free(wa->st);
+            free(wa);
+            return ck_fail(err, CK_ENOMEM, "gzip writer: cannot start a thread");
+        }
+        gz->nworkers++;
+    }
+    return CK_OK;
+}
+
+static ck_rc alloc_slots(struct ck_gzw *gz, struct ck_err *err)
+{
+    gz->nslots = 2 * (size_t)gz->opts.threads;
+    gz->out_cap = ck_block_bound(gz->opts.block_size);
+    gz->slots = calloc(gz->nslots, sizeof(*gz->slots));
+    if (!gz->slots)
+        return ck_fail(err, CK_ENOMEM, "gzip writer: out of memory");
+    for (size_t i = 0; i < gz->nslots; i++) {
+        gz->slots[i].in = malloc(gz->opts.block_size);
+        gz->slots[i].out = malloc(gz->out_cap);
+        if (!gz->slots[i].in || !gz->slots[i].out)
+            return ck_fail(err, CK_ENOMEM, "gzip writer: out of memory for block buffers");
+    }
+    return CK_OK;
+}
+
+ck_rc ck_gzw_new_opts(const struct ck_gzw_opts *opts, const struct ck_sink *out,
+                      struct ck_gzw **gzp, struct ck_err *err)
+{
+    struct ck_gzw *gz = calloc(1, sizeof(*gz));
+    if (!gz)
+        return ck_fail(err, CK_ENOMEM, "gzip writer: out of memory");
+    gz->opts = *opts;
+    if (gz->opts.threads == 0)
+        gz->opts.threads = default_threads();
+    if (gz->opts.block_size == 0)
+        gz->opts.block_size = CK_GZW_BLOCK;
+    gz->out = *out;
+    pthread_mutex_init(&gz->lock, NULL);
+    pthread_cond_init(&gz->cond, NULL);
+    ck_rc rc = alloc_slots(gz, err);
+    if (!rc)
+        rc = start_workers(gz, err);
+    if (rc) {
+        ck_gzw_free(gz);
+        return rc;
+    }
+    *gzp = gz;
+    return CK_OK;
 }
 
 ck_rc ck_gzw_new(const struct ck_codec *codec, const struct ck_sink *out, struct ck_gzw **gz,
                  struct ck_err *err)
 {
-    *gz = NULL;
-    int level = codec_level(codec);
-    if (level < 0 || level > 9)
-        return ck_fail(err, CK_EINVAL, "gzip writer: compression level %d out of range", level);
-    struct ck_gzw *g = calloc(1, sizeof(*g));
-    if (!g)
-        return ck_fail(err, CK_ENOMEM, "gzip writer: out of memory");
-    g->obuf = malloc(CK_GZW_CHUNK);
-    if (!g->obuf) {
-        free(g);
-        return ck_fail(err, CK_ENOMEM, "gzip writer: out of memory for the output buffer");
+    struct ck_gzw_opts o = {*codec, 0, 0};
+    return ck_gzw_new_opts(&o, out, gz, err);
+}
+
+static ck_rc record_member(struct ck_gzw *gz, const struct slot *s, struct ck_err *err)
+{
+    if (gz->nmembers == gz->capmembers) {
+        size_t cap = gz->capmembers ? gz->capmembers * 2 : 256;
+        struct ck_gzw_member *m = realloc(gz->members, cap * sizeof(*m));
+        if (!m)
+            return ck_fail(err, CK_ENOMEM, "gzip writer: out of memory for the member table");
+        gz->members = m;
+        gz->capmembers = cap;
     }
-    int zrc = deflateInit2(&g->zs, level, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
-    if (zrc != Z_OK) {
-        free(g->obuf);
-        free(g);
-        return ck_fail(err, zrc == Z_MEM_ERROR ? CK_ENOMEM : CK_EINVAL,
-                       "gzip writer: deflateInit2 failed (zlib error %d)", zrc);
-    }
-    g->out = *out;
-    g->zs.next_out = g->obuf;
-    g->zs.avail_out = CK_GZW_CHUNK;
-    *gz = g;
+    gz->members[gz->nmembers++] =
+        (struct ck_gzw_member){s->in_off, gz->bytes_out, (uint32_t)s->in_len, (uint32_t)s->out_len};
     return CK_OK;
 }
 
-/* Pushes the bytes produced so far (if any) to the sink and resets the output window. */
-static ck_rc flush_out(struct ck_gzw *g, struct ck_err *err)
+/* Waits for slot i to be compressed and writes its member; leaves it FREE. */
+static ck_rc drain_slot(struct ck_gzw *gz, size_t i, struct ck_err *err)
 {
-    size_t n = CK_GZW_CHUNK - g->zs.avail_out;
-    if (n > 0) {
-        ck_rc rc = ck_sink_write(&g->out, g->obuf, n, err);
-        if (rc)
-            return rc;
-        g->bytes_out += n;
-    }
-    g->zs.next_out = g->obuf;
-    g->zs.avail_out = CK_GZW_CHUNK;
-    return CK_OK;
+    struct slot *s = &gz->slots[i];
+    pthread_mutex_lock(&gz->lock);
+    while (s->state == SLOT_READY || s->state == SLOT_BUSY)
+        pthread_cond_wait(&gz->cond, &gz->lock);
+    bool done = s->state == SLOT_DONE;
+    pthread_mutex_unlock(&gz->lock);
+    if (!done)
+        return CK_OK;
+    ck_rc rc = s->out_len ? CK_OK : ck_fail(err, CK_EIO, "gzip writer: a block did not compress");
+    if (!rc)
+        rc = record_member(gz, s, err);
+    if (!rc)
+        rc = ck_sink_write(&gz->out, s->out, s->out_len, err);
+    if (!rc)
+        gz->bytes_out += s->out_len;
+    pthread_mutex_lock(&gz->lock);
+    s->state = SLOT_FREE;
+    pthread_mutex_unlock(&gz->lock);
+    return rc;
 }
 
-/* Runs deflate with flush over the pending input until it is consumed (or the stream ends). */
-static ck_rc run_deflate(struct ck_gzw *g, int flush, struct ck_err *err)
+/* Hands the slot being filled to the workers and prepares the next one. */
+static ck_rc submit_fill(struct ck_gzw *gz, struct ck_err *err)
 {
-    for (;;) {
-        int zrc = deflate(&g->zs, flush);
-        if (zrc == Z_STREAM_ERROR)
-            return ck_fail(err, CK_EIO, "gzip writer: deflate failed: %s",
-                           g->zs.msg ? g->zs.msg : "stream error");
-        if (g->zs.avail_out == 0) {
-            ck_rc rc = flush_out(g, err);
-            if (rc)
-                return rc;
-            continue;
-        }
-        if (flush == Z_FINISH ? zrc == Z_STREAM_END : g->zs.avail_in == 0)
-            return CK_OK;
-    }
-}
-
-static ck_rc refuse_use(const struct ck_gzw *g, struct ck_err *err)
-{
-    if (g->failed)
-        return ck_fail(err, CK_EINVAL, "gzip writer: used after an error");
-    return ck_fail(err, CK_EINVAL, "gzip writer: used after finish");
+    struct slot *s = &gz->slots[gz->fill];
+    pthread_mutex_lock(&gz->lock);
+    s->state = SLOT_READY;
+    pthread_cond_broadcast(&gz->cond);
+    pthread_mutex_unlock(&gz->lock);
+    gz->fill = (gz->fill + 1) % gz->nslots;
+    return drain_slot(gz, gz->fill, err);
 }
 
 ck_rc ck_gzw_write(struct ck_gzw *gz, const void *buf, size_t len, struct ck_err *err)
 {
     if (gz->failed || gz->finished)
-        return refuse_use(gz, err);
+        return ck_fail(err, CK_EINVAL, "gzip writer: write after an error or finish");
     const unsigned char *p = buf;
     while (len > 0) {
-        uInt n = len > UINT_MAX ? UINT_MAX : (uInt)len;
-        gz->zs.next_in = (unsigned char *)p;
-        gz->zs.avail_in = n;
-        ck_rc rc = run_deflate(gz, Z_NO_FLUSH, err);
-        gz->zs.next_in = NULL;
-        gz->zs.avail_in = 0;
-        if (rc) {
-            gz->failed = true;
-            return rc;
+        struct slot *s = &gz->slots[gz->fill];
+        if (s->state == SLOT_FREE) {
+            s->state = SLOT_FILLING; /* only the caller touches FREE/FILLING slots */
+            s->in_len = 0;
+            s->in_off = gz->bytes_in;
         }
+        size_t n = gz->opts.block_size - s->in_len;
+        n = n < len ? n : len;
+        memcpy(s->in + s->in_len, p, n);
+        s->in_len += n;
         gz->bytes_in += n;
         p += n;
         len -= n;
+        if (s->in_len == gz->opts.block_size) {
+            ck_rc rc = submit_fill(gz, err);
+            if (rc) {
+                gz->failed = true;
+                return rc;
+            }
+        }
     }
     return CK_OK;
 }
@@ -135,24 +251,48 @@ ck_rc ck_gzw_write(struct ck_gzw *gz, const void *buf, size_t len, struct ck_err
 ck_rc ck_gzw_finish(struct ck_gzw *gz, struct ck_err *err)
 {
     if (gz->failed || gz->finished)
-        return refuse_use(gz, err);
-    ck_rc rc = run_deflate(gz, Z_FINISH, err);
-    if (!rc)
-        rc = flush_out(gz, err);
-    if (rc) {
-        gz->failed = true;
-        return rc;
+        return ck_fail(err, CK_EINVAL, "gzip writer: finish after an error or finish");
+    ck_rc rc = CK_OK;
+    bool empty = gz->bytes_in == 0;
+    if (gz->slots[gz->fill].state == SLOT_FILLING || empty) {
+        /* The last partial block; an empty stream still gets one (empty) member. */
+        struct slot *s = &gz->slots[gz->fill];
+        if (empty) {
+            s->in_len = 0;
+            s->in_off = 0;
+        }
+        pthread_mutex_lock(&gz->lock);
+        s->state = SLOT_READY;
+        pthread_cond_broadcast(&gz->cond);
+        pthread_mutex_unlock(&gz->lock);
+        gz->fill = (gz->fill + 1) % gz->nslots;
     }
+    for (size_t k = 0; !rc && k < gz->nslots; k++)
+        rc = drain_slot(gz, (gz->fill + k) % gz->nslots, err);
     gz->finished = true;
-    return CK_OK;
+    gz->failed = rc != CK_OK;
+    return rc;
 }
 
 void ck_gzw_free(struct ck_gzw *gz)
 {
     if (!gz)
         return;
-    deflateEnd(&gz->zs);
-    free(gz->obuf);
+    pthread_mutex_lock(&gz->lock);
+    gz->stop = true;
+    pthread_cond_broadcast(&gz->cond);
+    pthread_mutex_unlock(&gz->lock);
+    for (unsigned i = 0; i < gz->nworkers; i++)
+        pthread_join(gz->workers[i], NULL);
+    free(gz->workers);
+    for (size_t i = 0; gz->slots && i < gz->nslots; i++) {
+        free(gz->slots[i].in);
+        free(gz->slots[i].out);
+    }
+    free(gz->slots);
+    free(gz->members);
+    pthread_mutex_destroy(&gz->lock);
+    pthread_cond_destroy(&gz->cond);
     free(gz);
 }
 
@@ -166,12 +306,19 @@ uint64_t ck_gzw_bytes_out(const struct ck_gzw *gz)
     return gz->bytes_out;
 }
 
-static ck_rc gzw_sink_write(void *ctx, const void *buf, size_t len, struct ck_err *err)
+const struct ck_gzw_member *ck_gzw_members(const struct ck_gzw *gz, size_t *count)
+{
+    *count = gz->nmembers;
+    return gz->members;
+}
+
+static ck_rc sink_write(void *ctx, const void *buf, size_t len, struct ck_err *err)
 {
     return ck_gzw_write(ctx, buf, len, err);
 }
 
 struct ck_sink ck_gzw_sink(struct ck_gzw *gz)
 {
-    return (struct ck_sink){.write = gzw_sink_write, .ctx = gz};
+    struct ck_sink s = {sink_write, gz};
+    return s;
 }

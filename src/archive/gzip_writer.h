@@ -1,28 +1,58 @@
 /*
- * gzip_writer.h - compresses a byte stream into a gzip stream pushed into a sink.
+ * gzip_writer.h - compresses a byte stream into a gzip stream pushed into a sink, on all
+ * cores.
  *
- * Owns its compression state; does not own the output sink. Usage: ck_gzw_new, any number
- * of ck_gzw_write, ck_gzw_finish (writes the trailer), ck_gzw_free. After an error the
- * writer only accepts ck_gzw_free.
+ * The input is cut into blocks (CK_GZW_BLOCK by default); each block becomes one
+ * independent gzip member (deflate_block.h), compressed by a pool of worker threads and
+ * written to the sink in order by the caller's thread. Memory is bounded: at most
+ * 2 x threads blocks are in flight. The member table (where each block starts in the
+ * input and in the output) is kept so that the caller can write a seek index after
+ * ck_gzw_finish (archive/seek_index.h).
+ *
+ * Owns its threads and buffers; does not own the output sink. Usage: ck_gzw_new, any
+ * number of ck_gzw_write, ck_gzw_finish (flushes every block), ck_gzw_free. After an error
+ * the writer only accepts ck_gzw_free.
  */
 #ifndef CK_ARCHIVE_GZIP_WRITER_H
 #define CK_ARCHIVE_GZIP_WRITER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "archive/codec.h"
 #include "util/sink.h"
 
+#define CK_GZW_BLOCK (1u << 20)
+
 struct ck_gzw;
+
+/* One gzip member of the output. */
+struct ck_gzw_member {
+    uint64_t in_off;  /* offset of its first byte in the input */
+    uint64_t out_off; /* offset of the member in the output */
+    uint32_t in_len;
+    uint32_t out_len;
+};
+
+struct ck_gzw_opts {
+    struct ck_codec codec;
+    unsigned threads;  /* 0: one per online CPU */
+    size_t block_size; /* 0: CK_GZW_BLOCK */
+};
 
 ck_rc ck_gzw_new(const struct ck_codec *codec, const struct ck_sink *out, struct ck_gzw **gz,
                  struct ck_err *err);
+ck_rc ck_gzw_new_opts(const struct ck_gzw_opts *opts, const struct ck_sink *out, struct ck_gzw **gz,
+                      struct ck_err *err);
 ck_rc ck_gzw_write(struct ck_gzw *gz, const void *buf, size_t len, struct ck_err *err);
 ck_rc ck_gzw_finish(struct ck_gzw *gz, struct ck_err *err);
 void ck_gzw_free(struct ck_gzw *gz);
 
 uint64_t ck_gzw_bytes_in(const struct ck_gzw *gz);
 uint64_t ck_gzw_bytes_out(const struct ck_gzw *gz);
+
+/* The members written so far (valid until the next call on gz). */
+const struct ck_gzw_member *ck_gzw_members(const struct ck_gzw *gz, size_t *count);
 
 /* A sink that feeds ck_gzw_write; ctx is gz. */
 struct ck_sink ck_gzw_sink(struct ck_gzw *gz);

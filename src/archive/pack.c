@@ -35,6 +35,8 @@ struct pack {
     struct ck_buf name;  /* relative name of the current entry */
     unsigned char *data; /* PACK_READ_BLOCK bytes, owned */
     struct ck_err *err;
+    ck_pack_entry_fn observe; /* may be NULL */
+    void *observe_ctx;
     ck_rc sink_rc; /* set when the sink refused bytes */
     bool aborted;  /* a failure happened: nothing more goes to the sink */
 };
@@ -153,7 +155,14 @@ static ck_rc write_header(struct pack *p, const struct stat *st, const char *lin
     if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
         return archive_fail(p, "header of");
     p->st.entries++;
-    return CK_OK;
+    if (!p->observe)
+        return CK_OK;
+    /* Unbuffered writing: every header byte has reached the sink, data starts here. */
+    struct ck_pack_entry pe = {p->name.data, st->st_mode,
+                               st->st_uid,   st->st_gid,
+                               st->st_mtim,  S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0,
+                               link,         p->st.tar_bytes};
+    return p->observe(p->observe_ctx, &pe, p->err);
 }
 
 /* Copies exactly size bytes of fd into the archive; a file that shrank is an error. */
@@ -309,7 +318,13 @@ static ck_rc pack_open(struct pack *p)
 ck_rc ck_pack_tar(int dir_fd, const struct ck_sink *out, struct ck_pack_stats *st,
                   struct ck_err *err)
 {
-    struct pack p = {.out = out, .err = err};
+    return ck_pack_tar_observed(dir_fd, out, NULL, NULL, st, err);
+}
+
+ck_rc ck_pack_tar_observed(int dir_fd, const struct ck_sink *out, ck_pack_entry_fn fn, void *ctx,
+                           struct ck_pack_stats *st, struct ck_err *err)
+{
+    struct pack p = {.out = out, .err = err, .observe = fn, .observe_ctx = ctx};
     struct ck_utf8_locale loc;
     ck_utf8_locale_enter(&loc);
     ck_buf_init(&p.name, PACK_NAME_MAX);

@@ -13,6 +13,8 @@
 #define CK_ARCHIVE_PACK_H
 
 #include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
 
 #include "util/sink.h"
 
@@ -24,5 +26,23 @@ struct ck_pack_stats {
 
 ck_rc ck_pack_tar(int dir_fd, const struct ck_sink *out, struct ck_pack_stats *st,
                   struct ck_err *err);
+
+/* What ck_pack_tar_observed reports of each entry, once its header is written. */
+struct ck_pack_entry {
+    const char *name; /* relative, as archived */
+    mode_t mode;      /* type and permission bits */
+    uid_t uid;
+    gid_t gid;
+    struct timespec mtime;
+    uint64_t size;     /* regular files: data bytes; others 0 */
+    const char *link;  /* symlink target or NULL */
+    uint64_t data_off; /* offset of the entry's first data byte in the tar stream */
+};
+
+typedef ck_rc (*ck_pack_entry_fn)(void *ctx, const struct ck_pack_entry *e, struct ck_err *err);
+
+/* ck_pack_tar that also reports every entry to fn (for the seek index). */
+ck_rc ck_pack_tar_observed(int dir_fd, const struct ck_sink *out, ck_pack_entry_fn fn, void *ctx,
+                           struct ck_pack_stats *st, struct ck_err *err);
 
 #endif

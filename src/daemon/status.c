@@ -36,6 +36,8 @@ static void put_prev(struct ck_json *j, const struct ck_load_status *ls)
     ck_json_str(j, ls->source[0] ? ls->source : NULL);
     ck_json_key(j, "kind");
     ck_json_str(j, ls->state == CK_LOAD_READY ? ck_object_kind_name(ls->kind) : NULL);
+    ck_json_key(j, "indexed");
+    ck_json_bool(j, ls->indexed);
     ck_json_key(j, "bytes_done");
     ck_json_uint(j, ls->bytes_done);
     ck_json_key(j, "bytes_total");

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "fs/fs_internal.h"
+#include "restore/lazy.h"
 
 /* Resolves a passthrough node, or answers req and returns NULL for virtual inodes. */
 static struct ck_node *tree_node(fuse_req_t req, fuse_ino_t ino, int virtual_errno)
@@ -369,6 +370,33 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     }
 }
 
+static void reply_read(fuse_req_t req, int fd, size_t size, off_t off)
+{
+    struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+    buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+    buf.buf[0].fd = fd;
+    buf.buf[0].pos = off;
+    fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+/* A read under prev/ waiting for its data to be fetched (restore/lazy.h). */
+struct parked_read {
+    fuse_req_t req;
+    int fd;
+    size_t size;
+    off_t off;
+};
+
+static void resume_read(void *ctx, ck_rc rc)
+{
+    struct parked_read *p = ctx;
+    if (rc)
+        fuse_reply_err(p->req, EIO);
+    else
+        reply_read(p->req, p->fd, p->size, p->off);
+    free(p);
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
@@ -376,11 +404,20 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         ck_top_read(req, ino, size, off, fi);
         return;
     }
-    struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
-    buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-    buf.buf[0].fd = (int)fi->fh;
-    buf.buf[0].pos = off;
-    fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+    struct ck_node *n = ck_node_of(ino);
+    struct ck_lazy *lz = n->area == CK_NODE_PREV ? ck_loader_lazy(ck_fs_of(req)->d->loader) : NULL;
+    if (lz && ck_lazy_is_placeholder(lz, n->dev, n->ino)) {
+        struct parked_read *p = malloc(sizeof(*p));
+        if (!p) {
+            fuse_reply_err(req, ENOMEM);
+            return;
+        }
+        *p = (struct parked_read){req, (int)fi->fh, size, off};
+        if (!ck_lazy_want(lz, n->dev, n->ino, (uint64_t)off, size, resume_read, p))
+            return; /* answered by a fetch thread */
+        free(p);
+    }
+    reply_read(req, (int)fi->fh, size, off);
 }
 
 static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,

@@ -13,6 +13,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "restore/lazy.h"
 #include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -33,10 +34,12 @@ struct ck_loader {
     bool thread_started; /* protected by lock */
     atomic_bool cancel;
     pthread_mutex_t lock;
-    struct ck_load_status st; /* protected by lock */
-    double t0;                /* protected by lock */
-    struct waiter *waiters;   /* protected by lock */
-    ck_rc result;             /* protected by lock; valid when READY or FAILED */
+    struct ck_load_status st;    /* protected by lock */
+    double t0;                   /* protected by lock */
+    struct waiter *waiters;      /* protected by lock */
+    ck_rc result;                /* protected by lock; valid when READY or FAILED */
+    struct ck_store *lazy_store; /* the source, kept open while lazy serves from it */
+    struct ck_lazy *lazy;        /* set before READY, read-only afterwards */
 };
 
 const char *ck_load_state_name(enum ck_load_state s)
@@ -198,6 +201,35 @@ static ck_rc materialize(struct ck_loader *l, int obj_fd, struct ck_err *err)
     return rc;
 }
 
+/* A ckptfs archive: the tree from its seek index at once, data on demand (lazy.h).
+ * CK_ENOTFOUND if the object has no index; the caller then extracts it whole. */
+static ck_rc load_indexed(struct ck_loader *l, struct ck_store *s, uint64_t size,
+                          struct ck_err *err)
+{
+    uint64_t entries = 0;
+    struct ck_lazy *lz = NULL;
+    ck_rc rc = ck_lazy_open(s, size, l->prev_dirfd, &lz, &entries, err);
+    if (rc == CK_ENOTFOUND)
+        return rc;
+    if (rc) {
+        /* The index is only a shortcut: the tar inside is still readable. */
+        ck_log_warn("previous checkpoint %s: seek index unusable (%s); extracting it whole",
+                    ck_store_uri(s), err->msg);
+        ck_err_clear(err);
+        struct ck_err ignored;
+        ck_empty_dir(l->prev_dirfd, "cache prev/", &ignored);
+        return CK_ENOTFOUND;
+    }
+    pthread_mutex_lock(&l->lock);
+    l->lazy = lz;
+    l->lazy_store = s;
+    l->st.kind = CK_KIND_TAR;
+    l->st.entries = entries;
+    l->st.indexed = true;
+    pthread_mutex_unlock(&l->lock);
+    return CK_OK;
+}
+
 static ck_rc load(struct ck_loader *l, struct ck_err *err)
 {
     struct ck_store *s = NULL;
@@ -211,6 +243,14 @@ static ck_rc load(struct ck_loader *l, struct ck_err *err)
     pthread_mutex_unlock(&l->lock);
     ck_log_info("loading previous checkpoint %s (%llu bytes)", ck_store_uri(s),
                 (unsigned long long)size);
+    rc = load_indexed(l, s, size, err);
+    if (rc != CK_ENOTFOUND) {
+        if (rc) {
+            ck_err_prefix(err, "previous checkpoint %s", ck_store_uri(s));
+            ck_store_close(s);
+        }
+        return rc; /* on success the store stays open for lazy reads */
+    }
     int obj_fd = -1;
     rc = download(l, s, &obj_fd, err);
     if (!rc) {
@@ -245,9 +285,9 @@ static void *loader_main(void *arg)
     l->waiters = NULL;
     pthread_mutex_unlock(&l->lock);
     if (!rc)
-        ck_log_info("previous checkpoint ready: %s, %llu entries, %llu bytes in %.2f s",
-                    ck_object_kind_name(st.kind), (unsigned long long)st.entries,
-                    (unsigned long long)st.bytes_done, st.seconds);
+        ck_log_info("previous checkpoint ready: %s%s, %llu entries, %llu bytes fetched in %.2f s",
+                    ck_object_kind_name(st.kind), st.indexed ? " (indexed, data on demand)" : "",
+                    (unsigned long long)st.entries, (unsigned long long)st.bytes_done, st.seconds);
     while (w) {
         struct waiter *next = w->next;
         w->cb(w->ctx, rc);
@@ -304,10 +344,20 @@ enum ck_load_state ck_loader_state(struct ck_loader *l)
     return s;
 }
 
+struct ck_lazy *ck_loader_lazy(struct ck_loader *l)
+{
+    pthread_mutex_lock(&l->lock);
+    struct ck_lazy *lz = l->st.state == CK_LOAD_READY ? l->lazy : NULL;
+    pthread_mutex_unlock(&l->lock);
+    return lz;
+}
+
 void ck_loader_status(struct ck_loader *l, struct ck_load_status *out)
 {
     pthread_mutex_lock(&l->lock);
     *out = l->st;
+    if (l->lazy)
+        out->bytes_done = ck_lazy_bytes_fetched(l->lazy);
     if (out->state == CK_LOAD_RUNNING)
         out->seconds = ck_now() - l->t0;
     pthread_mutex_unlock(&l->lock);
@@ -321,6 +371,9 @@ void ck_loader_free(struct ck_loader *l)
     pthread_mutex_unlock(&l->lock);
     if (started)
         pthread_join(l->thread, NULL);
+    ck_lazy_free(l->lazy);
+    if (l->lazy_store)
+        ck_store_close(l->lazy_store);
     close(l->prev_dirfd);
     close(l->work_dirfd);
     pthread_mutex_destroy(&l->lock);

@@ -3,9 +3,11 @@
  *
  * Nothing is fetched when the mount starts. The first ck_loader_when_ready() starts a
  * loader thread that walks the --src list (the first source that exists and is not empty
- * wins), downloads the object into cache-dir/work, and turns it into the tree under
- * cache-dir/prev: a tar is extracted (archive/extract.h refuses hostile entries), any
- * other object becomes prev/payload, no object leaves prev/ empty. A failure that is not
+ * wins). A ckptfs archive is served from its seek index (restore/lazy.h): the tree appears
+ * at once and file data is fetched on read. Any other object is downloaded into
+ * cache-dir/work and turned into the tree under cache-dir/prev: a tar is extracted
+ * (archive/extract.h refuses hostile entries), any other object becomes prev/payload, no
+ * object leaves prev/ empty. A failure that is not
  * "missing" (auth, network after retries, corrupt or hostile data) is a FAILED load: its
  * error is kept for .status and every waiter gets it, never a silent fresh start.
  *
@@ -19,6 +21,7 @@
 #ifndef CK_RESTORE_LOADER_H
 #define CK_RESTORE_LOADER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "archive/extract.h"
@@ -40,6 +43,7 @@ struct ck_load_status {
     uint64_t bytes_done;
     uint64_t bytes_total;
     uint64_t entries;
+    bool indexed; /* served from the seek index, data fetched on read */
     double seconds;
     char error[CK_ERR_MSG_MAX];
 };
@@ -54,6 +58,7 @@ struct ck_loader_cfg {
 typedef void (*ck_load_cb)(void *ctx, ck_rc rc);
 
 struct ck_loader;
+struct ck_lazy;
 
 /* Prepares cache-dir/prev (created empty) and cache-dir/work. Starts no thread. */
 ck_rc ck_loader_new(const struct ck_loader_cfg *cfg, struct ck_loader **out, struct ck_err *err);
@@ -65,6 +70,9 @@ void ck_loader_when_ready(struct ck_loader *l, ck_load_cb cb, void *ctx);
 enum ck_load_state ck_loader_state(struct ck_loader *l);
 
 void ck_loader_status(struct ck_loader *l, struct ck_load_status *out);
+
+/* The lazy server of prev/ when the load is READY from a seek index, else NULL. */
+struct ck_lazy *ck_loader_lazy(struct ck_loader *l);
 
 /* Cancels a running download, joins the thread, answers remaining waiters with
  * CK_ECANCELED and frees l. */

@@ -12,6 +12,7 @@
 
 #include "archive/gzip_writer.h"
 #include "archive/pack.h"
+#include "archive/seek_index.h"
 
 #define RAW_CHUNK (1u << 20)
 
@@ -95,24 +96,34 @@ static ck_rc write_raw(int dirfd, struct ck_store_upload *up, struct ck_save_pro
     return rc;
 }
 
+/* tar -> parallel gzip members -> store, then the seek index after the last member. */
 static ck_rc write_tar(int dirfd, const struct ck_codec *codec, struct ck_store_upload *up,
                        struct ck_save_progress *pr, struct ck_save_result *res, struct ck_err *err)
 {
     struct counting_sink out = {ck_store_upload_sink(up), pr};
     struct ck_sink out_sink = {counting_write, &out};
     struct ck_gzw *gz = NULL;
-    ck_rc rc = ck_gzw_new(codec, &out_sink, &gz, err);
-    if (rc)
-        return rc;
-    struct counting_sink in = {ck_gzw_sink(gz), pr};
-    struct ck_sink in_sink = {counting_in_write, &in};
+    struct ck_ix_builder *ix = NULL;
+    ck_rc rc = ck_ix_builder_new(&ix, err);
+    if (!rc)
+        rc = ck_gzw_new(codec, &out_sink, &gz, err);
     struct ck_pack_stats st = {0};
-    rc = ck_pack_tar(dirfd, &in_sink, &st, err);
+    if (!rc) {
+        struct counting_sink in = {ck_gzw_sink(gz), pr};
+        struct ck_sink in_sink = {counting_in_write, &in};
+        rc = ck_pack_tar_observed(dirfd, &in_sink, ck_ix_builder_add, ix, &st, err);
+    }
     if (!rc)
         rc = ck_gzw_finish(gz, err);
+    if (!rc) {
+        size_t n;
+        const struct ck_gzw_member *m = ck_gzw_members(gz, &n);
+        rc = ck_ix_builder_write(ix, m, n, st.tar_bytes, ck_gzw_bytes_out(gz), &out_sink, err);
+    }
     res->entries = st.entries;
     res->bytes = st.tar_bytes;
     ck_gzw_free(gz);
+    ck_ix_builder_free(ix);
     return rc;
 }
 

@@ -1,0 +1,553 @@
+/* lazy.c - prev/ from the seek index, data fetched on read; see lazy.h. */
+#include "restore/lazy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <isa-l/igzip_lib.h>
+
+#include "archive/extract_tree.h"
+#include "util/log.h"
+
+#define TAIL_FETCH    (1u << 20) /* the first ranged GET of the object's tail */
+#define FETCH_THREADS 4
+#define RUN_MAX       4 /* members per ranged GET */
+#define READAHEAD     8 /* members fetched ahead of a read, within its file */
+
+enum mstate { M_ABSENT, M_QUEUED, M_FETCHING, M_PRESENT, M_FAILED };
+
+struct waiter {
+    size_t first, last; /* members needed */
+    ck_rc outcome;      /* set when it leaves the list */
+    ck_lazy_cb cb;
+    void *ctx;
+    struct waiter *next;
+};
+
+struct file_ref {
+    dev_t dev;
+    ino_t ino;
+    size_t entry;
+};
+
+struct ck_lazy {
+    struct ck_store *store; /* not owned */
+    int prev_dirfd;         /* owned (a dup) */
+    struct ck_seek_index ix;
+    struct file_ref *files; /* placeholders, sorted by (ino, dev) */
+    size_t nfiles;
+    size_t *by_data; /* file entries in data_off order */
+    size_t nby_data;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    uint8_t *state; /* per member (lock) */
+    size_t *queue;  /* members to fetch, FIFO ring (lock) */
+    size_t qhead, qlen;
+    struct waiter *waiters;     /* (lock) */
+    bool stop;                  /* (lock) */
+    char error[CK_ERR_MSG_MAX]; /* the last fetch failure (lock) */
+    pthread_t threads[FETCH_THREADS];
+    unsigned nthreads;
+    _Atomic uint64_t fetched;
+};
+
+/* ---------- fetching the index ---------- */
+
+struct mem_sink {
+    unsigned char *buf;
+    size_t len, cap;
+};
+
+static ck_rc mem_write(void *ctx, const void *p, size_t n, struct ck_err *err)
+{
+    struct mem_sink *m = ctx;
+    if (n > m->cap - m->len)
+        return ck_fail(err, CK_ECORRUPT, "the store sent more bytes than asked for");
+    memcpy(m->buf + m->len, p, n);
+    m->len += n;
+    return CK_OK;
+}
+
+/* GETs [off, off+len) of the object into a new buffer. */
+static ck_rc fetch_range(struct ck_lazy *lz, uint64_t off, size_t len, unsigned char **out,
+                         struct ck_err *err)
+{
+    struct mem_sink m = {malloc(len ? len : 1), 0, len};
+    if (!m.buf)
+        return ck_fail(err, CK_ENOMEM, "fetching %zu bytes: out of memory", len);
+    struct ck_sink sink = {mem_write, &m};
+    ck_rc rc = ck_store_get(lz->store, off, len, &sink, err);
+    if (!rc && m.len != len)
+        rc = ck_fail(err, CK_ECORRUPT, "GET %s: %zu of %zu bytes", ck_store_uri(lz->store), m.len,
+                     len);
+    if (rc) {
+        free(m.buf);
+        return rc;
+    }
+    atomic_fetch_add(&lz->fetched, len);
+    *out = m.buf;
+    return CK_OK;
+}
+
+static ck_rc read_index(struct ck_lazy *lz, uint64_t size, struct ck_err *err)
+{
+    size_t tail_len = size < TAIL_FETCH ? (size_t)size : TAIL_FETCH;
+    uint64_t tail_off = size - tail_len;
+    unsigned char *tail = NULL;
+    ck_rc rc = fetch_range(lz, tail_off, tail_len, &tail, err);
+    struct ck_ix_locator loc;
+    if (!rc)
+        rc = ck_ix_parse_locator(tail, tail_len, size, &loc, err);
+    if (!rc && loc.index_off >= tail_off) {
+        rc = ck_ix_decode(tail + (loc.index_off - tail_off), (size_t)loc.index_len, &loc, &lz->ix,
+                          err);
+    } else if (!rc) {
+        unsigned char *buf = NULL;
+        rc = fetch_range(lz, loc.index_off, (size_t)loc.index_len, &buf, err);
+        if (!rc)
+            rc = ck_ix_decode(buf, (size_t)loc.index_len, &loc, &lz->ix, err);
+        free(buf);
+    }
+    free(tail);
+    return rc;
+}
+
+/* ---------- the skeleton ---------- */
+
+static ck_rc make_file(struct ck_lazy *lz, size_t i, int pfd, const char *base, struct ck_err *err)
+{
+    const struct ck_ix_entry *e = &lz->ix.entries[i];
+    int fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, e->mode);
+    if (fd < 0)
+        return ck_fail_errno(err, errno, "prev/%s: create", e->name);
+    struct timespec t[2] = {{e->mtime_sec, e->mtime_nsec}, {e->mtime_sec, e->mtime_nsec}};
+    struct stat st;
+    ck_rc rc = CK_OK;
+    if (ftruncate(fd, (off_t)e->size) < 0 || futimens(fd, t) < 0 || fstat(fd, &st) < 0)
+        rc = ck_fail_errno(err, errno, "prev/%s: placeholder", e->name);
+    close(fd);
+    if (!rc)
+        lz->files[lz->nfiles++] = (struct file_ref){st.st_dev, st.st_ino, i};
+    return rc;
+}
+
+static ck_rc make_entry(struct ck_lazy *lz, size_t i, struct ck_err *err)
+{
+    const struct ck_ix_entry *e = &lz->ix.entries[i];
+    int pfd;
+    const char *base;
+    ck_rc rc = ck_tree_open_parent(lz->prev_dirfd, e->name, true, e->name, &pfd, &base, err);
+    if (rc)
+        return rc;
+    struct timespec t[2] = {{e->mtime_sec, e->mtime_nsec}, {e->mtime_sec, e->mtime_nsec}};
+    if (e->type == CK_IX_FILE) {
+        rc = make_file(lz, i, pfd, base, err);
+    } else if (e->type == CK_IX_SYMLINK) {
+        if (symlinkat(e->link, pfd, base) < 0 || utimensat(pfd, base, t, AT_SYMLINK_NOFOLLOW) < 0)
+            rc = ck_fail_errno(err, errno, "prev/%s: symlink", e->name);
+    } else if (mkdirat(pfd, base, 0700) < 0 && errno != EEXIST) {
+        rc = ck_fail_errno(err, errno, "prev/%s: mkdir", e->name);
+    }
+    close(pfd);
+    return rc;
+}
+
+/* Directory modes and mtimes last, deepest first: creating children changes them. */
+static void finish_dirs(struct ck_lazy *lz)
+{
+    for (size_t k = lz->ix.nentries; k-- > 0;) {
+        const struct ck_ix_entry *e = &lz->ix.entries[k];
+        if (e->type != CK_IX_DIR)
+            continue;
+        int pfd;
+        const char *base;
+        struct ck_err ignored;
+        if (ck_tree_open_parent(lz->prev_dirfd, e->name, false, e->name, &pfd, &base, &ignored))
+            continue;
+        struct timespec t[2] = {{e->mtime_sec, e->mtime_nsec}, {e->mtime_sec, e->mtime_nsec}};
+        fchmodat(pfd, base, e->mode, 0);
+        utimensat(pfd, base, t, AT_SYMLINK_NOFOLLOW);
+        close(pfd);
+    }
+}
+
+static int cmp_file_ref(const void *a, const void *b)
+{
+    const struct file_ref *x = a, *y = b;
+    if (x->ino != y->ino)
+        return x->ino < y->ino ? -1 : 1;
+    return x->dev < y->dev ? -1 : x->dev > y->dev;
+}
+
+static ck_rc check_space(struct ck_lazy *lz, struct ck_err *err)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < lz->ix.nentries; i++)
+        total += lz->ix.entries[i].size;
+    struct statvfs v;
+    if (fstatvfs(lz->prev_dirfd, &v) == 0 && total > (uint64_t)v.f_bavail * v.f_frsize)
+        return ck_fail(err, CK_ENOSPC,
+                       "the previous checkpoint holds %llu bytes; the cache "
+                       "disk has %llu free",
+                       (unsigned long long)total,
+                       (unsigned long long)((uint64_t)v.f_bavail * v.f_frsize));
+    return CK_OK;
+}
+
+static ck_rc build_skeleton(struct ck_lazy *lz, struct ck_err *err)
+{
+    size_t n = lz->ix.nentries;
+    lz->files = calloc(n + 1, sizeof(*lz->files));
+    lz->by_data = calloc(n + 1, sizeof(*lz->by_data));
+    if (!lz->files || !lz->by_data)
+        return ck_fail(err, CK_ENOMEM, "prev/: out of memory");
+    ck_rc rc = check_space(lz, err);
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = make_entry(lz, i, err);
+    if (rc)
+        return rc;
+    finish_dirs(lz);
+    for (size_t i = 0; i < n; i++)
+        if (lz->ix.entries[i].type == CK_IX_FILE && lz->ix.entries[i].size > 0)
+            lz->by_data[lz->nby_data++] = i;
+    /* ckptfs writes entries in tar order, so data offsets only grow; check it. */
+    for (size_t k = 1; k < lz->nby_data; k++)
+        if (lz->ix.entries[lz->by_data[k]].data_off < lz->ix.entries[lz->by_data[k - 1]].data_off)
+            return ck_fail(err, CK_ECORRUPT, "seek index: entries out of data order");
+    qsort(lz->files, lz->nfiles, sizeof(*lz->files), cmp_file_ref);
+    return CK_OK;
+}
+
+/* ---------- writing fetched members into the placeholders ---------- */
+
+static ck_rc write_file_part(struct ck_lazy *lz, const struct ck_ix_entry *e, uint64_t at,
+                             const unsigned char *p, size_t n, struct ck_err *err)
+{
+    int pfd;
+    const char *base;
+    ck_rc rc = ck_tree_open_parent(lz->prev_dirfd, e->name, false, e->name, &pfd, &base, err);
+    if (rc)
+        return rc;
+    int fd = openat(pfd, base, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    bool chmodded = false;
+    if (fd < 0 && errno == EACCES && fchmodat(pfd, base, e->mode | S_IWUSR, 0) == 0) {
+        chmodded = true; /* a read-only file and a daemon that is not root */
+        fd = openat(pfd, base, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    }
+    if (fd < 0)
+        rc = ck_fail_errno(err, errno, "prev/%s: open for filling", e->name);
+    for (size_t done = 0; !rc && done < n;) {
+        ssize_t w = pwrite(fd, p + done, n - done, (off_t)(at + done));
+        if (w < 0 && errno != EINTR)
+            rc = ck_fail_errno(err, errno, "prev/%s: write", e->name);
+        else if (w > 0)
+            done += (size_t)w;
+    }
+    if (fd >= 0) {
+        struct timespec t[2] = {{e->mtime_sec, e->mtime_nsec}, {e->mtime_sec, e->mtime_nsec}};
+        futimens(fd, t);
+        close(fd);
+    }
+    if (chmodded)
+        fchmodat(pfd, base, e->mode, 0);
+    close(pfd);
+    return rc;
+}
+
+/* The first file (in data order) whose data ends after tar offset off. */
+static size_t first_file_after(const struct ck_lazy *lz, uint64_t off)
+{
+    size_t lo = 0, hi = lz->nby_data;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct ck_ix_entry *e = &lz->ix.entries[lz->by_data[mid]];
+        if (e->data_off + e->size <= off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static ck_rc scatter(struct ck_lazy *lz, uint64_t a, const unsigned char *data, size_t n,
+                     struct ck_err *err)
+{
+    uint64_t b = a + n;
+    for (size_t k = first_file_after(lz, a); k < lz->nby_data; k++) {
+        const struct ck_ix_entry *e = &lz->ix.entries[lz->by_data[k]];
+        if (e->data_off >= b)
+            break;
+        uint64_t from = e->data_off > a ? e->data_off : a;
+        uint64_t to = e->data_off + e->size < b ? e->data_off + e->size : b;
+        ck_rc rc =
+            write_file_part(lz, e, from - e->data_off, data + (from - a), (size_t)(to - from), err);
+        if (rc)
+            return rc;
+    }
+    return CK_OK;
+}
+
+static ck_rc inflate_member(const struct ck_ix_member *m, const unsigned char *in,
+                            unsigned char *out, struct ck_err *err)
+{
+    struct inflate_state st;
+    isal_inflate_init(&st);
+    st.crc_flag = ISAL_GZIP;
+    st.next_in = (uint8_t *)in;
+    st.avail_in = m->out_len;
+    st.next_out = out;
+    st.avail_out = m->in_len;
+    int r = isal_inflate(&st);
+    if (r != ISAL_DECOMP_OK || st.block_state != ISAL_BLOCK_FINISH || st.total_out != m->in_len ||
+        st.avail_in != 0)
+        return ck_fail(err, CK_ECORRUPT, "archive member at byte %llu does not decompress (%s)",
+                       (unsigned long long)m->out_off,
+                       r == ISAL_INCORRECT_CHECKSUM ? "checksum mismatch" : "bad data");
+    return CK_OK;
+}
+
+static ck_rc fill_run(struct ck_lazy *lz, size_t first, size_t last, struct ck_err *err)
+{
+    const struct ck_ix_member *m0 = &lz->ix.members[first], *m1 = &lz->ix.members[last];
+    size_t len = (size_t)(m1->out_off + m1->out_len - m0->out_off);
+    unsigned char *in = NULL, *out = NULL;
+    ck_rc rc = fetch_range(lz, m0->out_off, len, &in, err);
+    for (size_t i = first; !rc && i <= last; i++) {
+        const struct ck_ix_member *m = &lz->ix.members[i];
+        free(out);
+        out = malloc(m->in_len ? m->in_len : 1);
+        rc = out ? inflate_member(m, in + (m->out_off - m0->out_off), out, err)
+                 : ck_fail(err, CK_ENOMEM, "out of memory");
+        if (!rc)
+            rc = scatter(lz, m->in_off, out, m->in_len, err);
+    }
+    free(in);
+    free(out);
+    return rc;
+}
+
+/* ---------- waiters and the fetch threads ---------- */
+
+/* Removes and returns waiters whose members are all present or one failed (lock held). */
+static struct waiter *take_finished(struct ck_lazy *lz)
+{
+    struct waiter *done = NULL, **pp = &lz->waiters;
+    while (*pp) {
+        struct waiter *w = *pp;
+        bool failed = false, ready = true;
+        for (size_t i = w->first; i <= w->last; i++) {
+            failed |= lz->state[i] == M_FAILED;
+            ready &= lz->state[i] == M_PRESENT;
+        }
+        if (failed || ready || lz->stop) {
+            *pp = w->next;
+            w->outcome = lz->stop ? CK_ECANCELED : failed ? CK_ENET : CK_OK;
+            w->next = done;
+            done = w;
+        } else {
+            pp = &w->next;
+        }
+    }
+    return done;
+}
+
+static void call_waiters(struct waiter *w, const char *error)
+{
+    while (w) {
+        struct waiter *next = w->next;
+        if (w->outcome == CK_ENET)
+            ck_log_error("prev/: %s", error);
+        w->cb(w->ctx, w->outcome);
+        free(w);
+        w = next;
+    }
+}
+
+/* Pops a run of consecutive queued members (lock held). */
+static bool pop_run(struct ck_lazy *lz, size_t *first, size_t *last)
+{
+    while (lz->qlen > 0) {
+        size_t i = lz->queue[lz->qhead];
+        lz->qhead = (lz->qhead + 1) % lz->ix.nmembers;
+        lz->qlen--;
+        if (lz->state[i] != M_QUEUED)
+            continue;
+        *first = *last = i;
+        lz->state[i] = M_FETCHING;
+        while (*last + 1 < lz->ix.nmembers && *last + 1 - *first < RUN_MAX &&
+               lz->state[*last + 1] == M_QUEUED) {
+            lz->state[++*last] = M_FETCHING;
+        }
+        return true;
+    }
+    return false;
+}
+
+static void *fetch_main(void *arg)
+{
+    struct ck_lazy *lz = arg;
+    pthread_mutex_lock(&lz->lock);
+    for (;;) {
+        size_t first, last;
+        while (!lz->stop && !pop_run(lz, &first, &last))
+            pthread_cond_wait(&lz->cond, &lz->lock);
+        if (lz->stop)
+            break;
+        pthread_mutex_unlock(&lz->lock);
+        struct ck_err err;
+        ck_err_clear(&err);
+        ck_rc rc = fill_run(lz, first, last, &err);
+        pthread_mutex_lock(&lz->lock);
+        for (size_t i = first; i <= last; i++)
+            lz->state[i] = rc ? M_FAILED : M_PRESENT;
+        if (rc)
+            snprintf(lz->error, sizeof(lz->error), "%s", err.msg);
+        struct waiter *done = take_finished(lz);
+        char error[CK_ERR_MSG_MAX];
+        memcpy(error, lz->error, sizeof(error));
+        pthread_mutex_unlock(&lz->lock);
+        call_waiters(done, error);
+        pthread_mutex_lock(&lz->lock);
+    }
+    pthread_mutex_unlock(&lz->lock);
+    return NULL;
+}
+
+/* Queues member i if nobody has it (lock held). */
+static void enqueue(struct ck_lazy *lz, size_t i)
+{
+    if (lz->state[i] != M_ABSENT && lz->state[i] != M_FAILED)
+        return;
+    lz->state[i] = M_QUEUED;
+    lz->queue[(lz->qhead + lz->qlen) % lz->ix.nmembers] = i;
+    lz->qlen++;
+}
+
+static const struct file_ref *find_file(const struct ck_lazy *lz, dev_t dev, ino_t ino)
+{
+    struct file_ref key = {dev, ino, 0};
+    return bsearch(&key, lz->files, lz->nfiles, sizeof(key), cmp_file_ref);
+}
+
+int ck_lazy_is_placeholder(struct ck_lazy *lz, dev_t dev, ino_t ino)
+{
+    return find_file(lz, dev, ino) != NULL;
+}
+
+int ck_lazy_want(struct ck_lazy *lz, dev_t dev, ino_t ino, uint64_t off, uint64_t len,
+                 ck_lazy_cb cb, void *ctx)
+{
+    const struct file_ref *f = find_file(lz, dev, ino);
+    if (!f)
+        return 1;
+    const struct ck_ix_entry *e = &lz->ix.entries[f->entry];
+    if (off >= e->size || len == 0)
+        return 1;
+    if (len > e->size - off)
+        len = e->size - off;
+    size_t first = ck_ix_member_at(&lz->ix, e->data_off + off);
+    size_t last = ck_ix_member_at(&lz->ix, e->data_off + off + len - 1);
+    size_t file_last = ck_ix_member_at(&lz->ix, e->data_off + e->size - 1);
+    pthread_mutex_lock(&lz->lock);
+    bool ready = true;
+    for (size_t i = first; i <= last; i++) {
+        enqueue(lz, i);
+        ready &= lz->state[i] == M_PRESENT;
+    }
+    for (size_t i = last + 1; i <= file_last && i <= last + READAHEAD; i++)
+        enqueue(lz, i);
+    struct waiter *w = ready ? NULL : malloc(sizeof(*w));
+    if (w) {
+        *w = (struct waiter){first, last, CK_OK, cb, ctx, lz->waiters};
+        lz->waiters = w;
+    }
+    pthread_cond_broadcast(&lz->cond);
+    pthread_mutex_unlock(&lz->lock);
+    if (!ready && !w) {
+        cb(ctx, CK_ENOMEM);
+        return 0;
+    }
+    return ready;
+}
+
+uint64_t ck_lazy_bytes_fetched(struct ck_lazy *lz)
+{
+    return atomic_load(&lz->fetched);
+}
+
+/* ---------- life cycle ---------- */
+
+static ck_rc start_threads(struct ck_lazy *lz, struct ck_err *err)
+{
+    size_t n = lz->ix.nmembers;
+    lz->state = calloc(n + 1, 1);
+    lz->queue = calloc(n + 1, sizeof(*lz->queue));
+    if (!lz->state || !lz->queue)
+        return ck_fail(err, CK_ENOMEM, "prev/: out of memory");
+    for (unsigned i = 0; i < FETCH_THREADS; i++) {
+        if (pthread_create(&lz->threads[i], NULL, fetch_main, lz) != 0)
+            return ck_fail(err, CK_ENOMEM, "prev/: cannot start a fetch thread");
+        lz->nthreads++;
+    }
+    return CK_OK;
+}
+
+ck_rc ck_lazy_open(struct ck_store *store, uint64_t size, int prev_dirfd, struct ck_lazy **out,
+                   uint64_t *entries, struct ck_err *err)
+{
+    struct ck_lazy *lz = calloc(1, sizeof(*lz));
+    if (!lz)
+        return ck_fail(err, CK_ENOMEM, "prev/: out of memory");
+    lz->store = store;
+    lz->prev_dirfd = fcntl(prev_dirfd, F_DUPFD_CLOEXEC, 0);
+    pthread_mutex_init(&lz->lock, NULL);
+    pthread_cond_init(&lz->cond, NULL);
+    atomic_init(&lz->fetched, 0);
+    ck_rc rc = lz->prev_dirfd < 0 ? ck_fail_errno(err, errno, "prev/") : CK_OK;
+    if (!rc)
+        rc = read_index(lz, size, err);
+    if (!rc)
+        rc = build_skeleton(lz, err);
+    if (!rc)
+        rc = start_threads(lz, err);
+    if (rc) {
+        ck_lazy_free(lz);
+        return rc;
+    }
+    *entries = lz->ix.nentries;
+    *out = lz;
+    return CK_OK;
+}
+
+void ck_lazy_free(struct ck_lazy *lz)
+{
+    if (!lz)
+        return;
+    pthread_mutex_lock(&lz->lock);
+    lz->stop = true;
+    pthread_cond_broadcast(&lz->cond);
+    struct waiter *done = take_finished(lz);
+    pthread_mutex_unlock(&lz->lock);
+    call_waiters(done, "");
+    for (unsigned i = 0; i < lz->nthreads; i++)
+        pthread_join(lz->threads[i], NULL);
+    if (lz->prev_dirfd >= 0)
+        close(lz->prev_dirfd);
+    ck_ix_free(&lz->ix);
+    free(lz->files);
+    free(lz->by_data);
+    free(lz->state);
+    free(lz->queue);
+    pthread_mutex_destroy(&lz->lock);
+    pthread_cond_destroy(&lz->cond);
+    free(lz);
+}

@@ -1,0 +1,54 @@
+/*
+ * lazy.h - serving prev/ from a ckptfs archive's seek index: list at once, fetch on read.
+ *
+ * When the previous checkpoint is a ckptfs archive (archive/seek_index.h), the loader
+ * reads the index from the object's tail (one ranged GET) and ck_lazy_open lays out the
+ * whole tree under cache-dir/prev at once: directories, symlinks and *sparse* placeholder
+ * files of the right size, modes and mtimes. ls and stat are answered from that skeleton
+ * immediately; no file data has been fetched yet.
+ *
+ * A read of a placeholder asks ck_lazy_want for the file's byte range: if the gzip members
+ * that hold it are present, the read is served at once from the placeholder; otherwise the
+ * missing members are fetched with ranged GETs by a pool of fetch threads, decompressed
+ * (ISA-L, CRC-checked), written into every file they overlap, and the parked read is
+ * answered from a fetch thread. Sequential reads trigger read-ahead of the next members,
+ * so a whole restore overlaps download, decompression and serving.
+ *
+ * Lock: lazy->lock (in lazy.c) protects member states, the job queue and waiters; never
+ * held while fetching, decompressing, writing files or calling a waiter.
+ */
+#ifndef CK_RESTORE_LAZY_H
+#define CK_RESTORE_LAZY_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "archive/seek_index.h"
+#include "store/store.h"
+
+struct ck_lazy;
+
+/* Called once the range is present (rc CK_OK) or cannot be (the error), on any thread. */
+typedef void (*ck_lazy_cb)(void *ctx, ck_rc rc);
+
+/* Reads the index of the object (size bytes) in store. CK_ENOTFOUND when the object has
+ * no ckptfs index (a foreign archive: use full extraction). On success the tree skeleton
+ * exists under prev_dirfd and *out serves reads; store must outlive *out. */
+ck_rc ck_lazy_open(struct ck_store *store, uint64_t size, int prev_dirfd, struct ck_lazy **out,
+                   uint64_t *entries, struct ck_err *err);
+
+/* Whether prev/'s file with inode ino is served lazily (a placeholder). */
+int ck_lazy_is_placeholder(struct ck_lazy *lz, dev_t dev, ino_t ino);
+
+/* Makes bytes [off, off+len) of the placeholder (dev, ino) present. Returns 1 if they are
+ * present already (cb is not called), 0 if cb will be called once they are. */
+int ck_lazy_want(struct ck_lazy *lz, dev_t dev, ino_t ino, uint64_t off, uint64_t len,
+                 ck_lazy_cb cb, void *ctx);
+
+/* Bytes fetched from the store so far (the index included). */
+uint64_t ck_lazy_bytes_fetched(struct ck_lazy *lz);
+
+/* Stops the fetch threads (waiting reads get CK_ECANCELED) and frees lz. */
+void ck_lazy_free(struct ck_lazy *lz);
+
+#endif
