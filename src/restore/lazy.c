@@ -18,7 +18,7 @@
 #include "archive/extract_tree.h"
 #include "util/log.h"
 
-#define TAIL_FETCH    (1u << 20) /* the first ranged GET of the object's tail */
+#define TAIL_FETCH    (256u << 10) /* the first ranged GET of the object's tail */
 #define FETCH_THREADS 4
 #define RUN_MAX       4 /* members per ranged GET */
 #define READAHEAD     8 /* members fetched ahead of a read, within its file */

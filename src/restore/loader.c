@@ -211,8 +211,10 @@ static ck_rc load_indexed(struct ck_loader *l, struct ck_store *s, uint64_t size
     ck_rc rc = ck_lazy_open(s, size, l->prev_dirfd, &lz, &entries, err);
     if (rc == CK_ENOTFOUND)
         return rc;
+    if (rc == CK_EHOSTILE)
+        return rc; /* a tampered index: refuse the object, as extraction would */
     if (rc) {
-        /* The index is only a shortcut: the tar inside is still readable. */
+        /* A damaged index is only a lost shortcut: the tar inside is still readable. */
         ck_log_warn("previous checkpoint %s: seek index unusable (%s); extracting it whole",
                     ck_store_uri(s), err->msg);
         ck_err_clear(err);

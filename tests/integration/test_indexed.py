@@ -1,0 +1,156 @@
+"""Restore from ckptfs's own archives through the seek index (SPEC 3 and 5): the tree is
+listed from the index alone, file data is fetched by ranged reads of just the members it
+needs, every byte at every member boundary is right, and a damaged or hostile index is
+handled (fallback to full extraction, or a clear refusal)."""
+import errno
+import os
+import random
+import subprocess
+import sys
+import threading
+
+from ckfs import TOOLS, MountTest, tree
+
+sys.path.insert(0, TOOLS)
+import ckindex as ckindex_mod  # noqa: E402  (the independent reader of docs/format.md)
+
+MIB = 1 << 20
+SIZES = {"empty": 0, "one": 1, "b511": 511, "b512": 512, "b513": 513, "mib-1": MIB - 1,
+         "mib": MIB, "mib+1": MIB + 1, "big": 3 * MIB + 12345, "sub/deep/x": 2 * MIB + 7,
+         "weights.bin": 16 * MIB}
+
+
+def data_offsets(obj_path):
+    """{file name: offset of its data in the tar stream}, from the index."""
+    _, _, _, entries = ckindex_mod.read_index(open(obj_path, "rb").read())
+    return {e["name"].decode(): e["data_off"] for e in entries if e["type"] == 0}
+
+
+def ckindex(*args):
+    out = subprocess.run([sys.executable, os.path.join(TOOLS, "ckindex.py"), *args],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise AssertionError(out.stderr)
+    return out.stdout
+
+
+class IndexedRestoreTest(MountTest):
+    def setUp(self):
+        super().setUp()
+        self.src = os.path.dirname(self.path("src", "x"))
+        rnd = random.Random(7)
+        self.data = {}
+        for name, size in SIZES.items():
+            p = os.path.join(self.src, name)
+            os.makedirs(os.path.dirname(p), exist_ok=True)
+            # half compressible text, half random: both stored and deflated members
+            body = (b"step=%d loss=0.123\n" % size) * (size // 40 + 1)
+            blob = (body[: size // 2] + rnd.randbytes(size - size // 2))[:size]
+            open(p, "wb").write(blob)
+            self.data[name] = blob
+        os.symlink("big", os.path.join(self.src, "link"))
+        open(os.path.join(self.src, "config.json"), "w").write('{"a": 1}\n')
+        self.obj = self.path("dest", "ck.tgz")
+        m = self.mount(self.obj, name="writer")
+        subprocess.run(["cp", "-a", self.src + "/.", m.save], check=True)
+        self.assertEqual(m.touch_save(), 0)
+        m.unmount()
+
+    def test_tree_from_the_index_and_every_byte_right(self):
+        m = self.mount(self.path("dest", "next"), [self.obj])
+        names = sorted(os.listdir(m.prev))
+        st = m.status()["prev"]
+        self.assertTrue(st["indexed"])
+        self.assertLess(st["bytes_done"], 2 * MIB)  # the tail only: no data yet
+        self.assertIn("big", names)
+        self.assertEqual(os.path.getsize(os.path.join(m.prev, "big")), SIZES["big"])
+        self.assertEqual(os.readlink(os.path.join(m.prev, "link")), "big")
+        self.assertEqual(tree(m.prev), tree(self.src))
+
+    def test_reads_at_member_boundaries(self):
+        entries = data_offsets(self.obj)
+        m = self.mount(self.path("dest", "next"), [self.obj])
+        rnd = random.Random(11)
+        for name, size in SIZES.items():
+            if size == 0:
+                continue
+            want = self.data[name]
+            fd = os.open(os.path.join(m.prev, name), os.O_RDONLY)
+            try:
+                off0 = entries[name]
+                cuts = [k * MIB - off0 for k in range(1, 8)]
+                points = [c + d for c in cuts for d in (-2, -1, 0, 1) if 0 <= c + d < size]
+                points += [rnd.randrange(size) for _ in range(20)] + [0, size - 1]
+                for p in points:
+                    n = rnd.choice([1, 2, 100, 4096, 70000, MIB + 3])
+                    self.assertEqual(os.pread(fd, n, p), want[p:p + n], f"{name} @{p}+{n}")
+                self.assertEqual(os.pread(fd, 10, size), b"")  # at EOF
+            finally:
+                os.close(fd)
+
+    def test_partial_restore_fetches_only_what_is_read(self):
+        m = self.mount(self.path("dest", "next"), [self.obj])
+        self.assertEqual(open(os.path.join(m.prev, "config.json")).read(), '{"a": 1}\n')
+        fetched = m.status()["prev"]["bytes_done"]
+        self.assertLess(fetched, 2 * MIB, "reading one small file fetched too much")
+        self.assertGreater(os.path.getsize(self.obj), 10 * MIB)
+
+    def test_concurrent_readers(self):
+        m = self.mount(self.path("dest", "next"), [self.obj])
+        errors = []
+
+        def read(name):
+            try:
+                with open(os.path.join(m.prev, name), "rb") as f:
+                    if f.read() != self.data[name]:
+                        errors.append(name)
+            except OSError as e:
+                errors.append(f"{name}: {e}")
+
+        threads = [threading.Thread(target=read, args=(n,)) for n in SIZES for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertEqual(errors, [])
+
+    def test_hostile_index_is_refused(self):
+        ckindex("rename", self.obj, "config.json", "../evil")
+        m = self.mount(self.path("dest", "next"), [self.obj])
+        with self.assertRaises(OSError) as cm:
+            os.listdir(m.prev)
+        self.assertEqual(cm.exception.errno, errno.EIO)
+        err = m.status()["prev"]["error"]
+        self.assertIn("../evil", err)
+        self.assertFalse(os.path.exists(os.path.join(self.base, "evil")))
+        self.assertFalse(os.path.exists(os.path.join(m.cache, "evil")))
+
+    def test_damaged_index_falls_back_to_full_extraction(self):
+        obj = bytearray(open(self.obj, "rb").read())
+        loc = obj[-66:]
+        index_off = int.from_bytes(loc[28:36], "little")
+        obj[index_off + 40] ^= 0xFF  # inside the compressed index
+        open(self.obj, "wb").write(obj)
+        subprocess.run(["gzip", "-t", self.obj], check=True)  # still a valid gzip stream
+        m = self.mount(self.path("dest", "next"), [self.obj])
+        self.assertEqual(tree(m.prev), tree(self.src))
+        st = m.status()["prev"]
+        self.assertFalse(st["indexed"])
+        self.assertIn("seek index", m.logtext())
+
+    def test_damaged_data_member_is_an_error_on_read(self):
+        obj = bytearray(open(self.obj, "rb").read())
+        _, _, members, entries = ckindex_mod.read_index(bytes(obj))
+        big = next(e for e in entries if e["name"] == b"big")
+        last = big["data_off"] + big["size"] - 1
+        ioff, ooff, ilen, olen = next(m for m in members if m[0] <= last < m[0] + m[2])
+        obj[ooff + olen // 2] ^= 0x10  # inside the member's deflate data
+        open(self.obj, "wb").write(obj)
+        m = self.mount(self.path("dest", "next"), [self.obj])
+        with self.assertRaises(OSError) as cm:
+            open(os.path.join(m.prev, "big"), "rb").read()
+        self.assertEqual(cm.exception.errno, errno.EIO)
+        self.assertIn("does not decompress", m.logtext())
+        # the rest of the checkpoint is still readable, and the daemon is up
+        self.assertEqual(open(os.path.join(m.prev, "one"), "rb").read(), self.data["one"])
+        open(os.path.join(m.save, "still"), "w").write("up")
