@@ -5,9 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh build
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCKPTFS_TESTS=OFF >/dev/null
-cmake --build build -j"$(nproc)" >/dev/null
-bin=$PWD/build/ckptfs
+cmake -S . -B build-demo -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCKPTFS_TESTS=OFF >/dev/null
+cmake --build build-demo -j"$(nproc)" >/dev/null
+bin=$PWD/build-demo/ckptfs
 work=$(mktemp -d /tmp/ckptfs-demo-XXXXXX)
 mnt=$work/mnt
 mkdir -p "$mnt"

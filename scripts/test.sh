@@ -8,10 +8,10 @@ bash scripts/deps.sh test
 jobs=$(nproc)
 extra=()
 [ -n "${CI:-}" ] && extra+=(-DCKPTFS_REQUIRE_DATA_FILTER=ON)
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo "${extra[@]}" >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCKPTFS_TESTS=ON "${extra[@]}" >/dev/null
 cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure -j2)
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCKPTFS_SANITIZE=ON "${extra[@]}" >/dev/null
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCKPTFS_SANITIZE=ON -DCKPTFS_TESTS=ON "${extra[@]}" >/dev/null
 cmake --build build-asan -j"$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --output-on-failure -j2)

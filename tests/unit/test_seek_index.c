@@ -1,0 +1,273 @@
+/* test_seek_index.c - the parallel block writer and the seek index: round trip, member
+ * table, what every reader sees, and refusal of damaged or hostile indexes. */
+#include <check.h>
+#include <fcntl.h>
+#include <zlib.h>
+
+#include "archive/deflate_block.h"
+#include "archive/gzip_writer.h"
+#include "archive/pack.h"
+#include "archive/seek_index.h"
+#include "testutil.h"
+
+struct mem {
+    unsigned char *p;
+    size_t len, cap;
+};
+
+static ck_rc mem_write(void *ctx, const void *buf, size_t n, struct ck_err *err)
+{
+    struct mem *m = ctx;
+    if (m->len + n > m->cap) {
+        m->cap = (m->len + n) * 2;
+        m->p = realloc(m->p, m->cap);
+    }
+    memcpy(m->p + m->len, buf, n);
+    m->len += n;
+    return CK_OK;
+}
+
+/* Writes an archive of dir with small blocks (many members) into m. */
+static void write_archive(const char *dir, const char *codec, size_t block, struct mem *m,
+                          struct ck_ix_builder **ixp)
+{
+    struct ck_err err;
+    struct ck_sink out = {mem_write, m};
+    struct ck_gzw_opts o = {{0}, 2, block};
+    ck_assert(ck_codec_parse(codec, &o.codec));
+    struct ck_gzw *gz;
+    ck_assert_int_eq(ck_gzw_new_opts(&o, &out, &gz, &err), CK_OK);
+    struct ck_ix_builder *ix;
+    ck_assert_int_eq(ck_ix_builder_new(&ix, &err), CK_OK);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    struct ck_sink in = ck_gzw_sink(gz);
+    struct ck_pack_stats st;
+    ck_assert_int_eq(ck_pack_tar_observed(fd, &in, ck_ix_builder_add, ix, &st, &err), CK_OK);
+    close(fd);
+    ck_assert_int_eq(ck_gzw_finish(gz, &err), CK_OK);
+    size_t n;
+    const struct ck_gzw_member *mem = ck_gzw_members(gz, &n);
+    ck_assert_uint_gt(n, 3);
+    ck_assert_int_eq(
+        ck_ix_builder_write(ix, mem, n, st.tar_bytes, ck_gzw_bytes_out(gz), &out, &err), CK_OK);
+    ck_gzw_free(gz);
+    if (ixp)
+        *ixp = ix;
+    else
+        ck_ix_builder_free(ix);
+}
+
+static void make_tree(char *dir, size_t len)
+{
+    tu_mkdtemp(dir, len);
+    ck_assert_int_eq(tu_sh("cd %s && mkdir -p src/sub && head -c 300000 /dev/urandom > src/rnd && "
+                           "yes 'checkpoint step 1200' | head -c 200000 > src/sub/text && "
+                           "echo '{}' > src/a.json && ln -s sub/text src/link && : > src/empty",
+                           dir),
+                     0);
+}
+
+static ck_rc decode(const struct mem *m, struct ck_seek_index *ix, struct ck_err *err)
+{
+    struct ck_ix_locator loc;
+    ck_rc rc = ck_ix_parse_locator(m->p, m->len, m->len, &loc, err);
+    if (rc)
+        return rc;
+    return ck_ix_decode(m->p + loc.index_off, (size_t)loc.index_len, &loc, ix, err);
+}
+
+/* Inflates member i of m into out (in_len bytes). */
+static void inflate_member(const struct mem *m, const struct ck_ix_member *mb, unsigned char *out)
+{
+    z_stream zs = {0};
+    ck_assert_int_eq(inflateInit2(&zs, 31), Z_OK);
+    zs.next_in = m->p + mb->out_off;
+    zs.avail_in = mb->out_len;
+    zs.next_out = out;
+    zs.avail_out = mb->in_len;
+    ck_assert_int_eq(inflate(&zs, Z_FINISH), Z_STREAM_END);
+    ck_assert_uint_eq(zs.total_out, mb->in_len);
+    ck_assert_uint_eq(zs.avail_in, 0);
+    inflateEnd(&zs);
+}
+
+START_TEST(test_round_trip_and_member_table)
+{
+    static const char *codecs[] = {"auto", "store", "gzip-1", "gzip-6"};
+    char dir[64], src[128];
+    make_tree(dir, sizeof(dir));
+    snprintf(src, sizeof(src), "%s/src", dir);
+    struct mem m = {0};
+    write_archive(src, codecs[_i], 4096, &m, NULL);
+    struct ck_seek_index ix;
+    struct ck_err err;
+    ck_assert_int_eq(decode(&m, &ix, &err), CK_OK);
+    ck_assert_uint_eq(ix.nentries, 6); /* a.json empty link rnd sub sub/text */
+    const struct ck_ix_entry *rnd = NULL;
+    for (size_t i = 0; i < ix.nentries; i++)
+        if (strcmp(ix.entries[i].name, "rnd") == 0)
+            rnd = &ix.entries[i];
+    ck_assert_ptr_nonnull(rnd);
+    ck_assert_uint_eq(rnd->size, 300000);
+    /* the members give back the file's bytes at data_off */
+    unsigned char *tar = malloc(ix.tar_size);
+    for (size_t i = 0; i < ix.nmembers; i++)
+        inflate_member(&m, &ix.members[i], tar + ix.members[i].in_off);
+    char p[160];
+    snprintf(p, sizeof(p), "%s/rnd", src);
+    FILE *f = fopen(p, "rb");
+    unsigned char *want = malloc(300000);
+    ck_assert_uint_eq(fread(want, 1, 300000, f), 300000);
+    fclose(f);
+    ck_assert_int_eq(memcmp(tar + rnd->data_off, want, 300000), 0);
+    ck_assert_uint_eq(ck_ix_member_at(&ix, rnd->data_off + 5000), (rnd->data_off + 5000) / 4096);
+    free(tar);
+    free(want);
+    ck_ix_free(&ix);
+    /* every reader takes it as an ordinary tar.gz */
+    snprintf(p, sizeof(p), "%s/obj.tgz", dir);
+    f = fopen(p, "wb");
+    fwrite(m.p, 1, m.len, f);
+    fclose(f);
+    ck_assert_int_eq(tu_sh("gzip -t %s/obj.tgz", dir), 0);
+    ck_assert_int_eq(tu_sh("mkdir %s/g %s/b %s/p && tar -xzf %s/obj.tgz -C %s/g && "
+                           "bsdtar -xf %s/obj.tgz -C %s/b && python3 -c 'import tarfile,sys; "
+                           "tarfile.open(sys.argv[1]).extractall(sys.argv[2])' %s/obj.tgz %s/p && "
+                           "diff -r %s/src %s/g && diff -r %s/src %s/b && diff -r %s/src %s/p",
+                           dir, dir, dir, dir, dir, dir, dir, dir, dir, dir, dir, dir, dir, dir,
+                           dir),
+                     0);
+    free(m.p);
+    tu_rmdir(dir);
+}
+END_TEST
+
+START_TEST(test_foreign_archive_has_no_index)
+{
+    char dir[64], p[128];
+    make_tree(dir, sizeof(dir));
+    ck_assert_int_eq(tu_sh("tar -czf %s/x.tgz -C %s src", dir, dir), 0);
+    snprintf(p, sizeof(p), "%s/x.tgz", dir);
+    FILE *f = fopen(p, "rb");
+    unsigned char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    struct ck_ix_locator loc;
+    struct ck_err err;
+    ck_assert_int_eq(ck_ix_parse_locator(buf, n, n, &loc, &err), CK_ENOTFOUND);
+    ck_assert_int_eq(ck_ix_parse_locator(buf, 10, 10, &loc, &err), CK_ENOTFOUND);
+    tu_rmdir(dir);
+}
+END_TEST
+
+/* An index built by hand around the entries given (names may be hostile). */
+static void hostile_index(const struct ck_pack_entry *ents, size_t n, uint64_t tar_size,
+                          struct mem *m)
+{
+    struct ck_err err;
+    struct ck_ix_builder *ix;
+    ck_assert_int_eq(ck_ix_builder_new(&ix, &err), CK_OK);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_int_eq(ck_ix_builder_add(ix, &ents[i], &err), CK_OK);
+    /* one stored member of tar_size zero bytes */
+    unsigned char *zero = calloc(1, tar_size), *member = malloc(ck_block_bound(tar_size));
+    size_t mlen = ck_block_stored(zero, tar_size, member, ck_block_bound(tar_size));
+    struct ck_sink out = {mem_write, m};
+    mem_write(m, member, mlen, &err);
+    struct ck_gzw_member gm = {0, 0, (uint32_t)tar_size, (uint32_t)mlen};
+    ck_assert_int_eq(ck_ix_builder_write(ix, &gm, 1, tar_size, mlen, &out, &err), CK_OK);
+    ck_ix_builder_free(ix);
+    free(zero);
+    free(member);
+}
+
+START_TEST(test_hostile_indexes_are_refused)
+{
+    struct ck_pack_entry cases[][2] = {
+        {{"../evil", S_IFREG | 0644, 0, 0, {0, 0}, 1, NULL, 512}},
+        {{"/abs", S_IFREG | 0644, 0, 0, {0, 0}, 1, NULL, 512}},
+        {{"a/../../x", S_IFREG | 0644, 0, 0, {0, 0}, 1, NULL, 512}},
+        {{"l", S_IFLNK | 0777, 0, 0, {0, 0}, 0, "/etc/passwd", 512}},
+        {{"l", S_IFLNK | 0777, 0, 0, {0, 0}, 0, "../x", 512}},
+        {{"big", S_IFREG | 0644, 0, 0, {0, 0}, 1ull << 40, NULL, 512}},
+        {{"f", S_IFREG | 0644, 0, 0, {0, 0}, 1, NULL, 512},
+         {"f", S_IFREG | 0644, 0, 0, {0, 0}, 1, NULL, 1024}},
+    };
+    ck_rc want[] = {CK_EHOSTILE, CK_EHOSTILE, CK_EHOSTILE, CK_EHOSTILE,
+                    CK_EHOSTILE, CK_ECORRUPT, CK_EHOSTILE};
+    for (size_t c = 0; c < sizeof(want) / sizeof(want[0]); c++) {
+        struct mem m = {0};
+        hostile_index(cases[c], cases[c][1].name ? 2 : 1, 4096, &m);
+        struct ck_seek_index ix;
+        struct ck_err err;
+        ck_err_clear(&err);
+        ck_assert_int_eq(decode(&m, &ix, &err), want[c]);
+        ck_assert_msg(strstr(err.msg, "seek index"), "case %zu: %s", c, err.msg);
+        free(m.p);
+    }
+}
+END_TEST
+
+START_TEST(test_damaged_indexes_are_corrupt)
+{
+    char dir[64], src[128];
+    make_tree(dir, sizeof(dir));
+    snprintf(src, sizeof(src), "%s/src", dir);
+    struct mem m = {0};
+    write_archive(src, "auto", 4096, &m, NULL);
+    struct ck_ix_locator loc;
+    struct ck_err err;
+    ck_assert_int_eq(ck_ix_parse_locator(m.p, m.len, m.len, &loc, &err), CK_OK);
+    /* a flipped byte in the compressed index */
+    m.p[loc.index_off + 20] ^= 1;
+    struct ck_seek_index ix;
+    ck_assert_int_eq(ck_ix_decode(m.p + loc.index_off, (size_t)loc.index_len, &loc, &ix, &err),
+                     CK_ECORRUPT);
+    m.p[loc.index_off + 20] ^= 1;
+    /* a locator whose offsets do not add up */
+    ck_assert_int_eq(ck_ix_parse_locator(m.p, m.len, m.len + 1, &loc, &err), CK_ECORRUPT);
+    /* the wrong region */
+    ck_assert_int_eq(ck_ix_parse_locator(m.p, m.len, m.len, &loc, &err), CK_OK);
+    ck_assert_int_eq(ck_ix_decode(m.p, (size_t)loc.index_len, &loc, &ix, &err), CK_ECORRUPT);
+    free(m.p);
+    tu_rmdir(dir);
+}
+END_TEST
+
+START_TEST(test_auto_never_expands_and_compresses_text)
+{
+    unsigned char *rnd = malloc(1 << 20), *txt = malloc(1 << 20);
+    unsigned char *out = malloc(ck_block_bound(1 << 20));
+    FILE *f = fopen("/dev/urandom", "rb");
+    ck_assert_uint_eq(fread(rnd, 1, 1 << 20, f), 1 << 20);
+    fclose(f);
+    for (size_t i = 0; i < (1u << 20); i++)
+        txt[i] = "loss=0.1234 step=99\n"[i % 20];
+    struct ck_block_state *st;
+    struct ck_err err;
+    ck_assert_int_eq(ck_block_state_new(&st, &err), CK_OK);
+    struct ck_codec a = {CK_CODEC_AUTO, 0};
+    size_t r = ck_block_compress(st, &a, rnd, 1 << 20, out, ck_block_bound(1 << 20));
+    ck_assert_uint_le(r, (1u << 20) + 18 + 5 * 17); /* stored: framing only */
+    size_t t = ck_block_compress(st, &a, txt, 1 << 20, out, ck_block_bound(1 << 20));
+    ck_assert_uint_lt(t, (1u << 20) / 20);
+    ck_block_state_free(st);
+    free(rnd);
+    free(txt);
+    free(out);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("seek_index");
+    TCase *tc = tcase_create("seek_index");
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, test_round_trip_and_member_table, 0, 4);
+    tcase_add_test(tc, test_foreign_archive_has_no_index);
+    tcase_add_test(tc, test_hostile_indexes_are_refused);
+    tcase_add_test(tc, test_damaged_indexes_are_corrupt);
+    tcase_add_test(tc, test_auto_never_expands_and_compresses_text);
+    suite_add_tcase(s, tc);
+    return tu_run_suite(s);
+}
