@@ -52,9 +52,10 @@ struct ck_aws_creds {
 struct ck_aws_provider;
 
 struct ck_aws_provider_cfg {
-    char *(*getenv_fn)(const char *name); /* getenv, or a test's own */
+    char *(*getenv_fn)(const char *name); /* getenv, or a test's own; NULL = getenv */
     bool anonymous;                       /* --no-sign-request: no credentials at all */
-    struct ck_retry_policy retry;         /* for STS and metadata requests */
+    struct ck_retry_policy retry;         /* for STS and metadata requests (metadata: at most 2
+                                             attempts); max_attempts 0 = the defaults */
     double connect_timeout_s;
 };
 

@@ -11,7 +11,11 @@
  * content-md5, x-amz-checksum-*...); they are lower-cased, trimmed and sorted here.
  * The path must already be URI-encoded the way it is sent (S3: each segment encoded once,
  * "/" kept); the query is canonicalized here (split, sorted, each name and value
- * re-encoded per RFC 3986).
+ * re-encoded per RFC 3986; '+' is taken literally, so encode a space as %20).
+ * If no x-amz-date header is given, amz_date is signed as one (the caller must then send
+ * it); one that differs from amz_date, a missing host header, or credentials with a
+ * session token but no x-amz-security-token header are CK_EINVAL. Repeated header names
+ * are joined with ',' in the order given. Messages never contain key material.
  */
 #ifndef CK_AUTH_SIGV4_H
 #define CK_AUTH_SIGV4_H
@@ -30,20 +34,20 @@ struct ck_sigv4_header {
 };
 
 struct ck_sigv4_request {
-    const char *method;       /* "GET", "PUT", ... */
-    const char *path;         /* encoded, e.g. "/bucket/my%20key" */
-    const char *query;        /* without '?', may be "" */
+    const char *method; /* "GET", "PUT", ... */
+    const char *path;   /* encoded, e.g. "/bucket/my%20key" */
+    const char *query;  /* without '?', may be "" */
     const struct ck_sigv4_header *headers;
     size_t nheaders;
     const char *payload_hash; /* hex SHA-256 of the body, or "UNSIGNED-PAYLOAD" */
     const char *amz_date;     /* "20150830T123600Z", also sent as x-amz-date */
     const char *region;
-    const char *service;      /* "s3", "sts" */
+    const char *service; /* "s3", "sts" */
 };
 
 /* Writes "AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=..." into out. */
-ck_rc ck_sigv4_sign(const struct ck_sigv4_request *req, const struct ck_aws_creds *creds,
-                    char *out, size_t outlen, struct ck_err *err);
+ck_rc ck_sigv4_sign(const struct ck_sigv4_request *req, const struct ck_aws_creds *creds, char *out,
+                    size_t outlen, struct ck_err *err);
 
 /* Lower-case hex SHA-256 of data into hex[CK_SHA256_HEX_LEN + 1]. */
 void ck_sha256_hex(const void *data, size_t len, char *hex);

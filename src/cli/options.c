@@ -11,7 +11,8 @@ static const char usage_text[] =
     "(read-only, fetched on first access), MOUNTPOINT/save/ is the writable save area,\n"
     "touch MOUNTPOINT/.save saves it to --dest, MOUNTPOINT/.status reports progress.\n"
     "\n"
-    "  --dest URI              where saves go (env CKPTFS_DEST); file://, path, http(s)://\n"
+    "  --dest URI              where saves go (env CKPTFS_DEST); file://, path, http(s)://,\n"
+    "                          s3://bucket/key\n"
     "  --src URI               previous checkpoint (env CKPTFS_SRC); repeatable, the first\n"
     "                          that exists and is non-empty wins; \"\" means none\n"
     "  --cache-dir DIR         local disk for save/ and prev/ (default: a new folder\n"
@@ -21,6 +22,7 @@ static const char usage_text[] =
     "  --autosave every=N      save changes at most every N s\n"
     "  --compress POLICY       auto (default), store, gzip-1 .. gzip-9\n"
     "  --save-wait SECONDS     how long a save waits for files open for writing (10)\n"
+    "  --no-sign-request       s3: send unsigned requests (public buckets)\n"
     "  --log-level LEVEL       error, warn, info (default), debug\n"
     "  --syslog                log to syslog instead of stderr\n"
     "  -f                      stay in the foreground\n"
@@ -129,6 +131,8 @@ static ck_rc parse_long(struct ck_options *o, int argc, char **argv, int *i, boo
     }
     if (strcmp(arg, "--no-save-on-unmount") == 0)
         o->save_on_unmount = false;
+    else if (strcmp(arg, "--no-sign-request") == 0)
+        o->no_sign_request = true;
     else if (strcmp(arg, "--syslog") == 0)
         o->use_syslog = true;
     else if (strcmp(arg, "--help") == 0)

@@ -9,6 +9,7 @@
  *     --autosave quiet=N | every=N   (may be given twice, once for each)
  *     --compress auto|store|gzip-1..9
  *     --save-wait SECONDS     bounded wait for files open for writing when a save starts
+ *     --no-sign-request       s3: anonymous requests (public buckets)
  *     --log-level error|warn|info|debug, --syslog
  *     -f, -d, -o OPT          foreground, debug, FUSE mount options
  *
@@ -39,6 +40,7 @@ struct ck_options {
     bool show_help;
     bool show_version;
     bool use_syslog;
+    bool no_sign_request; /* s3: send requests unsigned */
     struct ck_codec codec;
     double autosave_quiet_s; /* 0: off */
     double autosave_every_s; /* 0: off */

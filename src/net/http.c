@@ -17,6 +17,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <ctype.h>
+#include <strings.h>
+
 #include <curl/curl.h>
 
 #include "net/http_reply.h"
@@ -44,6 +47,13 @@ struct xfer {
     ck_rc cb_rc;                /* failure found inside a curl callback; final */
     struct ck_err cb_err;
     char curl_msg[CURL_ERROR_SIZE];
+    char captured[256]; /* req->capture_header of this attempt */
+};
+
+/* The headers of one attempt: the request's own plus what the hook adds. */
+struct ck_http_attempt {
+    unsigned number;
+    struct curl_slist *list; /* owned by the attempt loop */
 };
 
 enum outcome { OUT_DONE, OUT_RETRY, OUT_FAIL };
@@ -57,6 +67,10 @@ const char *ck_http_method_name(enum ck_http_method m)
         return "HEAD";
     case CK_HTTP_PUT:
         return "PUT";
+    case CK_HTTP_POST:
+        return "POST";
+    case CK_HTTP_DELETE:
+        return "DELETE";
     }
     return "?";
 }
@@ -95,6 +109,56 @@ static void cb_fail(struct xfer *x, ck_rc rc, const char *what)
 static bool is_get(const struct xfer *x)
 {
     return x->req->method == CK_HTTP_GET;
+}
+
+static bool has_body(const struct ck_http_request *req)
+{
+    return req->method == CK_HTTP_PUT || req->method == CK_HTTP_POST;
+}
+
+unsigned ck_http_attempt_number(const struct ck_http_attempt *a)
+{
+    return a->number;
+}
+
+ck_rc ck_http_attempt_header(struct ck_http_attempt *a, const char *name, const char *value,
+                             struct ck_err *err)
+{
+    char line[CK_HTTP_HEADER_MAX];
+    if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
+        return ck_fail(err, CK_EINVAL, "header '%.40s': CR, LF or ':' not allowed", name);
+    int n = snprintf(line, sizeof(line), "%s: %s", name, value);
+    if (n < 0 || (size_t)n >= sizeof(line))
+        return ck_fail(err, CK_EINVAL, "header '%.40s': longer than %d bytes", name,
+                       CK_HTTP_HEADER_MAX);
+    struct curl_slist *next = curl_slist_append(a->list, line);
+    if (!next)
+        return ck_fail(err, CK_ENOMEM, "header '%.40s': out of memory", name);
+    a->list = next;
+    return CK_OK;
+}
+
+/* Keeps the value of req->capture_header (printable ASCII, trimmed, capped). */
+static void capture(struct xfer *x, const char *line, size_t len)
+{
+    const char *name = x->req->capture_header;
+    size_t nl = strlen(name);
+    if (len <= nl || line[nl] != ':' || strncasecmp(line, name, nl) != 0)
+        return;
+    const char *p = line + nl + 1, *end = line + len;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    while (end > p && isspace((unsigned char)end[-1]))
+        end--;
+    size_t n = 0;
+    for (; p < end && n + 1 < sizeof(x->captured); p++) {
+        if (*p < 0x20 || *p > 0x7e) {
+            n = 0; /* anything odd: keep nothing */
+            break;
+        }
+        x->captured[n++] = *p;
+    }
+    x->captured[n] = '\0';
 }
 
 /* Where this attempt's body must start, given what was delivered. */
@@ -136,6 +200,8 @@ static size_t on_header(char *line, size_t size, size_t n, void *ud)
 {
     struct xfer *x = ud;
     size_t len = size * n;
+    if (x->req->capture_header)
+        capture(x, line, len);
     if (!ck_http_reply_line(&x->reply, line, len)) {
         cb_fail(x, CK_ECORRUPT, x->reply.invalid);
         return 0;
@@ -179,8 +245,18 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     struct xfer *x = ud;
     size_t len = size * n;
     long st = x->reply.status;
-    if (st >= 200 && st < 300)
-        return is_get(x) ? deliver(x, p, len) : len;
+    if (st >= 200 && st < 300 && is_get(x))
+        return deliver(x, p, len);
+    if (st >= 200 && st < 300) {
+        struct ck_buf *rb = x->req->reply_body;
+        if (rb && ck_buf_append(rb, p, len) != CK_OK) {
+            char msg[96];
+            snprintf(msg, sizeof(msg), "reply body longer than %zu bytes", rb->max);
+            cb_fail(x, CK_ECORRUPT, msg);
+            return 0;
+        }
+        return len;
+    }
     size_t room = x->errbody.max - x->errbody.len;
     ck_buf_append(&x->errbody, p, len < room ? len : room);
     return len;
@@ -272,10 +348,17 @@ static void set_method(struct xfer *x)
     CURL *c = x->curl;
     if (req->method == CK_HTTP_HEAD) {
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-    } else if (req->method == CK_HTTP_PUT) {
+    } else if (req->method == CK_HTTP_DELETE) {
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE");
+    } else if (has_body(req)) {
         x->put_pos = 0;
-        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-        curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_len);
+        if (req->method == CK_HTTP_PUT) {
+            curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+            curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_len);
+        } else {
+            curl_easy_setopt(c, CURLOPT_POST, 1L);
+            curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+        }
         curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
         curl_easy_setopt(c, CURLOPT_READDATA, x);
         curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, on_seek);
@@ -294,6 +377,7 @@ static void setup_attempt(struct xfer *x, struct curl_slist *headers)
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, req->path_as_is ? 1L : 0L);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, x->curl_msg);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
@@ -317,7 +401,10 @@ static void setup_attempt(struct xfer *x, struct curl_slist *headers)
     ck_http_reply_reset(&x->reply);
     x->skip = 0;
     x->curl_msg[0] = '\0';
+    x->captured[0] = '\0';
     ck_buf_reset(&x->errbody);
+    if (req->reply_body)
+        ck_buf_reset(req->reply_body);
 }
 
 static bool curl_code_transient(CURLcode c)
@@ -350,6 +437,40 @@ static ck_rc status_rc(long status)
     if (status >= 400 && status < 500 && status != 408 && status != 425 && status != 429)
         return CK_EREMOTE;
     return CK_ENET;
+}
+
+/* S3 error codes that mean "try again" whatever the status carrying them. */
+static bool code_transient(const char *code)
+{
+    static const char *const codes[] = {"RequestTimeout", "SlowDown", "InternalError",
+                                        "ServiceUnavailable", NULL};
+    for (int i = 0; codes[i]; i++) {
+        if (strcmp(code, codes[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Whether a 2xx body is an XML document whose root element is <Error>. */
+static bool body_is_error(const struct ck_buf *b)
+{
+    const char *p = b->data, *end = b->data + b->len;
+    if (!p)
+        return false;
+    for (;;) {
+        while (p < end && isspace((unsigned char)*p))
+            p++;
+        if (end - p >= 2 && p[0] == '<' && p[1] == '?') { /* <?xml ...?> */
+            const char *q = memmem(p, (size_t)(end - p), "?>", 2);
+            if (!q)
+                return false;
+            p = q + 2;
+            continue;
+        }
+        break;
+    }
+    return end - p >= 7 && memcmp(p, "<Error", 6) == 0 &&
+           (p[6] == '>' || isspace((unsigned char)p[6]));
 }
 
 /* "HTTP 403 Forbidden (AccessDenied)" into out. */
@@ -402,10 +523,24 @@ static enum outcome classify(struct xfer *x, CURLcode c, char *what, size_t what
         ck_fail(err, c == CURLE_URL_MALFORMAT ? CK_EINVAL : CK_ENET, "%s %s: %s", m, x->disp, what);
         return OUT_FAIL;
     }
+    if (st >= 200 && st < 300 && x->req->error_in_2xx && body_is_error(x->req->reply_body)) {
+        const struct ck_buf *rb = x->req->reply_body;
+        ck_buf_append(&x->errbody, rb->data, rb->len < x->errbody.max ? rb->len : x->errbody.max);
+        char code[64];
+        ck_http_error_code(x->errbody.data, x->errbody.len, code, sizeof(code));
+        snprintf(what, whatsz, "HTTP %ld with an error in its body (%s)", st,
+                 code[0] ? code : "no code");
+        if (code_transient(code))
+            return OUT_RETRY;
+        ck_fail(err, CK_EREMOTE, "%s %s: %s", m, x->disp, what);
+        return OUT_FAIL;
+    }
     if (st >= 200 && st < 300)
         return is_get(x) ? check_get_complete(x, what, whatsz, err) : OUT_DONE;
     describe_status(x, what, whatsz);
-    if (ck_retry_http_status_transient(st))
+    char code[64];
+    ck_http_error_code(x->errbody.data, x->errbody.len, code, sizeof(code));
+    if (ck_retry_http_status_transient(st) || code_transient(code))
         return OUT_RETRY;
     ck_fail(err, status_rc(st), "%s %s: %s", m, x->disp, what);
     return OUT_FAIL;
@@ -434,15 +569,41 @@ static uint64_t retry_seed(const void *p)
     return t ^ ((uint64_t)(uintptr_t)p << 17) ^ (uint64_t)pthread_self();
 }
 
-static ck_rc run_attempts(struct xfer *x, struct curl_slist *headers, unsigned *attempts,
-                          struct ck_err *err)
+/* Builds the headers of attempt number n: the request's, then the hook's. */
+static ck_rc attempt_headers(struct xfer *x, unsigned n, struct curl_slist **out,
+                             struct ck_err *err)
+{
+    const struct ck_http_request *req = x->req;
+    struct ck_http_attempt a = {.number = n};
+    *out = NULL;
+    if (!build_headers(req, &a.list))
+        return ck_fail(err, CK_ENOMEM, "%s %s: cannot set up the request",
+                       ck_http_method_name(req->method), x->disp);
+    if (req->on_attempt) {
+        ck_rc rc = req->on_attempt(req->on_attempt_ctx, &a, err);
+        if (rc) {
+            curl_slist_free_all(a.list);
+            return rc;
+        }
+    }
+    *out = a.list;
+    return CK_OK;
+}
+
+static ck_rc run_attempts(struct xfer *x, unsigned *attempts, struct ck_err *err)
 {
     struct ck_retry_state st;
     char what[CK_ERR_MSG_MAX / 2];
     ck_retry_begin(&st, &x->req->retry, ck_now(), retry_seed(x));
     for (;;) {
+        struct curl_slist *headers;
+        ck_rc rc = attempt_headers(x, st.attempts + 1, &headers, err);
+        if (rc)
+            return rc;
         setup_attempt(x, headers);
         CURLcode c = curl_easy_perform(x->curl);
+        curl_easy_setopt(x->curl, CURLOPT_HTTPHEADER, NULL);
+        curl_slist_free_all(headers);
         enum outcome o = classify(x, c, what, sizeof(what), err);
         *attempts = st.attempts;
         if (o == OUT_DONE)
@@ -467,8 +628,10 @@ static ck_rc check_request(const struct ck_http_request *req, const char *disp, 
     if (req->has_range && req->range_len != CK_HTTP_TO_END &&
         req->range_len > UINT64_MAX - req->range_off)
         return ck_fail(err, CK_EINVAL, "%s %s: range overflows", m, disp);
-    if (req->method == CK_HTTP_PUT && req->body_fd < 0 && req->body_len && !req->body_mem)
+    if (has_body(req) && req->body_fd < 0 && req->body_len && !req->body_mem)
         return ck_fail(err, CK_EINVAL, "%s %s: no body", m, disp);
+    if (req->error_in_2xx && !req->reply_body)
+        return ck_fail(err, CK_EINVAL, "%s %s: error_in_2xx needs reply_body", m, disp);
     return CK_OK;
 }
 
@@ -488,18 +651,21 @@ ck_rc ck_http_perform(const struct ck_http_request *req, struct ck_http_response
     x.end = req->has_range && req->range_len != CK_HTTP_TO_END ? req->range_off + req->range_len
                                                                : UINT64_MAX;
     ck_buf_init(&x.errbody, CK_HTTP_ERROR_BODY_MAX);
-    struct curl_slist *headers = NULL;
     x.curl = curl_easy_init();
-    if (!x.curl || !build_headers(req, &headers)) {
+    if (!x.curl) {
         rc = ck_fail(err, CK_ENOMEM, "%s %s: cannot set up the request",
                      ck_http_method_name(req->method), x.disp);
     } else {
-        rc = run_attempts(&x, headers, &resp->attempts, err);
+        rc = run_attempts(&x, &resp->attempts, err);
     }
     ck_http_reply_export(&x.reply, resp);
     ck_http_error_code(x.errbody.data, x.errbody.len, resp->error_code, sizeof(resp->error_code));
+    if (x.errbody.len)
+        memcpy(resp->error_body, x.errbody.data, x.errbody.len);
+    resp->error_body_len = x.errbody.len;
+    resp->error_body[resp->error_body_len] = '\0';
+    memcpy(resp->captured, x.captured, sizeof(resp->captured));
     resp->delivered = x.delivered;
-    curl_slist_free_all(headers);
     if (x.curl)
         curl_easy_cleanup(x.curl);
     ck_buf_free(&x.errbody);

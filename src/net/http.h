@@ -1,8 +1,8 @@
 /*
  * http.h - one HTTP request with retries, on libcurl.
  *
- * ck_http_perform() runs a GET, HEAD or PUT to completion: it retries transport errors
- * (refused, reset, timeouts, truncated bodies) and transient statuses (408, 425, 429, 5xx
+ * ck_http_perform() runs a GET, HEAD, PUT, POST or DELETE to completion: it retries transport
+ * errors (refused, reset, timeouts, truncated bodies) and transient statuses (408, 425, 429, 5xx
  * per ck_retry_http_status_transient, honouring Retry-After up to the policy's max delay)
  * under a ck_retry_policy. A GET that fails mid-body resumes with a Range request from the
  * first byte not yet delivered, so the sink sees every byte exactly once; a PUT is replayed
@@ -10,6 +10,20 @@
  * Content-Range are parsed strictly, a 206 that starts elsewhere than asked is refused
  * (CK_ECORRUPT "wrong range"), a 200 to a ranged request has its leading bytes skipped,
  * and an object whose ETag changes between attempts is refused.
+ *
+ * Per-attempt hook: on_attempt is called before every attempt (the first and each retry)
+ * and may add headers for that attempt only (ck_http_attempt_header), so a request can be
+ * signed afresh each time (SigV4 dates must be current, temporary credentials may rotate
+ * between attempts). A hook error ends the request with that error.
+ *
+ * Replies of S3-style stores: a 400 whose error body's <Code> is RequestTimeout, and any
+ * status with <Code> SlowDown, InternalError or ServiceUnavailable, are retried too. With
+ * error_in_2xx, a 2xx reply whose body is an XML <Error> document (S3's
+ * CompleteMultipartUpload may answer "200 OK" and fail in the body) is treated as a
+ * failure: retried for the transient codes above, else CK_EREMOTE. The start of every
+ * error body is kept (capped at CK_HTTP_ERROR_BODY_MAX) in resp->error_body so a caller
+ * can parse its Code and Message; it is untrusted and may echo request details, so
+ * callers show only parsed, sanitised fields.
  *
  * Result codes: 2xx -> CK_OK; 404 -> CK_ENOTFOUND; 401/403 -> CK_EAUTH; other 4xx ->
  * CK_EREMOTE; 5xx, 429 and transport errors once retries are spent -> CK_ENET. The final
@@ -20,7 +34,8 @@
  *
  * Threads: ck_http_global_init() once before any thread starts; then ck_http_perform() may
  * run in several threads at once (each call uses its own curl handle; CURLOPT_NOSIGNAL).
- * Nothing here keeps connections between calls yet (a later issue moves to curl multi).
+ * Nothing here keeps connections between calls; parallel transfers (S3 multipart parts)
+ * run one ck_http_perform() per thread, each on its own easy handle.
  */
 #ifndef CK_NET_HTTP_H
 #define CK_NET_HTTP_H
@@ -35,13 +50,32 @@
 
 #define CK_HTTP_TO_END         UINT64_MAX /* range_len: up to the end of the object */
 #define CK_HTTP_MAX_HEADERS    32         /* extra request headers */
-#define CK_HTTP_ERROR_BODY_MAX 512        /* bytes of an error reply kept for its message */
+#define CK_HTTP_ERROR_BODY_MAX 2048       /* bytes of an error reply kept for its message */
+#define CK_HTTP_HEADER_MAX     16384      /* one header line added by an attempt hook */
 
 enum ck_http_method {
     CK_HTTP_GET,
     CK_HTTP_HEAD,
     CK_HTTP_PUT,
+    CK_HTTP_POST,
+    CK_HTTP_DELETE,
 };
+
+/* The headers of one attempt, handed to a request's on_attempt hook (opaque). */
+struct ck_http_attempt;
+
+/* Called before each attempt; may add headers with ck_http_attempt_header(). ctx is the
+ * request's on_attempt_ctx. Runs in the thread of ck_http_perform(). */
+typedef ck_rc (*ck_http_attempt_fn)(void *ctx, struct ck_http_attempt *a, struct ck_err *err);
+
+/* 1 for the first attempt, 2 for the first retry, ... */
+unsigned ck_http_attempt_number(const struct ck_http_attempt *a);
+
+/* Adds "name: value" to this attempt (copied). CK_EINVAL for CR/LF or an over-long line. */
+ck_rc ck_http_attempt_header(struct ck_http_attempt *a, const char *name, const char *value,
+                             struct ck_err *err);
+
+struct ck_buf;
 
 /* What to send and where the reply goes. Every pointer is borrowed for the call. */
 struct ck_http_request {
@@ -50,7 +84,7 @@ struct ck_http_request {
     const char *display_url; /* safe to log (see store/uri.h); NULL shows "<url>" */
     const char *headers[CK_HTTP_MAX_HEADERS]; /* "Name: value", NULL-terminated list */
 
-    /* PUT body: body_fd >= 0 sends [body_off, body_off + body_len) of that fd (pread,
+    /* PUT/POST body: body_fd >= 0 sends [body_off, body_off + body_len) of that fd (pread,
      * so the fd's offset is untouched); otherwise body_mem/body_len (may be empty). */
     int body_fd;
     uint64_t body_off;
@@ -63,7 +97,16 @@ struct ck_http_request {
     uint64_t range_off;
     uint64_t range_len;
 
-    const struct ck_sink *sink; /* 2xx GET body; NULL discards it */
+    const struct ck_sink *sink;    /* 2xx GET body; NULL discards it */
+    struct ck_buf *reply_body;     /* other methods: 2xx body collected here (caller-owned,
+                                      capped by its max, emptied at each attempt; a longer
+                                      body is CK_ECORRUPT); NULL discards it */
+    bool error_in_2xx;             /* an XML <Error> body in a 2xx reply is a failure (needs
+                                      reply_body) */
+    bool path_as_is;               /* send the path exactly as given ("/./", "/../" kept) */
+    const char *capture_header;    /* a reply header whose value goes to resp->captured */
+    ck_http_attempt_fn on_attempt; /* NULL: none */
+    void *on_attempt_ctx;
     struct ck_retry_policy retry;
     double connect_timeout_s;
     double stall_timeout_s; /* cut a transfer with no progress for this long (<= 0: never); no total
@@ -86,8 +129,12 @@ struct ck_http_response {
     uint64_t range_total;
     char etag[128];      /* empty if none, or if the server's was too long */
     char error_code[64]; /* <Code> of an XML error body (S3 style), or empty */
-    uint64_t delivered;  /* body bytes pushed to the sink over all attempts */
-    unsigned attempts;   /* attempts made */
+    char error_body[CK_HTTP_ERROR_BODY_MAX + 1]; /* start of the last error body, NUL-ended;
+                                                    untrusted: parse, never echo whole */
+    size_t error_body_len;
+    char captured[256]; /* value of req->capture_header (printable ASCII), or empty */
+    uint64_t delivered; /* body bytes pushed to the sink over all attempts */
+    unsigned attempts;  /* attempts made */
 };
 
 /* Calls curl_global_init. Once, from main(), before threads start. */
@@ -99,7 +146,7 @@ void ck_http_global_cleanup(void);
 ck_rc ck_http_perform(const struct ck_http_request *req, struct ck_http_response *resp,
                       struct ck_err *err);
 
-/* "GET", "HEAD", "PUT". */
+/* "GET", "HEAD", "PUT", "POST", "DELETE". */
 const char *ck_http_method_name(enum ck_http_method m);
 
 #endif

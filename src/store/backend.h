@@ -15,5 +15,7 @@ ck_rc ck_store_file_open(const struct ck_uri *uri, const struct ck_store_env *en
                          struct ck_store **out, struct ck_err *err);
 ck_rc ck_store_http_open(const struct ck_uri *uri, const struct ck_store_env *env,
                          struct ck_store **out, struct ck_err *err);
+ck_rc ck_store_s3_open(const struct ck_uri *uri, const struct ck_store_env *env,
+                       struct ck_store **out, struct ck_err *err);
 
 #endif

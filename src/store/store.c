@@ -15,6 +15,7 @@ void ck_store_env_default(struct ck_store_env *env)
     ck_retry_policy_default(&env->retry);
     env->stall_timeout_s = 30;
     env->connect_timeout_s = 10;
+    env->no_sign_request = false;
 }
 
 ck_rc ck_store_open(const char *uri, const struct ck_store_env *env, struct ck_store **out,
@@ -31,6 +32,9 @@ ck_rc ck_store_open(const char *uri, const struct ck_store_env *env, struct ck_s
         break;
     case CK_URI_HTTP:
         rc = ck_store_http_open(&u, env, out, err);
+        break;
+    case CK_URI_S3:
+        rc = ck_store_s3_open(&u, env, out, err);
         break;
     }
     ck_uri_free(&u);

@@ -4,7 +4,8 @@
  * A backend is a table of operations plus private state (struct ck_store). The daemon,
  * the save pipeline and the loader use only the ck_store_* calls below; nothing outside
  * src/store/ knows which backend it talks to. Backends today: file:// and plain paths
- * (store_file.c), http:// and https:// (store_http.c). S3, GCS and Azure slot in here.
+ * (store_file.c), http:// and https:// (store_http.c), s3:// (store_s3.c, docs/s3.md). GCS
+ * and Azure slot in here.
  *
  * Semantics every backend keeps:
  *   - head: exists=false (rc CK_OK) for a missing object; an error only for real failures
@@ -50,9 +51,11 @@ struct ck_store_env {
     struct ck_retry_policy retry; /* for transient failures */
     double stall_timeout_s;       /* a transfer with no progress for this long is cut */
     double connect_timeout_s;
+    bool no_sign_request; /* s3: anonymous requests (--no-sign-request), no credentials */
 };
 
-/* Fills env with defaults (no scratch dir, default retry policy, 30 s stall, 10 s connect). */
+/* Fills env with defaults (no scratch dir, default retry policy, 30 s stall, 10 s connect,
+ * signed requests). */
 void ck_store_env_default(struct ck_store_env *env);
 
 struct ck_store_ops {
@@ -81,8 +84,8 @@ struct ck_store_upload {
 };
 
 /* Opens the backend that serves uri ("file:///p", "/p", "rel/p", "http://h/p",
- * "https://h/p?sig"). CK_EINVAL for a malformed URI, CK_EUNSUPPORTED for an unknown
- * scheme. Opening does no network I/O. The store is freed with ck_store_close(). */
+ * "https://h/p?sig", "s3://bucket/key"). CK_EINVAL for a malformed URI, CK_EUNSUPPORTED for an
+ * unknown scheme. Opening does no network I/O. The store is freed with ck_store_close(). */
 ck_rc ck_store_open(const char *uri, const struct ck_store_env *env, struct ck_store **out,
                     struct ck_err *err);
 void ck_store_close(struct ck_store *s);

@@ -181,6 +181,42 @@ static ck_rc parse_http_uri(const char *uri, size_t sl, const char *disp, struct
     return CK_OK;
 }
 
+/* A bucket name as S3 and its compatibles accept it (legacy names included: upper case and
+ * underscores); stricter DNS rules apply only to virtual-host addressing (s3_config.c). */
+static bool bucket_ok(const char *b, size_t n)
+{
+    if (n < 1 || n > 255)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (!isalnum((unsigned char)b[i]) && b[i] != '.' && b[i] != '-' && b[i] != '_')
+            return false;
+    }
+    return true;
+}
+
+/* s3://bucket/key: the key is taken literally (as the AWS CLI does), up to 1024 bytes. */
+static ck_rc parse_s3_uri(const char *uri, const char *disp, struct ck_uri *out, struct ck_err *err)
+{
+    const char *b = uri + strlen("s3://");
+    size_t blen = strcspn(b, "/");
+    if (!bucket_ok(b, blen))
+        return ck_fail(err, CK_EINVAL, "S3 URI '%s': missing or malformed bucket name", disp);
+    const char *key = b + blen;
+    if (key[0] != '/' || key[1] == '\0')
+        return ck_fail(err, CK_EINVAL, "S3 URI '%s': no object key (s3://bucket/key)", disp);
+    key++;
+    if (strlen(key) > 1024)
+        return ck_fail(err, CK_EINVAL, "S3 URI '%s': key longer than 1024 bytes", disp);
+    if (strpbrk(key, "?#"))
+        return ck_fail(err, CK_EINVAL, "S3 URI '%s': '?' and '#' are not supported in keys", disp);
+    out->bucket = strndup(b, blen);
+    out->key = strdup(key);
+    if (!out->bucket || !out->key)
+        return ck_fail(err, CK_ENOMEM, "S3 URI '%s': out of memory", disp);
+    out->kind = CK_URI_S3;
+    return CK_OK;
+}
+
 static ck_rc parse_path(const char *uri, const char *disp, struct ck_uri *out, struct ck_err *err)
 {
     if (strlen(uri) >= PATH_MAX)
@@ -209,6 +245,8 @@ static ck_rc parse_checked(const char *uri, const char *disp, struct ck_uri *out
     if ((sl == 4 && strncasecmp(uri, "http", 4) == 0) ||
         (sl == 5 && strncasecmp(uri, "https", 5) == 0))
         return parse_http_uri(uri, sl, disp, out, err);
+    if (sl == 2 && strncasecmp(uri, "s3", 2) == 0)
+        return parse_s3_uri(uri, disp, out, err);
     return ck_fail(err, CK_EUNSUPPORTED, "URI '%s': scheme '%.*s' is not supported yet", disp,
                    (int)sl, uri);
 }
@@ -238,6 +276,8 @@ void ck_uri_free(struct ck_uri *u)
 {
     free(u->path);
     free(u->url);
+    free(u->bucket);
+    free(u->key);
     free(u->display);
     memset(u, 0, sizeof(*u));
 }

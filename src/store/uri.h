@@ -2,9 +2,10 @@
  * uri.h - what a --src/--dest string names, and how it may be shown.
  *
  * ck_uri_parse() classifies a URI as a local file (file:///abs, file://localhost/abs, or a
- * plain absolute or relative path) or an HTTP(S) URL. Other schemes (s3://, gs://, abfs://,
- * az://, ...) give CK_EUNSUPPORTED; empty strings, control characters, a missing host and
- * other garbage give CK_EINVAL. Error messages name the URI by its display form only.
+ * plain absolute or relative path), an HTTP(S) URL or an S3 object (s3://bucket/key). Other
+ * schemes (gs://, abfs://, az://, ...) give CK_EUNSUPPORTED; empty strings, control characters, a
+ * missing host and other garbage give CK_EINVAL. Error messages name the URI by its display form
+ * only.
  *
  * The display form is what may be logged or shown in .status: the URI without its query
  * string, fragment and userinfo, so presigned URL signatures and passwords never leak.
@@ -19,12 +20,15 @@
 enum ck_uri_kind {
     CK_URI_FILE, /* file:// or a plain path; path is set */
     CK_URI_HTTP, /* http:// or https://; url is set */
+    CK_URI_S3,   /* s3://bucket/key; bucket and key are set (key taken literally) */
 };
 
 struct ck_uri {
     enum ck_uri_kind kind;
     char *path;    /* CK_URI_FILE: local path, percent-decoded for file://; owned, else NULL */
     char *url;     /* CK_URI_HTTP: the URL exactly as given (may hold secrets); owned */
+    char *bucket;  /* CK_URI_S3: the bucket name; owned, else NULL */
+    char *key;     /* CK_URI_S3: the object key, not percent-decoded; owned, else NULL */
     char *display; /* owned; safe to log */
 };
 

@@ -20,17 +20,21 @@ import time
 HOP = {"connection", "keep-alive", "proxy-connection", "proxy-authorization", "te",
        "trailer", "transfer-encoding", "upgrade", "expect"}
 MAX_HEADERS = 64 * 1024
+# S3-style error replies: step -> (status, Code). error200 is S3's "200 OK" whose body is
+# an <Error> (CompleteMultipartUpload may answer so).
+S3_ERRORS = {"slowdown": (503, "SlowDown"), "reqtimeout": (400, "RequestTimeout"),
+             "error200": (200, "InternalError")}
 CHUNK = 64 * 1024
 
 
 def parse_step(text):
     """'reset@1000*2' -> ({'kind': 'reset', 'arg': None, 'at': 1000}, 2)."""
-    m = re.fullmatch(r"([a-z-]+)(?:=([0-9.]+))?(?:@([0-9]+))?(?:\*([0-9]+|inf))?", text.strip())
+    m = re.fullmatch(r"([a-z][a-z0-9-]*)(?:=([0-9.]+))?(?:@([0-9]+))?(?:\*([0-9]+|inf))?", text.strip())
     if not m:
         raise ValueError(f"bad plan step: {text!r}")
     kind, arg, at, count = m.groups()
     if kind not in ("pass", "status", "retry-after", "reset", "truncate", "stall", "shift",
-                    "norange"):
+                    "norange") + tuple(S3_ERRORS):
         raise ValueError(f"unknown fault: {kind!r}")
     if kind in ("status", "retry-after", "stall", "shift") and arg is None:
         raise ValueError(f"{kind} needs =VALUE")
@@ -115,7 +119,7 @@ class Handler(socketserver.StreamRequestHandler):
         step = st.next_step()
         rng = next((v for k, v in headers if k.lower() == "range"), None)
         rec = {"method": method, "path": target.split("?")[0], "range": rng,
-               "bytes_in": len(body), "action": step["text"]}
+               "bytes_in": len(body), "action": step["text"], "t0": time.time()}
         st.begin(rec)
         try:
             status = self.apply(step, method, target, headers, body)
@@ -124,6 +128,8 @@ class Handler(socketserver.StreamRequestHandler):
         except OSError as e:
             with st.lock:
                 rec["error"] = str(e)
+        with st.lock:
+            rec["t1"] = time.time()
         st.finish(rec)
 
     def control(self, method, target, body):
@@ -159,6 +165,12 @@ class Handler(socketserver.StreamRequestHandler):
             code = int(arg)
             self.send_simple(code, f"fault injected: HTTP {code}\n".encode(), {},
                              method == "HEAD")
+            return code
+        if kind in S3_ERRORS:
+            code, s3code = S3_ERRORS[kind]
+            xml = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{s3code}</Code>'
+                   f'<Message>fault injected: {s3code}</Message></Error>').encode()
+            self.send_simple(code, xml, {"Content-Type": "application/xml"}, method == "HEAD")
             return code
         if kind == "retry-after":
             self.send_simple(429, b"fault injected: slow down\n", {"Retry-After": arg},

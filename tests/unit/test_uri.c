@@ -76,7 +76,7 @@ END_TEST
 
 START_TEST(test_unsupported_schemes)
 {
-    expect_fail("s3://bucket/key", CK_EUNSUPPORTED, "not supported yet", NULL);
+    expect_fail("gs://bucket/key", CK_EUNSUPPORTED, "not supported yet", NULL);
     expect_fail("gs://bucket/key", CK_EUNSUPPORTED, "'gs'", NULL);
     expect_fail("abfs://c@acct.dfs.core.windows.net/k", CK_EUNSUPPORTED, "abfs", NULL);
     expect_fail("az://c/k?sig=SECRET", CK_EUNSUPPORTED, "az://c/k", "SECRET");

@@ -1,0 +1,54 @@
+/*
+ * s3_xml.h - the XML of S3 replies and of CompleteMultipartUpload (internal to src/store/).
+ *
+ * Replies are untrusted: they are parsed with libxml2 with network access, entity
+ * substitution and DTD loading off (XML_PARSE_NONET, no NOENT, no DTDLOAD), only up to
+ * CK_S3_XML_MAX bytes, and every value taken from them is checked (printable ASCII,
+ * capped) before it is used or shown. Only an error's Code and Message are ever shown.
+ *
+ * Threads: ck_s3_xml_init() (idempotent, pthread_once) runs libxml2's global set-up; every
+ * parser here calls it first, so it is safe from any thread.
+ */
+#ifndef CK_STORE_S3_XML_H
+#define CK_STORE_S3_XML_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+#include "util/err.h"
+
+#define CK_S3_XML_MAX       (256 * 1024) /* largest reply document parsed */
+#define CK_S3_UPLOAD_ID_MAX 1024
+
+void ck_s3_xml_init(void);
+
+/* Code (letters and digits) and Message (printable ASCII, cut to msgsz - 1) of an S3
+ * <Error> document; false if body is not one. A truncated body may still give both. */
+bool ck_s3_xml_error(const char *body, size_t len, char *code, size_t codesz, char *msg,
+                     size_t msgsz);
+
+/* <InitiateMultipartUploadResult><UploadId>: printable, no spaces, at most
+ * CK_S3_UPLOAD_ID_MAX bytes. CK_ECORRUPT naming `what` otherwise. */
+ck_rc ck_s3_xml_upload_id(const char *body, size_t len, char *out, size_t outsz, const char *what,
+                          struct ck_err *err);
+
+/* <CompleteMultipartUploadResult><ETag> (may be empty if absent). CK_ECORRUPT if the
+ * document is not that result. */
+ck_rc ck_s3_xml_complete_etag(const char *body, size_t len, char *out, size_t outsz,
+                              const char *what, struct ck_err *err);
+
+/* One part as CompleteMultipartUpload lists it. */
+struct ck_s3_part_ref {
+    unsigned number;
+    const char *etag;         /* as the server returned it, quotes included */
+    const char *checksum_b64; /* base64 SHA-256 we sent */
+};
+
+/* Appends the CompleteMultipartUpload document for parts (ascending numbers) to out, with
+ * the ETags XML-escaped. */
+ck_rc ck_s3_xml_complete_body(const struct ck_s3_part_ref *parts, size_t n, struct ck_buf *out,
+                              struct ck_err *err);
+
+#endif

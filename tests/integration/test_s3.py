@@ -1,0 +1,154 @@
+"""The s3:// backend end to end: a real mount saving to and restoring from moto_server in
+signature-checking mode on 127.0.0.1 (tests/tools/moto-s3 --auth), with the fault proxy in
+front of it for failed saves. Objects are checked from outside with boto3 and tarfile."""
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+
+from ckfs import TOOLS, FaultProxy, MountTest, make_sample_tree, tree, wait_for
+from test_roundtrip import extract_python
+
+BUCKET = "ckit"
+
+
+class Moto:
+    """moto_server with auth on 127.0.0.1 and an IAM user allowed everything."""
+
+    def __init__(self, base):
+        self.dir = os.path.join(base, "moto")
+        out = subprocess.run([os.path.join(TOOLS, "moto-s3"), "start", self.dir, "--auth"],
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            raise AssertionError(f"moto-s3 start failed: {out.stderr}")
+        kv = dict(line.split("=", 1) for line in out.stdout.split())
+        self.port = int(kv["PORT"])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.keys = (kv["AWS_ACCESS_KEY_ID"], kv["AWS_SECRET_ACCESS_KEY"])
+
+    def client(self):
+        import boto3
+        return boto3.client("s3", endpoint_url=self.url, region_name="us-east-1",
+                            aws_access_key_id=self.keys[0], aws_secret_access_key=self.keys[1])
+
+    def env(self, endpoint=None, **extra):
+        """The daemon's environment: static keys of the IAM user, the endpoint override."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FLYTE_AWS_"))}
+        env.update(AWS_ENDPOINT_URL=endpoint or self.url, AWS_ACCESS_KEY_ID=self.keys[0],
+                   AWS_SECRET_ACCESS_KEY=self.keys[1], AWS_REGION="us-east-1",
+                   AWS_EC2_METADATA_DISABLED="true")
+        env.update(extra)
+        return env
+
+    def stop(self):
+        subprocess.run([os.path.join(TOOLS, "moto-s3"), "stop", self.dir])
+
+
+class S3Test(MountTest):
+    def setUp(self):
+        super().setUp()
+        self.moto = Moto(self.base)
+        self.addCleanup(self.moto.stop)
+        self.s3 = self.moto.client()
+        self.s3.create_bucket(Bucket=BUCKET)
+        self.src = os.path.dirname(self.path("src", "x"))
+        make_sample_tree(self.src)
+
+    def proxy(self, plan=""):
+        p = FaultProxy(self.base, self.moto.port, plan)
+        self.addCleanup(p.stop)
+        return p
+
+    def save(self, m, rc_expected=0):
+        shutil.copytree(self.src, m.save, symlinks=True, dirs_exist_ok=True)
+        rc = m.touch_save()
+        self.assertEqual(rc, rc_expected, m.logtext())
+
+    def object(self, key):
+        return self.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+
+    def check_object(self, key, want):
+        """The object read with boto3 extracts with Python's tarfile to want."""
+        arc = self.path("dl", key.replace("/", "_"))
+        with open(arc, "wb") as f:
+            f.write(self.object(key))
+        out = os.path.dirname(self.path("out-" + key.replace("/", "_"), "x"))
+        extract_python(arc, out)
+        self.assertEqual(tree(out), want)
+
+    def open_uploads(self):
+        return self.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])
+
+    def test_small_and_large_round_trip(self):
+        uri = f"s3://{BUCKET}/runs/1/_flytecheckpoints"
+        proxy = self.proxy()
+        env = self.moto.env(proxy.url, CKPTFS_S3_PART_SIZE="5M", CKPTFS_S3_CONCURRENCY="4")
+        # Small: one PUT.
+        m = self.mount(uri, env=env, name="m1")
+        self.save(m)
+        self.assertEqual([r["method"] for r in proxy.records()], ["PUT"])
+        self.check_object("runs/1/_flytecheckpoints", tree(self.src))
+        # Large (incompressible 26 MiB): a multipart upload with parts in flight together.
+        with open(os.path.join(self.src, "weights.bin"), "wb") as f:
+            f.write(os.urandom(26 << 20))
+        shutil.copy2(os.path.join(self.src, "weights.bin"), m.save)
+        self.assertEqual(m.touch_save(), 0, m.logtext())
+        m.unmount()
+        want = tree(self.src)
+        self.check_object("runs/1/_flytecheckpoints", want)
+        parts = [r for r in proxy.records() if r["method"] == "PUT" and r["bytes_in"] >= 5 << 20]
+        self.assertGreaterEqual(len(parts), 5)
+        overlap = max(sum(1 for q in parts if q["t0"] <= p["t0"] < q["t1"]) for p in parts)
+        self.assertGreater(overlap, 2, "parts were not uploaded in parallel")
+        self.assertEqual(self.open_uploads(), [])
+        # Restore through s3:// into prev/.
+        m2 = self.mount(self.path("dest", "next"), [uri], env=env, name="m2")
+        self.assertEqual(tree(m2.prev), want)
+        self.assertEqual(m2.status()["prev"]["kind"], "tar")
+
+    def test_missing_object_is_no_previous_checkpoint(self):
+        m = self.mount(self.path("dest", "x"), [f"s3://{BUCKET}/nothing/here"],
+                       env=self.moto.env())
+        self.assertEqual(os.listdir(m.prev), [])
+        self.assertEqual(m.status()["prev"]["kind"], "none")
+
+    def old_object(self, key, env):
+        """Saves the sample tree to key; returns the object's bytes."""
+        m = self.mount(f"s3://{BUCKET}/{key}", env=env, name="m0")
+        self.save(m)
+        m.unmount()
+        return self.object(key)
+
+    def failed_save(self, key, plan, env_extra):
+        proxy = self.proxy()
+        env = self.moto.env(proxy.url, CKPTFS_S3_PART_SIZE="5M", **env_extra)
+        old = self.old_object(key, env)
+        m = self.mount(f"s3://{BUCKET}/{key}", env=env, name="m1")
+        with open(os.path.join(self.src, "weights.bin"), "wb") as f:
+            f.write(os.urandom(16 << 20))
+        proxy.set_plan(plan)
+        self.save(m, rc_expected=1)
+        last = m.status()["save"]["last"]
+        self.assertNotEqual(last["result"], "ok")
+        proxy.set_plan("")
+        self.assertEqual(hashlib.sha256(self.object(key)).hexdigest(),
+                         hashlib.sha256(old).hexdigest(), "the old object changed")
+        self.assertEqual(self.open_uploads(), [])
+        status = json.dumps(m.status())
+        self.assertNotIn(self.moto.keys[1], status)
+        m.unmount()
+        self.assertNotIn(self.moto.keys[1], m.logtext())
+        return last, proxy
+
+    def test_failed_save_403_keeps_old_object(self):
+        last, _ = self.failed_save("fail/403", "status=403*inf", {})
+        self.assertIn("403", last["error"])
+
+    def test_failed_save_past_retry_budget_aborts_upload(self):
+        # One part in flight: CreateMultipartUpload and part 1 pass, part 2 gets 503 until
+        # the daemon's retry budget (8 attempts) is spent, then the abort goes through.
+        last, proxy = self.failed_save("fail/budget", "pass*2,status=503*8",
+                                       {"CKPTFS_S3_CONCURRENCY": "1"})
+        self.assertIn("gave up after 8 attempts", last["error"])
+        self.assertIn("DELETE", [r["method"] for r in proxy.records()])

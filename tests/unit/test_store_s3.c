@@ -1,0 +1,844 @@
+/*
+ * test_store_s3.c - the s3:// backend against a real moto_server in signature-checking mode
+ * (tests/tools/moto-s3 --auth), with tests/tools/faultproxy.py in front of it for faults,
+ * and its pure parts (URL building, settings, part sizes, XML) without a server.
+ *
+ * main() starts moto and the proxy before the suite and stops them after it, in the
+ * parent, so they are cleaned up whatever the forked tests do. Each test sets its own
+ * environment (keys, endpoint, part size) before opening a store: fork mode keeps that
+ * private. Objects are checked from outside with boto3 (tests/tools/s3util.py).
+ */
+#include <check.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <openssl/sha.h>
+
+#include "net/http.h"
+#include "store/s3_config.h"
+#include "store/s3_xml.h"
+#include "store/store.h"
+#include "store/uri.h"
+#include "util/buf.h"
+
+#define BUCKET "ckb"
+#define MiB    (1024 * 1024)
+
+/* Set once by main() before the suite forks its tests; read-only afterwards. */
+static struct {
+    char dir[256];
+    char tools[512];
+    int moto_port;
+    int proxy_port;
+    pid_t proxy_pid;
+    char akid[128], secret[128];               /* the IAM user allowed everything */
+    char denied_akid[128], denied_secret[128]; /* a user without any policy */
+} T;
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+static ck_rc buf_sink_write(void *ctx, const void *p, size_t n, struct ck_err *err)
+{
+    return ck_buf_append(ctx, p, n) ? ck_fail(err, CK_ENOMEM, "test buffer full") : CK_OK;
+}
+
+static void test_env(struct ck_store_env *env)
+{
+    ck_store_env_default(env);
+    env->retry.max_attempts = 4;
+    env->retry.base_delay_s = 0.01;
+    env->retry.max_delay_s = 0.05;
+    env->retry.deadline_s = 30;
+    env->stall_timeout_s = 2;
+    env->connect_timeout_s = 2;
+}
+
+/* Credentials and endpoint for the stores a test opens (via the proxy or straight). */
+static void use_moto(bool via_proxy, const char *akid, const char *secret)
+{
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", via_proxy ? T.proxy_port : T.moto_port);
+    setenv("AWS_ENDPOINT_URL", url, 1);
+    setenv("AWS_ACCESS_KEY_ID", akid, 1);
+    setenv("AWS_SECRET_ACCESS_KEY", secret, 1);
+    setenv("AWS_REGION", "us-east-1", 1);
+    unsetenv("AWS_ENDPOINT_URL_S3");
+    unsetenv("AWS_SESSION_TOKEN");
+    unsetenv("AWS_PROFILE");
+    setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+}
+
+static struct ck_store *open_key(const struct ck_store_env *env, const char *key)
+{
+    char uri[256];
+    snprintf(uri, sizeof(uri), "s3://" BUCKET "/%s", key);
+    struct ck_store *s;
+    struct ck_err err;
+    ck_assert_msg(ck_store_open(uri, env, &s, &err) == CK_OK, "%s", err.msg);
+    ck_assert_str_eq(s->ops->name, "s3");
+    return s;
+}
+
+static char *pattern(size_t n, uint64_t seed)
+{
+    char *p = malloc(n);
+    ck_assert_ptr_nonnull(p);
+    uint64_t x = seed | 1;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        p[i] = (char)(x >> 24);
+    }
+    return p;
+}
+
+static ck_rc put_bytes(struct ck_store *s, const void *data, size_t len, struct ck_err *err)
+{
+    struct ck_store_upload *u;
+    ck_rc rc = ck_store_put_begin(s, &u, err);
+    if (rc)
+        return rc;
+    const size_t chunk = 1 << 20; /* what the save pipeline hands over, roughly */
+    for (size_t off = 0; off < len && rc == CK_OK; off += chunk)
+        rc = ck_store_put_write(u, (const char *)data + off, len - off < chunk ? len - off : chunk,
+                                err);
+    if (rc) {
+        ck_store_put_abort(u);
+        return rc;
+    }
+    return ck_store_put_commit(u, err);
+}
+
+static ck_rc get_into(struct ck_store *s, uint64_t off, uint64_t len, struct ck_buf *out,
+                      struct ck_err *err)
+{
+    struct ck_sink sink = {buf_sink_write, out};
+    ck_buf_init(out, 64u << 20);
+    return ck_store_get(s, off, len, &sink, err);
+}
+
+/* Runs tests/tools/s3util.py against moto directly; its first output line into out. */
+static int s3util(char *out, size_t outsz, const char *fmt, ...)
+{
+    char args[1024], cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof(args), fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof(cmd),
+             "S3UTIL_ENDPOINT=http://127.0.0.1:%d AWS_ACCESS_KEY_ID='%s' "
+             "AWS_SECRET_ACCESS_KEY='%s' python3 '%s/s3util.py' %s",
+             T.moto_port, T.akid, T.secret, T.tools, args);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    if (out && (!fgets(out, (int)outsz, p)))
+        out[0] = '\0';
+    if (out)
+        out[strcspn(out, "\n")] = '\0';
+    return pclose(p);
+}
+
+/* "SIZE SHA256" of data, as s3util.py sha256 prints it. */
+static void expect_object(const char *key, const void *data, size_t len)
+{
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    char want[128], got[256];
+    SHA256(data, len, d);
+    int n = snprintf(want, sizeof(want), "%zu ", len);
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+        n += snprintf(want + n, sizeof(want) - (size_t)n, "%02x", d[i]);
+    ck_assert_int_eq(s3util(got, sizeof(got), "sha256 " BUCKET " '%s'", key), 0);
+    ck_assert_msg(strcmp(got, want) == 0, "%s: boto3 sees '%s', expected '%s'", key, got, want);
+}
+
+static int open_uploads(void)
+{
+    char out[64];
+    ck_assert_int_eq(s3util(out, sizeof(out), "uploads " BUCKET), 0);
+    return atoi(out);
+}
+
+/* A request to the proxy's control endpoint; the reply body goes to out if not NULL. */
+static void control(enum ck_http_method m, const char *what, const char *body, struct ck_buf *out)
+{
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/__fault/%s", T.proxy_port, what);
+    struct ck_http_request req;
+    struct ck_http_response resp;
+    struct ck_err err;
+    struct ck_sink sink = {buf_sink_write, out};
+    ck_http_request_init(&req);
+    req.method = m;
+    req.url = req.display_url = url;
+    req.body_mem = body;
+    req.body_len = body ? strlen(body) : 0;
+    req.sink = out ? &sink : NULL;
+    req.retry.max_attempts = 1;
+    if (out)
+        ck_buf_init(out, 1 << 20);
+    ck_assert_msg(ck_http_perform(&req, &resp, &err) == CK_OK, "%s", err.msg);
+}
+
+static void set_plan(const char *plan)
+{
+    control(CK_HTTP_PUT, "reset", "", NULL);
+    control(CK_HTTP_PUT, "plan", plan, NULL);
+}
+
+/* Counts logged requests whose JSON line contains needle. */
+static int log_count(const char *needle)
+{
+    struct ck_buf log;
+    control(CK_HTTP_GET, "log", NULL, &log);
+    int n = 0;
+    for (const char *p = log.data; p && (p = strstr(p, needle)); p++)
+        n++;
+    ck_buf_free(&log);
+    return n;
+}
+
+/* The most part uploads (PUT ...?partNumber) the proxy saw running at the same time. */
+static int max_parts_in_flight(void)
+{
+    struct ck_buf log;
+    control(CK_HTTP_GET, "log", NULL, &log);
+    double t0[256], t1[256];
+    int n = 0, best = 0;
+    for (char *line = log.data; line && *line && n < 256;) {
+        char *end = strchr(line, '\n');
+        if (end)
+            *end = '\0';
+        char *a = strstr(line, "\"t0\": "), *b = strstr(line, "\"t1\": ");
+        if (strstr(line, "\"PUT\"") && a && b && strstr(line, "\"bytes_in\": 5")) {
+            t0[n] = atof(a + 6);
+            t1[n] = atof(b + 6);
+            n++;
+        }
+        line = end ? end + 1 : NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        int k = 0;
+        for (int j = 0; j < n; j++)
+            k += t0[j] <= t0[i] && t1[j] > t0[i];
+        best = k > best ? k : best;
+    }
+    ck_buf_free(&log);
+    return best;
+}
+
+/* ---- pure: URLs, settings, part sizes, XML --------------------------------------------- */
+
+static char *fake_env[16][2];
+
+static char *fake_getenv(const char *name)
+{
+    for (int i = 0; i < 16 && fake_env[i][0]; i++) {
+        if (strcmp(fake_env[i][0], name) == 0)
+            return fake_env[i][1];
+    }
+    return NULL;
+}
+
+static void build(const char *endpoint, enum ck_s3_style style, const char *bucket, const char *key,
+                  const char *query, const char *want_url, const char *want_host,
+                  const char *want_path)
+{
+    struct ck_s3_settings set = {.style = style};
+    snprintf(set.endpoint_url, sizeof(set.endpoint_url), "%s", endpoint);
+    struct ck_s3_endpoint ep;
+    struct ck_s3_target t;
+    struct ck_err err;
+    bool vh;
+    ck_assert_msg(ck_s3_endpoint_resolve(&set, "eu-west-1", &ep, &err) == CK_OK, "%s", err.msg);
+    ck_assert_msg(ck_s3_use_virtual(style, &ep, bucket, &vh, &err) == CK_OK, "%s", err.msg);
+    ck_assert_msg(ck_s3_target_build(&ep, vh, bucket, key, query, &t, &err) == CK_OK, "%s",
+                  err.msg);
+    ck_assert_str_eq(t.url, want_url);
+    ck_assert_str_eq(t.host, want_host);
+    ck_assert_str_eq(t.path, want_path);
+}
+
+START_TEST(test_url_building)
+{
+    /* AWS, auto: virtual-host for DNS-compatible names. */
+    build("", CK_S3_STYLE_AUTO, "my-bucket", "runs/1/ck", "",
+          "https://my-bucket.s3.eu-west-1.amazonaws.com/runs/1/ck",
+          "my-bucket.s3.eu-west-1.amazonaws.com", "/runs/1/ck");
+    /* A dotted name over https cannot be virtual (TLS wildcard): path-style. */
+    build("", CK_S3_STYLE_AUTO, "my.bucket", "k", "",
+          "https://s3.eu-west-1.amazonaws.com/my.bucket/k", "s3.eu-west-1.amazonaws.com",
+          "/my.bucket/k");
+    /* Legacy upper-case names: path-style. */
+    build("", CK_S3_STYLE_AUTO, "MyBucket", "k", "",
+          "https://s3.eu-west-1.amazonaws.com/MyBucket/k", "s3.eu-west-1.amazonaws.com",
+          "/MyBucket/k");
+    /* Custom endpoint (MinIO, moto), auto: path-style; keys are encoded, '/' kept. */
+    build("http://127.0.0.1:9000", CK_S3_STYLE_AUTO, "b", "a b/c+d/é",
+          "uploads=", "http://127.0.0.1:9000/b/a%20b/c%2Bd/%C3%A9?uploads=", "127.0.0.1:9000",
+          "/b/a%20b/c%2Bd/%C3%A9");
+    build("https://minio.example:9000/", CK_S3_STYLE_AUTO, "bkt", "k", "",
+          "https://minio.example:9000/bkt/k", "minio.example:9000", "/bkt/k");
+    /* Forced virtual on a custom host name; forced path on AWS. */
+    build("https://minio.example:9000", CK_S3_STYLE_VIRTUAL, "bkt", "k", "partNumber=1&uploadId=x",
+          "https://bkt.minio.example:9000/k?partNumber=1&uploadId=x", "bkt.minio.example:9000",
+          "/k");
+    build("", CK_S3_STYLE_PATH, "bkt", "k", "", "https://s3.eu-west-1.amazonaws.com/bkt/k",
+          "s3.eu-west-1.amazonaws.com", "/bkt/k");
+    /* An endpoint with a path prefix, and an override that names AWS. */
+    build("http://gw.local/s3", CK_S3_STYLE_AUTO, "bkt", "k", "", "http://gw.local/s3/bkt/k",
+          "gw.local", "/s3/bkt/k");
+    build("https://s3.us-west-2.amazonaws.com", CK_S3_STYLE_AUTO, "bkt", "k", "",
+          "https://bkt.s3.us-west-2.amazonaws.com/k", "bkt.s3.us-west-2.amazonaws.com", "/k");
+    /* Dot segments stay as they are (the engine sends the path as is). */
+    build("http://127.0.0.1:1", CK_S3_STYLE_AUTO, "b", "x/../y/./z", "",
+          "http://127.0.0.1:1/b/x/../y/./z", "127.0.0.1:1", "/b/x/../y/./z");
+
+    /* Forcing virtual where it cannot work is an error naming the bucket. */
+    struct ck_s3_endpoint ep;
+    struct ck_s3_settings set = {.style = CK_S3_STYLE_VIRTUAL};
+    struct ck_err err;
+    bool vh;
+    strcpy(set.endpoint_url, "http://10.0.0.1:9000");
+    ck_assert_int_eq(ck_s3_endpoint_resolve(&set, "us-east-1", &ep, &err), CK_OK);
+    ck_assert_int_eq(ck_s3_use_virtual(CK_S3_STYLE_VIRTUAL, &ep, "bkt", &vh, &err), CK_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "bkt"));
+    strcpy(set.endpoint_url, "ftp://x");
+    ck_assert_int_eq(ck_s3_endpoint_resolve(&set, "us-east-1", &ep, &err), CK_EINVAL);
+    strcpy(set.endpoint_url, "http://user:pw@host");
+    ck_assert_int_eq(ck_s3_endpoint_resolve(&set, "us-east-1", &ep, &err), CK_EINVAL);
+    ck_assert_ptr_null(strstr(err.msg, "pw"));
+}
+END_TEST
+
+START_TEST(test_settings_from_env)
+{
+    struct ck_s3_settings set;
+    struct ck_err err;
+    memset(fake_env, 0, sizeof(fake_env));
+    ck_assert_int_eq(ck_s3_settings_from_env(fake_getenv, &set, &err), CK_OK);
+    ck_assert_str_eq(set.endpoint_url, "");
+    ck_assert_int_eq(set.style, CK_S3_STYLE_AUTO);
+    ck_assert_uint_eq(set.part_size, 8 * MiB);
+    ck_assert_uint_eq(set.parallel, 4);
+
+    char *vars[][2] = {{"FLYTE_AWS_ENDPOINT", "http://flyte:1"},
+                       {"AWS_ENDPOINT_URL", "http://generic:2"},
+                       {"AWS_ENDPOINT_URL_S3", "http://s3only:3"},
+                       {"FLYTE_AWS_S3_ADDRESSING_STYLE", "virtual"},
+                       {"AWS_S3_ADDRESSING_STYLE", "path"},
+                       {"CKPTFS_S3_PART_SIZE", "5M"},
+                       {"CKPTFS_S3_CONCURRENCY", "7"}};
+    for (int i = 0; i < 7; i++) {
+        fake_env[i][0] = vars[i][0];
+        fake_env[i][1] = vars[i][1];
+    }
+    ck_assert_int_eq(ck_s3_settings_from_env(fake_getenv, &set, &err), CK_OK);
+    ck_assert_str_eq(set.endpoint_url, "http://s3only:3");
+    ck_assert_int_eq(set.style, CK_S3_STYLE_VIRTUAL); /* Flyte's variable first */
+    ck_assert_uint_eq(set.part_size, 5 * MiB);
+    ck_assert_uint_eq(set.parallel, 7);
+    fake_env[2][0] = "unused";
+    ck_assert_int_eq(ck_s3_settings_from_env(fake_getenv, &set, &err), CK_OK);
+    ck_assert_str_eq(set.endpoint_url, "http://generic:2");
+    fake_env[1][0] = "unused";
+    ck_assert_int_eq(ck_s3_settings_from_env(fake_getenv, &set, &err), CK_OK);
+    ck_assert_str_eq(set.endpoint_url, "http://flyte:1");
+
+    fake_env[5][1] = "1M"; /* below S3's 5 MiB minimum */
+    ck_assert_int_eq(ck_s3_settings_from_env(fake_getenv, &set, &err), CK_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "CKPTFS_S3_PART_SIZE"));
+    fake_env[5][1] = "8M";
+    fake_env[3][1] = "sideways";
+    ck_assert_int_eq(ck_s3_settings_from_env(fake_getenv, &set, &err), CK_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "FLYTE_AWS_S3_ADDRESSING_STYLE"));
+}
+END_TEST
+
+START_TEST(test_part_sizes)
+{
+    ck_assert_uint_eq(ck_s3_part_size(8 * MiB, 1), 8 * MiB);
+    ck_assert_uint_eq(ck_s3_part_size(8 * MiB, 1000), 8 * MiB);
+    ck_assert_uint_eq(ck_s3_part_size(8 * MiB, 1001), 16 * MiB);
+    ck_assert_uint_eq(ck_s3_part_size(8 * MiB, 10000), 4096ull * MiB);
+    ck_assert_uint_eq(ck_s3_part_size(4096ull * MiB, 10000), CK_S3_MAX_PART);
+    uint64_t total = 0;
+    for (unsigned n = 1; n <= CK_S3_MAX_PARTS; n++) {
+        uint64_t p = ck_s3_part_size(CK_S3_DEFAULT_PART, n);
+        ck_assert(p >= CK_S3_MIN_PART && p <= CK_S3_MAX_PART);
+        total += p;
+    }
+    ck_assert(total >= (5ull << 40)); /* S3's largest object fits in 10,000 parts */
+}
+END_TEST
+
+START_TEST(test_xml_replies)
+{
+    char code[64], msg[200], id[CK_S3_UPLOAD_ID_MAX + 1];
+    struct ck_err err;
+    const char *e = "<?xml version=\"1.0\"?>\n<Error><Code>AccessDenied</Code>"
+                    "<Message>Access Denied</Message><RequestId>1</RequestId></Error>";
+    ck_assert(ck_s3_xml_error(e, strlen(e), code, sizeof(code), msg, sizeof(msg)));
+    ck_assert_str_eq(code, "AccessDenied");
+    ck_assert_str_eq(msg, "Access Denied");
+    /* Truncated: the code and message still come through. */
+    ck_assert(ck_s3_xml_error(e, strlen(e) - 30, code, sizeof(code), msg, sizeof(msg)));
+    ck_assert_str_eq(code, "AccessDenied");
+    /* Entities are not expanded, external ones never loaded. */
+    const char *xxe =
+        "<?xml version=\"1.0\"?><!DOCTYPE e [<!ENTITY x SYSTEM "
+        "\"file:///etc/passwd\">]><Error><Code>X</Code><Message>&x;</Message></Error>";
+    ck_assert(ck_s3_xml_error(xxe, strlen(xxe), code, sizeof(code), msg, sizeof(msg)));
+    ck_assert_ptr_null(strstr(msg, "root:"));
+    /* Odd codes and non-errors are refused. */
+    const char *bad = "<Error><Code>a b</Code></Error>";
+    ck_assert(!ck_s3_xml_error(bad, strlen(bad), code, sizeof(code), msg, sizeof(msg)));
+    ck_assert(!ck_s3_xml_error("garbage", 7, code, sizeof(code), msg, sizeof(msg)));
+    const char *ok = "<InitiateMultipartUploadResult><Bucket>b</Bucket><UploadId>abc.DEF-1"
+                     "</UploadId></InitiateMultipartUploadResult>";
+    ck_assert_int_eq(ck_s3_xml_upload_id(ok, strlen(ok), id, sizeof(id), "t", &err), CK_OK);
+    ck_assert_str_eq(id, "abc.DEF-1");
+    const char *noid = "<InitiateMultipartUploadResult></InitiateMultipartUploadResult>";
+    ck_assert_int_eq(ck_s3_xml_upload_id(noid, strlen(noid), id, sizeof(id), "t", &err),
+                     CK_ECORRUPT);
+    struct ck_s3_part_ref parts[2] = {{1, "\"e1\"", "c1=="}, {2, "\"e<2\"", "c2=="}};
+    struct ck_buf b;
+    ck_buf_init(&b, 4096);
+    ck_assert_int_eq(ck_s3_xml_complete_body(parts, 2, &b, &err), CK_OK);
+    ck_assert_ptr_nonnull(strstr(b.data, "<Part><PartNumber>2</PartNumber><ETag>&quot;e&lt;2"
+                                         "&quot;</ETag><ChecksumSHA256>c2==</ChecksumSHA256>"));
+    ck_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_uri_forms)
+{
+    struct ck_uri u;
+    struct ck_err err;
+    ck_assert_int_eq(ck_uri_parse("s3://bkt/a/b c", &u, &err), CK_OK);
+    ck_assert_int_eq(u.kind, CK_URI_S3);
+    ck_assert_str_eq(u.bucket, "bkt");
+    ck_assert_str_eq(u.key, "a/b c");
+    ck_uri_free(&u);
+    ck_assert_int_eq(ck_uri_parse("s3://bkt", &u, &err), CK_EINVAL);
+    ck_assert_int_eq(ck_uri_parse("s3://bkt/", &u, &err), CK_EINVAL);
+    ck_assert_int_eq(ck_uri_parse("s3:///k", &u, &err), CK_EINVAL);
+    ck_assert_int_eq(ck_uri_parse("s3://b*d/k", &u, &err), CK_EINVAL);
+    ck_assert_int_eq(ck_uri_parse("gs://b/k", &u, &err), CK_EUNSUPPORTED);
+}
+END_TEST
+
+/* ---- against moto -------------------------------------------------------------------- */
+
+START_TEST(test_put_get_small)
+{
+    use_moto(false, T.akid, T.secret);
+    struct ck_store_env env;
+    test_env(&env);
+    struct ck_store *s = open_key(&env, "small/obj");
+    struct ck_err err;
+    char *data = pattern(100000, 1);
+    ck_assert_msg(put_bytes(s, data, 100000, &err) == CK_OK, "%s", err.msg);
+    struct ck_store_info info;
+    ck_assert_msg(ck_store_head(s, &info, &err) == CK_OK, "%s", err.msg);
+    ck_assert(info.exists);
+    ck_assert_uint_eq(info.size, 100000);
+    ck_assert(info.etag[0]);
+    struct ck_buf b;
+    ck_assert_msg(get_into(s, 0, CK_STORE_TO_END, &b, &err) == CK_OK, "%s", err.msg);
+    ck_assert_uint_eq(b.len, 100000);
+    ck_assert(memcmp(b.data, data, 100000) == 0);
+    ck_buf_free(&b);
+    ck_assert_msg(get_into(s, 777, 4321, &b, &err) == CK_OK, "%s", err.msg);
+    ck_assert_uint_eq(b.len, 4321);
+    ck_assert(memcmp(b.data, data + 777, 4321) == 0);
+    ck_buf_free(&b);
+    ck_assert_msg(get_into(s, 100000, CK_STORE_TO_END, &b, &err) == CK_OK, "%s", err.msg);
+    ck_assert_uint_eq(b.len, 0);
+    ck_buf_free(&b);
+    ck_assert_int_eq(get_into(s, 99990, 100, &b, &err), CK_ECORRUPT);
+    ck_buf_free(&b);
+    expect_object("small/obj", data, 100000);
+    /* An empty object is one PUT too. */
+    ck_assert_msg(put_bytes(s, "", 0, &err) == CK_OK, "%s", err.msg);
+    ck_assert_msg(ck_store_head(s, &info, &err) == CK_OK, "%s", err.msg);
+    ck_assert(info.exists && info.size == 0);
+    ck_store_close(s);
+    free(data);
+}
+END_TEST
+
+START_TEST(test_missing_key)
+{
+    use_moto(false, T.akid, T.secret);
+    struct ck_store_env env;
+    test_env(&env);
+    struct ck_store *s = open_key(&env, "no/such/key");
+    struct ck_err err;
+    struct ck_store_info info;
+    ck_assert_msg(ck_store_head(s, &info, &err) == CK_OK, "%s", err.msg);
+    ck_assert(!info.exists);
+    struct ck_buf b;
+    ck_assert_int_eq(get_into(s, 0, CK_STORE_TO_END, &b, &err), CK_ENOTFOUND);
+    ck_assert_msg(strstr(err.msg, "NoSuchKey"), "%s", err.msg);
+    ck_buf_free(&b);
+    ck_store_close(s);
+}
+END_TEST
+
+START_TEST(test_wrong_secret_is_refused)
+{
+    char wrong[128];
+    snprintf(wrong, sizeof(wrong), "%s", T.secret);
+    wrong[0] = wrong[0] == 'A' ? 'B' : 'A';
+    use_moto(false, T.akid, wrong);
+    struct ck_store_env env;
+    test_env(&env);
+    struct ck_store *s = open_key(&env, "small/denied");
+    struct ck_err err;
+    ck_assert_int_eq(put_bytes(s, "hello", 5, &err), CK_EAUTH);
+    ck_assert_msg(strstr(err.msg, "PUT s3://ckb/small/denied: HTTP 403 SignatureDoesNotMatch"),
+                  "%s", err.msg);
+    ck_assert_msg(!strstr(err.msg, wrong) && !strstr(err.msg, T.secret), "%s", err.msg);
+    ck_store_close(s);
+    ck_assert_str_eq(getenv("AWS_SECRET_ACCESS_KEY"), wrong);
+    /* The right key passes: the signature, not the server, made the difference. */
+    use_moto(false, T.akid, T.secret);
+    s = open_key(&env, "small/denied");
+    ck_assert_msg(put_bytes(s, "hello", 5, &err) == CK_OK, "%s", err.msg);
+    ck_store_close(s);
+}
+END_TEST
+
+START_TEST(test_access_denied_names_code_and_message)
+{
+    use_moto(false, T.denied_akid, T.denied_secret);
+    struct ck_store_env env;
+    test_env(&env);
+    struct ck_store *s = open_key(&env, "small/obj");
+    struct ck_err err;
+    struct ck_buf b;
+    ck_assert_int_eq(get_into(s, 0, CK_STORE_TO_END, &b, &err), CK_EAUTH);
+    ck_assert_msg(strstr(err.msg, "GET s3://ckb/small/obj: HTTP 403 AccessDenied: Access Denied"),
+                  "%s", err.msg);
+    ck_buf_free(&b);
+    ck_store_close(s);
+}
+END_TEST
+
+/* Uploads a 30 MiB + odd object in 5 MiB parts with 4 in flight through the proxy. */
+static char *multipart(const char *key, const char *plan, size_t size, ck_rc want_rc,
+                       struct ck_err *err)
+{
+    use_moto(true, T.akid, T.secret);
+    setenv("CKPTFS_S3_PART_SIZE", "5M", 1);
+    setenv("CKPTFS_S3_CONCURRENCY", "4", 1);
+    set_plan(plan);
+    struct ck_store_env env;
+    test_env(&env);
+    struct ck_store *s = open_key(&env, key);
+    char *data = pattern(size, (uint64_t)size ^ (uint64_t)strlen(plan));
+    ck_rc rc = put_bytes(s, data, size, err);
+    ck_assert_msg(rc == want_rc, "rc %d: %s", rc, err->msg);
+    ck_store_close(s);
+    return data;
+}
+
+START_TEST(test_multipart_round_trip)
+{
+    struct ck_err err;
+    size_t size = 30 * MiB + 12345;
+    char *data = multipart("big/obj", "", size, CK_OK, &err);
+    ck_assert_int_eq(log_count("uploads="), 0); /* the query string is not logged... */
+    ck_assert_int_eq(log_count("\"POST\""), 2); /* ...but Create and Complete are there */
+    ck_assert_int_eq(log_count("\"PUT\""), 7);  /* 6 full parts and the rest */
+    int inflight = max_parts_in_flight();
+    ck_assert_msg(inflight >= 2, "at most %d parts in flight", inflight);
+    expect_object("big/obj", data, size);
+    /* Read it back through the store: whole, and a range across a part boundary. */
+    struct ck_store_env env;
+    test_env(&env);
+    struct ck_store *s = open_key(&env, "big/obj");
+    struct ck_buf b;
+    ck_assert_msg(get_into(s, 0, CK_STORE_TO_END, &b, &err) == CK_OK, "%s", err.msg);
+    ck_assert_uint_eq(b.len, size);
+    ck_assert(memcmp(b.data, data, size) == 0);
+    ck_buf_free(&b);
+    ck_assert_msg(get_into(s, 5 * MiB - 10, 20, &b, &err) == CK_OK, "%s", err.msg);
+    ck_assert(memcmp(b.data, data + 5 * MiB - 10, 20) == 0);
+    ck_buf_free(&b);
+    ck_store_close(s);
+    ck_assert_int_eq(open_uploads(), 0);
+    free(data);
+}
+END_TEST
+
+START_TEST(test_multipart_survives_transient_faults)
+{
+    struct ck_err err;
+    size_t size = 16 * MiB + 3;
+    /* Create passes; the parts meet a 503, a SlowDown with its XML body, a 500, a
+     * RequestTimeout 400 and a reset; Complete first gets a "200 with <Error>". With 4
+     * parts in flight the order varies, but every fault hits some request once. */
+    setenv("CKPTFS_S3_CONCURRENCY", "4", 1);
+    char *data =
+        multipart("big/faults", "pass,status=503,slowdown,status=500,reqtimeout,pass*4,error200",
+                  size, CK_OK, &err);
+    expect_object("big/faults", data, size);
+    ck_assert_int_eq(log_count("\"action\": \"error200\""), 1);
+    ck_assert_int_eq(log_count("\"PUT\""), 8); /* 4 parts + 4 retried alone, no restart */
+    ck_assert_int_eq(open_uploads(), 0);
+    /* GETs through faults: reset and truncation mid-body, a 503 and a SlowDown. */
+    set_plan("reset@100000,status=503,truncate@2000000,slowdown");
+    struct ck_store_env env;
+    test_env(&env);
+    env.retry.max_attempts = 6;
+    struct ck_store *s = open_key(&env, "big/faults");
+    struct ck_buf b;
+    ck_assert_msg(get_into(s, 0, CK_STORE_TO_END, &b, &err) == CK_OK, "%s", err.msg);
+    ck_assert_uint_eq(b.len, size);
+    ck_assert(memcmp(b.data, data, size) == 0);
+    ck_buf_free(&b);
+    ck_assert_int_eq(log_count("\"GET\""), 5);
+    ck_store_close(s);
+    free(data);
+}
+END_TEST
+
+START_TEST(test_failed_multipart_keeps_old_object)
+{
+    struct ck_err err;
+    use_moto(false, T.akid, T.secret);
+    struct ck_store_env env;
+    test_env(&env);
+    struct ck_store *s = open_key(&env, "big/keep");
+    ck_assert_msg(put_bytes(s, "old object", 10, &err) == CK_OK, "%s", err.msg);
+    ck_store_close(s);
+    /* One part in flight: Create and part 1 pass, part 2 fails past the retry budget
+     * (4 attempts), then the plan is spent and the abort passes. */
+    setenv("CKPTFS_S3_CONCURRENCY", "1", 1);
+    use_moto(true, T.akid, T.secret);
+    setenv("CKPTFS_S3_PART_SIZE", "5M", 1);
+    set_plan("pass*2,status=500*4");
+    s = open_key(&env, "big/keep");
+    char *data = pattern(12 * MiB, 5);
+    ck_assert_int_eq(put_bytes(s, data, 12 * MiB, &err), CK_ENET);
+    ck_assert_msg(strstr(err.msg, "part 2") && strstr(err.msg, "gave up after 4 attempts"), "%s",
+                  err.msg);
+    ck_store_close(s);
+    ck_assert_int_eq(log_count("\"DELETE\""), 1);
+    expect_object("big/keep", "old object", 10);
+    ck_assert_int_eq(open_uploads(), 0);
+    free(data);
+}
+END_TEST
+
+START_TEST(test_put_abort_leaves_nothing)
+{
+    struct ck_err err;
+    use_moto(false, T.akid, T.secret);
+    setenv("CKPTFS_S3_PART_SIZE", "5M", 1);
+    struct ck_store_env env;
+    test_env(&env);
+    struct ck_store *s = open_key(&env, "big/abort");
+    ck_assert_msg(put_bytes(s, "old", 3, &err) == CK_OK, "%s", err.msg);
+    struct ck_store_upload *u;
+    ck_assert_int_eq(ck_store_put_begin(s, &u, &err), CK_OK);
+    char *data = pattern(12 * MiB, 9);
+    ck_assert_msg(ck_store_put_write(u, data, 12 * MiB, &err) == CK_OK, "%s", err.msg);
+    ck_assert_int_eq(open_uploads(), 1); /* parts are on their way */
+    ck_store_put_abort(u);
+    ck_assert_int_eq(open_uploads(), 0);
+    expect_object("big/abort", "old", 3);
+    ck_store_close(s);
+    free(data);
+}
+END_TEST
+
+START_TEST(test_permanent_403_fails_clearly)
+{
+    struct ck_err err;
+    use_moto(true, T.akid, T.secret);
+    setenv("CKPTFS_S3_PART_SIZE", "5M", 1);
+    set_plan("status=403*inf");
+    struct ck_store_env env;
+    test_env(&env);
+    struct ck_store *s = open_key(&env, "big/forbidden");
+    char *data = pattern(12 * MiB, 3);
+    ck_assert_int_eq(put_bytes(s, data, 12 * MiB, &err), CK_EAUTH);
+    ck_assert_msg(strstr(err.msg, "HTTP 403") && strstr(err.msg, "CreateMultipartUpload"), "%s",
+                  err.msg);
+    ck_assert_int_eq(log_count("\"path\""), 1); /* no retries of a 403 */
+    ck_assert_int_eq(put_bytes(s, "x", 1, &err), CK_EAUTH);
+    ck_assert_msg(strstr(err.msg, "PUT s3://ckb/big/forbidden: HTTP 403"), "%s", err.msg);
+    ck_store_close(s);
+    set_plan("");
+    ck_assert_int_eq(open_uploads(), 0);
+    free(data);
+}
+END_TEST
+
+START_TEST(test_anonymous_requests_are_unsigned)
+{
+    use_moto(true, T.akid, T.secret);
+    set_plan("");
+    struct ck_store_env env;
+    test_env(&env);
+    env.no_sign_request = true;
+    struct ck_store *s = open_key(&env, "small/obj");
+    struct ck_err err;
+    struct ck_store_info info;
+    ck_rc rc = ck_store_head(s, &info, &err);
+    ck_assert_int_eq(rc, CK_EAUTH); /* moto in auth mode refuses anonymous requests */
+    ck_store_close(s);
+}
+END_TEST
+
+/* ---- servers ------------------------------------------------------------------------ */
+
+static bool read_moto_env(FILE *p)
+{
+    char line[512];
+    while (fgets(line, sizeof(line), p)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (strncmp(line, "PORT=", 5) == 0)
+            T.moto_port = atoi(line + 5);
+        else if (strncmp(line, "AWS_ACCESS_KEY_ID=", 18) == 0)
+            snprintf(T.akid, sizeof(T.akid), "%s", line + 18);
+        else if (strncmp(line, "AWS_SECRET_ACCESS_KEY=", 22) == 0)
+            snprintf(T.secret, sizeof(T.secret), "%s", line + 22);
+    }
+    return T.moto_port > 0 && T.akid[0] && T.secret[0];
+}
+
+static bool start_proxy(void)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return false;
+    char script[600], upstream[16], logp[300];
+    snprintf(script, sizeof(script), "%s/faultproxy.py", T.tools);
+    snprintf(upstream, sizeof(upstream), "%d", T.moto_port);
+    snprintf(logp, sizeof(logp), "%s/proxy.log", T.dir);
+    T.proxy_pid = fork();
+    if (T.proxy_pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the test */
+        dup2(fds[1], 1);
+        close(fds[0]);
+        execlp("python3", "python3", script, "--upstream", upstream, "--log", logp, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    char line[32] = "";
+    FILE *f = fdopen(fds[0], "r");
+    bool ok = T.proxy_pid > 0 && f && fgets(line, sizeof(line), f);
+    if (f)
+        fclose(f);
+    T.proxy_port = ok ? atoi(line) : 0;
+    return T.proxy_port > 0;
+}
+
+static bool start_servers(void)
+{
+    const char *tools = getenv("CK_TEST_TOOLS");
+    char here[512], cmd[1200];
+    snprintf(here, sizeof(here), "%s", __FILE__);
+    snprintf(T.tools, sizeof(T.tools), "%s", tools ? tools : dirname(here));
+    if (!tools)
+        strncat(T.tools, "/../tools", sizeof(T.tools) - strlen(T.tools) - 1);
+    snprintf(T.dir, sizeof(T.dir), "/tmp/ck-store-s3-XXXXXX");
+    if (!mkdtemp(T.dir))
+        return false;
+    snprintf(cmd, sizeof(cmd), "'%s/moto-s3' start '%s/moto' --auth", T.tools, T.dir);
+    FILE *p = popen(cmd, "r");
+    bool ok = p && read_moto_env(p);
+    if (p && pclose(p) != 0)
+        ok = false;
+    if (!ok) {
+        fprintf(stderr, "test_store_s3: moto-s3 start failed (is moto_server installed?)\n");
+        return false;
+    }
+    char keys[300];
+    if (s3util(NULL, 0, "mkbucket " BUCKET) != 0 || s3util(keys, sizeof(keys), "mkuser nobody") ||
+        sscanf(keys, "%127s %127s", T.denied_akid, T.denied_secret) != 2) {
+        fprintf(stderr, "test_store_s3: setting up the bucket and users with boto3 failed\n");
+        return false;
+    }
+    if (!start_proxy()) {
+        fprintf(stderr, "test_store_s3: faultproxy failed\n");
+        return false;
+    }
+    return true;
+}
+
+static void stop_servers(bool keep)
+{
+    if (T.proxy_pid > 0) {
+        kill(T.proxy_pid, SIGTERM);
+        waitpid(T.proxy_pid, NULL, 0);
+    }
+    if (T.dir[0]) {
+        char cmd[1200];
+        snprintf(cmd, sizeof(cmd), "'%s/moto-s3' stop '%s/moto'", T.tools, T.dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "test_store_s3: moto-s3 stop failed\n");
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", T.dir);
+        if (keep)
+            fprintf(stderr, "test_store_s3: failures; logs kept in %s\n", T.dir);
+        else if (system(cmd) != 0)
+            fprintf(stderr, "test_store_s3: could not remove %s\n", T.dir);
+    }
+}
+
+static Suite *store_s3_suite(void)
+{
+    Suite *s = suite_create("store_s3");
+    TCase *pure = tcase_create("pure");
+    tcase_add_test(pure, test_url_building);
+    tcase_add_test(pure, test_settings_from_env);
+    tcase_add_test(pure, test_part_sizes);
+    tcase_add_test(pure, test_xml_replies);
+    tcase_add_test(pure, test_uri_forms);
+    suite_add_tcase(s, pure);
+    TCase *tc = tcase_create("moto");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_put_get_small);
+    tcase_add_test(tc, test_missing_key);
+    tcase_add_test(tc, test_wrong_secret_is_refused);
+    tcase_add_test(tc, test_access_denied_names_code_and_message);
+    tcase_add_test(tc, test_multipart_round_trip);
+    tcase_add_test(tc, test_multipart_survives_transient_faults);
+    tcase_add_test(tc, test_failed_multipart_keeps_old_object);
+    tcase_add_test(tc, test_put_abort_leaves_nothing);
+    tcase_add_test(tc, test_permanent_403_fails_clearly);
+    tcase_add_test(tc, test_anonymous_requests_are_unsigned);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    struct ck_err err;
+    if (ck_http_global_init(&err) != CK_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    int failed = 1;
+    if (start_servers()) {
+        SRunner *sr = srunner_create(store_s3_suite());
+        srunner_set_fork_status(sr, CK_FORK);
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+    }
+    stop_servers(failed != 0);
+    ck_http_global_cleanup();
+    return failed != 0;
+}
