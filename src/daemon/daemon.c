@@ -84,6 +84,7 @@ ck_rc ck_daemon_init(struct ck_daemon *d, const struct ck_options *o, struct ck_
         return rc;
     ck_store_env_default(&d->env);
     d->env.scratch_dir = d->spool_dir;
+    d->env.no_sign_request = o->no_sign_request;
     rc = ck_store_open(d->dest_uri, &d->env, &d->dest, err);
     if (rc) {
         ck_err_prefix(err, "--dest");
