@@ -221,7 +221,8 @@ static ck_rc submit_fill(struct ck_gzw *gz, struct ck_err *err)
 ck_rc ck_gzw_write(struct ck_gzw *gz, const void *buf, size_t len, struct ck_err *err)
 {
     if (gz->failed || gz->finished)
-        return ck_fail(err, CK_EINVAL, "gzip writer: write after an error or finish");
+        return ck_fail(err, CK_EINVAL, "gzip writer: write after %s",
+                       gz->failed ? "an error" : "finish");
     const unsigned char *p = buf;
     while (len > 0) {
         struct slot *s = &gz->slots[gz->fill];
@@ -251,7 +252,8 @@ ck_rc ck_gzw_write(struct ck_gzw *gz, const void *buf, size_t len, struct ck_err
 ck_rc ck_gzw_finish(struct ck_gzw *gz, struct ck_err *err)
 {
     if (gz->failed || gz->finished)
-        return ck_fail(err, CK_EINVAL, "gzip writer: finish after an error or finish");
+        return ck_fail(err, CK_EINVAL, "gzip writer: finish after %s",
+                       gz->failed ? "an error" : "finish");
     ck_rc rc = CK_OK;
     bool empty = gz->bytes_in == 0;
     if (gz->slots[gz->fill].state == SLOT_FILLING || empty) {

@@ -35,10 +35,9 @@ struct pack {
     struct ck_buf name;  /* relative name of the current entry */
     unsigned char *data; /* PACK_READ_BLOCK bytes, owned */
     struct ck_err *err;
-    ck_pack_entry_fn observe; /* may be NULL */
-    void *observe_ctx;
-    ck_rc sink_rc; /* set when the sink refused bytes */
-    bool aborted;  /* a failure happened: nothing more goes to the sink */
+    struct ck_pack_opts opts; /* hooks; members may be NULL */
+    ck_rc sink_rc;            /* set when the sink refused bytes */
+    bool aborted;             /* a failure happened: nothing more goes to the sink */
 };
 
 /* libarchive's write callback: forwards the tar bytes to the sink. */
@@ -155,14 +154,14 @@ static ck_rc write_header(struct pack *p, const struct stat *st, const char *lin
     if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
         return archive_fail(p, "header of");
     p->st.entries++;
-    if (!p->observe)
+    if (!p->opts.observe)
         return CK_OK;
     /* Unbuffered writing: every header byte has reached the sink, data starts here. */
     struct ck_pack_entry pe = {p->name.data, st->st_mode,
                                st->st_uid,   st->st_gid,
                                st->st_mtim,  S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0,
                                link,         p->st.tar_bytes};
-    return p->observe(p->observe_ctx, &pe, p->err);
+    return p->opts.observe(p->opts.observe_ctx, &pe, p->err);
 }
 
 /* Copies exactly size bytes of fd into the archive; a file that shrank is an error. */
@@ -261,8 +260,14 @@ static ck_rc pack_child(struct pack *p, int dfd, const char *base)
     struct stat st;
     if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
         return ck_fail_errno(p->err, errno, "tar writer: stat '%s'", p->name.data);
-    if (S_ISREG(st.st_mode))
-        return pack_file(p, dfd, base);
+    if (S_ISREG(st.st_mode)) {
+        if (p->opts.file_begin)
+            p->opts.file_begin(p->opts.file_ctx, dfd, base);
+        ck_rc rc = pack_file(p, dfd, base);
+        if (p->opts.file_end)
+            p->opts.file_end(p->opts.file_ctx);
+        return rc;
+    }
     if (S_ISDIR(st.st_mode))
         return pack_subdir(p, dfd, base, &st);
     if (S_ISLNK(st.st_mode))
@@ -318,13 +323,14 @@ static ck_rc pack_open(struct pack *p)
 ck_rc ck_pack_tar(int dir_fd, const struct ck_sink *out, struct ck_pack_stats *st,
                   struct ck_err *err)
 {
-    return ck_pack_tar_observed(dir_fd, out, NULL, NULL, st, err);
+    struct ck_pack_opts none = {0};
+    return ck_pack_tar_ex(dir_fd, out, &none, st, err);
 }
 
-ck_rc ck_pack_tar_observed(int dir_fd, const struct ck_sink *out, ck_pack_entry_fn fn, void *ctx,
-                           struct ck_pack_stats *st, struct ck_err *err)
+ck_rc ck_pack_tar_ex(int dir_fd, const struct ck_sink *out, const struct ck_pack_opts *opts,
+                     struct ck_pack_stats *st, struct ck_err *err)
 {
-    struct pack p = {.out = out, .err = err, .observe = fn, .observe_ctx = ctx};
+    struct pack p = {.out = out, .err = err, .opts = *opts};
     struct ck_utf8_locale loc;
     ck_utf8_locale_enter(&loc);
     ck_buf_init(&p.name, PACK_NAME_MAX);

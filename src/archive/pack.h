@@ -41,8 +41,18 @@ struct ck_pack_entry {
 
 typedef ck_rc (*ck_pack_entry_fn)(void *ctx, const struct ck_pack_entry *e, struct ck_err *err);
 
-/* ck_pack_tar that also reports every entry to fn (for the seek index). */
-ck_rc ck_pack_tar_observed(int dir_fd, const struct ck_sink *out, ck_pack_entry_fn fn, void *ctx,
-                           struct ck_pack_stats *st, struct ck_err *err);
+/* Optional hooks of ck_pack_tar_ex (every member may be NULL). */
+struct ck_pack_opts {
+    ck_pack_entry_fn observe; /* every entry, once its header is written (seek index) */
+    void *observe_ctx;
+    /* Around the reading of each regular file base of dfd: file_begin before it is
+     * opened, file_end after its last byte (the copy-on-write snapshot uses them). */
+    void (*file_begin)(void *ctx, int dfd, const char *base);
+    void (*file_end)(void *ctx);
+    void *file_ctx;
+};
+
+ck_rc ck_pack_tar_ex(int dir_fd, const struct ck_sink *out, const struct ck_pack_opts *opts,
+                     struct ck_pack_stats *st, struct ck_err *err);
 
 #endif

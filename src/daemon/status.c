@@ -85,6 +85,8 @@ static void put_report(struct ck_json *j, const struct ck_save_report *r)
     ck_json_num(j, r->seconds > 0 ? (double)r->bytes / 1e6 / r->seconds : 0);
     ck_json_key(j, "writers_left");
     ck_json_uint(j, r->writers_left);
+    ck_json_key(j, "snapshot_ms");
+    ck_json_num(j, r->snapshot_ms);
     ck_json_key(j, "error");
     ck_json_str(j, r->error[0] ? r->error : NULL);
     ck_json_obj_end(j);

@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -40,10 +41,21 @@ struct savectl_handle {
     struct savectl_handle *next; /* in fs->ctl_writers; protected by fs->ctl_lock */
 };
 
+/* Rendered once per open. A read may still be answering when the kernel sends the
+ * release (an interrupted read), so the buffer is freed by whichever ends last. */
 struct status_handle {
     char *data;
     size_t len;
+    atomic_int refs; /* the open handle + reads in progress */
 };
+
+static void status_unref(struct status_handle *h)
+{
+    if (atomic_fetch_sub(&h->refs, 1) == 1) {
+        free(h->data);
+        free(h);
+    }
+}
 
 bool ck_top_is_virtual(fuse_ino_t ino)
 {
@@ -203,6 +215,7 @@ static void open_status(fuse_req_t req, struct fuse_file_info *fi)
     }
     h->len = b.len;
     h->data = ck_buf_take(&b);
+    atomic_init(&h->refs, 1);
     fi->fh = (uint64_t)(uintptr_t)h;
     fi->direct_io = 1;
     fuse_reply_open(req, fi);
@@ -225,12 +238,14 @@ void ck_top_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct 
         return;
     }
     struct status_handle *h = (struct status_handle *)(uintptr_t)fi->fh;
+    atomic_fetch_add(&h->refs, 1);
     if ((size_t)off >= h->len) {
         fuse_reply_buf(req, NULL, 0);
-        return;
+    } else {
+        size_t n = h->len - (size_t)off;
+        fuse_reply_buf(req, h->data + off, n < size ? n : size);
     }
-    size_t n = h->len - (size_t)off;
-    fuse_reply_buf(req, h->data + off, n < size ? n : size);
+    status_unref(h);
 }
 
 void ck_top_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
@@ -324,9 +339,7 @@ void ck_top_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     if (ino == CK_INO_SAVECTL) {
         release_savectl(ck_fs_of(req), (struct savectl_handle *)(uintptr_t)fi->fh);
     } else if (ino == CK_INO_STATUS) {
-        struct status_handle *h = (struct status_handle *)(uintptr_t)fi->fh;
-        free(h->data);
-        free(h);
+        status_unref((struct status_handle *)(uintptr_t)fi->fh);
     }
     fuse_reply_err(req, 0);
 }

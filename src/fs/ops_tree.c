@@ -164,7 +164,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
     struct ck_node *n = save_node(req, ino);
     if (!n)
         return;
-    ck_area_mutate_begin(area_of(req));
+    ck_area_mutate_begin_inode(area_of(req), n->dev, n->ino);
     int rc = apply_setattr(n, attr, to_set, fi);
     ck_area_mutate_end(area_of(req));
     if (rc)
@@ -316,7 +316,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     }
     char path[64];
     ck_node_procpath(n, path, sizeof(path));
-    if (writer)
+    if (fi->flags & O_TRUNC)
+        ck_area_mutate_begin_inode(area_of(req), n->dev, n->ino);
+    else if (writer)
         ck_area_mutate_begin(area_of(req));
     int fd = open(path, (fi->flags & ~O_NOFOLLOW) | O_CLOEXEC);
     int rc = fd < 0 ? errno : 0;
@@ -439,7 +441,8 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
     out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
     out.buf[0].fd = (int)fi->fh;
     out.buf[0].pos = off;
-    ck_area_mutate_begin(area_of(req));
+    struct ck_node *node = ck_node_of(ino);
+    ck_area_mutate_begin_inode(area_of(req), node->dev, node->ino);
     ssize_t n = fuse_buf_copy(&out, in, 0);
     ck_area_mutate_end(area_of(req));
     if (n < 0)
@@ -488,7 +491,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
     struct ck_node *n = save_node(req, ino);
     if (!n)
         return;
-    ck_area_mutate_begin(area_of(req));
+    ck_area_mutate_begin_inode(area_of(req), n->dev, n->ino);
     int rc = fallocate((int)fi->fh, mode, offset, length) < 0 ? errno : 0;
     ck_area_mutate_end(area_of(req));
     fuse_reply_err(req, rc);

@@ -49,6 +49,9 @@ ck_rc ck_area_open(struct ck_area *a, const char *cache_dir, struct ck_err *err)
     a->change_seq = 1;
     a->saved_seq = a->clean_marker ? 1 : 0;
     a->last_writer_close = ck_now();
+    a->snap = NULL;
+    a->snap_users = 0;
+    ck_snap_clean(a->cache_dirfd); /* a save killed mid-way left its snapshot */
     return CK_OK;
 }
 
@@ -76,6 +79,32 @@ void ck_area_mutate_begin(struct ck_area *a)
             ck_log_warn("removing the clean marker: %s", strerror(errno));
         a->clean_marker = false;
     }
+    pthread_mutex_unlock(&a->lock);
+}
+
+void ck_area_mutate_begin_inode(struct ck_area *a, dev_t dev, ino_t ino)
+{
+    ck_area_mutate_begin(a);
+    pthread_mutex_lock(&a->lock);
+    struct ck_snap *snap = a->snap;
+    if (snap)
+        a->snap_users++;
+    pthread_mutex_unlock(&a->lock);
+    if (!snap)
+        return;
+    ck_snap_before_modify(snap, dev, ino);
+    pthread_mutex_lock(&a->lock);
+    if (--a->snap_users == 0)
+        pthread_cond_broadcast(&a->cond);
+    pthread_mutex_unlock(&a->lock);
+}
+
+void ck_area_set_snap(struct ck_area *a, struct ck_snap *snap)
+{
+    pthread_mutex_lock(&a->lock);
+    a->snap = snap;
+    while (!snap && a->snap_users > 0)
+        pthread_cond_wait(&a->cond, &a->lock);
     pthread_mutex_unlock(&a->lock);
 }
 

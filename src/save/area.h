@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "save/snapshot.h"
 #include "util/err.h"
 
 struct ck_area {
@@ -36,6 +37,8 @@ struct ck_area {
     uint64_t change_seq;      /* bumped per mutation (protected by lock) */
     uint64_t saved_seq;       /* change_seq covered by the last good save (protected) */
     double last_writer_close; /* ck_now() of the last writer close (protected by lock) */
+    struct ck_snap *snap;     /* the running save's snapshot, or NULL (protected by lock) */
+    unsigned snap_users;      /* mutations inside ck_snap_before_modify (protected by lock) */
 };
 
 /* Opens cache_dir/save (creating it) and reads the clean marker. */
@@ -43,6 +46,9 @@ ck_rc ck_area_open(struct ck_area *a, const char *cache_dir, struct ck_err *err)
 void ck_area_close(struct ck_area *a);
 
 void ck_area_mutate_begin(struct ck_area *a);
+/* ck_area_mutate_begin for a change to the data or metadata of the existing inode
+ * (dev, ino): also gives a running save's snapshot its own copy first (snapshot.h). */
+void ck_area_mutate_begin_inode(struct ck_area *a, dev_t dev, ino_t ino);
 void ck_area_mutate_end(struct ck_area *a);
 void ck_area_writer_open(struct ck_area *a);
 void ck_area_writer_close(struct ck_area *a);
@@ -51,6 +57,10 @@ void ck_area_writer_close(struct ck_area *a);
  * many were still open when the wait ended. Returns the change_seq at the snapshot. */
 uint64_t ck_area_freeze(struct ck_area *a, double wait_s, unsigned *writers_left);
 void ck_area_thaw(struct ck_area *a);
+
+/* Publishes the running save's snapshot (or NULL when it is done; that waits until no
+ * mutation still uses the old one). */
+void ck_area_set_snap(struct ck_area *a, struct ck_snap *snap);
 
 /* Records that a save of snapshot seq succeeded (writes the clean marker if nothing has
  * changed since). */

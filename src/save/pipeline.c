@@ -67,8 +67,8 @@ static ck_rc counting_in_write(void *ctx, const void *buf, size_t len, struct ck
     return ck_sink_write(&c->inner, buf, len, err);
 }
 
-static ck_rc write_raw(int dirfd, struct ck_store_upload *up, struct ck_save_progress *pr,
-                       struct ck_save_result *res, struct ck_err *err)
+static ck_rc write_raw_file(int dirfd, struct ck_store_upload *up, struct ck_save_progress *pr,
+                            struct ck_save_result *res, struct ck_err *err)
 {
     int fd = openat(dirfd, "payload", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
@@ -96,9 +96,21 @@ static ck_rc write_raw(int dirfd, struct ck_store_upload *up, struct ck_save_pro
     return rc;
 }
 
-/* tar -> parallel gzip members -> store, then the seek index after the last member. */
-static ck_rc write_tar(int dirfd, const struct ck_codec *codec, struct ck_store_upload *up,
+static ck_rc write_raw(int dirfd, struct ck_snap *snap, struct ck_store_upload *up,
                        struct ck_save_progress *pr, struct ck_save_result *res, struct ck_err *err)
+{
+    if (snap)
+        ck_snap_file_begin(snap, dirfd, "payload");
+    ck_rc rc = write_raw_file(dirfd, up, pr, res, err);
+    if (snap)
+        ck_snap_file_end(snap);
+    return rc;
+}
+
+/* tar -> parallel gzip members -> store, then the seek index after the last member. */
+static ck_rc write_tar(int dirfd, struct ck_snap *snap, const struct ck_codec *codec,
+                       struct ck_store_upload *up, struct ck_save_progress *pr,
+                       struct ck_save_result *res, struct ck_err *err)
 {
     struct counting_sink out = {ck_store_upload_sink(up), pr};
     struct ck_sink out_sink = {counting_write, &out};
@@ -111,7 +123,13 @@ static ck_rc write_tar(int dirfd, const struct ck_codec *codec, struct ck_store_
     if (!rc) {
         struct counting_sink in = {ck_gzw_sink(gz), pr};
         struct ck_sink in_sink = {counting_in_write, &in};
-        rc = ck_pack_tar_observed(dirfd, &in_sink, ck_ix_builder_add, ix, &st, err);
+        struct ck_pack_opts po = {.observe = ck_ix_builder_add, .observe_ctx = ix};
+        if (snap) {
+            po.file_begin = ck_snap_file_begin;
+            po.file_end = ck_snap_file_end;
+            po.file_ctx = snap;
+        }
+        rc = ck_pack_tar_ex(dirfd, &in_sink, &po, &st, err);
     }
     if (!rc)
         rc = ck_gzw_finish(gz, err);
@@ -127,8 +145,8 @@ static ck_rc write_tar(int dirfd, const struct ck_codec *codec, struct ck_store_
     return rc;
 }
 
-ck_rc ck_save_pipeline_run(int save_dirfd, struct ck_store *dest, const struct ck_codec *codec,
-                           void (*read_done)(void *ctx), void *ctx,
+ck_rc ck_save_pipeline_run(int save_dirfd, struct ck_snap *snap, struct ck_store *dest,
+                           const struct ck_codec *codec, void (*read_done)(void *ctx), void *ctx,
                            struct ck_save_progress *progress, struct ck_save_result *res,
                            struct ck_err *err)
 {
@@ -138,9 +156,9 @@ ck_rc ck_save_pipeline_run(int save_dirfd, struct ck_store *dest, const struct c
     if (!rc)
         rc = ck_store_put_begin(dest, &up, err);
     if (!rc && res->kind == CK_KIND_PAYLOAD)
-        rc = write_raw(save_dirfd, up, progress, res, err);
+        rc = write_raw(save_dirfd, snap, up, progress, res, err);
     else if (!rc && res->kind == CK_KIND_TAR)
-        rc = write_tar(save_dirfd, codec, up, progress, res, err);
+        rc = write_tar(save_dirfd, snap, codec, up, progress, res, err);
     if (read_done)
         read_done(ctx);
     if (rc) {

@@ -18,6 +18,7 @@
 
 #include "archive/codec.h"
 #include "archive/extract.h"
+#include "save/snapshot.h"
 #include "store/store.h"
 
 /* Live counters of a running save, read by .status while it runs. */
@@ -33,8 +34,10 @@ struct ck_save_result {
     uint64_t compressed; /* bytes of the object */
 };
 
-ck_rc ck_save_pipeline_run(int save_dirfd, struct ck_store *dest, const struct ck_codec *codec,
-                           void (*read_done)(void *ctx), void *ctx,
+/* Archives the tree under dirfd: the snapshot's tree when snap is not NULL (its
+ * copy-on-write hooks are used while files are read), else save/ itself. */
+ck_rc ck_save_pipeline_run(int dirfd, struct ck_snap *snap, struct ck_store *dest,
+                           const struct ck_codec *codec, void (*read_done)(void *ctx), void *ctx,
                            struct ck_save_progress *progress, struct ck_save_result *res,
                            struct ck_err *err);
 

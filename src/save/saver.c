@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "save/pipeline.h"
+#include "save/snapshot.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -123,7 +124,8 @@ static void set_phase(struct ck_saver *s, enum ck_save_phase p)
 static void on_read_done(void *ctx)
 {
     struct run *r = ctx;
-    ck_area_thaw(r->saver->cfg.area);
+    if (!r->thawed) /* no snapshot: the gate stayed closed while save/ was read */
+        ck_area_thaw(r->saver->cfg.area);
     r->thawed = true;
     set_phase(r->saver, CK_PHASE_COMMITTING);
 }
@@ -159,6 +161,53 @@ static void finish_report(struct ck_saver *s, ck_rc rc, const struct ck_err *err
     pthread_mutex_unlock(&s->lock);
 }
 
+/* Closes the gate, takes the snapshot and (if it could be taken) opens the gate again.
+ * Returns the change_seq at the snapshot point; *snap is NULL when the save must read
+ * save/ itself with the gate closed (the snapshot could not be made). */
+static uint64_t take_snapshot(struct ck_saver *s, const struct job *j, struct ck_snap **snap,
+                              int *dirfd)
+{
+    struct ck_area *a = s->cfg.area;
+    unsigned left = 0;
+    uint64_t seq = ck_area_freeze(a, s->cfg.save_wait_s, &left);
+    if (left)
+        ck_log_warn("save %llu: %u file(s) still open for writing after %.0f s; saving them "
+                    "as they are now",
+                    (unsigned long long)j->generation, left, s->cfg.save_wait_s);
+    double t0 = ck_now();
+    struct ck_err err;
+    *snap = NULL;
+    *dirfd = a->dirfd;
+    if (ck_snap_take(a->dirfd, a->cache_dirfd, snap, dirfd, &err) == CK_OK) {
+        ck_area_set_snap(a, *snap);
+        ck_area_thaw(a);
+        ck_log_debug("save %llu: snapshot in %.1f ms", (unsigned long long)j->generation,
+                     (ck_now() - t0) * 1e3);
+    } else {
+        ck_log_warn("save %llu: %s; writers wait until the save has read save/",
+                    (unsigned long long)j->generation, err.msg);
+    }
+    pthread_mutex_lock(&s->lock);
+    s->current.writers_left = left;
+    s->current.snapshot_ms = (ck_now() - t0) * 1e3;
+    s->current.phase = CK_PHASE_ARCHIVING;
+    pthread_mutex_unlock(&s->lock);
+    return seq;
+}
+
+static void log_result(const struct job *j, ck_rc rc, const struct ck_err *err,
+                       const struct ck_save_result *res, double secs)
+{
+    if (rc)
+        ck_log_error("save %llu failed after %.2f s: %s", (unsigned long long)j->generation, secs,
+                     err->msg);
+    else
+        ck_log_info("save %llu done: %s, %llu bytes -> %llu bytes in %.2f s (%.1f MB/s)",
+                    (unsigned long long)j->generation, ck_object_kind_name(res->kind),
+                    (unsigned long long)res->bytes, (unsigned long long)res->compressed, secs,
+                    secs > 0 ? (double)res->bytes / 1e6 / secs : 0.0);
+}
+
 static void run_job(struct ck_saver *s, const struct job *j)
 {
     double t0 = ck_now();
@@ -166,35 +215,24 @@ static void run_job(struct ck_saver *s, const struct job *j)
     ck_err_clear(&err);
     ck_log_info("save %llu (%s) started", (unsigned long long)j->generation,
                 ck_save_trigger_name(j->trigger));
-    unsigned left = 0;
-    uint64_t seq = ck_area_freeze(s->cfg.area, s->cfg.save_wait_s, &left);
-    if (left)
-        ck_log_warn("save %llu: %u file(s) still open for writing after %.0f s; saving them "
-                    "as they are now",
-                    (unsigned long long)j->generation, left, s->cfg.save_wait_s);
-    pthread_mutex_lock(&s->lock);
-    s->current.writers_left = left;
-    s->current.phase = CK_PHASE_ARCHIVING;
-    pthread_mutex_unlock(&s->lock);
+    struct ck_snap *snap;
+    int dirfd;
+    uint64_t seq = take_snapshot(s, j, &snap, &dirfd);
     notify_all(j, true, CK_OK, NULL);
 
-    struct run r = {s, false};
+    struct run r = {s, snap != NULL};
     struct ck_save_result res;
-    ck_rc rc = ck_save_pipeline_run(s->cfg.area->dirfd, s->cfg.dest, &s->cfg.codec, on_read_done,
-                                    &r, &s->progress, &res, &err);
+    ck_rc rc = ck_save_pipeline_run(dirfd, snap, s->cfg.dest, &s->cfg.codec, on_read_done, &r,
+                                    &s->progress, &res, &err);
     if (!r.thawed)
         ck_area_thaw(s->cfg.area);
+    if (snap) {
+        ck_area_set_snap(s->cfg.area, NULL);
+        ck_snap_free(snap);
+    }
     if (!rc)
         ck_area_mark_saved(s->cfg.area, seq);
-    double secs = ck_now() - t0;
-    if (rc)
-        ck_log_error("save %llu failed after %.2f s: %s", (unsigned long long)j->generation, secs,
-                     err.msg);
-    else
-        ck_log_info("save %llu done: %s, %llu bytes -> %llu bytes in %.2f s (%.1f MB/s)",
-                    (unsigned long long)j->generation, ck_object_kind_name(res.kind),
-                    (unsigned long long)res.bytes, (unsigned long long)res.compressed, secs,
-                    secs > 0 ? (double)res.bytes / 1e6 / secs : 0.0);
+    log_result(j, rc, &err, &res, ck_now() - t0);
     finish_report(s, rc, &err, &res, t0);
     notify_all(j, false, rc, rc ? err.msg : NULL);
 }

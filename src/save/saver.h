@@ -4,9 +4,10 @@
  * A request joins the pending save if there is one (several queued requests collapse
  * into one save; the newest trigger names it), else it creates one with the next
  * generation number. A single saver thread runs pending saves one after the other:
- *   freeze save/ (bounded wait for writers) -> snapshot taken: on_snapshot callbacks ->
- *   pipeline (pack, compress, upload) -> thaw as soon as local data is read ->
+ *   freeze save/ (bounded wait for writers) -> snapshot (hard links, snapshot.h) -> thaw
+ *   -> on_snapshot callbacks -> pipeline (pack, compress, upload) reading the snapshot ->
  *   commit -> on_done callbacks with the result.
+ * If the snapshot cannot be taken, the gate stays closed until the local data is read.
  * Callbacks run on the saver thread with no lock held; they must not block for long
  * (the FUSE adapter only sends a reply from them).
  *
@@ -60,6 +61,7 @@ struct ck_save_report {
     uint64_t bytes;
     uint64_t compressed;
     unsigned writers_left; /* files still open for writing at the snapshot */
+    double snapshot_ms;    /* how long the gate was closed for the snapshot */
     char error[CK_ERR_MSG_MAX];
 };
 

@@ -42,7 +42,8 @@ static void write_archive(const char *dir, const char *codec, size_t block, stru
     int fd = open(dir, O_RDONLY | O_DIRECTORY);
     struct ck_sink in = ck_gzw_sink(gz);
     struct ck_pack_stats st;
-    ck_assert_int_eq(ck_pack_tar_observed(fd, &in, ck_ix_builder_add, ix, &st, &err), CK_OK);
+    struct ck_pack_opts po = {.observe = ck_ix_builder_add, .observe_ctx = ix};
+    ck_assert_int_eq(ck_pack_tar_ex(fd, &in, &po, &st, &err), CK_OK);
     close(fd);
     ck_assert_int_eq(ck_gzw_finish(gz, &err), CK_OK);
     size_t n;
