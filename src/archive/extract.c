@@ -52,8 +52,8 @@ struct dir_fix {
 
 struct xr {
     struct archive *a;
-    int obj_fd; /* not owned */
-    int dest;   /* not owned */
+    struct ck_objsrc src; /* fd and ctx not owned */
+    int dest;             /* not owned */
     const struct ck_extract_limits *lim;
     struct ck_extract_stats st;
     uint64_t declared_total; /* sum of regular-file sizes seen */
@@ -99,20 +99,15 @@ static la_ssize_t read_gzip_cb(struct archive *a, void *ctx, const void **buf)
 static la_ssize_t read_raw_cb(struct archive *a, void *ctx, const void **buf)
 {
     struct xr *x = ctx;
-    for (;;) {
-        ssize_t n = pread(x->obj_fd, x->raw, RAW_READ_SIZE, (off_t)x->raw_off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            x->src_rc = ck_fail_errno(&x->src_err, errno, "read of the object at byte %llu",
-                                      (unsigned long long)x->raw_off);
-            archive_set_error(a, EIO, "%s", x->src_err.msg);
-            return -1;
-        }
-        x->raw_off += (uint64_t)n;
-        *buf = x->raw;
-        return n;
+    ssize_t n = ck_objsrc_pread(&x->src, x->raw, RAW_READ_SIZE, x->raw_off, &x->src_err);
+    if (n < 0) {
+        x->src_rc = x->src_err.rc;
+        archive_set_error(a, EIO, "%s", x->src_err.msg);
+        return -1;
     }
+    x->raw_off += (uint64_t)n;
+    *buf = x->raw;
+    return n;
 }
 
 /* A libarchive failure as a ck_rc: the read callback's own error first, then ENOMEM,
@@ -469,15 +464,15 @@ static ck_rc drain_gzip(struct xr *x)
 static ck_rc xr_open(struct xr *x)
 {
     unsigned char magic[2];
-    ssize_t n = pread(x->obj_fd, magic, sizeof(magic), 0);
+    ssize_t n = ck_objsrc_pread(&x->src, magic, sizeof(magic), 0, x->err);
     if (n < 0)
-        return ck_fail_errno(x->err, errno, "read of the object");
+        return x->err->rc;
     x->a = archive_read_new();
     if (!x->a)
         return ck_fail(x->err, CK_ENOMEM, "archive reader: out of memory");
     archive_read_support_format_tar(x->a);
     if (ck_gzip_magic(magic, (size_t)n)) {
-        ck_rc rc = ck_gunzip_new(x->obj_fd, &x->gz, x->err);
+        ck_rc rc = ck_gunzip_new(&x->src, &x->gz, x->err);
         if (rc)
             return rc;
         archive_read_open(x->a, x, NULL, read_gzip_cb, NULL);
@@ -551,18 +546,30 @@ static void xr_free(struct xr *x)
 ck_rc ck_extract_object(int obj_fd, int dest_dirfd, const struct ck_extract_limits *limits,
                         enum ck_object_kind *kind, struct ck_extract_stats *st, struct ck_err *err)
 {
-    *kind = CK_KIND_NONE;
-    if (st)
-        *st = (struct ck_extract_stats){0};
     struct stat sb;
     if (fstat(obj_fd, &sb) < 0)
         return ck_fail_errno(err, errno, "stat of the checkpoint object");
-    if (S_ISREG(sb.st_mode) && sb.st_size == 0)
+    if (S_ISREG(sb.st_mode) && sb.st_size == 0) {
+        *kind = CK_KIND_NONE;
+        if (st)
+            *st = (struct ck_extract_stats){0};
         return CK_OK; /* an empty object is "no checkpoint" */
+    }
+    struct ck_objsrc src = {obj_fd, NULL, NULL};
+    return ck_extract_src(&src, dest_dirfd, limits, kind, st, err);
+}
+
+ck_rc ck_extract_src(const struct ck_objsrc *src, int dest_dirfd,
+                     const struct ck_extract_limits *limits, enum ck_object_kind *kind,
+                     struct ck_extract_stats *st, struct ck_err *err)
+{
+    *kind = CK_KIND_NONE;
+    if (st)
+        *st = (struct ck_extract_stats){0};
     struct xr *x = calloc(1, sizeof(*x));
     if (!x)
         return ck_fail(err, CK_ENOMEM, "archive reader: out of memory");
-    *x = (struct xr){.obj_fd = obj_fd, .dest = dest_dirfd, .lim = limits, .err = err};
+    *x = (struct xr){.src = *src, .dest = dest_dirfd, .lim = limits, .err = err};
     struct archive_entry *first = NULL;
     struct ck_utf8_locale loc;
     ck_utf8_locale_enter(&loc);

@@ -23,6 +23,7 @@
 
 #include <stdint.h>
 
+#include "archive/objsrc.h"
 #include "util/err.h"
 
 enum ck_object_kind {
@@ -46,5 +47,11 @@ struct ck_extract_stats {
 
 ck_rc ck_extract_object(int obj_fd, int dest_dirfd, const struct ck_extract_limits *limits,
                         enum ck_object_kind *kind, struct ck_extract_stats *st, struct ck_err *err);
+
+/* The same from a source that may still be growing (objsrc.h): the loader extracts while
+ * it downloads. The object must not be empty (the caller knows its size). */
+ck_rc ck_extract_src(const struct ck_objsrc *src, int dest_dirfd,
+                     const struct ck_extract_limits *limits, enum ck_object_kind *kind,
+                     struct ck_extract_stats *st, struct ck_err *err);
 
 #endif

@@ -13,14 +13,14 @@
 
 struct ck_gunzip {
     z_stream zs;
-    int fd;             /* not owned */
-    uint64_t file_off;  /* bytes read from fd so far */
-    unsigned char *in;  /* GZ_IN_SIZE, owned */
-    unsigned char *out; /* GZ_OUT_SIZE, owned */
-    uint64_t members;   /* complete members so far */
-    bool eof;           /* fd has no more bytes */
-    bool member_start;  /* the next bytes must start a member (or end the stream) */
-    bool done;          /* end of the stream reached */
+    struct ck_objsrc src; /* fd and ctx not owned */
+    uint64_t file_off;    /* bytes read from fd so far */
+    unsigned char *in;    /* GZ_IN_SIZE, owned */
+    unsigned char *out;   /* GZ_OUT_SIZE, owned */
+    uint64_t members;     /* complete members so far */
+    bool eof;             /* fd has no more bytes */
+    bool member_start;    /* the next bytes must start a member (or end the stream) */
+    bool done;            /* end of the stream reached */
 };
 
 bool ck_gzip_magic(const unsigned char *p, size_t n)
@@ -28,7 +28,7 @@ bool ck_gzip_magic(const unsigned char *p, size_t n)
     return n >= 2 && p[0] == 0x1f && p[1] == 0x8b;
 }
 
-ck_rc ck_gunzip_new(int fd, struct ck_gunzip **gp, struct ck_err *err)
+ck_rc ck_gunzip_new(const struct ck_objsrc *src, struct ck_gunzip **gp, struct ck_err *err)
 {
     *gp = NULL;
     struct ck_gunzip *g = calloc(1, sizeof(*g));
@@ -43,7 +43,7 @@ ck_rc ck_gunzip_new(int fd, struct ck_gunzip **gp, struct ck_err *err)
         free(g);
         return ck_fail(err, CK_ENOMEM, "gzip reader: inflateInit2 failed (zlib error %d)", zrc);
     }
-    g->fd = fd;
+    g->src = *src;
     g->member_start = true;
     g->zs.next_in = g->in;
     *gp = g;
@@ -62,13 +62,10 @@ static ck_rc fill(struct ck_gunzip *g, size_t need, struct ck_err *err)
         if (g->zs.next_in != g->in && g->zs.avail_in > 0)
             memmove(g->in, g->zs.next_in, g->zs.avail_in);
         g->zs.next_in = g->in;
-        ssize_t n =
-            pread(g->fd, g->in + g->zs.avail_in, GZ_IN_SIZE - g->zs.avail_in, (off_t)g->file_off);
-        if (n < 0 && errno == EINTR)
-            continue;
+        ssize_t n = ck_objsrc_pread(&g->src, g->in + g->zs.avail_in, GZ_IN_SIZE - g->zs.avail_in,
+                                    g->file_off, err);
         if (n < 0)
-            return ck_fail_errno(err, errno, "gzip reader: read at byte %llu",
-                                 (unsigned long long)g->file_off);
+            return err->rc;
         if (n == 0)
             g->eof = true;
         g->file_off += (uint64_t)n;

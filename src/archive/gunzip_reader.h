@@ -7,7 +7,7 @@
  * anywhere in a member fails with CK_ECORRUPT. Members are read one after the other
  * (ckptfs writes many, plus an empty index member); after a complete member, bytes that
  * do not start another member end the stream and are ignored, as gzip(1) does.
- * The reader owns its buffers and zlib state, not the fd; it reads with pread from offset 0.
+ * The reader owns its buffers and zlib state, not the source; it reads from offset 0.
  */
 #ifndef CK_ARCHIVE_GUNZIP_READER_H
 #define CK_ARCHIVE_GUNZIP_READER_H
@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "archive/objsrc.h"
 #include "util/err.h"
 
 struct ck_gunzip;
@@ -23,7 +24,8 @@ struct ck_gunzip;
 /* True if p (n bytes) starts with the gzip magic. */
 bool ck_gzip_magic(const unsigned char *p, size_t n);
 
-ck_rc ck_gunzip_new(int fd, struct ck_gunzip **g, struct ck_err *err);
+/* Reads from src (copied; src->fd and ctx are not owned). */
+ck_rc ck_gunzip_new(const struct ck_objsrc *src, struct ck_gunzip **g, struct ck_err *err);
 
 /* Sets *out and *len to the next decompressed bytes, valid until the next call; *len == 0 at
  * the end of the stream. Truncation, bad data or a bad trailer fail with CK_ECORRUPT. */

@@ -14,11 +14,10 @@
 #include <unistd.h>
 
 #include "restore/lazy.h"
+#include "restore/streamed.h"
 #include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/log.h"
-
-#define OBJECT_FILE "prev.object"
 
 struct waiter {
     ck_load_cb cb;
@@ -95,33 +94,6 @@ ck_rc ck_loader_new(const struct ck_loader_cfg *cfg, struct ck_loader **out, str
     return CK_OK;
 }
 
-/* Download sink: appends to the object file and counts progress. */
-struct file_sink {
-    struct ck_loader *l;
-    int fd;
-};
-
-static ck_rc file_sink_write(void *ctx, const void *buf, size_t len, struct ck_err *err)
-{
-    struct file_sink *fs = ctx;
-    if (atomic_load(&fs->l->cancel))
-        return ck_fail(err, CK_ECANCELED, "load cancelled");
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = write(fs->fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return ck_fail_errno(err, errno, "writing the downloaded checkpoint to the cache");
-        p += n;
-        len -= (size_t)n;
-        pthread_mutex_lock(&fs->l->lock);
-        fs->l->st.bytes_done += (uint64_t)n;
-        pthread_mutex_unlock(&fs->l->lock);
-    }
-    return CK_OK;
-}
-
 /* Finds the first source that exists and is not empty. *store is NULL if none is. */
 static ck_rc pick_source(struct ck_loader *l, struct ck_store **store, uint64_t *size,
                          struct ck_err *err)
@@ -153,23 +125,6 @@ static ck_rc pick_source(struct ck_loader *l, struct ck_store **store, uint64_t 
     return CK_OK;
 }
 
-static ck_rc download(struct ck_loader *l, struct ck_store *s, int *obj_fd, struct ck_err *err)
-{
-    int fd = openat(l->work_dirfd, OBJECT_FILE, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return ck_fail_errno(err, errno, "creating %s in the cache", OBJECT_FILE);
-    struct file_sink fs = {l, fd};
-    struct ck_sink sink = {file_sink_write, &fs};
-    ck_rc rc = ck_store_get(s, 0, CK_STORE_TO_END, &sink, err);
-    if (rc) {
-        close(fd);
-        unlinkat(l->work_dirfd, OBJECT_FILE, 0);
-        return rc;
-    }
-    *obj_fd = fd;
-    return CK_OK;
-}
-
 static void limits_for_cache(struct ck_loader *l, struct ck_extract_limits *lim)
 {
     struct statvfs vfs;
@@ -181,19 +136,24 @@ static void limits_for_cache(struct ck_loader *l, struct ck_extract_limits *lim)
     lim->max_entries = 10u * 1000 * 1000;
 }
 
-static ck_rc materialize(struct ck_loader *l, int obj_fd, struct ck_err *err)
+static void on_progress(void *ctx, uint64_t bytes)
+{
+    struct ck_loader *l = ctx;
+    pthread_mutex_lock(&l->lock);
+    l->st.bytes_done = bytes;
+    pthread_mutex_unlock(&l->lock);
+}
+
+/* Any other object: downloaded and extracted at the same time (streamed.h). */
+static ck_rc load_streamed(struct ck_loader *l, struct ck_store *s, struct ck_err *err)
 {
     struct ck_extract_limits lim;
     limits_for_cache(l, &lim);
+    struct ck_streamed_cfg cfg = {s, l->work_dirfd, l->prev_dirfd, &lim, &l->cancel, on_progress,
+                                  l};
     enum ck_object_kind kind = CK_KIND_NONE;
     struct ck_extract_stats xs = {0};
-    ck_rc rc = ck_extract_object(obj_fd, l->prev_dirfd, &lim, &kind, &xs, err);
-    if (!rc && kind == CK_KIND_PAYLOAD) {
-        if (renameat(l->work_dirfd, OBJECT_FILE, l->prev_dirfd, "payload") < 0)
-            rc = ck_fail_errno(err, errno, "moving the payload into prev/");
-        else
-            fchmod(obj_fd, 0444);
-    }
+    ck_rc rc = ck_streamed_load(&cfg, &kind, &xs, err);
     pthread_mutex_lock(&l->lock);
     l->st.kind = kind;
     l->st.entries = kind == CK_KIND_PAYLOAD ? 1 : xs.entries;
@@ -253,13 +213,7 @@ static ck_rc load(struct ck_loader *l, struct ck_err *err)
         }
         return rc; /* on success the store stays open for lazy reads */
     }
-    int obj_fd = -1;
-    rc = download(l, s, &obj_fd, err);
-    if (!rc) {
-        rc = materialize(l, obj_fd, err);
-        close(obj_fd);
-        unlinkat(l->work_dirfd, OBJECT_FILE, 0);
-    }
+    rc = load_streamed(l, s, err);
     if (rc)
         ck_err_prefix(err, "previous checkpoint %s", ck_store_uri(s));
     ck_store_close(s);

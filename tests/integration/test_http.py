@@ -126,6 +126,38 @@ class HttpTest(MountTest):
         # save/ and .status are unaffected
         open(os.path.join(m.save, "f"), "w").write("x")
 
+    def test_foreign_archive_is_extracted_while_it_downloads(self):
+        import tarfile
+        import threading
+        import time
+        d = os.path.dirname(self.path("foreign", "x"))
+        for i in range(4):
+            with open(os.path.join(d, f"part{i}.bin"), "wb") as f:
+                f.write(os.urandom(4 << 20))
+        obj = os.path.join(self.nginx.data, "foreign.tgz")
+        with tarfile.open(obj, "w:gz", compresslevel=1) as tar:  # flyte-sdk's format
+            for child in sorted(os.listdir(d)):
+                tar.add(os.path.join(d, child), arcname=child)
+        os.chmod(obj, 0o644)
+        size = os.path.getsize(obj)
+        p = self.proxy(f"pass,stall=4@{size // 2}")  # HEAD passes, the GET stalls halfway
+        m = self.mount(self.path("dest", "x"), [p.url + "/foreign.tgz"])
+        listing = {}
+        t = threading.Thread(target=lambda: listing.setdefault("names", os.listdir(m.prev)))
+        t.start()
+        cache_prev = os.path.join(m.cache, "prev")
+        seen_early = False
+        end = time.monotonic() + 30
+        while t.is_alive() and time.monotonic() < end:
+            if m.status()["prev"]["state"] == "loading" and "part0.bin" in os.listdir(cache_prev):
+                seen_early = True  # extracted while the rest was still downloading
+            time.sleep(0.05)
+        t.join(30)
+        self.assertTrue(seen_early, "nothing was extracted before the download ended")
+        self.assertEqual(sorted(listing["names"]), [f"part{i}.bin" for i in range(4)])
+        self.assertEqual(tree(m.prev), tree(d))
+        self.assertFalse(m.status()["prev"]["indexed"])
+
     def test_server_down_during_load_is_an_error(self):
         port = self.nginx.port
         self.nginx.stop()
