@@ -52,8 +52,9 @@ struct dir_fix {
 
 struct xr {
     struct archive *a;
-    struct ck_objsrc src; /* fd and ctx not owned */
-    int dest;             /* not owned */
+    struct ck_objsrc src;                 /* fd and ctx not owned */
+    const struct ck_extract_hooks *hooks; /* may be NULL */
+    int dest;                             /* not owned */
     const struct ck_extract_limits *lim;
     struct ck_extract_stats st;
     uint64_t declared_total; /* sum of regular-file sizes seen */
@@ -518,6 +519,8 @@ static ck_rc xr_entries(struct xr *x, struct archive_entry *e)
         ck_rc rc = do_entry(x, e);
         if (rc)
             return rc;
+        if (x->hooks && x->hooks->entry_done && x->name[0])
+            x->hooks->entry_done(x->hooks->ctx, x->name);
         int r = archive_read_next_header(x->a, &e);
         if (r == ARCHIVE_EOF)
             break;
@@ -556,12 +559,12 @@ ck_rc ck_extract_object(int obj_fd, int dest_dirfd, const struct ck_extract_limi
         return CK_OK; /* an empty object is "no checkpoint" */
     }
     struct ck_objsrc src = {obj_fd, NULL, NULL};
-    return ck_extract_src(&src, dest_dirfd, limits, kind, st, err);
+    return ck_extract_src(&src, dest_dirfd, limits, NULL, kind, st, err);
 }
 
 ck_rc ck_extract_src(const struct ck_objsrc *src, int dest_dirfd,
-                     const struct ck_extract_limits *limits, enum ck_object_kind *kind,
-                     struct ck_extract_stats *st, struct ck_err *err)
+                     const struct ck_extract_limits *limits, const struct ck_extract_hooks *hooks,
+                     enum ck_object_kind *kind, struct ck_extract_stats *st, struct ck_err *err)
 {
     *kind = CK_KIND_NONE;
     if (st)
@@ -569,7 +572,7 @@ ck_rc ck_extract_src(const struct ck_objsrc *src, int dest_dirfd,
     struct xr *x = calloc(1, sizeof(*x));
     if (!x)
         return ck_fail(err, CK_ENOMEM, "archive reader: out of memory");
-    *x = (struct xr){.src = *src, .dest = dest_dirfd, .lim = limits, .err = err};
+    *x = (struct xr){.src = *src, .dest = dest_dirfd, .lim = limits, .err = err, .hooks = hooks};
     struct archive_entry *first = NULL;
     struct ck_utf8_locale loc;
     ck_utf8_locale_enter(&loc);

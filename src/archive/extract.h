@@ -48,10 +48,18 @@ struct ck_extract_stats {
 ck_rc ck_extract_object(int obj_fd, int dest_dirfd, const struct ck_extract_limits *limits,
                         enum ck_object_kind *kind, struct ck_extract_stats *st, struct ck_err *err);
 
+/* Told of every entry once it is complete on disk (its normalized name), so that a
+ * reader may use it before the whole archive is extracted. */
+struct ck_extract_hooks {
+    void (*entry_done)(void *ctx, const char *name);
+    void *ctx;
+};
+
 /* The same from a source that may still be growing (objsrc.h): the loader extracts while
- * it downloads. The object must not be empty (the caller knows its size). */
+ * it downloads. The object must not be empty (the caller knows its size). hooks may be
+ * NULL. */
 ck_rc ck_extract_src(const struct ck_objsrc *src, int dest_dirfd,
-                     const struct ck_extract_limits *limits, enum ck_object_kind *kind,
-                     struct ck_extract_stats *st, struct ck_err *err);
+                     const struct ck_extract_limits *limits, const struct ck_extract_hooks *hooks,
+                     enum ck_object_kind *kind, struct ck_extract_stats *st, struct ck_err *err);
 
 #endif

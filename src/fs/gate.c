@@ -1,15 +1,19 @@
 /*
  * gate.c - requests under prev/ that arrive before the previous checkpoint is loaded.
  *
- * The first lookup or opendir directly under prev/ starts the lazy load; the request is
- * parked with the loader and answered from the loader thread when the load ends (EIO if
- * it failed), so the FUSE worker that received it is free at once. Deeper requests need a
- * node that only a completed lookup under prev/ can give, so these two are the only
- * entry points to gate.
+ * The first lookup or opendir under prev/ starts the lazy load; the request is parked
+ * with the loader and answered from the loader thread, so the FUSE worker that received
+ * it is free at once (EIO if the load failed). While a foreign archive streams in, a
+ * lookup waits only until its own entry is complete on disk (ck_loader_when_entry): a
+ * program that opens prev/model.pt gets it as soon as it is extracted. A directory
+ * listing waits for the whole load, since only then is a directory known to be complete.
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fs/fs_internal.h"
 
@@ -35,6 +39,25 @@ static void resume(void *ctx, ck_rc rc)
     free(p);
 }
 
+/* The path of name under parent, relative to prev/ ("sub/x"), from the parent's fd. */
+static bool prev_relpath(struct ck_fs *fs, struct ck_node *parent, const char *name, char *out,
+                         size_t len)
+{
+    if (parent == fs->prev_root)
+        return (size_t)snprintf(out, len, "%s", name) < len;
+    char proc[64], abs[PATH_MAX];
+    ck_node_procpath(parent, proc, sizeof(proc));
+    ssize_t n = readlink(proc, abs, sizeof(abs) - 1);
+    if (n < 0)
+        return false;
+    abs[n] = '\0';
+    char prefix[PATH_MAX + 8];
+    int pl = snprintf(prefix, sizeof(prefix), "%s/prev/", fs->d->cache_dir);
+    if (pl < 0 || strncmp(abs, prefix, (size_t)pl) != 0)
+        return false;
+    return (size_t)snprintf(out, len, "%s/%s", abs + pl, name) < len;
+}
+
 static void park(fuse_req_t req, enum parked_op op, struct ck_node *n, const char *name,
                  struct fuse_file_info *fi)
 {
@@ -50,7 +73,12 @@ static void park(fuse_req_t req, enum parked_op op, struct ck_node *n, const cha
     if (fi)
         p->fi = *fi;
     memcpy(p->name, name ? name : "", len);
-    ck_loader_when_ready(ck_fs_of(req)->d->loader, resume, p);
+    struct ck_fs *fs = ck_fs_of(req);
+    char rel[PATH_MAX];
+    if (op == PARKED_LOOKUP && prev_relpath(fs, n, name, rel, sizeof(rel)))
+        ck_loader_when_entry(fs->d->loader, rel, resume, p);
+    else
+        ck_loader_when_ready(fs->d->loader, resume, p);
 }
 
 void ck_prev_gate_lookup(fuse_req_t req, struct ck_node *parent, const char *name)

@@ -56,7 +56,7 @@ void ck_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         return;
     }
     struct ck_node *n = ck_node_of(ino);
-    if (n == fs->prev_root && ck_loader_state(fs->d->loader) != CK_LOAD_READY)
+    if (n->area == CK_NODE_PREV && ck_loader_state(fs->d->loader) != CK_LOAD_READY)
         ck_prev_gate_opendir(req, n, fi);
     else
         ck_tree_opendir(req, n, fi);

@@ -65,7 +65,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
     struct ck_node *p = tree_node(req, parent, ENOTDIR);
     if (!p)
         return;
-    if (p == fs->prev_root && ck_loader_state(fs->d->loader) != CK_LOAD_READY)
+    if (p->area == CK_NODE_PREV && ck_loader_state(fs->d->loader) != CK_LOAD_READY)
         ck_prev_gate_lookup(req, p, name);
     else
         ck_tree_lookup(req, p, name);
@@ -246,14 +246,16 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
     if (!p)
         return;
     struct stat st;
-    if (ck_node_stat(n, &st) == 0 && S_ISLNK(st.st_mode)) {
-        fuse_reply_err(req, EPERM); /* linking through /proc would link the target */
-        return;
-    }
+    bool is_link = ck_node_stat(n, &st) == 0 && S_ISLNK(st.st_mode);
     char path[64];
     ck_node_procpath(n, path, sizeof(path));
     ck_area_mutate_begin(area_of(req));
-    int rc = linkat(AT_FDCWD, path, p->fd, newname, AT_SYMLINK_FOLLOW) < 0 ? errno : 0;
+    /* Linking through /proc would link a symlink's target: a symlink (its O_PATH
+     * descriptor names the link itself) is linked with AT_EMPTY_PATH, which needs
+     * CAP_DAC_READ_SEARCH; without it link(2) of a symlink stays EPERM. */
+    int r = is_link ? linkat(n->fd, "", p->fd, newname, AT_EMPTY_PATH)
+                    : linkat(AT_FDCWD, path, p->fd, newname, AT_SYMLINK_FOLLOW);
+    int rc = r < 0 ? (is_link && errno == ENOENT ? EPERM : errno) : 0;
     ck_area_mutate_end(area_of(req));
     if (rc)
         fuse_reply_err(req, rc);

@@ -23,6 +23,15 @@ struct waiter {
     ck_load_cb cb;
     void *ctx;
     struct waiter *next;
+    char relpath[]; /* for lookups parked until an entry completes ("" for the whole load) */
+};
+
+#define NAME_BUCKETS 4096
+
+/* Entries complete on disk while a foreign archive streams in (names relative to prev/). */
+struct name_node {
+    struct name_node *next;
+    char name[];
 };
 
 struct ck_loader {
@@ -33,10 +42,12 @@ struct ck_loader {
     bool thread_started; /* protected by lock */
     atomic_bool cancel;
     pthread_mutex_t lock;
-    struct ck_load_status st;    /* protected by lock */
-    double t0;                   /* protected by lock */
-    struct waiter *waiters;      /* protected by lock */
-    ck_rc result;                /* protected by lock; valid when READY or FAILED */
+    struct ck_load_status st;                   /* protected by lock */
+    double t0;                                  /* protected by lock */
+    struct waiter *waiters;                     /* protected by lock */
+    ck_rc result;                               /* protected by lock; valid when READY or FAILED */
+    struct name_node *done_names[NAME_BUCKETS]; /* protected by lock */
+    struct waiter *entry_waiters;               /* protected by lock */
     struct ck_store *lazy_store; /* the source, kept open while lazy serves from it */
     struct ck_lazy *lazy;        /* set before READY, read-only afterwards */
 };
@@ -136,6 +147,82 @@ static void limits_for_cache(struct ck_loader *l, struct ck_extract_limits *lim)
     lim->max_entries = 10u * 1000 * 1000;
 }
 
+static size_t name_hash(const char *s, size_t len)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return (size_t)(h % NAME_BUCKETS);
+}
+
+static bool name_done(struct ck_loader *l, const char *name, size_t len)
+{
+    for (struct name_node *n = l->done_names[name_hash(name, len)]; n; n = n->next)
+        if (strlen(n->name) == len && memcmp(n->name, name, len) == 0)
+            return true;
+    return false;
+}
+
+/* Records name and its parents as complete (lock held). */
+static void add_done(struct ck_loader *l, const char *name)
+{
+    for (size_t len = strlen(name); len > 0;) {
+        if (!name_done(l, name, len)) {
+            struct name_node *n = malloc(sizeof(*n) + len + 1);
+            if (!n)
+                return;
+            memcpy(n->name, name, len);
+            n->name[len] = '\0';
+            size_t b = name_hash(name, len);
+            n->next = l->done_names[b];
+            l->done_names[b] = n;
+        }
+        while (len > 0 && name[len - 1] != '/')
+            len--;
+        if (len > 0)
+            len--; /* the parent directory */
+    }
+}
+
+/* extract.h hook: an entry is complete; answer the lookups that waited for it. */
+static void on_entry_done(void *ctx, const char *name)
+{
+    struct ck_loader *l = ctx;
+    struct waiter *ready = NULL;
+    pthread_mutex_lock(&l->lock);
+    add_done(l, name);
+    for (struct waiter **pp = &l->entry_waiters; *pp;) {
+        struct waiter *w = *pp;
+        if (name_done(l, w->relpath, strlen(w->relpath))) {
+            *pp = w->next;
+            w->next = ready;
+            ready = w;
+        } else {
+            pp = &w->next;
+        }
+    }
+    pthread_mutex_unlock(&l->lock);
+    while (ready) {
+        struct waiter *next = ready->next;
+        ready->cb(ready->ctx, CK_OK);
+        free(ready);
+        ready = next;
+    }
+}
+
+static void free_done_names(struct ck_loader *l)
+{
+    for (size_t b = 0; b < NAME_BUCKETS; b++) {
+        while (l->done_names[b]) {
+            struct name_node *n = l->done_names[b];
+            l->done_names[b] = n->next;
+            free(n);
+        }
+    }
+}
+
+static void *loader_main(void *arg);
+
 static void on_progress(void *ctx, uint64_t bytes)
 {
     struct ck_loader *l = ctx;
@@ -149,8 +236,8 @@ static ck_rc load_streamed(struct ck_loader *l, struct ck_store *s, struct ck_er
 {
     struct ck_extract_limits lim;
     limits_for_cache(l, &lim);
-    struct ck_streamed_cfg cfg = {s, l->work_dirfd, l->prev_dirfd, &lim, &l->cancel, on_progress,
-                                  l};
+    struct ck_streamed_cfg cfg = {
+        s, l->work_dirfd, l->prev_dirfd, &lim, &l->cancel, on_progress, l, {on_entry_done, l}};
     enum ck_object_kind kind = CK_KIND_NONE;
     struct ck_extract_stats xs = {0};
     ck_rc rc = ck_streamed_load(&cfg, &kind, &xs, err);
@@ -239,6 +326,16 @@ static void *loader_main(void *arg)
     struct ck_load_status st = l->st;
     struct waiter *w = l->waiters;
     l->waiters = NULL;
+    if (w) { /* both lists are answered: append the entry waiters */
+        struct waiter *t = w;
+        while (t->next)
+            t = t->next;
+        t->next = l->entry_waiters;
+    } else {
+        w = l->entry_waiters;
+    }
+    l->entry_waiters = NULL;
+    free_done_names(l);
     pthread_mutex_unlock(&l->lock);
     if (!rc)
         ck_log_info("previous checkpoint ready: %s%s, %llu entries, %llu bytes fetched in %.2f s",
@@ -253,43 +350,62 @@ static void *loader_main(void *arg)
     return NULL;
 }
 
-void ck_loader_when_ready(struct ck_loader *l, ck_load_cb cb, void *ctx)
+/* Starts the loader thread (lock held). False if it cannot start: the load is failed. */
+static bool start_locked(struct ck_loader *l)
+{
+    if (l->thread_started)
+        return true;
+    l->st.state = CK_LOAD_RUNNING;
+    l->t0 = ck_now();
+    int e = pthread_create(&l->thread, NULL, loader_main, l);
+    if (e) {
+        l->st.state = CK_LOAD_FAILED;
+        l->result = CK_ENOMEM;
+        snprintf(l->st.error, sizeof(l->st.error), "starting the loader thread: %s", strerror(e));
+        return false;
+    }
+    l->thread_started = true;
+    return true;
+}
+
+/* Calls cb once the load has ended, or (relpath not NULL) once that entry is complete. */
+static void wait_for(struct ck_loader *l, const char *relpath, ck_load_cb cb, void *ctx)
 {
     pthread_mutex_lock(&l->lock);
     enum ck_load_state s = l->st.state;
-    if (s == CK_LOAD_READY || s == CK_LOAD_FAILED) {
-        ck_rc rc = l->result;
+    if (s == CK_LOAD_READY || s == CK_LOAD_FAILED ||
+        (relpath && name_done(l, relpath, strlen(relpath)))) {
+        ck_rc rc = s == CK_LOAD_RUNNING ? CK_OK : l->result;
         pthread_mutex_unlock(&l->lock);
         cb(ctx, rc);
         return;
     }
-    struct waiter *w = malloc(sizeof(*w));
-    if (!w) {
+    size_t len = relpath ? strlen(relpath) : 0;
+    struct waiter *w = malloc(sizeof(*w) + len + 1);
+    if (!w || !start_locked(l)) {
+        ck_rc rc = w ? l->result : CK_ENOMEM;
         pthread_mutex_unlock(&l->lock);
-        cb(ctx, CK_ENOMEM);
+        free(w);
+        cb(ctx, rc);
         return;
     }
-    *w = (struct waiter){cb, ctx, l->waiters};
-    l->waiters = w;
-    if (!l->thread_started) {
-        l->st.state = CK_LOAD_RUNNING;
-        l->t0 = ck_now();
-        int e = pthread_create(&l->thread, NULL, loader_main, l);
-        if (e) {
-            /* Cannot start: fail this load so that waiters are not left hanging. */
-            l->waiters = NULL;
-            l->st.state = CK_LOAD_FAILED;
-            l->result = CK_ENOMEM;
-            snprintf(l->st.error, sizeof(l->st.error), "starting the loader thread: %s",
-                     strerror(e));
-            pthread_mutex_unlock(&l->lock);
-            cb(ctx, CK_ENOMEM);
-            free(w);
-            return;
-        }
-        l->thread_started = true;
-    }
+    w->cb = cb;
+    w->ctx = ctx;
+    memcpy(w->relpath, relpath ? relpath : "", len + 1);
+    struct waiter **list = relpath ? &l->entry_waiters : &l->waiters;
+    w->next = *list;
+    *list = w;
     pthread_mutex_unlock(&l->lock);
+}
+
+void ck_loader_when_ready(struct ck_loader *l, ck_load_cb cb, void *ctx)
+{
+    wait_for(l, NULL, cb, ctx);
+}
+
+void ck_loader_when_entry(struct ck_loader *l, const char *relpath, ck_load_cb cb, void *ctx)
+{
+    wait_for(l, relpath, cb, ctx);
 }
 
 enum ck_load_state ck_loader_state(struct ck_loader *l)

@@ -66,6 +66,11 @@ ck_rc ck_loader_new(const struct ck_loader_cfg *cfg, struct ck_loader **out, str
 /* Calls cb(ctx, rc) once the load has ended, starting it if it has not started. */
 void ck_loader_when_ready(struct ck_loader *l, ck_load_cb cb, void *ctx);
 
+/* While a foreign archive streams in: calls cb(ctx, rc) as soon as the entry relpath
+ * (relative to prev/, e.g. "sub/model.pt") is complete on disk, or when the load ends,
+ * whichever comes first; starts the load if needed. A lookup waits only for its entry. */
+void ck_loader_when_entry(struct ck_loader *l, const char *relpath, ck_load_cb cb, void *ctx);
+
 /* The state now, without starting anything. */
 enum ck_load_state ck_loader_state(struct ck_loader *l);
 

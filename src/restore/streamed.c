@@ -104,7 +104,7 @@ ck_rc ck_streamed_load(const struct ck_streamed_cfg *cfg, enum ck_object_kind *k
         rc = ck_fail(err, CK_ENOMEM, "cannot start the download thread");
     } else {
         struct ck_objsrc src = {d.fd, dl_wait, &d};
-        rc = ck_extract_src(&src, cfg->prev_dirfd, cfg->limits, kind, st, err);
+        rc = ck_extract_src(&src, cfg->prev_dirfd, cfg->limits, &cfg->hooks, kind, st, err);
         /* A tar needs nothing past its end; a payload needs every byte. */
         ck_rc drc = dl_finish(&d, rc != CK_OK, err);
         if (!rc)

@@ -26,6 +26,7 @@ struct ck_streamed_cfg {
     const atomic_bool *cancel;                   /* set by the owner to stop */
     void (*progress)(void *ctx, uint64_t bytes); /* bytes downloaded so far (any thread) */
     void *progress_ctx;
+    struct ck_extract_hooks hooks; /* entries as they complete (members may be NULL) */
 };
 
 ck_rc ck_streamed_load(const struct ck_streamed_cfg *cfg, enum ck_object_kind *kind,
