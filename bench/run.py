@@ -37,6 +37,8 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = os.path.join(ROOT, "tests", "tools")
 BIN = os.environ.get("CKPTFS_BIN", os.path.join(ROOT, "build", "ckptfs"))
+if not os.path.exists(BIN):
+    sys.exit(f"run.py: no ckptfs binary at {BIN}: build first (cmake --build build)")
 
 
 def sh(cmd, **kw):
@@ -371,6 +373,7 @@ def main():
     args = ap.parse_args()
     base, data = workload(args.size)
     work = tempfile.mkdtemp(prefix="run-", dir=base)
+    partial = os.path.join(base, f"partial-{args.size}.json")
     results = {"size_mib": args.size, "data_bytes": dir_bytes(data), "backends": {}}
     try:
         fuse_write(work, results.setdefault("fuse", {}))
@@ -393,6 +396,8 @@ def main():
                 flyte_restore(work, be, r)
             finally:
                 be.stop()
+            with open(partial, "w") as f:  # keep what is measured if a later step fails
+                json.dump(results, f, indent=1)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     out = args.out or os.path.join(base, f"results-{args.size}.json")
