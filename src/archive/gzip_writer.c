@@ -89,10 +89,12 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* One worker per core, at most 16: with two slots of ~2 MiB each, that bounds the
+ * writer's memory to ~70 MiB on any machine. */
 static unsigned default_threads(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : n > 64 ? 64 : (unsigned)n;
+    return n < 1 ? 1 : n > 16 ? 16 : (unsigned)n;
 }
 
 static ck_rc start_workers(struct ck_gzw *gz, struct ck_err *err)

@@ -303,12 +303,24 @@ ck_rc ck_s3_mpu_submit(struct ck_s3_mpu *m, char *buf, size_t len, size_t cap, s
     return CK_OK;
 }
 
+/* How many part buffers may exist: parallel + 1, fewer when parts grow so that they stay
+ * within CK_S3_PART_MEMORY, but never fewer than two (one filling, one uploading). */
+static unsigned buffers_for(unsigned parallel, size_t part)
+{
+    size_t fit = CK_S3_PART_MEMORY / (part ? part : 1);
+    unsigned n = parallel + 1;
+    if (fit < n)
+        n = (unsigned)fit;
+    return n < 2 ? 2 : n;
+}
+
 ck_rc ck_s3_mpu_take_buffer(struct ck_s3_mpu *m, size_t size, char **buf, size_t *cap,
                             struct ck_err *err)
 {
     struct part_buf b = {0};
     pthread_mutex_lock(&m->lock);
-    while (!m->failed && m->nfree == 0 && m->nbufs >= m->parallel + 1)
+    unsigned limit = buffers_for(m->parallel, size);
+    while (!m->failed && m->nfree == 0 && m->nbufs >= limit)
         pthread_cond_wait(&m->cond, &m->lock);
     if (m->failed) {
         *err = m->fail;

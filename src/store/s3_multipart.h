@@ -6,8 +6,11 @@
  * ck_s3_mpu_submit(); each worker hashes its part (SHA-256, signed as the payload hash and
  * sent as x-amz-checksum-sha256) and sends it with ck_s3_perform(), which retries that
  * part alone. Memory is bounded: at most parallel + 1 part buffers exist (the writer's
- * included); ck_s3_mpu_take_buffer() blocks while all are busy, which is the back-pressure
- * on put_write.
+ * included), and fewer once parts grow (their size doubles every 1,000 parts so that any
+ * object fits in 10,000): buffers x part size stays within CK_S3_PART_MEMORY, with a
+ * floor of two buffers (one filling, one uploading), so only objects beyond ~250 GB, whose
+ * parts exceed 64 MiB, use more (two parts). ck_s3_mpu_take_buffer() blocks while all
+ * are busy, which is the back-pressure on put_write.
  *
  * ck_s3_mpu_complete() waits for the workers, checks that every part succeeded, that the
  * parts are numbered 1..N with no gap, that their sizes add up to the bytes written and
@@ -27,6 +30,8 @@
 #include <stdint.h>
 
 #include "store/s3.h"
+
+#define CK_S3_PART_MEMORY (128u << 20) /* part buffers of one upload, at most (see above) */
 
 struct ck_s3_mpu;
 
