@@ -26,6 +26,7 @@
 #define FUSE_USE_VERSION 312
 
 #include <fuse_lowlevel.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -65,6 +66,7 @@ struct ck_fs {
     pthread_mutex_t ctl_lock;
     struct savectl_handle *ctl_writers; /* open .save writer handles; protected by ctl_lock */
     double mounted_wall;
+    char mountpoint[PATH_MAX]; /* absolute */
 };
 
 /* inode.c: the node table. */

@@ -157,9 +157,11 @@ void ck_top_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_se
         fuse_reply_err(req, EPERM);
         return;
     }
-    bool touch = to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
-                           FUSE_SET_ATTR_MTIME_NOW);
-    if (!touch) { /* O_TRUNC of "> .save": accepted, no effect */
+    /* A touch sets the access time too (touch(1) and os.utime set both to "now"); the
+     * kernel's own mtime updates (writeback cache, after a write) set only mtime/ctime,
+     * and O_TRUNC of "> .save" only the size: those are accepted with no effect. */
+    bool touch = to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW);
+    if (!touch) {
         ck_top_getattr(req, ino);
         return;
     }

@@ -299,6 +299,17 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
     fuse_reply_err(req, rc);
 }
 
+/* Flags for the backing file. With the writeback cache the kernel may read pages of a
+ * file opened write-only (to fill a partial page), and it places O_APPEND writes itself
+ * (libfuse's passthrough_ll does the same). */
+static int open_flags(int flags)
+{
+    flags &= ~(O_NOFOLLOW | O_APPEND);
+    if ((flags & O_ACCMODE) == O_WRONLY)
+        flags = (flags & ~O_ACCMODE) | O_RDWR;
+    return flags | O_CLOEXEC;
+}
+
 static bool is_writer(int flags)
 {
     return (flags & O_ACCMODE) != O_RDONLY;
@@ -322,7 +333,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         ck_area_mutate_begin_inode(area_of(req), n->dev, n->ino);
     else if (writer)
         ck_area_mutate_begin(area_of(req));
-    int fd = open(path, (fi->flags & ~O_NOFOLLOW) | O_CLOEXEC);
+    int fd = open(path, open_flags(fi->flags), 0);
     int rc = fd < 0 ? errno : 0;
     if (writer && !rc && is_writer(fi->flags))
         ck_area_writer_open(area_of(req));
@@ -348,7 +359,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     if (!p)
         return;
     ck_area_mutate_begin(area_of(req));
-    int fd = openat(p->fd, name, (fi->flags | O_CREAT) & ~O_NOFOLLOW, mode);
+    int fd = openat(p->fd, name, open_flags(fi->flags | O_CREAT), mode);
     int rc = fd < 0 ? errno : 0;
     if (!rc && is_writer(fi->flags))
         ck_area_writer_open(area_of(req));
@@ -514,7 +525,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
         conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
     if (conn->capable & FUSE_CAP_SPLICE_READ)
         conn->want |= FUSE_CAP_SPLICE_READ;
-    conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE; /* a save must see every write */
+    /* The kernel caches writes and sends them in big batches; a save first makes it write
+     * them back (area.h flush_kernel), so a snapshot still sees every completed write(). */
+    if (conn->capable & FUSE_CAP_WRITEBACK_CACHE)
+        conn->want |= FUSE_CAP_WRITEBACK_CACHE;
 }
 
 const struct fuse_lowlevel_ops ck_fs_ops = {

@@ -20,8 +20,8 @@
 
 #define TAIL_FETCH    (256u << 10) /* the first ranged GET of the object's tail */
 #define FETCH_THREADS 4
-#define RUN_MAX       4 /* members per ranged GET */
-#define READAHEAD     8 /* members fetched ahead of a read, within its file */
+#define RUN_MAX       16 /* members per ranged GET (16 MiB, like gcsfuse blocks) */
+#define READAHEAD     32 /* members fetched ahead of a read, within its file */
 
 enum mstate { M_ABSENT, M_QUEUED, M_FETCHING, M_PRESENT, M_FAILED };
 

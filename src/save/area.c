@@ -148,15 +148,28 @@ static struct timespec deadline_after(double s)
 uint64_t ck_area_freeze(struct ck_area *a, double wait_s, unsigned *writers_left)
 {
     struct timespec until = deadline_after(wait_s);
+    bool timed_out = false;
     pthread_mutex_lock(&a->lock);
-    while (a->writers > 0) {
-        if (pthread_cond_timedwait(&a->cond, &a->lock, &until) == ETIMEDOUT)
+    for (;;) {
+        while (a->writers > 0 && !timed_out)
+            timed_out = pthread_cond_timedwait(&a->cond, &a->lock, &until) == ETIMEDOUT;
+        if (a->flush_kernel) {
+            /* Before the gate closes: the write-back it causes comes in as mutations. */
+            pthread_mutex_unlock(&a->lock);
+            a->flush_kernel(a->flush_ctx);
+            pthread_mutex_lock(&a->lock);
+        }
+        a->frozen = true;
+        while (a->mutators > 0)
+            pthread_cond_wait(&a->cond, &a->lock);
+        /* An open (create) in flight when the gate closed may have added a writer: its
+         * file is as half-written as any other, so it is waited for too (same bound). */
+        if (a->writers == 0 || timed_out)
             break;
+        a->frozen = false;
+        pthread_cond_broadcast(&a->cond);
     }
     *writers_left = a->writers;
-    a->frozen = true;
-    while (a->mutators > 0)
-        pthread_cond_wait(&a->cond, &a->lock);
     uint64_t seq = a->change_seq;
     pthread_mutex_unlock(&a->lock);
     return seq;
