@@ -54,6 +54,7 @@ struct xfer {
 struct ck_http_attempt {
     unsigned number;
     struct curl_slist *list; /* owned by the attempt loop */
+    char range[64];          /* "START-END" or "START-" this attempt asks for, or "" */
 };
 
 enum outcome { OUT_DONE, OUT_RETRY, OUT_FAIL };
@@ -119,6 +120,11 @@ static bool has_body(const struct ck_http_request *req)
 unsigned ck_http_attempt_number(const struct ck_http_attempt *a)
 {
     return a->number;
+}
+
+const char *ck_http_attempt_range(const struct ck_http_attempt *a)
+{
+    return a->range;
 }
 
 ck_rc ck_http_attempt_header(struct ck_http_attempt *a, const char *name, const char *value,
@@ -262,10 +268,36 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
+/* A body that is still growing: waits for bytes past put_pos (or its end). */
+static size_t read_growing(struct xfer *x, char *buf, size_t max)
+{
+    const struct ck_http_request *req = x->req;
+    uint64_t end = 0;
+    if (req->body_wait(req->body_wait_ctx, x->put_pos, &end) != CK_OK) {
+        cb_fail(x, CK_ECANCELED, "the upload body was abandoned");
+        return CURL_READFUNC_ABORT;
+    }
+    if (x->put_pos >= end)
+        return 0;
+    size_t want = end - x->put_pos < max ? (size_t)(end - x->put_pos) : max;
+    ssize_t got;
+    do {
+        got = pread(req->body_fd, buf, want, (off_t)x->put_pos);
+    } while (got < 0 && errno == EINTR);
+    if (got <= 0) {
+        cb_fail(x, CK_EIO, "reading the upload body failed");
+        return CURL_READFUNC_ABORT;
+    }
+    x->put_pos += (uint64_t)got;
+    return (size_t)got;
+}
+
 static size_t on_read(char *buf, size_t size, size_t n, void *ud)
 {
     struct xfer *x = ud;
     const struct ck_http_request *req = x->req;
+    if (req->body_wait)
+        return read_growing(x, buf, size * n);
     uint64_t left = req->body_len - x->put_pos;
     size_t want = size * n < left ? size * n : (size_t)left;
     if (want == 0)
@@ -290,7 +322,7 @@ static size_t on_read(char *buf, size_t size, size_t n, void *ud)
 static int on_seek(void *ud, curl_off_t off, int origin)
 {
     struct xfer *x = ud;
-    if (origin != SEEK_SET || off < 0 || (uint64_t)off > x->req->body_len)
+    if (origin != SEEK_SET || off < 0 || (!x->req->body_wait && (uint64_t)off > x->req->body_len))
         return CURL_SEEKFUNC_CANTSEEK;
     x->put_pos = (uint64_t)off;
     return CURL_SEEKFUNC_OK;
@@ -330,16 +362,24 @@ static bool build_headers(const struct ck_http_request *req, struct curl_slist *
     return true;
 }
 
+/* The Range of the next attempt of a GET ("START-END", "START-"), or "" for none. */
+static void range_text(const struct xfer *x, char *range, size_t size)
+{
+    uint64_t from = next_byte(x);
+    range[0] = '\0';
+    if (x->req->method != CK_HTTP_GET || !(x->req->has_range || from > 0))
+        return;
+    if (x->end != UINT64_MAX)
+        snprintf(range, size, "%" PRIu64 "-%" PRIu64, from, x->end - 1);
+    else
+        snprintf(range, size, "%" PRIu64 "-", from);
+}
+
 static void set_range(struct xfer *x)
 {
     char range[64];
-    uint64_t from = next_byte(x);
-    if (x->end != UINT64_MAX)
-        snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, from, x->end - 1);
-    else
-        snprintf(range, sizeof(range), "%" PRIu64 "-", from);
-    bool ranged = x->req->has_range || from > 0;
-    curl_easy_setopt(x->curl, CURLOPT_RANGE, ranged ? range : NULL);
+    range_text(x, range, sizeof(range));
+    curl_easy_setopt(x->curl, CURLOPT_RANGE, range[0] ? range : NULL);
 }
 
 static void set_method(struct xfer *x)
@@ -354,7 +394,9 @@ static void set_method(struct xfer *x)
         x->put_pos = 0;
         if (req->method == CK_HTTP_PUT) {
             curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-            curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_len);
+            /* unknown size (a growing body): curl sends it chunked */
+            curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE,
+                             req->body_wait ? (curl_off_t)-1 : (curl_off_t)req->body_len);
         } else {
             curl_easy_setopt(c, CURLOPT_POST, 1L);
             curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
@@ -488,17 +530,22 @@ static void describe_status(const struct xfer *x, char *out, size_t outsz)
 static enum outcome check_get_complete(struct xfer *x, char *what, size_t whatsz,
                                        struct ck_err *err)
 {
-    if (x->end == UINT64_MAX || next_byte(x) >= x->end)
-        return OUT_DONE;
     const struct ck_http_reply *r = &x->reply;
+    uint64_t end = x->end;
+    /* "To the end" is the object's end where a 206 states it: a 206 that stops early
+     * (bytes 0-99/300000) is a short body to resume, not the whole object. */
+    if (end == UINT64_MAX && r->status == 206 && r->total_known)
+        end = r->range_total;
+    if (end == UINT64_MAX || next_byte(x) >= end)
+        return OUT_DONE;
     uint64_t size = r->status == 206 ? (r->total_known ? r->range_total : UINT64_MAX)
                                      : (r->has_content_length ? r->content_length : UINT64_MAX);
-    if (size != UINT64_MAX && size < x->end) {
+    if (size != UINT64_MAX && size < end) {
         ck_fail(err, CK_ECORRUPT, "GET %s: object has %" PRIu64 " bytes, asked up to byte %" PRIu64,
-                x->disp, size, x->end);
+                x->disp, size, end);
         return OUT_FAIL;
     }
-    snprintf(what, whatsz, "body ended at byte %" PRIu64 " of %" PRIu64, next_byte(x), x->end);
+    snprintf(what, whatsz, "body ended at byte %" PRIu64 " of %" PRIu64, next_byte(x), end);
     return OUT_RETRY;
 }
 
@@ -575,6 +622,7 @@ static ck_rc attempt_headers(struct xfer *x, unsigned n, struct curl_slist **out
 {
     const struct ck_http_request *req = x->req;
     struct ck_http_attempt a = {.number = n};
+    range_text(x, a.range, sizeof(a.range));
     *out = NULL;
     if (!build_headers(req, &a.list))
         return ck_fail(err, CK_ENOMEM, "%s %s: cannot set up the request",

@@ -71,6 +71,11 @@ typedef ck_rc (*ck_http_attempt_fn)(void *ctx, struct ck_http_attempt *a, struct
 /* 1 for the first attempt, 2 for the first retry, ... */
 unsigned ck_http_attempt_number(const struct ck_http_attempt *a);
 
+/* The byte range this attempt of a GET asks for, as sent after "Range: bytes=" ("0-99",
+ * "100-"), or "" when it sends no Range. A resumed GET asks for less than the first attempt,
+ * so a signer that covers Range (Azure Shared Key) reads it here. */
+const char *ck_http_attempt_range(const struct ck_http_attempt *a);
+
 /* Adds "name: value" to this attempt (copied). CK_EINVAL for CR/LF or an over-long line. */
 ck_rc ck_http_attempt_header(struct ck_http_attempt *a, const char *name, const char *value,
                              struct ck_err *err);
@@ -90,6 +95,12 @@ struct ck_http_request {
     uint64_t body_off;
     uint64_t body_len;
     const void *body_mem;
+    /* A PUT body still being written into body_fd (body_len is ignored): it is sent with
+     * chunked transfer encoding, and before each read body_wait(ctx, pos, &end) blocks
+     * until the body holds bytes past pos or is complete (*end is then its size); an error
+     * abandons the attempt. NULL: the body is complete. */
+    ck_rc (*body_wait)(void *ctx, uint64_t pos, uint64_t *end);
+    void *body_wait_ctx;
 
     /* GET range: when has_range, bytes [range_off, range_off + range_len); range_len may
      * be CK_HTTP_TO_END. range_len 0 is not allowed. */

@@ -14,6 +14,8 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,14 +24,29 @@
 #include "net/http.h"
 #include "store/backend.h"
 #include "store/fileio.h"
+#include "util/log.h"
 
 struct http_store {
     char *url; /* full URL, may hold secrets; never logged */
 };
 
+/* The archive is spooled (a plain PUT must be replayable) and, at the same time, sent
+ * by a streaming PUT with chunked encoding that reads the spool as it grows, so archive
+ * and upload overlap. If that PUT fails (a server that wants a Content-Length, or any
+ * fault), commit sends the complete spool with Content-Length and retries. */
 struct http_upload {
     struct ck_store_upload hdr; /* first: the generic header */
     int fd;                     /* the unlinked spool file */
+    pthread_t streamer;
+    bool streaming; /* the streamer thread runs */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    uint64_t have;   /* bytes in the spool (lock) */
+    bool complete;   /* put_commit was called (lock) */
+    bool abandoned;  /* put_abort was called (lock) */
+    ck_rc stream_rc; /* the streaming PUT's result, after the join */
+    long stream_status;
+    struct ck_err stream_err;
 };
 
 static void init_request(struct ck_store *s, enum ck_http_method m, struct ck_http_request *req)
@@ -150,6 +167,34 @@ static const char *spool_dir(const struct ck_store_env *env)
     return t && t[0] ? t : "/var/tmp";
 }
 
+static ck_rc stream_wait(void *ctx, uint64_t pos, uint64_t *end)
+{
+    struct http_upload *u = ctx;
+    pthread_mutex_lock(&u->lock);
+    while (!u->complete && !u->abandoned && u->have <= pos)
+        pthread_cond_wait(&u->cond, &u->lock);
+    *end = u->have;
+    ck_rc rc = u->abandoned ? CK_ECANCELED : CK_OK;
+    pthread_mutex_unlock(&u->lock);
+    return rc;
+}
+
+static void *stream_main(void *arg)
+{
+    struct http_upload *u = arg;
+    struct ck_http_request req;
+    struct ck_http_response resp;
+    init_request(u->hdr.store, CK_HTTP_PUT, &req);
+    req.body_fd = u->fd;
+    req.body_wait = stream_wait;
+    req.body_wait_ctx = u;
+    req.retry.max_attempts = 1; /* a failure falls back to the replayable PUT */
+    ck_err_clear(&u->stream_err);
+    u->stream_rc = ck_http_perform(&req, &resp, &u->stream_err);
+    u->stream_status = resp.status;
+    return NULL;
+}
+
 static ck_rc http_put_begin(struct ck_store *s, struct ck_store_upload **out, struct ck_err *err)
 {
     struct http_upload *u = calloc(1, sizeof(*u));
@@ -162,8 +207,30 @@ static ck_rc http_put_begin(struct ck_store *s, struct ck_store_upload **out, st
         return err ? err->rc : CK_EIO;
     }
     u->hdr.store = s;
+    pthread_mutex_init(&u->lock, NULL);
+    pthread_cond_init(&u->cond, NULL);
+    u->streaming = pthread_create(&u->streamer, NULL, stream_main, u) == 0;
     *out = &u->hdr;
     return CK_OK;
+}
+
+/* Ends the streaming PUT: waits for its thread (after marking the body complete or
+ * abandoned). Returns whether it stored the whole object. */
+static bool finish_stream(struct http_upload *u, bool abandon)
+{
+    if (!u->streaming)
+        return false;
+    pthread_mutex_lock(&u->lock);
+    if (abandon)
+        u->abandoned = true;
+    else
+        u->complete = true;
+    pthread_cond_broadcast(&u->cond);
+    pthread_mutex_unlock(&u->lock);
+    pthread_join(u->streamer, NULL);
+    u->streaming = false;
+    long st = u->stream_status;
+    return !abandon && u->stream_rc == CK_OK && (st == 200 || st == 201 || st == 204);
 }
 
 static ck_rc http_put_write(struct ck_store_upload *up, const void *buf, size_t len,
@@ -172,29 +239,77 @@ static ck_rc http_put_write(struct ck_store_upload *up, const void *buf, size_t 
     struct http_upload *u = (struct http_upload *)up;
     char what[256];
     snprintf(what, sizeof(what), "the spool file of %s", up->store->display_uri);
-    return ck_fd_write_all(u->fd, buf, len, what, err);
+    ck_rc rc = ck_fd_write_all(u->fd, buf, len, what, err);
+    if (!rc) {
+        pthread_mutex_lock(&u->lock);
+        u->have += len;
+        pthread_cond_broadcast(&u->cond);
+        pthread_mutex_unlock(&u->lock);
+    }
+    return rc;
+}
+
+static void free_upload(struct http_upload *u)
+{
+    close(u->fd);
+    pthread_mutex_destroy(&u->lock);
+    pthread_cond_destroy(&u->cond);
+    free(u);
 }
 
 static void http_put_abort(struct ck_store_upload *up)
 {
     struct http_upload *u = (struct http_upload *)up;
-    close(u->fd);
-    free(u);
+    finish_stream(u, true); /* the server drops a PUT cut short: the old object stays */
+    free_upload(u);
+}
+
+/* Whether the server holds an object of exactly size bytes: a chunked PUT that passed
+ * through something that does not understand chunked bodies can be stored empty or cut. */
+static bool stored_whole(struct ck_store *s, uint64_t size)
+{
+    struct ck_store_info info;
+    struct ck_err err;
+    ck_err_clear(&err);
+    if (http_head(s, &info, &err) == CK_OK && info.exists && info.size == size)
+        return true;
+    ck_log_warn("PUT %s: the streamed object could not be confirmed (%s); sending it again "
+                "with its length",
+                s->display_uri, err.rc ? err.msg : "size differs");
+    return false;
 }
 
 static ck_rc http_put_commit(struct ck_store_upload *up, struct ck_err *err)
 {
     struct ck_store *s = up->store;
+    struct http_upload *u = (struct http_upload *)up;
+    bool streamed = u->streaming;
+    if (finish_stream(u, false) && stored_whole(s, up->bytes)) {
+        free_upload(u);
+        return CK_OK;
+    }
+    if (streamed && (u->stream_rc == CK_EAUTH || u->stream_rc == CK_ENOTFOUND)) {
+        /* Refused for good (401, 403, 404): the same PUT with a length would be too. */
+        ck_rc rc = ck_fail(err, u->stream_rc, "%s", u->stream_err.msg);
+        free_upload(u);
+        return rc;
+    }
+    if (streamed)
+        ck_log_info("PUT %s: the streaming upload did not complete (%s); sending the whole "
+                    "object with its length",
+                    s->display_uri, u->stream_rc ? u->stream_err.msg : "unexpected status");
     struct ck_http_request req;
     struct ck_http_response resp;
     init_request(s, CK_HTTP_PUT, &req);
+    if (streamed && req.retry.max_attempts > 1)
+        req.retry.max_attempts--; /* the streaming PUT was the first attempt */
     req.body_fd = ((struct http_upload *)up)->fd;
     req.body_off = 0;
     req.body_len = up->bytes;
     ck_rc rc = ck_http_perform(&req, &resp, err);
     if (rc == CK_OK && resp.status != 200 && resp.status != 201 && resp.status != 204)
         rc = ck_fail(err, CK_EREMOTE, "PUT %s: unexpected HTTP %ld", s->display_uri, resp.status);
-    http_put_abort(up);
+    free_upload(u);
     return rc;
 }
 
