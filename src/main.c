@@ -1,11 +1,18 @@
 /*
- * main.c - the ckptfs command: parse, set up, mount, and on unmount save and clean up.
- * The only place that exits.
+ * main.c - the ckptfs command: the subcommands (run, save, status, wait, ls, get, put),
+ * and the mount itself: parse, set up, mount, and on unmount save and clean up.
+ * The only place that exits (forked children of `run` leave with _exit; see cli/run.c).
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
+#include "cli/nofuse.h"
 #include "cli/options.h"
+#include "cli/run.h"
+#include "cli/tools.h"
 #include "daemon/daemon.h"
 #include "fs/fs.h"
 #include "net/http.h"
@@ -14,6 +21,15 @@
 #ifndef CKPTFS_VERSION
 #define CKPTFS_VERSION "0.1.0"
 #endif
+
+static void explain_mount_failure(ck_rc rc)
+{
+    if (rc == CK_EPERM)
+        fputs("ckptfs: if this container may not use /dev/fuse (no CAP_SYS_ADMIN, no "
+              "device), run with --no-fuse: prev/ is restored eagerly and save/ is a plain "
+              "directory\n",
+              stderr);
+}
 
 static int run_mount(const struct ck_options *o)
 {
@@ -30,6 +46,7 @@ static int run_mount(const struct ck_options *o)
     } else {
         ck_log_error("%s", err.msg);
         fprintf(stderr, "ckptfs: %s\n", err.msg);
+        explain_mount_failure(rc);
         struct ck_err ignored;
         ck_daemon_finish(&d, &ignored);
     }
@@ -37,10 +54,73 @@ static int run_mount(const struct ck_options *o)
     return rc ? 1 : 0;
 }
 
+static int serve(const struct ck_options *o, void *ctx)
+{
+    return o->no_fuse ? ck_nofuse_serve(o) : run_mount(o);
+}
+
+/* `run [OPTIONS] MOUNTPOINT -- COMMAND...`: the options end at the first "--". */
+static int split_run(int argc, char **argv, int *opt_argc, char ***cmd)
+{
+    for (int i = 2; i < argc; i++)
+        if (strcmp(argv[i], "--") == 0) {
+            *opt_argc = i - 1; /* argv[1] ("run") stands for the program name */
+            *cmd = argv + i + 1;
+            return i + 1 < argc ? 0 : -1;
+        }
+    return -1;
+}
+
+static int start(int argc, char **argv, char **cmd, const struct ck_options *o)
+{
+    struct ck_err err;
+    ck_log_init(o->debug ? CK_LOG_DEBUG : o->log_level, o->use_syslog);
+    if (ck_http_global_init(&err) != CK_OK) {
+        fprintf(stderr, "ckptfs: %s\n", err.msg);
+        return 1;
+    }
+    int status;
+    if (cmd) {
+        struct ck_run_cfg rc = {o, cmd, serve, NULL};
+        status = ck_run(&rc);
+    } else {
+        status = serve(o, NULL);
+    }
+    ck_http_global_cleanup();
+    return status;
+}
+
+static int tool(int argc, char **argv, int (*fn)(int, char **))
+{
+    struct ck_err err;
+    ck_log_init(getenv("CKPTFS_DEBUG") ? CK_LOG_DEBUG : CK_LOG_WARN, false);
+    if (ck_http_global_init(&err) != CK_OK) {
+        fprintf(stderr, "ckptfs: %s\n", err.msg);
+        return 1;
+    }
+    int status = fn(argc, argv);
+    ck_http_global_cleanup();
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     struct ck_options o;
     struct ck_err err;
+    char **cmd = NULL;
+    int (*fn)(int, char **) = argc > 1 ? ck_tool_find(argv[1]) : NULL;
+    if (fn)
+        return tool(argc - 1, argv + 1, fn);
+    if (argc > 1 && strcmp(argv[1], "run") == 0) {
+        int n;
+        if (split_run(argc, argv, &n, &cmd) != 0) {
+            fputs("ckptfs run: usage: ckptfs run [OPTIONS] MOUNTPOINT -- COMMAND [ARGS...]\n",
+                  stderr);
+            return 2;
+        }
+        argc = n;
+        argv++;
+    }
     ck_err_clear(&err);
     if (ck_options_parse(argc, argv, getenv, &o, &err) != CK_OK) {
         fprintf(stderr, "ckptfs: %s\n", err.msg);
@@ -52,14 +132,13 @@ int main(int argc, char **argv)
         ck_options_free(&o);
         return 0;
     }
-    ck_log_init(o.debug ? CK_LOG_DEBUG : o.log_level, o.use_syslog);
-    if (ck_http_global_init(&err) != CK_OK) {
-        fprintf(stderr, "ckptfs: %s\n", err.msg);
-        ck_options_free(&o);
-        return 1;
+    char metrics_abs[PATH_MAX]; /* a daemon changes directory: make --metrics absolute */
+    if (o.metrics_path && o.metrics_path[0] != '/' && getcwd(metrics_abs, sizeof(metrics_abs)) &&
+        strlen(metrics_abs) + strlen(o.metrics_path) + 2 <= sizeof(metrics_abs)) {
+        strcat(strcat(metrics_abs, "/"), o.metrics_path);
+        o.metrics_path = metrics_abs;
     }
-    int status = run_mount(&o);
-    ck_http_global_cleanup();
+    int status = start(argc, argv, cmd, &o);
     ck_options_free(&o);
     return status;
 }

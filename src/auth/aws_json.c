@@ -20,6 +20,7 @@ struct rd {
     char *out; /* decoded string goes here when not NULL */
     size_t outlen, outpos;
     bool overflow, ctrl;
+    bool raw; /* the wanted member's value is copied as raw JSON text, whatever its type */
 };
 
 static void ws(struct rd *r)
@@ -212,6 +213,17 @@ static bool value(struct rd *r, int depth)
 /* The value of a wanted member: decoded into out if it is a string. */
 static ck_rc wanted_value(struct rd *r, char *out, size_t outlen)
 {
+    if (r->raw) {
+        const char *start = r->p;
+        if (!value(r, 1))
+            return CK_ECORRUPT;
+        size_t n = (size_t)(r->p - start);
+        if (n >= outlen)
+            return CK_EINVAL;
+        memcpy(out, start, n);
+        out[n] = '\0';
+        return CK_OK;
+    }
     if (r->p >= r->end || *r->p != '"')
         return value(r, 1) ? CK_ENOTFOUND : CK_ECORRUPT;
     r->out = out, r->outlen = outlen, r->overflow = false, r->ctrl = false;
@@ -227,11 +239,11 @@ static ck_rc wanted_value(struct rd *r, char *out, size_t outlen)
 }
 
 /* Walks the top-level object; decodes the first member named key into out. */
-static ck_rc walk(const char *text, size_t len, const char *key, char *out, size_t outlen)
+static ck_rc walk(const char *text, size_t len, const char *key, char *out, size_t outlen, bool raw)
 {
     if (len > CK_AWS_JSON_MAX)
         return CK_ECORRUPT;
-    struct rd r = {.p = text, .end = text + len};
+    struct rd r = {.p = text, .end = text + len, .raw = raw};
     ck_rc result = CK_ENOTFOUND;
     bool found = false;
     ws(&r);
@@ -277,7 +289,15 @@ ck_rc ck_aws_json_string(const char *text, size_t len, const char *key, char *ou
     if (outlen == 0)
         return CK_EINVAL;
     out[0] = '\0';
-    return walk(text, len, key, out, outlen);
+    return walk(text, len, key, out, outlen, false);
+}
+
+ck_rc ck_aws_json_raw(const char *text, size_t len, const char *key, char *out, size_t outlen)
+{
+    if (outlen == 0)
+        return CK_EINVAL;
+    out[0] = '\0';
+    return walk(text, len, key, out, outlen, true);
 }
 
 static ck_rc member(const char *text, size_t len, const char *what, const char *key, char *out,

@@ -24,6 +24,11 @@
  * control character). */
 ck_rc ck_aws_json_string(const char *text, size_t len, const char *key, char *out, size_t outlen);
 
+/* The raw JSON text of top-level member key, whatever its type (a number "3599", an
+ * object "{...}" to read again with these functions, a string with its quotes and escapes),
+ * after the whole document was checked: same results as ck_aws_json_string. */
+ck_rc ck_aws_json_raw(const char *text, size_t len, const char *key, char *out, size_t outlen);
+
 /* Fills out's keys and expiry from a reply with AccessKeyId, SecretAccessKey, Token and
  * Expiration (all required) and, if present, Code (must be "Success"). what names the
  * reply in messages ("container credentials at http://..."). out->source is left as is. */

@@ -1,11 +1,17 @@
 /* options.c - command line parsing; see options.h. */
 #include "cli/options.h"
 
+#include "cli/mount_opts.h"
+
 #include <stdlib.h>
 #include <string.h>
 
 static const char usage_text[] =
     "usage: ckptfs [OPTIONS] MOUNTPOINT\n"
+    "       ckptfs run [OPTIONS] MOUNTPOINT -- COMMAND [ARGS...]\n"
+    "       ckptfs save|status|wait MOUNTPOINT\n"
+    "       ckptfs ls URI | get URI DIR | put DIR URI\n"
+    "       ckptfs SOURCE MOUNTPOINT -o dest=URI,... (mount -t fuse.ckptfs, fstab)\n"
     "\n"
     "Mounts a checkpoint filesystem: MOUNTPOINT/prev/ shows the previous checkpoint\n"
     "(read-only, fetched on first access), MOUNTPOINT/save/ is the writable save area,\n"
@@ -27,7 +33,13 @@ static const char usage_text[] =
     "  --syslog                log to syslog instead of stderr\n"
     "  -f                      stay in the foreground\n"
     "  -d                      FUSE debug output (implies -f)\n"
-    "  -o OPT[,OPT...]         FUSE mount options (allow_other, ...)\n"
+    "  -o OPT[,OPT...]         FUSE mount options (allow_other, ...); also dest=URI,\n"
+    "                          src=URI, cache_dir=DIR, no_save_on_unmount, ... (fstab)\n"
+    "  --no-fuse               no FUSE: restore prev/ eagerly, save/ is a plain directory,\n"
+    "                          touch MOUNTPOINT/.save to save (for pods without /dev/fuse)\n"
+    "  --grace SECONDS         run: after SIGTERM, the command and the save get this long\n"
+    "                          in all (25)\n"
+    "  --metrics FILE          write Prometheus text metrics to FILE after each save/load\n"
     "  -h, --help              this text\n"
     "  -V, --version           the version\n";
 
@@ -51,7 +63,7 @@ static ck_rc add_src(struct ck_options *o, const char *s, struct ck_err *err)
     return CK_OK;
 }
 
-static ck_rc push_fuse_arg(struct ck_options *o, char *arg, struct ck_err *err)
+ck_rc ck_options_push_fuse_arg(struct ck_options *o, char *arg, struct ck_err *err)
 {
     char **v = realloc(o->fuse_argv, sizeof(char *) * (size_t)(o->fuse_argc + 2));
     if (!v)
@@ -84,10 +96,10 @@ static ck_rc parse_autosave(struct ck_options *o, const char *s, struct ck_err *
 
 /* Options that take a value: "--name VALUE" or "--name=VALUE". */
 static const char *const valued[] = {"--dest",     "--src",       "--cache-dir", "--autosave",
-                                     "--compress", "--save-wait", "--log-level", NULL};
+                                     "--compress", "--save-wait", "--log-level", "--grace",
+                                     "--metrics",  NULL};
 
-static ck_rc apply_valued(struct ck_options *o, const char *name, const char *val,
-                          struct ck_err *err)
+ck_rc ck_options_apply(struct ck_options *o, const char *name, const char *val, struct ck_err *err)
 {
     if (strcmp(name, "--dest") == 0) {
         o->dest = val;
@@ -107,8 +119,27 @@ static ck_rc apply_valued(struct ck_options *o, const char *name, const char *va
         if (!ck_log_parse_level(val, &o->log_level))
             return ck_fail(err, CK_EINVAL, "--log-level: '%s' is not error, warn, info or debug",
                            val);
+    } else if (strcmp(name, "--grace") == 0) {
+        return parse_seconds("--grace", val, &o->grace_s, err);
+    } else if (strcmp(name, "--metrics") == 0) {
+        o->metrics_path = val;
+    } else {
+        return ck_fail(err, CK_EINVAL, "unknown option '%s'", name);
     }
     return CK_OK;
+}
+
+bool ck_options_flag(struct ck_options *o, const char *name)
+{
+    if (strcmp(name, "--no-save-on-unmount") == 0)
+        o->save_on_unmount = false;
+    else if (strcmp(name, "--no-sign-request") == 0)
+        o->no_sign_request = true;
+    else if (strcmp(name, "--no-fuse") == 0)
+        o->no_fuse = true;
+    else
+        return false;
+    return true;
 }
 
 /* Handles argv[*i] if it is one of our long options; *handled tells whether it was. */
@@ -121,19 +152,18 @@ static ck_rc parse_long(struct ck_options *o, int argc, char **argv, int *i, boo
         size_t n = strlen(valued[k]);
         if (strncmp(arg, valued[k], n) != 0)
             continue;
+        o->dest_flag |= k == 0; /* "--dest" */
         if (arg[n] == '=')
-            return apply_valued(o, valued[k], arg + n + 1, err);
+            return ck_options_apply(o, valued[k], arg + n + 1, err);
         if (arg[n] == '\0') {
             if (*i + 1 >= argc)
                 return ck_fail(err, CK_EINVAL, "%s needs a value", valued[k]);
-            return apply_valued(o, valued[k], argv[++*i], err);
+            return ck_options_apply(o, valued[k], argv[++*i], err);
         }
     }
-    if (strcmp(arg, "--no-save-on-unmount") == 0)
-        o->save_on_unmount = false;
-    else if (strcmp(arg, "--no-sign-request") == 0)
-        o->no_sign_request = true;
-    else if (strcmp(arg, "--syslog") == 0)
+    if (ck_options_flag(o, arg))
+        return CK_OK;
+    if (strcmp(arg, "--syslog") == 0)
         o->use_syslog = true;
     else if (strcmp(arg, "--help") == 0)
         o->show_help = true;
@@ -151,7 +181,7 @@ static ck_rc parse_short(struct ck_options *o, int argc, char **argv, int *i, st
         o->foreground = true;
     } else if (strcmp(arg, "-d") == 0 || strcmp(arg, "--debug") == 0) {
         o->debug = o->foreground = true;
-        return push_fuse_arg(o, "-d", err);
+        return ck_options_push_fuse_arg(o, "-d", err);
     } else if (strcmp(arg, "-h") == 0) {
         o->show_help = true;
     } else if (strcmp(arg, "-V") == 0) {
@@ -159,11 +189,9 @@ static ck_rc parse_short(struct ck_options *o, int argc, char **argv, int *i, st
     } else if (strcmp(arg, "-o") == 0) {
         if (*i + 1 >= argc)
             return ck_fail(err, CK_EINVAL, "-o needs a value");
-        ck_rc rc = push_fuse_arg(o, "-o", err);
-        return rc ? rc : push_fuse_arg(o, argv[++*i], err);
+        return ck_mount_opts_apply(o, argv[++*i], err);
     } else if (strncmp(arg, "-o", 2) == 0) {
-        ck_rc rc = push_fuse_arg(o, "-o", err);
-        return rc ? rc : push_fuse_arg(o, arg + 2, err);
+        return ck_mount_opts_apply(o, arg + 2, err);
     } else {
         return ck_fail(err, CK_EINVAL, "unknown option '%s' (see --help)", arg);
     }
@@ -177,6 +205,7 @@ static void set_defaults(struct ck_options *o)
     o->codec.kind = CK_CODEC_AUTO;
     o->save_wait_s = 10;
     o->log_level = CK_LOG_INFO;
+    o->grace_s = 25;
 }
 
 static ck_rc parse_args(int argc, char **argv, struct ck_options *o, struct ck_err *err)
@@ -196,8 +225,11 @@ static ck_rc parse_args(int argc, char **argv, struct ck_options *o, struct ck_e
                 rc = ck_fail(err, CK_EINVAL, "unknown option '%s' (see --help)", arg);
         } else if (!options_done && arg[0] == '-' && arg[1] != '\0') {
             rc = parse_short(o, argc, argv, &i, err);
-        } else if (o->mountpoint) {
+        } else if (o->source) {
             rc = ck_fail(err, CK_EINVAL, "unexpected argument '%s': one MOUNTPOINT only", arg);
+        } else if (o->mountpoint) {
+            o->source = o->mountpoint; /* mount.fuse3: SOURCE MOUNTPOINT */
+            o->mountpoint = arg;
         } else {
             o->mountpoint = arg;
         }
@@ -211,11 +243,16 @@ ck_rc ck_options_parse(int argc, char **argv, char *(*getenv_fn)(const char *),
                        struct ck_options *o, struct ck_err *err)
 {
     set_defaults(o);
-    ck_rc rc = push_fuse_arg(o, argc > 0 ? argv[0] : "ckptfs", err);
+    ck_rc rc = ck_options_push_fuse_arg(o, argc > 0 ? argv[0] : "ckptfs", err);
     if (!rc)
         rc = parse_args(argc, argv, o, err);
     if (rc || o->show_help || o->show_version)
         return rc;
+    if (o->source && o->dest_flag) /* SOURCE MOUNTPOINT is mount.fuse3's form only */
+        return ck_fail(err, CK_EINVAL, "unexpected argument '%s': one MOUNTPOINT only",
+                       o->mountpoint);
+    if (!o->dest && o->source && strcmp(o->source, "ckptfs") != 0 && strcmp(o->source, "none") != 0)
+        o->dest = o->source;
     if (!o->dest)
         o->dest = getenv_fn("CKPTFS_DEST");
     if (o->nsrc == 0 && getenv_fn("CKPTFS_SRC"))
@@ -231,6 +268,9 @@ ck_rc ck_options_parse(int argc, char **argv, char *(*getenv_fn)(const char *),
 
 void ck_options_free(struct ck_options *o)
 {
+    for (size_t i = 0; i < o->nowned; i++)
+        free(o->owned[i]);
+    o->nowned = 0;
     free(o->fuse_argv);
     o->fuse_argv = NULL;
     o->fuse_argc = 0;

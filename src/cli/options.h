@@ -12,9 +12,18 @@
  *     --no-sign-request       s3: anonymous requests (public buckets)
  *     --log-level error|warn|info|debug, --syslog
  *     -f, -d, -o OPT          foreground, debug, FUSE mount options
+ *     --no-fuse               no FUSE: prev/ restored eagerly, save/ a plain directory
+ *     --grace SECONDS         run: bound of the SIGTERM shutdown (command + save) (25)
+ *     --metrics FILE          Prometheus textfile written after each save and load
  *
- * Parsing allocates nothing but the two arrays in struct ck_options; the strings point
- * into argv or the environment. ck_options_free() releases the arrays.
+ *   mount.fuse3 conventions (fstab, mount -t fuse.ckptfs): "ckptfs SOURCE MOUNTPOINT -o
+ *   OPTS": SOURCE is the destination unless dest= is given ("ckptfs" and "none" mean
+ *   nothing); -o dest=URI, src=URI (repeatable), cache_dir=DIR, no_save_on_unmount,
+ *   autosave_quiet=N, autosave_every=N, compress=P, save_wait=N, log_level=L, metrics=FILE,
+ *   no_sign_request are ours; every other -o option goes to FUSE (mount_opts.c).
+ *
+ * Parsing allocates the fuse_argv array and copies of -o strings (owned); the other
+ * strings point into argv or the environment. ck_options_free() releases what it owns.
  */
 #ifndef CK_CLI_OPTIONS_H
 #define CK_CLI_OPTIONS_H
@@ -26,7 +35,8 @@
 #include "util/err.h"
 #include "util/log.h"
 
-#define CK_MAX_SRCS 16
+#define CK_MAX_SRCS  16
+#define CK_MAX_OWNED 32
 
 struct ck_options {
     const char *dest;
@@ -46,6 +56,13 @@ struct ck_options {
     double autosave_every_s; /* 0: off */
     double save_wait_s;
     enum ck_log_level log_level;
+    bool no_fuse;              /* --no-fuse */
+    double grace_s;            /* run: SIGTERM shutdown bound */
+    const char *metrics_path;  /* --metrics FILE, or NULL */
+    const char *source;        /* mount.fuse3 SOURCE (the first of two positionals) */
+    bool dest_flag;            /* --dest was given (then SOURCE MOUNTPOINT is refused) */
+    char *owned[CK_MAX_OWNED]; /* copies of -o strings; freed by ck_options_free */
+    size_t nowned;
     char **fuse_argv; /* owned array: argv[0] followed by -d / -o OPT; NULL-terminated */
     int fuse_argc;
 };

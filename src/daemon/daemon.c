@@ -117,6 +117,8 @@ ck_rc ck_daemon_start(struct ck_daemon *d, struct ck_err *err)
     };
     ck_rc rc = ck_saver_start(&sc, &d->saver, err);
     if (!rc)
+        rc = ck_metrics_start(d, o->metrics_path, &d->metrics, err);
+    if (!rc)
         ck_log_info("mounted: dest %s, cache %s, %zu source(s)", ck_store_uri(d->dest),
                     d->cache_dir, d->nsrc);
     return rc;
@@ -131,6 +133,8 @@ ck_rc ck_daemon_finish(struct ck_daemon *d, struct ck_err *err)
         ck_log_info("unmounted with unsaved changes: saving");
         rc = ck_saver_save_sync(d->saver, CK_TRIGGER_UNMOUNT, err);
     }
+    ck_metrics_stop(d->metrics); /* its last write sees the unmount save */
+    d->metrics = NULL;
     ck_saver_stop(d->saver);
     d->saver = NULL;
     return rc;
@@ -138,6 +142,7 @@ ck_rc ck_daemon_finish(struct ck_daemon *d, struct ck_err *err)
 
 void ck_daemon_destroy(struct ck_daemon *d)
 {
+    ck_metrics_stop(d->metrics);
     if (d->saver)
         ck_saver_stop(d->saver);
     if (d->loader)

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 
 #include "cli/options.h"
+#include "daemon/metrics.h"
 #include "restore/loader.h"
 #include "save/area.h"
 #include "save/saver.h"
@@ -36,6 +37,7 @@ struct ck_daemon {
     bool area_open;
     struct ck_saver *saver;
     struct ck_loader *loader;
+    struct ck_metrics_thread *metrics; /* --metrics: NULL when off */
     double started_wall;
 };
 

@@ -1,7 +1,8 @@
 /*
  * status.c - the .status document (SPEC 2): one JSON object a program can poll.
  *
- *   {"state": "idle|loading|saving|error", "mounted_at": ..., "dest": URI,
+ *   {"mode": "fuse|no-fuse", "state": "idle|loading|saving|error", "mounted_at": ...,
+ *    "dest": URI,
  *    "prev": {"state", "source", "kind", "bytes_done", "bytes_total", "entries",
  *             "seconds", "error"},
  *    "save": {"dirty", "queued", "saves_ok", "saves_failed",
@@ -16,6 +17,7 @@
 #include <time.h>
 
 #include "daemon/daemon.h"
+#include "daemon/status.h"
 #include "util/json.h"
 
 static void iso_time(double t, char *buf, size_t len)
@@ -137,6 +139,32 @@ static const char *last_error(const struct ck_load_status *ls, const struct ck_s
     return NULL;
 }
 
+ck_rc ck_status_render(const struct ck_status_view *v, struct ck_buf *out)
+{
+    char when[32];
+    iso_time(v->started_wall, when, sizeof(when));
+    struct ck_json j;
+    ck_json_init(&j, out);
+    ck_json_obj_begin(&j);
+    ck_json_key(&j, "mode");
+    ck_json_str(&j, v->mode);
+    ck_json_key(&j, "state");
+    ck_json_str(&j, overall_state(v->load, v->save));
+    ck_json_key(&j, "mounted_at");
+    ck_json_str(&j, when);
+    ck_json_key(&j, "dest");
+    ck_json_str(&j, v->dest);
+    put_prev(&j, v->load);
+    put_save(&j, v->save, v->dirty);
+    ck_json_key(&j, "last_error");
+    ck_json_str(&j, last_error(v->load, v->save));
+    ck_json_obj_end(&j);
+    ck_rc rc = ck_json_finish(&j);
+    if (!rc)
+        rc = ck_buf_puts(out, "\n");
+    return rc;
+}
+
 ck_rc ck_daemon_status_json(struct ck_daemon *d, struct ck_buf *out)
 {
     struct ck_load_status ls;
@@ -144,26 +172,7 @@ ck_rc ck_daemon_status_json(struct ck_daemon *d, struct ck_buf *out)
     ck_loader_status(d->loader, &ls);
     if (d->saver)
         ck_saver_status(d->saver, &ss);
-    bool dirty = ck_area_dirty(&d->area);
-    char when[32];
-    iso_time(d->started_wall, when, sizeof(when));
-
-    struct ck_json j;
-    ck_json_init(&j, out);
-    ck_json_obj_begin(&j);
-    ck_json_key(&j, "state");
-    ck_json_str(&j, overall_state(&ls, &ss));
-    ck_json_key(&j, "mounted_at");
-    ck_json_str(&j, when);
-    ck_json_key(&j, "dest");
-    ck_json_str(&j, ck_store_uri(d->dest));
-    put_prev(&j, &ls);
-    put_save(&j, &ss, dirty);
-    ck_json_key(&j, "last_error");
-    ck_json_str(&j, last_error(&ls, &ss));
-    ck_json_obj_end(&j);
-    ck_rc rc = ck_json_finish(&j);
-    if (!rc)
-        rc = ck_buf_puts(out, "\n");
-    return rc;
+    struct ck_status_view v = {"fuse", d->started_wall,        ck_store_uri(d->dest), &ls,
+                               &ss,    ck_area_dirty(&d->area)};
+    return ck_status_render(&v, out);
 }

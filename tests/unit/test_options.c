@@ -181,6 +181,93 @@ START_TEST(test_debug_implies_foreground)
 }
 END_TEST
 
+START_TEST(test_mount_fuse3_convention)
+{
+    env_dest = env_src = NULL;
+    char *argv[] = {"ckptfs", "file:///ck/next", "/mnt", "-o",
+                    "rw,src=/ck/prev,allow_other,cache_dir=/c,no_save_on_unmount,"
+                    "autosave_quiet=30,compress=gzip-1,grace=12,metrics=/m.prom"};
+    struct ck_options o;
+    struct ck_err err;
+    ck_assert_int_eq(parse(&o, &err, 5, argv), CK_OK);
+    ck_assert_str_eq(o.dest, "file:///ck/next");
+    ck_assert_str_eq(o.mountpoint, "/mnt");
+    ck_assert_uint_eq(o.nsrc, 1);
+    ck_assert_str_eq(o.srcs[0], "/ck/prev");
+    ck_assert_str_eq(o.cache_dir, "/c");
+    ck_assert(!o.save_on_unmount);
+    ck_assert_double_eq(o.autosave_quiet_s, 30);
+    ck_assert_int_eq(o.codec.level, 1);
+    ck_assert_double_eq(o.grace_s, 12);
+    ck_assert_str_eq(o.metrics_path, "/m.prom");
+    ck_assert_int_eq(o.fuse_argc, 3); /* only FUSE's own options reach FUSE, in order */
+    ck_assert_str_eq(o.fuse_argv[1], "-o");
+    ck_assert_str_eq(o.fuse_argv[2], "rw,allow_other");
+    ck_options_free(&o);
+}
+END_TEST
+
+START_TEST(test_mount_source_placeholder_and_dest_option)
+{
+    env_dest = "/env";
+    env_src = NULL;
+    char *argv[] = {"ckptfs", "ckptfs", "/mnt", "-odest=/d,no_fuse"};
+    struct ck_options o;
+    struct ck_err err;
+    ck_assert_int_eq(parse(&o, &err, 4, argv), CK_OK);
+    ck_assert_str_eq(o.dest, "/d");
+    ck_assert(o.no_fuse);
+    ck_assert_int_eq(o.fuse_argc, 1); /* nothing left for FUSE */
+    ck_options_free(&o);
+    char *argv2[] = {"ckptfs", "none", "/mnt"};
+    ck_assert_int_eq(parse(&o, &err, 3, argv2), CK_OK);
+    ck_assert_str_eq(o.dest, "/env"); /* "none" is no destination */
+    ck_options_free(&o);
+    env_dest = NULL;
+}
+END_TEST
+
+START_TEST(test_mount_option_errors)
+{
+    struct ck_options o;
+    struct ck_err err;
+    char *a1[] = {"ckptfs", "/d", "/mnt", "-o", "src"};
+    ck_assert_int_eq(parse(&o, &err, 5, a1), CK_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "src"));
+    ck_options_free(&o);
+    char *a2[] = {"ckptfs", "/d", "/mnt", "-o", "no_fuse=1"};
+    ck_assert_int_eq(parse(&o, &err, 5, a2), CK_EINVAL);
+    ck_options_free(&o);
+    char *a3[] = {"ckptfs", "/d", "/mnt", "-o", "grace=soon"};
+    ck_assert_int_eq(parse(&o, &err, 5, a3), CK_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "grace"));
+    ck_options_free(&o);
+    char *a4[] = {"ckptfs", "/d", "/mnt", "/third"};
+    ck_assert_int_eq(parse(&o, &err, 4, a4), CK_EINVAL);
+    ck_options_free(&o);
+}
+END_TEST
+
+START_TEST(test_run_options)
+{
+    char *argv[] = {"run", "--dest",    "/d", "--no-fuse", "--grace",
+                    "7.5", "--metrics", "/m", "/mnt"};
+    struct ck_options o;
+    struct ck_err err;
+    ck_assert_int_eq(parse(&o, &err, 9, argv), CK_OK);
+    ck_assert(o.no_fuse);
+    ck_assert_double_eq(o.grace_s, 7.5);
+    ck_assert_str_eq(o.metrics_path, "/m");
+    ck_options_free(&o);
+    char *argv2[] = {"ckptfs", "--dest", "/d", "/mnt"};
+    ck_assert_int_eq(parse(&o, &err, 4, argv2), CK_OK);
+    ck_assert_double_eq(o.grace_s, 25);
+    ck_assert(!o.no_fuse);
+    ck_assert_ptr_null(o.metrics_path);
+    ck_options_free(&o);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("options");
@@ -192,6 +279,10 @@ int main(void)
     tcase_add_test(tc, test_errors_name_the_argument);
     tcase_add_test(tc, test_help_and_version);
     tcase_add_test(tc, test_debug_implies_foreground);
+    tcase_add_test(tc, test_mount_fuse3_convention);
+    tcase_add_test(tc, test_mount_source_placeholder_and_dest_option);
+    tcase_add_test(tc, test_mount_option_errors);
+    tcase_add_test(tc, test_run_options);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

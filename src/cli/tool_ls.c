@@ -1,0 +1,185 @@
+/*
+ * tool_ls.c - `ckptfs ls [-l] URI`: the entries of a checkpoint.
+ *
+ * A ckptfs archive is listed from its seek index alone (one ranged GET of the tail and one
+ * of the index: kilobytes, whatever the checkpoint's size). Anything else is downloaded
+ * into a scratch file and read with libarchive (any tar flavour; a non-tar object is
+ * listed as "payload").
+ */
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "archive/seek_index.h"
+#include "cli/tools.h"
+#include "store/store.h"
+#include "util/buf.h"
+
+#define LS_INDEX_MAX (256u << 20)
+
+static ck_rc buf_write(void *ctx, const void *p, size_t n, struct ck_err *err)
+{
+    ck_rc rc = ck_buf_append(ctx, p, n);
+    return rc ? ck_fail(err, rc, "reading the seek index: more than %u bytes", LS_INDEX_MAX)
+              : CK_OK;
+}
+
+static ck_rc get_range(struct ck_store *s, uint64_t off, uint64_t len, struct ck_buf *b,
+                       struct ck_err *err)
+{
+    ck_buf_reset(b);
+    struct ck_sink sink = {buf_write, b};
+    return ck_store_get(s, off, len, &sink, err);
+}
+
+static void print_line(bool lng, char type, unsigned mode, uint64_t size, int64_t mtime,
+                       const char *name, const char *link)
+{
+    if (lng) {
+        char when[32];
+        time_t t = (time_t)mtime;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+        printf("%c%04o %12llu %s ", type, mode & 07777, (unsigned long long)size, when);
+    }
+    printf("%s%s%s%s\n", name, type == 'd' ? "/" : "", link ? " -> " : "", link ? link : "");
+}
+
+static void print_index(const struct ck_seek_index *ix, bool lng)
+{
+    for (size_t i = 0; i < ix->nentries; i++) {
+        const struct ck_ix_entry *e = &ix->entries[i];
+        char t = e->type == CK_IX_DIR ? 'd' : e->type == CK_IX_SYMLINK ? 'l' : '-';
+        print_line(lng, t, e->mode, e->size, e->mtime_sec, e->name, e->link);
+    }
+}
+
+/* CK_ENOTFOUND: the object has no ckptfs index. */
+static ck_rc ls_indexed(struct ck_store *s, uint64_t size, bool lng, struct ck_err *err)
+{
+    if (size < CK_IX_LOCATOR_LEN)
+        return CK_ENOTFOUND;
+    struct ck_buf b;
+    struct ck_ix_locator loc;
+    struct ck_seek_index ix;
+    ck_buf_init(&b, LS_INDEX_MAX);
+    ck_rc rc = get_range(s, size - CK_IX_LOCATOR_LEN, CK_IX_LOCATOR_LEN, &b, err);
+    if (!rc)
+        rc = ck_ix_parse_locator((unsigned char *)b.data, b.len, size, &loc, err);
+    if (!rc)
+        rc = get_range(s, loc.index_off, loc.index_len, &b, err);
+    if (!rc)
+        rc = ck_ix_decode((unsigned char *)b.data, b.len, &loc, &ix, err);
+    if (!rc) {
+        print_index(&ix, lng);
+        ck_ix_free(&ix);
+    }
+    ck_buf_free(&b);
+    return rc;
+}
+
+static ck_rc fd_write(void *ctx, const void *p, size_t n, struct ck_err *err)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t w = write(*(int *)ctx, c, n);
+        if (w < 0 && errno != EINTR)
+            return ck_fail_errno(err, errno, "writing the scratch copy");
+        if (w > 0) {
+            c += w;
+            n -= (size_t)w;
+        }
+    }
+    return CK_OK;
+}
+
+static char entry_type(struct archive_entry *e)
+{
+    mode_t t = archive_entry_filetype(e);
+    return t == AE_IFDIR ? 'd' : t == AE_IFLNK ? 'l' : t == AE_IFREG ? '-' : '?';
+}
+
+static ck_rc ls_archive(int fd, bool lng, struct ck_err *err)
+{
+    struct archive *a = archive_read_new();
+    archive_read_support_filter_all(a);
+    archive_read_support_format_tar(a);
+    archive_read_support_format_gnutar(a);
+    lseek(fd, 0, SEEK_SET);
+    ck_rc rc = CK_OK;
+    struct archive_entry *e;
+    if (archive_read_open_fd(a, fd, 1 << 16) != ARCHIVE_OK ||
+        archive_read_next_header(a, &e) != ARCHIVE_OK) {
+        struct stat st;
+        fstat(fd, &st);
+        print_line(lng, '-', 0644, (uint64_t)st.st_size, st.st_mtime, "payload", NULL);
+    } else {
+        int r;
+        do {
+            print_line(lng, entry_type(e), archive_entry_perm(e), (uint64_t)archive_entry_size(e),
+                       archive_entry_mtime(e), archive_entry_pathname(e), archive_entry_symlink(e));
+        } while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK);
+        if (r != ARCHIVE_EOF)
+            rc = ck_fail(err, CK_ECORRUPT, "reading the archive: %s", archive_error_string(a));
+    }
+    archive_read_free(a);
+    return rc;
+}
+
+static ck_rc ls_streamed(struct ck_store *s, bool lng, struct ck_err *err)
+{
+    const char *base = getenv("TMPDIR");
+    int fd = open(base && *base ? base : "/var/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return ck_fail_errno(err, errno, "creating a scratch file");
+    struct ck_sink sink = {fd_write, &fd};
+    ck_rc rc = ck_store_get(s, 0, CK_STORE_TO_END, &sink, err);
+    if (!rc)
+        rc = ls_archive(fd, lng, err);
+    close(fd);
+    return rc;
+}
+
+static ck_rc ls_uri(const char *uri, bool lng, struct ck_err *err)
+{
+    struct ck_store_env env;
+    struct ck_store *s;
+    struct ck_store_info info;
+    ck_store_env_default(&env);
+    ck_rc rc = ck_store_open(uri, &env, &s, err);
+    if (rc)
+        return rc;
+    rc = ck_store_head(s, &info, err);
+    if (!rc && !info.exists)
+        rc = ck_fail(err, CK_ENOTFOUND, "%s does not exist", ck_store_uri(s));
+    if (!rc && info.size > 0) {
+        rc = ls_indexed(s, info.size, lng, err);
+        if (rc == CK_ENOTFOUND)
+            rc = ls_streamed(s, lng, err);
+    }
+    ck_store_close(s);
+    return rc;
+}
+
+int ck_tool_ls(int argc, char **argv)
+{
+    bool lng = argc == 3 && strcmp(argv[1], "-l") == 0;
+    if (argc != 2 + lng) {
+        fputs("usage: ckptfs ls [-l] URI\n", stderr);
+        return 2;
+    }
+    struct ck_err err;
+    ck_err_clear(&err);
+    ck_rc rc = ls_uri(argv[argc - 1], lng, &err);
+    if (rc)
+        fprintf(stderr, "ckptfs ls: %s\n", err.msg);
+    return rc == CK_ENOTFOUND ? 3 : rc ? 1 : 0;
+}

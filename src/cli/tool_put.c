@@ -1,0 +1,104 @@
+/* tool_put.c - `ckptfs put DIR URI`: DIR becomes one checkpoint object, same pipeline
+ * as a mount's save (save/pipeline.h, snap NULL: DIR is read as it is). */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/progress.h"
+#include "cli/tools.h"
+#include "save/pipeline.h"
+#include "util/clock.h"
+
+struct put_job {
+    int dirfd;
+    struct ck_store *dest;
+    struct ck_codec codec;
+    struct ck_save_progress prog;
+    struct ck_save_result res;
+    struct ck_err err;
+    ck_rc rc;
+    atomic_bool done;
+};
+
+static void *put_thread(void *arg)
+{
+    struct put_job *j = arg;
+    j->rc = ck_save_pipeline_run(j->dirfd, NULL, j->dest, &j->codec, NULL, NULL, &j->prog, &j->res,
+                                 &j->err);
+    atomic_store(&j->done, true);
+    return NULL;
+}
+
+static void report(const struct put_job *j, const char *dir, double secs)
+{
+    char b[32], c[32];
+    ck_fmt_bytes(j->res.bytes, b, sizeof(b));
+    ck_fmt_bytes(j->res.compressed, c, sizeof(c));
+    fprintf(stderr, "put: %s -> %s: %s, %llu entries, %s -> %s in %.2f s (%.1f MB/s)\n", dir,
+            ck_store_uri(j->dest), ck_object_kind_name(j->res.kind),
+            (unsigned long long)j->res.entries, b, c, secs,
+            secs > 0 ? (double)j->res.bytes / 1e6 / secs : 0);
+}
+
+static ck_rc run_put(struct put_job *j, const char *dir)
+{
+    pthread_t t;
+    struct ck_progress p;
+    ck_progress_init(&p, "put");
+    double t0 = ck_now();
+    if (pthread_create(&t, NULL, put_thread, j) != 0)
+        return ck_fail(&j->err, CK_ENOMEM, "starting the save thread");
+    while (!atomic_load(&j->done)) {
+        usleep(50 * 1000);
+        ck_progress_update(&p, atomic_load(&j->prog.bytes_in), 0);
+    }
+    pthread_join(t, NULL);
+    ck_progress_end(&p);
+    if (!j->rc)
+        report(j, dir, ck_now() - t0);
+    return j->rc;
+}
+
+static int usage(void)
+{
+    fputs("usage: ckptfs put [--compress auto|store|gzip-N] DIR URI\n", stderr);
+    return 2;
+}
+
+int ck_tool_put(int argc, char **argv)
+{
+    struct put_job j = {.dirfd = -1, .codec = {.kind = CK_CODEC_AUTO}};
+    int i = 1;
+    if (i + 1 < argc && strcmp(argv[i], "--compress") == 0) {
+        if (!ck_codec_parse(argv[i + 1], &j.codec))
+            return usage();
+        i += 2;
+    }
+    if (argc - i != 2)
+        return usage();
+    const char *dir = argv[i], *uri = argv[i + 1];
+    char scratch[4096] = "";
+    struct ck_store_env env;
+    ck_store_env_default(&env);
+    ck_rc rc = ck_scratch_make(scratch, sizeof(scratch), &j.err);
+    env.scratch_dir = scratch;
+    if (!rc && (j.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        rc = ck_fail_errno(&j.err, errno, "put: opening %s", dir);
+    if (!rc)
+        rc = ck_store_open(uri, &env, &j.dest, &j.err);
+    if (!rc)
+        rc = run_put(&j, dir);
+    if (rc)
+        fprintf(stderr, "ckptfs put: %s\n", j.err.msg);
+    if (j.dest)
+        ck_store_close(j.dest);
+    if (j.dirfd >= 0)
+        close(j.dirfd);
+    if (scratch[0])
+        ck_scratch_remove(scratch);
+    return rc ? 1 : 0;
+}
