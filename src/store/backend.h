@@ -18,4 +18,9 @@ ck_rc ck_store_http_open(const struct ck_uri *uri, const struct ck_store_env *en
 ck_rc ck_store_s3_open(const struct ck_uri *uri, const struct ck_store_env *env,
                        struct ck_store **out, struct ck_err *err);
 
+ck_rc ck_store_gcs_open(const struct ck_uri *uri, const struct ck_store_env *env,
+                        struct ck_store **out, struct ck_err *err);
+ck_rc ck_store_azure_open(const struct ck_uri *uri, const struct ck_store_env *env,
+                          struct ck_store **out, struct ck_err *err);
+
 #endif

@@ -171,9 +171,11 @@ ck_rc ck_s3_xml_complete_body(const struct ck_s3_part_ref *parts, size_t n, stru
         rc = ck_buf_printf(out, "<Part><PartNumber>%u</PartNumber><ETag>", parts[i].number);
         if (!rc)
             rc = put_escaped(out, parts[i].etag);
-        if (!rc)
+        if (!rc && parts[i].checksum_b64)
             rc = ck_buf_printf(out, "</ETag><ChecksumSHA256>%s</ChecksumSHA256></Part>",
                                parts[i].checksum_b64);
+        else if (!rc)
+            rc = ck_buf_puts(out, "</ETag></Part>");
     }
     if (!rc)
         rc = ck_buf_puts(out, "</CompleteMultipartUpload>");

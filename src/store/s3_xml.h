@@ -43,7 +43,7 @@ ck_rc ck_s3_xml_complete_etag(const char *body, size_t len, char *out, size_t ou
 struct ck_s3_part_ref {
     unsigned number;
     const char *etag;         /* as the server returned it, quotes included */
-    const char *checksum_b64; /* base64 SHA-256 we sent */
+    const char *checksum_b64; /* base64 SHA-256 we sent; NULL: no ChecksumSHA256 (GCS) */
 };
 
 /* Appends the CompleteMultipartUpload document for parts (ascending numbers) to out, with

@@ -36,6 +36,12 @@ ck_rc ck_store_open(const char *uri, const struct ck_store_env *env, struct ck_s
     case CK_URI_S3:
         rc = ck_store_s3_open(&u, env, out, err);
         break;
+    case CK_URI_GCS:
+        rc = ck_store_gcs_open(&u, env, out, err);
+        break;
+    case CK_URI_AZURE:
+        rc = ck_store_azure_open(&u, env, out, err);
+        break;
     }
     ck_uri_free(&u);
     return rc;

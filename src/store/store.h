@@ -4,8 +4,9 @@
  * A backend is a table of operations plus private state (struct ck_store). The daemon,
  * the save pipeline and the loader use only the ck_store_* calls below; nothing outside
  * src/store/ knows which backend it talks to. Backends today: file:// and plain paths
- * (store_file.c), http:// and https:// (store_http.c), s3:// (store_s3.c, docs/s3.md). GCS
- * and Azure slot in here.
+ * (store_file.c), http:// and https:// (store_http.c), s3:// (store_s3.c, docs/s3.md),
+ * gs:// (store_gcs.c, docs/gcs.md), az:// / abfs[s]:// / https://ACCOUNT.blob.core.windows.net
+ * (store_azure.c, docs/azure.md).
  *
  * Semantics every backend keeps:
  *   - head: exists=false (rc CK_OK) for a missing object; an error only for real failures
@@ -51,7 +52,7 @@ struct ck_store_env {
     struct ck_retry_policy retry; /* for transient failures */
     double stall_timeout_s;       /* a transfer with no progress for this long is cut */
     double connect_timeout_s;
-    bool no_sign_request; /* s3: anonymous requests (--no-sign-request), no credentials */
+    bool no_sign_request; /* s3, gs, azure: anonymous requests (--no-sign-request) */
 };
 
 /* Fills env with defaults (no scratch dir, default retry policy, 30 s stall, 10 s connect,

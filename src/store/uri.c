@@ -217,6 +217,153 @@ static ck_rc parse_s3_uri(const char *uri, const char *disp, struct ck_uri *out,
     return CK_OK;
 }
 
+/* SCHEME://bucket/key for s3 and gs: the key is taken literally, up to 1024 bytes. */
+static ck_rc parse_bucket_key(const char *rest, const char *what, const char *disp,
+                              struct ck_uri *out, struct ck_err *err)
+{
+    size_t blen = strcspn(rest, "/");
+    if (!bucket_ok(rest, blen))
+        return ck_fail(err, CK_EINVAL, "%s URI '%s': missing or malformed bucket name", what, disp);
+    const char *key = rest + blen;
+    if (key[0] != '/' || key[1] == '\0')
+        return ck_fail(err, CK_EINVAL, "%s URI '%s': no object key", what, disp);
+    key++;
+    if (strlen(key) > 1024)
+        return ck_fail(err, CK_EINVAL, "%s URI '%s': key longer than 1024 bytes", what, disp);
+    if (strpbrk(key, "?#"))
+        return ck_fail(err, CK_EINVAL, "%s URI '%s': '?' and '#' are not supported in keys", what,
+                       disp);
+    out->bucket = strndup(rest, blen);
+    out->key = strdup(key);
+    if (!out->bucket || !out->key)
+        return ck_fail(err, CK_ENOMEM, "%s URI '%s': out of memory", what, disp);
+    return CK_OK;
+}
+
+/* Azure names: account 3-24 lower case letters and digits; container 3-63 of lower case,
+ * digits and '-' (Azurite's "devstoreaccount1" fits the account rule). */
+static bool azure_name_ok(const char *s, size_t n, size_t max, bool dash)
+{
+    if (n < 3 || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) &&
+            !(dash && s[i] == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* container + "/" + blob (taken literally, up to 1024 bytes) from rest. */
+static ck_rc azure_container_blob(const char *rest, const char *disp, struct ck_uri *out,
+                                  struct ck_err *err)
+{
+    size_t clen = strcspn(rest, "/?#");
+    if (!azure_name_ok(rest, clen, 63, true))
+        return ck_fail(err, CK_EINVAL, "Azure URI '%s': missing or malformed container name", disp);
+    const char *blob = rest + clen;
+    if (blob[0] != '/' || blob[1] == '\0' || blob[1] == '?' || blob[1] == '#')
+        return ck_fail(err, CK_EINVAL, "Azure URI '%s': no blob name", disp);
+    blob++;
+    size_t blen = strcspn(blob, "?#");
+    if (blen > 1024)
+        return ck_fail(err, CK_EINVAL, "Azure URI '%s': blob name longer than 1024 bytes", disp);
+    out->bucket = strndup(rest, clen);
+    out->key = strndup(blob, blen);
+    if (!out->bucket || !out->key)
+        return ck_fail(err, CK_ENOMEM, "Azure URI '%s': out of memory", disp);
+    out->kind = CK_URI_AZURE;
+    return CK_OK;
+}
+
+static ck_rc set_account(struct ck_uri *out, const char *a, size_t n, const char *disp,
+                         struct ck_err *err)
+{
+    if (!azure_name_ok(a, n, 24, false))
+        return ck_fail(err, CK_EINVAL, "Azure URI '%s': malformed storage account name", disp);
+    out->account = strndup(a, n);
+    return out->account ? CK_OK : ck_fail(err, CK_ENOMEM, "Azure URI '%s': out of memory", disp);
+}
+
+/* az://container/blob */
+static ck_rc parse_az_uri(const char *rest, const char *disp, struct ck_uri *out,
+                          struct ck_err *err)
+{
+    if (strpbrk(rest, "?#"))
+        return ck_fail(err, CK_EINVAL, "Azure URI '%s': '?' and '#' are not supported", disp);
+    return azure_container_blob(rest, disp, out, err);
+}
+
+/* abfs[s]://container@account.dfs.core.windows.net/blob (blob.core.windows.net too). */
+static ck_rc parse_abfs_uri(const char *rest, const char *disp, struct ck_uri *out,
+                            struct ck_err *err)
+{
+    if (strpbrk(rest, "?#"))
+        return ck_fail(err, CK_EINVAL, "Azure URI '%s': '?' and '#' are not supported", disp);
+    const char *at = strchr(rest, '@');
+    size_t alen = strcspn(rest, "/");
+    if (!at || at > rest + alen)
+        return ck_fail(
+            err, CK_EINVAL,
+            "Azure URI '%s': expected abfs://container@account.dfs.core.windows.net/path", disp);
+    const char *host = at + 1;
+    size_t hlen = (size_t)(rest + alen - host), acc = strcspn(host, ".");
+    const char *suffix = host + acc;
+    size_t slen = hlen - acc;
+    static const char dfs[] = ".dfs.core.windows.net", blob[] = ".blob.core.windows.net";
+    if (!((slen == sizeof(dfs) - 1 && strncasecmp(suffix, dfs, slen) == 0) ||
+          (slen == sizeof(blob) - 1 && strncasecmp(suffix, blob, slen) == 0)))
+        return ck_fail(err, CK_EINVAL,
+                       "Azure URI '%s': host must be ACCOUNT.dfs.core.windows.net or "
+                       "ACCOUNT.blob.core.windows.net",
+                       disp);
+    ck_rc rc = set_account(out, host, acc, disp, err);
+    if (rc)
+        return rc;
+    /* container@host/blob -> "container" + "/blob" */
+    size_t clen = (size_t)(at - rest);
+    char *joined = malloc(clen + strlen(rest + alen) + 1);
+    if (!joined)
+        return ck_fail(err, CK_ENOMEM, "Azure URI '%s': out of memory", disp);
+    memcpy(joined, rest, clen);
+    strcpy(joined + clen, rest + alen);
+    rc = azure_container_blob(joined, disp, out, err);
+    free(joined);
+    return rc;
+}
+
+/* https://account.blob.core.windows.net/container/blob[?sas]: true if uri is one. */
+static bool is_blob_url(const char *uri)
+{
+    if (strncasecmp(uri, "https://", 8) != 0)
+        return false;
+    const char *host = uri + 8;
+    size_t hlen = strcspn(host, "/?#");
+    static const char sfx[] = ".blob.core.windows.net";
+    return hlen > sizeof(sfx) - 1 && memchr(host, '@', hlen) == NULL &&
+           strncasecmp(host + hlen - (sizeof(sfx) - 1), sfx, sizeof(sfx) - 1) == 0;
+}
+
+static ck_rc parse_blob_url(const char *uri, const char *disp, struct ck_uri *out,
+                            struct ck_err *err)
+{
+    const char *host = uri + 8;
+    size_t acc = strcspn(host, ".");
+    ck_rc rc = set_account(out, host, acc, disp, err);
+    const char *path = host + strcspn(host, "/?#");
+    if (!rc && path[0] != '/')
+        rc = ck_fail(err, CK_EINVAL, "Azure URL '%s': no container", disp);
+    if (!rc)
+        rc = azure_container_blob(path + 1, disp, out, err);
+    const char *q = strchr(uri, '?');
+    if (!rc && q && q[1]) {
+        out->sas = strndup(q + 1, strcspn(q + 1, "#"));
+        if (!out->sas)
+            rc = ck_fail(err, CK_ENOMEM, "Azure URL '%s': out of memory", disp);
+    }
+    return rc;
+}
+
 static ck_rc parse_path(const char *uri, const char *disp, struct ck_uri *out, struct ck_err *err)
 {
     if (strlen(uri) >= PATH_MAX)
@@ -242,11 +389,22 @@ static ck_rc parse_checked(const char *uri, const char *disp, struct ck_uri *out
         return parse_path(uri, disp, out, err);
     if (sl == 4 && strncasecmp(uri, "file", 4) == 0)
         return parse_file_uri(uri, disp, out, err);
+    if (is_blob_url(uri))
+        return parse_blob_url(uri, disp, out, err);
     if ((sl == 4 && strncasecmp(uri, "http", 4) == 0) ||
         (sl == 5 && strncasecmp(uri, "https", 5) == 0))
         return parse_http_uri(uri, sl, disp, out, err);
     if (sl == 2 && strncasecmp(uri, "s3", 2) == 0)
         return parse_s3_uri(uri, disp, out, err);
+    if (sl == 2 && strncasecmp(uri, "gs", 2) == 0) {
+        out->kind = CK_URI_GCS;
+        return parse_bucket_key(uri + 5, "GCS", disp, out, err);
+    }
+    if (sl == 2 && strncasecmp(uri, "az", 2) == 0)
+        return parse_az_uri(uri + 5, disp, out, err);
+    if ((sl == 4 && strncasecmp(uri, "abfs", 4) == 0) ||
+        (sl == 5 && strncasecmp(uri, "abfss", 5) == 0))
+        return parse_abfs_uri(uri + sl + 3, disp, out, err);
     return ck_fail(err, CK_EUNSUPPORTED, "URI '%s': scheme '%.*s' is not supported yet", disp,
                    (int)sl, uri);
 }
@@ -264,6 +422,8 @@ ck_rc ck_uri_parse(const char *uri, struct ck_uri *out, struct ck_err *err)
         out->display = malloc(need);
         if (!out->display)
             rc = ck_fail(err, CK_ENOMEM, "URI '%s': out of memory", disp);
+        else if (out->kind == CK_URI_AZURE && strncasecmp(uri, "abfs", 4) == 0)
+            memcpy(out->display, uri, need); /* container@account is no userinfo; no query */
         else
             ck_uri_display(uri, out->display, need);
     }
@@ -278,6 +438,10 @@ void ck_uri_free(struct ck_uri *u)
     free(u->url);
     free(u->bucket);
     free(u->key);
+    free(u->account);
+    if (u->sas)
+        explicit_bzero(u->sas, strlen(u->sas));
+    free(u->sas);
     free(u->display);
     memset(u, 0, sizeof(*u));
 }

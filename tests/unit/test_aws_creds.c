@@ -904,7 +904,7 @@ static bool start_meta(void)
 {
     char script[600];
     snprintf(script, sizeof(script), "%s/fake_aws_meta.py", T.tools);
-    int fd;
+    int fd = -1;
     char *argv[] = {"python3", script, "--container-auth", CONT_TOKEN, NULL};
     T.meta_pid = spawn(argv, &fd);
     char line[32] = "";

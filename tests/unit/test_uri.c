@@ -76,11 +76,60 @@ END_TEST
 
 START_TEST(test_unsupported_schemes)
 {
-    expect_fail("gs://bucket/key", CK_EUNSUPPORTED, "not supported yet", NULL);
-    expect_fail("gs://bucket/key", CK_EUNSUPPORTED, "'gs'", NULL);
-    expect_fail("abfs://c@acct.dfs.core.windows.net/k", CK_EUNSUPPORTED, "abfs", NULL);
-    expect_fail("az://c/k?sig=SECRET", CK_EUNSUPPORTED, "az://c/k", "SECRET");
-    expect_fail("ftp://h/k", CK_EUNSUPPORTED, "ftp", NULL);
+    expect_fail("ftp://h/k", CK_EUNSUPPORTED, "not supported yet", NULL);
+    expect_fail("ftp://h/k", CK_EUNSUPPORTED, "'ftp'", NULL);
+    expect_fail("wasb://c@acct.blob.core.windows.net/k", CK_EUNSUPPORTED, "wasb", NULL);
+}
+END_TEST
+
+static void expect_cloud(const char *uri, enum ck_uri_kind kind, const char *account,
+                         const char *bucket, const char *key, const char *display)
+{
+    struct ck_uri u;
+    struct ck_err err;
+    ck_assert_msg(ck_uri_parse(uri, &u, &err) == CK_OK, "%s: %s", uri, err.msg);
+    ck_assert_int_eq(u.kind, kind);
+    if (account)
+        ck_assert_str_eq(u.account, account);
+    else
+        ck_assert_ptr_null(u.account);
+    ck_assert_str_eq(u.bucket, bucket);
+    ck_assert_str_eq(u.key, key);
+    ck_assert_str_eq(u.display, display);
+    ck_uri_free(&u);
+}
+
+START_TEST(test_gcs_and_azure)
+{
+    expect_cloud("gs://bkt/runs/1/ck", CK_URI_GCS, NULL, "bkt", "runs/1/ck", "gs://bkt/runs/1/ck");
+    expect_cloud("az://ckit/a/b", CK_URI_AZURE, NULL, "ckit", "a/b", "az://ckit/a/b");
+    expect_cloud("abfs://ckit@acct1.dfs.core.windows.net/a/b", CK_URI_AZURE, "acct1", "ckit", "a/b",
+                 "abfs://ckit@acct1.dfs.core.windows.net/a/b");
+    expect_cloud("abfss://ckit@acct1.blob.core.windows.net/a", CK_URI_AZURE, "acct1", "ckit", "a",
+                 "abfss://ckit@acct1.blob.core.windows.net/a");
+    expect_cloud("https://acct1.blob.core.windows.net/ckit/a/b", CK_URI_AZURE, "acct1", "ckit",
+                 "a/b", "https://acct1.blob.core.windows.net/ckit/a/b");
+    struct ck_uri u;
+    struct ck_err err;
+    ck_assert_int_eq(
+        ck_uri_parse("https://acct1.blob.core.windows.net/ckit/k?sv=1&sig=SECRET", &u, &err),
+        CK_OK);
+    ck_assert_str_eq(u.sas, "sv=1&sig=SECRET");
+    ck_assert_ptr_null(strstr(u.display, "SECRET"));
+    ck_uri_free(&u);
+    /* Other https hosts stay plain HTTP. */
+    expect_http("https://example.com/blob.core.windows.net/k",
+                "https://example.com/blob.core.windows.net/k");
+    expect_http("https://x.blob.core.windows.net.evil.com/c/k",
+                "https://x.blob.core.windows.net.evil.com/c/k");
+    expect_fail("gs://bkt", CK_EINVAL, "no object key", NULL);
+    expect_fail("gs://b*d/k", CK_EINVAL, "bucket", NULL);
+    expect_fail("az://c/k?sig=SECRET", CK_EINVAL, "az://c/k", "SECRET");
+    expect_fail("az://Bad_Container/k", CK_EINVAL, "container", NULL);
+    expect_fail("az://ckit/", CK_EINVAL, "no blob name", NULL);
+    expect_fail("abfs://ckit@acct1.example.com/k", CK_EINVAL, "host must be", NULL);
+    expect_fail("abfs://acct1.dfs.core.windows.net/k", CK_EINVAL, "expected abfs://", NULL);
+    expect_fail("abfs://ckit@ACCT.dfs.core.windows.net/k", CK_EINVAL, "account", NULL);
 }
 END_TEST
 
@@ -140,6 +189,7 @@ static Suite *uri_suite(void)
     tcase_add_test(tc, test_plain_paths);
     tcase_add_test(tc, test_http_urls);
     tcase_add_test(tc, test_unsupported_schemes);
+    tcase_add_test(tc, test_gcs_and_azure);
     tcase_add_test(tc, test_garbage);
     tcase_add_test(tc, test_too_long);
     tcase_add_test(tc, test_display_of_anything);

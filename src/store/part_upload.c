@@ -1,0 +1,419 @@
+/*
+ * part_upload.c - an upload in parts with a pool of workers; see part_upload.h.
+ *
+ * Design (as s3_multipart.c): the writer and the workers share a small FIFO of full parts
+ * and a free list of buffers under u->lock. A worker takes a part, sends it without the
+ * lock, records its result and puts the buffer back. The first failure stops everything:
+ * queued parts are dropped, parts in flight are not retried again (send sees `cancel`) and
+ * the writer's next call returns that failure.
+ */
+#include "store/part_upload.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+
+#define MAX_BUFS (CK_PART_MAX_PAR + 1)
+
+struct part_buf {
+    char *data;
+    size_t cap, len;
+    unsigned number;
+};
+
+struct part_upload {
+    struct ck_store_upload hdr; /* first: the generic header */
+    const struct ck_part_ops *ops;
+    void *ctx; /* owned; ops->free_ctx */
+    struct ck_part_cfg cfg;
+    const char *disp;
+    /* writer side (one thread) */
+    struct part_buf cur; /* the part being filled */
+    size_t want;         /* its size */
+    bool started;        /* begin succeeded: abort is owed on failure */
+    pthread_t workers[CK_PART_MAX_PAR];
+    unsigned nworkers;
+    atomic_bool cancel;
+
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* any change below */
+    struct part_buf queue[MAX_BUFS];
+    unsigned qhead, qlen;
+    struct part_buf freebufs[MAX_BUFS];
+    unsigned nfree;
+    unsigned nbufs;     /* writer's + queued + in flight + free */
+    unsigned submitted; /* parts handed over */
+    char *results;      /* [submitted] * result_size */
+    uint64_t *sizes;    /* [submitted]; 0 until done (a part is never empty) */
+    unsigned results_cap;
+    bool closing, failed;
+    struct ck_err fail;
+};
+
+static uint64_t part_size(const struct ck_part_cfg *c, unsigned n)
+{
+    uint64_t size = c->part_size;
+    for (unsigned i = 0; i < (n - 1) / 1000 && size < c->max_part; i++)
+        size *= 2;
+    return size < c->max_part ? size : c->max_part;
+}
+
+static void fail_locked(struct part_upload *u, const struct ck_err *err)
+{
+    if (!u->failed) {
+        u->failed = true;
+        u->fail = *err;
+        atomic_store(&u->cancel, true);
+    }
+    pthread_cond_broadcast(&u->cond);
+}
+
+static void *worker_main(void *arg)
+{
+    struct part_upload *u = arg;
+    char *result = malloc(u->cfg.result_size ? u->cfg.result_size : 1);
+    pthread_mutex_lock(&u->lock);
+    for (;;) {
+        while (u->qlen == 0 && !u->closing && !u->failed)
+            pthread_cond_wait(&u->cond, &u->lock);
+        if (u->failed || u->qlen == 0)
+            break;
+        struct part_buf b = u->queue[u->qhead];
+        u->qhead = (u->qhead + 1) % MAX_BUFS;
+        u->qlen--;
+        pthread_mutex_unlock(&u->lock);
+        struct ck_err err;
+        ck_rc rc = result ? CK_OK : ck_fail(&err, CK_ENOMEM, "%s: out of memory", u->disp);
+        if (!rc) {
+            memset(result, 0, u->cfg.result_size);
+            rc = u->ops->send(u->ctx, b.number, b.data, b.len, result, &u->cancel, &err);
+        }
+        pthread_mutex_lock(&u->lock);
+        if (rc) {
+            fail_locked(u, &err);
+        } else {
+            memcpy(u->results + (size_t)(b.number - 1) * u->cfg.result_size, result,
+                   u->cfg.result_size);
+            u->sizes[b.number - 1] = b.len;
+        }
+        u->freebufs[u->nfree++] = b;
+        pthread_cond_broadcast(&u->cond);
+    }
+    pthread_mutex_unlock(&u->lock);
+    free(result);
+    return NULL;
+}
+
+static void stop_workers(struct part_upload *u, bool cancel)
+{
+    pthread_mutex_lock(&u->lock);
+    u->closing = true;
+    if (cancel) {
+        u->failed = true;
+        atomic_store(&u->cancel, true);
+    }
+    pthread_cond_broadcast(&u->cond);
+    pthread_mutex_unlock(&u->lock);
+    for (unsigned i = 0; i < u->nworkers; i++)
+        pthread_join(u->workers[i], NULL);
+    u->nworkers = 0;
+}
+
+static void free_upload(struct part_upload *u)
+{
+    for (unsigned i = 0; i < u->qlen; i++)
+        free(u->queue[(u->qhead + i) % MAX_BUFS].data);
+    for (unsigned i = 0; i < u->nfree; i++)
+        free(u->freebufs[i].data);
+    free(u->cur.data);
+    if (u->ops->free_ctx)
+        u->ops->free_ctx(u->ctx);
+    pthread_cond_destroy(&u->cond);
+    pthread_mutex_destroy(&u->lock);
+    free(u->results);
+    free(u->sizes);
+    free(u);
+}
+
+ck_rc ck_part_upload_new(struct ck_store *s, const struct ck_part_ops *ops, void *ctx,
+                         const struct ck_part_cfg *cfg, struct ck_store_upload **out,
+                         struct ck_err *err)
+{
+    struct part_upload *u = calloc(1, sizeof(*u));
+    if (!u) {
+        if (ops->free_ctx)
+            ops->free_ctx(ctx);
+        return ck_fail(err, CK_ENOMEM, "PUT %s: out of memory", s->display_uri);
+    }
+    u->hdr.store = s;
+    u->ops = ops;
+    u->ctx = ctx;
+    u->cfg = *cfg;
+    if (u->cfg.parallel < 1)
+        u->cfg.parallel = 1;
+    if (u->cfg.parallel > CK_PART_MAX_PAR)
+        u->cfg.parallel = CK_PART_MAX_PAR;
+    u->disp = s->display_uri;
+    u->want = part_size(&u->cfg, 1);
+    u->nbufs = 1;
+    pthread_mutex_init(&u->lock, NULL);
+    pthread_cond_init(&u->cond, NULL);
+    *out = &u->hdr;
+    return CK_OK;
+}
+
+static ck_rc start(struct part_upload *u, struct ck_err *err)
+{
+    ck_rc rc = u->ops->begin(u->ctx, err);
+    if (rc)
+        return rc;
+    u->started = true;
+    for (unsigned i = 0; i < u->cfg.parallel; i++) {
+        if (pthread_create(&u->workers[i], NULL, worker_main, u) != 0)
+            return ck_fail(err, CK_ENOMEM, "%s: cannot start an upload thread", u->disp);
+        u->nworkers++;
+    }
+    ck_log_debug("upload of %s in parts started, %u in flight", u->disp, u->cfg.parallel);
+    return CK_OK;
+}
+
+static ck_rc grow_results_locked(struct part_upload *u, struct ck_err *err)
+{
+    if (u->submitted < u->results_cap)
+        return CK_OK;
+    unsigned cap = u->results_cap ? u->results_cap * 2 : 64;
+    char *r = realloc(u->results, (size_t)cap * u->cfg.result_size + 1);
+    if (r)
+        u->results = r;
+    uint64_t *sz = r ? realloc(u->sizes, sizeof(*sz) * cap) : NULL;
+    if (!sz)
+        return ck_fail(err, CK_ENOMEM, "%s: out of memory", u->disp);
+    u->sizes = sz;
+    memset(u->results + (size_t)u->results_cap * u->cfg.result_size, 0,
+           (size_t)(cap - u->results_cap) * u->cfg.result_size);
+    memset(sz + u->results_cap, 0, sizeof(*sz) * (cap - u->results_cap));
+    u->results_cap = cap;
+    return CK_OK;
+}
+
+/* Queues the writer's buffer as the next part. */
+static ck_rc submit(struct part_upload *u, struct ck_err *err)
+{
+    ck_rc rc = CK_OK;
+    pthread_mutex_lock(&u->lock);
+    if (u->failed) {
+        *err = u->fail;
+        rc = err->rc;
+    } else if (u->submitted >= u->cfg.max_parts) {
+        rc = ck_fail(err, CK_EINVAL, "%s: object needs more than %u parts", u->disp,
+                     u->cfg.max_parts);
+    } else {
+        rc = grow_results_locked(u, err);
+    }
+    if (!rc) {
+        u->cur.number = ++u->submitted;
+        u->queue[(u->qhead + u->qlen) % MAX_BUFS] = u->cur;
+        u->qlen++;
+        pthread_cond_broadcast(&u->cond);
+    } else {
+        u->nbufs--;
+        free(u->cur.data);
+    }
+    memset(&u->cur, 0, sizeof(u->cur));
+    pthread_mutex_unlock(&u->lock);
+    return rc;
+}
+
+/* How many buffers of part bytes may exist: parallel + 1, fewer once parts are so big that
+ * they would exceed CK_PART_MEMORY, never fewer than two (one filling, one uploading); the
+ * rule of s3_multipart.c. */
+static unsigned buffers_for(unsigned parallel, size_t part)
+{
+    size_t fit = CK_PART_MEMORY / (part ? part : 1);
+    unsigned n = parallel + 1;
+    if (fit < n)
+        n = (unsigned)fit;
+    return n < 2 ? 2 : n;
+}
+
+/* A buffer of want bytes for the writer; blocks while all allowed buffers are in use. */
+static ck_rc take_buffer(struct part_upload *u, struct ck_err *err)
+{
+    struct part_buf b = {0};
+    pthread_mutex_lock(&u->lock);
+    unsigned limit = buffers_for(u->cfg.parallel, u->want);
+    while (!u->failed && u->nfree == 0 && u->nbufs >= limit)
+        pthread_cond_wait(&u->cond, &u->lock);
+    if (u->failed) {
+        *err = u->fail;
+        pthread_mutex_unlock(&u->lock);
+        return err->rc;
+    }
+    if (u->nfree > 0)
+        b = u->freebufs[--u->nfree];
+    else
+        u->nbufs++;
+    pthread_mutex_unlock(&u->lock);
+    if (b.cap < u->want) {
+        char *p = realloc(b.data, u->want);
+        if (!p) {
+            free(b.data);
+            pthread_mutex_lock(&u->lock);
+            u->nbufs--;
+            pthread_mutex_unlock(&u->lock);
+            return ck_fail(err, CK_ENOMEM, "%s: no memory for a %zu-byte part", u->disp, u->want);
+        }
+        b.data = p;
+        b.cap = u->want;
+    }
+    b.len = 0;
+    u->cur = b;
+    return CK_OK;
+}
+
+static ck_rc flush_part(struct part_upload *u, struct ck_err *err)
+{
+    ck_rc rc = u->started ? CK_OK : start(u, err);
+    if (!rc)
+        rc = submit(u, err);
+    if (!rc) {
+        u->want = part_size(&u->cfg, u->submitted + 1);
+        rc = take_buffer(u, err);
+    }
+    return rc;
+}
+
+ck_rc ck_part_upload_write(struct ck_store_upload *up, const void *data, size_t len,
+                           struct ck_err *err)
+{
+    struct part_upload *u = (struct part_upload *)up;
+    const char *p = data;
+    while (len > 0) {
+        if (u->cur.data && u->cur.len == u->want) {
+            ck_rc rc = flush_part(u, err);
+            if (rc)
+                return rc;
+        }
+        if (!u->cur.data) { /* the first part's buffer */
+            u->cur.data = malloc(u->want);
+            if (!u->cur.data)
+                return ck_fail(err, CK_ENOMEM, "PUT %s: no memory for a %zu-byte part", u->disp,
+                               u->want);
+            u->cur.cap = u->want;
+        }
+        size_t n = u->want - u->cur.len < len ? u->want - u->cur.len : len;
+        memcpy(u->cur.data + u->cur.len, p, n);
+        u->cur.len += n;
+        p += n;
+        len -= n;
+    }
+    return CK_OK;
+}
+
+static ck_rc verify(struct part_upload *u, struct ck_err *err)
+{
+    uint64_t sum = 0;
+    for (unsigned i = 0; i < u->submitted; i++) {
+        if (u->sizes[i] == 0)
+            return ck_fail(err, CK_EIO, "%s: part %u of %u was not uploaded", u->disp, i + 1,
+                           u->submitted);
+        sum += u->sizes[i];
+    }
+    if (sum != u->hdr.bytes)
+        return ck_fail(err, CK_EIO, "%s: parts hold %llu bytes, %llu were written", u->disp,
+                       (unsigned long long)sum, (unsigned long long)u->hdr.bytes);
+    return CK_OK;
+}
+
+static ck_rc finish_parts(struct part_upload *u, struct ck_err *err)
+{
+    ck_rc rc = submit(u, err);
+    stop_workers(u, rc != CK_OK);
+    if (!rc && u->failed) {
+        *err = u->fail;
+        rc = err->rc;
+    }
+    if (!rc)
+        rc = verify(u, err);
+    if (!rc)
+        rc = u->ops->complete(u->ctx, u->submitted, u->results, err);
+    if (rc)
+        u->ops->abort(u->ctx);
+    else
+        ck_log_debug("committed %s: %u parts", u->disp, u->submitted);
+    return rc;
+}
+
+ck_rc ck_part_upload_commit(struct ck_store_upload *up, struct ck_err *err)
+{
+    struct part_upload *u = (struct part_upload *)up;
+    ck_rc rc = u->started ? finish_parts(u, err)
+                          : u->ops->single(u->ctx, u->cur.data ? u->cur.data : "", u->cur.len, err);
+    free_upload(u);
+    return rc;
+}
+
+void ck_part_upload_abort(struct ck_store_upload *up)
+{
+    struct part_upload *u = (struct part_upload *)up;
+    if (!u)
+        return;
+    if (u->started) {
+        stop_workers(u, true);
+        u->ops->abort(u->ctx);
+    }
+    free_upload(u);
+}
+
+static ck_rc parse_size(const char *v, uint64_t *out)
+{
+    char *end;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (end == v || !isdigit((unsigned char)v[0]))
+        return CK_EINVAL;
+    unsigned shift = 0;
+    if (*end == 'K' || *end == 'k')
+        shift = 10, end++;
+    else if (*end == 'M' || *end == 'm')
+        shift = 20, end++;
+    else if (*end == 'G' || *end == 'g')
+        shift = 30, end++;
+    if (*end || n > (UINT64_MAX >> shift))
+        return CK_EINVAL;
+    *out = (uint64_t)n << shift;
+    return CK_OK;
+}
+
+ck_rc ck_part_env_size(const char *name, uint64_t lo, uint64_t hi, uint64_t *out,
+                       struct ck_err *err)
+{
+    const char *v = getenv(name);
+    uint64_t n;
+    if (!v || !v[0])
+        return CK_OK;
+    if (parse_size(v, &n) || n < lo || n > hi)
+        return ck_fail(err, CK_EINVAL, "%s: not a size between %llu and %llu bytes", name,
+                       (unsigned long long)lo, (unsigned long long)hi);
+    *out = n;
+    return CK_OK;
+}
+
+ck_rc ck_part_env_uint(const char *name, unsigned lo, unsigned hi, unsigned *out,
+                       struct ck_err *err)
+{
+    uint64_t n = *out;
+    const char *v = getenv(name);
+    if (!v || !v[0])
+        return CK_OK;
+    char *end;
+    n = strtoull(v, &end, 10);
+    if (end == v || *end || !isdigit((unsigned char)v[0]) || n < lo || n > hi)
+        return ck_fail(err, CK_EINVAL, "%s: not a number between %u and %u", name, lo, hi);
+    *out = (unsigned)n;
+    return CK_OK;
+}

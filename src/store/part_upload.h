@@ -1,0 +1,76 @@
+/*
+ * part_upload.h - an upload in parts with parts in flight and bounded memory, for backends
+ * whose atomic commit lists parts uploaded in parallel (GCS XML multipart upload, Azure
+ * Put Block + Put Block List). Internal to src/store/.
+ *
+ * The backend supplies what is specific to it (ops): begin (start a multi-part upload),
+ * send (one part, on a worker thread), complete (the atomic commit, given every part's
+ * result), abort (clean up after begin), single (the whole object in one request, used
+ * when it fits in the first part). This file does the rest, the way s3_multipart.c does
+ * for S3: put_write fills a part buffer; a part is handed to a pool of `parallel` workers
+ * only when it is full *and* more bytes arrive, so at commit the last buffer is either the
+ * whole object (single) or the last part. At most parallel + 1 part buffers exist, fewer
+ * once parts grow so that buffers x part size stays within CK_PART_MEMORY (never fewer
+ * than two), as for S3; put_write blocks while all are busy (back-pressure on the save
+ * pipeline). Part n has
+ * part_size * 2^floor((n-1)/1000) bytes, capped at max_part.
+ *
+ * Before complete: every part succeeded, parts are 1..N without gaps and their sizes add
+ * up to the bytes written. Any failure stops the workers (parts in flight are not retried
+ * further: send sees `cancel`) and calls abort; the object changes only if complete
+ * succeeds.
+ *
+ * Ownership: the upload owns ctx from ck_part_upload_new on (ops->free_ctx frees it when
+ * the upload ends, whatever the outcome). Locking: one mutex per upload protects the
+ * queue, the free buffers, the results and the failure; never held during network I/O.
+ */
+#ifndef CK_STORE_PART_UPLOAD_H
+#define CK_STORE_PART_UPLOAD_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+#define CK_PART_MAX_PAR 32u
+#define CK_PART_MEMORY  (128u << 20) /* part buffers of one upload, at most (see above) */
+
+struct ck_part_ops {
+    ck_rc (*begin)(void *ctx, struct ck_err *err);
+    /* Uploads part number (1-based); fills result (result_size bytes, zeroed). Runs on a
+     * worker thread, several at once. */
+    ck_rc (*send)(void *ctx, unsigned number, const char *data, size_t len, void *result,
+                  const atomic_bool *cancel, struct ck_err *err);
+    /* results holds nparts results of result_size bytes, part 1 first. */
+    ck_rc (*complete)(void *ctx, unsigned nparts, const void *results, struct ck_err *err);
+    void (*abort)(void *ctx);
+    ck_rc (*single)(void *ctx, const char *data, size_t len, struct ck_err *err);
+    void (*free_ctx)(void *ctx);
+};
+
+struct ck_part_cfg {
+    uint64_t part_size; /* first part */
+    uint64_t max_part;  /* cap for grown parts */
+    unsigned parallel;  /* workers, 1 .. CK_PART_MAX_PAR */
+    unsigned max_parts; /* the service's limit */
+    size_t result_size; /* bytes of one part's result */
+};
+
+/* An upload of store s; see store.h for the put_* contract. */
+ck_rc ck_part_upload_new(struct ck_store *s, const struct ck_part_ops *ops, void *ctx,
+                         const struct ck_part_cfg *cfg, struct ck_store_upload **out,
+                         struct ck_err *err);
+ck_rc ck_part_upload_write(struct ck_store_upload *u, const void *buf, size_t len,
+                           struct ck_err *err);
+ck_rc ck_part_upload_commit(struct ck_store_upload *u, struct ck_err *err);
+void ck_part_upload_abort(struct ck_store_upload *u);
+
+/* Reads a size like "8M" (K/M/G suffixes) between lo and hi from variable name; *out keeps
+ * its value when the variable is unset. CK_EINVAL naming the variable otherwise. */
+ck_rc ck_part_env_size(const char *name, uint64_t lo, uint64_t hi, uint64_t *out,
+                       struct ck_err *err);
+ck_rc ck_part_env_uint(const char *name, unsigned lo, unsigned hi, unsigned *out,
+                       struct ck_err *err);
+
+#endif

@@ -1,0 +1,134 @@
+/*
+ * store_azure.c - the Azure Blob backend (az://, abfs[s]://, https://ACCOUNT.blob.core.
+ * windows.net/): opening, Get Blob Properties (HEAD) and ranged Get Blob; uploads are in
+ * azure_upload.c, requests and credentials in azure_request.c. See docs/azure.md.
+ *
+ * A missing blob (404 BlobNotFound) is "does not exist", never an error; a missing
+ * container is an error (404 ContainerNotFound on HEAD has no body, so it also reads as
+ * "no blob": the first save then fails naming the container).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/azure.h"
+#include "store/backend.h"
+
+static ck_rc az_head(struct ck_store *s, struct ck_store_info *info, struct ck_err *err)
+{
+    struct ck_azure_call c = {.method = CK_HTTP_HEAD};
+    struct ck_http_response resp;
+    ck_rc rc = ck_azure_perform(s->priv, &c, &resp, err);
+    if (rc == CK_ENOTFOUND) {
+        ck_err_clear(err);
+        return CK_OK;
+    }
+    if (rc)
+        return rc;
+    if (!resp.has_content_length)
+        return ck_fail(err, CK_ECORRUPT, "HEAD %s: no Content-Length in reply", s->display_uri);
+    info->exists = true;
+    info->size = resp.content_length;
+    memcpy(info->etag, resp.etag, sizeof(info->etag));
+    return CK_OK;
+}
+
+static ck_rc az_get(struct ck_store *s, uint64_t off, uint64_t len, const struct ck_sink *sink,
+                    struct ck_err *err)
+{
+    if (len == 0)
+        return CK_OK;
+    struct ck_azure_call c = {
+        .method = CK_HTTP_GET,
+        .sink = sink,
+        .has_range = off > 0 || len != CK_STORE_TO_END,
+        .range_off = off,
+        .range_len = len == CK_STORE_TO_END ? CK_HTTP_TO_END : len,
+    };
+    struct ck_http_response resp;
+    ck_rc rc = ck_azure_perform(s->priv, &c, &resp, err);
+    if (rc && resp.status == 416 && len == CK_STORE_TO_END) {
+        struct ck_store_info info = {0};
+        struct ck_err herr;
+        bool at_end = resp.total_known
+                          ? resp.range_total == off
+                          : az_head(s, &info, &herr) == CK_OK && info.exists && info.size == off;
+        if (at_end) {
+            ck_err_clear(err);
+            return CK_OK;
+        }
+    }
+    return rc;
+}
+
+static void az_destroy(struct ck_store *s)
+{
+    struct ck_azure *az = s->priv;
+    if (az) {
+        ck_azure_creds_free(az->creds);
+        pthread_mutex_destroy(&az->lock);
+        free(az->container);
+        free(az->key);
+        free(az->account);
+        if (az->uri_sas)
+            explicit_bzero(az->uri_sas, strlen(az->uri_sas));
+        free(az->uri_sas);
+        free(az);
+    }
+    free(s->display_uri);
+    free(s);
+}
+
+static const struct ck_store_ops azure_ops = {
+    .name = "azure",
+    .head = az_head,
+    .get = az_get,
+    .put_begin = ck_azure_put_begin,
+    .put_write = ck_part_upload_write,
+    .put_commit = ck_part_upload_commit,
+    .put_abort = ck_part_upload_abort,
+    .destroy = az_destroy,
+};
+
+static char *dup_or_null(const char *s, bool *oom)
+{
+    char *d = s ? strdup(s) : NULL;
+    if (s && !d)
+        *oom = true;
+    return d;
+}
+
+ck_rc ck_store_azure_open(const struct ck_uri *uri, const struct ck_store_env *env,
+                          struct ck_store **out, struct ck_err *err)
+{
+    struct ck_store *s = calloc(1, sizeof(*s));
+    struct ck_azure *az = calloc(1, sizeof(*az));
+    if (!s || !az) {
+        free(s);
+        free(az);
+        return ck_fail(err, CK_ENOMEM, "opening %s: out of memory", uri->display);
+    }
+    pthread_mutex_init(&az->lock, NULL);
+    s->ops = &azure_ops;
+    s->env = env;
+    s->priv = az;
+    bool oom = false;
+    s->display_uri = dup_or_null(uri->display, &oom);
+    az->container = dup_or_null(uri->bucket, &oom);
+    az->key = dup_or_null(uri->key, &oom);
+    az->account = dup_or_null(uri->account, &oom);
+    az->uri_sas = dup_or_null(uri->sas, &oom);
+    az->display = s->display_uri;
+    az->env = env;
+    if (oom) {
+        az_destroy(s);
+        return ck_fail(err, CK_ENOMEM, "opening %s: out of memory", uri->display);
+    }
+    ck_rc rc = ck_azure_configure(az, err);
+    if (rc) {
+        ck_err_prefix(err, "%s", uri->display);
+        az_destroy(s);
+        return rc;
+    }
+    *out = s;
+    return CK_OK;
+}

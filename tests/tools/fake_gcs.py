@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""fake_gcs - a small, honest GCS stand-in for the tests (stdlib + the openssl command).
+
+One port on 127.0.0.1 serves:
+  - the XML API, path-style, on the buckets given with --bucket: PUT object (Content-MD5
+    checked), GET with Range, HEAD, and the multipart upload (POST ?uploads, PUT
+    ?partNumber=N&uploadId=U, POST ?uploadId=U with CompleteMultipartUpload, DELETE
+    ?uploadId=U). Objects live in memory; an object appears only at PUT or Complete.
+    Every request needs "Authorization: Bearer T" with a token this server issued and
+    that has not expired; buckets named with --public accept anonymous requests.
+  - POST /token: the OAuth token endpoint. grant_type jwt-bearer: the assertion's RS256
+    signature is verified with --pubkey (openssl dgst -verify), and iss (--email), aud
+    (this URL), scope (devstorage) and exp are checked. grant_type token-exchange (STS):
+    the subject_token must equal the contents of --subject-token-file and the audience
+    --audience.
+  - GET /computeMetadata/v1/instance/service-accounts/default/token: the metadata
+    server (needs "Metadata-Flavor: Google").
+  - GET /__fake/state: JSON {"tokens": N, "open_uploads": N, "objects": {name: size}};
+    GET /__fake/object/BUCKET/KEY: an object's bytes.
+Tokens live --ttl seconds (default 3600). Prints its port once it listens.
+"""
+import argparse
+import base64
+import hashlib
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class State:
+    def __init__(self, args):
+        self.args = args
+        self.lock = threading.Lock()
+        self.tokens = {}   # token -> expiry
+        self.issued = 0
+        self.objects = {}  # (bucket, key) -> bytes
+        self.uploads = {}  # id -> {"bucket", "key", "parts": {n: bytes}}
+
+
+def b64url_decode(s):
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+def verify_rs256(pubkey, signed, sig):
+    with tempfile.TemporaryDirectory() as d:
+        dp, sp = os.path.join(d, "data"), os.path.join(d, "sig")
+        open(dp, "wb").write(signed)
+        open(sp, "wb").write(sig)
+        r = subprocess.run(["openssl", "dgst", "-sha256", "-verify", pubkey, "-signature", sp, dp],
+                           capture_output=True)
+        return r.returncode == 0
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    @property
+    def st(self):
+        return self.server.state
+
+    def body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def reply(self, status, body=b"", ctype="application/xml", headers=None):
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def error(self, status, code, msg):
+        body = (f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code>"
+                f"<Message>{msg}</Message></Error>").encode()
+        self.reply(status, body)
+
+    def json_reply(self, status, obj):
+        self.reply(status, json.dumps(obj).encode(), "application/json")
+
+    # ---- tokens -------------------------------------------------------------------
+    def issue(self):
+        tok = "ya29.fake-" + secrets.token_hex(16)
+        with self.st.lock:
+            self.st.tokens[tok] = time.time() + self.st.args.ttl
+            self.st.issued += 1
+        self.json_reply(200, {"access_token": tok, "expires_in": self.st.args.ttl,
+                              "token_type": "Bearer"})
+
+    def check_jwt(self, jwt):
+        a = self.st.args
+        try:
+            h, c, s = jwt.split(".")
+            header, claims = json.loads(b64url_decode(h)), json.loads(b64url_decode(c))
+        except Exception:
+            return "malformed assertion"
+        if header.get("alg") != "RS256":
+            return "alg is not RS256"
+        if not verify_rs256(a.pubkey, f"{h}.{c}".encode(), b64url_decode(s)):
+            return "bad signature"
+        port = self.server.server_address[1]
+        if claims.get("aud") != f"http://127.0.0.1:{port}/token":
+            return "wrong aud"
+        if claims.get("iss") != a.email:
+            return "wrong iss"
+        if "devstorage" not in claims.get("scope", ""):
+            return "no storage scope"
+        now = time.time()
+        if not claims.get("iat", 0) - 60 <= now <= claims.get("exp", 0):
+            return "expired or not yet valid"
+        return None
+
+    def token_endpoint(self):
+        form = dict(urllib.parse.parse_qsl(self.body().decode()))
+        grant = form.get("grant_type", "")
+        if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer" and self.st.args.pubkey:
+            why = self.check_jwt(form.get("assertion", ""))
+        elif grant == "urn:ietf:params:oauth:grant-type:token-exchange" and \
+                self.st.args.subject_token_file:
+            want = open(self.st.args.subject_token_file).read().strip()
+            why = None if form.get("subject_token") == want else "bad subject token"
+            if not why and form.get("audience") != self.st.args.audience:
+                why = "wrong audience"
+        else:
+            why = "unsupported grant"
+        if why:
+            return self.json_reply(400, {"error": "invalid_grant", "error_description": why})
+        self.issue()
+
+    def authorized(self, bucket):
+        if bucket in self.st.args.public:
+            return True
+        auth = self.headers.get("Authorization", "")
+        if not auth.startswith("Bearer "):
+            return False
+        with self.st.lock:
+            exp = self.st.tokens.get(auth[7:])
+        return exp is not None and exp > time.time()
+
+    # ---- XML API ------------------------------------------------------------------
+    def split(self):
+        u = urllib.parse.urlsplit(self.path)
+        parts = u.path.lstrip("/").split("/", 1)
+        q = dict(urllib.parse.parse_qsl(u.query, keep_blank_values=True))
+        key = urllib.parse.unquote(parts[1]) if len(parts) > 1 else ""
+        return parts[0], key, q
+
+    def md5_ok(self, data):
+        want = self.headers.get("Content-MD5")
+        return want is None or want == base64.b64encode(hashlib.md5(data).digest()).decode()
+
+    def object_op(self):
+        bucket, key, q = self.split()
+        data = self.body() if self.command in ("PUT", "POST") else b""
+        if bucket not in self.st.args.bucket:
+            return self.error(404, "NoSuchBucket", "The specified bucket does not exist.")
+        if not self.authorized(bucket):
+            return self.error(401 if "Authorization" not in self.headers else 403,
+                              "AccessDenied", "Access denied.")
+        if not key:
+            return self.error(400, "InvalidArgument", "No object name.")
+        if not self.md5_ok(data):
+            return self.error(400, "BadDigest", "The Content-MD5 you specified did not match.")
+        m = getattr(self, "op_" + self.command.lower())
+        m(bucket, key, q, data)
+
+    def op_put(self, bucket, key, q, data):
+        if "uploadId" in q:
+            with self.st.lock:
+                up = self.st.uploads.get(q["uploadId"])
+                if not up:
+                    return self.error(404, "NoSuchUpload", "No such upload.")
+                up["parts"][int(q["partNumber"])] = data
+            etag = '"%s"' % hashlib.md5(data).hexdigest()
+            return self.reply(200, headers={"ETag": etag})
+        with self.st.lock:
+            self.st.objects[(bucket, key)] = data
+        self.reply(200, headers={"ETag": '"%s"' % hashlib.md5(data).hexdigest()})
+
+    def op_post(self, bucket, key, q, data):
+        if "uploads" in q:
+            uid = secrets.token_hex(12)
+            with self.st.lock:
+                self.st.uploads[uid] = {"bucket": bucket, "key": key, "parts": {}}
+            body = (f"<?xml version='1.0' encoding='UTF-8'?><InitiateMultipartUploadResult "
+                    f"xmlns='http://s3.amazonaws.com/doc/2006-03-01/'><Bucket>{bucket}</Bucket>"
+                    f"<Key>{key}</Key><UploadId>{uid}</UploadId>"
+                    f"</InitiateMultipartUploadResult>").encode()
+            return self.reply(200, body)
+        if "uploadId" in q:
+            nums = [int(n) for n in re.findall(rb"<PartNumber>(\d+)</PartNumber>", data)]
+            etags = [e.decode().replace("&quot;", '"') for e in re.findall(rb"<ETag>([^<]*)</ETag>", data)]
+            with self.st.lock:
+                up = self.st.uploads.get(q["uploadId"])
+                if not up:
+                    return self.error(404, "NoSuchUpload", "No such upload.")
+                if nums != list(range(1, len(nums) + 1)) or any(
+                        n not in up["parts"] or etags[i] != '"%s"' % hashlib.md5(up["parts"][n]).hexdigest()
+                        for i, n in enumerate(nums)):
+                    return self.error(400, "InvalidPart", "Parts do not match.")
+                obj = b"".join(up["parts"][n] for n in nums)
+                self.st.objects[(bucket, key)] = obj
+                del self.st.uploads[q["uploadId"]]
+            body = (f"<?xml version='1.0' encoding='UTF-8'?><CompleteMultipartUploadResult>"
+                    f"<Bucket>{bucket}</Bucket><Key>{key}</Key><ETag>\"{hashlib.md5(obj).hexdigest()}-{len(nums)}\"</ETag>"
+                    f"</CompleteMultipartUploadResult>").encode()
+            return self.reply(200, body)
+        self.error(400, "InvalidArgument", "Unsupported POST.")
+
+    def op_delete(self, bucket, key, q, data):
+        with self.st.lock:
+            if "uploadId" in q:
+                if self.st.uploads.pop(q["uploadId"], None) is None:
+                    return self.error(404, "NoSuchUpload", "No such upload.")
+            elif self.st.objects.pop((bucket, key), None) is None:
+                return self.error(404, "NoSuchKey", "No such object.")
+        self.reply(204)
+
+    def op_get(self, bucket, key, q, data):
+        with self.st.lock:
+            obj = self.st.objects.get((bucket, key))
+        if obj is None:
+            return self.error(404, "NoSuchKey", "The specified key does not exist.")
+        etag = '"%s"' % hashlib.md5(obj).hexdigest()
+        rng = self.headers.get("Range")
+        if self.command == "GET" and rng:
+            m = re.fullmatch(r"bytes=(\d+)-(\d*)", rng)
+            start = int(m.group(1))
+            end = min(int(m.group(2)) if m.group(2) else len(obj) - 1, len(obj) - 1)
+            if start >= len(obj):
+                return self.reply(416, b"", headers={"Content-Range": f"bytes */{len(obj)}"})
+            return self.reply(206, obj[start:end + 1], "application/octet-stream",
+                              {"Content-Range": f"bytes {start}-{end}/{len(obj)}", "ETag": etag})
+        self.reply(200, obj, "application/octet-stream", {"ETag": etag})
+
+    op_head = op_get
+
+    # ---- dispatch -----------------------------------------------------------------
+    def route(self):
+        p = urllib.parse.urlsplit(self.path).path
+        if p == "/token" and self.command == "POST":
+            return self.token_endpoint()
+        if p == "/computeMetadata/v1/instance/service-accounts/default/token":
+            if self.headers.get("Metadata-Flavor") != "Google":
+                return self.reply(403, b"Missing Metadata-Flavor:Google header.", "text/plain")
+            return self.issue()
+        if p == "/__fake/state":
+            with self.st.lock:
+                objs = {f"{b}/{k}": len(v) for (b, k), v in self.st.objects.items()}
+                return self.json_reply(200, {"tokens": self.st.issued, "objects": objs,
+                                             "open_uploads": len(self.st.uploads)})
+        if p.startswith("/__fake/object/"):
+            b, k = urllib.parse.unquote(p[len("/__fake/object/"):]).split("/", 1)
+            with self.st.lock:
+                obj = self.st.objects.get((b, k))
+            return self.reply(200 if obj is not None else 404, obj or b"", "application/octet-stream")
+        self.object_op()
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = route
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bucket", action="append", default=[])
+    ap.add_argument("--public", action="append", default=[])
+    ap.add_argument("--pubkey")
+    ap.add_argument("--email", default="ckptfs-test@example.iam.gserviceaccount.com")
+    ap.add_argument("--subject-token-file")
+    ap.add_argument("--audience", default="")
+    ap.add_argument("--ttl", type=int, default=3600)
+    args = ap.parse_args()
+    args.bucket += args.public
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv.daemon_threads = True
+    srv.state = State(args)
+    print(srv.server_address[1], flush=True)
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
