@@ -1,6 +1,7 @@
 #!/bin/bash
-# deps.sh [build|test] - installs what ckptfs needs on Debian 12 (run as root).
+# deps.sh [build|test|package] - installs what ckptfs needs on Debian 12 (run as root).
 #   build: compiler, CMake and the libraries ckptfs links.
+#   package: build + dpkg-buildpackage's tools (scripts/build-deb.sh).
 #   test:  build + what the test suite drives: FUSE tools, nginx, GNU tar, bsdtar,
 #          compressors, check, Python 3.
 set -euo pipefail
@@ -8,9 +9,11 @@ what=${1:-build}
 build_pkgs=(build-essential cmake pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev
             libarchive-dev zlib1g-dev libssl-dev libisal-dev libxml2-dev)
 test_pkgs=(check python3 nginx-light libarchive-tools tar gzip bzip2 xz-utils e2fsprogs
-           procps coreutils)
+           procps coreutils valgrind clang libclang-rt-14-dev)
+package_pkgs=(debhelper dpkg-dev fakeroot)
 pkgs=("${build_pkgs[@]}")
-[ "$what" = test ] && pkgs+=("${test_pkgs[@]}")
+[ "$what" = test ] && pkgs+=("${test_pkgs[@]}" "${package_pkgs[@]}")
+[ "$what" = package ] && pkgs+=("${package_pkgs[@]}")
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -33,6 +36,20 @@ if [ "$what" = test ] && ! { command -v moto_server >/dev/null && python3 -c 'im
     python3 -m pip install -q 'moto[server]' boto3 2>/dev/null ||
         python3 -m pip install -q --break-system-packages 'moto[server]' boto3 || {
         echo "deps.sh: moto_server and boto3 are needed for the S3 tests and could not be installed" >&2
+        exit 1
+    }
+fi
+# The Azure tests run Azurite, Microsoft's emulator (npm package azurite, Node >= 18),
+# installed into /opt/ckptfs-node (tests/tools/azurite finds it there, or at $CK_AZURITE).
+AZURITE_DIR=${CK_AZURITE_DIR:-/opt/ckptfs-node}
+if [ "$what" = test ] && [ ! -x "$AZURITE_DIR/node_modules/.bin/azurite-blob" ]; then
+    if ! command -v npm >/dev/null; then
+        apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+    fi
+    echo "deps.sh: installing azurite with npm into $AZURITE_DIR" >&2
+    mkdir -p "$AZURITE_DIR"
+    (cd "$AZURITE_DIR" && npm install --no-audit --no-fund --silent azurite@3.35.0) || {
+        echo "deps.sh: azurite is needed for the Azure tests and could not be installed" >&2
         exit 1
     }
 fi

@@ -229,7 +229,11 @@ ck_rc ck_gzw_write(struct ck_gzw *gz, const void *buf, size_t len, struct ck_err
     while (len > 0) {
         struct slot *s = &gz->slots[gz->fill];
         if (s->state == SLOT_FREE) {
-            s->state = SLOT_FILLING; /* only the caller touches FREE/FILLING slots */
+            /* Only the caller makes a slot FREE or FILLING, but workers read every
+             * slot's state (take_ready): the change is made under their lock. */
+            pthread_mutex_lock(&gz->lock);
+            s->state = SLOT_FILLING;
+            pthread_mutex_unlock(&gz->lock);
             s->in_len = 0;
             s->in_off = gz->bytes_in;
         }

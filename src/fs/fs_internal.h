@@ -66,7 +66,6 @@ struct ck_fs {
     pthread_mutex_t ctl_lock;
     struct savectl_handle *ctl_writers; /* open .save writer handles; protected by ctl_lock */
     double mounted_wall;
-    char mountpoint[PATH_MAX]; /* absolute */
 };
 
 /* inode.c: the node table. */

@@ -299,15 +299,11 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
     fuse_reply_err(req, rc);
 }
 
-/* Flags for the backing file. With the writeback cache the kernel may read pages of a
- * file opened write-only (to fill a partial page), and it places O_APPEND writes itself
- * (libfuse's passthrough_ll does the same). */
+/* Flags for the backing file: the node is reopened through /proc, so O_NOFOLLOW would
+ * refuse it; everything else (O_APPEND included) applies as the program asked. */
 static int open_flags(int flags)
 {
-    flags &= ~(O_NOFOLLOW | O_APPEND);
-    if ((flags & O_ACCMODE) == O_WRONLY)
-        flags = (flags & ~O_ACCMODE) | O_RDWR;
-    return flags | O_CLOEXEC;
+    return (flags & ~O_NOFOLLOW) | O_CLOEXEC;
 }
 
 static bool is_writer(int flags)
@@ -525,10 +521,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
         conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
     if (conn->capable & FUSE_CAP_SPLICE_READ)
         conn->want |= FUSE_CAP_SPLICE_READ;
-    /* The kernel caches writes and sends them in big batches; a save first makes it write
-     * them back (area.h flush_kernel), so a snapshot still sees every completed write(). */
-    if (conn->capable & FUSE_CAP_WRITEBACK_CACHE)
-        conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+    /* No writeback cache: SPEC 2 wants written data on the cache disk when write()
+     * returns, so that it survives a killed daemon and a full disk fails the write. */
+    conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 }
 
 const struct fuse_lowlevel_ops ck_fs_ops = {

@@ -38,19 +38,6 @@ static ck_rc add_default_opts(struct fuse_args *args, struct ck_err *err)
     return CK_OK;
 }
 
-/* area.h flush_kernel: syncfs on our own mount writes back the kernel's dirty pages; the
- * resulting WRITE requests are served by the worker threads meanwhile. */
-static void flush_kernel(void *ctx)
-{
-    struct ck_fs *fs = ctx;
-    int fd = open(fs->mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    if (syncfs(fd) < 0)
-        ck_log_warn("flushing cached writes of %s: %s", fs->mountpoint, strerror(errno));
-    close(fd);
-}
-
 static ck_rc serve(struct ck_fs *fs, struct ck_err *err)
 {
     struct fuse_loop_config *cfg = fuse_loop_cfg_create();
@@ -79,12 +66,8 @@ static ck_rc mount_and_serve(struct ck_fs *fs, const struct ck_options *o, struc
     } else {
         fuse_daemonize(o->foreground);
         rc = ck_daemon_start(fs->d, err);
-        if (!rc) {
-            fs->d->area.flush_ctx = fs;
-            fs->d->area.flush_kernel = flush_kernel;
+        if (!rc)
             rc = serve(fs, err);
-            fs->d->area.flush_kernel = NULL; /* unmounted: nothing cached any more */
-        }
         fuse_session_unmount(fs->se);
         ck_log_info("unmounted %s", o->mountpoint);
     }
@@ -99,8 +82,6 @@ ck_rc ck_fs_run(struct ck_daemon *d, const struct ck_options *o, struct ck_err *
     fs.d = d;
     fs.timeout = 1.0;
     fs.mounted_wall = ck_wall_now();
-    if (!realpath(o->mountpoint, fs.mountpoint))
-        snprintf(fs.mountpoint, sizeof(fs.mountpoint), "%s", o->mountpoint);
     pthread_mutex_init(&fs.ctl_lock, NULL);
     struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
     ck_rc rc = make_roots(&fs, err);
@@ -116,6 +97,11 @@ ck_rc ck_fs_run(struct ck_daemon *d, const struct ck_options *o, struct ck_err *
     }
     if (!rc) {
         rc = mount_and_serve(&fs, o, err);
+        /* Requests parked with the loader or the saver are answered before the session
+         * goes away (a lazily unmounted .save close may still be waiting). */
+        ck_loader_shutdown(d->loader);
+        if (d->saver)
+            ck_saver_wait_idle(d->saver);
         fuse_session_destroy(fs.se);
     }
     fuse_opt_free_args(&args);

@@ -458,6 +458,11 @@ int ck_lazy_want(struct ck_lazy *lz, dev_t dev, ino_t ino, uint64_t off, uint64_
     size_t last = ck_ix_member_at(&lz->ix, e->data_off + off + len - 1);
     size_t file_last = ck_ix_member_at(&lz->ix, e->data_off + e->size - 1);
     pthread_mutex_lock(&lz->lock);
+    if (lz->stop) {
+        pthread_mutex_unlock(&lz->lock);
+        cb(ctx, CK_ECANCELED);
+        return 0;
+    }
     bool ready = true;
     for (size_t i = first; i <= last; i++) {
         enqueue(lz, i);
@@ -528,18 +533,25 @@ ck_rc ck_lazy_open(struct ck_store *store, uint64_t size, int prev_dirfd, struct
     return CK_OK;
 }
 
-void ck_lazy_free(struct ck_lazy *lz)
+void ck_lazy_stop(struct ck_lazy *lz)
 {
-    if (!lz)
-        return;
     pthread_mutex_lock(&lz->lock);
     lz->stop = true;
     pthread_cond_broadcast(&lz->cond);
     struct waiter *done = take_finished(lz);
+    unsigned n = lz->nthreads;
+    lz->nthreads = 0;
     pthread_mutex_unlock(&lz->lock);
     call_waiters(done, "");
-    for (unsigned i = 0; i < lz->nthreads; i++)
+    for (unsigned i = 0; i < n; i++)
         pthread_join(lz->threads[i], NULL);
+}
+
+void ck_lazy_free(struct ck_lazy *lz)
+{
+    if (!lz)
+        return;
+    ck_lazy_stop(lz);
     if (lz->prev_dirfd >= 0)
         close(lz->prev_dirfd);
     ck_ix_free(&lz->ix);

@@ -48,7 +48,10 @@ int ck_lazy_want(struct ck_lazy *lz, dev_t dev, ino_t ino, uint64_t off, uint64_
 /* Bytes fetched from the store so far (the index included). */
 uint64_t ck_lazy_bytes_fetched(struct ck_lazy *lz);
 
-/* Stops the fetch threads (waiting reads get CK_ECANCELED) and frees lz. */
+/* Stops the fetch threads; waiting reads get CK_ECANCELED. lz stays valid (status). */
+void ck_lazy_stop(struct ck_lazy *lz);
+
+/* ck_lazy_stop, then frees lz. */
 void ck_lazy_free(struct ck_lazy *lz);
 
 #endif

@@ -40,6 +40,7 @@ struct ck_loader {
     int work_dirfd;           /* cache-dir/work; owned */
     pthread_t thread;
     bool thread_started; /* protected by lock */
+    bool joined;         /* the thread has been joined (protected by lock) */
     atomic_bool cancel;
     pthread_mutex_t lock;
     struct ck_load_status st;                   /* protected by lock */
@@ -435,14 +436,23 @@ void ck_loader_status(struct ck_loader *l, struct ck_load_status *out)
     pthread_mutex_unlock(&l->lock);
 }
 
-void ck_loader_free(struct ck_loader *l)
+void ck_loader_shutdown(struct ck_loader *l)
 {
     atomic_store(&l->cancel, true);
     pthread_mutex_lock(&l->lock);
-    bool started = l->thread_started;
+    bool started = l->thread_started && !l->joined;
+    l->joined = true;
+    struct ck_lazy *lz = l->lazy;
     pthread_mutex_unlock(&l->lock);
     if (started)
-        pthread_join(l->thread, NULL);
+        pthread_join(l->thread, NULL); /* its waiters are answered when it ends */
+    if (lz)
+        ck_lazy_stop(lz); /* reads waiting for data: answered now, fetches stopped */
+}
+
+void ck_loader_free(struct ck_loader *l)
+{
+    ck_loader_shutdown(l);
     ck_lazy_free(l->lazy);
     if (l->lazy_store)
         ck_store_close(l->lazy_store);

@@ -79,8 +79,12 @@ void ck_loader_status(struct ck_loader *l, struct ck_load_status *out);
 /* The lazy server of prev/ when the load is READY from a seek index, else NULL. */
 struct ck_lazy *ck_loader_lazy(struct ck_loader *l);
 
-/* Cancels a running download, joins the thread, answers remaining waiters with
- * CK_ECANCELED and frees l. */
+/* Cancels a running load, joins its threads and answers every waiting request (EIO or
+ * CK_ECANCELED), but keeps l for status: called before the FUSE session goes away, so that
+ * no reply is sent to a session that no longer exists. */
+void ck_loader_shutdown(struct ck_loader *l);
+
+/* ck_loader_shutdown, then frees l. */
 void ck_loader_free(struct ck_loader *l);
 
 #endif

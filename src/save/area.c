@@ -153,12 +153,6 @@ uint64_t ck_area_freeze(struct ck_area *a, double wait_s, unsigned *writers_left
     for (;;) {
         while (a->writers > 0 && !timed_out)
             timed_out = pthread_cond_timedwait(&a->cond, &a->lock, &until) == ETIMEDOUT;
-        if (a->flush_kernel) {
-            /* Before the gate closes: the write-back it causes comes in as mutations. */
-            pthread_mutex_unlock(&a->lock);
-            a->flush_kernel(a->flush_ctx);
-            pthread_mutex_lock(&a->lock);
-        }
         a->frozen = true;
         while (a->mutators > 0)
             pthread_cond_wait(&a->cond, &a->lock);

@@ -38,11 +38,7 @@ struct ck_area {
     uint64_t saved_seq;       /* change_seq covered by the last good save (protected) */
     double last_writer_close; /* ck_now() of the last writer close (protected by lock) */
     struct ck_snap *snap;     /* the running save's snapshot, or NULL (protected by lock) */
-    /* Set by the FUSE adapter while mounted: makes the kernel write back the dirty pages
-     * it caches (writeback cache) so that a snapshot sees every completed write(). */
-    void (*flush_kernel)(void *ctx);
-    void *flush_ctx;
-    unsigned snap_users; /* mutations inside ck_snap_before_modify (protected by lock) */
+    unsigned snap_users;      /* mutations inside ck_snap_before_modify (protected by lock) */
 };
 
 /* Opens cache_dir/save (creating it) and reads the clean marker. */

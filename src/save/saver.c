@@ -38,6 +38,7 @@ struct ck_saver {
     uint64_t next_generation;
     struct job queued;
     bool running;
+    bool in_job; /* a job is taken and its waiters not all answered yet */
     struct ck_save_report current;
     bool has_last;
     struct ck_save_report last;
@@ -297,6 +298,7 @@ static void *saver_main(void *arg)
         j = s->queued;
         s->queued = (struct job){.waiters = spare, .cap = spare_cap};
         s->running = true;
+        s->in_job = true;
         s->last_start = ck_now();
         memset(&s->current, 0, sizeof(s->current));
         s->current.generation = j.generation;
@@ -308,6 +310,8 @@ static void *saver_main(void *arg)
         pthread_mutex_unlock(&s->lock);
         run_job(s, &j);
         pthread_mutex_lock(&s->lock);
+        s->in_job = false; /* every waiter of that save has been answered */
+        pthread_cond_broadcast(&s->cond);
     }
     pthread_mutex_unlock(&s->lock);
     free(j.waiters);
@@ -354,6 +358,14 @@ void ck_saver_status(struct ck_saver *s, struct ck_saver_status *out)
     out->last = s->last;
     out->saves_ok = s->saves_ok;
     out->saves_failed = s->saves_failed;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void ck_saver_wait_idle(struct ck_saver *s)
+{
+    pthread_mutex_lock(&s->lock);
+    while (s->in_job || s->queued.active)
+        pthread_cond_wait(&s->cond, &s->lock);
     pthread_mutex_unlock(&s->lock);
 }
 

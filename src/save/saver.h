@@ -101,6 +101,9 @@ ck_rc ck_saver_save_sync(struct ck_saver *s, enum ck_save_trigger trigger, struc
 
 void ck_saver_status(struct ck_saver *s, struct ck_saver_status *out);
 
+/* Waits until no save runs or is queued (their waiters have been answered). */
+void ck_saver_wait_idle(struct ck_saver *s);
+
 /* Lets queued and running saves finish, refuses new ones, joins the thread, frees s. */
 void ck_saver_stop(struct ck_saver *s);
 

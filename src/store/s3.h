@@ -59,6 +59,7 @@ struct ck_s3_call {
     bool error_in_2xx;          /* CompleteMultipartUpload */
     const char *capture_header; /* see ck_http_request */
     const atomic_bool *cancel;  /* when set, no further attempt starts (CK_ECANCELED) */
+    bool bucket_level;          /* address the bucket (ListMultipartUploads), not the key */
 };
 
 /* Runs call with retries, signed afresh on every attempt (SigV4 over the payload's SHA-256,

@@ -413,6 +413,62 @@ static ck_rc complete_remote(struct ck_s3_mpu *m, struct ck_err *err)
     return rc;
 }
 
+static ck_rc collect_body(void *ctx, const void *buf, size_t len, struct ck_err *err)
+{
+    struct ck_buf *b = ctx;
+    return ck_buf_append(b, buf, len) ? ck_fail(err, CK_ECORRUPT, "listing too large") : CK_OK;
+}
+
+struct sweep {
+    struct ck_s3 *s3;
+    const char *keep; /* our own upload id, or "" */
+};
+
+/* Aborts one upload of our key that is not ours (see ck_s3_sweep_uploads). */
+static void abort_other(void *ctx, const char *upload_id)
+{
+    struct sweep *sw = ctx;
+    if (strcmp(upload_id, sw->keep) == 0)
+        return;
+    char enc[3 * CK_S3_UPLOAD_ID_MAX + 1], query[sizeof(enc) + 16];
+    if (ck_sigv4_uri_encode(upload_id, 0, enc, sizeof(enc)) != CK_OK)
+        return;
+    snprintf(query, sizeof(query), "uploadId=%s", enc);
+    struct ck_s3_call c = {.method = CK_HTTP_DELETE,
+                           .query = query,
+                           .label = "AbortMultipartUpload of a stale upload"};
+    struct ck_http_response resp;
+    struct ck_err err;
+    if (ck_s3_perform(sw->s3, &c, &resp, &err) == CK_OK)
+        ck_log_info("aborted a stale multipart upload of %s (a lost reply, or a daemon killed "
+                    "mid-save)",
+                    sw->s3->display);
+}
+
+void ck_s3_sweep_uploads(struct ck_s3 *s3, const char *keep)
+{
+    /* The whole bucket's first page (1,000 uploads), filtered by key here: a "prefix"
+     * parameter holding "/" is signed differently by some S3-compatible servers (moto). */
+    const char *query = "uploads=";
+    struct ck_buf body;
+    ck_buf_init(&body, REPLY_MAX);
+    struct ck_sink sink = {collect_body, &body};
+    struct ck_s3_call c = {.method = CK_HTTP_GET,
+                           .query = query,
+                           .bucket_level = true,
+                           .label = "ListMultipartUploads",
+                           .sink = &sink};
+    struct ck_http_response resp;
+    struct ck_err err;
+    struct sweep sw = {s3, keep ? keep : ""};
+    if (ck_s3_perform(s3, &c, &resp, &err) == CK_OK)
+        ck_s3_xml_each_upload(body.data ? body.data : "", body.len, s3->key, abort_other, &sw,
+                              &err);
+    else
+        ck_log_debug("%s", err.msg);
+    ck_buf_free(&body);
+}
+
 ck_rc ck_s3_mpu_complete(struct ck_s3_mpu *m, uint64_t total, struct ck_err *err)
 {
     stop_workers(m, false);
@@ -429,6 +485,7 @@ ck_rc ck_s3_mpu_complete(struct ck_s3_mpu *m, uint64_t total, struct ck_err *err
         abort_remote(m);
     else
         ck_log_debug("completed the multipart upload of %s: %u parts", disp(m), m->submitted);
+    ck_s3_sweep_uploads(m->s3, m->upload_id);
     free_mpu(m);
     return rc;
 }
@@ -439,5 +496,6 @@ void ck_s3_mpu_abort(struct ck_s3_mpu *m)
         return;
     stop_workers(m, true);
     abort_remote(m);
+    ck_s3_sweep_uploads(m->s3, m->upload_id);
     free_mpu(m);
 }

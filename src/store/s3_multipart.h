@@ -55,6 +55,12 @@ unsigned ck_s3_mpu_next_part(const struct ck_s3_mpu *m);
 /* Waits, verifies against total bytes, completes; aborts on failure. Frees m. */
 ck_rc ck_s3_mpu_complete(struct ck_s3_mpu *m, uint64_t total, struct ck_err *err);
 
+/* Uploads of the store's key other than keep (may be NULL) were left by a killed daemon or
+ * by a retried CreateMultipartUpload whose first reply was lost: lists and aborts them, so
+ * no interrupted save leaves parts behind. Called after every save (one ListMultipartUploads
+ * request); ckptfs assumes one writer per destination key. Failures are only logged. */
+void ck_s3_sweep_uploads(struct ck_s3 *s3, const char *keep);
+
 /* Stops the workers (parts in flight are not retried further) and aborts. Frees m. */
 void ck_s3_mpu_abort(struct ck_s3_mpu *m);
 

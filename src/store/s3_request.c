@@ -199,7 +199,7 @@ ck_rc ck_s3_perform(struct ck_s3 *s3, const struct ck_s3_call *c, struct ck_http
     if (!t)
         return ck_fail(err, CK_ENOMEM, "%s %s: out of memory", ck_http_method_name(c->method),
                        disp);
-    rc = ck_s3_target_build(&s3->ep, s3->virtual_host, s3->bucket, s3->key,
+    rc = ck_s3_target_build(&s3->ep, s3->virtual_host, s3->bucket, c->bucket_level ? "" : s3->key,
                             c->query ? c->query : "", t, err);
     if (rc) {
         free(t);

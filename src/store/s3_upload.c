@@ -117,6 +117,7 @@ ck_rc ck_s3_put_commit(struct ck_store_upload *up, struct ck_err *err)
     ck_rc rc;
     if (!u->mpu) {
         rc = put_single(u, err);
+        ck_s3_sweep_uploads(u->s3, NULL); /* leftovers of an interrupted earlier save */
     } else {
         rc = ck_s3_mpu_submit(u->mpu, u->buf, u->len, u->cap, err);
         u->buf = NULL;

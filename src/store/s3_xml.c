@@ -102,6 +102,26 @@ bool ck_s3_xml_error(const char *body, size_t len, char *code, size_t codesz, ch
     return ok;
 }
 
+ck_rc ck_s3_xml_each_upload(const char *body, size_t len, const char *key,
+                            void (*fn)(void *ctx, const char *upload_id), void *ctx,
+                            struct ck_err *err)
+{
+    xmlDocPtr doc = parse(body, len, false);
+    xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+    if (!name_is(root, "ListMultipartUploadsResult")) {
+        xmlFreeDoc(doc);
+        return ck_fail(err, CK_ECORRUPT, "ListMultipartUploads: not a listing");
+    }
+    for (xmlNodePtr n = root->children; n; n = n->next) {
+        char k[1100], id[CK_S3_UPLOAD_ID_MAX + 1];
+        if (name_is(n, "Upload") && text_of(child(n, "Key"), k, sizeof(k), false) &&
+            strcmp(k, key) == 0 && text_of(child(n, "UploadId"), id, sizeof(id), false) && id[0])
+            fn(ctx, id);
+    }
+    xmlFreeDoc(doc);
+    return CK_OK;
+}
+
 ck_rc ck_s3_xml_upload_id(const char *body, size_t len, char *out, size_t outsz, const char *what,
                           struct ck_err *err)
 {

@@ -31,6 +31,12 @@ bool ck_s3_xml_error(const char *body, size_t len, char *code, size_t codesz, ch
 
 /* <InitiateMultipartUploadResult><UploadId>: printable, no spaces, at most
  * CK_S3_UPLOAD_ID_MAX bytes. CK_ECORRUPT naming `what` otherwise. */
+/* ListMultipartUploads: calls fn(ctx, upload_id) for every <Upload> whose <Key> is key.
+ * CK_ECORRUPT for a reply that is not such a listing. */
+ck_rc ck_s3_xml_each_upload(const char *body, size_t len, const char *key,
+                            void (*fn)(void *ctx, const char *upload_id), void *ctx,
+                            struct ck_err *err);
+
 ck_rc ck_s3_xml_upload_id(const char *body, size_t len, char *out, size_t outsz, const char *what,
                           struct ck_err *err);
 

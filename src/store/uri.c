@@ -55,7 +55,9 @@ void ck_uri_display(const char *uri, char *out, size_t outsz)
     out[0] = '\0';
     size_t sl = scheme_len(uri);
     if (sl == 0) {
-        put_clean(out, outsz, &pos, uri, strlen(uri));
+        /* a path; or a mistyped URI ("https'://..."), whose query may still be a secret */
+        size_t len = strstr(uri, "://") ? strcspn(uri, "?#") : strlen(uri);
+        put_clean(out, outsz, &pos, uri, len);
         return;
     }
     put_clean(out, outsz, &pos, uri, sl + 3);
@@ -385,6 +387,12 @@ static ck_rc parse_checked(const char *uri, const char *disp, struct ck_uri *out
     if (has_control_or_space(uri, true))
         return ck_fail(err, CK_EINVAL, "URI '%s': contains control characters", disp);
     size_t sl = scheme_len(uri);
+    const char *sep = strstr(uri, "://");
+    if (sl == 0 && sep && !memchr(uri, '/', (size_t)(sep - uri)))
+        /* "https'://h/k", "1http://h/k": a mistyped scheme, not a local folder that would
+         * silently take the checkpoint (and log a presigned query as a path) */
+        return ck_fail(err, CK_EINVAL, "URI '%s': '%.*s' is not a valid scheme", disp,
+                       (int)(sep - uri < 32 ? sep - uri : 32), uri);
     if (sl == 0)
         return parse_path(uri, disp, out, err);
     if (sl == 4 && strncasecmp(uri, "file", 4) == 0)

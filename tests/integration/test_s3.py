@@ -87,7 +87,9 @@ class S3Test(MountTest):
         # Small: one PUT.
         m = self.mount(uri, env=env, name="m1")
         self.save(m)
-        self.assertEqual([r["method"] for r in proxy.records()], ["PUT"])
+        # one PUT for the object, then the ListMultipartUploads sweep for leftovers of an
+        # interrupted earlier save (s3_multipart.h ck_s3_sweep_uploads)
+        self.assertEqual([r["method"] for r in proxy.records()], ["PUT", "GET"])
         self.check_object("runs/1/_flytecheckpoints", tree(self.src))
         # Large (incompressible 26 MiB): a multipart upload with parts in flight together.
         with open(os.path.join(self.src, "weights.bin"), "wb") as f:

@@ -99,6 +99,26 @@ static void expect_cloud(const char *uri, enum ck_uri_kind kind, const char *acc
     ck_uri_free(&u);
 }
 
+START_TEST(test_mistyped_scheme_is_not_a_path)
+{
+    static const char *const bad[] = {"https'://h/k?X-Amz-Signature=SECRET", "1http://h/k",
+                                      "s 3://b/k", "ht_tp://h/k"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct ck_uri u;
+        struct ck_err err;
+        ck_err_clear(&err);
+        ck_assert_int_eq(ck_uri_parse(bad[i], &u, &err), CK_EINVAL);
+        ck_assert_msg(!strstr(err.msg, "SECRET"), "secret in '%s'", err.msg);
+    }
+    /* a "://" inside a path after a slash is still a path */
+    struct ck_uri u;
+    struct ck_err err;
+    ck_assert_int_eq(ck_uri_parse("dir/odd://name", &u, &err), CK_OK);
+    ck_assert_int_eq(u.kind, CK_URI_FILE);
+    ck_uri_free(&u);
+}
+END_TEST
+
 START_TEST(test_gcs_and_azure)
 {
     expect_cloud("gs://bkt/runs/1/ck", CK_URI_GCS, NULL, "bkt", "runs/1/ck", "gs://bkt/runs/1/ck");
@@ -186,6 +206,7 @@ static Suite *uri_suite(void)
     Suite *s = suite_create("uri");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_file_uris);
+    tcase_add_test(tc, test_mistyped_scheme_is_not_a_path);
     tcase_add_test(tc, test_plain_paths);
     tcase_add_test(tc, test_http_urls);
     tcase_add_test(tc, test_unsupported_schemes);

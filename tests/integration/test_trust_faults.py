@@ -1,0 +1,225 @@
+"""Fault injection per backend (issue 5, SPEC 6): tests/tools/faultproxy.py between the
+daemon and nginx (http://) or moto (s3://). Transient faults (500/503, 429 with
+Retry-After, SlowDown, resets and truncation mid-body, stalls, wrong and missing ranges)
+are survived: the save succeeds and the object holds exactly save/, the load shows
+exactly the object. Permanent faults fail the save cleanly: `touch .save` fails, the old
+object is intact byte for byte, the error is in .status, no multipart upload stays open,
+and the daemon goes on (the next save without faults works)."""
+import errno
+import os
+import unittest
+
+from ckfs import FaultProxy, MountTest, Nginx, tree
+from test_s3 import BUCKET, Moto
+from test_trust_crash import object_tree_of_dir
+from test_trust_model import object_state
+
+MIB = 1 << 20
+
+# (plan, backends): each plan's first fault hits the Nth request of the save
+TRANSIENT_SAVE = [
+    ("status=500", ("http", "s3")),
+    ("status=503*2", ("http", "s3")),
+    ("retry-after=1", ("http", "s3")),
+    ("reset@0", ("http", "s3")),
+    ("truncate@0", ("http", "s3")),
+    ("stall=2", ("http", "s3")),
+    ("slowdown*2", ("s3",)),
+    ("pass,status=500,pass,reset@0", ("s3",)),   # a part upload fails, then another
+    ("pass*4,status=503", ("s3",)),              # around CompleteMultipartUpload
+    ("pass*4,error200", ("s3",)),                # 200 OK carrying an <Error> (Complete)
+]
+PERMANENT_SAVE = [
+    ("status=500*inf", ("http", "s3")),
+    ("status=403*inf", ("http", "s3")),
+    ("status=400*inf", ("http", "s3")),
+    ("pass,status=404", ("s3",)),                # a part is refused: NoSuchUpload
+    ("pass*4,error200*8", ("s3",)),             # Complete fails 8 times (budget)
+]
+# plans whose first fault hits InitiateMultipartUpload after moto has answered it
+LOST_INITIATE_REPLY = ("reset@0", "truncate@0", "stall=2")
+TRANSIENT_LOAD = ["status=503", "reset@0", "pass,reset@20000", "pass,truncate@30000",
+                  "pass,stall=2@1000", "retry-after=1", "pass,norange"]
+PERMANENT_LOAD = ["status=500*inf"]
+# a 206 for another range than asked: refused (EIO) or recovered, never wrong data
+REFUSED_OR_RECOVERED_LOAD = ["pass,shift=100*inf", "pass,shift=1*inf"]
+
+
+def strict_tree(root):
+    """ckfs.tree, but every error while walking raises (os.walk swallows them)."""
+    def boom(e):
+        raise e
+    for _ in os.walk(root, onerror=boom):
+        pass
+    return tree(root)
+
+
+class Side:
+    def __init__(self, test, kind):
+        self.kind = kind
+        if kind == "http":
+            self.ng = Nginx(test.base)
+            test.addCleanup(self.ng.stop)
+            self.port = self.ng.port
+            self.env = None
+        else:
+            self.moto = Moto(test.base)
+            test.addCleanup(self.moto.stop)
+            self.s3 = self.moto.client()
+            self.s3.create_bucket(Bucket=BUCKET)
+            self.port = self.moto.port
+        self.proxy = FaultProxy(test.base, self.port)
+        test.addCleanup(self.proxy.stop)
+        if kind == "s3":
+            self.env = self.moto.env(self.proxy.url, CKPTFS_S3_PART_SIZE="5M",
+                                     CKPTFS_S3_CONCURRENCY="2")
+
+    def uri(self, key):
+        return f"{self.proxy.url}/{key}" if self.kind == "http" else f"s3://{BUCKET}/{key}"
+
+    def read(self, key):
+        if self.kind == "http":
+            p = os.path.join(self.ng.data, key)
+            if not os.path.exists(p):
+                return None
+            with open(p, "rb") as f:
+                return f.read()
+        try:
+            return self.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        except self.s3.exceptions.NoSuchKey:
+            return None
+
+    def open_uploads(self):
+        if self.kind != "s3":
+            return []
+        return self.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])
+
+
+class FaultTest(MountTest):
+    def setUp(self):
+        super().setUp()
+        self.orphans = 0
+    def fill(self, root, gen):
+        with open(os.path.join(root, "weights.bin"), "wb") as f:
+            f.write(os.urandom(11 * MIB) + bytes(5 * MIB))  # 3-4 parts of 5 MiB
+        os.makedirs(os.path.join(root, "sub"), exist_ok=True)
+        with open(os.path.join(root, "sub", "step"), "w") as f:
+            f.write(f"{gen}\n")
+
+    def obj_state(self, data):
+        p = os.path.join(self.base, "obj.tgz")
+        with open(p, "wb") as f:
+            f.write(data)
+        return object_state(p)
+
+    def faults_hit(self, side):
+        return [r for r in side.proxy.records() if r.get("action") not in (None, "pass")]
+
+    def run_saves(self, kind):
+        side = Side(self, kind)
+        key = "ck/obj.tgz"
+        m = self.mount(side.uri(key), env=side.env, extra=["--compress", "gzip-1"])
+        self.fill(m.save, 0)
+        self.assertEqual(m.touch_save(), 0, m.logtext())
+        gen = 0
+        tried = []
+        for plan, kinds in TRANSIENT_SAVE:
+            if kind not in kinds:
+                continue
+            gen += 1
+            self.fill(m.save, gen)
+            want = object_tree_of_dir(m.cache, os.path.join(self.base, f"want{gen}"))
+            side.proxy._control("PUT", "/__fault/reset")
+            side.proxy.set_plan(plan)
+            rc = m.touch_save()
+            self.assertEqual(rc, 0, f"{kind}: transient plan {plan!r} failed the save:\n"
+                             f"{m.status()['save']['last']}")
+            self.assertTrue(self.faults_hit(side), f"plan {plan!r} injected nothing")
+            self.assertEqual(self.obj_state(side.read(key)), want, f"plan {plan!r}")
+            if plan in LOST_INITIATE_REPLY and side.open_uploads():
+                # KNOWN GAP (test_s3_lost_initiate_reply_leaves_no_upload): the retried
+                # Initiate made a second upload; the first one's id never arrived
+                self.orphans += len(side.open_uploads())
+                for u in side.open_uploads():
+                    side.s3.abort_multipart_upload(Bucket=BUCKET, Key=u["Key"],
+                                                   UploadId=u["UploadId"])
+            self.assertEqual(side.open_uploads(), [], f"plan {plan!r}: upload left open")
+            tried.append(plan)
+        for plan, kinds in PERMANENT_SAVE:
+            if kind not in kinds:
+                continue
+            old = side.read(key)
+            gen += 1
+            self.fill(m.save, gen)
+            side.proxy._control("PUT", "/__fault/reset")
+            side.proxy.set_plan(plan)
+            rc = m.touch_save()
+            side.proxy.set_plan("")
+            self.assertNotEqual(rc, 0, f"{kind}: permanent plan {plan!r} reported success")
+            st = m.status()
+            self.assertEqual(st["save"]["last"]["result"], "failed", plan)
+            self.assertTrue(st["save"]["last"]["error"], plan)
+            self.assertEqual(st["last_error"], st["save"]["last"]["error"])
+            self.assertEqual(side.read(key), old, f"plan {plan!r}: the old object changed")
+            self.assertEqual(side.open_uploads(), [], f"plan {plan!r}: upload left open")
+            tried.append(plan)
+        # the daemon is still up and the next save works
+        want = object_tree_of_dir(m.cache, os.path.join(self.base, "want-last"))
+        self.assertEqual(m.touch_save(), 0, m.logtext())
+        self.assertEqual(self.obj_state(side.read(key)), want)
+        print(f"\n{kind}: {len(tried)} fault plans on saves survived as specified")
+        return side, key, m
+
+    def run_loads(self, side, key, m_saved):
+        want = tree(m_saved.save)
+        m_saved.unmount()
+        n = 0
+        outcomes = {}
+        for plan in TRANSIENT_LOAD + PERMANENT_LOAD + REFUSED_OR_RECOVERED_LOAD:
+            n += 1
+            side.proxy._control("PUT", "/__fault/reset")
+            side.proxy.set_plan(plan)
+            m = self.mount(self.path(f"d{n}", "x"), [side.uri(key)], env=side.env,
+                           name=f"load{n}")
+            if plan in PERMANENT_LOAD:
+                with self.assertRaises(OSError, msg=plan) as cm:
+                    os.listdir(m.prev)
+                self.assertEqual(cm.exception.errno, errno.EIO, plan)
+                st = m.status()
+                self.assertEqual(st["prev"]["state"], "failed", plan)
+                self.assertTrue(st["prev"]["error"], plan)
+                # the daemon stays up
+                self.assertEqual(os.listdir(m.save), [])
+            elif plan in REFUSED_OR_RECOVERED_LOAD:
+                try:
+                    got = strict_tree(m.prev)
+                    outcomes[plan] = "recovered"
+                    self.assertEqual(got, want, f"plan {plan!r}: wrong data in prev/")
+                except OSError as e:
+                    outcomes[plan] = "refused"
+                    self.assertEqual(e.errno, errno.EIO, plan)
+                    self.assertTrue(m.status()["prev"]["error"], plan)
+            else:
+                self.assertEqual(strict_tree(m.prev), want, f"load with plan {plan!r}")
+                self.assertTrue(self.faults_hit(side), f"plan {plan!r} injected nothing")
+            side.proxy.set_plan("")
+            m.unmount()
+        print(f"\n{side.kind}: {n} fault plans on loads; wrong ranges: {outcomes}")
+
+    def test_http_faults(self):
+        side, key, m = self.run_saves("http")
+        self.run_loads(side, key, m)
+
+    def test_s3_faults(self):
+        side, key, m = self.run_saves("s3")
+        self.run_loads(side, key, m)
+
+    def test_s3_lost_initiate_reply_leaves_no_upload(self):
+        """InitiateMultipartUpload is not idempotent: when its reply is lost the retry
+        starts a second upload; after the commit the key's other uploads are aborted."""
+        side = Side(self, "s3")
+        m = self.mount(side.uri("ck/o"), env=side.env)
+        self.fill(m.save, 1)
+        side.proxy.set_plan("reset@0")
+        self.assertEqual(m.touch_save(), 0, m.logtext())
+        self.assertEqual(side.open_uploads(), [])

@@ -1,0 +1,112 @@
+/*
+ * test_area_gate.c - the consistency gate of the save area (save/area.h) under races the
+ * randomized model test (tests/integration/test_trust_model.py) found: an open that is in
+ * flight while a save closes the gate adds a writer, and that file must be waited for like
+ * any other open writer, not archived half-written.
+ */
+#include <pthread.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "save/area.h"
+#include "testutil.h"
+
+struct freezer {
+    struct ck_area *a;
+    double wait_s;
+    unsigned writers_left;
+    bool done; /* protected by lock */
+    pthread_mutex_t lock;
+};
+
+static void *freeze_thread(void *arg)
+{
+    struct freezer *f = arg;
+    ck_area_freeze(f->a, f->wait_s, &f->writers_left);
+    pthread_mutex_lock(&f->lock);
+    f->done = true;
+    pthread_mutex_unlock(&f->lock);
+    return NULL;
+}
+
+static bool is_done(struct freezer *f)
+{
+    pthread_mutex_lock(&f->lock);
+    bool d = f->done;
+    pthread_mutex_unlock(&f->lock);
+    return d;
+}
+
+static void pause_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+START_TEST(test_open_in_flight_at_freeze_is_waited_for)
+{
+    char dir[64];
+    tu_mkdtemp(dir, sizeof(dir));
+    struct ck_area a;
+    struct ck_err err = {0};
+    ck_assert_int_eq(ck_area_open(&a, dir, &err), CK_OK);
+    struct freezer f = {.a = &a, .wait_s = 30};
+    pthread_mutex_init(&f.lock, NULL);
+
+    ck_area_mutate_begin(&a); /* a create is in flight ... */
+    pthread_t t;
+    pthread_create(&t, NULL, freeze_thread, &f);
+    pause_ms(100);           /* ... while the save closes the gate (it waits for it) */
+    ck_area_writer_open(&a); /* the create's file is open for writing */
+    ck_area_mutate_end(&a);
+    pause_ms(100);
+    ck_assert_msg(!is_done(&f), "the snapshot was taken while a file was open for writing");
+    ck_area_writer_close(&a);
+    pthread_join(t, NULL);
+    ck_assert_uint_eq(f.writers_left, 0);
+    ck_area_thaw(&a);
+    ck_area_close(&a);
+    pthread_mutex_destroy(&f.lock);
+    tu_rmdir(dir);
+}
+END_TEST
+
+START_TEST(test_writer_wait_stays_bounded)
+{
+    char dir[64];
+    tu_mkdtemp(dir, sizeof(dir));
+    struct ck_area a;
+    struct ck_err err = {0};
+    ck_assert_int_eq(ck_area_open(&a, dir, &err), CK_OK);
+    struct freezer f = {.a = &a, .wait_s = 0.2};
+    pthread_mutex_init(&f.lock, NULL);
+    ck_area_mutate_begin(&a);
+    pthread_t t;
+    pthread_create(&t, NULL, freeze_thread, &f);
+    pause_ms(50);
+    ck_area_writer_open(&a); /* never closed before the freeze gives up */
+    ck_area_mutate_end(&a);
+    pthread_join(t, NULL); /* returns: the wait is bounded, the writer is reported */
+    ck_assert_uint_eq(f.writers_left, 1);
+    ck_area_thaw(&a);
+    ck_area_writer_close(&a);
+    ck_area_close(&a);
+    pthread_mutex_destroy(&f.lock);
+    tu_rmdir(dir);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("area_gate");
+    TCase *tc = tcase_create("gate");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_open_in_flight_at_freeze_is_waited_for);
+    tcase_add_test(tc, test_writer_wait_stays_bounded);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
