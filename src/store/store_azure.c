@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/object_reply.h"
 #include "store/azure.h"
 #include "store/backend.h"
 
@@ -18,18 +19,7 @@ static ck_rc az_head(struct ck_store *s, struct ck_store_info *info, struct ck_e
     struct ck_azure_call c = {.method = CK_HTTP_HEAD};
     struct ck_http_response resp;
     ck_rc rc = ck_azure_perform(s->priv, &c, &resp, err);
-    if (rc == CK_ENOTFOUND) {
-        ck_err_clear(err);
-        return CK_OK;
-    }
-    if (rc)
-        return rc;
-    if (!resp.has_content_length)
-        return ck_fail(err, CK_ECORRUPT, "HEAD %s: no Content-Length in reply", s->display_uri);
-    info->exists = true;
-    info->size = resp.content_length;
-    memcpy(info->etag, resp.etag, sizeof(info->etag));
-    return CK_OK;
+    return ck_object_head_result(s, rc, &resp, info, err);
 }
 
 static ck_rc az_get(struct ck_store *s, uint64_t off, uint64_t len, const struct ck_sink *sink,
@@ -37,27 +27,11 @@ static ck_rc az_get(struct ck_store *s, uint64_t off, uint64_t len, const struct
 {
     if (len == 0)
         return CK_OK;
-    struct ck_azure_call c = {
-        .method = CK_HTTP_GET,
-        .sink = sink,
-        .has_range = off > 0 || len != CK_STORE_TO_END,
-        .range_off = off,
-        .range_len = len == CK_STORE_TO_END ? CK_HTTP_TO_END : len,
-    };
+    struct ck_azure_call c = {.method = CK_HTTP_GET, .sink = sink};
+    ck_object_get_range(off, len, &c.has_range, &c.range_off, &c.range_len);
     struct ck_http_response resp;
     ck_rc rc = ck_azure_perform(s->priv, &c, &resp, err);
-    if (rc && resp.status == 416 && len == CK_STORE_TO_END) {
-        struct ck_store_info info = {0};
-        struct ck_err herr;
-        bool at_end = resp.total_known
-                          ? resp.range_total == off
-                          : az_head(s, &info, &herr) == CK_OK && info.exists && info.size == off;
-        if (at_end) {
-            ck_err_clear(err);
-            return CK_OK;
-        }
-    }
-    return rc;
+    return ck_object_get_result(s, rc, &resp, off, len, err);
 }
 
 static void az_destroy(struct ck_store *s)
