@@ -23,9 +23,8 @@ ck_rc ck_azure_wi_fetch(void *ctx, struct ck_oauth_token *out, struct ck_err *er
                                   "workload identity: AZURE_FEDERATED_TOKEN_FILE", &assertion, err);
     if (rc)
         return rc;
-    struct ck_buf body, reply;
+    struct ck_buf body;
     ck_buf_init(&body, 2 * ASSERTION_MAX);
-    ck_buf_init(&reply, CK_OAUTH_REPLY_MAX);
     rc = ck_oauth_form_add(&body, "client_id", w->client_id);
     if (!rc)
         rc = ck_oauth_form_add(&body, "scope", CK_AZURE_SCOPE);
@@ -37,23 +36,8 @@ ck_rc ck_azure_wi_fetch(void *ctx, struct ck_oauth_token *out, struct ck_err *er
     if (!rc)
         rc = ck_oauth_form_add(&body, "grant_type", "client_credentials");
     ck_oauth_secret_free(assertion);
-    const char *what = "workload identity: Entra ID token request";
-    struct ck_oauth_call c = {
-        .method = CK_HTTP_POST,
-        .url = w->token_url,
-        .headers = {"Content-Type: application/x-www-form-urlencoded"},
-        .body = body.data,
-        .body_len = body.len,
-        .what = what,
-        .retry = w->retry,
-        .connect_timeout_s = w->connect_timeout_s,
-    };
-    rc = rc ? ck_fail(err, rc, "%s: request too long", what) : ck_oauth_perform(&c, &reply, err);
-    if (!rc)
-        rc = ck_oauth_parse_token(reply.data, reply.len, what, "access_token", NULL, now, out, err);
-    ck_oauth_reply_free(&body);
-    ck_oauth_reply_free(&reply);
-    return rc;
+    return ck_oauth_post_form(w->token_url, &body, rc, "workload identity: Entra ID token request",
+                              &w->retry, w->connect_timeout_s, now, out, err);
 }
 
 ck_rc ck_azure_imds_fetch(void *ctx, struct ck_oauth_token *out, struct ck_err *err)

@@ -85,9 +85,8 @@ static ck_rc subject_token(const struct ext *e, char **out, struct ck_err *err)
 static ck_rc sts_exchange(const struct ext *e, const char *subject, double now,
                           struct ck_oauth_token *out, struct ck_err *err)
 {
-    struct ck_buf body, reply;
+    struct ck_buf body;
     ck_buf_init(&body, 2 * SUBJECT_MAX);
-    ck_buf_init(&reply, CK_OAUTH_REPLY_MAX);
     ck_rc rc =
         ck_oauth_form_add(&body, "grant_type", "urn:ietf:params:oauth:grant-type:token-exchange");
     if (!rc)
@@ -101,26 +100,8 @@ static ck_rc sts_exchange(const struct ext *e, const char *subject, double now,
         rc = ck_oauth_form_add(&body, "subject_token_type", e->subject_type);
     if (!rc)
         rc = ck_oauth_form_add(&body, "subject_token", subject);
-    const char *what = "external account: STS token exchange";
-    struct ck_oauth_call c = {
-        .method = CK_HTTP_POST,
-        .url = e->token_url,
-        .headers = {"Content-Type: application/x-www-form-urlencoded"},
-        .body = body.data,
-        .body_len = body.len,
-        .what = what,
-        .retry = e->cfg.retry,
-        .connect_timeout_s = e->cfg.connect_timeout_s,
-    };
-    if (rc)
-        rc = ck_fail(err, rc, "%s: request too long", what);
-    else
-        rc = ck_oauth_perform(&c, &reply, err);
-    if (!rc)
-        rc = ck_oauth_parse_token(reply.data, reply.len, what, "access_token", NULL, now, out, err);
-    ck_oauth_reply_free(&body);
-    ck_oauth_reply_free(&reply);
-    return rc;
+    return ck_oauth_post_form(e->token_url, &body, rc, "external account: STS token exchange",
+                              &e->cfg.retry, e->cfg.connect_timeout_s, now, out, err);
 }
 
 static ck_rc impersonate(const struct ext *e, const struct ck_oauth_token *fed, double now,
@@ -253,9 +234,8 @@ static ck_rc user_fetch(void *ctx, struct ck_oauth_token *out, struct ck_err *er
 {
     struct user *u = ctx;
     double now = ck_wall_now();
-    struct ck_buf body, reply;
+    struct ck_buf body;
     ck_buf_init(&body, 8192);
-    ck_buf_init(&reply, CK_OAUTH_REPLY_MAX);
     ck_rc rc = ck_oauth_form_add(&body, "grant_type", "refresh_token");
     if (!rc)
         rc = ck_oauth_form_add(&body, "client_id", u->client_id);
@@ -263,23 +243,8 @@ static ck_rc user_fetch(void *ctx, struct ck_oauth_token *out, struct ck_err *er
         rc = ck_oauth_form_add(&body, "client_secret", u->client_secret);
     if (!rc)
         rc = ck_oauth_form_add(&body, "refresh_token", u->refresh_token);
-    const char *what = "authorized user: token refresh";
-    struct ck_oauth_call c = {
-        .method = CK_HTTP_POST,
-        .url = u->token_uri,
-        .headers = {"Content-Type: application/x-www-form-urlencoded"},
-        .body = body.data,
-        .body_len = body.len,
-        .what = what,
-        .retry = u->cfg.retry,
-        .connect_timeout_s = u->cfg.connect_timeout_s,
-    };
-    rc = rc ? ck_fail(err, rc, "%s: request too long", what) : ck_oauth_perform(&c, &reply, err);
-    if (!rc)
-        rc = ck_oauth_parse_token(reply.data, reply.len, what, "access_token", NULL, now, out, err);
-    ck_oauth_reply_free(&body);
-    ck_oauth_reply_free(&reply);
-    return rc;
+    return ck_oauth_post_form(u->token_uri, &body, rc, "authorized user: token refresh",
+                              &u->cfg.retry, u->cfg.connect_timeout_s, now, out, err);
 }
 
 static void user_free(void *ctx)

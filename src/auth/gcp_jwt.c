@@ -121,34 +121,16 @@ static ck_rc sa_fetch(void *ctx, struct ck_oauth_token *out, struct ck_err *err)
         ck_gcp_jwt(s->pem, s->kid, s->email, s->token_uri, CK_GCP_SCOPE, (long)now, &jwt, err);
     if (rc)
         return rc;
-    struct ck_buf body, reply;
+    struct ck_buf body;
     ck_buf_init(&body, 32768);
-    ck_buf_init(&reply, CK_OAUTH_REPLY_MAX);
     rc = ck_oauth_form_add(&body, "grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer");
     if (!rc)
         rc = ck_oauth_form_add(&body, "assertion", jwt);
     ck_oauth_secret_free(jwt);
     char what[400];
     snprintf(what, sizeof(what), "service account %s: token request", s->email);
-    struct ck_oauth_call c = {
-        .method = CK_HTTP_POST,
-        .url = s->token_uri,
-        .headers = {"Content-Type: application/x-www-form-urlencoded"},
-        .body = body.data,
-        .body_len = body.len,
-        .what = what,
-        .retry = s->cfg.retry,
-        .connect_timeout_s = s->cfg.connect_timeout_s,
-    };
-    if (rc)
-        rc = ck_fail(err, rc, "%s: request too long", what);
-    else
-        rc = ck_oauth_perform(&c, &reply, err);
-    if (!rc)
-        rc = ck_oauth_parse_token(reply.data, reply.len, what, "access_token", NULL, now, out, err);
-    ck_oauth_reply_free(&body);
-    ck_oauth_reply_free(&reply);
-    return rc;
+    return ck_oauth_post_form(s->token_uri, &body, rc, what, &s->cfg.retry,
+                              s->cfg.connect_timeout_s, now, out, err);
 }
 
 static void sa_free(void *ctx)

@@ -223,3 +223,28 @@ ck_rc ck_oauth_cache_get(struct ck_oauth_cache *c, char *out, size_t outlen, str
     pthread_mutex_unlock(&c->lock);
     return rc;
 }
+
+ck_rc ck_oauth_post_form(const char *url, struct ck_buf *form, ck_rc form_rc, const char *what,
+                         const struct ck_retry_policy *retry, double connect_timeout_s, double now,
+                         struct ck_oauth_token *out, struct ck_err *err)
+{
+    struct ck_buf reply;
+    ck_buf_init(&reply, CK_OAUTH_REPLY_MAX);
+    struct ck_oauth_call c = {
+        .method = CK_HTTP_POST,
+        .url = url,
+        .headers = {"Content-Type: application/x-www-form-urlencoded"},
+        .body = form->data,
+        .body_len = form->len,
+        .what = what,
+        .retry = *retry,
+        .connect_timeout_s = connect_timeout_s,
+    };
+    ck_rc rc = form_rc ? ck_fail(err, form_rc, "%s: request too long", what)
+                       : ck_oauth_perform(&c, &reply, err);
+    if (!rc)
+        rc = ck_oauth_parse_token(reply.data, reply.len, what, "access_token", NULL, now, out, err);
+    ck_oauth_reply_free(form);
+    ck_oauth_reply_free(&reply);
+    return rc;
+}

@@ -58,6 +58,13 @@ ck_rc ck_oauth_parse_token(const char *json, size_t len, const char *what, const
                            const char *expiry_key, double now, struct ck_oauth_token *out,
                            struct ck_err *err);
 
+/* POSTs the form (built with ck_oauth_form_add; form_rc is the result of building it) to
+ * url and reads "access_token" from the reply: the token request of OAuth's grant types
+ * (JWT bearer, token exchange, client credentials). Frees the form (it may hold secrets). */
+ck_rc ck_oauth_post_form(const char *url, struct ck_buf *form, ck_rc form_rc, const char *what,
+                         const struct ck_retry_policy *retry, double connect_timeout_s, double now,
+                         struct ck_oauth_token *out, struct ck_err *err);
+
 /* Appends "name=value" (with '&' first unless b is empty), value form-encoded. */
 ck_rc ck_oauth_form_add(struct ck_buf *b, const char *name, const char *value);
 

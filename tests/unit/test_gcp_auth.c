@@ -32,7 +32,7 @@ static char *make_key(EVP_PKEY **key)
 
 static size_t b64url_decode(const char *in, size_t n, unsigned char *out)
 {
-    char buf[4096];
+    char buf[4096] = {0};
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
         buf[m++] = in[i] == '-' ? '+' : in[i] == '_' ? '/' : in[i];
