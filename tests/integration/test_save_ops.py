@@ -104,6 +104,41 @@ class SaveOpsTest(MountTest):
                            capture_output=True, text=True)
         self.assertEqual(a.stdout.split()[0], b.stdout.split()[0])
 
+    def test_write_only_opens_stay_coherent(self):
+        """Write-only opens bypass the mount's page cache (direct I/O): readers that cached
+        the file, through read() or a shared mapping, still see every write, appends land
+        at the end, and read-write opens can still be mapped shared (numpy.memmap)."""
+        import mmap
+        with open(self.p("f"), "wb") as f:
+            f.write(b"A" * 65536)
+        r = os.open(self.p("f"), os.O_RDONLY)
+        m = mmap.mmap(r, 65536, mmap.MAP_SHARED, mmap.PROT_READ)
+        self.assertEqual(os.pread(r, 4, 0), b"AAAA")
+        self.assertEqual(m[8:12], b"AAAA")
+        w = os.open(self.p("f"), os.O_WRONLY)
+        os.pwrite(w, b"BBBB", 0)
+        os.pwrite(w, b"DDDD", 8)
+        os.close(w)
+        self.assertEqual(os.pread(r, 4, 0), b"BBBB")
+        self.assertEqual(m[8:12], b"DDDD")
+        w = os.open(self.p("f"), os.O_WRONLY | os.O_APPEND)
+        os.write(w, b"CCCC")
+        os.close(w)
+        self.assertEqual(os.fstat(r).st_size, 65540)
+        self.assertEqual(os.pread(r, 4, 65536), b"CCCC")
+        m.close()
+        os.close(r)
+        rw = os.open(self.p("f"), os.O_RDWR)
+        m = mmap.mmap(rw, 65540, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        m[0:4] = b"EEEE"
+        m.flush()
+        m.close()
+        os.close(rw)
+        with open(os.path.join(self.m.cache, "save", "f"), "rb") as f:
+            data = f.read()
+        self.assertEqual(data[:12], b"EEEEAAAADDDD")
+        self.assertEqual(data[-4:], b"CCCC")
+
     def test_shell_tools(self):
         script = f"""
             set -e
