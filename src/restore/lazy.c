@@ -20,8 +20,8 @@
 
 #define TAIL_FETCH    (256u << 10) /* the first ranged GET of the object's tail */
 #define FETCH_THREADS 4
-#define RUN_MAX       16 /* members per ranged GET (16 MiB, like gcsfuse blocks) */
-#define READAHEAD     32 /* members fetched ahead of a read, within its file */
+#define RUN_MAX       32 /* members per ranged GET (32 MiB), streamed member by member */
+#define READAHEAD     128 /* members fetched ahead of a read, within its file, in batches */
 
 enum mstate { M_ABSENT, M_QUEUED, M_FETCHING, M_PRESENT, M_FAILED };
 
@@ -315,23 +315,82 @@ static ck_rc inflate_member(const struct ck_ix_member *m, const unsigned char *i
     return CK_OK;
 }
 
-static ck_rc fill_run(struct ck_lazy *lz, size_t first, size_t last, struct ck_err *err)
+/* A run being fetched: each member is inflated and written into its placeholders as soon as
+ * its last byte arrives, and becomes readable at once, so a long run costs no latency and
+ * only one member's worth of memory. */
+struct run_sink {
+    struct ck_lazy *lz;
+    size_t next, last;   /* the member being received; the run's last */
+    size_t have;         /* its compressed bytes received so far */
+    unsigned char *in;   /* its compressed bytes */
+    unsigned char *out;  /* its inflated bytes */
+};
+
+static void member_done(struct ck_lazy *lz, size_t i);
+
+static ck_rc run_member_complete(struct run_sink *r, struct ck_err *err)
 {
-    const struct ck_ix_member *m0 = &lz->ix.members[first], *m1 = &lz->ix.members[last];
-    size_t len = (size_t)(m1->out_off + m1->out_len - m0->out_off);
-    unsigned char *in = NULL, *out = NULL;
-    ck_rc rc = fetch_range(lz, m0->out_off, len, &in, err);
-    for (size_t i = first; !rc && i <= last; i++) {
-        const struct ck_ix_member *m = &lz->ix.members[i];
-        free(out);
-        out = malloc(m->in_len ? m->in_len : 1);
-        rc = out ? inflate_member(m, in + (m->out_off - m0->out_off), out, err)
-                 : ck_fail(err, CK_ENOMEM, "out of memory");
-        if (!rc)
-            rc = scatter(lz, m->in_off, out, m->in_len, err);
+    const struct ck_ix_member *m = &r->lz->ix.members[r->next];
+    ck_rc rc = inflate_member(m, r->in, r->out, err);
+    if (!rc)
+        rc = scatter(r->lz, m->in_off, r->out, m->in_len, err);
+    if (!rc) {
+        member_done(r->lz, r->next);
+        r->next++;
+        r->have = 0;
     }
-    free(in);
-    free(out);
+    return rc;
+}
+
+static ck_rc run_write(void *ctx, const void *buf, size_t len, struct ck_err *err)
+{
+    struct run_sink *r = ctx;
+    const unsigned char *p = buf;
+    atomic_fetch_add(&r->lz->fetched, len);
+    while (len > 0) {
+        if (r->next > r->last)
+            return ck_fail(err, CK_ECORRUPT, "GET %s: more bytes than asked for",
+                           ck_store_uri(r->lz->store));
+        const struct ck_ix_member *m = &r->lz->ix.members[r->next];
+        size_t take = (size_t)(m->out_len - r->have) < len ? (size_t)(m->out_len - r->have) : len;
+        memcpy(r->in + r->have, p, take);
+        r->have += take;
+        p += take;
+        len -= take;
+        if (r->have == m->out_len) {
+            ck_rc rc = run_member_complete(r, err);
+            if (rc)
+                return rc;
+        }
+    }
+    return CK_OK;
+}
+
+/* Fetches members [first, last] with one ranged GET. On return, r->next is the first member
+ * not made present (last + 1 on success). */
+static ck_rc fill_run(struct ck_lazy *lz, struct run_sink *r, struct ck_err *err)
+{
+    size_t first = r->next, last = r->last;
+    uint64_t in_max = 1, out_max = 1;
+    for (size_t i = first; i <= last; i++) {
+        const struct ck_ix_member *m = &lz->ix.members[i];
+        in_max = m->out_len > in_max ? m->out_len : in_max;
+        out_max = m->in_len > out_max ? m->in_len : out_max;
+    }
+    r->in = malloc((size_t)in_max);
+    r->out = malloc((size_t)out_max);
+    if (!r->in || !r->out)
+        return ck_fail(err, CK_ENOMEM, "prev/: out of memory");
+    const struct ck_ix_member *m0 = &lz->ix.members[first], *m1 = &lz->ix.members[last];
+    uint64_t len = m1->out_off + m1->out_len - m0->out_off;
+    struct ck_sink sink = {run_write, r};
+    ck_rc rc = ck_store_get(lz->store, m0->out_off, len, &sink, err);
+    if (!rc && r->next <= last)
+        rc = ck_fail(err, CK_ECORRUPT, "GET %s: the reply ended early (%llu of %llu bytes)",
+                     ck_store_uri(lz->store),
+                     (unsigned long long)(lz->ix.members[r->next].out_off + r->have -
+                                          m0->out_off),
+                     (unsigned long long)len);
     return rc;
 }
 
@@ -372,6 +431,18 @@ static void call_waiters(struct waiter *w, const char *error)
     }
 }
 
+/* Member i is on the cache disk: wakes the reads it completes. */
+static void member_done(struct ck_lazy *lz, size_t i)
+{
+    pthread_mutex_lock(&lz->lock);
+    lz->state[i] = M_PRESENT;
+    struct waiter *done = take_finished(lz);
+    char error[CK_ERR_MSG_MAX];
+    memcpy(error, lz->error, sizeof(error));
+    pthread_mutex_unlock(&lz->lock);
+    call_waiters(done, error);
+}
+
 /* Pops a run of consecutive queued members (lock held). */
 static bool pop_run(struct ck_lazy *lz, size_t *first, size_t *last)
 {
@@ -405,10 +476,13 @@ static void *fetch_main(void *arg)
         pthread_mutex_unlock(&lz->lock);
         struct ck_err err;
         ck_err_clear(&err);
-        ck_rc rc = fill_run(lz, first, last, &err);
+        struct run_sink r = {.lz = lz, .next = first, .last = last};
+        ck_rc rc = fill_run(lz, &r, &err);
+        free(r.in);
+        free(r.out);
         pthread_mutex_lock(&lz->lock);
-        for (size_t i = first; i <= last; i++)
-            lz->state[i] = rc ? M_FAILED : M_PRESENT;
+        for (size_t i = r.next; i <= last; i++)
+            lz->state[i] = M_FAILED;
         if (rc)
             snprintf(lz->error, sizeof(lz->error), "%s", err.msg);
         struct waiter *done = take_finished(lz);
@@ -430,6 +504,21 @@ static void enqueue(struct ck_lazy *lz, size_t i)
     lz->state[i] = M_QUEUED;
     lz->queue[(lz->qhead + lz->qlen) % lz->ix.nmembers] = i;
     lz->qlen++;
+}
+
+/* Read-ahead within a file, in batches: once fewer than READAHEAD / 2 members past a read
+ * are on their way, the next READAHEAD are queued together, so they leave as a few long
+ * runs (few GETs) rather than one member at a time (lock held). */
+static void queue_readahead(struct ck_lazy *lz, size_t last, size_t file_last)
+{
+    size_t k = last + 1;
+    while (k <= file_last && k <= last + READAHEAD / 2 && lz->state[k] != M_ABSENT &&
+           lz->state[k] != M_FAILED)
+        k++;
+    if (k > file_last || k > last + READAHEAD / 2)
+        return;
+    for (size_t i = k; i <= file_last && i < k + READAHEAD; i++)
+        enqueue(lz, i);
 }
 
 static const struct file_ref *find_file(const struct ck_lazy *lz, dev_t dev, ino_t ino)
@@ -468,8 +557,7 @@ int ck_lazy_want(struct ck_lazy *lz, dev_t dev, ino_t ino, uint64_t off, uint64_
         enqueue(lz, i);
         ready &= lz->state[i] == M_PRESENT;
     }
-    for (size_t i = last + 1; i <= file_last && i <= last + READAHEAD; i++)
-        enqueue(lz, i);
+    queue_readahead(lz, last, file_last);
     struct waiter *w = ready ? NULL : malloc(sizeof(*w));
     if (w) {
         *w = (struct waiter){first, last, CK_OK, cb, ctx, lz->waiters};

@@ -47,6 +47,26 @@ class HttpTest(MountTest):
         self.assertGreaterEqual(st["bytes_done"], os.path.getsize(obj))
         self.assertLess(st["bytes_done"], os.path.getsize(obj) + (1 << 20))
 
+    def test_sequential_read_uses_few_long_gets(self):
+        """Read-ahead goes out in batches of long runs: reading a 40 MiB file from start to
+        end (128 KiB reads, as cat does) takes a handful of ranged GETs, not one per 1 MiB
+        member, and every byte is right."""
+        url = self.nginx.url + "/seq.tgz"
+        blob = os.urandom(40 << 20)  # incompressible: 40 stored members
+        m = self.mount(url, name="m1")
+        open(os.path.join(m.save, "weights.bin"), "wb").write(blob)
+        self.assertEqual(m.touch_save(), 0, m.logtext())
+        m.unmount()
+        before = self.nginx.access_log().count("GET /seq.tgz")
+        m2 = self.mount(self.path("dest", "x"), [url], name="m2")
+        got = bytearray()
+        with open(os.path.join(m2.prev, "weights.bin"), "rb") as f:
+            while chunk := f.read(128 << 10):
+                got += chunk
+        self.assertTrue(got == blob, "prev/weights.bin differs")
+        gets = self.nginx.access_log().count("GET /seq.tgz") - before
+        self.assertLessEqual(gets, 6, self.nginx.access_log())  # tail + 40 MiB in <= 32 MiB runs
+
     def test_nothing_is_fetched_before_the_first_access(self):
         url = self.nginx.url + "/ck.tgz"
         m, rc = self.save_tree(url)
