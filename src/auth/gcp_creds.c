@@ -79,15 +79,12 @@ static ck_rc metadata_source(const struct ck_gcp_cfg *cfg, struct ck_gcp_source 
 
 /* ---- key files ---------------------------------------------------------------------- */
 
-static ck_rc file_source(const char *path, const struct ck_gcp_cfg *cfg, struct ck_gcp_source *out,
+ck_rc ck_gcp_file_source(const char *json, size_t len, const char *path,
+                         const struct ck_gcp_cfg *cfg, struct ck_gcp_source *out,
                          struct ck_err *err)
 {
-    char *json = NULL, type[64];
-    ck_rc rc = ck_oauth_read_file(path, CK_GCP_FILE_MAX, "credentials file", &json, err);
-    if (rc)
-        return rc;
-    size_t len = strlen(json);
-    rc = ck_aws_json_string(json, len, "type", type, sizeof(type));
+    char type[64];
+    ck_rc rc = ck_aws_json_string(json, len, "type", type, sizeof(type));
     if (rc == CK_ECORRUPT)
         rc = ck_fail(err, rc, "credentials file %s: not a well-formed JSON object", path);
     else if (rc)
@@ -101,6 +98,17 @@ static ck_rc file_source(const char *path, const struct ck_gcp_cfg *cfg, struct 
     else
         rc = ck_fail(err, CK_EUNSUPPORTED, "credentials file %s: type \"%.32s\" is not supported",
                      path, type);
+    return rc;
+}
+
+static ck_rc file_source(const char *path, const struct ck_gcp_cfg *cfg, struct ck_gcp_source *out,
+                         struct ck_err *err)
+{
+    char *json = NULL;
+    ck_rc rc = ck_oauth_read_file(path, CK_GCP_FILE_MAX, "credentials file", &json, err);
+    if (rc)
+        return rc;
+    rc = ck_gcp_file_source(json, strlen(json), path, cfg, out, err);
     ck_oauth_secret_free(json);
     return rc;
 }

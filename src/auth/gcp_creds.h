@@ -67,7 +67,11 @@ const char *ck_gcp_source_name(const struct ck_gcp_provider *p);
 void ck_gcp_provider_free(struct ck_gcp_provider *p);
 
 /* The sources, for the chain and for tests. json is the key file's text (len bytes),
- * path names it in messages. */
+ * path names it in messages. ck_gcp_file_source picks one by the file's "type"
+ * (service_account, external_account, authorized_user). No I/O. */
+ck_rc ck_gcp_file_source(const char *json, size_t len, const char *path,
+                         const struct ck_gcp_cfg *cfg, struct ck_gcp_source *out,
+                         struct ck_err *err);
 ck_rc ck_gcp_service_account(const char *json, size_t len, const char *path,
                              const struct ck_gcp_cfg *cfg, struct ck_gcp_source *out,
                              struct ck_err *err);

@@ -43,21 +43,32 @@ static ck_rc b64url(struct ck_buf *b, const void *data, size_t n)
     return rc;
 }
 
+/* An encrypted key is refused: without a callback OpenSSL would ask for its passphrase on
+ * the terminal (or read it from stdin). Google's key files hold unencrypted keys. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf, (void)size, (void)rwflag, (void)u;
+    return -1;
+}
+
 static ck_rc sign_rs256(const char *pem, const char *data, size_t n, struct ck_buf *out,
                         struct ck_err *err)
 {
     BIO *bio = BIO_new_mem_buf(pem, -1);
-    EVP_PKEY *key = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *key = bio ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL) : NULL;
     BIO_free(bio);
     if (!key)
-        return ck_fail(err, CK_EINVAL, "service account: private_key is not a PEM private key");
+        return ck_fail(err, CK_EINVAL,
+                       "service account: private_key is not an unencrypted PEM private key");
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned char sig[1024];
     size_t siglen = sizeof(sig);
     ck_rc rc = CK_OK;
-    if (!md || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
-        EVP_DigestSign(md, sig, &siglen, (const unsigned char *)data, n) != 1)
-        rc = ck_fail(err, CK_EINVAL, "service account: RS256 signing failed (not an RSA key?)");
+    if (EVP_PKEY_base_id(key) != EVP_PKEY_RSA) /* an EC key would sign, but not RS256 */
+        rc = ck_fail(err, CK_EINVAL, "service account: private_key is not an RSA key");
+    else if (!md || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
+             EVP_DigestSign(md, sig, &siglen, (const unsigned char *)data, n) != 1)
+        rc = ck_fail(err, CK_EINVAL, "service account: RS256 signing failed");
     else
         rc = b64url(out, sig, siglen);
     EVP_MD_CTX_free(md);

@@ -35,17 +35,15 @@ static bool printable_word(const char *s)
     return true;
 }
 
-/* The "error" of an OAuth error body (a string, or Google's {"error":{"status":..}}). */
-static void error_name(const struct ck_http_response *resp, char *out, size_t outlen)
+void ck_oauth_error_name(const char *body, size_t len, char *out, size_t outlen)
 {
     char raw[256];
     out[0] = '\0';
-    if (ck_aws_json_string(resp->error_body, resp->error_body_len, "error", out, outlen) == CK_OK &&
-        printable_word(out) && strlen(out) < 64)
+    if (ck_aws_json_string(body, len, "error", out, outlen) == CK_OK && printable_word(out) &&
+        strlen(out) < 64)
         return;
     out[0] = '\0';
-    if (ck_aws_json_raw(resp->error_body, resp->error_body_len, "error", raw, sizeof(raw)) ==
-            CK_OK &&
+    if (ck_aws_json_raw(body, len, "error", raw, sizeof(raw)) == CK_OK &&
         ck_aws_json_string(raw, strlen(raw), "status", out, outlen) == CK_OK &&
         printable_word(out) && strlen(out) < 64)
         return;
@@ -84,7 +82,7 @@ ck_rc ck_oauth_perform(const struct ck_oauth_call *call, struct ck_buf *reply, s
     ck_rc rc = ck_http_perform(&req, &resp, err);
     if (rc) {
         char name[64];
-        error_name(&resp, name, sizeof(name));
+        ck_oauth_error_name(resp.error_body, resp.error_body_len, name, sizeof(name));
         ck_err_prefix(err, "%s", call->what);
         size_t used = strlen(err->msg);
         if (name[0] && used < sizeof(err->msg))
@@ -127,10 +125,11 @@ ck_rc ck_oauth_parse_token(const char *json, size_t len, const char *what, const
                            struct ck_err *err)
 {
     ck_rc rc = ck_aws_json_string(json, len, token_key, out->value, sizeof(out->value));
-    if (rc == CK_ECORRUPT)
-        return ck_fail(err, rc, "%s: the reply is not a well-formed JSON object", what);
     if (rc || !printable_word(out->value)) {
+        /* a malformed reply may still have had its token decoded before the error */
         explicit_bzero(out->value, sizeof(out->value));
+        if (rc == CK_ECORRUPT)
+            return ck_fail(err, rc, "%s: the reply is not a well-formed JSON object", what);
         return ck_fail(err, CK_ECORRUPT, "%s: no usable \"%s\" in the reply", what, token_key);
     }
     rc = lifetime(json, len, what, expiry_key, now, &out->expires_wall, err);

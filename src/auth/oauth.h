@@ -58,6 +58,10 @@ ck_rc ck_oauth_parse_token(const char *json, size_t len, const char *what, const
                            const char *expiry_key, double now, struct ck_oauth_token *out,
                            struct ck_err *err);
 
+/* The name of an OAuth error reply (len bytes of body): its "error" string, or Google's
+ * {"error":{"status":..}}; a printable word under 64 bytes, else "" (out has outlen bytes). */
+void ck_oauth_error_name(const char *body, size_t len, char *out, size_t outlen);
+
 /* POSTs the form (built with ck_oauth_form_add; form_rc is the result of building it) to
  * url and reads "access_token" from the reply: the token request of OAuth's grant types
  * (JWT bearer, token exchange, client credentials). Frees the form (it may hold secrets). */

@@ -57,6 +57,13 @@ ck_rc ck_azure_configure(struct ck_azure *az, struct ck_err *err);
 ck_rc ck_azure_perform(struct ck_azure *az, const struct ck_azure_call *call,
                        struct ck_http_response *resp, struct ck_err *err);
 
+/* The error code and message of a failed reply: <Error><Code> and the first line of its
+ * <Message> (Azure adds RequestId and Time lines) from the len bytes of body, else the
+ * x-ms-error-code header's value header_code ("" if none) without a message. The code is
+ * letters, digits and '.'; false (both "") if there is none. */
+bool ck_azure_error_code(const char *body, size_t len, const char *header_code, char *code,
+                         size_t codesz, char *msg, size_t msgsz);
+
 ck_rc ck_azure_put_begin(struct ck_store *s, struct ck_store_upload **out, struct ck_err *err);
 
 #endif

@@ -7,6 +7,7 @@
  * smaller Range, read from the engine with ck_http_attempt_range). Credentials are
  * resolved on the first request; opening does no I/O.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,20 +151,30 @@ static ck_rc build_url(const struct ck_azure *az, const char *query, char *url, 
     return CK_OK;
 }
 
+bool ck_azure_error_code(const char *body, size_t len, const char *header_code, char *code,
+                         size_t codesz, char *msg, size_t msgsz)
+{
+    if (len && ck_s3_xml_error(body, len, code, codesz, msg, msgsz))
+        return true;
+    code[0] = msg[0] = '\0';
+    size_t n = strlen(header_code);
+    if (n == 0 || n >= codesz)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (!isalnum((unsigned char)header_code[i]) && header_code[i] != '.')
+            return false;
+    }
+    memcpy(code, header_code, n + 1);
+    return true;
+}
+
 static void describe_error(const char *disp, const struct ck_azure_call *c,
                            const struct ck_http_response *resp, struct ck_err *err)
 {
-    char code[64] = "", msg[200] = "", tail[64] = "";
-    if (resp->error_body_len == 0 || !ck_s3_xml_error(resp->error_body, resp->error_body_len, code,
-                                                      sizeof(code), msg, sizeof(msg))) {
-        if (!resp->captured[0] || strlen(resp->captured) >= sizeof(code))
-            return;
-        snprintf(code, sizeof(code), "%.63s", resp->captured); /* x-ms-error-code */
-        msg[0] = '\0';
-    }
-    char *nl = strchr(msg, '\n'); /* Azure's Message ends with RequestId and Time lines */
-    if (nl)
-        *nl = '\0';
+    char code[64], msg[200], tail[64] = "";
+    if (!ck_azure_error_code(resp->error_body, resp->error_body_len, resp->captured, code,
+                             sizeof(code), msg, sizeof(msg)))
+        return;
     if (strstr(err->msg, "(gave up after"))
         snprintf(tail, sizeof(tail), " (gave up after %u attempts)", resp->attempts);
     ck_fail(err, err->rc, "%s %s: HTTP %ld %s%s%s%s", ck_http_method_name(c->method), disp,

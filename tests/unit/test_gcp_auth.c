@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "auth/gcp_creds.h"
 #include "auth/oauth.h"
@@ -192,6 +193,111 @@ START_TEST(test_token_replies)
 }
 END_TEST
 
+/* The key-file JSON of a service account whose private_key is pem. */
+static void sa_json(const char *pem, char *json, size_t len)
+{
+    char esc[8192];
+    size_t j = 0;
+    for (const char *p = pem; *p && j + 2 < sizeof(esc); p++) {
+        if (*p == '\n')
+            esc[j++] = '\\', esc[j++] = 'n';
+        else
+            esc[j++] = *p;
+    }
+    esc[j] = '\0';
+    snprintf(json, len,
+             "{\"type\":\"service_account\",\"client_email\":\"sa@p\",\"private_key\":\"%s\"}",
+             esc);
+}
+
+/* Found while seeding tests/fuzz/fuzz_gcp_creds (service-account-*.json): OpenSSL asked
+ * for an encrypted key's passphrase on the terminal, or read it from stdin, and used the
+ * key; an EC key was taken and signed an "RS256" JWT that Google refuses. */
+START_TEST(test_service_account_refuses_encrypted_and_ec_keys)
+{
+    EVP_PKEY *key = EVP_RSA_gen(2048);
+    ck_assert_ptr_nonnull(key);
+    BIO *b = BIO_new(BIO_s_mem());
+    ck_assert_int_eq(
+        PEM_write_bio_PKCS8PrivateKey(b, key, EVP_aes_256_cbc(), "hunter22", 8, NULL, NULL), 1);
+    EVP_PKEY_free(key);
+    char *data, json[10000];
+    long n = BIO_get_mem_data(b, &data);
+    char *pem = strndup(data, (size_t)n);
+    BIO_free(b);
+    ck_assert_ptr_nonnull(strstr(pem, "ENCRYPTED"));
+    /* no terminal, and the passphrase waiting on stdin: still refused */
+    setsid();
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    ck_assert_int_eq(write(fds[1], "hunter22\n", 9), 9);
+    close(fds[1]);
+    ck_assert_int_eq(dup2(fds[0], 0), 0);
+    sa_json(pem, json, sizeof(json));
+    struct ck_gcp_source src;
+    struct ck_err err;
+    ck_assert_int_eq(ck_gcp_service_account(json, strlen(json), "sa.json", &cfg, &src, &err),
+                     CK_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "unencrypted"));
+    free(pem);
+
+    key = EVP_EC_gen("P-256");
+    ck_assert_ptr_nonnull(key);
+    b = BIO_new(BIO_s_mem());
+    ck_assert_int_eq(PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL), 1);
+    EVP_PKEY_free(key);
+    n = BIO_get_mem_data(b, &data);
+    pem = strndup(data, (size_t)n);
+    BIO_free(b);
+    sa_json(pem, json, sizeof(json));
+    ck_assert_int_eq(ck_gcp_service_account(json, strlen(json), "sa.json", &cfg, &src, &err),
+                     CK_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "not an RSA key"));
+    free(pem);
+}
+END_TEST
+
+/* Found by tests/fuzz/fuzz_oauth_json: a reply malformed after its access_token (trailing
+ * bytes, a cut-off body) was refused with the token left decoded in out. */
+START_TEST(test_refused_token_reply_is_wiped)
+{
+    struct ck_oauth_token t;
+    struct ck_err err;
+    const char *bad[] = {
+        "{\"access_token\":\"ya29.secret\",\"expires_in\":3599} trailing",
+        "{\"access_token\":\"ya29.secret\",\"expires_in\":35",
+        "{\"access_token\":\"ya29.secret\",\"expires_in\":-1}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(&t, 'X', sizeof(t));
+        ck_assert_int_ne(
+            ck_oauth_parse_token(bad[i], strlen(bad[i]), "t", "access_token", NULL, 0, &t, &err),
+            CK_OK);
+        for (size_t k = 0; k < sizeof(t.value); k++)
+            ck_assert_msg(t.value[k] == 0, "%s: token byte %zu left", bad[i], k);
+        ck_assert_ptr_null(strstr(err.msg, "secret"));
+    }
+}
+END_TEST
+
+START_TEST(test_error_names)
+{
+    char name[64];
+    const char *google = "{\"error\":\"invalid_grant\",\"error_description\":\"Bad JWT\"}";
+    ck_oauth_error_name(google, strlen(google), name, sizeof(name));
+    ck_assert_str_eq(name, "invalid_grant");
+    const char *iam = "{\"error\":{\"code\":403,\"message\":\"no\",\"status\":"
+                      "\"PERMISSION_DENIED\"}}";
+    ck_oauth_error_name(iam, strlen(iam), name, sizeof(name));
+    ck_assert_str_eq(name, "PERMISSION_DENIED");
+    const char *odd = "{\"error\":\"two words\"}";
+    ck_oauth_error_name(odd, strlen(odd), name, sizeof(name));
+    ck_assert_str_eq(name, "");
+    ck_oauth_error_name("<html>", 6, name, sizeof(name));
+    ck_assert_str_eq(name, "");
+}
+END_TEST
+
 static Suite *gcp_auth_suite(void)
 {
     Suite *s = suite_create("gcp_auth");
@@ -202,6 +308,9 @@ static Suite *gcp_auth_suite(void)
     tcase_add_test(tc, test_service_account_file);
     tcase_add_test(tc, test_external_account_sources);
     tcase_add_test(tc, test_token_replies);
+    tcase_add_test(tc, test_service_account_refuses_encrypted_and_ec_keys);
+    tcase_add_test(tc, test_refused_token_reply_is_wiped);
+    tcase_add_test(tc, test_error_names);
     suite_add_tcase(s, tc);
     return s;
 }

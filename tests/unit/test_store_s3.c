@@ -418,6 +418,30 @@ START_TEST(test_xml_replies)
 }
 END_TEST
 
+/* Found by tests/fuzz/fuzz_gcs_xml: an empty <Code> was taken as an error document
+ * ("HTTP 403 : ..."); a Message's further lines (Azure's RequestId and Time) were shown
+ * with '?' for the line breaks. */
+START_TEST(test_xml_error_needs_code_and_shows_one_line)
+{
+    char code[64], msg[200];
+    const char *empty = "<Error><Code></Code><Message>m</Message></Error>";
+    ck_assert(!ck_s3_xml_error(empty, strlen(empty), code, sizeof(code), msg, sizeof(msg)));
+    ck_assert_str_eq(code, "");
+    ck_assert_str_eq(msg, "");
+    const char *blank = "<Error><Code> \n </Code></Error>";
+    ck_assert(!ck_s3_xml_error(blank, strlen(blank), code, sizeof(code), msg, sizeof(msg)));
+    const char *lines = "\xef\xbb\xbf<?xml version=\"1.0\" encoding=\"utf-8\"?><Error>"
+                        "<Code>BlobNotFound</Code><Message>The specified blob does not exist.\r\n"
+                        "RequestId:4b5ae8e1-701e\r\nTime:2024-05-01T12:00:00Z</Message></Error>";
+    ck_assert(ck_s3_xml_error(lines, strlen(lines), code, sizeof(code), msg, sizeof(msg)));
+    ck_assert_str_eq(code, "BlobNotFound");
+    ck_assert_str_eq(msg, "The specified blob does not exist.");
+    const char *tab = "<Error><Code>X</Code><Message>\n a\tb \nc</Message></Error>";
+    ck_assert(ck_s3_xml_error(tab, strlen(tab), code, sizeof(code), msg, sizeof(msg)));
+    ck_assert_str_eq(msg, "a?b");
+}
+END_TEST
+
 START_TEST(test_uri_forms)
 {
     struct ck_uri u;
@@ -805,6 +829,7 @@ static Suite *store_s3_suite(void)
     tcase_add_test(pure, test_settings_from_env);
     tcase_add_test(pure, test_part_sizes);
     tcase_add_test(pure, test_xml_replies);
+    tcase_add_test(pure, test_xml_error_needs_code_and_shows_one_line);
     tcase_add_test(pure, test_uri_forms);
     suite_add_tcase(s, pure);
     TCase *tc = tcase_create("moto");
