@@ -1,7 +1,7 @@
 /*
  * part_upload.c - an upload in parts with a pool of workers; see part_upload.h.
  *
- * Design (as s3_multipart.c): the writer and the workers share a small FIFO of full parts
+ * Design: the writer and the workers share a small FIFO of full parts
  * and a free list of buffers under u->lock. A worker takes a part, sends it without the
  * lock, records its result and puts the buffer back. The first failure stops everything:
  * queued parts are dropped, parts in flight are not retried again (send sees `cancel`) and
@@ -55,12 +55,18 @@ struct part_upload {
     struct ck_err fail;
 };
 
+uint64_t ck_part_size(uint64_t first, uint64_t max_part, unsigned n)
+{
+    unsigned doublings = n > 0 ? (n - 1) / 1000 : 0;
+    uint64_t size = first;
+    for (unsigned i = 0; i < doublings && size < max_part; i++)
+        size *= 2;
+    return size < max_part ? size : max_part;
+}
+
 static uint64_t part_size(const struct ck_part_cfg *c, unsigned n)
 {
-    uint64_t size = c->part_size;
-    for (unsigned i = 0; i < (n - 1) / 1000 && size < c->max_part; i++)
-        size *= 2;
-    return size < c->max_part ? size : c->max_part;
+    return ck_part_size(c->part_size, c->max_part, n);
 }
 
 static void fail_locked(struct part_upload *u, const struct ck_err *err)
@@ -230,8 +236,7 @@ static ck_rc submit(struct part_upload *u, struct ck_err *err)
 }
 
 /* How many buffers of part bytes may exist: parallel + 1, fewer once parts are so big that
- * they would exceed CK_PART_MEMORY, never fewer than two (one filling, one uploading); the
- * rule of s3_multipart.c. */
+ * they would exceed CK_PART_MEMORY, never fewer than two (one filling, one uploading). */
 static unsigned buffers_for(unsigned parallel, size_t part)
 {
     size_t fit = CK_PART_MEMORY / (part ? part : 1);

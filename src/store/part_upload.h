@@ -1,19 +1,21 @@
 /*
  * part_upload.h - an upload in parts with parts in flight and bounded memory, for backends
- * whose atomic commit lists parts uploaded in parallel (GCS XML multipart upload, Azure
- * Put Block + Put Block List). Internal to src/store/.
+ * whose atomic commit lists parts uploaded in parallel (S3 multipart upload in
+ * s3_upload.c, GCS XML multipart upload in gcs_upload.c, Azure Put Block + Put Block List
+ * in azure_upload.c). Internal to src/store/.
  *
  * The backend supplies what is specific to it (ops): begin (start a multi-part upload),
  * send (one part, on a worker thread), complete (the atomic commit, given every part's
  * result), abort (clean up after begin), single (the whole object in one request, used
- * when it fits in the first part). This file does the rest, the way s3_multipart.c does
- * for S3: put_write fills a part buffer; a part is handed to a pool of `parallel` workers
- * only when it is full *and* more bytes arrive, so at commit the last buffer is either the
- * whole object (single) or the last part. At most parallel + 1 part buffers exist, fewer
- * once parts grow so that buffers x part size stays within CK_PART_MEMORY (never fewer
- * than two), as for S3; put_write blocks while all are busy (back-pressure on the save
- * pipeline). Part n has
- * part_size * 2^floor((n-1)/1000) bytes, capped at max_part.
+ * when it fits in the first part). This file does the rest: put_write fills a part
+ * buffer; a part is handed to a pool of `parallel` workers only when it is full *and*
+ * more bytes arrive, so at commit the last buffer is either the whole object (single) or
+ * the last part. At most parallel + 1 part buffers exist, fewer once parts grow so that
+ * buffers x part size stays within CK_PART_MEMORY (never fewer than two: one filling, one
+ * uploading; so only parts over 64 MiB take more); put_write blocks while all are busy
+ * (back-pressure on the save pipeline). Part n has ck_part_size(part_size, max_part, n)
+ * bytes: part_size * 2^floor((n-1)/1000), capped at max_part, so that with S3's limits
+ * (5 MiB .. 5 GiB, 10,000 parts) any object fits while small ones keep small parts.
  *
  * Before complete: every part succeeded, parts are 1..N without gaps and their sizes add
  * up to the bytes written. Any failure stops the workers (parts in flight are not retried
@@ -56,6 +58,10 @@ struct ck_part_cfg {
     unsigned max_parts; /* the service's limit */
     size_t result_size; /* bytes of one part's result */
 };
+
+/* The size of part n (1-based; 0 counts as 1): first doubled every 1,000 parts, capped at
+ * max_part. */
+uint64_t ck_part_size(uint64_t first, uint64_t max_part, unsigned n);
 
 /* An upload of store s; see store.h for the put_* contract. */
 ck_rc ck_part_upload_new(struct ck_store *s, const struct ck_part_ops *ops, void *ctx,

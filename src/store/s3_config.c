@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "auth/sigv4.h"
+#include "store/part_upload.h"
 
 /* "8388608", "8M", "8MiB", "512K", "1G". */
 static bool parse_size(const char *s, uint64_t *out)
@@ -260,9 +261,5 @@ ck_rc ck_s3_target_build(const struct ck_s3_endpoint *ep, bool virtual_host, con
 
 uint64_t ck_s3_part_size(uint64_t base, unsigned n)
 {
-    unsigned doublings = n > 0 ? (n - 1) / 1000 : 0;
-    uint64_t size = base;
-    for (unsigned i = 0; i < doublings && size < CK_S3_MAX_PART; i++)
-        size *= 2;
-    return size < CK_S3_MAX_PART ? size : CK_S3_MAX_PART;
+    return ck_part_size(base, CK_S3_MAX_PART, n); /* the rule s3_upload.c's uploads follow */
 }

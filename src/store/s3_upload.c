@@ -1,103 +1,171 @@
 /*
- * s3_upload.c - the S3 store's put_* operations: buffer into a part, then one PUT for a
- * small object or a multipart upload (s3_multipart.c) for a large one.
+ * s3_upload.c - the S3 store's put_*: one PUT for a small object, else a multipart upload
+ * (CreateMultipartUpload, UploadPart in parallel through part_upload.c,
+ * CompleteMultipartUpload; AbortMultipartUpload on any failure). This file supplies the
+ * S3 requests (struct ck_part_ops); part_upload.c does the buffering, the parts in flight,
+ * the back-pressure and the checks that the parts are 1..N and add up to the bytes
+ * written. Part n has ck_s3_part_size(base, n) bytes (the last one fewer).
  *
- * put_write fills the current part buffer. A part is handed over only when the buffer is
- * full *and* more bytes arrive, so at commit the buffer always holds the last part: if no
- * multipart upload was started by then, the whole object is in that buffer and goes up as
- * one PUT (signed SHA-256, x-amz-checksum-sha256), else it becomes the last part. Part n
- * has ck_s3_part_size(base, n) bytes (the last one fewer). The object appears at commit
- * only; abort and every failure leave the old object untouched.
+ * Integrity: every part and the single PUT are signed by their SHA-256 (the payload hash)
+ * and carry it as x-amz-checksum-sha256, which S3 verifies; a checksum the server returns
+ * must equal the one sent (checked per part and again before Complete), Complete lists
+ * each part's ETag and ChecksumSHA256, a "200 OK" carrying <Error> is a failure and a
+ * multipart ETag "...-N" must name the number of parts sent.
+ *
+ * After every save, whatever its outcome (single PUT, Complete, or abort),
+ * ck_s3_sweep_uploads (s3_sweep.c) aborts any other open upload of the key. The object
+ * appears at commit only; abort and every failure leave the old object untouched.
  */
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "auth/sigv4.h"
 #include "store/s3.h"
-#include "store/s3_multipart.h"
+#include "store/s3_mpu.h"
 
-struct s3_upload {
-    struct ck_store_upload hdr; /* first: the generic header */
+_Static_assert(CK_S3_MAX_PAR <= CK_PART_MAX_PAR, "S3 parallelism beyond part_upload's pool");
+
+struct s3_up {
     struct ck_s3 *s3;
-    char *buf;             /* the part being filled; owned by the writer */
-    size_t cap;            /* allocated */
-    size_t len;            /* used */
-    size_t want;           /* size of the part being filled */
-    struct ck_s3_mpu *mpu; /* NULL until the first part is handed over */
+    struct ck_mpu mpu;
 };
 
-ck_rc ck_s3_put_begin(struct ck_store *s, struct ck_store_upload **out, struct ck_err *err)
+struct part_result {
+    char etag[128]; /* first: see ck_mpu_complete */
+    char sent_b64[48];
+    char got_b64[48]; /* the server's x-amz-checksum-sha256, "" if it sent none */
+};
+
+_Static_assert(offsetof(struct part_result, etag) == 0, "ck_mpu_complete wants the ETag first");
+
+static const char *const step_labels[] = {"CreateMultipartUpload", "CompleteMultipartUpload",
+                                          "AbortMultipartUpload"};
+
+/* Runs one of s3_mpu.c's requests; CreateMultipartUpload asks for SHA-256 checksums. */
+static ck_rc mpu_perform(void *ctx, const struct ck_mpu_request *r, struct ck_err *err)
 {
-    struct ck_s3 *s3 = s->priv;
-    struct s3_upload *u = calloc(1, sizeof(*u));
-    if (!u)
-        return ck_fail(err, CK_ENOMEM, "PUT %s: out of memory", s->display_uri);
-    u->hdr.store = s;
-    u->s3 = s3;
-    u->want = ck_s3_part_size(s3->set.part_size, 1);
-    *out = &u->hdr;
+    struct s3_up *u = ctx;
+    bool create = r->step == CK_MPU_INITIATE;
+    struct ck_s3_call c = {.method = r->method,
+                           .query = r->query,
+                           .label = r->label,
+                           .body = r->body,
+                           .body_len = r->body_len,
+                           .content_type = r->content_type,
+                           .amz_name = create ? "x-amz-checksum-algorithm" : NULL,
+                           .amz_value = create ? "SHA256" : NULL,
+                           .reply_body = r->reply_body,
+                           .error_in_2xx = r->error_in_2xx};
+    struct ck_http_response resp;
+    return ck_s3_perform(u->s3, &c, &resp, err);
+}
+
+static ck_rc begin(void *ctx, struct ck_err *err)
+{
+    struct s3_up *u = ctx;
+    return ck_mpu_initiate(&u->mpu, err);
+}
+
+/* UploadPart, its SHA-256 signed as the payload hash and sent as x-amz-checksum-sha256. */
+static ck_rc send_part(void *ctx, unsigned number, const char *data, size_t len, void *result,
+                       const atomic_bool *cancel, struct ck_err *err)
+{
+    struct s3_up *u = ctx;
+    struct part_result *r = result;
+    char hex[CK_SHA256_HEX_LEN + 1], query[sizeof(u->mpu.id_query) + 32], label[32];
+    ck_s3_sha256(data, len, hex, r->sent_b64);
+    snprintf(query, sizeof(query), "partNumber=%u&%s", number, u->mpu.id_query);
+    snprintf(label, sizeof(label), "part %u", number);
+    struct ck_s3_call c = {
+        .method = CK_HTTP_PUT,
+        .query = query,
+        .label = label,
+        .body = data,
+        .body_len = len,
+        .payload_hash = hex,
+        .checksum_b64 = r->sent_b64,
+        .capture_header = "x-amz-checksum-sha256",
+        .cancel = cancel,
+    };
+    struct ck_http_response resp;
+    ck_rc rc = ck_s3_perform(u->s3, &c, &resp, err);
+    if (rc)
+        return rc;
+    if (!resp.etag[0])
+        return ck_fail(err, CK_ECORRUPT, "PUT %s (%s): reply has no ETag", u->s3->display, label);
+    if (strlen(resp.captured) < sizeof(r->got_b64))
+        memcpy(r->got_b64, resp.captured, strlen(resp.captured) + 1);
+    if (resp.captured[0] && strcmp(resp.captured, r->sent_b64) != 0)
+        return ck_fail(err, CK_ECORRUPT, "PUT %s (%s): server's SHA-256 differs from the one sent",
+                       u->s3->display, label);
+    memcpy(r->etag, resp.etag, sizeof(r->etag));
     return CK_OK;
 }
 
-/* Hands the full buffer over as a part (starting the multipart upload on the first) and
- * takes a buffer for the next part, waiting while all are busy. */
-static ck_rc flush_part(struct s3_upload *u, struct ck_err *err)
+/* The part count in a multipart ETag ("...-N"), 0 if it has none. */
+static unsigned etag_parts(const char *etag)
 {
-    ck_rc rc = CK_OK;
-    if (!u->mpu)
-        rc = ck_s3_mpu_start(u->s3, u->s3->set.parallel, &u->mpu, err);
-    if (rc)
-        return rc;
-    rc = ck_s3_mpu_submit(u->mpu, u->buf, u->len, u->cap, err);
-    u->buf = NULL;
-    u->cap = u->len = 0;
-    if (rc)
-        return rc;
-    u->want = ck_s3_part_size(u->s3->set.part_size, ck_s3_mpu_next_part(u->mpu));
-    return ck_s3_mpu_take_buffer(u->mpu, u->want, &u->buf, &u->cap, err);
+    const char *dash = strrchr(etag, '-');
+    return dash ? (unsigned)strtoul(dash + 1, NULL, 10) : 0;
 }
 
-ck_rc ck_s3_put_write(struct ck_store_upload *up, const void *data, size_t len, struct ck_err *err)
+/* Every part has an ETag and the checksum it was sent with (part_upload.c has checked
+ * that they are 1..n and hold every byte written). */
+static ck_rc verify_parts(const struct s3_up *u, unsigned n, const struct part_result *res,
+                          struct ck_err *err)
 {
-    struct s3_upload *u = (struct s3_upload *)up;
-    const char *p = data;
-    while (len > 0) {
-        if (u->len == u->want) {
-            ck_rc rc = flush_part(u, err);
-            if (rc)
-                return rc;
-        }
-        if (!u->buf) { /* the first part's buffer */
-            u->buf = malloc(u->want);
-            if (!u->buf)
-                return ck_fail(err, CK_ENOMEM, "PUT %s: no memory for a %zu-byte part",
-                               u->s3->display, u->want);
-            u->cap = u->want;
-        }
-        size_t n = u->want - u->len < len ? u->want - u->len : len;
-        memcpy(u->buf + u->len, p, n);
-        u->len += n;
-        p += n;
-        len -= n;
+    if (n == 0)
+        return ck_fail(err, CK_EINVAL, "%s: multipart upload without parts", u->s3->display);
+    for (unsigned i = 0; i < n; i++) {
+        if (!res[i].etag[0] || !res[i].sent_b64[0])
+            return ck_fail(err, CK_EIO, "%s: part %u of %u was not uploaded", u->s3->display, i + 1,
+                           n);
+        if (res[i].got_b64[0] && strcmp(res[i].got_b64, res[i].sent_b64) != 0)
+            return ck_fail(err, CK_ECORRUPT, "%s: checksum of part %u differs", u->s3->display,
+                           i + 1);
     }
     return CK_OK;
 }
 
-static void free_upload(struct s3_upload *u)
+/* Checks the parts, then CompleteMultipartUpload, whose multipart ETag "...-N" must name
+ * the parts sent. On failure part_upload.c calls abort_remote next, which sweeps. */
+static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err *err)
 {
-    free(u->buf);
-    free(u);
+    struct s3_up *u = ctx;
+    char etag[128] = "";
+    ck_rc rc = verify_parts(u, n, results, err);
+    if (!rc)
+        rc = ck_mpu_complete(&u->mpu, n, results, sizeof(struct part_result),
+                             offsetof(struct part_result, sent_b64), etag, sizeof(etag), err);
+    if (!rc && etag_parts(etag) && etag_parts(etag) != n)
+        rc = ck_fail(err, CK_ECORRUPT,
+                     "POST %s (CompleteMultipartUpload): object has %u parts, %u were sent",
+                     u->s3->display, etag_parts(etag), n);
+    if (!rc)
+        ck_s3_sweep_uploads(u->s3, u->mpu.upload_id);
+    return rc;
 }
 
-/* The whole object in one PUT. */
-static ck_rc put_single(struct s3_upload *u, struct ck_err *err)
+/* AbortMultipartUpload, then the sweep. */
+static void abort_remote(void *ctx)
 {
+    struct s3_up *u = ctx;
+    ck_mpu_abort(&u->mpu);
+    ck_s3_sweep_uploads(u->s3, u->mpu.upload_id);
+}
+
+/* The whole object in one PUT, then the sweep for leftovers of an interrupted save. */
+static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
+{
+    struct s3_up *u = ctx;
     char hex[CK_SHA256_HEX_LEN + 1], b64[48];
-    ck_s3_sha256(u->buf ? u->buf : "", u->len, hex, b64);
+    ck_s3_sha256(data, len, hex, b64);
     struct ck_s3_call c = {
         .method = CK_HTTP_PUT,
-        .body = u->buf ? u->buf : "",
-        .body_len = u->len,
+        .body = data,
+        .body_len = len,
         .payload_hash = hex,
         .checksum_b64 = b64,
         .content_type = "application/octet-stream",
@@ -108,32 +176,36 @@ static ck_rc put_single(struct s3_upload *u, struct ck_err *err)
     if (!rc && resp.captured[0] && strcmp(resp.captured, b64) != 0)
         rc = ck_fail(err, CK_ECORRUPT, "PUT %s: server's SHA-256 differs from the one sent",
                      u->s3->display);
+    ck_s3_sweep_uploads(u->s3, NULL);
     return rc;
 }
 
-ck_rc ck_s3_put_commit(struct ck_store_upload *up, struct ck_err *err)
-{
-    struct s3_upload *u = (struct s3_upload *)up;
-    ck_rc rc;
-    if (!u->mpu) {
-        rc = put_single(u, err);
-        ck_s3_sweep_uploads(u->s3, NULL); /* leftovers of an interrupted earlier save */
-    } else {
-        rc = ck_s3_mpu_submit(u->mpu, u->buf, u->len, u->cap, err);
-        u->buf = NULL;
-        if (rc)
-            ck_s3_mpu_abort(u->mpu);
-        else
-            rc = ck_s3_mpu_complete(u->mpu, up->bytes, err);
-    }
-    free_upload(u);
-    return rc;
-}
+static const struct ck_part_ops s3_part_ops = {
+    .begin = begin,
+    .send = send_part,
+    .complete = complete,
+    .abort = abort_remote,
+    .single = single,
+    .free_ctx = free,
+};
 
-void ck_s3_put_abort(struct ck_store_upload *up)
+ck_rc ck_s3_put_begin(struct ck_store *s, struct ck_store_upload **out, struct ck_err *err)
 {
-    struct s3_upload *u = (struct s3_upload *)up;
-    if (u->mpu)
-        ck_s3_mpu_abort(u->mpu);
-    free_upload(u);
+    struct s3_up *u = calloc(1, sizeof(*u));
+    if (!u)
+        return ck_fail(err, CK_ENOMEM, "PUT %s: out of memory", s->display_uri);
+    u->s3 = s->priv;
+    u->mpu = (struct ck_mpu){.display = u->s3->display,
+                             .labels = step_labels,
+                             .initiate_query = "uploads=",
+                             .perform = mpu_perform,
+                             .ctx = u};
+    struct ck_part_cfg cfg = {
+        .part_size = u->s3->set.part_size,
+        .max_part = CK_S3_MAX_PART,
+        .parallel = u->s3->set.parallel,
+        .max_parts = CK_S3_MAX_PARTS,
+        .result_size = sizeof(struct part_result),
+    };
+    return ck_part_upload_new(s, &s3_part_ops, u, &cfg, out, err);
 }

@@ -52,7 +52,8 @@ static xmlNodePtr child(xmlNodePtr parent, const char *name)
     return NULL;
 }
 
-/* The text of element n, printable ASCII only (else false), trimmed, fitting outsz. */
+/* The text of element n, printable ASCII only (else false), trimmed, fitting outsz. With
+ * cut: its first line, cut to fit, other bytes shown as '?'. */
 static bool text_of(xmlNodePtr n, char *out, size_t outsz, bool cut)
 {
     out[0] = '\0';
@@ -64,7 +65,7 @@ static bool text_of(xmlNodePtr n, char *out, size_t outsz, bool cut)
     const char *p = (const char *)t;
     while (isspace((unsigned char)*p))
         p++;
-    size_t len = strlen(p), j = 0;
+    size_t len = cut ? strcspn(p, "\r\n") : strlen(p), j = 0;
     while (len > 0 && isspace((unsigned char)p[len - 1]))
         len--;
     bool ok = true;
@@ -91,7 +92,8 @@ bool ck_s3_xml_error(const char *body, size_t len, char *code, size_t codesz, ch
     code[0] = msg[0] = '\0';
     xmlDocPtr doc = parse(body, len, true);
     xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
-    bool ok = name_is(root, "Error") && text_of(child(root, "Code"), code, codesz, false);
+    bool ok =
+        name_is(root, "Error") && text_of(child(root, "Code"), code, codesz, false) && code[0];
     for (size_t i = 0; ok && code[i]; i++)
         ok = isalnum((unsigned char)code[i]) || code[i] == '.';
     if (ok)
@@ -201,5 +203,25 @@ ck_rc ck_s3_xml_complete_body(const struct ck_s3_part_ref *parts, size_t n, stru
         rc = ck_buf_puts(out, "</CompleteMultipartUpload>");
     if (rc)
         return ck_fail(err, rc, "CompleteMultipartUpload body of %zu parts: too large", n);
+    return CK_OK;
+}
+
+ck_rc ck_s3_xml_uploads_next(const char *body, size_t len, bool *truncated, char *key_marker,
+                             size_t kmsz, char *id_marker, size_t idsz, struct ck_err *err)
+{
+    *truncated = false;
+    key_marker[0] = id_marker[0] = '\0';
+    xmlDocPtr doc = parse(body, len, false);
+    xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+    if (!name_is(root, "ListMultipartUploadsResult")) {
+        xmlFreeDoc(doc);
+        return ck_fail(err, CK_ECORRUPT, "ListMultipartUploads: not a listing");
+    }
+    char t[8];
+    *truncated = text_of(child(root, "IsTruncated"), t, sizeof(t), false) && strcmp(t, "true") == 0;
+    if (*truncated && (!text_of(child(root, "NextKeyMarker"), key_marker, kmsz, false) ||
+                       !text_of(child(root, "NextUploadIdMarker"), id_marker, idsz, false)))
+        id_marker[0] = '\0'; /* a key marker alone still moves on; none: key_marker "" */
+    xmlFreeDoc(doc);
     return CK_OK;
 }

@@ -24,19 +24,28 @@
 
 void ck_s3_xml_init(void);
 
-/* Code (letters and digits) and Message (printable ASCII, cut to msgsz - 1) of an S3
- * <Error> document; false if body is not one. A truncated body may still give both. */
+/* Code (letters and digits, not empty) and Message (its first line, printable ASCII, cut
+ * to msgsz - 1; Azure's adds RequestId and Time lines) of an S3 <Error> document (also
+ * GCS's and Azure's); false if body is not one. A truncated body may still give both. */
 bool ck_s3_xml_error(const char *body, size_t len, char *code, size_t codesz, char *msg,
                      size_t msgsz);
 
-/* <InitiateMultipartUploadResult><UploadId>: printable, no spaces, at most
- * CK_S3_UPLOAD_ID_MAX bytes. CK_ECORRUPT naming `what` otherwise. */
 /* ListMultipartUploads: calls fn(ctx, upload_id) for every <Upload> whose <Key> is key.
  * CK_ECORRUPT for a reply that is not such a listing. */
 ck_rc ck_s3_xml_each_upload(const char *body, size_t len, const char *key,
                             void (*fn)(void *ctx, const char *upload_id), void *ctx,
                             struct ck_err *err);
 
+/* ListMultipartUploads's paging: *truncated when <IsTruncated> is "true"; then
+ * <NextKeyMarker> and <NextUploadIdMarker>, the key-marker and upload-id-marker of the next
+ * page ("" when absent, empty, not printable ASCII or too long: a key marker without an
+ * upload id marker may be given, no key marker means the listing cannot go on). CK_ECORRUPT
+ * for a reply that is not a listing. */
+ck_rc ck_s3_xml_uploads_next(const char *body, size_t len, bool *truncated, char *key_marker,
+                             size_t kmsz, char *id_marker, size_t idsz, struct ck_err *err);
+
+/* <InitiateMultipartUploadResult><UploadId>: printable, no spaces, at most
+ * CK_S3_UPLOAD_ID_MAX bytes. CK_ECORRUPT naming `what` otherwise. */
 ck_rc ck_s3_xml_upload_id(const char *body, size_t len, char *out, size_t outsz, const char *what,
                           struct ck_err *err);
 

@@ -1,0 +1,97 @@
+/*
+ * s3_mpu.c - initiate, complete and abort of an S3-protocol multipart upload; see
+ * s3_mpu.h.
+ */
+#include "store/s3_mpu.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth/sigv4.h"
+#include "util/buf.h"
+#include "util/log.h"
+
+#define REPLY_MAX (64 * 1024)
+
+ck_rc ck_mpu_initiate(struct ck_mpu *m, struct ck_err *err)
+{
+    struct ck_buf reply;
+    ck_buf_init(&reply, REPLY_MAX);
+    struct ck_mpu_request r = {
+        .step = CK_MPU_INITIATE,
+        .method = CK_HTTP_POST,
+        .query = m->initiate_query,
+        .label = m->labels[CK_MPU_INITIATE],
+        .content_type = "application/octet-stream",
+        .reply_body = &reply,
+    };
+    char what[300], enc[3 * CK_S3_UPLOAD_ID_MAX + 1];
+    snprintf(what, sizeof(what), "POST %s (%s)", m->display, r.label);
+    ck_rc rc = m->perform(m->ctx, &r, err);
+    if (!rc)
+        rc = ck_s3_xml_upload_id(reply.data, reply.len, m->upload_id, sizeof(m->upload_id), what,
+                                 err);
+    ck_buf_free(&reply);
+    if (!rc && ck_sigv4_uri_encode(m->upload_id, 0, enc, sizeof(enc)) != CK_OK)
+        rc = ck_fail(err, CK_ECORRUPT, "%s: UploadId too long", what);
+    if (!rc)
+        snprintf(m->id_query, sizeof(m->id_query), "uploadId=%s", enc);
+    return rc;
+}
+
+ck_rc ck_mpu_complete(struct ck_mpu *m, unsigned n, const void *results, size_t result_size,
+                      size_t checksum_off, char *etag, size_t etagsz, struct ck_err *err)
+{
+    struct ck_buf body, reply;
+    ck_buf_init(&body, (size_t)n * 512 + 256);
+    ck_buf_init(&reply, REPLY_MAX);
+    struct ck_s3_part_ref *refs = calloc(n ? n : 1, sizeof(*refs));
+    ck_rc rc = refs ? CK_OK : ck_fail(err, CK_ENOMEM, "%s: out of memory", m->display);
+    for (unsigned i = 0; !rc && i < n; i++) {
+        const char *res = (const char *)results + (size_t)i * result_size;
+        refs[i] = (struct ck_s3_part_ref){i + 1, res, checksum_off ? res + checksum_off : NULL};
+    }
+    if (!rc)
+        rc = ck_s3_xml_complete_body(refs, n, &body, err);
+    struct ck_mpu_request r = {
+        .step = CK_MPU_COMPLETE,
+        .method = CK_HTTP_POST,
+        .query = m->id_query,
+        .label = m->labels[CK_MPU_COMPLETE],
+        .body = body.data,
+        .body_len = body.len,
+        .content_type = "application/xml",
+        .reply_body = &reply,
+        .error_in_2xx = true,
+    };
+    char what[300], tag[128];
+    snprintf(what, sizeof(what), "POST %s (%s)", m->display, r.label);
+    if (!rc)
+        rc = m->perform(m->ctx, &r, err);
+    if (!rc)
+        rc = ck_s3_xml_complete_etag(reply.data, reply.len, tag, sizeof(tag), what, err);
+    if (!rc && etag)
+        snprintf(etag, etagsz, "%s", tag);
+    free(refs);
+    ck_buf_free(&body);
+    ck_buf_free(&reply);
+    return rc;
+}
+
+void ck_mpu_abort(struct ck_mpu *m)
+{
+    struct ck_mpu_request r = {
+        .step = CK_MPU_ABORT,
+        .method = CK_HTTP_DELETE,
+        .query = m->id_query,
+        .label = m->labels[CK_MPU_ABORT],
+    };
+    struct ck_err err;
+    ck_rc rc = m->perform(m->ctx, &r, &err);
+    if (rc && rc != CK_ENOTFOUND)
+        ck_log_error("%s; the multipart upload stays open until a lifecycle rule removes it",
+                     err.msg);
+    else
+        ck_log_info("aborted the multipart upload of %s", m->display);
+}

@@ -1,0 +1,61 @@
+/*
+ * s3_mpu.h - the requests around the parts of an S3-protocol multipart upload (initiate,
+ * complete, abort), shared by S3 (s3_upload.c) and GCS's XML API (gcs_upload.c), whose
+ * parts part_upload.c sends. Internal to src/store/.
+ *
+ * Each backend runs the requests through its own engine (signed, or with a bearer token):
+ * perform gets a struct ck_mpu_request naming the step and adds what is its own (S3 asks
+ * for SHA-256 checksums at initiate). Replies are parsed with s3_xml.c, so an UploadId is
+ * checked before it is used and a "200 OK" carrying <Error> from complete is a failure.
+ */
+#ifndef CK_STORE_S3_MPU_H
+#define CK_STORE_S3_MPU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "net/http.h"
+#include "store/s3_xml.h"
+
+enum ck_mpu_step { CK_MPU_INITIATE, CK_MPU_COMPLETE, CK_MPU_ABORT };
+
+/* One request; pointers are borrowed for the call. */
+struct ck_mpu_request {
+    enum ck_mpu_step step;
+    enum ck_http_method method;
+    const char *query;
+    const char *label; /* the step's name, from ck_mpu.labels */
+    const void *body;
+    size_t body_len;
+    const char *content_type;  /* or NULL */
+    struct ck_buf *reply_body; /* or NULL */
+    bool error_in_2xx;
+};
+
+struct ck_mpu {
+    /* set by the backend */
+    const char *display;        /* the store's display URI */
+    const char *const *labels;  /* a name per step: "CreateMultipartUpload", ... */
+    const char *initiate_query; /* "uploads=" (S3) or "uploads" (GCS) */
+    ck_rc (*perform)(void *ctx, const struct ck_mpu_request *r, struct ck_err *err);
+    void *ctx;
+    /* set by ck_mpu_initiate */
+    char upload_id[CK_S3_UPLOAD_ID_MAX + 1];
+    char id_query[3 * CK_S3_UPLOAD_ID_MAX + 16]; /* "uploadId=<encoded>" */
+};
+
+/* Initiates the upload: fills upload_id and id_query. */
+ck_rc ck_mpu_initiate(struct ck_mpu *m, struct ck_err *err);
+
+/* Completes the upload with n parts, from part_upload.c's results (result_size bytes each,
+ * part 1 first), each starting with the part's ETag as a string; checksum_off > 0: each
+ * also holds the base64 SHA-256 sent, as a string at that offset, listed as
+ * ChecksumSHA256. etag (may be NULL) gets the object's ETag from the reply, "" if none. */
+ck_rc ck_mpu_complete(struct ck_mpu *m, unsigned n, const void *results, size_t result_size,
+                      size_t checksum_off, char *etag, size_t etagsz, struct ck_err *err);
+
+/* Aborts the upload (the engine retries; a vanished upload counts as aborted); a failure
+ * is logged: the upload then stays open until a lifecycle rule removes it. */
+void ck_mpu_abort(struct ck_mpu *m);
+
+#endif
