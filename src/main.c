@@ -42,7 +42,7 @@ static int run_mount(const struct ck_options *o)
     if (!rc) {
         rc = ck_daemon_finish(&d, &err);
         if (rc)
-            ck_log_error("save on unmount failed: %s", err.msg);
+            ck_log_error("on unmount: %s", err.msg);
     } else {
         ck_log_error("%s", err.msg);
         fprintf(stderr, "ckptfs: %s\n", err.msg);

@@ -22,6 +22,7 @@ static const struct opt_map map[] = {
     {"metrics", "--metrics", true},
     {"grace", "--grace", true},
     {"no_save_on_unmount", "--no-save-on-unmount", false},
+    {"carry_forward", "--carry-forward", false},
     {"no_sign_request", "--no-sign-request", false},
     {"no_fuse", "--no-fuse", false},
     {NULL, NULL, false},

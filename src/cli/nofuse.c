@@ -16,6 +16,7 @@
 #include "cli/nofuse_state.h"
 #include "cli/proc.h"
 #include "cli/tools.h"
+#include "restore/chain.h"
 #include "save/pipeline.h"
 #include "util/clock.h"
 #include "util/fsutil.h"
@@ -227,6 +228,19 @@ static int loop(struct nofuse *n, int sigfd, int infd)
     }
 }
 
+/* --carry-forward after a run that saved nothing (restore/chain.h); 1 on failure. */
+static int carry_forward(struct nofuse *n)
+{
+    if (!n->o->carry_forward || n->saves_ok > 0)
+        return 0;
+    struct ck_err err;
+    ck_err_clear(&err);
+    ck_rc rc = ck_chain_carry_forward(n->o->srcs, n->o->nsrc, n->o->dest, n->dest, &n->env, &err);
+    if (rc)
+        ck_log_error("%s", err.msg);
+    return rc ? 1 : 0;
+}
+
 static void teardown(struct nofuse *n)
 {
     if (n->dest)
@@ -265,6 +279,7 @@ int ck_nofuse_serve(const struct ck_options *o)
         ck_log_info("no-FUSE mode: %s/prev restored, save into %s/save, touch %s/.save", n.mnt,
                     n.mnt, n.mnt);
         status = loop(&n, sigfd, infd);
+        status |= carry_forward(&n);
     } else {
         fprintf(stderr, "ckptfs: %s\n", err.msg);
     }

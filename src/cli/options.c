@@ -24,6 +24,8 @@ static const char usage_text[] =
     "  --cache-dir DIR         local disk for save/ and prev/ (default: a new folder\n"
     "                          under $TMPDIR or /var/tmp); reuse it to re-attach save/\n"
     "  --no-save-on-unmount    do not save unsaved changes when unmounted\n"
+    "  --carry-forward         when unmounted without a save of its own, copy the\n"
+    "                          previous checkpoint (--src) to --dest, so the chain holds\n"
     "  --autosave quiet=N      save when changed and no file was open for writing for N s\n"
     "  --autosave every=N      save changes at most every N s\n"
     "  --compress POLICY       auto (default), store, gzip-1 .. gzip-9\n"
@@ -133,6 +135,8 @@ bool ck_options_flag(struct ck_options *o, const char *name)
 {
     if (strcmp(name, "--no-save-on-unmount") == 0)
         o->save_on_unmount = false;
+    else if (strcmp(name, "--carry-forward") == 0)
+        o->carry_forward = true;
     else if (strcmp(name, "--no-sign-request") == 0)
         o->no_sign_request = true;
     else if (strcmp(name, "--no-fuse") == 0)

@@ -6,6 +6,8 @@
  *     --src URI               previous checkpoint, repeatable (or CKPTFS_SRC); "" = none
  *     --cache-dir DIR         local disk for save/ and prev/
  *     --no-save-on-unmount
+ *     --carry-forward         on unmount without a save of its own, copy the previous
+ *                             checkpoint to --dest (restore/chain.h)
  *     --autosave quiet=N | every=N   (may be given twice, once for each)
  *     --compress auto|store|gzip-1..9
  *     --save-wait SECONDS     bounded wait for files open for writing when a save starts
@@ -19,8 +21,9 @@
  *   mount.fuse3 conventions (fstab, mount -t fuse.ckptfs): "ckptfs SOURCE MOUNTPOINT -o
  *   OPTS": SOURCE is the destination unless dest= is given ("ckptfs" and "none" mean
  *   nothing); -o dest=URI, src=URI (repeatable), cache_dir=DIR, no_save_on_unmount,
- *   autosave_quiet=N, autosave_every=N, compress=P, save_wait=N, log_level=L, metrics=FILE,
- *   no_sign_request are ours; every other -o option goes to FUSE (mount_opts.c).
+ *   carry_forward, autosave_quiet=N, autosave_every=N, compress=P, save_wait=N,
+ *   log_level=L, metrics=FILE, no_sign_request are ours; every other -o option goes to
+ *   FUSE (mount_opts.c).
  *
  * Parsing allocates the fuse_argv array and copies of -o strings (owned); the other
  * strings point into argv or the environment. ck_options_free() releases what it owns.
@@ -47,6 +50,7 @@ struct ck_options {
     bool foreground;
     bool debug;
     bool save_on_unmount;
+    bool carry_forward; /* --carry-forward */
     bool show_help;
     bool show_version;
     bool use_syslog;

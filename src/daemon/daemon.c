@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "restore/chain.h"
 #include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -132,6 +133,20 @@ ck_rc ck_daemon_finish(struct ck_daemon *d, struct ck_err *err)
     if (d->opt->save_on_unmount && ck_area_dirty(&d->area)) {
         ck_log_info("unmounted with unsaved changes: saving");
         rc = ck_saver_save_sync(d->saver, CK_TRIGGER_UNMOUNT, err);
+    }
+    struct ck_saver_status st;
+    ck_saver_status(d->saver, &st);
+    if (d->opt->carry_forward && st.saves_ok == 0) {
+        struct ck_err cerr;
+        ck_err_clear(&cerr);
+        ck_rc crc = ck_chain_carry_forward((const char *const *)d->src_uris, d->nsrc,
+                                           d->dest_uri, d->dest, &d->env, &cerr);
+        if (crc && !rc) {
+            rc = crc;
+            *err = cerr;
+        } else if (crc) {
+            ck_log_error("%s", cerr.msg);
+        }
     }
     ck_metrics_stop(d->metrics); /* its last write sees the unmount save */
     d->metrics = NULL;

@@ -5,9 +5,9 @@
  *           -> save area + saver thread -> loader (lazy) -> status JSON
  *
  * Lifecycle: ck_daemon_init (no threads: safe before fuse_daemonize forks),
- * ck_daemon_start (threads), the FUSE loop, ck_daemon_finish (save on unmount, stop the
- * saver), ck_daemon_destroy. The struct is filled by init and read-only afterwards except
- * through the components' own locks.
+ * ck_daemon_start (threads), the FUSE loop, ck_daemon_finish (save on unmount, carry
+ * forward, stop the saver), ck_daemon_destroy. The struct is filled by init and read-only
+ * afterwards except through the components' own locks.
  */
 #ifndef CK_DAEMON_DAEMON_H
 #define CK_DAEMON_DAEMON_H
@@ -45,7 +45,8 @@ ck_rc ck_daemon_init(struct ck_daemon *d, const struct ck_options *o, struct ck_
 ck_rc ck_daemon_start(struct ck_daemon *d, struct ck_err *err);
 
 /* After unmount: saves unsaved changes (unless --no-save-on-unmount), waits for running
- * saves, stops the saver. Returns the unmount save's result. */
+ * saves, carries the previous checkpoint forward if asked and nothing was saved
+ * (restore/chain.h), stops the saver. Returns the first failure of these. */
 ck_rc ck_daemon_finish(struct ck_daemon *d, struct ck_err *err);
 void ck_daemon_destroy(struct ck_daemon *d);
 

@@ -1,5 +1,6 @@
 /* loader.c - lazy load of prev/; see loader.h. */
 #include "restore/loader.h"
+#include "restore/chain.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -103,37 +104,6 @@ ck_rc ck_loader_new(const struct ck_loader_cfg *cfg, struct ck_loader **out, str
     pthread_mutex_init(&l->lock, NULL);
     atomic_init(&l->cancel, false);
     *out = l;
-    return CK_OK;
-}
-
-/* Finds the first source that exists and is not empty. *store is NULL if none is. */
-static ck_rc pick_source(struct ck_loader *l, struct ck_store **store, uint64_t *size,
-                         struct ck_err *err)
-{
-    *store = NULL;
-    for (size_t i = 0; i < l->cfg.nsrc; i++) {
-        struct ck_store *s;
-        struct ck_store_info info;
-        ck_rc rc = ck_store_open(l->cfg.srcs[i], l->cfg.env, &s, err);
-        if (rc) {
-            ck_err_prefix(err, "previous checkpoint");
-            return rc;
-        }
-        rc = ck_store_head(s, &info, err);
-        if (rc) {
-            ck_store_close(s);
-            ck_err_prefix(err, "previous checkpoint");
-            return rc;
-        }
-        if (info.exists && info.size > 0) {
-            *store = s;
-            *size = info.size;
-            return CK_OK;
-        }
-        ck_log_info("previous checkpoint %s: %s", ck_store_uri(s),
-                    info.exists ? "empty object, skipped" : "does not exist");
-        ck_store_close(s);
-    }
     return CK_OK;
 }
 
@@ -284,7 +254,8 @@ static ck_rc load(struct ck_loader *l, struct ck_err *err)
 {
     struct ck_store *s = NULL;
     uint64_t size = 0;
-    ck_rc rc = pick_source(l, &s, &size, err);
+    size_t index;
+    ck_rc rc = ck_chain_pick(l->cfg.srcs, l->cfg.nsrc, l->cfg.env, &s, &size, &index, err);
     if (rc || !s)
         return rc; /* an error, or no previous checkpoint: prev/ stays empty */
     pthread_mutex_lock(&l->lock);

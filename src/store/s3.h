@@ -1,8 +1,9 @@
 /*
  * s3.h - the S3 backend's shared state and its one signed request (internal to src/store/).
  *
- * store_s3.c opens the store and serves head/get; s3_upload.c turns put_write calls into
- * a single PUT or a multipart upload (s3_multipart.c); s3_request.c signs and runs every
+ * store_s3.c opens the store and serves head/get; s3_upload.c supplies the requests of an
+ * upload (a single PUT or a multipart upload) to part_upload.c, which does the parts in
+ * flight; s3_sweep.c aborts stale uploads of the key; s3_request.c signs and runs every
  * request. The credentials provider, the region and hence the endpoint are resolved
  * lazily on the first request (ck_s3_ready), so opening a store does no I/O.
  */
@@ -16,6 +17,7 @@
 
 #include "auth/aws_creds.h"
 #include "net/http.h"
+#include "store/part_upload.h"
 #include "store/s3_config.h"
 #include "store/store.h"
 
@@ -68,11 +70,25 @@ struct ck_s3_call {
 ck_rc ck_s3_perform(struct ck_s3 *s3, const struct ck_s3_call *call, struct ck_http_response *resp,
                     struct ck_err *err);
 
-/* The store's upload ops (s3_upload.c). */
+/* An upload of the store's object (s3_upload.c); put_write, put_commit and put_abort are
+ * part_upload.c's. */
 ck_rc ck_s3_put_begin(struct ck_store *s, struct ck_store_upload **out, struct ck_err *err);
-ck_rc ck_s3_put_write(struct ck_store_upload *u, const void *buf, size_t len, struct ck_err *err);
-ck_rc ck_s3_put_commit(struct ck_store_upload *u, struct ck_err *err);
-void ck_s3_put_abort(struct ck_store_upload *u);
+
+#define CK_S3_SWEEP_PAGES        100u /* ListMultipartUploads pages one sweep reads, at most */
+#define CK_S3_SWEEP_PAGE_UPLOADS 100u /* uploads a page (max-uploads) */
+
+/* Uploads of the store's key other than keep (may be NULL) were left by a killed daemon or
+ * by a retried CreateMultipartUpload whose first reply was lost: lists and aborts them, so
+ * no interrupted save leaves parts behind (s3_sweep.c). Called after every save: after a
+ * single PUT, after CompleteMultipartUpload and after AbortMultipartUpload, whatever their
+ * outcome. Follows a truncated listing page by page (usually one request); ckptfs assumes
+ * one writer per destination key. Failures are only logged. */
+void ck_s3_sweep_uploads(struct ck_s3 *s3, const char *keep);
+
+/* The store's copy_from op: CopyObject from another S3 store on the same endpoint
+ * (s3_copy.c); CK_EUNSUPPORTED when that cannot serve. */
+ck_rc ck_s3_copy_from(struct ck_store *dst, struct ck_store *src, uint64_t size,
+                      struct ck_err *err);
 
 /* SHA-256 of data as hex (CK_SHA256_HEX_LEN + 1) and base64 (45 bytes). */
 void ck_s3_sha256(const void *data, size_t len, char *hex, char *b64);

@@ -107,3 +107,43 @@ struct ck_sink ck_store_upload_sink(struct ck_store_upload *u)
     struct ck_sink s = {upload_sink_write, u};
     return s;
 }
+
+/* GET of the whole source into a PUT of the destination. */
+static ck_rc copy_streamed(struct ck_store *src, uint64_t size, struct ck_store *dst,
+                           struct ck_err *err)
+{
+    struct ck_store_upload *up;
+    ck_rc rc = ck_store_put_begin(dst, &up, err);
+    if (rc)
+        return rc;
+    struct ck_sink sink = ck_store_upload_sink(up);
+    rc = ck_store_get(src, 0, CK_STORE_TO_END, &sink, err);
+    if (!rc && up->bytes != size)
+        rc = ck_fail(err, CK_ECORRUPT, "GET %s: %llu bytes, %llu expected", src->display_uri,
+                     (unsigned long long)up->bytes, (unsigned long long)size);
+    if (rc) {
+        ck_store_put_abort(up);
+        return rc;
+    }
+    return ck_store_put_commit(up, err);
+}
+
+ck_rc ck_store_copy(struct ck_store *src, uint64_t size, struct ck_store *dst, bool *server_side,
+                    struct ck_err *err)
+{
+    *server_side = false;
+    if (src->ops == dst->ops && dst->ops->copy_from) {
+        struct ck_err tried;
+        ck_err_clear(&tried);
+        ck_rc rc = dst->ops->copy_from(dst, src, size, &tried);
+        if (rc == CK_OK) {
+            *server_side = true;
+            return CK_OK;
+        }
+        if (rc != CK_EUNSUPPORTED) {
+            *err = tried;
+            return rc;
+        }
+    }
+    return copy_streamed(src, size, dst, err);
+}

@@ -68,6 +68,11 @@ struct ck_store_ops {
     ck_rc (*put_write)(struct ck_store_upload *u, const void *buf, size_t len, struct ck_err *err);
     ck_rc (*put_commit)(struct ck_store_upload *u, struct ck_err *err);
     void (*put_abort)(struct ck_store_upload *u);
+    /* Optional: the server copies src (same backend; size bytes from its head) to this
+     * store's object, atomically like a put. CK_EUNSUPPORTED when it cannot (another
+     * endpoint, too large): the caller then streams the bytes. */
+    ck_rc (*copy_from)(struct ck_store *dst, struct ck_store *src, uint64_t size,
+                       struct ck_err *err);
     void (*destroy)(struct ck_store *s);
 };
 
@@ -104,6 +109,12 @@ ck_rc ck_store_put_write(struct ck_store_upload *u, const void *buf, size_t len,
                          struct ck_err *err);
 ck_rc ck_store_put_commit(struct ck_store_upload *u, struct ck_err *err);
 void ck_store_put_abort(struct ck_store_upload *u);
+
+/* Copies src's object (size bytes, as its head said) to dst, atomically like any put:
+ * server-side where the backend can (*server_side tells), else GET streamed into a PUT.
+ * A short or long source is an error and leaves dst as it was. */
+ck_rc ck_store_copy(struct ck_store *src, uint64_t size, struct ck_store *dst, bool *server_side,
+                    struct ck_err *err);
 
 /* A sink that feeds an upload; ctx is the struct ck_store_upload. */
 struct ck_sink ck_store_upload_sink(struct ck_store_upload *u);

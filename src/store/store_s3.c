@@ -1,6 +1,7 @@
 /*
  * store_s3.c - the s3:// backend: opening, HEAD and (ranged) GET; uploads are in
- * s3_upload.c and s3_multipart.c, signing in s3_request.c. See docs/s3.md.
+ * s3_upload.c (through part_upload.c) and s3_sweep.c, signing in s3_request.c. See
+ * docs/s3.md.
  *
  * Opening reads the settings from the environment (endpoint override, addressing style,
  * multipart tuning) and does no I/O; credentials, region and endpoint are resolved on the
@@ -53,9 +54,10 @@ static const struct ck_store_ops s3_ops = {
     .head = s3_head,
     .get = s3_get,
     .put_begin = ck_s3_put_begin,
-    .put_write = ck_s3_put_write,
-    .put_commit = ck_s3_put_commit,
-    .put_abort = ck_s3_put_abort,
+    .put_write = ck_part_upload_write,
+    .put_commit = ck_part_upload_commit,
+    .put_abort = ck_part_upload_abort,
+    .copy_from = ck_s3_copy_from,
     .destroy = s3_destroy,
 };
 

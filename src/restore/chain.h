@@ -1,0 +1,36 @@
+/*
+ * chain.h - the resume chain (SPEC 4): which previous checkpoint a mount uses, and
+ * carrying it forward to --dest when the mount saved nothing of its own.
+ *
+ * Of several --src URIs the first whose object exists and is not empty wins; a missing or
+ * empty one means "try the next", any other failure (auth, network after retries) is an
+ * error, never taken as "no checkpoint".
+ *
+ * Carry forward (--carry-forward): a retry that dies before its first save would leave
+ * its --dest empty and the next retry, reading that --dest, would start from nothing. On
+ * unmount a mount that made no save of its own therefore copies the chain's checkpoint to
+ * --dest (server-side where the store can, else streamed; atomic like every put), unless
+ * --dest already holds a checkpoint (an earlier daemon of the same attempt saved it: never
+ * overwrite newer data with older) or the winner is --dest itself.
+ */
+#ifndef CK_RESTORE_CHAIN_H
+#define CK_RESTORE_CHAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+/* The first of srcs that exists and is not empty: *store (opened, owned by the caller),
+ * its size and *index in srcs. *store is NULL (rc CK_OK) when none is. Errors carry
+ * "previous checkpoint" and the URI. */
+ck_rc ck_chain_pick(const char *const *srcs, size_t nsrc, const struct ck_store_env *env,
+                    struct ck_store **store, uint64_t *size, size_t *index, struct ck_err *err);
+
+/* Carries the chain's checkpoint forward to dest (dest_uri as given to ck_store_open); see
+ * above. Logs what it did; CK_OK also when there was nothing to do. */
+ck_rc ck_chain_carry_forward(const char *const *srcs, size_t nsrc, const char *dest_uri,
+                             struct ck_store *dest, const struct ck_store_env *env,
+                             struct ck_err *err);
+
+#endif
