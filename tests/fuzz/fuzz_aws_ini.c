@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_util.h"
 #include "auth/ini.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -12,11 +13,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > CK_INI_FILE_MAX)
         return 0;
-    char *text = malloc(size + 1);
+    char *text = ck_fuzz_cstring(data, size);
     if (!text)
         return 0;
-    memcpy(text, data, size);
-    text[size] = '\0';
     static const char *sections[] = {"default", "profile dev", "dev", "sso-session x", ""};
     static const char *keys[] = {"aws_access_key_id", "aws_secret_access_key", "region", "role_arn",
                                  "source_profile",    "credential_process",    ""};

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_util.h"
 #include "auth/aws_json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -28,10 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct ck_err err = {0};
     (void)ck_aws_json_creds(text, size, "fuzz", &c, &err);
     /* the expiry parser on the input as a string */
-    char *s = malloc(size + 1);
+    char *s = ck_fuzz_cstring(data, size);
     if (s) {
-        memcpy(s, data, size);
-        s[size] = '\0';
         double t;
         (void)ck_aws_parse_time(s, &t);
         free(s);

@@ -7,21 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_util.h"
 #include "store/azure.h"
 #include "store/s3_xml.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void check_text(const char *s, size_t cap)
-{
-    const char *end = memchr(s, '\0', cap);
-    if (!end)
-        abort();
-    for (; s < end; s++) {
-        if (*s < 0x20 || *s > 0x7e)
-            abort();
-    }
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -46,8 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(code, 'X', sizeof(code));
     memset(msg, 'X', sizeof(msg));
     if (ck_azure_error_code(body, blen, header, code, sizeof(code), msg, sizeof(msg))) {
-        check_text(code, sizeof(code));
-        check_text(msg, sizeof(msg));
+        ck_fuzz_check_text(code, sizeof(code), 0x20);
+        ck_fuzz_check_text(msg, sizeof(msg), 0x20);
         if (!code[0])
             abort();
         for (const char *p = code; *p; p++) {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_util.h"
 #include "auth/gcp_creds.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -16,11 +17,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size > CK_GCP_FILE_MAX)
         return 0;
     /* the file reader hands over a C string; the parsers still get its length */
-    char *text = malloc(size + 1);
+    char *text = ck_fuzz_cstring(data, size);
     if (!text)
         return 0;
-    memcpy(text, data, size);
-    text[size] = '\0';
     static const struct ck_gcp_cfg cfg = {.getenv_fn = NULL};
     struct ck_gcp_source src;
     struct ck_err err = {0};

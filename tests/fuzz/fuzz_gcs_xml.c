@@ -8,20 +8,10 @@
 #include <string.h>
 
 #include "auth/sigv4.h"
+#include "fuzz_util.h"
 #include "store/s3_xml.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void check_text(const char *s, size_t cap, int spaces_ok)
-{
-    const char *end = memchr(s, '\0', cap);
-    if (!end)
-        abort();
-    for (; s < end; s++) {
-        if (*s < (spaces_ok ? 0x20 : 0x21) || *s > 0x7e)
-            abort();
-    }
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -38,8 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(code, 'X', sizeof(code));
     memset(msg, 'X', sizeof(msg));
     if (ck_s3_xml_error(body, size, code, sizeof(code), msg, sizeof(msg))) {
-        check_text(code, sizeof(code), 0);
-        check_text(msg, sizeof(msg), 1);
+        ck_fuzz_check_text(code, sizeof(code), 0x21);
+        ck_fuzz_check_text(msg, sizeof(msg), 0x20);
         if (!code[0])
             abort();
         for (const char *p = code; *p; p++) {
@@ -55,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char id[CK_S3_UPLOAD_ID_MAX + 1], enc[3 * CK_S3_UPLOAD_ID_MAX + 1];
     memset(id, 'X', sizeof(id));
     if (ck_s3_xml_upload_id(body, size, id, sizeof(id), "fuzz", &err) == CK_OK) {
-        check_text(id, sizeof(id), 0);
+        ck_fuzz_check_text(id, sizeof(id), 0x21);
         if (!id[0] || ck_sigv4_uri_encode(id, 0, enc, sizeof(enc)) != CK_OK)
             abort();
     }
@@ -64,6 +54,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char etag[128];
     memset(etag, 'X', sizeof(etag));
     if (ck_s3_xml_complete_etag(body, size, etag, sizeof(etag), "fuzz", &err) == CK_OK)
-        check_text(etag, sizeof(etag), 1);
+        ck_fuzz_check_text(etag, sizeof(etag), 0x20);
     return 0;
 }

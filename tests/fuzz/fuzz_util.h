@@ -3,6 +3,8 @@
 #define CK_FUZZ_UTIL_H
 
 #include <dirent.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -63,6 +65,29 @@ static inline int ck_fuzz_count_entries(const char *path)
             n++;
     closedir(d);
     return n;
+}
+
+/* A NUL-terminated copy of the input (the parsers that read C strings); NULL if no memory. */
+static inline char *ck_fuzz_cstring(const uint8_t *data, size_t size)
+{
+    char *s = malloc(size + 1);
+    if (s) {
+        memcpy(s, data, size);
+        s[size] = '\0';
+    }
+    return s;
+}
+
+/* An output must be NUL-terminated within its buffer of cap bytes and hold only ASCII
+ * from lowest (0x20: spaces allowed, 0x21: not) to '~'; abort() otherwise. */
+static inline void ck_fuzz_check_text(const char *s, size_t cap, char lowest)
+{
+    const char *end = memchr(s, '\0', cap);
+    if (!end)
+        abort();
+    for (; s < end; s++)
+        if (*s < lowest || *s > '~')
+            abort();
 }
 
 #endif
