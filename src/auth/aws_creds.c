@@ -63,7 +63,8 @@ static void note(char *tried, const char *fmt, const char *arg)
     if (n)
         strcat(tried, "; ");
     n = strlen(tried);
-    snprintf(tried + n, TRIED_MAX - n, fmt, arg);
+    if (snprintf(tried + n, TRIED_MAX - n, fmt, arg) < 0) /* a long one is cut: fine */
+        tried[n] = '\0';
 }
 
 static void wipe(struct ck_aws_creds *c)
