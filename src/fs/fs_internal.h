@@ -66,6 +66,11 @@ struct ck_fs {
     pthread_mutex_t ctl_lock;
     struct savectl_handle *ctl_writers; /* open .save writer handles; protected by ctl_lock */
     double mounted_wall;
+    /* Held for reading by the loader, fetcher and saver threads while they answer a parked
+     * request, taken for writing once, when the session loop has ended, to set
+     * replies_closed before fuse_session_unmount closes the /dev/fuse descriptor. A leaf. */
+    pthread_rwlock_t reply_lock;
+    bool replies_closed; /* protected by reply_lock */
 };
 
 /* inode.c: the node table. */
@@ -120,5 +125,15 @@ static inline struct ck_fs *ck_fs_of(fuse_req_t req)
 {
     return fuse_req_userdata(req);
 }
+
+/* session.c: answers to parked requests from threads that are not FUSE workers (the
+ * loader, the lazy fetchers, the saver). They may come while the session ends; a reply
+ * written after fuse_session_unmount closed the device descriptor would go to a closed
+ * descriptor, or to whatever file reused its number. Between a non-NULL
+ * ck_fs_reply_begin(req) and ck_fs_reply_end(fs) the descriptor stays open; NULL: the
+ * session has ended and req has been dropped (fuse_reply_none; the kernel failed it
+ * when the descriptor closed). Also fine on a FUSE worker. */
+struct ck_fs *ck_fs_reply_begin(fuse_req_t req);
+void ck_fs_reply_end(struct ck_fs *fs);
 
 #endif

@@ -30,12 +30,16 @@ struct parked {
 static void resume(void *ctx, ck_rc rc)
 {
     struct parked *p = ctx;
-    if (rc)
-        fuse_reply_err(p->req, EIO);
-    else if (p->op == PARKED_LOOKUP)
-        ck_tree_lookup(p->req, p->node, p->name);
-    else
-        ck_tree_opendir(p->req, p->node, &p->fi);
+    struct ck_fs *fs = ck_fs_reply_begin(p->req);
+    if (fs) {
+        if (rc)
+            fuse_reply_err(p->req, EIO);
+        else if (p->op == PARKED_LOOKUP)
+            ck_tree_lookup(p->req, p->node, p->name);
+        else
+            ck_tree_opendir(p->req, p->node, &p->fi);
+        ck_fs_reply_end(fs);
+    }
     free(p);
 }
 

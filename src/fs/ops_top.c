@@ -137,17 +137,25 @@ void ck_top_getattr(fuse_req_t req, fuse_ino_t ino)
 static void reply_result(void *ctx, ck_rc rc, const char *msg)
 {
     fuse_req_t req = ctx;
+    struct ck_fs *fs = ck_fs_reply_begin(req);
+    if (!fs)
+        return;
     fuse_reply_err(req, rc ? EIO : 0);
+    ck_fs_reply_end(fs);
 }
 
 /* Answers a setattr on .save with its attributes once the save it started is durable. */
 static void reply_setattr_result(void *ctx, ck_rc rc, const char *msg)
 {
     fuse_req_t req = ctx;
+    struct ck_fs *fs = ck_fs_reply_begin(req);
+    if (!fs)
+        return;
     if (rc)
         fuse_reply_err(req, EIO);
     else
         ck_top_getattr(req, CK_INO_SAVECTL);
+    ck_fs_reply_end(fs);
 }
 
 void ck_top_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set)

@@ -38,6 +38,30 @@ static ck_rc add_default_opts(struct fuse_args *args, struct ck_err *err)
     return CK_OK;
 }
 
+struct ck_fs *ck_fs_reply_begin(fuse_req_t req)
+{
+    struct ck_fs *fs = ck_fs_of(req);
+    pthread_rwlock_rdlock(&fs->reply_lock);
+    if (!fs->replies_closed)
+        return fs;
+    pthread_rwlock_unlock(&fs->reply_lock);
+    fuse_reply_none(req);
+    return NULL;
+}
+
+void ck_fs_reply_end(struct ck_fs *fs)
+{
+    pthread_rwlock_unlock(&fs->reply_lock);
+}
+
+/* After the session loop: answers from other threads stop before the descriptor closes. */
+static void close_replies(struct ck_fs *fs)
+{
+    pthread_rwlock_wrlock(&fs->reply_lock);
+    fs->replies_closed = true;
+    pthread_rwlock_unlock(&fs->reply_lock);
+}
+
 static ck_rc serve(struct ck_fs *fs, struct ck_err *err)
 {
     struct fuse_loop_config *cfg = fuse_loop_cfg_create();
@@ -68,6 +92,7 @@ static ck_rc mount_and_serve(struct ck_fs *fs, const struct ck_options *o, struc
         rc = ck_daemon_start(fs->d, err);
         if (!rc)
             rc = serve(fs, err);
+        close_replies(fs);
         fuse_session_unmount(fs->se);
         ck_log_info("unmounted %s", o->mountpoint);
     }
@@ -83,6 +108,7 @@ ck_rc ck_fs_run(struct ck_daemon *d, const struct ck_options *o, struct ck_err *
     fs.timeout = 1.0;
     fs.mounted_wall = ck_wall_now();
     pthread_mutex_init(&fs.ctl_lock, NULL);
+    pthread_rwlock_init(&fs.reply_lock, NULL);
     struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
     ck_rc rc = make_roots(&fs, err);
     for (int i = 0; !rc && i < o->fuse_argc; i++)
@@ -97,8 +123,9 @@ ck_rc ck_fs_run(struct ck_daemon *d, const struct ck_options *o, struct ck_err *
     }
     if (!rc) {
         rc = mount_and_serve(&fs, o, err);
-        /* Requests parked with the loader or the saver are answered before the session
-         * goes away (a lazily unmounted .save close may still be waiting). */
+        /* Requests parked with the loader or the saver are answered (dropped: the session
+         * loop has ended) before the session goes away (a lazily unmounted .save close may
+         * still be waiting). */
         ck_loader_shutdown(d->loader);
         if (d->saver)
             ck_saver_wait_idle(d->saver);
@@ -108,5 +135,6 @@ ck_rc ck_fs_run(struct ck_daemon *d, const struct ck_options *o, struct ck_err *
     if (fs.buckets)
         ck_nodes_destroy(&fs);
     pthread_mutex_destroy(&fs.ctl_lock);
+    pthread_rwlock_destroy(&fs.reply_lock);
     return rc;
 }

@@ -4,6 +4,7 @@ Every test mounts the real binary (CKPTFS_BIN) on a real FUSE mount in a private
 folder and talks to it with ordinary programs. Servers (nginx, the fault proxy) are the
 real tools in tests/tools, started on 127.0.0.1 by the tests themselves.
 """
+import atexit
 import json
 import os
 import shutil
@@ -23,6 +24,27 @@ warnings.simplefilter("ignore", ResourceWarning)
 BIN = os.environ.get("CKPTFS_BIN") or os.path.join(
     os.environ.get("CK_BUILD_DIR", "../../build"), "ckptfs")
 TOOLS = os.environ.get("CK_TEST_TOOLS") or os.path.join(os.path.dirname(__file__), "..", "tools")
+
+# ThreadSanitizer reports of every ckptfs process a test starts (daemons, the CLI tools,
+# `ckptfs run`) go to files in one folder (TSAN_OPTIONS log_path; the variable is inherited
+# by every environment the tests build, all of which start from os.environ). A daemon
+# killed by the test, or one whose exit status (exitcode=66) the test does not check,
+# would otherwise leave its report unseen in its log; MountTest fails any test after
+# which a new report file shows up. Other builds ignore TSAN_OPTIONS.
+SAN_DIR = tempfile.mkdtemp(prefix="ck-tsan-")
+os.environ["TSAN_OPTIONS"] = " ".join(
+    filter(None, [os.environ.get("TSAN_OPTIONS"), f"log_path={SAN_DIR}/tsan"]))
+
+atexit.register(shutil.rmtree, SAN_DIR, ignore_errors=True)
+
+
+def sanitizer_reports():
+    """{file name: text} of the report files in SAN_DIR."""
+    out = {}
+    for name in sorted(os.listdir(SAN_DIR)):
+        with open(os.path.join(SAN_DIR, name), errors="replace") as f:
+            out[name] = f.read()
+    return out
 
 
 def wait_for(pred, timeout=10.0, what="condition"):
@@ -117,10 +139,20 @@ class MountTest(unittest.TestCase):
         if not os.path.exists(BIN):
             self.fail(f"ckptfs binary not found at {BIN}: build first")
         self.base = tempfile.mkdtemp(prefix="ckit-")
+        # Registered first, so it runs last: after every mount is killed and every server
+        # a test registered is stopped.
+        seen = set(sanitizer_reports())
+        self.addCleanup(self._check_sanitizer_reports, seen)
         # Cleanups run last-in first-out after tearDown: the folder goes after every
         # server a test registered (nginx finds its pid file in it).
         self.addCleanup(shutil.rmtree, self.base, ignore_errors=True)
         self.mounts = []
+
+    def _check_sanitizer_reports(self, seen):
+        new = {k: v for k, v in sanitizer_reports().items() if k not in seen}
+        if new:
+            text = "\n".join(f"--- {SAN_DIR}/{k} ---\n{v[:20000]}" for k, v in new.items())
+            self.fail(f"ThreadSanitizer reported in a ckptfs process:\n{text}")
 
     def _failed(self):
         result = getattr(self._outcome, "result", None)
@@ -247,6 +279,10 @@ class FaultProxy:
 
     def set_plan(self, plan):
         self._control("PUT", "/__fault/plan", plan.encode())
+
+    def release(self):
+        """Ends the stalls in progress (stall=SECS steps) now."""
+        self._control("PUT", "/__fault/release")
 
     def records(self):
         out = self._control("GET", "/__fault/log").decode()

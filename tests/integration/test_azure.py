@@ -94,14 +94,19 @@ class AzureTest(MountTest):
         with open(os.path.join(self.src, "weights.bin"), "wb") as f:
             f.write(os.urandom(26 << 20))
         shutil.copy2(os.path.join(self.src, "weights.bin"), m.save)
+        # The proxy holds the first two requests (Put Block) until both wait there at once:
+        # only blocks sent in parallel get through before the hold times out.
+        proxy.set_plan("hold=2*2")
         self.assertEqual(m.touch_save(), 0, m.logtext())
         m.unmount()
         want = tree(self.src)
         self.check_blob("runs/1/_flytecheckpoints", want)
         blocks = [r for r in proxy.records() if r["method"] == "PUT" and r["bytes_in"] >= 4 << 20]
         self.assertGreaterEqual(len(blocks), 6)
-        overlap = max(sum(1 for q in blocks if q["t0"] <= p["t0"] < q["t1"]) for p in blocks)
-        self.assertGreater(overlap, 1, "blocks were not uploaded in parallel")
+        held = [r for r in proxy.records() if "held" in r]
+        self.assertEqual(len(held), 2, held)
+        self.assertTrue(all(r in blocks for r in held), f"not all held requests are blocks: {held}")
+        self.assertTrue(all(r["held"] for r in held), f"blocks were not uploaded in parallel: {held}")
         committed, uncommitted = azblob.block_list(self.az.port, CONTAINER,
                                                    "runs/1/_flytecheckpoints")
         self.assertEqual((len(committed), uncommitted), (len(blocks) + 1, []))

@@ -160,7 +160,10 @@ class HttpTest(MountTest):
                 tar.add(os.path.join(d, child), arcname=child)
         os.chmod(obj, 0o644)
         size = os.path.getsize(obj)
-        p = self.proxy(f"pass,stall=3@{size // 2}")  # HEAD passes, the GET stalls halfway
+        # The HEAD and the look for a seek index (a GET of the object's tail) pass; the GET
+        # of the whole archive stalls halfway until the checks below release it (a timed
+        # stall could end, and the load with it, before a slow run gets to check).
+        p = self.proxy(f"pass*2,stall=60@{size // 2}")
         m = self.mount(self.path("dest", "x"), [p.url + "/foreign.tgz"])
         listing = {}
         t = threading.Thread(target=lambda: listing.setdefault("names", os.listdir(m.prev)))
@@ -168,9 +171,12 @@ class HttpTest(MountTest):
         # a lookup waits only for its own entry: part0.bin is readable, whole, while the
         # rest of the archive is still downloading (the listing thread still waits)
         first = open(os.path.join(m.prev, "part0.bin"), "rb").read()
+        stalled = [(r["method"], r["range"]) for r in p.records() if "stall" in r["action"]]
+        self.assertEqual(stalled, [("GET", None)], "the stall is not on the archive's download")
         self.assertEqual(m.status()["prev"]["state"], "loading")
         self.assertTrue(t.is_alive(), "the listing did not wait for the whole archive")
         self.assertEqual(first, open(os.path.join(d, "part0.bin"), "rb").read())
+        p.release()
         with self.assertRaises(FileNotFoundError):  # answered at the end: not in the archive
             os.stat(os.path.join(m.prev, "not-there"))
         t.join(30)

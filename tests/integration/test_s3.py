@@ -88,21 +88,27 @@ class S3Test(MountTest):
         m = self.mount(uri, env=env, name="m1")
         self.save(m)
         # one PUT for the object, then the ListMultipartUploads sweep for leftovers of an
-        # interrupted earlier save (s3_multipart.h ck_s3_sweep_uploads)
+        # interrupted earlier save (s3_sweep.c, ck_mpu_sweep)
         self.assertEqual([r["method"] for r in proxy.records()], ["PUT", "GET"])
         self.check_object("runs/1/_flytecheckpoints", tree(self.src))
         # Large (incompressible 26 MiB): a multipart upload with parts in flight together.
+        # CreateMultipartUpload passes; the proxy holds the next three requests (parts)
+        # until all three wait there at once, which only happens if ckptfs sends them in
+        # parallel (one at a time, the first would wait alone until the hold times out).
         with open(os.path.join(self.src, "weights.bin"), "wb") as f:
             f.write(os.urandom(26 << 20))
         shutil.copy2(os.path.join(self.src, "weights.bin"), m.save)
+        proxy.set_plan("pass,hold=3*3")
         self.assertEqual(m.touch_save(), 0, m.logtext())
         m.unmount()
         want = tree(self.src)
         self.check_object("runs/1/_flytecheckpoints", want)
         parts = [r for r in proxy.records() if r["method"] == "PUT" and r["bytes_in"] >= 5 << 20]
         self.assertGreaterEqual(len(parts), 5)
-        overlap = max(sum(1 for q in parts if q["t0"] <= p["t0"] < q["t1"]) for p in parts)
-        self.assertGreater(overlap, 2, "parts were not uploaded in parallel")
+        held = [r for r in proxy.records() if "held" in r]
+        self.assertEqual(len(held), 3, held)
+        self.assertTrue(all(r in parts for r in held), f"not all held requests are parts: {held}")
+        self.assertTrue(all(r["held"] for r in held), f"parts were not uploaded in parallel: {held}")
         self.assertEqual(self.open_uploads(), [])
         # Restore through s3:// into prev/.
         m2 = self.mount(self.path("dest", "next"), [uri], env=env, name="m2")

@@ -25,6 +25,8 @@ MAX_HEADERS = 64 * 1024
 S3_ERRORS = {"slowdown": (503, "SlowDown"), "reqtimeout": (400, "RequestTimeout"),
              "error200": (200, "InternalError")}
 CHUNK = 64 * 1024
+# How long hold=N waits for the other requests (below ckptfs's 30 s stall timeout).
+HOLD_TIMEOUT = 20.0
 
 
 def parse_step(text):
@@ -34,10 +36,12 @@ def parse_step(text):
         raise ValueError(f"bad plan step: {text!r}")
     kind, arg, at, count = m.groups()
     if kind not in ("pass", "status", "retry-after", "reset", "truncate", "stall", "shift",
-                    "norange") + tuple(S3_ERRORS):
+                    "norange", "hold") + tuple(S3_ERRORS):
         raise ValueError(f"unknown fault: {kind!r}")
-    if kind in ("status", "retry-after", "stall", "shift") and arg is None:
+    if kind in ("status", "retry-after", "stall", "shift", "hold") and arg is None:
         raise ValueError(f"{kind} needs =VALUE")
+    if kind == "hold" and (not arg.isdigit() or int(arg) < 2):
+        raise ValueError("hold needs =N, N >= 2")
     times = -1 if count == "inf" else int(count or 1)
     return {"kind": kind, "arg": arg, "at": int(at) if at else None, "text": text.strip()}, times
 
@@ -53,9 +57,24 @@ class State:
     def __init__(self, upstream, plan, log):
         self.upstream = upstream
         self.lock = threading.Lock()
+        self.released = threading.Condition(self.lock)
+        self.releases = 0  # PUT /__fault/release count: ends the stalls running then
         self.plan = plan
         self.records = []
         self.log = log
+        self.barriers = {}  # hold=N -> threading.Barrier(N)
+
+    def hold(self, n):
+        """Waits until n requests wait here together (True), or HOLD_TIMEOUT (False)."""
+        with self.lock:
+            b = self.barriers.get(n)
+            if b is None or b.broken:
+                b = self.barriers[n] = threading.Barrier(n)
+        try:
+            b.wait(HOLD_TIMEOUT)
+            return True
+        except threading.BrokenBarrierError:
+            return False
 
     def next_step(self):
         with self.lock:
@@ -67,6 +86,17 @@ class State:
             if step[1] > 0:
                 step[1] -= 1
             return step[0]
+
+    def stall(self, secs):
+        """Sleeps secs, or less if PUT /__fault/release comes meanwhile."""
+        with self.released:
+            n = self.releases
+            self.released.wait_for(lambda: self.releases != n, secs)
+
+    def release(self):
+        with self.released:
+            self.releases += 1
+            self.released.notify_all()
 
     def begin(self, rec):
         """Adds rec to the log at once, so /__fault/log shows requests still running."""
@@ -121,6 +151,10 @@ class Handler(socketserver.StreamRequestHandler):
         rec = {"method": method, "path": target.split("?")[0], "range": rng,
                "bytes_in": len(body), "action": step["text"], "t0": time.time()}
         st.begin(rec)
+        if step["kind"] == "hold":
+            held = st.hold(int(step["arg"]))
+            with st.lock:
+                rec["held"] = held
         try:
             status = self.apply(step, method, target, headers, body)
             with st.lock:
@@ -143,6 +177,8 @@ class Handler(socketserver.StreamRequestHandler):
             elif target == "/__fault/log" and method == "GET":
                 with st.lock:
                     out = "".join(json.dumps(r) + "\n" for r in st.records).encode()
+            elif target == "/__fault/release" and method in ("PUT", "POST"):
+                st.release()
             elif target == "/__fault/reset" and method in ("PUT", "POST"):
                 with st.lock:
                     st.plan, st.records = [], []
@@ -237,7 +273,7 @@ class Handler(socketserver.StreamRequestHandler):
 
     def fault_end(self, kind, arg):
         if kind == "stall":
-            time.sleep(float(arg))
+            self.server.state.stall(float(arg))
         if kind == "reset":
             self.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.request.close()
