@@ -76,9 +76,6 @@ static ck_rc setup_cache(struct nofuse *n, struct ck_err *err)
         rc = ck_scratch_make(n->cache, sizeof(n->cache), err);
         n->cache_created = !rc;
     }
-    snprintf(n->spool, sizeof(n->spool), "%s/spool", n->cache);
-    if (!rc)
-        rc = ck_mkdir_p(n->spool, 0700, err);
     int cfd = rc ? -1 : open(n->cache, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (!rc && cfd < 0)
         rc = ck_fail_errno(err, errno, "opening %s", n->cache);
@@ -105,7 +102,6 @@ static ck_rc setup(struct nofuse *n, struct ck_err *err)
     if (!rc)
         rc = setup_cache(n, err);
     ck_store_env_default(&n->env);
-    n->env.scratch_dir = n->spool;
     n->env.no_sign_request = n->o->no_sign_request;
     if (!rc)
         rc = ck_store_open(n->o->dest, &n->env, &n->dest, err);

@@ -18,7 +18,6 @@ struct nofuse {
     int mntfd, savefd, prevfd, workfd;
     char cache[PATH_MAX];
     bool cache_created;
-    char spool[PATH_MAX + 8];
     struct ck_store_env env;
     struct ck_store *dest;
     struct ck_fetch_result prev;

@@ -65,7 +65,6 @@ int ck_tool_get(int argc, char **argv)
     ck_rc rc = ck_scratch_make(scratch, sizeof(scratch), &err);
     if (!rc && (work = open(scratch, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
         rc = ck_fail_errno(&err, errno, "opening %s", scratch);
-    env.scratch_dir = scratch;
     if (!rc)
         rc = open_empty_dir(dir, &dest, &err);
     struct ck_fetch_cfg cfg = {

@@ -81,12 +81,10 @@ int ck_tool_put(int argc, char **argv)
     if (argc - i != 2)
         return usage();
     const char *dir = argv[i], *uri = argv[i + 1];
-    char scratch[4096] = "";
     struct ck_store_env env;
     ck_store_env_default(&env);
-    ck_rc rc = ck_scratch_make(scratch, sizeof(scratch), &j.err);
-    env.scratch_dir = scratch;
-    if (!rc && (j.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+    ck_rc rc = CK_OK;
+    if ((j.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
         rc = ck_fail_errno(&j.err, errno, "put: opening %s", dir);
     if (!rc)
         rc = ck_store_open(uri, &env, &j.dest, &j.err);
@@ -98,7 +96,5 @@ int ck_tool_put(int argc, char **argv)
         ck_store_close(j.dest);
     if (j.dirfd >= 0)
         close(j.dirfd);
-    if (scratch[0])
-        ck_scratch_remove(scratch);
     return rc ? 1 : 0;
 }

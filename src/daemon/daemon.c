@@ -53,22 +53,6 @@ static ck_rc make_cache_dir(struct ck_daemon *d, const char *want, struct ck_err
     return CK_OK;
 }
 
-static ck_rc make_spool_dir(struct ck_daemon *d, struct ck_err *err)
-{
-    if (snprintf(d->spool_dir, sizeof(d->spool_dir), "%s/spool", d->cache_dir) >=
-        (int)sizeof(d->spool_dir))
-        return ck_fail(err, CK_EINVAL, "cache dir path too long: %s", d->cache_dir);
-    ck_rc rc = ck_mkdir_p(d->spool_dir, 0700, err);
-    if (rc)
-        return rc;
-    int fd = open(d->spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return ck_fail_errno(err, errno, "opening %s", d->spool_dir);
-    rc = ck_empty_dir(fd, "cache spool/", err); /* leftovers of a killed daemon */
-    close(fd);
-    return rc;
-}
-
 ck_rc ck_daemon_init(struct ck_daemon *d, const struct ck_options *o, struct ck_err *err)
 {
     memset(d, 0, sizeof(*d));
@@ -79,12 +63,9 @@ ck_rc ck_daemon_init(struct ck_daemon *d, const struct ck_options *o, struct ck_
         rc = absolute_uri(o->srcs[i], &d->src_uris[i], err);
     if (!rc)
         rc = make_cache_dir(d, o->cache_dir, err);
-    if (!rc)
-        rc = make_spool_dir(d, err);
     if (rc)
         return rc;
     ck_store_env_default(&d->env);
-    d->env.scratch_dir = d->spool_dir;
     d->env.no_sign_request = o->no_sign_request;
     rc = ck_store_open(d->dest_uri, &d->env, &d->dest, err);
     if (rc) {

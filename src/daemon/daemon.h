@@ -1,7 +1,7 @@
 /*
  * daemon.h - one mounted ckptfs: the parts the FUSE adapter drives, wired together.
  *
- *   options -> cache dir (save/, prev/, work/, spool/) -> destination store
+ *   options -> cache dir (save/, prev/, work/) -> destination store
  *           -> save area + saver thread -> loader (lazy) -> status JSON
  *
  * Lifecycle: ck_daemon_init (no threads: safe before fuse_daemonize forks),
@@ -27,7 +27,6 @@ struct ck_daemon {
     const struct ck_options *opt; /* not owned */
     char cache_dir[PATH_MAX];     /* absolute */
     bool cache_dir_created;       /* made by us: removed at exit if nothing is unsaved */
-    char spool_dir[PATH_MAX];
     char *dest_uri;              /* owned, absolute if it was a relative path */
     char *src_uris[CK_MAX_SRCS]; /* owned, likewise */
     size_t nsrc;

@@ -10,12 +10,10 @@
  */
 #include "net/http.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <ctype.h>
 #include <strings.h>
@@ -80,7 +78,6 @@ void ck_http_request_init(struct ck_http_request *req)
 {
     memset(req, 0, sizeof(*req));
     req->method = CK_HTTP_GET;
-    req->body_fd = -1;
     ck_retry_policy_default(&req->retry);
     req->connect_timeout_s = 10;
     req->stall_timeout_s = 30;
@@ -268,64 +265,64 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
-/* A body that is still growing: waits for bytes past put_pos (or its end). */
-static size_t read_growing(struct xfer *x, char *buf, size_t max)
+/* A body pulled from the caller (req->body_read). */
+static size_t read_pulled(struct xfer *x, char *buf, size_t max)
 {
     const struct ck_http_request *req = x->req;
-    uint64_t end = 0;
-    if (req->body_wait(req->body_wait_ctx, x->put_pos, &end) != CK_OK) {
-        cb_fail(x, CK_ECANCELED, "the upload body was abandoned");
+    bool sized = req->body_len != CK_HTTP_LEN_UNKNOWN;
+    if (sized) {
+        uint64_t left = req->body_len - x->put_pos;
+        if (left < max)
+            max = (size_t)left;
+        if (max == 0)
+            return 0;
+    }
+    size_t got = 0;
+    ck_rc rc = req->body_read(req->body_ctx, x->put_pos, buf, max, &got);
+    x->last_progress = ck_now(); /* time spent waiting for the body is not a stall */
+    if (rc == CK_OK && got > max)
+        rc = CK_EINVAL;
+    if (rc) {
+        cb_fail(x, rc, rc == CK_ECANCELED ? "cancelled" : "the upload body could not be read");
         return CURL_READFUNC_ABORT;
     }
-    if (x->put_pos >= end)
-        return 0;
-    size_t want = end - x->put_pos < max ? (size_t)(end - x->put_pos) : max;
-    ssize_t got;
-    do {
-        got = pread(req->body_fd, buf, want, (off_t)x->put_pos);
-    } while (got < 0 && errno == EINTR);
-    if (got <= 0) {
-        cb_fail(x, CK_EIO, "reading the upload body failed");
+    if (got == 0 && sized) {
+        cb_fail(x, CK_EIO, "the upload body ended before its length");
         return CURL_READFUNC_ABORT;
     }
-    x->put_pos += (uint64_t)got;
-    return (size_t)got;
+    x->put_pos += got;
+    return got;
 }
 
 static size_t on_read(char *buf, size_t size, size_t n, void *ud)
 {
     struct xfer *x = ud;
     const struct ck_http_request *req = x->req;
-    if (req->body_wait)
-        return read_growing(x, buf, size * n);
+    if (req->body_read)
+        return read_pulled(x, buf, size * n);
     uint64_t left = req->body_len - x->put_pos;
     size_t want = size * n < left ? size * n : (size_t)left;
     if (want == 0)
         return 0;
-    if (req->body_fd < 0) {
-        memcpy(buf, (const char *)req->body_mem + x->put_pos, want);
-        x->put_pos += want;
-        return want;
-    }
-    ssize_t got;
-    do {
-        got = pread(req->body_fd, buf, want, (off_t)(req->body_off + x->put_pos));
-    } while (got < 0 && errno == EINTR);
-    if (got <= 0) {
-        cb_fail(x, CK_EIO, got < 0 ? "reading the upload body failed" : "upload body shrank");
-        return CURL_READFUNC_ABORT;
-    }
-    x->put_pos += (uint64_t)got;
-    return (size_t)got;
+    memcpy(buf, (const char *)req->body_mem + x->put_pos, want);
+    x->put_pos += want;
+    return want;
 }
 
 static int on_seek(void *ud, curl_off_t off, int origin)
 {
     struct xfer *x = ud;
-    if (origin != SEEK_SET || off < 0 || (!x->req->body_wait && (uint64_t)off > x->req->body_len))
+    const struct ck_http_request *req = x->req;
+    bool sized = !req->body_read || req->body_len != CK_HTTP_LEN_UNKNOWN;
+    if (origin != SEEK_SET || off < 0 || (sized && (uint64_t)off > req->body_len))
         return CURL_SEEKFUNC_CANTSEEK;
-    x->put_pos = (uint64_t)off;
+    x->put_pos = (uint64_t)off; /* a pulled body says at the next read whether it still has it */
     return CURL_SEEKFUNC_OK;
+}
+
+static bool cancelled(const struct xfer *x)
+{
+    return x->req->cancel && atomic_load(x->req->cancel);
 }
 
 /* Cuts an attempt that moved no byte for stall_timeout_s. curl's own low-speed check
@@ -334,6 +331,10 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
                        curl_off_t ulnow)
 {
     struct xfer *x = ud;
+    if (cancelled(x)) {
+        cb_fail(x, CK_ECANCELED, "cancelled");
+        return 1;
+    }
     double now = ck_now();
     if (dlnow + ulnow != x->last_now) {
         x->last_now = dlnow + ulnow;
@@ -394,9 +395,10 @@ static void set_method(struct xfer *x)
         x->put_pos = 0;
         if (req->method == CK_HTTP_PUT) {
             curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-            /* unknown size (a growing body): curl sends it chunked */
+            /* unknown size (a pulled body): curl sends it chunked */
+            bool chunked = req->body_read && req->body_len == CK_HTTP_LEN_UNKNOWN;
             curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE,
-                             req->body_wait ? (curl_off_t)-1 : (curl_off_t)req->body_len);
+                             chunked ? (curl_off_t)-1 : (curl_off_t)req->body_len);
         } else {
             curl_easy_setopt(c, CURLOPT_POST, 1L);
             curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
@@ -646,6 +648,9 @@ static ck_rc run_attempts(struct xfer *x, unsigned *attempts, struct ck_err *err
     char what[CK_ERR_MSG_MAX / 2];
     ck_retry_begin(&st, &x->req->retry, ck_now(), retry_seed(x));
     for (;;) {
+        if (cancelled(x))
+            return ck_fail(err, CK_ECANCELED, "%s %s: cancelled",
+                           ck_http_method_name(x->req->method), x->disp);
         struct curl_slist *headers;
         ck_rc rc = attempt_headers(x, st.attempts + 1, &headers, err);
         if (rc)
@@ -678,8 +683,12 @@ static ck_rc check_request(const struct ck_http_request *req, const char *disp, 
     if (req->has_range && req->range_len != CK_HTTP_TO_END &&
         req->range_len > UINT64_MAX - req->range_off)
         return ck_fail(err, CK_EINVAL, "%s %s: range overflows", m, disp);
-    if (has_body(req) && req->body_fd < 0 && req->body_len && !req->body_mem)
+    if (has_body(req) && !req->body_read && req->body_len && !req->body_mem)
         return ck_fail(err, CK_EINVAL, "%s %s: no body", m, disp);
+    if (has_body(req) && req->body_len == CK_HTTP_LEN_UNKNOWN &&
+        !(req->body_read && req->method == CK_HTTP_PUT))
+        return ck_fail(err, CK_EINVAL, "%s %s: a body of unknown length needs a pulled PUT", m,
+                       disp);
     if (req->error_in_2xx && !req->reply_body)
         return ck_fail(err, CK_EINVAL, "%s %s: error_in_2xx needs reply_body", m, disp);
     return CK_OK;

@@ -5,11 +5,12 @@
  * errors (refused, reset, timeouts, truncated bodies) and transient statuses (408, 425, 429, 5xx
  * per ck_retry_http_status_transient, honouring Retry-After up to the policy's max delay)
  * under a ck_retry_policy. A GET that fails mid-body resumes with a Range request from the
- * first byte not yet delivered, so the sink sees every byte exactly once; a PUT is replayed
- * from its fd or memory. Replies are untrusted: header sizes are capped, Content-Length and
- * Content-Range are parsed strictly, a 206 that starts elsewhere than asked is refused
- * (CK_ECORRUPT "wrong range"), a 200 to a ranged request has its leading bytes skipped,
- * and an object whose ETag changes between attempts is refused.
+ * first byte not yet delivered, so the sink sees every byte exactly once; a PUT is sent
+ * again from memory, or from its pulled body while that still holds the bytes. Replies
+ * are untrusted: header sizes are capped, Content-Length and Content-Range are parsed
+ * strictly, a 206 that starts elsewhere than asked is refused (CK_ECORRUPT "wrong
+ * range"), a 200 to a ranged request has its leading bytes skipped, and an object whose
+ * ETag changes between attempts is refused.
  *
  * Per-attempt hook: on_attempt is called before every attempt (the first and each retry)
  * and may add headers for that attempt only (ck_http_attempt_header), so a request can be
@@ -40,6 +41,7 @@
 #ifndef CK_NET_HTTP_H
 #define CK_NET_HTTP_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -49,6 +51,7 @@
 #include "util/sink.h"
 
 #define CK_HTTP_TO_END         UINT64_MAX /* range_len: up to the end of the object */
+#define CK_HTTP_LEN_UNKNOWN    UINT64_MAX /* body_len of a pulled body: sent chunked */
 #define CK_HTTP_MAX_HEADERS    32         /* extra request headers */
 #define CK_HTTP_ERROR_BODY_MAX 2048       /* bytes of an error reply kept for its message */
 #define CK_HTTP_HEADER_MAX     16384      /* one header line added by an attempt hook */
@@ -89,18 +92,21 @@ struct ck_http_request {
     const char *display_url; /* safe to log (see store/uri.h); NULL shows "<url>" */
     const char *headers[CK_HTTP_MAX_HEADERS]; /* "Name: value", NULL-terminated list */
 
-    /* PUT/POST body: body_fd >= 0 sends [body_off, body_off + body_len) of that fd (pread,
-     * so the fd's offset is untouched); otherwise body_mem/body_len (may be empty). */
-    int body_fd;
-    uint64_t body_off;
-    uint64_t body_len;
+    /* PUT/POST body: body_mem/body_len (body_mem may be NULL when body_len is 0), or,
+     * with body_read set, bytes pulled from the caller: body_read(body_ctx, pos, buf, max,
+     * &got) copies up to max bytes from offset pos of the body into buf and sets got; got 0
+     * means the body ends at pos. It may block until the bytes exist (time spent waiting for
+     * them is not a stall). pos follows on from the last read, or moves back when curl
+     * rewinds to send the body again (a retry starts at 0); an error (say, a byte no longer
+     * held) ends the request with that code and is not retried. body_len is the body's
+     * size, or CK_HTTP_LEN_UNKNOWN (PUT only): sent with chunked transfer encoding. */
     const void *body_mem;
-    /* A PUT body still being written into body_fd (body_len is ignored): it is sent with
-     * chunked transfer encoding, and before each read body_wait(ctx, pos, &end) blocks
-     * until the body holds bytes past pos or is complete (*end is then its size); an error
-     * abandons the attempt. NULL: the body is complete. */
-    ck_rc (*body_wait)(void *ctx, uint64_t pos, uint64_t *end);
-    void *body_wait_ctx;
+    uint64_t body_len;
+    ck_rc (*body_read)(void *ctx, uint64_t pos, void *buf, size_t max, size_t *got);
+    void *body_ctx;
+    /* Set by another thread to stop the request: the transfer is cut within about a
+     * second and no further attempt starts (CK_ECANCELED). NULL: never. */
+    const atomic_bool *cancel;
 
     /* GET range: when has_range, bytes [range_off, range_off + range_len); range_len may
      * be CK_HTTP_TO_END. range_len 0 is not allowed. */
@@ -124,7 +130,7 @@ struct ck_http_request {
                                cap */
 };
 
-/* Sets defaults: GET, no body (body_fd -1), no range, default retry policy, 10 s connect,
+/* Sets defaults: GET, no body, no range, default retry policy, 10 s connect,
  * 30 s stall. The caller then sets url, display_url and what it needs. */
 void ck_http_request_init(struct ck_http_request *req);
 

@@ -13,6 +13,7 @@
 #include "archive/gzip_writer.h"
 #include "archive/pack.h"
 #include "archive/seek_index.h"
+#include "util/log.h"
 
 #define RAW_CHUNK (1u << 20)
 
@@ -145,6 +146,40 @@ static ck_rc write_tar(int dirfd, struct ck_snap *snap, const struct ck_codec *c
     return rc;
 }
 
+#define MAX_PASSES 16 /* a bound of our own; the store's retry budget ends replays first */
+
+/* One pass: a new upload of the whole object. *wrote_all tells whether every byte was
+ * handed to the upload (then opts->size can be set for the next pass). */
+static ck_rc run_pass(int dirfd, struct ck_snap *snap, struct ck_store *dest,
+                      const struct ck_codec *codec, const struct ck_put_opts *opts,
+                      struct ck_save_progress *pr, struct ck_save_result *res,
+                      bool *may_replay, bool *wrote_all, struct ck_err *err)
+{
+    enum ck_object_kind kind = res->kind;
+    memset(res, 0, sizeof(*res));
+    res->kind = kind;
+    atomic_store(&pr->bytes_in, 0);
+    atomic_store(&pr->bytes_out, 0);
+    struct ck_store_upload *up = NULL;
+    ck_rc rc = ck_store_put_begin(dest, opts, &up, err);
+    if (rc)
+        return rc;
+    *may_replay = up->may_replay;
+    if (snap && up->may_replay)
+        ck_snap_hold(snap);
+    if (kind == CK_KIND_PAYLOAD)
+        rc = write_raw(dirfd, snap, up, pr, res, err);
+    else if (kind == CK_KIND_TAR)
+        rc = write_tar(dirfd, snap, codec, up, pr, res, err);
+    *wrote_all = rc == CK_OK;
+    if (rc) {
+        ck_store_put_abort(up);
+        return rc;
+    }
+    res->compressed = up->bytes;
+    return ck_store_put_commit(up, err);
+}
+
 ck_rc ck_save_pipeline_run(int save_dirfd, struct ck_snap *snap, struct ck_store *dest,
                            const struct ck_codec *codec, void (*read_done)(void *ctx), void *ctx,
                            struct ck_save_progress *progress, struct ck_save_result *res,
@@ -152,20 +187,38 @@ ck_rc ck_save_pipeline_run(int save_dirfd, struct ck_snap *snap, struct ck_store
 {
     memset(res, 0, sizeof(*res));
     ck_rc rc = classify_tree(save_dirfd, &res->kind, err);
-    struct ck_store_upload *up = NULL;
-    if (!rc)
-        rc = ck_store_put_begin(dest, &up, err);
-    if (!rc && res->kind == CK_KIND_PAYLOAD)
-        rc = write_raw(save_dirfd, snap, up, progress, res, err);
-    else if (!rc && res->kind == CK_KIND_TAR)
-        rc = write_tar(save_dirfd, snap, codec, up, progress, res, err);
-    if (read_done)
-        read_done(ctx);
-    if (rc) {
-        if (up)
-            ck_store_put_abort(up);
-        return rc;
+    struct ck_put_opts opts = {.replayable = true, .size = CK_STORE_SIZE_UNKNOWN, .pass = 0};
+    bool read_reported = false;
+    while (!rc) {
+        bool may_replay = false, wrote_all = false;
+        rc = run_pass(save_dirfd, snap, dest, codec, &opts, progress, res, &may_replay,
+                      &wrote_all, err);
+        /* Writers go on once the tree is read, unless a replay would read it again with
+         * nothing keeping it as it was (no snapshot: the caller's gate is closed). */
+        if (read_done && !read_reported && (snap || !may_replay)) {
+            read_done(ctx);
+            read_reported = true;
+        }
+        if (rc != CK_EREPLAY)
+            break;
+        if (opts.pass + 1 >= MAX_PASSES) {
+            rc = ck_fail(err, CK_ENET, "PUT %s: still asked to send the object again after %u "
+                         "passes", ck_store_uri(dest), MAX_PASSES);
+            break;
+        }
+        opts.size = wrote_all ? res->compressed : CK_STORE_SIZE_UNKNOWN;
+        opts.pass++;
+        ck_log_info("PUT %s: the store needs the object again (%s); archiving it again, "
+                    "pass %u", ck_store_uri(dest), err && err->msg[0] ? err->msg : "replay",
+                    opts.pass + 1);
+        ck_err_clear(err);
+        rc = CK_OK;
+        if (snap)
+            ck_snap_rewind(snap);
     }
-    res->compressed = up->bytes;
-    return ck_store_put_commit(up, err);
+    if (snap)
+        ck_snap_release(snap);
+    if (read_done && !read_reported)
+        read_done(ctx);
+    return rc;
 }

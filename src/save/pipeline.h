@@ -9,6 +9,13 @@
  * of local data has been read, before the commit, so the caller can let writers go on
  * while the upload finishes. On any failure the upload is aborted: the destination keeps
  * its old object.
+ *
+ * Replays (store.h): every upload is replayable. When the store answers CK_EREPLAY the
+ * same archive is made again from the same tree into a new upload (pass 2, 3, ...; the
+ * store bounds the passes by its retry budget). With a snapshot, the snapshot is held
+ * for the whole save (snapshot.h), so every pass reads the same files; without one and
+ * with a read_done (the area gate is closed while save/ is read), read_done waits until
+ * the upload is committed when the store may ask for a replay.
  */
 #ifndef CK_SAVE_PIPELINE_H
 #define CK_SAVE_PIPELINE_H

@@ -24,10 +24,11 @@
 #define SNAP_DIR "snap"
 
 enum ino_state {
-    S_PENDING, /* shared with save/, not archived yet */
-    S_READING, /* the save is reading it */
-    S_COPYING, /* a writer is giving the snapshot its own copy */
-    S_DONE,    /* archived, or the snapshot has its own copy: writers go ahead */
+    S_PENDING,  /* shared with save/, not archived yet */
+    S_READING,  /* the save is reading it */
+    S_COPYING,  /* a writer is giving the snapshot its own copy */
+    S_ARCHIVED, /* archived, still shared, and held for a replay: writers copy it first */
+    S_DONE,     /* archived, or the snapshot has its own copy: writers go ahead */
 };
 
 struct shared {
@@ -49,6 +50,7 @@ struct ck_snap {
     size_t nbuckets;
     struct shared *reading; /* the file the pack reads now (pack thread only) */
     unsigned tmp_seq;       /* protected by lock */
+    bool hold;              /* archived files stay needed (ck_snap_hold; lock) */
 };
 
 static size_t bucket(const struct ck_snap *s, dev_t dev, ino_t ino)
@@ -291,14 +293,15 @@ void ck_snap_before_modify(struct ck_snap *s, dev_t dev, ino_t ino)
         pthread_mutex_unlock(&s->lock);
         return;
     }
+    enum ino_state was = e->state; /* S_PENDING or S_ARCHIVED */
     e->state = S_COPYING;
     unsigned seq = s->tmp_seq++;
     pthread_mutex_unlock(&s->lock);
     bool copied = give_own_copy(s, e, seq);
     pthread_mutex_lock(&s->lock);
-    e->state = copied ? S_DONE : S_PENDING;
+    e->state = copied ? S_DONE : was;
     pthread_cond_broadcast(&s->cond);
-    /* No copy: wait until the save has archived the file, then go ahead. */
+    /* No copy: wait until the save no longer needs the file, then go ahead. */
     while (!copied && e->state != S_DONE)
         pthread_cond_wait(&s->cond, &s->lock);
     pthread_mutex_unlock(&s->lock);
@@ -330,10 +333,66 @@ void ck_snap_file_end(void *ctx)
         return;
     pthread_mutex_lock(&s->lock);
     s->reading->reads_left--;
-    s->reading->state = s->reading->reads_left ? S_PENDING : S_DONE;
+    s->reading->state = s->reading->reads_left ? S_PENDING : s->hold ? S_ARCHIVED : S_DONE;
     pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->lock);
     s->reading = NULL;
+}
+
+void ck_snap_hold(struct ck_snap *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->hold = true;
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Calls fn on every entry (lock held). */
+static void each_entry(struct ck_snap *s, void (*fn)(struct shared *e))
+{
+    for (size_t i = 0; i < s->nbuckets; i++)
+        for (struct shared *e = s->buckets[i]; e; e = e->next)
+            fn(e);
+}
+
+static bool any_copying(struct ck_snap *s)
+{
+    for (size_t i = 0; i < s->nbuckets; i++)
+        for (struct shared *e = s->buckets[i]; e; e = e->next)
+            if (e->state == S_COPYING)
+                return true;
+    return false;
+}
+
+static void rewind_entry(struct shared *e)
+{
+    if (e->state == S_ARCHIVED || e->state == S_PENDING) {
+        e->state = S_PENDING;
+        e->reads_left = e->npaths;
+    }
+}
+
+void ck_snap_rewind(struct ck_snap *s)
+{
+    pthread_mutex_lock(&s->lock);
+    while (any_copying(s)) /* a copy ends in S_DONE or back where it was */
+        pthread_cond_wait(&s->cond, &s->lock);
+    each_entry(s, rewind_entry);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void release_entry(struct shared *e)
+{
+    if (e->state == S_ARCHIVED)
+        e->state = S_DONE;
+}
+
+void ck_snap_release(struct ck_snap *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->hold = false;
+    each_entry(s, release_entry);
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
 }
 
 void ck_snap_free(struct ck_snap *s)

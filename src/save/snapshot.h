@@ -17,6 +17,12 @@
  * Unlink and rename in save/ need nothing: the snapshot has its own names. Only writers of
  * files that the running save has not archived yet pay, once per file per save.
  *
+ * Replays: an upload that keeps only a window of its bytes (store.h, http) may need the
+ * whole archive again. Then the save holds the snapshot (ck_snap_hold before the first
+ * file): archived files stay needed, and their writers copy them first as well, until
+ * ck_snap_release at the end of the save; ck_snap_rewind before each further pass makes
+ * every file readable again.
+ *
  * The pack side calls ck_snap_file_begin/end around reading each file (pack.h hooks).
  *
  * Lock: snap->lock protects the inode table's states; it is a leaf lock, never held while
@@ -43,6 +49,16 @@ void ck_snap_before_modify(struct ck_snap *s, dev_t dev, ino_t ino);
 /* pack.h hooks: ctx is the snapshot. */
 void ck_snap_file_begin(void *ctx, int dfd, const char *base);
 void ck_snap_file_end(void *ctx);
+
+/* Archived files stay needed until ck_snap_release (see above). Before the first file. */
+void ck_snap_hold(struct ck_snap *s);
+
+/* Before reading the snapshot again (a replay): every file not copied away becomes
+ * pending again. Not while the pack runs. */
+void ck_snap_rewind(struct ck_snap *s);
+
+/* Ends the hold: archived files are no longer needed; writers waiting for them go on. */
+void ck_snap_release(struct ck_snap *s);
 
 /* Removes the snapshot tree and frees s. No ck_snap_before_modify may run any more. */
 void ck_snap_free(struct ck_snap *s);

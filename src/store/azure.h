@@ -64,6 +64,7 @@ ck_rc ck_azure_perform(struct ck_azure *az, const struct ck_azure_call *call,
 bool ck_azure_error_code(const char *body, size_t len, const char *header_code, char *code,
                          size_t codesz, char *msg, size_t msgsz);
 
-ck_rc ck_azure_put_begin(struct ck_store *s, struct ck_store_upload **out, struct ck_err *err);
+ck_rc ck_azure_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
+                         struct ck_store_upload **out, struct ck_err *err);
 
 #endif

@@ -135,8 +135,10 @@ static const struct ck_part_ops azure_part_ops = {
     .free_ctx = free,
 };
 
-ck_rc ck_azure_put_begin(struct ck_store *s, struct ck_store_upload **out, struct ck_err *err)
+ck_rc ck_azure_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
+                         struct ck_store_upload **out, struct ck_err *err)
 {
+    (void)opts; /* every byte is kept until it is stored: nothing to replay */
     struct az_up *u = calloc(1, sizeof(*u));
     if (!u)
         return ck_fail(err, CK_ENOMEM, "PUT %s: out of memory", s->display_uri);

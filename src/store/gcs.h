@@ -1,7 +1,8 @@
 /*
  * gcs.h - the GCS backend's shared state and its one authorised request (internal to
  * src/store/). store_gcs.c opens the store and serves head/get, gcs_upload.c the XML API
- * multipart upload (through part_upload.c), gcs_request.c builds URLs and runs requests
+ * multipart upload (through part_upload.c, with initiate, complete, abort and the sweep of
+ * stale uploads shared with S3: s3_mpu.h), gcs_request.c builds URLs and runs requests
  * with a bearer token. See docs/gcs.md.
  */
 #ifndef CK_STORE_GCS_H
@@ -50,6 +51,7 @@ struct ck_gcs_call {
     struct ck_buf *reply_body;
     bool error_in_2xx;
     const atomic_bool *cancel; /* when set, no further attempt starts */
+    bool bucket_level;         /* address the bucket (list multipart uploads), not the key */
 };
 
 /* Settings from the environment (endpoint, part size, parallelism). No I/O. */
@@ -60,6 +62,7 @@ ck_rc ck_gcs_configure(struct ck_gcs *g, struct ck_err *err);
 ck_rc ck_gcs_perform(struct ck_gcs *g, const struct ck_gcs_call *call,
                      struct ck_http_response *resp, struct ck_err *err);
 
-ck_rc ck_gcs_put_begin(struct ck_store *s, struct ck_store_upload **out, struct ck_err *err);
+ck_rc ck_gcs_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
+                       struct ck_store_upload **out, struct ck_err *err);
 
 #endif

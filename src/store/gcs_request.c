@@ -2,10 +2,11 @@
  * gcs_request.c - settings, URLs and one authorised request of the GCS backend; see gcs.h.
  *
  * Requests go to the XML API, path-style: ENDPOINT/BUCKET/KEY (the key percent-encoded,
- * '/' kept). The attempt hook adds "Authorization: Bearer TOKEN" from the credential
- * provider before every attempt, so a token refreshed during a long upload is used at
- * once. The provider is created on the first request (opening does no I/O). GCS's XML
- * error documents have S3's shape (<Error><Code>..<Message>..), parsed by s3_xml.c.
+ * '/' kept), or ENDPOINT/BUCKET for the listing of multipart uploads. The attempt hook
+ * adds "Authorization: Bearer TOKEN" from the credential provider before every attempt,
+ * so a token refreshed during a long upload is used at once. The provider is created on
+ * the first request (opening does no I/O). GCS's XML error documents have S3's shape
+ * (<Error><Code>..<Message>..), parsed by s3_xml.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,12 +108,15 @@ static ck_rc authorize(void *ctx, struct ck_http_attempt *a, struct ck_err *err)
     return rc;
 }
 
-static ck_rc build_url(const struct ck_gcs *g, const char *query, char *url, struct ck_err *err)
+/* ENDPOINT/BUCKET/KEY?query, or ENDPOINT/BUCKET?query for the bucket. */
+static ck_rc build_url(const struct ck_gcs *g, const char *query, bool bucket_level, char *url,
+                       struct ck_err *err)
 {
     char *enc = malloc(URL_MAX);
     ck_rc rc = enc ? ck_sigv4_uri_encode(g->key, 1, enc, URL_MAX) : CK_ENOMEM;
     int n = rc ? -1
-               : snprintf(url, URL_MAX, "%s/%s/%s%s%s", g->endpoint, g->bucket, enc,
+               : snprintf(url, URL_MAX, "%s/%s%s%s%s%s", g->endpoint, g->bucket,
+                          bucket_level ? "" : "/", bucket_level ? "" : enc,
                           query && query[0] ? "?" : "", query ? query : "");
     free(enc);
     if (n < 0 || n >= URL_MAX)
@@ -147,7 +151,7 @@ ck_rc ck_gcs_perform(struct ck_gcs *g, const struct ck_gcs_call *c, struct ck_ht
     char *url = malloc(URL_MAX);
     if (!url)
         return ck_fail(err, CK_ENOMEM, "%s: out of memory", disp);
-    rc = build_url(g, c->query, url, err);
+    rc = build_url(g, c->query, c->bucket_level, url, err);
     struct attempt_ctx ac = {g, c};
     struct ck_http_request req;
     ck_http_request_init(&req);

@@ -4,6 +4,11 @@
  * any failure), the same protocol as S3's, whose initiate, complete and abort requests it
  * shares (s3_mpu.c). Every part and single PUT carries Content-MD5, which GCS verifies.
  * The object appears at complete only.
+ *
+ * After every save, whatever its outcome (single PUT, complete, or abort), ck_mpu_sweep
+ * (s3_sweep.c, shared with S3) lists the key's open uploads (prefix=KEY) and aborts those
+ * that are not this save's: an upload left by a daemon killed mid-save, or by a retried
+ * initiate whose first reply was lost.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,9 +27,11 @@ struct part_result {
     char etag[128]; /* first: see ck_mpu_complete */
 };
 
-static const char *const step_labels[] = {"initiate multipart upload", "complete multipart upload",
-                                          "abort multipart upload"};
+static const char *const step_labels[CK_MPU_STEPS] = {
+    "initiate multipart upload", "complete multipart upload", "abort multipart upload",
+    "list multipart uploads", "abort a stale multipart upload"};
 
+/* Runs one of s3_mpu.c's (and the sweep's) requests. */
 static ck_rc mpu_perform(void *ctx, const struct ck_mpu_request *r, struct ck_err *err)
 {
     struct gcs_up *u = ctx;
@@ -35,7 +42,9 @@ static ck_rc mpu_perform(void *ctx, const struct ck_mpu_request *r, struct ck_er
                             .body_len = r->body_len,
                             .content_type = r->content_type,
                             .reply_body = r->reply_body,
-                            .error_in_2xx = r->error_in_2xx};
+                            .error_in_2xx = r->error_in_2xx,
+                            .sink = r->sink,
+                            .bucket_level = r->bucket_level};
     struct ck_http_response resp;
     return ck_gcs_perform(u->g, &c, &resp, err);
 }
@@ -73,18 +82,25 @@ static ck_rc send_part(void *ctx, unsigned number, const char *data, size_t len,
     return rc;
 }
 
+/* Complete, then the sweep; on failure part_upload.c calls abort_remote next, which sweeps. */
 static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err *err)
 {
     struct gcs_up *u = ctx;
-    return ck_mpu_complete(&u->mpu, n, results, sizeof(struct part_result), 0, NULL, 0, err);
+    ck_rc rc = ck_mpu_complete(&u->mpu, n, results, sizeof(struct part_result), 0, NULL, 0, err);
+    if (!rc)
+        ck_mpu_sweep(&u->mpu);
+    return rc;
 }
 
+/* Abort, then the sweep. */
 static void abort_remote(void *ctx)
 {
     struct gcs_up *u = ctx;
     ck_mpu_abort(&u->mpu);
+    ck_mpu_sweep(&u->mpu);
 }
 
+/* The whole object in one PUT, then the sweep for leftovers of an interrupted save. */
 static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
 {
     struct gcs_up *u = ctx;
@@ -98,7 +114,9 @@ static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
         .content_type = "application/octet-stream",
     };
     struct ck_http_response resp;
-    return ck_gcs_perform(u->g, &c, &resp, err);
+    ck_rc rc = ck_gcs_perform(u->g, &c, &resp, err);
+    ck_mpu_sweep(&u->mpu);
+    return rc;
 }
 
 static const struct ck_part_ops gcs_part_ops = {
@@ -110,16 +128,20 @@ static const struct ck_part_ops gcs_part_ops = {
     .free_ctx = free,
 };
 
-ck_rc ck_gcs_put_begin(struct ck_store *s, struct ck_store_upload **out, struct ck_err *err)
+ck_rc ck_gcs_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
+                       struct ck_store_upload **out, struct ck_err *err)
 {
+    (void)opts; /* every byte is kept until it is stored: nothing to replay */
     struct ck_gcs *g = s->priv;
     struct gcs_up *u = calloc(1, sizeof(*u));
     if (!u)
         return ck_fail(err, CK_ENOMEM, "PUT %s: out of memory", s->display_uri);
     u->g = g;
     u->mpu = (struct ck_mpu){.display = g->display,
+                             .key = g->key,
                              .labels = step_labels,
                              .initiate_query = "uploads",
+                             .list_prefix = true,
                              .perform = mpu_perform,
                              .ctx = u};
     struct ck_part_cfg cfg = g->parts;

@@ -3,7 +3,8 @@
  *
  * store_s3.c opens the store and serves head/get; s3_upload.c supplies the requests of an
  * upload (a single PUT or a multipart upload) to part_upload.c, which does the parts in
- * flight; s3_sweep.c aborts stale uploads of the key; s3_request.c signs and runs every
+ * flight; s3_mpu.c and s3_sweep.c (shared with GCS, see s3_mpu.h) run initiate, complete
+ * and abort and the sweep of stale uploads of the key; s3_request.c signs and runs every
  * request. The credentials provider, the region and hence the endpoint are resolved
  * lazily on the first request (ck_s3_ready), so opening a store does no I/O.
  */
@@ -72,18 +73,8 @@ ck_rc ck_s3_perform(struct ck_s3 *s3, const struct ck_s3_call *call, struct ck_h
 
 /* An upload of the store's object (s3_upload.c); put_write, put_commit and put_abort are
  * part_upload.c's. */
-ck_rc ck_s3_put_begin(struct ck_store *s, struct ck_store_upload **out, struct ck_err *err);
-
-#define CK_S3_SWEEP_PAGES        100u /* ListMultipartUploads pages one sweep reads, at most */
-#define CK_S3_SWEEP_PAGE_UPLOADS 100u /* uploads a page (max-uploads) */
-
-/* Uploads of the store's key other than keep (may be NULL) were left by a killed daemon or
- * by a retried CreateMultipartUpload whose first reply was lost: lists and aborts them, so
- * no interrupted save leaves parts behind (s3_sweep.c). Called after every save: after a
- * single PUT, after CompleteMultipartUpload and after AbortMultipartUpload, whatever their
- * outcome. Follows a truncated listing page by page (usually one request); ckptfs assumes
- * one writer per destination key. Failures are only logged. */
-void ck_s3_sweep_uploads(struct ck_s3 *s3, const char *keep);
+ck_rc ck_s3_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
+                      struct ck_store_upload **out, struct ck_err *err);
 
 /* The store's copy_from op: CopyObject from another S3 store on the same endpoint
  * (s3_copy.c); CK_EUNSUPPORTED when that cannot serve. */

@@ -1,12 +1,14 @@
 /*
  * s3_mpu.h - the requests around the parts of an S3-protocol multipart upload (initiate,
- * complete, abort), shared by S3 (s3_upload.c) and GCS's XML API (gcs_upload.c), whose
- * parts part_upload.c sends. Internal to src/store/.
+ * complete, abort, and the sweep of stale uploads of the key), shared by S3 (s3_upload.c)
+ * and GCS's XML API (gcs_upload.c), whose parts part_upload.c sends. Internal to
+ * src/store/.
  *
  * Each backend runs the requests through its own engine (signed, or with a bearer token):
  * perform gets a struct ck_mpu_request naming the step and adds what is its own (S3 asks
  * for SHA-256 checksums at initiate). Replies are parsed with s3_xml.c, so an UploadId is
  * checked before it is used and a "200 OK" carrying <Error> from complete is a failure.
+ * s3_mpu.c has initiate, complete and abort; s3_sweep.c the sweep.
  */
 #ifndef CK_STORE_S3_MPU_H
 #define CK_STORE_S3_MPU_H
@@ -17,7 +19,14 @@
 #include "net/http.h"
 #include "store/s3_xml.h"
 
-enum ck_mpu_step { CK_MPU_INITIATE, CK_MPU_COMPLETE, CK_MPU_ABORT };
+enum ck_mpu_step {
+    CK_MPU_INITIATE,
+    CK_MPU_COMPLETE,
+    CK_MPU_ABORT,
+    CK_MPU_LIST,        /* ListMultipartUploads: a GET on the bucket (bucket_level) */
+    CK_MPU_ABORT_STALE, /* the abort of an upload the sweep found */
+    CK_MPU_STEPS
+};
 
 /* One request; pointers are borrowed for the call. */
 struct ck_mpu_request {
@@ -30,13 +39,17 @@ struct ck_mpu_request {
     const char *content_type;  /* or NULL */
     struct ck_buf *reply_body; /* or NULL */
     bool error_in_2xx;
+    bool bucket_level;          /* address the bucket, not the key (CK_MPU_LIST) */
+    const struct ck_sink *sink; /* the GET body (CK_MPU_LIST), or NULL */
 };
 
 struct ck_mpu {
     /* set by the backend */
     const char *display;        /* the store's display URI */
-    const char *const *labels;  /* a name per step: "CreateMultipartUpload", ... */
-    const char *initiate_query; /* "uploads=" (S3) or "uploads" (GCS) */
+    const char *key;            /* the store's key, as listings name it */
+    const char *const *labels;  /* a name per step (CK_MPU_STEPS): "CreateMultipartUpload", ... */
+    const char *initiate_query; /* "uploads=" (S3) or "uploads" (GCS); also the listing's */
+    bool list_prefix;           /* the listing asks for prefix=key (GCS); else filters here */
     ck_rc (*perform)(void *ctx, const struct ck_mpu_request *r, struct ck_err *err);
     void *ctx;
     /* set by ck_mpu_initiate */
@@ -57,5 +70,18 @@ ck_rc ck_mpu_complete(struct ck_mpu *m, unsigned n, const void *results, size_t 
 /* Aborts the upload (the engine retries; a vanished upload counts as aborted); a failure
  * is logged: the upload then stays open until a lifecycle rule removes it. */
 void ck_mpu_abort(struct ck_mpu *m);
+
+#define CK_MPU_SWEEP_PAGES        100u /* listing pages one sweep reads, at most */
+#define CK_MPU_SWEEP_PAGE_UPLOADS 100u /* uploads a page (max-uploads) */
+
+/* The sweep (s3_sweep.c): uploads of the store's key other than m's own (upload_id; ""
+ * before or without initiate) were left by a killed daemon or by a retried initiate whose
+ * first reply was lost: lists them (CK_MPU_LIST) and aborts them (CK_MPU_ABORT_STALE), so
+ * no interrupted save leaves parts behind. Called after every save: after a single PUT,
+ * after complete and after abort, whatever their outcome. Follows a truncated listing page
+ * by page (usually one request; at most CK_MPU_SWEEP_PAGES, and only while the markers
+ * move forward and have not passed the key); ckptfs assumes one writer per destination
+ * key. Failures are only logged. */
+void ck_mpu_sweep(struct ck_mpu *m);
 
 #endif

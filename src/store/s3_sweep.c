@@ -1,51 +1,52 @@
 /*
  * s3_sweep.c - aborting the open multipart uploads of the store's key that no save owns
- * any more; see ck_s3_sweep_uploads in s3.h.
+ * any more, for S3 and GCS's XML API alike; see ck_mpu_sweep in s3_mpu.h.
  *
- * ListMultipartUploads of the whole bucket, filtered by key here (a "prefix" parameter
- * holding "/" is signed differently by some S3-compatible servers, moto among them),
- * CK_S3_SWEEP_PAGE_UPLOADS uploads a page (a page of AWS's default 1,000 could exceed the
- * reply cap). A truncated listing is followed with key-marker and upload-id-marker from
- * NextKeyMarker and NextUploadIdMarker, so every open upload is seen, however many. S3
- * lists keys in ascending order, so the sweep stops at the first page that ends past the
- * key. It also stops after CK_S3_SWEEP_PAGES pages, and at a page whose markers do not
- * move forward, so a hostile or broken server cannot keep it going.
+ * ListMultipartUploads (a GET of the bucket with "uploads"), CK_MPU_SWEEP_PAGE_UPLOADS
+ * uploads a page (a page of the default 1,000 could exceed the reply cap). GCS is asked for
+ * prefix=KEY; S3 lists the whole bucket (a "prefix" holding "/" is signed differently by
+ * some S3-compatible servers, moto among them), and either way the uploads are filtered by
+ * key here. A truncated listing is followed with key-marker and upload-id-marker from
+ * NextKeyMarker and NextUploadIdMarker, so every open upload is seen, however many. Both
+ * list keys in ascending order, so the sweep stops at the first page that ends past the
+ * key. It also stops after CK_MPU_SWEEP_PAGES pages, and at a page whose markers do not
+ * move forward, so a hostile or broken server cannot keep it going. The requests run
+ * through the backend's perform, as initiate, complete and abort do (s3_mpu.c).
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "auth/sigv4.h"
-#include "store/s3.h"
+#include "store/s3_mpu.h"
 #include "store/s3_xml.h"
 #include "util/buf.h"
 #include "util/log.h"
 
 #define MARKER_MAX 1100 /* a key is at most 1,024 bytes */
 
-struct sweep {
-    struct ck_s3 *s3;
-    const char *keep; /* our own upload id, or "" */
-};
-
 /* Aborts one upload of our key that is not ours. */
 static void abort_other(void *ctx, const char *upload_id)
 {
-    struct sweep *sw = ctx;
-    if (strcmp(upload_id, sw->keep) == 0)
+    struct ck_mpu *m = ctx;
+    if (strcmp(upload_id, m->upload_id) == 0)
         return;
     char enc[3 * CK_S3_UPLOAD_ID_MAX + 1], query[sizeof(enc) + 16];
     if (ck_sigv4_uri_encode(upload_id, 0, enc, sizeof(enc)) != CK_OK)
         return;
     snprintf(query, sizeof(query), "uploadId=%s", enc);
-    struct ck_s3_call c = {.method = CK_HTTP_DELETE,
-                           .query = query,
-                           .label = "AbortMultipartUpload of a stale upload"};
-    struct ck_http_response resp;
+    struct ck_mpu_request r = {
+        .step = CK_MPU_ABORT_STALE,
+        .method = CK_HTTP_DELETE,
+        .query = query,
+        .label = m->labels[CK_MPU_ABORT_STALE],
+    };
     struct ck_err err;
-    if (ck_s3_perform(sw->s3, &c, &resp, &err) == CK_OK)
+    if (m->perform(m->ctx, &r, &err) == CK_OK)
         ck_log_info("aborted a stale multipart upload of %s (a lost reply, or a daemon killed "
                     "mid-save)",
-                    sw->s3->display);
+                    m->display);
+    else
+        ck_log_debug("%s", err.msg);
 }
 
 static ck_rc collect_body(void *ctx, const void *buf, size_t len, struct ck_err *err)
@@ -55,72 +56,76 @@ static ck_rc collect_body(void *ctx, const void *buf, size_t len, struct ck_err 
 }
 
 /* The query of the page after (key_marker, id_marker); "" markers are left out. */
-static bool page_query(const char *key_marker, const char *id_marker, char *out, size_t outsz)
+static bool page_query(const struct ck_mpu *m, const char *key_marker, const char *id_marker,
+                       char *out, size_t outsz)
 {
-    char kenc[3 * MARKER_MAX + 1], idenc[3 * CK_S3_UPLOAD_ID_MAX + 1];
+    char kenc[3 * MARKER_MAX + 1], idenc[3 * CK_S3_UPLOAD_ID_MAX + 1], penc[3 * MARKER_MAX + 1];
     if (ck_sigv4_uri_encode(key_marker, 0, kenc, sizeof(kenc)) != CK_OK ||
-        ck_sigv4_uri_encode(id_marker, 0, idenc, sizeof(idenc)) != CK_OK)
+        ck_sigv4_uri_encode(id_marker, 0, idenc, sizeof(idenc)) != CK_OK ||
+        ck_sigv4_uri_encode(m->list_prefix ? m->key : "", 0, penc, sizeof(penc)) != CK_OK)
         return false;
-    int n = snprintf(out, outsz, "max-uploads=%u&uploads=%s%s%s%s",
-                     (unsigned)CK_S3_SWEEP_PAGE_UPLOADS, key_marker[0] ? "&key-marker=" : "", kenc,
-                     id_marker[0] ? "&upload-id-marker=" : "", idenc);
+    int n = snprintf(out, outsz, "max-uploads=%u&%s%s%s%s%s%s%s",
+                     (unsigned)CK_MPU_SWEEP_PAGE_UPLOADS, m->initiate_query,
+                     m->list_prefix ? "&prefix=" : "", penc, key_marker[0] ? "&key-marker=" : "",
+                     kenc, id_marker[0] ? "&upload-id-marker=" : "", idenc);
     return n > 0 && (size_t)n < outsz;
 }
 
 /* One page: aborts the key's other uploads on it and says where the next page starts
  * (*more false at the last page or when the listing cannot go on). */
-static ck_rc sweep_page(struct sweep *sw, char *key_marker, char *id_marker, bool *more,
+static ck_rc sweep_page(struct ck_mpu *m, char *key_marker, char *id_marker, bool *more,
                         struct ck_err *err)
 {
-    char q[3 * MARKER_MAX + 3 * CK_S3_UPLOAD_ID_MAX + 80];
-    if (!page_query(key_marker, id_marker, q, sizeof(q)))
-        return ck_fail(err, CK_EINVAL, "ListMultipartUploads: markers too long");
+    char q[3 * (2 * MARKER_MAX + CK_S3_UPLOAD_ID_MAX) + 100];
+    if (!page_query(m, key_marker, id_marker, q, sizeof(q)))
+        return ck_fail(err, CK_EINVAL, "%s (%s): markers too long", m->display,
+                       m->labels[CK_MPU_LIST]);
     struct ck_buf body;
     ck_buf_init(&body, CK_S3_XML_MAX);
     struct ck_sink sink = {collect_body, &body};
-    struct ck_s3_call c = {.method = CK_HTTP_GET,
-                           .query = q,
-                           .bucket_level = true,
-                           .label = "ListMultipartUploads",
-                           .sink = &sink};
-    struct ck_http_response resp;
+    struct ck_mpu_request r = {
+        .step = CK_MPU_LIST,
+        .method = CK_HTTP_GET,
+        .query = q,
+        .label = m->labels[CK_MPU_LIST],
+        .bucket_level = true,
+        .sink = &sink,
+    };
     char next_key[MARKER_MAX], next_id[CK_S3_UPLOAD_ID_MAX + 1];
-    ck_rc rc = ck_s3_perform(sw->s3, &c, &resp, err);
+    ck_rc rc = m->perform(m->ctx, &r, err);
     const char *data = body.data ? body.data : "";
     if (!rc)
         rc = ck_s3_xml_uploads_next(data, body.len, more, next_key, sizeof(next_key), next_id,
                                     sizeof(next_id), err);
     if (!rc)
-        rc = ck_s3_xml_each_upload(data, body.len, sw->s3->key, abort_other, sw, err);
+        rc = ck_s3_xml_each_upload(data, body.len, m->key, abort_other, m, err);
     ck_buf_free(&body);
     if (rc || !*more)
         return rc;
     /* Forward only: keys ascend; the same key again needs a new upload id marker. */
     int order = strcmp(next_key, key_marker);
     if (!next_key[0] || order < 0 || (order == 0 && strcmp(next_id, id_marker) == 0))
-        return ck_fail(err, CK_ECORRUPT,
-                       "ListMultipartUploads: a truncated listing's markers do not move on");
+        return ck_fail(err, CK_ECORRUPT, "%s (%s): a truncated listing's markers do not move on",
+                       m->display, m->labels[CK_MPU_LIST]);
     memcpy(key_marker, next_key, sizeof(next_key));
     memcpy(id_marker, next_id, sizeof(next_id));
-    *more = strcmp(next_key, sw->s3->key) <= 0; /* past our key: nothing more of ours */
+    *more = strcmp(next_key, m->key) <= 0; /* past our key: nothing more of ours */
     return CK_OK;
 }
 
-void ck_s3_sweep_uploads(struct ck_s3 *s3, const char *keep)
+void ck_mpu_sweep(struct ck_mpu *m)
 {
-    struct sweep sw = {s3, keep ? keep : ""};
     char key_marker[MARKER_MAX] = "", id_marker[CK_S3_UPLOAD_ID_MAX + 1] = "";
     struct ck_err err;
     bool more = true;
     unsigned pages = 0;
-    while (more && pages < CK_S3_SWEEP_PAGES) {
+    while (more && pages < CK_MPU_SWEEP_PAGES) {
         pages++;
-        if (sweep_page(&sw, key_marker, id_marker, &more, &err) != CK_OK) {
+        if (sweep_page(m, key_marker, id_marker, &more, &err) != CK_OK) {
             ck_log_debug("%s", err.msg);
             return;
         }
     }
     if (more)
-        ck_log_info("%s: stopped listing open multipart uploads after %u pages", s3->display,
-                    pages);
+        ck_log_info("%s: stopped listing open multipart uploads after %u pages", m->display, pages);
 }

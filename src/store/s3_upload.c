@@ -12,8 +12,8 @@
  * each part's ETag and ChecksumSHA256, a "200 OK" carrying <Error> is a failure and a
  * multipart ETag "...-N" must name the number of parts sent.
  *
- * After every save, whatever its outcome (single PUT, Complete, or abort),
- * ck_s3_sweep_uploads (s3_sweep.c) aborts any other open upload of the key. The object
+ * After every save, whatever its outcome (single PUT, Complete, or abort), ck_mpu_sweep
+ * (s3_sweep.c, shared with GCS) aborts any other open upload of the key. The object
  * appears at commit only; abort and every failure leave the old object untouched.
  */
 #include <stddef.h>
@@ -40,10 +40,12 @@ struct part_result {
 
 _Static_assert(offsetof(struct part_result, etag) == 0, "ck_mpu_complete wants the ETag first");
 
-static const char *const step_labels[] = {"CreateMultipartUpload", "CompleteMultipartUpload",
-                                          "AbortMultipartUpload"};
+static const char *const step_labels[CK_MPU_STEPS] = {
+    "CreateMultipartUpload", "CompleteMultipartUpload", "AbortMultipartUpload",
+    "ListMultipartUploads", "AbortMultipartUpload of a stale upload"};
 
-/* Runs one of s3_mpu.c's requests; CreateMultipartUpload asks for SHA-256 checksums. */
+/* Runs one of s3_mpu.c's (and the sweep's) requests; CreateMultipartUpload asks for SHA-256
+ * checksums. */
 static ck_rc mpu_perform(void *ctx, const struct ck_mpu_request *r, struct ck_err *err)
 {
     struct s3_up *u = ctx;
@@ -57,7 +59,9 @@ static ck_rc mpu_perform(void *ctx, const struct ck_mpu_request *r, struct ck_er
                            .amz_name = create ? "x-amz-checksum-algorithm" : NULL,
                            .amz_value = create ? "SHA256" : NULL,
                            .reply_body = r->reply_body,
-                           .error_in_2xx = r->error_in_2xx};
+                           .error_in_2xx = r->error_in_2xx,
+                           .sink = r->sink,
+                           .bucket_level = r->bucket_level};
     struct ck_http_response resp;
     return ck_s3_perform(u->s3, &c, &resp, err);
 }
@@ -144,7 +148,7 @@ static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err 
                      "POST %s (CompleteMultipartUpload): object has %u parts, %u were sent",
                      u->s3->display, etag_parts(etag), n);
     if (!rc)
-        ck_s3_sweep_uploads(u->s3, u->mpu.upload_id);
+        ck_mpu_sweep(&u->mpu);
     return rc;
 }
 
@@ -153,7 +157,7 @@ static void abort_remote(void *ctx)
 {
     struct s3_up *u = ctx;
     ck_mpu_abort(&u->mpu);
-    ck_s3_sweep_uploads(u->s3, u->mpu.upload_id);
+    ck_mpu_sweep(&u->mpu);
 }
 
 /* The whole object in one PUT, then the sweep for leftovers of an interrupted save. */
@@ -176,7 +180,7 @@ static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
     if (!rc && resp.captured[0] && strcmp(resp.captured, b64) != 0)
         rc = ck_fail(err, CK_ECORRUPT, "PUT %s: server's SHA-256 differs from the one sent",
                      u->s3->display);
-    ck_s3_sweep_uploads(u->s3, NULL);
+    ck_mpu_sweep(&u->mpu);
     return rc;
 }
 
@@ -189,13 +193,16 @@ static const struct ck_part_ops s3_part_ops = {
     .free_ctx = free,
 };
 
-ck_rc ck_s3_put_begin(struct ck_store *s, struct ck_store_upload **out, struct ck_err *err)
+ck_rc ck_s3_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
+                      struct ck_store_upload **out, struct ck_err *err)
 {
+    (void)opts; /* every byte is kept until it is stored: nothing to replay */
     struct s3_up *u = calloc(1, sizeof(*u));
     if (!u)
         return ck_fail(err, CK_ENOMEM, "PUT %s: out of memory", s->display_uri);
     u->s3 = s->priv;
     u->mpu = (struct ck_mpu){.display = u->s3->display,
+                             .key = u->s3->key,
                              .labels = step_labels,
                              .initiate_query = "uploads=",
                              .perform = mpu_perform,

@@ -11,7 +11,6 @@
 
 void ck_store_env_default(struct ck_store_env *env)
 {
-    env->scratch_dir = NULL;
     ck_retry_policy_default(&env->retry);
     env->stall_timeout_s = 30;
     env->connect_timeout_s = 10;
@@ -70,10 +69,12 @@ ck_rc ck_store_get(struct ck_store *s, uint64_t off, uint64_t len, const struct 
     return s->ops->get(s, off, len, sink, err);
 }
 
-ck_rc ck_store_put_begin(struct ck_store *s, struct ck_store_upload **out, struct ck_err *err)
+ck_rc ck_store_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
+                         struct ck_store_upload **out, struct ck_err *err)
 {
+    static const struct ck_put_opts defaults = {false, CK_STORE_SIZE_UNKNOWN, 0};
     *out = NULL;
-    return s->ops->put_begin(s, out, err);
+    return s->ops->put_begin(s, opts ? opts : &defaults, out, err);
 }
 
 ck_rc ck_store_put_write(struct ck_store_upload *u, const void *buf, size_t len, struct ck_err *err)
@@ -108,12 +109,14 @@ struct ck_sink ck_store_upload_sink(struct ck_store_upload *u)
     return s;
 }
 
-/* GET of the whole source into a PUT of the destination. */
-static ck_rc copy_streamed(struct ck_store *src, uint64_t size, struct ck_store *dst,
-                           struct ck_err *err)
+#define COPY_MAX_PASSES 16 /* a bound of our own; the store's retry budget ends replays first */
+
+/* One GET of the whole source into a new upload of the destination. */
+static ck_rc copy_pass(struct ck_store *src, uint64_t size, struct ck_store *dst,
+                       const struct ck_put_opts *opts, struct ck_err *err)
 {
     struct ck_store_upload *up;
-    ck_rc rc = ck_store_put_begin(dst, &up, err);
+    ck_rc rc = ck_store_put_begin(dst, opts, &up, err);
     if (rc)
         return rc;
     struct ck_sink sink = ck_store_upload_sink(up);
@@ -126,6 +129,23 @@ static ck_rc copy_streamed(struct ck_store *src, uint64_t size, struct ck_store 
         return rc;
     }
     return ck_store_put_commit(up, err);
+}
+
+/* GET streamed into a PUT; the source is read again when the destination asks for a
+ * replay (store.h). */
+static ck_rc copy_streamed(struct ck_store *src, uint64_t size, struct ck_store *dst,
+                           struct ck_err *err)
+{
+    struct ck_put_opts opts = {.replayable = true, .size = size, .pass = 0};
+    for (;; opts.pass++) {
+        ck_rc rc = copy_pass(src, size, dst, &opts, err);
+        if (rc != CK_EREPLAY)
+            return rc;
+        if (opts.pass + 1 >= COPY_MAX_PASSES)
+            return ck_fail(err, CK_ENET, "PUT %s: still asked to send the object again after "
+                           "%u passes", dst->display_uri, COPY_MAX_PASSES);
+        ck_err_clear(err);
+    }
 }
 
 ck_rc ck_store_copy(struct ck_store *src, uint64_t size, struct ck_store *dst, bool *server_side,

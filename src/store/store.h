@@ -19,6 +19,14 @@
  *     put_abort, each of which frees the upload. The object at the URI changes only in
  *     put_commit and atomically: readers see the old object or the whole new one. A
  *     failed commit or an abort leaves the old object as it was and nothing partial.
+ *   - Replays: a caller that can produce the same bytes again says so (ck_put_opts
+ *     .replayable). A backend that then keeps only a bounded window of them (http, whose
+ *     PUT cannot resume) sets upload->may_replay; when it needs bytes it no longer holds
+ *     (a PUT failed after the window moved on, a server that wants the length first) a
+ *     put_write or put_commit fails with CK_EREPLAY, the upload is gone (put_abort it
+ *     after a put_write failure, as after any), and the caller writes the same bytes into
+ *     a new upload with .pass + 1 and .size set to what the last pass wrote. Without
+ *     .replayable a backend never answers CK_EREPLAY.
  *   - Thread safety: a ck_store may be used by several threads at once; one upload is
  *     used by one thread at a time.
  *   - Errors name the operation and the display URI ("PUT http://h/ck: HTTP 403
@@ -38,6 +46,7 @@
 
 struct ck_store;
 struct ck_store_upload;
+struct ck_put_opts;
 
 /* What head() learns about an object. */
 struct ck_store_info {
@@ -48,7 +57,6 @@ struct ck_store_info {
 
 /* What every backend may use. Owned by the caller; must outlive the store. */
 struct ck_store_env {
-    const char *scratch_dir;      /* private local dir for spool files (may be NULL) */
     struct ck_retry_policy retry; /* for transient failures */
     double stall_timeout_s;       /* a transfer with no progress for this long is cut */
     double connect_timeout_s;
@@ -64,7 +72,8 @@ struct ck_store_ops {
     ck_rc (*head)(struct ck_store *s, struct ck_store_info *info, struct ck_err *err);
     ck_rc (*get)(struct ck_store *s, uint64_t off, uint64_t len, const struct ck_sink *sink,
                  struct ck_err *err);
-    ck_rc (*put_begin)(struct ck_store *s, struct ck_store_upload **out, struct ck_err *err);
+    ck_rc (*put_begin)(struct ck_store *s, const struct ck_put_opts *opts,
+                       struct ck_store_upload **out, struct ck_err *err);
     ck_rc (*put_write)(struct ck_store_upload *u, const void *buf, size_t len, struct ck_err *err);
     ck_rc (*put_commit)(struct ck_store_upload *u, struct ck_err *err);
     void (*put_abort)(struct ck_store_upload *u);
@@ -83,10 +92,20 @@ struct ck_store {
     void *priv;                     /* backend state, freed by ops->destroy */
 };
 
+#define CK_STORE_SIZE_UNKNOWN UINT64_MAX
+
+/* How an upload is written (see "Replays" above). NULL means all defaults. */
+struct ck_put_opts {
+    bool replayable; /* the caller can write the same bytes again into a new upload */
+    uint64_t size;   /* their exact count if known (a replay), else CK_STORE_SIZE_UNKNOWN */
+    unsigned pass;   /* 0 for the first upload of these bytes, then 1, 2, ... */
+};
+
 /* Every backend's upload starts with this header. */
 struct ck_store_upload {
     struct ck_store *store;
-    uint64_t bytes; /* bytes accepted by put_write so far */
+    uint64_t bytes;  /* bytes accepted by put_write so far */
+    bool may_replay; /* set by the backend at put_begin: it may answer CK_EREPLAY */
 };
 
 /* Opens the backend that serves uri ("file:///p", "/p", "rel/p", "http://h/p",
@@ -104,7 +123,8 @@ static inline const char *ck_store_uri(const struct ck_store *s)
 ck_rc ck_store_head(struct ck_store *s, struct ck_store_info *info, struct ck_err *err);
 ck_rc ck_store_get(struct ck_store *s, uint64_t off, uint64_t len, const struct ck_sink *sink,
                    struct ck_err *err);
-ck_rc ck_store_put_begin(struct ck_store *s, struct ck_store_upload **out, struct ck_err *err);
+ck_rc ck_store_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
+                         struct ck_store_upload **out, struct ck_err *err);
 ck_rc ck_store_put_write(struct ck_store_upload *u, const void *buf, size_t len,
                          struct ck_err *err);
 ck_rc ck_store_put_commit(struct ck_store_upload *u, struct ck_err *err);

@@ -41,6 +41,8 @@ const char *ck_strerror(ck_rc rc)
         return "already exists";
     case CK_EPERM:
         return "not permitted";
+    case CK_EREPLAY:
+        return "upload to be sent again";
     }
     return "unknown error";
 }

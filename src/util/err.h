@@ -29,6 +29,8 @@ typedef enum ck_rc {
     CK_ECANCELED,    /* the operation was cancelled (shutdown) */
     CK_EEXIST,       /* the target already exists */
     CK_EPERM,        /* not permitted locally */
+    CK_EREPLAY,      /* an upload that kept only a window of its bytes needs them all again:
+                        the caller writes them into a new upload (store.h) */
 } ck_rc;
 
 #define CK_ERR_MSG_MAX 512

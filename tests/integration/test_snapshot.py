@@ -107,3 +107,57 @@ class SnapshotTest(MountTest):
         self.assertNotIn("during", members(self.dest))
         # nothing of the snapshot is left behind
         self.assertEqual(os.listdir(os.path.join(self.m.cache, "snap")), [])
+
+
+class ReplaySnapshotTest(MountTest):
+    """An http PUT cannot resume: the backend keeps only a window of the archive, and a
+    failed PUT has the save archive the snapshot again (a replay). Files the first pass
+    already archived and that writers change before the replay must still go out as they
+    were at the snapshot: the snapshot is held for the whole save."""
+
+    def test_replay_reads_the_snapshot_not_the_live_files(self):
+        from ckfs import FaultProxy, Nginx
+        nginx = Nginx(self.base)
+        self.addCleanup(nginx.stop)
+        proxy = FaultProxy(self.base, nginx.port)
+        self.addCleanup(proxy.stop)
+        env = dict(os.environ, CKPTFS_HTTP_WINDOW="256K")
+        m = self.mount(f"{proxy.url}/ck.tgz", env=env, extra=["--compress", "store"])
+        s = m.save
+        p = lambda n: os.path.join(s, n)  # noqa: E731
+        big = os.urandom(8 * MIB)  # far beyond the window: a failed PUT needs a replay
+        with open(p("a_mod"), "w") as f:
+            f.write("old a_mod\n")
+        with open(p("b_big"), "wb") as f:
+            f.write(big)
+        with open(p("c_gone"), "w") as f:
+            f.write("old c_gone\n")
+        # The proxy takes the whole first PUT, then holds its reply until released and
+        # answers 503: by then the first pass has archived every file.
+        proxy.set_plan("gate=503")
+        subprocess.run(f"echo async > {m.mnt}/.save", shell=True, check=True)
+        wait_for(lambda: any(r["method"] == "PUT" for r in proxy.records()), 60,
+                 "the first PUT at the proxy")
+        with open(p("a_mod"), "r+") as f:
+            f.write("NEW")
+        with open(p("b_big"), "r+b") as f:
+            f.write(b"X" * 4096)
+        os.truncate(p("c_gone"), 0)
+        os.unlink(p("c_gone"))
+        with open(p("d_new"), "w") as f:
+            f.write("created during the save")
+        proxy._control("PUT", "/__fault/release")  # the first PUT fails
+        wait_for(lambda: m.status()["save"]["saves_ok"] >= 1, 120, "the save")
+        self.assertIn("pass 2", m.logtext())
+        puts = [r for r in proxy.records() if r["method"] == "PUT"]
+        self.assertGreaterEqual(len(puts), 2, puts)
+        got = members(os.path.join(nginx.data, "ck.tgz"))
+        self.assertEqual(got["a_mod"][2], b"old a_mod\n")
+        self.assertEqual(got["b_big"][2], big)
+        self.assertEqual(got["c_gone"][2], b"old c_gone\n")
+        self.assertNotIn("d_new", got)
+        # the live tree has every change, and nothing of the snapshot is left behind
+        self.assertEqual(open(p("a_mod")).read(), "NEW a_mod\n")
+        self.assertEqual(open(p("b_big"), "rb").read(4096), b"X" * 4096)
+        self.assertFalse(os.path.exists(p("c_gone")))
+        self.assertEqual(os.listdir(os.path.join(m.cache, "snap")), [])

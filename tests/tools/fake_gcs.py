@@ -5,7 +5,10 @@ One port on 127.0.0.1 serves:
   - the XML API, path-style, on the buckets given with --bucket: PUT object (Content-MD5
     checked), GET with Range, HEAD, and the multipart upload (POST ?uploads, PUT
     ?partNumber=N&uploadId=U, POST ?uploadId=U with CompleteMultipartUpload, DELETE
-    ?uploadId=U). Objects live in memory; an object appears only at PUT or Complete.
+    ?uploadId=U), and the listing of open multipart uploads (GET /BUCKET?uploads with
+    prefix, key-marker, upload-id-marker and max-uploads; ordered by key, then upload id;
+    IsTruncated with NextKeyMarker / NextUploadIdMarker past max-uploads, at most 1,000 a
+    page). Objects live in memory; an object appears only at PUT or Complete.
     Every request needs "Authorization: Bearer T" with a token this server issued and
     that has not expired; buckets named with --public accept anonymous requests.
   - POST /token: the OAuth token endpoint. grant_type jwt-bearer: the assertion's RS256
@@ -15,7 +18,8 @@ One port on 127.0.0.1 serves:
     --audience.
   - GET /computeMetadata/v1/instance/service-accounts/default/token: the metadata
     server (needs "Metadata-Flavor: Google").
-  - GET /__fake/state: JSON {"tokens": N, "open_uploads": N, "objects": {name: size}};
+  - GET /__fake/state: JSON {"tokens": N, "open_uploads": N, "uploads": [{"bucket", "key",
+    "upload_id", "parts"}] (the open ones, in listing order), "objects": {name: size}};
     GET /__fake/object/BUCKET/KEY: an object's bytes.
 Tokens live --ttl seconds (default 3600). Prints its port once it listens.
 """
@@ -33,6 +37,7 @@ import threading
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from xml.sax.saxutils import escape
 
 
 class State:
@@ -171,11 +176,47 @@ class Handler(BaseHTTPRequestHandler):
             return self.error(401 if "Authorization" not in self.headers else 403,
                               "AccessDenied", "Access denied.")
         if not key:
+            if self.command == "GET" and "uploads" in q:
+                return self.list_uploads(bucket, q)
             return self.error(400, "InvalidArgument", "No object name.")
         if not self.md5_ok(data):
             return self.error(400, "BadDigest", "The Content-MD5 you specified did not match.")
         m = getattr(self, "op_" + self.command.lower())
         m(bucket, key, q, data)
+
+    def list_uploads(self, bucket, q):
+        """GET /BUCKET?uploads: the open multipart uploads, as GCS lists them."""
+        prefix, kmark, imark = q.get("prefix", ""), q.get("key-marker", ""), q.get("upload-id-marker", "")
+        try:
+            most = min(int(q.get("max-uploads", "1000")), 1000)
+        except ValueError:
+            return self.error(400, "InvalidArgument", "Invalid max-uploads.")
+        if most < 0:
+            return self.error(400, "InvalidArgument", "Invalid max-uploads.")
+        with self.st.lock:
+            ups = sorted((u["key"], uid) for uid, u in self.st.uploads.items()
+                         if u["bucket"] == bucket)
+        # key-marker alone: keys after it; with upload-id-marker: that key's later ids too
+        ups = [(k, i) for k, i in ups if k.startswith(prefix) and
+               (not kmark or k > kmark or (imark and k == kmark and i > imark))]
+        page, truncated = ups[:most], len(ups) > most
+        body = ["<?xml version='1.0' encoding='UTF-8'?><ListMultipartUploadsResult "
+                "xmlns='http://s3.amazonaws.com/doc/2006-03-01/'>",
+                f"<Bucket>{escape(bucket)}</Bucket><KeyMarker>{escape(kmark)}</KeyMarker>"
+                f"<UploadIdMarker>{escape(imark)}</UploadIdMarker>"]
+        if truncated and page:
+            body.append(f"<NextKeyMarker>{escape(page[-1][0])}</NextKeyMarker>"
+                        f"<NextUploadIdMarker>{escape(page[-1][1])}</NextUploadIdMarker>")
+        if prefix:
+            body.append(f"<Prefix>{escape(prefix)}</Prefix>")
+        body.append(f"<MaxUploads>{most}</MaxUploads>"
+                    f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>")
+        for k, i in page:
+            body.append(f"<Upload><Key>{escape(k)}</Key><UploadId>{escape(i)}</UploadId>"
+                        f"<StorageClass>STANDARD</StorageClass>"
+                        f"<Initiated>2024-01-01T00:00:00.000Z</Initiated></Upload>")
+        body.append("</ListMultipartUploadsResult>")
+        self.reply(200, "".join(body).encode())
 
     def op_put(self, bucket, key, q, data):
         if "uploadId" in q:
@@ -260,8 +301,11 @@ class Handler(BaseHTTPRequestHandler):
         if p == "/__fake/state":
             with self.st.lock:
                 objs = {f"{b}/{k}": len(v) for (b, k), v in self.st.objects.items()}
+                ups = sorted(({"bucket": u["bucket"], "key": u["key"], "upload_id": uid,
+                               "parts": len(u["parts"])} for uid, u in self.st.uploads.items()),
+                             key=lambda u: (u["bucket"], u["key"], u["upload_id"]))
                 return self.json_reply(200, {"tokens": self.st.issued, "objects": objs,
-                                             "open_uploads": len(self.st.uploads)})
+                                             "open_uploads": len(ups), "uploads": ups})
         if p.startswith("/__fake/object/"):
             b, k = urllib.parse.unquote(p[len("/__fake/object/"):]).split("/", 1)
             with self.st.lock:

@@ -36,9 +36,9 @@ def parse_step(text):
         raise ValueError(f"bad plan step: {text!r}")
     kind, arg, at, count = m.groups()
     if kind not in ("pass", "status", "retry-after", "reset", "truncate", "stall", "shift",
-                    "norange", "hold") + tuple(S3_ERRORS):
+                    "norange", "hold", "gate") + tuple(S3_ERRORS):
         raise ValueError(f"unknown fault: {kind!r}")
-    if kind in ("status", "retry-after", "stall", "shift", "hold") and arg is None:
+    if kind in ("status", "retry-after", "stall", "shift", "hold", "gate") and arg is None:
         raise ValueError(f"{kind} needs =VALUE")
     if kind == "hold" and (not arg.isdigit() or int(arg) < 2):
         raise ValueError("hold needs =N, N >= 2")
@@ -129,9 +129,23 @@ class Handler(socketserver.StreamRequestHandler):
         lower = {k.lower(): v for k, v in headers}
         if lower.get("expect", "").lower() == "100-continue":
             self.request.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
-        length = int(lower.get("content-length", "0"))
-        body = self.rfile.read(length) if length else b""
+        if "chunked" in lower.get("transfer-encoding", "").lower():
+            body = self.read_chunked()  # forwarded with the Content-Length it turned out to have
+        else:
+            length = int(lower.get("content-length", "0"))
+            body = self.rfile.read(length) if length else b""
         return method, target, headers, body
+
+    def read_chunked(self):
+        parts = []
+        while True:
+            size = int(self.rfile.readline(1024).split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline(8192) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(parts)
+            parts.append(self.rfile.read(size))
+            self.rfile.readline(16)  # the CRLF after the chunk
 
     def handle(self):
         st = self.server.state
@@ -207,6 +221,14 @@ class Handler(socketserver.StreamRequestHandler):
             xml = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{s3code}</Code>'
                    f'<Message>fault injected: {s3code}</Message></Error>').encode()
             self.send_simple(code, xml, {"Content-Type": "application/xml"}, method == "HEAD")
+            return code
+        if kind == "gate":
+            # the whole request has arrived; answer only after PUT /__fault/release (or a
+            # minute): a test acts while the client waits, then the request fails
+            self.server.state.stall(60.0)
+            code = int(arg)
+            self.send_simple(code, f"fault injected: HTTP {code} after a gate\n".encode(), {},
+                             method == "HEAD")
             return code
         if kind == "retry-after":
             self.send_simple(429, b"fault injected: slow down\n", {"Retry-After": arg},

@@ -1,10 +1,12 @@
 /*
- * test_s3_sweep.c - the sweep of stale S3 multipart uploads after every save (s3_sweep.c)
- * against a small fake S3 in a thread of the test, which answers ListMultipartUploads in
- * pages: moto ignores max-uploads and always answers in one page, so the paging (key-marker
- * and upload-id-marker from NextKeyMarker and NextUploadIdMarker) and its bounds are only
- * seen here. The fake also takes a single PUT and a whole multipart upload; it checks no
- * signature.
+ * test_s3_sweep.c - the sweep of stale multipart uploads after every save (s3_sweep.c,
+ * shared by S3 and GCS's XML API) against a small fake server in a thread of the test,
+ * which answers ListMultipartUploads in pages: moto ignores max-uploads and always answers
+ * in one page, so the paging (key-marker and upload-id-marker from NextKeyMarker and
+ * NextUploadIdMarker) and its bounds are only seen here. The fake also takes a single PUT
+ * and a whole multipart upload; it checks no signature and no token. Every test with the
+ * fake runs twice (a loop test): _i 0 saves to s3://, _i 1 to gs:// (anonymous, through
+ * STORAGE_EMULATOR_HOST), so the two backends' request shapes are both checked.
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -19,7 +21,7 @@
 #include <unistd.h>
 
 #include "net/http.h"
-#include "store/s3.h"
+#include "store/s3_mpu.h"
 #include "store/s3_xml.h"
 #include "store/store.h"
 
@@ -31,12 +33,15 @@
 static struct {
     int lfd, port;
     pthread_t thread;
-    const char *mode; /* which listing it serves: see list_page() */
+    const char *mode;   /* which listing it serves: see list_page() */
+    bool fail_complete; /* answer complete with a 400 */
     pthread_mutex_t lock;
     char reqs[MAXREQ][REQ_LEN]; /* "METHOD target", in order */
     unsigned nreq, ngets;
     atomic_int stop; /* set by the test, read by the server thread */
 } F = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static bool gcs; /* this run saves to gs:// (the loop test's _i == 1) */
 
 static void upload_xml(char *out, size_t outsz, const char *key, const char *id)
 {
@@ -150,6 +155,9 @@ static void serve(int fd)
         reply(fd, "200 OK", NULL,
               "<InitiateMultipartUploadResult><Bucket>ckb</Bucket><Key>" KEY "</Key>"
               "<UploadId>mine</UploadId></InitiateMultipartUploadResult>");
+    } else if (strcmp(method, "POST") == 0 && F.fail_complete) {
+        reply(fd, "400 Bad Request", NULL,
+              "<Error><Code>InvalidPart</Code><Message>no.</Message></Error>");
     } else if (strcmp(method, "POST") == 0) {
         reply(fd, "200 OK", NULL,
               "<CompleteMultipartUploadResult><ETag>\"c0ffee-2\"</ETag>"
@@ -174,8 +182,9 @@ static void *server_main(void *arg)
     return NULL;
 }
 
-static void start_fake(const char *mode)
+static void start_fake(const char *mode, int i)
 {
+    gcs = i == 1;
     F.mode = mode;
     F.lfd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -192,6 +201,9 @@ static void start_fake(const char *mode)
     setenv("AWS_REGION", "us-east-1", 1);
     setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
     setenv("CKPTFS_S3_PART_SIZE", "5M", 1);
+    setenv("STORAGE_EMULATOR_HOST", url, 1); /* GCS: this endpoint, anonymous */
+    setenv("CKPTFS_GCS_PART_SIZE", "5M", 1);
+    unsetenv("CKPTFS_GCS_ENDPOINT");
     unsetenv("AWS_ENDPOINT_URL_S3");
     unsetenv("AWS_SESSION_TOKEN");
     unsetenv("AWS_PROFILE");
@@ -205,8 +217,9 @@ static void stop_fake(void)
     close(F.lfd);
 }
 
-/* Uploads len bytes to s3://ckb/KEY through the fake (one PUT, or parts past 5 MiB). */
-static void save(size_t len)
+/* Uploads len bytes to s3://ckb/KEY or gs://ckb/KEY through the fake (one PUT, or parts
+ * past 5 MiB); the commit must succeed (ok) or fail. */
+static void save_expect(size_t len, bool ok)
 {
     struct ck_store_env env;
     ck_store_env_default(&env);
@@ -215,15 +228,25 @@ static void save(size_t len)
     env.retry.max_delay_s = 0.02;
     struct ck_store *s;
     struct ck_err err;
-    ck_assert_msg(ck_store_open("s3://ckb/" KEY, &env, &s, &err) == CK_OK, "%s", err.msg);
+    ck_assert_msg(ck_store_open(gcs ? "gs://ckb/" KEY : "s3://ckb/" KEY, &env, &s, &err) == CK_OK,
+                  "%s", err.msg);
     char *data = calloc(1, len ? len : 1);
     ck_assert_ptr_nonnull(data);
     struct ck_store_upload *u;
-    ck_assert_msg(ck_store_put_begin(s, &u, &err) == CK_OK, "%s", err.msg);
+    ck_assert_msg(ck_store_put_begin(s, NULL, &u, &err) == CK_OK, "%s", err.msg);
     ck_assert_msg(ck_store_put_write(u, data, len, &err) == CK_OK, "%s", err.msg);
-    ck_assert_msg(ck_store_put_commit(u, &err) == CK_OK, "%s", err.msg);
+    ck_rc rc = ck_store_put_commit(u, &err);
+    if (ok)
+        ck_assert_msg(rc == CK_OK, "%s", err.msg);
+    else
+        ck_assert_int_ne(rc, CK_OK);
     ck_store_close(s);
     free(data);
+}
+
+static void save(size_t len)
+{
+    save_expect(len, true);
 }
 
 /* How many recorded requests start with prefix ("DELETE /ckb/sweep/obj?uploadId=u2"). */
@@ -247,17 +270,28 @@ static const char *get_request(unsigned i)
 
 #define ABORT_OF(id) "DELETE /ckb/" KEY "?uploadId=" id
 
+/* The first listing request of a sweep, with the backend's own query: S3 lists the whole
+ * bucket ("uploads=", signed as SigV4 wants it), GCS asks for the key's prefix. */
+static void assert_first_listing(const char *g1)
+{
+    ck_assert_msg(strncmp(g1, "GET /ckb?", 9) == 0 && strstr(g1, "max-uploads=100") &&
+                      !strstr(g1, "marker"),
+                  "%s", g1);
+    if (gcs)
+        ck_assert_msg(strstr(g1, "&uploads&") && strstr(g1, "prefix=sweep%2Fobj"), "%s", g1);
+    else
+        ck_assert_msg(strstr(g1, "uploads=") && !strstr(g1, "prefix"), "%s", g1);
+}
+
 START_TEST(test_single_put_sweeps_every_page)
 {
-    start_fake("paged");
+    start_fake("paged", _i);
     save(100);
     stop_fake();
     ck_assert_uint_eq(count("PUT /ckb/" KEY), 1); /* one PUT, no parts */
     ck_assert_uint_eq(F.ngets, 3);
     const char *g1 = get_request(0), *g2 = get_request(1), *g3 = get_request(2);
-    ck_assert_msg(strstr(g1, "GET /ckb?") && strstr(g1, "uploads=") &&
-                      strstr(g1, "max-uploads=100") && !strstr(g1, "marker"),
-                  "%s", g1);
+    assert_first_listing(g1);
     ck_assert_msg(strstr(g2, "key-marker=sweep%2Fobj") && strstr(g2, "upload-id-marker=u1"), "%s",
                   g2);
     ck_assert_msg(strstr(g3, "key-marker=sweep%2Fobj") && strstr(g3, "upload-id-marker=u2"), "%s",
@@ -274,10 +308,10 @@ END_TEST
 
 START_TEST(test_multipart_sweeps_every_page_but_its_own)
 {
-    start_fake("paged");
+    start_fake("paged", _i);
     save(6u << 20); /* two parts */
     stop_fake();
-    ck_assert_uint_eq(count("POST /ckb/" KEY "?uploads="), 1);
+    ck_assert_uint_eq(count("POST /ckb/" KEY "?uploads"), 1);
     ck_assert_uint_eq(count("PUT /ckb/" KEY "?partNumber="), 2);
     ck_assert_uint_eq(count("POST /ckb/" KEY "?uploadId=mine"), 1);
     ck_assert_uint_eq(F.ngets, 3);
@@ -286,12 +320,36 @@ START_TEST(test_multipart_sweeps_every_page_but_its_own)
     ck_assert_uint_eq(count(ABORT_OF("u2")), 1);
     ck_assert_uint_eq(count(ABORT_OF("u3")), 1);
     ck_assert_uint_eq(count("DELETE "), 3);
+    assert_first_listing(get_request(0));
+}
+END_TEST
+
+START_TEST(test_failed_complete_aborts_then_sweeps)
+{
+    F.fail_complete = true;
+    start_fake("paged", _i);
+    save_expect(6u << 20, false);
+    stop_fake();
+    ck_assert_uint_eq(count("POST /ckb/" KEY "?uploadId=mine"), 1); /* a 400: not retried */
+    ck_assert_uint_eq(count(ABORT_OF("mine")), 1); /* the abort, not again by the sweep */
+    ck_assert_uint_eq(F.ngets, 3);
+    ck_assert_uint_eq(count(ABORT_OF("u1")), 1);
+    ck_assert_uint_eq(count(ABORT_OF("u2")), 1);
+    ck_assert_uint_eq(count(ABORT_OF("u3")), 1);
+    ck_assert_uint_eq(count("DELETE "), 4);
+    /* the abort of our own upload comes before the listing */
+    for (unsigned i = 0; i < F.nreq; i++) {
+        if (strncmp(F.reqs[i], "GET ", 4) == 0)
+            ck_assert_msg(false, "listing before the abort: %s", F.reqs[i]);
+        if (strncmp(F.reqs[i], ABORT_OF("mine"), strlen(ABORT_OF("mine"))) == 0)
+            break;
+    }
 }
 END_TEST
 
 START_TEST(test_sweep_stops_past_the_key)
 {
-    start_fake("past");
+    start_fake("past", _i);
     save(10);
     stop_fake();
     ck_assert_uint_eq(F.ngets, 1);
@@ -302,10 +360,10 @@ END_TEST
 
 START_TEST(test_sweep_pages_are_bounded)
 {
-    start_fake("endless");
+    start_fake("endless", _i);
     save(10);
     stop_fake();
-    ck_assert_uint_eq(F.ngets, CK_S3_SWEEP_PAGES);
+    ck_assert_uint_eq(F.ngets, CK_MPU_SWEEP_PAGES);
     ck_assert_uint_eq(count("DELETE "), 0);
     ck_assert_msg(strstr(get_request(1), "key-marker=a%2F00001"), "%s", get_request(1));
 }
@@ -313,7 +371,7 @@ END_TEST
 
 START_TEST(test_sweep_stops_when_markers_stand_still)
 {
-    start_fake("stuck");
+    start_fake("stuck", _i);
     save(10);
     stop_fake();
     ck_assert_uint_eq(F.ngets, 2);
@@ -364,17 +422,19 @@ END_TEST
 
 static Suite *s3_sweep_suite(void)
 {
-    Suite *s = suite_create("s3_sweep");
+    Suite *s = suite_create("mpu_sweep");
     TCase *pure = tcase_create("pure");
     tcase_add_test(pure, test_paging_markers_parsed);
     suite_add_tcase(s, pure);
     TCase *tc = tcase_create("fake");
     tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_single_put_sweeps_every_page);
-    tcase_add_test(tc, test_multipart_sweeps_every_page_but_its_own);
-    tcase_add_test(tc, test_sweep_stops_past_the_key);
-    tcase_add_test(tc, test_sweep_pages_are_bounded);
-    tcase_add_test(tc, test_sweep_stops_when_markers_stand_still);
+    /* _i 0: s3://, 1: gs:// */
+    tcase_add_loop_test(tc, test_single_put_sweeps_every_page, 0, 2);
+    tcase_add_loop_test(tc, test_multipart_sweeps_every_page_but_its_own, 0, 2);
+    tcase_add_loop_test(tc, test_failed_complete_aborts_then_sweeps, 0, 2);
+    tcase_add_loop_test(tc, test_sweep_stops_past_the_key, 0, 2);
+    tcase_add_loop_test(tc, test_sweep_pages_are_bounded, 0, 2);
+    tcase_add_loop_test(tc, test_sweep_stops_when_markers_stand_still, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }

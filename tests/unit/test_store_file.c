@@ -48,7 +48,7 @@ static void put_all(struct ck_store *s, const void *data, size_t len)
 {
     struct ck_store_upload *u;
     struct ck_err err;
-    ck_assert_msg(ck_store_put_begin(s, &u, &err) == CK_OK, "%s", err.msg);
+    ck_assert_msg(ck_store_put_begin(s, NULL, &u, &err) == CK_OK, "%s", err.msg);
     struct ck_sink sink = ck_store_upload_sink(u);
     for (size_t off = 0; off < len; off += 1000) {
         size_t n = len - off < 1000 ? len - off : 1000;
@@ -180,7 +180,7 @@ START_TEST(test_abort_keeps_old)
     put_all(s, "old", 3);
     struct ck_store_upload *u;
     struct ck_err err;
-    ck_assert_int_eq(ck_store_put_begin(s, &u, &err), CK_OK);
+    ck_assert_int_eq(ck_store_put_begin(s, NULL, &u, &err), CK_OK);
     ck_assert_int_eq(ck_store_put_write(u, "new data", 8, &err), CK_OK);
     ck_store_put_abort(u);
     struct ck_buf b;
@@ -198,7 +198,7 @@ START_TEST(test_failed_commit_keeps_old)
     put_all(s, "old", 3);
     struct ck_store_upload *u;
     struct ck_err err;
-    ck_assert_int_eq(ck_store_put_begin(s, &u, &err), CK_OK);
+    ck_assert_int_eq(ck_store_put_begin(s, NULL, &u, &err), CK_OK);
     ck_assert_int_eq(ck_store_put_write(u, "new data", 8, &err), CK_OK);
     /* Make the rename fail: remove the temp file behind the upload's back. */
     char cmd[400];

@@ -102,7 +102,7 @@ static char *pattern(size_t n, uint64_t seed)
 static ck_rc put_bytes(struct ck_store *s, const void *data, size_t len, struct ck_err *err)
 {
     struct ck_store_upload *u;
-    ck_rc rc = ck_store_put_begin(s, &u, err);
+    ck_rc rc = ck_store_put_begin(s, NULL, &u, err);
     if (rc)
         return rc;
     const size_t chunk = 1 << 20; /* what the save pipeline hands over, roughly */
@@ -674,7 +674,7 @@ START_TEST(test_put_abort_leaves_nothing)
     struct ck_store *s = open_key(&env, "big/abort");
     ck_assert_msg(put_bytes(s, "old", 3, &err) == CK_OK, "%s", err.msg);
     struct ck_store_upload *u;
-    ck_assert_int_eq(ck_store_put_begin(s, &u, &err), CK_OK);
+    ck_assert_int_eq(ck_store_put_begin(s, NULL, &u, &err), CK_OK);
     char *data = pattern(12 * MiB, 9);
     ck_assert_msg(ck_store_put_write(u, data, 12 * MiB, &err) == CK_OK, "%s", err.msg);
     ck_assert_int_eq(open_uploads(), 1); /* parts are on their way */
