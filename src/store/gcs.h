@@ -52,6 +52,7 @@ struct ck_gcs_call {
     bool error_in_2xx;
     const atomic_bool *cancel; /* when set, no further attempt starts */
     bool bucket_level;         /* address the bucket (list multipart uploads), not the key */
+    const char *copy_source;   /* "/bucket/object" (encoded): a server-side copy, or NULL */
 };
 
 /* Settings from the environment (endpoint, part size, parallelism). No I/O. */
@@ -61,6 +62,11 @@ ck_rc ck_gcs_configure(struct ck_gcs *g, struct ck_err *err);
  * message is "METHOD gs://b/k (label): HTTP 403 AccessDenied: ..." when GCS said so. */
 ck_rc ck_gcs_perform(struct ck_gcs *g, const struct ck_gcs_call *call,
                      struct ck_http_response *resp, struct ck_err *err);
+
+/* The store's copy_from op: a server-side copy from another gs:// store on the same
+ * endpoint (gcs_copy.c); CK_EUNSUPPORTED when that cannot serve. */
+ck_rc ck_gcs_copy_from(struct ck_store *dst, struct ck_store *src, uint64_t size,
+                       struct ck_err *err);
 
 ck_rc ck_gcs_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
                        struct ck_store_upload **out, struct ck_err *err);

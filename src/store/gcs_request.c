@@ -145,7 +145,7 @@ ck_rc ck_gcs_perform(struct ck_gcs *g, const struct ck_gcs_call *c, struct ck_ht
     ck_rc rc = ready(g, err);
     if (rc)
         return rc;
-    char disp[CK_ERR_MSG_MAX / 2], md5[64], ctype[160];
+    char disp[CK_ERR_MSG_MAX / 2], md5[64], ctype[160], copy[3 * 1024 + 96];
     snprintf(disp, sizeof(disp), "%s%s%s%s", g->display, c->label ? " (" : "",
              c->label ? c->label : "", c->label ? ")" : "");
     char *url = malloc(URL_MAX);
@@ -164,6 +164,10 @@ ck_rc ck_gcs_perform(struct ck_gcs *g, const struct ck_gcs_call *c, struct ck_ht
     if (c->content_type) {
         snprintf(ctype, sizeof(ctype), "Content-Type: %s", c->content_type);
         req.headers[h++] = ctype;
+    }
+    if (c->copy_source) {
+        snprintf(copy, sizeof(copy), "x-goog-copy-source: %s", c->copy_source);
+        req.headers[h++] = copy;
     }
     req.headers[h] = NULL;
     req.method = c->method;

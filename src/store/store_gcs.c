@@ -50,6 +50,7 @@ static const struct ck_store_ops gcs_ops = {
     .head = gcs_head,
     .get = gcs_get,
     .put_begin = ck_gcs_put_begin,
+    .copy_from = ck_gcs_copy_from,
     .put_write = ck_part_upload_write,
     .put_commit = ck_part_upload_commit,
     .put_abort = ck_part_upload_abort,

@@ -1,6 +1,7 @@
 """The resume chain and --carry-forward (SPEC 4): a mount that saved nothing of its own
-copies the previous checkpoint to --dest on unmount, so the next retry, reading that
---dest, still finds it; and it never overwrites a checkpoint --dest already holds."""
+copies the previous checkpoint to --dest on unmount (server-side on S3 and GCS), so the
+next retry, reading that --dest, still finds it; and it never overwrites a checkpoint
+--dest already holds."""
 import os
 import shutil
 import subprocess
@@ -141,3 +142,22 @@ def tree_of_object(test, obj):
     os.makedirs(out)
     subprocess.run([BIN, "get", obj, out], check=True, capture_output=True)
     return tree(out)
+
+
+class CarryForwardGcsTest(MountTest):
+    def test_gcs_server_side_copy(self):
+        from test_gcs import BUCKET as GBUCKET, FakeGcs, gcs_env
+        gcs = FakeGcs(self.base)
+        self.addCleanup(gcs.stop)
+        src = os.path.dirname(self.path("src", "x"))
+        make_sample_tree(src)
+        env = gcs_env(GOOGLE_APPLICATION_CREDENTIALS=gcs.sa_file(), CKPTFS_GCS_ENDPOINT=gcs.url)
+        first = f"gs://{GBUCKET}/runs/1/ckpt"
+        p = subprocess.run([BIN, "put", src, first], env=env, capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        m = self.mount(f"gs://{GBUCKET}/runs/2/ckpt", [first], extra=["--carry-forward"],
+                       env=env)
+        self.assertEqual(m.unmount(), 0, m.logtext())
+        self.assertIn("server-side copy", m.logtext())
+        self.assertEqual(gcs.state()["copies"], 1)
+        self.assertEqual(gcs.object("runs/2/ckpt"), gcs.object("runs/1/ckpt"))

@@ -3,7 +3,8 @@
 
 One port on 127.0.0.1 serves:
   - the XML API, path-style, on the buckets given with --bucket: PUT object (Content-MD5
-    checked), GET with Range, HEAD, and the multipart upload (POST ?uploads, PUT
+    checked; with x-goog-copy-source: /BUCKET/OBJECT a server-side copy, counted in
+    /__fake/state), GET with Range, HEAD, and the multipart upload (POST ?uploads, PUT
     ?partNumber=N&uploadId=U, POST ?uploadId=U with CompleteMultipartUpload, DELETE
     ?uploadId=U), and the listing of open multipart uploads (GET /BUCKET?uploads with
     prefix, key-marker, upload-id-marker and max-uploads; ordered by key, then upload id;
@@ -48,6 +49,7 @@ class State:
         self.issued = 0
         self.objects = {}  # (bucket, key) -> bytes
         self.uploads = {}  # id -> {"bucket", "key", "parts": {n: bytes}}
+        self.copies = 0    # server-side copies (PUT with x-goog-copy-source)
 
 
 def b64url_decode(s):
@@ -227,9 +229,29 @@ class Handler(BaseHTTPRequestHandler):
                 up["parts"][int(q["partNumber"])] = data
             etag = '"%s"' % hashlib.md5(data).hexdigest()
             return self.reply(200, headers={"ETag": etag})
+        source = self.headers.get("x-goog-copy-source")
+        if source is not None:
+            return self.copy_object(bucket, key, source)
         with self.st.lock:
             self.st.objects[(bucket, key)] = data
         self.reply(200, headers={"ETag": '"%s"' % hashlib.md5(data).hexdigest()})
+
+    def copy_object(self, bucket, key, source):
+        """PUT with x-goog-copy-source: /BUCKET/OBJECT (a server-side copy)."""
+        sb, _, sk = urllib.parse.unquote(source).lstrip("/").partition("/")
+        if sb not in self.st.args.bucket or not self.authorized(sb):
+            return self.error(403, "AccessDenied", "Access denied to the copy source.")
+        with self.st.lock:
+            data = self.st.objects.get((sb, sk))
+            if data is not None:
+                self.st.objects[(bucket, key)] = data
+                self.st.copies += 1
+        if data is None:
+            return self.error(404, "NoSuchKey", "The copy source does not exist.")
+        etag = '"%s"' % hashlib.md5(data).hexdigest()
+        body = (f"<?xml version='1.0' encoding='UTF-8'?><CopyObjectResult><ETag>{etag}</ETag>"
+                f"</CopyObjectResult>").encode()
+        self.reply(200, body)
 
     def op_post(self, bucket, key, q, data):
         if "uploads" in q:
@@ -305,7 +327,8 @@ class Handler(BaseHTTPRequestHandler):
                                "parts": len(u["parts"])} for uid, u in self.st.uploads.items()),
                              key=lambda u: (u["bucket"], u["key"], u["upload_id"]))
                 return self.json_reply(200, {"tokens": self.st.issued, "objects": objs,
-                                             "open_uploads": len(ups), "uploads": ups})
+                                             "open_uploads": len(ups), "uploads": ups,
+                                             "copies": self.st.copies})
         if p.startswith("/__fake/object/"):
             b, k = urllib.parse.unquote(p[len("/__fake/object/"):]).split("/", 1)
             with self.st.lock:
