@@ -5,9 +5,9 @@
  * mount(8) and fstab hand every option to the filesystem as one comma-separated -o list
  * (mount.fuse3 runs "ckptfs SOURCE MOUNTPOINT -o OPTS"), so the ckptfs options must be
  * expressible there: dest=URI, src=URI (repeatable), cache_dir=DIR, no_save_on_unmount,
- * carry_forward, autosave_quiet=N, autosave_every=N, compress=P, save_wait=N, log_level=L, metrics=FILE,
- * no_sign_request. Everything else (allow_other, ro, ...) is kept, in order, for FUSE.
- * A value cannot contain a comma.
+ * carry_forward, autosave_quiet=N, autosave_every=N, compress=P, save_wait=N, log_level=L,
+ * metrics=FILE, no_sign_request. Everything else (allow_other, ro, ...) is kept, in order, for
+ * FUSE. A value cannot contain a comma.
  *
  * Also the parser's internal entry points that this file shares with options.c.
  */

@@ -120,8 +120,8 @@ ck_rc ck_daemon_finish(struct ck_daemon *d, struct ck_err *err)
     if (d->opt->carry_forward && st.saves_ok == 0) {
         struct ck_err cerr;
         ck_err_clear(&cerr);
-        ck_rc crc = ck_chain_carry_forward((const char *const *)d->src_uris, d->nsrc,
-                                           d->dest_uri, d->dest, &d->env, &cerr);
+        ck_rc crc = ck_chain_carry_forward((const char *const *)d->src_uris, d->nsrc, d->dest_uri,
+                                           d->dest, &d->env, &cerr);
         if (crc && !rc) {
             rc = crc;
             *err = cerr;

@@ -585,8 +585,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
     if (CK_FUSE_SPLICE && (conn->capable & FUSE_CAP_SPLICE_READ))
         conn->want |= FUSE_CAP_SPLICE_READ;
     if (!CK_FUSE_SPLICE) /* libfuse asks for SPLICE_READ itself when write_buf is set */
-        conn->want &= ~(unsigned)(FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
-                                  FUSE_CAP_SPLICE_READ);
+        conn->want &=
+            ~(unsigned)(FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE | FUSE_CAP_SPLICE_READ);
     /* No writeback cache: SPEC 2 wants written data on the cache disk when write()
      * returns, so that it survives a killed daemon and a full disk fails the write. */
     conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;

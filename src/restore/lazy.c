@@ -20,7 +20,7 @@
 
 #define TAIL_FETCH    (256u << 10) /* the first ranged GET of the object's tail */
 #define FETCH_THREADS 4
-#define RUN_MAX       32 /* members per ranged GET (32 MiB), streamed member by member */
+#define RUN_MAX       32  /* members per ranged GET (32 MiB), streamed member by member */
 #define READAHEAD     128 /* members fetched ahead of a read, within its file, in batches */
 
 enum mstate { M_ABSENT, M_QUEUED, M_FETCHING, M_PRESENT, M_FAILED };
@@ -320,10 +320,10 @@ static ck_rc inflate_member(const struct ck_ix_member *m, const unsigned char *i
  * only one member's worth of memory. */
 struct run_sink {
     struct ck_lazy *lz;
-    size_t next, last;   /* the member being received; the run's last */
-    size_t have;         /* its compressed bytes received so far */
-    unsigned char *in;   /* its compressed bytes */
-    unsigned char *out;  /* its inflated bytes */
+    size_t next, last;  /* the member being received; the run's last */
+    size_t have;        /* its compressed bytes received so far */
+    unsigned char *in;  /* its compressed bytes */
+    unsigned char *out; /* its inflated bytes */
 };
 
 static void member_done(struct ck_lazy *lz, size_t i);
@@ -388,8 +388,7 @@ static ck_rc fill_run(struct ck_lazy *lz, struct run_sink *r, struct ck_err *err
     if (!rc && r->next <= last)
         rc = ck_fail(err, CK_ECORRUPT, "GET %s: the reply ended early (%llu of %llu bytes)",
                      ck_store_uri(lz->store),
-                     (unsigned long long)(lz->ix.members[r->next].out_off + r->have -
-                                          m0->out_off),
+                     (unsigned long long)(lz->ix.members[r->next].out_off + r->have - m0->out_off),
                      (unsigned long long)len);
     return rc;
 }

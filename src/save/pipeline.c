@@ -146,14 +146,12 @@ static ck_rc write_tar(int dirfd, struct ck_snap *snap, const struct ck_codec *c
     return rc;
 }
 
-#define MAX_PASSES 16 /* a bound of our own; the store's retry budget ends replays first */
-
 /* One pass: a new upload of the whole object. *wrote_all tells whether every byte was
  * handed to the upload (then opts->size can be set for the next pass). */
 static ck_rc run_pass(int dirfd, struct ck_snap *snap, struct ck_store *dest,
                       const struct ck_codec *codec, const struct ck_put_opts *opts,
-                      struct ck_save_progress *pr, struct ck_save_result *res,
-                      bool *may_replay, bool *wrote_all, struct ck_err *err)
+                      struct ck_save_progress *pr, struct ck_save_result *res, bool *may_replay,
+                      bool *wrote_all, struct ck_err *err)
 {
     enum ck_object_kind kind = res->kind;
     memset(res, 0, sizeof(*res));
@@ -191,8 +189,8 @@ ck_rc ck_save_pipeline_run(int save_dirfd, struct ck_snap *snap, struct ck_store
     bool read_reported = false;
     while (!rc) {
         bool may_replay = false, wrote_all = false;
-        rc = run_pass(save_dirfd, snap, dest, codec, &opts, progress, res, &may_replay,
-                      &wrote_all, err);
+        rc = run_pass(save_dirfd, snap, dest, codec, &opts, progress, res, &may_replay, &wrote_all,
+                      err);
         /* Writers go on once the tree is read, unless a replay would read it again with
          * nothing keeping it as it was (no snapshot: the caller's gate is closed). */
         if (read_done && !read_reported && (snap || !may_replay)) {
@@ -201,16 +199,18 @@ ck_rc ck_save_pipeline_run(int save_dirfd, struct ck_snap *snap, struct ck_store
         }
         if (rc != CK_EREPLAY)
             break;
-        if (opts.pass + 1 >= MAX_PASSES) {
-            rc = ck_fail(err, CK_ENET, "PUT %s: still asked to send the object again after %u "
-                         "passes", ck_store_uri(dest), MAX_PASSES);
+        if (opts.pass + 1 >= CK_STORE_MAX_PASSES) {
+            rc = ck_fail(err, CK_ENET,
+                         "PUT %s: still asked to send the object again after %u "
+                         "passes",
+                         ck_store_uri(dest), CK_STORE_MAX_PASSES);
             break;
         }
         opts.size = wrote_all ? res->compressed : CK_STORE_SIZE_UNKNOWN;
         opts.pass++;
         ck_log_info("PUT %s: the store needs the object again (%s); archiving it again, "
-                    "pass %u", ck_store_uri(dest), err && err->msg[0] ? err->msg : "replay",
-                    opts.pass + 1);
+                    "pass %u",
+                    ck_store_uri(dest), err && err->msg[0] ? err->msg : "replay", opts.pass + 1);
         ck_err_clear(err);
         rc = CK_OK;
         if (snap)

@@ -7,11 +7,10 @@
  * CK_EUNSUPPORTED and the caller streams the object. An <Error> in a 2xx reply is a
  * failure. The destination appears whole or not at all, as with every GCS write.
  */
-#include <stdio.h>
 #include <string.h>
 
-#include "auth/sigv4.h"
 #include "store/gcs.h"
+#include "store/s3_mpu.h"
 #include "util/buf.h"
 
 #define REPLY_MAX (64 * 1024)
@@ -23,11 +22,9 @@ ck_rc ck_gcs_copy_from(struct ck_store *dst, struct ck_store *src, uint64_t size
     struct ck_gcs *d = dst->priv, *s = src->priv;
     if (strcmp(d->endpoint, s->endpoint) != 0 || d->anonymous != s->anonymous)
         return CK_EUNSUPPORTED;
-    char bucket[3 * 222 + 1], key[3 * 1024 + 1], source[sizeof(bucket) + sizeof(key) + 2];
-    if (ck_sigv4_uri_encode(s->bucket, 0, bucket, sizeof(bucket)) != CK_OK ||
-        ck_sigv4_uri_encode(s->key, 1, key, sizeof(key)) != CK_OK)
+    char source[3 * (222 + 1024) + 3];
+    if (!ck_mpu_copy_source(s->bucket, s->key, source, sizeof(source)))
         return CK_EUNSUPPORTED; /* names too long to send as a header: stream instead */
-    snprintf(source, sizeof(source), "/%s/%s", bucket, key);
     struct ck_buf reply;
     ck_buf_init(&reply, REPLY_MAX);
     struct ck_gcs_call c = {

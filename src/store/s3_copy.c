@@ -7,11 +7,10 @@
  * "200 OK" with an <Error> body after it started copying: that is a failure. The object
  * appears whole or not at all, as with every S3 write.
  */
-#include <stdio.h>
 #include <string.h>
 
-#include "auth/sigv4.h"
 #include "store/s3.h"
+#include "store/s3_mpu.h"
 #include "util/buf.h"
 
 #define COPY_MAX  (5ull << 30) /* CopyObject's limit */
@@ -23,8 +22,7 @@ static bool same_endpoint(const struct ck_s3 *a, const struct ck_s3 *b)
            strcmp(a->ep.base_path, b->ep.base_path) == 0 && strcmp(a->region, b->region) == 0;
 }
 
-ck_rc ck_s3_copy_from(struct ck_store *dst, struct ck_store *src, uint64_t size,
-                      struct ck_err *err)
+ck_rc ck_s3_copy_from(struct ck_store *dst, struct ck_store *src, uint64_t size, struct ck_err *err)
 {
     struct ck_s3 *d = dst->priv, *s = src->priv;
     if (size > COPY_MAX)
@@ -36,11 +34,9 @@ ck_rc ck_s3_copy_from(struct ck_store *dst, struct ck_store *src, uint64_t size,
         return rc;
     if (!same_endpoint(d, s))
         return CK_EUNSUPPORTED;
-    char bucket[3 * 64 + 1], key[3 * 1024 + 1], source[sizeof(bucket) + sizeof(key) + 2];
-    if (ck_sigv4_uri_encode(s->bucket, 0, bucket, sizeof(bucket)) != CK_OK ||
-        ck_sigv4_uri_encode(s->key, 1, key, sizeof(key)) != CK_OK)
+    char source[3 * (222 + 1024) + 3];
+    if (!ck_mpu_copy_source(s->bucket, s->key, source, sizeof(source)))
         return CK_EUNSUPPORTED; /* names too long to send as a header: stream instead */
-    snprintf(source, sizeof(source), "/%s/%s", bucket, key);
     struct ck_buf reply;
     ck_buf_init(&reply, REPLY_MAX);
     struct ck_s3_call c = {

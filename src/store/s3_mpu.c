@@ -95,3 +95,15 @@ void ck_mpu_abort(struct ck_mpu *m)
     else
         ck_log_info("aborted the multipart upload of %s", m->display);
 }
+
+bool ck_mpu_copy_source(const char *bucket, const char *key, char *out, size_t cap)
+{
+    if (cap < 3)
+        return false;
+    out[0] = '/';
+    if (ck_sigv4_uri_encode(bucket, 0, out + 1, cap - 2) != CK_OK)
+        return false;
+    size_t n = strlen(out);
+    out[n] = '/';
+    return ck_sigv4_uri_encode(key, 1, out + n + 1, cap - n - 1) == CK_OK;
+}

@@ -84,4 +84,9 @@ void ck_mpu_abort(struct ck_mpu *m);
  * key. Failures are only logged. */
 void ck_mpu_sweep(struct ck_mpu *m);
 
+/* The value of a server-side copy's source header (S3 x-amz-copy-source, GCS
+ * x-goog-copy-source): "/BUCKET/KEY", URI-encoded ('/' in the key kept). False when it
+ * does not fit in cap bytes (the caller streams the object instead). */
+bool ck_mpu_copy_source(const char *bucket, const char *key, char *out, size_t cap);
+
 #endif

@@ -109,8 +109,6 @@ struct ck_sink ck_store_upload_sink(struct ck_store_upload *u)
     return s;
 }
 
-#define COPY_MAX_PASSES 16 /* a bound of our own; the store's retry budget ends replays first */
-
 /* One GET of the whole source into a new upload of the destination. */
 static ck_rc copy_pass(struct ck_store *src, uint64_t size, struct ck_store *dst,
                        const struct ck_put_opts *opts, struct ck_err *err)
@@ -141,9 +139,11 @@ static ck_rc copy_streamed(struct ck_store *src, uint64_t size, struct ck_store 
         ck_rc rc = copy_pass(src, size, dst, &opts, err);
         if (rc != CK_EREPLAY)
             return rc;
-        if (opts.pass + 1 >= COPY_MAX_PASSES)
-            return ck_fail(err, CK_ENET, "PUT %s: still asked to send the object again after "
-                           "%u passes", dst->display_uri, COPY_MAX_PASSES);
+        if (opts.pass + 1 >= CK_STORE_MAX_PASSES)
+            return ck_fail(err, CK_ENET,
+                           "PUT %s: still asked to send the object again after "
+                           "%u passes",
+                           dst->display_uri, CK_STORE_MAX_PASSES);
         ck_err_clear(err);
     }
 }

@@ -93,6 +93,9 @@ struct ck_store {
 };
 
 #define CK_STORE_SIZE_UNKNOWN UINT64_MAX
+#define CK_STORE_MAX_PASSES                                                                        \
+    16 /* replays a writer allows at most; the backend's retry                                     \
+           budget normally ends them first */
 
 /* How an upload is written (see "Replays" above). NULL means all defaults. */
 struct ck_put_opts {

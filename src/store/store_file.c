@@ -130,7 +130,7 @@ static ck_rc file_get(struct ck_store *s, uint64_t off, uint64_t len, const stru
 }
 
 static ck_rc file_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
-                             struct ck_store_upload **out, struct ck_err *err)
+                            struct ck_store_upload **out, struct ck_err *err)
 {
     (void)opts; /* every byte is kept until it is stored: nothing to replay */
     struct file_store *fs = fs_of(s);
