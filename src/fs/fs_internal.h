@@ -71,6 +71,14 @@ struct ck_fs {
      * replies_closed before fuse_session_unmount closes the /dev/fuse descriptor. A leaf. */
     pthread_rwlock_t reply_lock;
     bool replies_closed; /* protected by reply_lock */
+    /* Each FUSE worker's buffer for reads under save/ (struct ck_read_buf, freed when the
+     * worker ends): one allocation per worker, not one per read. */
+    pthread_key_t read_buf;
+};
+
+struct ck_read_buf {
+    size_t cap;
+    char data[];
 };
 
 /* inode.c: the node table. */

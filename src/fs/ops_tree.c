@@ -393,6 +393,20 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     }
 }
 
+/* This worker's read buffer of at least size bytes (fs->read_buf), or NULL. */
+static char *read_buf(struct ck_fs *fs, size_t size)
+{
+    struct ck_read_buf *b = pthread_getspecific(fs->read_buf);
+    if (b && b->cap >= size)
+        return b->data;
+    struct ck_read_buf *nb = realloc(b, sizeof(*b) + (size ? size : 1));
+    if (!nb)
+        return NULL;
+    nb->cap = size ? size : 1;
+    pthread_setspecific(fs->read_buf, nb);
+    return nb->data;
+}
+
 /* Reads under prev/ (files that never change) are spliced from the cache file to the
  * kernel. Reads under save/ are copied through memory: a file there may shrink while it
  * is being read, and libfuse 3.14 drops a read whose splice the kernel then refuses
@@ -407,7 +421,7 @@ static void reply_read(fuse_req_t req, int fd, size_t size, off_t off, bool may_
         fuse_reply_data(req, &buf, 0);
         return;
     }
-    char *mem = malloc(size ? size : 1);
+    char *mem = read_buf(ck_fs_of(req), size);
     if (!mem) {
         fuse_reply_err(req, ENOMEM);
         return;
@@ -420,7 +434,6 @@ static void reply_read(fuse_req_t req, int fd, size_t size, off_t off, bool may_
         if (n <= 0) {
             if (n < 0 && got == 0) {
                 fuse_reply_err(req, errno);
-                free(mem);
                 return;
             }
             break;
@@ -428,7 +441,6 @@ static void reply_read(fuse_req_t req, int fd, size_t size, off_t off, bool may_
         got += (size_t)n;
     }
     fuse_reply_buf(req, mem, got);
-    free(mem);
 }
 
 /* A read under prev/ waiting for its data to be fetched (restore/lazy.h). */

@@ -109,6 +109,7 @@ ck_rc ck_fs_run(struct ck_daemon *d, const struct ck_options *o, struct ck_err *
     fs.mounted_wall = ck_wall_now();
     pthread_mutex_init(&fs.ctl_lock, NULL);
     pthread_rwlock_init(&fs.reply_lock, NULL);
+    pthread_key_create(&fs.read_buf, free);
     struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
     ck_rc rc = make_roots(&fs, err);
     for (int i = 0; !rc && i < o->fuse_argc; i++)
@@ -136,5 +137,7 @@ ck_rc ck_fs_run(struct ck_daemon *d, const struct ck_options *o, struct ck_err *
         ck_nodes_destroy(&fs);
     pthread_mutex_destroy(&fs.ctl_lock);
     pthread_rwlock_destroy(&fs.reply_lock);
+    free(pthread_getspecific(fs.read_buf)); /* the main thread's, if it served requests */
+    pthread_key_delete(fs.read_buf);
     return rc;
 }
