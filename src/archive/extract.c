@@ -41,6 +41,8 @@
 /* libarchive's graded codes: only OK and WARN deliver a usable header or block (RETRY,
  * which is numerically above WARN, does not). */
 #define LA_FAILED(r) ((r) != ARCHIVE_OK && (r) != ARCHIVE_WARN)
+/* libarchive's ARCHIVE_ERRNO_MISC, which its public header leaves commented out. */
+#define LA_ERRNO_MISC (-1)
 
 struct dir_fix {
     char *name; /* owned, normalized */
@@ -115,15 +117,16 @@ static la_ssize_t read_raw_cb(struct archive *a, void *ctx, const void **buf)
  * else corruption. where says which entry ("archive entry 'x'"). */
 static ck_rc read_fail(struct xr *x, const char *where)
 {
-    long long off = (long long)archive_filter_bytes(x->a, 0);
+    long long off = (long long)archive_filter_bytes(x->a, 0); /* -1 before the tar opened */
+    char at[48] = "";
+    if (off >= 0)
+        snprintf(at, sizeof(at), " (at tar offset %lld)", off);
     if (x->src_rc)
-        return ck_fail(x->err, x->src_rc, "%s: %s (at tar offset %lld)", where, x->src_err.msg,
-                       off);
+        return ck_fail(x->err, x->src_rc, "%s: %s%s", where, x->src_err.msg, at);
     if (archive_errno(x->a) == ENOMEM)
         return ck_fail(x->err, CK_ENOMEM, "%s: out of memory", where);
     const char *msg = archive_error_string(x->a);
-    return ck_fail(x->err, CK_ECORRUPT, "%s: %s (at tar offset %lld)", where,
-                   msg ? msg : "damaged archive", off);
+    return ck_fail(x->err, CK_ECORRUPT, "%s: %s%s", where, msg ? msg : "damaged archive", at);
 }
 
 static ck_rc hostile(struct xr *x, const char *reason)
@@ -489,6 +492,18 @@ static ck_rc xr_open(struct xr *x)
     return CK_OK; /* an open that failed shows again at the first header */
 }
 
+/* True if the first header failed inside a compressed stream that was recognised and then
+ * broke (truncated, damaged): a damaged archive, never a payload. A stream that decodes
+ * cleanly to something that is not a tar stays a payload, as tarfile.is_tarfile() has it. */
+static bool damaged_stream(struct xr *x, int r)
+{
+    if (x->gz)
+        return ck_gunzip_damaged(x->gz);
+    /* libarchive's decoders report a broken stream as ARCHIVE_ERRNO_MISC ("truncated bzip2
+     * input", "Lzma library error"); bytes no filter or format takes are a FILE_FORMAT. */
+    return LA_FAILED(r) && archive_errno(x->a) == LA_ERRNO_MISC;
+}
+
 /* Reads the first header: decides TAR or PAYLOAD. *first is NULL for an empty tar. */
 static ck_rc xr_first(struct xr *x, enum ck_object_kind *kind, struct archive_entry **first)
 {
@@ -497,6 +512,10 @@ static ck_rc xr_first(struct xr *x, enum ck_object_kind *kind, struct archive_en
     bool io_error = x->src_rc && x->src_rc != CK_ECORRUPT;
     if (io_error || (r != ARCHIVE_EOF && LA_FAILED(r) && archive_errno(x->a) == ENOMEM))
         return read_fail(x, "archive header");
+    if (r != ARCHIVE_OK && damaged_stream(x, r)) {
+        *kind = CK_KIND_TAR; /* a damaged archive */
+        return read_fail(x, "first archive entry");
+    }
     if (r == ARCHIVE_EOF) {
         /* A zero block first is an empty tar; a stream that decodes to nothing is not
          * (tarfile.is_tarfile() says "empty file"). */

@@ -21,6 +21,7 @@ struct ck_gunzip {
     bool eof;             /* fd has no more bytes */
     bool member_start;    /* the next bytes must start a member (or end the stream) */
     bool done;            /* end of the stream reached */
+    bool damaged;         /* failed after it was seen to be gzip (truncated, bad data) */
 };
 
 bool ck_gzip_magic(const unsigned char *p, size_t n)
@@ -48,6 +49,11 @@ ck_rc ck_gunzip_new(const struct ck_objsrc *src, struct ck_gunzip **gp, struct c
     g->zs.next_in = g->in;
     *gp = g;
     return CK_OK;
+}
+
+bool ck_gunzip_damaged(const struct ck_gunzip *g)
+{
+    return g->damaged;
 }
 
 uint64_t ck_gunzip_offset(const struct ck_gunzip *g)
@@ -96,9 +102,11 @@ static ck_rc inflate_step(struct ck_gunzip *g, struct ck_err *err)
         ck_rc rc = fill(g, 1, err);
         if (rc)
             return rc;
-        if (g->zs.avail_in == 0)
+        if (g->zs.avail_in == 0) {
+            g->damaged = true;
             return ck_fail(err, CK_ECORRUPT, "gzip stream truncated in member %llu at byte %llu",
                            (unsigned long long)g->members + 1, (unsigned long long)g->file_off);
+        }
     }
     int zrc = inflate(&g->zs, Z_NO_FLUSH);
     switch (zrc) {
@@ -118,6 +126,8 @@ static ck_rc inflate_step(struct ck_gunzip *g, struct ck_err *err)
     default:
         break;
     }
+    /* Bad bytes before any output may be a raw payload that starts with the magic. */
+    g->damaged = g->members > 0 || g->zs.total_out > 0;
     return ck_fail(err, CK_ECORRUPT, "damaged gzip stream in member %llu near byte %llu: %s",
                    (unsigned long long)g->members + 1, (unsigned long long)ck_gunzip_offset(g),
                    g->zs.msg ? g->zs.msg : "invalid data");

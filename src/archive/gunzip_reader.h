@@ -31,6 +31,11 @@ ck_rc ck_gunzip_new(const struct ck_objsrc *src, struct ck_gunzip **g, struct ck
  * the end of the stream. Truncation, bad data or a bad trailer fail with CK_ECORRUPT. */
 ck_rc ck_gunzip_read(struct ck_gunzip *g, const void **out, size_t *len, struct ck_err *err);
 
+/* True once a read failed on a stream that was gzip: cut short anywhere, or bad data after
+ * the first output. False for bytes that merely start with the magic and decode to nothing
+ * (those may be a raw payload). */
+bool ck_gunzip_damaged(const struct ck_gunzip *g);
+
 /* Compressed bytes consumed so far (for messages). */
 uint64_t ck_gunzip_offset(const struct ck_gunzip *g);
 

@@ -21,7 +21,8 @@ HOSTILE = {
     "fifo.tar.gz": "pipe",
     "huge.tar.gz": "big",
 }
-CORRUPT = ["truncated.tar.gz", "truncated.tar", "bitflip.tar.gz", "crcflip.tar.gz", "badsum.tar"]
+CORRUPT = ["truncated.tar.gz", "truncated.tar", "small_cut.tar.gz", "small_cut.tar.bz2",
+           "small_cut.tar.xz", "bitflip.tar.gz", "crcflip.tar.gz", "badsum.tar"]
 CACHE_ENTRIES = {"clean", "prev", "save", "spool", "work"}
 
 

@@ -24,6 +24,11 @@ Expected results (checked in tests/unit/test_extract.c):
   huge.tar.gz            "big" whose header claims 1 PiB         -> CK_EHOSTILE
   truncated.tar.gz       gzip tar cut in the middle of "data"   -> CK_ECORRUPT
   truncated.tar          plain tar cut in the middle of "data"  -> CK_ECORRUPT
+  small_cut.tar.gz       small gzip tar, cut before its first tar header decodes
+                         (tarfile.is_tarfile() raises EOFError)         -> CK_ECORRUPT, not a payload
+  small_cut.tar.bz2      the same with bzip2                     -> CK_ECORRUPT
+  small_cut.tar.xz       the same with xz                        -> CK_ECORRUPT
+  small.tar.gz           that small gzip tar whole (unit tests cut it at every byte)
   bitflip.tar.gz         one bit flipped inside the deflate data -> CK_ECORRUPT
   crcflip.tar.gz         one bit flipped in the gzip CRC-32      -> CK_ECORRUPT
   badsum.tar             second header's checksum damaged        -> CK_ECORRUPT
@@ -41,12 +46,15 @@ Expected results (checked in tests/unit/test_extract.c):
   dotslash.tar.gz        "./", "./a//b", "./c/" (GNU tar -C d .) -> OK, names normalized
   gzip_trailing.tar.gz   a good tar.gz followed by junk bytes    -> OK (junk ignored)
 """
+import bz2
 import gzip
 import io
+import lzma
 import os
 import random
 import sys
 import tarfile
+import zlib
 
 MTIME = 1_700_000_000
 
@@ -90,6 +98,16 @@ def gz(data):
     return gzip.compress(data, compresslevel=9, mtime=0)
 
 
+def cut_before_first_header(data, decompressor):
+    """The longest prefix of a compressed tar that decodes to less than one tar header: a
+    loader that only asks "is there a tar header?" would take it for a raw payload.
+    (Python's tarfile.is_tarfile() raises EOFError on it; flyte-sdk's load fails.)"""
+    n = len(data)
+    while n > 0 and len(decompressor().decompress(data[:n])) >= 512:
+        n -= 1
+    return data[:n]
+
+
 def huge_tar():
     ti = info("big", size=1 << 50)
     return ti.tobuf(format=tarfile.GNU_FORMAT) + b"y" * 4096
@@ -111,6 +129,9 @@ def main():
     data_gz = gz(data_tar)
     bad_sum = bytearray(tar_bytes([reg("a.txt", b"hello\n"), reg("b.txt", b"world\n")]))
     bad_sum[1024 + 148] ^= 0x01  # header of b.txt: checksum field
+    small_tar = tar_bytes([reg("fine.txt", b"fine\n" * 10), reg("other.txt", b"other " * 30),
+                           reg("cfg.json", b'{"a": 1}'), dirent("d"), sym("lnk", "fine.txt")])
+    small = {"gz": gz(small_tar), "bz2": bz2.compress(small_tar), "xz": lzma.compress(small_tar)}
     fixtures = {
         "dotdot.tar.gz": gz(tar_bytes([reg("../evil")])),
         "inner_dotdot.tar.gz": gz(tar_bytes([dirent("a"), reg("a/../../evil")])),
@@ -131,6 +152,10 @@ def main():
         "huge.tar.gz": gz(huge_tar()),
         "truncated.tar.gz": data_gz[: len(data_gz) // 2],
         "truncated.tar": data_tar[: 1024 + 100_000],
+        "small.tar.gz": small["gz"],
+        "small_cut.tar.gz": cut_before_first_header(small["gz"], lambda: zlib.decompressobj(31)),
+        "small_cut.tar.bz2": cut_before_first_header(small["bz2"], bz2.BZ2Decompressor),
+        "small_cut.tar.xz": cut_before_first_header(small["xz"], lzma.LZMADecompressor),
         "bitflip.tar.gz": flip(data_gz, len(data_gz) // 2),
         "crcflip.tar.gz": flip(data_gz, len(data_gz) - 6),
         "badsum.tar": bytes(bad_sum),

@@ -226,6 +226,9 @@ static const struct {
     {"huge.tar.gz", CK_EHOSTILE, "archive entry 'big': entry size exceeds"},
     {"truncated.tar.gz", CK_ECORRUPT, "archive entry 'data': gzip stream truncated"},
     {"truncated.tar", CK_ECORRUPT, "archive entry 'data'"},
+    {"small_cut.tar.gz", CK_ECORRUPT, "first archive entry: gzip stream truncated"},
+    {"small_cut.tar.bz2", CK_ECORRUPT, "first archive entry: truncated bzip2 input"},
+    {"small_cut.tar.xz", CK_ECORRUPT, "first archive entry: Lzma library error"},
     {"bitflip.tar.gz", CK_ECORRUPT, "gzip"},
     {"crcflip.tar.gz", CK_ECORRUPT, "incorrect data check"},
     {"badsum.tar", CK_ECORRUPT, "archive entry after 'a.txt'"},
@@ -252,6 +255,33 @@ START_TEST(test_hostile_fixture)
     ck_assert_int_eq(count_entries(a.sentinel), 0);
     ck_assert_int_ne(access("/tmp/evil", F_OK), 0);
     ck_assert_int_ne(access("/abs", F_OK), 0);
+    t_rm_rf(a.root);
+}
+END_TEST
+
+/* A gzip tar cut anywhere past its magic is damaged, never a payload or a partial tree. */
+START_TEST(test_every_cut_is_an_error)
+{
+    struct area a;
+    area_make(&a, 1);
+    char whole[1024], cut[1024];
+    snprintf(whole, sizeof(whole), "%s/small.tar.gz", a.fx);
+    snprintf(cut, sizeof(cut), "%s/cut.tar.gz", a.root);
+    struct stat sb;
+    ck_assert_int_eq(stat(whole, &sb), 0);
+    for (off_t n = 2; n < sb.st_size; n++) {
+        ck_assert_int_eq(t_sh("head -c %lld '%s' >'%s'", (long long)n, whole, cut), 0);
+        enum ck_object_kind kind;
+        struct ck_err err;
+        ck_rc rc = extract_path(&a, cut, &big_limits, &kind, NULL, &err);
+        ck_assert_msg(rc == CK_ECORRUPT, "cut at %lld: rc %s (%s)", (long long)n,
+                      ck_strerror(rc), err.msg);
+        ck_assert_msg(strstr(err.msg, "gzip stream truncated"), "cut at %lld: '%s'",
+                      (long long)n, err.msg);
+        ck_assert_int_eq(kind, CK_KIND_TAR);
+        t_rm_rf(a.dest);
+        ck_assert_int_eq(mkdir(a.dest, 0755), 0);
+    }
     t_rm_rf(a.root);
 }
 END_TEST
@@ -373,6 +403,7 @@ int main(void)
     tcase_add_loop_test(tc, test_reads_gnu_tar_formats, 0, 6);
     tcase_add_test(tc, test_kind_decisions);
     tcase_add_loop_test(tc, test_hostile_fixture, 0, (int)(sizeof(bad) / sizeof(bad[0])));
+    tcase_add_test(tc, test_every_cut_is_an_error);
     tcase_add_test(tc, test_limits);
     tcase_add_test(tc, test_duplicates_later_wins);
     tcase_add_test(tc, test_links_names_and_trailing_data);
