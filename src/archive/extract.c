@@ -36,7 +36,6 @@
 #define RAW_READ_SIZE (1024u * 1024u)       /* read size for non-gzip objects */
 #define DRAIN_MAX     (16u * 1024u * 1024u) /* gzip bytes checked after the tar end */
 #define QNAME_MAX     200                   /* quoted names in messages */
-#define MODE_MASK     (07777 & ~(S_ISUID | S_ISGID | S_ISVTX))
 
 /* libarchive's graded codes: only OK and WARN deliver a usable header or block (RETRY,
  * which is numerically above WARN, does not). */
@@ -200,7 +199,7 @@ static ck_rc set_file_attrs(struct xr *x, int fd, struct archive_entry *e, int64
     struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, entry_mtime(e)};
     if (ftruncate(fd, (off_t)size) < 0) /* a sparse file's trailing hole */
         return ck_fail_errno(x->err, errno, "archive entry '%s': truncate", x->qname);
-    if (fchmod(fd, archive_entry_perm(e) & MODE_MASK) < 0)
+    if (fchmod(fd, archive_entry_perm(e) & CK_TREE_MODE_MASK) < 0)
         return ck_fail_errno(x->err, errno, "archive entry '%s': chmod", x->qname);
     if (futimens(fd, ts) < 0)
         return ck_fail_errno(x->err, errno, "archive entry '%s': set mtime", x->qname);
@@ -257,7 +256,7 @@ static ck_rc remember_dir(struct xr *x, struct archive_entry *e)
     if (!copy)
         return ck_fail(x->err, CK_ENOMEM, "archive entry '%s': out of memory", x->qname);
     x->dirs[x->ndirs] = (struct dir_fix){.name = copy,
-                                         .mode = archive_entry_perm(e) & MODE_MASK,
+                                         .mode = archive_entry_perm(e) & CK_TREE_MODE_MASK,
                                          .mtime = entry_mtime(e),
                                          .depth = name_depth(x->name),
                                          .seq = x->ndirs};

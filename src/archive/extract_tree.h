@@ -13,7 +13,13 @@
 
 #include <stdbool.h>
 
+#include <sys/stat.h>
+
 #include "util/err.h"
+
+/* The mode bits a restore keeps: all permission bits, never setuid, setgid or sticky. Set
+ * with fchmod, not through open's mode argument, which the umask would cut. */
+#define CK_TREE_MODE_MASK (07777 & ~(S_ISUID | S_ISGID | S_ISVTX))
 
 /* Opens the directory holding name (a non-empty normalized name) and points *base at its
  * last component. The fd is the caller's to close. With create, missing parents are made;

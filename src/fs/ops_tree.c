@@ -45,14 +45,31 @@ static struct ck_area *area_of(fuse_req_t req)
     return &ck_fs_of(req)->d->area;
 }
 
+/* A stat of a node under prev/ shows the archived mtime of a placeholder being filled. */
+static void fix_prev_stat(fuse_req_t req, const struct ck_node *n, struct stat *st)
+{
+    if (n->area != CK_NODE_PREV || !S_ISREG(st->st_mode))
+        return;
+    struct ck_lazy *lz = ck_loader_lazy(ck_fs_of(req)->d->loader);
+    if (!lz)
+        return;
+    ino_t shown = st->st_ino;
+    st->st_dev = n->dev;
+    st->st_ino = n->ino;
+    ck_lazy_fix_stat(lz, st);
+    st->st_ino = shown;
+}
+
 void ck_tree_lookup(fuse_req_t req, struct ck_node *parent, const char *name)
 {
     struct fuse_entry_param e;
     int rc = ck_nodes_lookup(ck_fs_of(req), parent, name, &e);
-    if (rc)
+    if (rc) {
         fuse_reply_err(req, rc);
-    else
-        fuse_reply_entry(req, &e);
+        return;
+    }
+    fix_prev_stat(req, ck_node_of(e.ino), &e.attr);
+    fuse_reply_entry(req, &e);
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -94,6 +111,7 @@ static void reply_node_attr(fuse_req_t req, struct ck_node *n)
         fuse_reply_err(req, rc);
         return;
     }
+    fix_prev_stat(req, n, &st);
     st.st_ino = (ino_t)(uintptr_t)n;
     fuse_reply_attr(req, &st, ck_fs_of(req)->timeout);
 }

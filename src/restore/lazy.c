@@ -126,13 +126,14 @@ static ck_rc read_index(struct ck_lazy *lz, uint64_t size, struct ck_err *err)
 static ck_rc make_file(struct ck_lazy *lz, size_t i, int pfd, const char *base, struct ck_err *err)
 {
     const struct ck_ix_entry *e = &lz->ix.entries[i];
-    int fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, e->mode);
+    int fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return ck_fail_errno(err, errno, "prev/%s: create", e->name);
     struct timespec t[2] = {{e->mtime_sec, e->mtime_nsec}, {e->mtime_sec, e->mtime_nsec}};
     struct stat st;
     ck_rc rc = CK_OK;
-    if (ftruncate(fd, (off_t)e->size) < 0 || futimens(fd, t) < 0 || fstat(fd, &st) < 0)
+    if (ftruncate(fd, (off_t)e->size) < 0 || fchmod(fd, e->mode & CK_TREE_MODE_MASK) < 0 ||
+        futimens(fd, t) < 0 || fstat(fd, &st) < 0)
         rc = ck_fail_errno(err, errno, "prev/%s: placeholder", e->name);
     close(fd);
     if (!rc)
@@ -174,7 +175,7 @@ static void finish_dirs(struct ck_lazy *lz)
         if (ck_tree_open_parent(lz->prev_dirfd, e->name, false, e->name, &pfd, &base, &ignored))
             continue;
         struct timespec t[2] = {{e->mtime_sec, e->mtime_nsec}, {e->mtime_sec, e->mtime_nsec}};
-        fchmodat(pfd, base, e->mode, 0);
+        fchmodat(pfd, base, e->mode & CK_TREE_MODE_MASK, 0);
         utimensat(pfd, base, t, AT_SYMLINK_NOFOLLOW);
         close(pfd);
     }
@@ -239,7 +240,8 @@ static ck_rc write_file_part(struct ck_lazy *lz, const struct ck_ix_entry *e, ui
         return rc;
     int fd = openat(pfd, base, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
     bool chmodded = false;
-    if (fd < 0 && errno == EACCES && fchmodat(pfd, base, e->mode | S_IWUSR, 0) == 0) {
+    mode_t mode = e->mode & CK_TREE_MODE_MASK;
+    if (fd < 0 && errno == EACCES && fchmodat(pfd, base, mode | S_IWUSR, 0) == 0) {
         chmodded = true; /* a read-only file and a daemon that is not root */
         fd = openat(pfd, base, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
     }
@@ -258,7 +260,7 @@ static ck_rc write_file_part(struct ck_lazy *lz, const struct ck_ix_entry *e, ui
         close(fd);
     }
     if (chmodded)
-        fchmodat(pfd, base, e->mode, 0);
+        fchmodat(pfd, base, mode, 0);
     close(pfd);
     return rc;
 }
@@ -529,6 +531,15 @@ static const struct file_ref *find_file(const struct ck_lazy *lz, dev_t dev, ino
 int ck_lazy_is_placeholder(struct ck_lazy *lz, dev_t dev, ino_t ino)
 {
     return find_file(lz, dev, ino) != NULL;
+}
+
+void ck_lazy_fix_stat(struct ck_lazy *lz, struct stat *st)
+{
+    const struct file_ref *f = find_file(lz, st->st_dev, st->st_ino);
+    if (!f)
+        return;
+    const struct ck_ix_entry *e = &lz->ix.entries[f->entry];
+    st->st_mtim = (struct timespec){e->mtime_sec, e->mtime_nsec};
 }
 
 int ck_lazy_want(struct ck_lazy *lz, dev_t dev, ino_t ino, uint64_t off, uint64_t len,

@@ -21,6 +21,7 @@
 #define CK_RESTORE_LAZY_H
 
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "archive/seek_index.h"
@@ -39,6 +40,11 @@ ck_rc ck_lazy_open(struct ck_store *store, uint64_t size, int prev_dirfd, struct
 
 /* Whether prev/'s file with inode ino is served lazily (a placeholder). */
 int ck_lazy_is_placeholder(struct ck_lazy *lz, dev_t dev, ino_t ino);
+
+/* If st is a placeholder's, sets its mtime to the archived one: filling a placeholder
+ * writes into it (which moves its mtime) before the archived mtime is put back, and a
+ * stat in between must not see, or let the kernel cache, the moment of the fill. */
+void ck_lazy_fix_stat(struct ck_lazy *lz, struct stat *st);
 
 /* Makes bytes [off, off+len) of the placeholder (dev, ino) present. Returns 1 if they are
  * present already (cb is not called), 0 if cb will be called once they are. */

@@ -67,6 +67,31 @@ class IndexedRestoreTest(MountTest):
         self.assertEqual(os.readlink(os.path.join(m.prev, "link")), "big")
         self.assertEqual(tree(m.prev), tree(self.src))
 
+    def test_every_mode_bit_survives_the_umask(self):
+        # Placeholders were created with the archived mode through open(), which the
+        # daemon's umask (022) cut: 0664 and 0775 came back as 0644 and 0755.
+        src = os.path.dirname(self.path("modes", "x"))
+        for i, mode in enumerate([0o664, 0o666, 0o775, 0o777, 0o444, 0o400, 0o751, 0o4755]):
+            p = os.path.join(src, f"f{i:o}")
+            open(p, "wb").write(b"mode %o\n" % mode * 1000)
+            os.chmod(p, mode)
+            os.utime(p, (1_600_000_000 + i, 1_600_000_000 + i))
+        obj = self.path("dest", "modes.tgz")
+        m = self.mount(obj, name="w2")
+        subprocess.run(["cp", "-a", src + "/.", m.save], check=True)
+        self.assertEqual(m.touch_save(), 0)
+        m.unmount()
+        m2 = self.mount(self.path("dest", "next"), [obj], name="r2")
+        got = {n: os.stat(os.path.join(m2.prev, n)).st_mode & 0o7777 for n in os.listdir(m2.prev)}
+        self.assertTrue(m2.status()["prev"]["indexed"])
+        want = {n: os.stat(os.path.join(src, n)).st_mode & 0o777 for n in os.listdir(src)}
+        self.assertEqual(got, want)  # setuid and friends are dropped, every other bit kept
+        for n in os.listdir(src):  # contents and mtimes too
+            self.assertEqual(open(os.path.join(m2.prev, n), "rb").read(),
+                             open(os.path.join(src, n), "rb").read())
+            self.assertEqual(os.stat(os.path.join(m2.prev, n)).st_mtime_ns,
+                             os.stat(os.path.join(src, n)).st_mtime_ns)
+
     def test_reads_at_member_boundaries(self):
         entries = data_offsets(self.obj)
         m = self.mount(self.path("dest", "next"), [self.obj])
