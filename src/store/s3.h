@@ -63,7 +63,14 @@ struct ck_s3_call {
     const char *capture_header; /* see ck_http_request */
     const atomic_bool *cancel;  /* when set, no further attempt starts (CK_ECANCELED) */
     bool bucket_level;          /* address the bucket (ListMultipartUploads), not the key */
+    bool commit;                /* a commit (CompleteMultipartUpload): the server may take
+                                   long to answer; no short no-progress cut (CK_COMMIT_STALL_S) */
 };
+
+/* The no-progress bound of a commit request, whatever the store's stall timeout: S3 may
+ * work on a CompleteMultipartUpload for minutes (sending only keep-alive whitespace, or
+ * nothing through a proxy), and a cut there makes the outcome ambiguous. */
+#define CK_COMMIT_STALL_S 300.0
 
 /* Runs call with retries, signed afresh on every attempt (SigV4 over the payload's SHA-256,
  * session token included; unsigned when the store is anonymous). On failure the message is

@@ -230,6 +230,8 @@ ck_rc ck_s3_perform(struct ck_s3 *s3, const struct ck_s3_call *c, struct ck_http
     req.retry = s3->env->retry;
     req.connect_timeout_s = s3->env->connect_timeout_s;
     req.stall_timeout_s = s3->env->stall_timeout_s;
+    if (c->commit && req.stall_timeout_s > 0 && req.stall_timeout_s < CK_COMMIT_STALL_S)
+        req.stall_timeout_s = CK_COMMIT_STALL_S;
     rc = ck_http_perform(&req, resp, err);
     if (rc)
         describe_error(disp, c, resp, err);

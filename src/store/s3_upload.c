@@ -12,6 +12,15 @@
  * each part's ETag and ChecksumSHA256, a "200 OK" carrying <Error> is a failure and a
  * multipart ETag "...-N" must name the number of parts sent.
  *
+ * Ambiguous commits: a CompleteMultipartUpload (or single PUT) whose reply is lost, cut,
+ * or an error may still have been applied (a retry then meets a finished upload and gets
+ * 404 NoSuchUpload or 500). Before such a commit is called failed (and the upload
+ * aborted), the key is HEADed: if its ETag is the one S3 computes for exactly the bytes
+ * sent (the MD5 of the part MD5s and "-N", or the MD5 of a single PUT's body), the commit
+ * happened and the save succeeded; otherwise the old object is still there and the
+ * failure stands. A Complete is never cut by the short no-progress timeout
+ * (CK_COMMIT_STALL_S).
+ *
  * After every save, whatever its outcome (single PUT, Complete, or abort), ck_mpu_sweep
  * (s3_sweep.c, shared with GCS) aborts any other open upload of the key. The object
  * appears at commit only; abort and every failure leave the old object untouched.
@@ -23,12 +32,15 @@
 
 #include "auth/sigv4.h"
 #include "store/s3.h"
+#include "store/digest.h"
 #include "store/s3_mpu.h"
+#include "util/log.h"
 
 _Static_assert(CK_S3_MAX_PAR <= CK_PART_MAX_PAR, "S3 parallelism beyond part_upload's pool");
 
 struct s3_up {
     struct ck_s3 *s3;
+    struct ck_store *store; /* not owned: for the HEAD that settles an ambiguous commit */
     struct ck_mpu mpu;
 };
 
@@ -61,7 +73,8 @@ static ck_rc mpu_perform(void *ctx, const struct ck_mpu_request *r, struct ck_er
                            .reply_body = r->reply_body,
                            .error_in_2xx = r->error_in_2xx,
                            .sink = r->sink,
-                           .bucket_level = r->bucket_level};
+                           .bucket_level = r->bucket_level,
+                           .commit = r->step == CK_MPU_COMPLETE};
     struct ck_http_response resp;
     return ck_s3_perform(u->s3, &c, &resp, err);
 }
@@ -133,16 +146,63 @@ static ck_rc verify_parts(const struct s3_up *u, unsigned n, const struct part_r
     return CK_OK;
 }
 
+/* After a commit that failed: true if the key holds the object that commit would have
+ * made (its ETag is want), so the commit was applied and its failure was only the reply's. */
+static bool commit_applied(struct s3_up *u, const char *want, const struct ck_err *failure)
+{
+    struct ck_store_info info;
+    struct ck_err herr;
+    ck_err_clear(&herr);
+    if (ck_store_head(u->store, &info, &herr) != CK_OK) {
+        ck_log_warn("%s; checking whether it was applied: %s", failure->msg, herr.msg);
+        return false;
+    }
+    if (!info.exists || !ck_etag_equal(info.etag, want))
+        return false;
+    ck_log_warn("%s; but %s holds the new object (ETag %s): the commit was applied", failure->msg,
+                u->s3->display, want);
+    return true;
+}
+
+/* Whether a failed commit can have been applied: not if the request was refused as such
+ * (bad credentials, a malformed request the server named), which leaves nothing done. */
+static bool maybe_applied(ck_rc rc)
+{
+    return rc == CK_ENET || rc == CK_ETIMEDOUT || rc == CK_ENOTFOUND || rc == CK_ECORRUPT ||
+           rc == CK_EREMOTE;
+}
+
+/* The ETag of the object Complete makes of these n parts (false if the parts' ETags are
+ * not MD5s, as with SSE-KMS: then an ambiguous Complete stays a failure). */
+static bool multipart_etag(unsigned n, const struct part_result *res, char *out)
+{
+    const char **tags = calloc(n ? n : 1, sizeof(*tags));
+    if (!tags)
+        return false;
+    for (unsigned i = 0; i < n; i++)
+        tags[i] = res[i].etag;
+    bool ok = ck_s3_etag_multipart(tags, n, out);
+    free(tags);
+    return ok;
+}
+
 /* Checks the parts, then CompleteMultipartUpload, whose multipart ETag "...-N" must name
  * the parts sent. On failure part_upload.c calls abort_remote next, which sweeps. */
 static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err *err)
 {
     struct s3_up *u = ctx;
-    char etag[128] = "";
+    char etag[128] = "", want[CK_ETAG_MD5_MAX];
     ck_rc rc = verify_parts(u, n, results, err);
-    if (!rc)
-        rc = ck_mpu_complete(&u->mpu, n, results, sizeof(struct part_result),
-                             offsetof(struct part_result, sent_b64), etag, sizeof(etag), err);
+    if (rc)
+        return rc;
+    rc = ck_mpu_complete(&u->mpu, n, results, sizeof(struct part_result),
+                         offsetof(struct part_result, sent_b64), etag, sizeof(etag), err);
+    if (rc && maybe_applied(rc) && multipart_etag(n, results, want) &&
+        commit_applied(u, want, err)) {
+        ck_err_clear(err);
+        ck_mpu_sweep(&u->mpu);
+        return CK_OK;
+    }
     if (!rc && etag_parts(etag) && etag_parts(etag) != n)
         rc = ck_fail(err, CK_ECORRUPT,
                      "POST %s (CompleteMultipartUpload): object has %u parts, %u were sent",
@@ -177,9 +237,14 @@ static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
     };
     struct ck_http_response resp;
     ck_rc rc = ck_s3_perform(u->s3, &c, &resp, err);
-    if (!rc && resp.captured[0] && strcmp(resp.captured, b64) != 0)
+    char want[CK_ETAG_MD5_MAX];
+    if (rc && maybe_applied(rc) && ck_s3_etag_md5(data, len, want) && commit_applied(u, want, err)) {
+        ck_err_clear(err);
+        rc = CK_OK;
+    } else if (!rc && resp.captured[0] && strcmp(resp.captured, b64) != 0) {
         rc = ck_fail(err, CK_ECORRUPT, "PUT %s: server's SHA-256 differs from the one sent",
                      u->s3->display);
+    }
     ck_mpu_sweep(&u->mpu);
     return rc;
 }
@@ -201,6 +266,7 @@ ck_rc ck_s3_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
     if (!u)
         return ck_fail(err, CK_ENOMEM, "PUT %s: out of memory", s->display_uri);
     u->s3 = s->priv;
+    u->store = s;
     u->mpu = (struct ck_mpu){.display = u->s3->display,
                              .key = u->s3->key,
                              .labels = step_labels,

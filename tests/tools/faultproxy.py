@@ -36,9 +36,10 @@ def parse_step(text):
         raise ValueError(f"bad plan step: {text!r}")
     kind, arg, at, count = m.groups()
     if kind not in ("pass", "status", "retry-after", "reset", "truncate", "stall", "shift",
-                    "norange", "hold", "gate") + tuple(S3_ERRORS):
+                    "norange", "hold", "gate", "lost", "after", "delay") + tuple(S3_ERRORS):
         raise ValueError(f"unknown fault: {kind!r}")
-    if kind in ("status", "retry-after", "stall", "shift", "hold", "gate") and arg is None:
+    if kind in ("status", "retry-after", "stall", "shift", "hold", "gate", "after",
+                "delay") and arg is None:
         raise ValueError(f"{kind} needs =VALUE")
     if kind == "hold" and (not arg.isdigit() or int(arg) < 2):
         raise ValueError("hold needs =N, N >= 2")
@@ -234,8 +235,32 @@ class Handler(socketserver.StreamRequestHandler):
             self.send_simple(429, b"fault injected: slow down\n", {"Retry-After": arg},
                              method == "HEAD")
             return 429
+        if kind in ("lost", "after"):
+            # the server applies the request; its reply never reaches the client (lost: the
+            # connection is reset) or is replaced by an error (after=CODE)
+            status, _, _ = self.upstream_request(method, target, headers, body)
+            if kind == "lost":
+                self.fault_end("reset", None)
+                return status
+            code = int(arg)
+            self.send_simple(code, f"fault injected: HTTP {code} after the server's {status}\n"
+                             .encode(), {}, method == "HEAD")
+            return code
+        if kind == "delay":
+            time.sleep(float(arg))  # a slow server: nothing at all is sent meanwhile
         headers = self.rewrite_range(kind, arg, headers)
         return self.forward(step, method, target, headers, body)
+
+    def upstream_request(self, method, target, headers, body):
+        """Sends the request upstream and reads the whole reply: (status, headers, body)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.state.upstream, timeout=60)
+        fwd = {k: v for k, v in headers if k.lower() not in HOP and k.lower() != "content-length"}
+        conn.request(method, target, body=body if method in ("PUT", "POST") else None,
+                     headers=fwd)
+        resp = conn.getresponse()
+        data = resp.read()
+        conn.close()
+        return resp.status, resp.getheaders(), data
 
     @staticmethod
     def rewrite_range(kind, arg, headers):

@@ -664,6 +664,71 @@ START_TEST(test_failed_multipart_keeps_old_object)
 }
 END_TEST
 
+/* Ambiguous commits (issue 13): the destination decides. Each case starts from an old
+ * object; 16 MiB + 3 in 5 MiB parts is Create, 4 parts, Complete. */
+static void ambiguous_commit(const char *key, const char *plan, ck_rc want, bool new_object)
+{
+    struct ck_err err;
+    use_moto(false, T.akid, T.secret);
+    struct ck_store_env env;
+    test_env(&env);
+    struct ck_store *s = open_key(&env, key);
+    ck_assert_msg(put_bytes(s, "old object", 10, &err) == CK_OK, "%s", err.msg);
+    ck_store_close(s);
+    size_t size = 16 * MiB + 3;
+    char *data = multipart(key, plan, size, want, &err);
+    if (new_object)
+        expect_object(key, data, size);
+    else
+        expect_object(key, "old object", 10);
+    /* aborted only when the commit did not happen */
+    ck_assert_int_eq(log_count("\"DELETE\""), new_object ? 0 : 1);
+    ck_assert_int_eq(open_uploads(), 0);
+    free(data);
+}
+
+START_TEST(test_complete_applied_reply_lost)
+{
+    /* Complete is applied, its reply lost; the retries meet a finished upload (500s). */
+    ambiguous_commit("amb/lost", "pass*5,lost,after=500*3", CK_OK, true);
+}
+END_TEST
+
+START_TEST(test_complete_500_after_success)
+{
+    ambiguous_commit("amb/500", "pass*5,after=500*4", CK_OK, true);
+}
+END_TEST
+
+START_TEST(test_complete_slow_is_not_cut)
+{
+    /* 3 s of silence before the server even sees Complete, with a 2 s stall timeout. */
+    ambiguous_commit("amb/slow", "pass*5,delay=3", CK_OK, true);
+    ck_assert_int_eq(log_count("\"POST\""), 2); /* Create and one Complete: no retry */
+}
+END_TEST
+
+START_TEST(test_complete_failed_is_a_failure)
+{
+    /* Complete refused every time: the HEAD finds the old object; the save failed. */
+    ambiguous_commit("amb/fail", "pass*5,status=500*4", CK_ENET, false);
+}
+END_TEST
+
+START_TEST(test_single_put_applied_reply_lost)
+{
+    struct ck_err err;
+    use_moto(true, T.akid, T.secret);
+    set_plan("after=500*4");
+    struct ck_store_env env;
+    test_env(&env);
+    struct ck_store *s = open_key(&env, "amb/single");
+    ck_assert_msg(put_bytes(s, "small new object", 16, &err) == CK_OK, "%s", err.msg);
+    ck_store_close(s);
+    expect_object("amb/single", "small new object", 16);
+}
+END_TEST
+
 START_TEST(test_put_abort_leaves_nothing)
 {
     struct ck_err err;
@@ -841,6 +906,11 @@ static Suite *store_s3_suite(void)
     tcase_add_test(tc, test_multipart_round_trip);
     tcase_add_test(tc, test_multipart_survives_transient_faults);
     tcase_add_test(tc, test_failed_multipart_keeps_old_object);
+    tcase_add_test(tc, test_complete_applied_reply_lost);
+    tcase_add_test(tc, test_complete_500_after_success);
+    tcase_add_test(tc, test_complete_slow_is_not_cut);
+    tcase_add_test(tc, test_complete_failed_is_a_failure);
+    tcase_add_test(tc, test_single_put_applied_reply_lost);
     tcase_add_test(tc, test_put_abort_leaves_nothing);
     tcase_add_test(tc, test_permanent_403_fails_clearly);
     tcase_add_test(tc, test_anonymous_requests_are_unsigned);
