@@ -1,6 +1,9 @@
 """The s3:// backend end to end: a real mount saving to and restoring from moto_server in
 signature-checking mode on 127.0.0.1 (tests/tools/moto-s3 --auth), with the fault proxy in
-front of it for failed saves. Objects are checked from outside with boto3 and tarfile."""
+front of it for failed saves. Objects are checked from outside with boto3 and tarfile.
+Every test runs twice: on moto (S3Test) and on Ceph's radosgw (RgwS3Test, tests/tools/rgw-s3),
+the S3 implementation real sites run."""
+import atexit
 import hashlib
 import json
 import os
@@ -8,6 +11,7 @@ import random
 import shutil
 import subprocess
 import sys
+import threading
 
 from ckfs import TOOLS, FaultProxy, MountTest, make_sample_tree, tree, wait_for
 from test_roundtrip import extract_python
@@ -47,13 +51,60 @@ class Moto:
         subprocess.run([os.path.join(TOOLS, "moto-s3"), "stop", self.dir])
 
 
+class Rgw(Moto):
+    """Ceph's radosgw on 127.0.0.1 (tests/tools/rgw-s3): one per test process, started on
+    first use (a one-node cluster takes about 15 s to start) and stopped at exit; tests keep
+    apart by using buckets of their own (Rgw.bucket)."""
+
+    _shared = None
+    _lock = threading.Lock()
+    _buckets = 0
+
+    def __init__(self, d):
+        self.dir = d
+        out = subprocess.run([os.path.join(TOOLS, "rgw-s3"), "start", d],
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            raise AssertionError(f"rgw-s3 start failed: {out.stderr}")
+        kv = dict(line.split("=", 1) for line in out.stdout.split())
+        self.port = int(kv["PORT"])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.keys = (kv["AWS_ACCESS_KEY_ID"], kv["AWS_SECRET_ACCESS_KEY"])
+
+    @classmethod
+    def shared(cls):
+        with cls._lock:
+            if cls._shared is None:
+                d = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"ckit-rgw-{os.getpid()}")
+                cls._shared = cls(d)
+                atexit.register(cls._shared.stop)
+            return cls._shared
+
+    def bucket(self):
+        """A new, empty bucket."""
+        with Rgw._lock:
+            Rgw._buckets += 1
+            name = f"ckit-{Rgw._buckets}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def stop(self):
+        subprocess.run([os.path.join(TOOLS, "rgw-s3"), "stop", self.dir])
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class S3Test(MountTest):
+    def start_server(self):
+        """The server and the bucket of this test: a moto of its own, bucket BUCKET."""
+        server = Moto(self.base)
+        self.addCleanup(server.stop)
+        server.client().create_bucket(Bucket=BUCKET)
+        return server, BUCKET
+
     def setUp(self):
         super().setUp()
-        self.moto = Moto(self.base)
-        self.addCleanup(self.moto.stop)
+        self.moto, self.bucket = self.start_server()
         self.s3 = self.moto.client()
-        self.s3.create_bucket(Bucket=BUCKET)
         self.src = os.path.dirname(self.path("src", "x"))
         make_sample_tree(self.src)
 
@@ -68,7 +119,7 @@ class S3Test(MountTest):
         self.assertEqual(rc, rc_expected, m.logtext())
 
     def object(self, key):
-        return self.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
     def check_object(self, key, want):
         """The object read with boto3 extracts with Python's tarfile to want."""
@@ -80,10 +131,10 @@ class S3Test(MountTest):
         self.assertEqual(tree(out), want)
 
     def open_uploads(self):
-        return self.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])
+        return self.s3.list_multipart_uploads(Bucket=self.bucket).get("Uploads", [])
 
     def test_small_and_large_round_trip(self):
-        uri = f"s3://{BUCKET}/runs/1/_flytecheckpoints"
+        uri = f"s3://{self.bucket}/runs/1/_flytecheckpoints"
         proxy = self.proxy()
         env = self.moto.env(proxy.url, CKPTFS_S3_PART_SIZE="5M", CKPTFS_S3_CONCURRENCY="4")
         # Small: one PUT.
@@ -130,7 +181,7 @@ class S3Test(MountTest):
             os.utime(p, ns=(1_600_000_000_123_456_789 + i, 1_600_000_000_123_456_789 + i))
         open(os.path.join(self.src, "weights.bin"), "wb").write(rnd.randbytes(12 << 20))
         os.utime(os.path.join(self.src, "weights.bin"), (1_600_000_100, 1_600_000_100))
-        uri = f"s3://{BUCKET}/exact/_flytecheckpoints"
+        uri = f"s3://{self.bucket}/exact/_flytecheckpoints"
         env = self.moto.env(CKPTFS_S3_PART_SIZE="5M")
         m = self.mount(uri, env=env, name="w")
         subprocess.run(["cp", "-a", self.src + "/.", m.save], check=True)
@@ -144,14 +195,14 @@ class S3Test(MountTest):
         self.assertEqual(m2.unmount(), 0)
 
     def test_missing_object_is_no_previous_checkpoint(self):
-        m = self.mount(self.path("dest", "x"), [f"s3://{BUCKET}/nothing/here"],
+        m = self.mount(self.path("dest", "x"), [f"s3://{self.bucket}/nothing/here"],
                        env=self.moto.env())
         self.assertEqual(os.listdir(m.prev), [])
         self.assertEqual(m.status()["prev"]["kind"], "none")
 
     def old_object(self, key, env):
         """Saves the sample tree to key; returns the object's bytes."""
-        m = self.mount(f"s3://{BUCKET}/{key}", env=env, name="m0")
+        m = self.mount(f"s3://{self.bucket}/{key}", env=env, name="m0")
         self.save(m)
         m.unmount()
         return self.object(key)
@@ -160,7 +211,7 @@ class S3Test(MountTest):
         proxy = self.proxy()
         env = self.moto.env(proxy.url, CKPTFS_S3_PART_SIZE="5M", **env_extra)
         old = self.old_object(key, env)
-        m = self.mount(f"s3://{BUCKET}/{key}", env=env, name="m1")
+        m = self.mount(f"s3://{self.bucket}/{key}", env=env, name="m1")
         with open(os.path.join(self.src, "weights.bin"), "wb") as f:
             f.write(os.urandom(16 << 20))
         proxy.set_plan(plan)
@@ -188,3 +239,20 @@ class S3Test(MountTest):
                                        {"CKPTFS_S3_CONCURRENCY": "1"})
         self.assertIn("gave up after 8 attempts", last["error"])
         self.assertIn("DELETE", [r["method"] for r in proxy.records()])
+
+
+class RgwS3Test(S3Test):
+    """The same tests on radosgw, and what only a faithful server can show."""
+
+    def start_server(self):
+        server = Rgw.shared()
+        return server, server.bucket()
+
+    def test_wrong_secret_is_refused_by_signature(self):
+        env = self.moto.env(AWS_SECRET_ACCESS_KEY="wrong" + self.moto.keys[1])
+        m = self.mount(f"s3://{self.bucket}/denied/ck", env=env)
+        self.save(m, rc_expected=1)
+        last = m.status()["save"]["last"]
+        self.assertIn("403 SignatureDoesNotMatch", last["error"])
+        self.assertNotIn(self.moto.keys[1], json.dumps(m.status()))
+        self.assertEqual(self.s3.list_objects_v2(Bucket=self.bucket).get("KeyCount"), 0)

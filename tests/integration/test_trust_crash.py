@@ -18,7 +18,7 @@ import time
 import unittest
 
 from ckfs import Mount, MountTest, Nginx, tree, wait_for
-from test_s3 import BUCKET, Moto
+from test_s3 import BUCKET, Moto, Rgw
 from test_trust_model import object_state
 
 MIB = 1 << 20
@@ -42,12 +42,18 @@ class Backend:
             test.addCleanup(self.ng.stop)
             self.uri = f"{self.ng.url}/ck/obj.tgz"
             self.path = os.path.join(self.ng.data, "ck", "obj.tgz")
+        elif kind == "rgw":  # radosgw, shared by the tests of this process
+            self.moto = Rgw.shared()
+            self.s3 = self.moto.client()
+            self.bucket = self.moto.bucket()
         else:
             self.moto = Moto(test.base)
             test.addCleanup(self.moto.stop)
             self.s3 = self.moto.client()
+            self.bucket = BUCKET
             self.s3.create_bucket(Bucket=BUCKET)
-            self.uri = f"s3://{BUCKET}/run/ck"
+        if kind in ("s3", "rgw"):
+            self.uri = f"s3://{self.bucket}/run/ck"
             self.env = self.moto.env(CKPTFS_S3_PART_SIZE="5M", CKPTFS_S3_CONCURRENCY="2")
 
     def read(self):
@@ -58,14 +64,14 @@ class Backend:
             with open(self.path, "rb") as f:
                 return f.read()
         try:
-            return self.s3.get_object(Bucket=BUCKET, Key="run/ck")["Body"].read()
+            return self.s3.get_object(Bucket=self.bucket, Key="run/ck")["Body"].read()
         except self.s3.exceptions.NoSuchKey:
             return None
 
     def open_uploads(self):
-        if self.kind != "s3":
+        if self.kind not in ("s3", "rgw"):
             return []
-        return self.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])
+        return self.s3.list_multipart_uploads(Bucket=self.bucket).get("Uploads", [])
 
 
 def object_tree(data, tmp):
@@ -192,6 +198,9 @@ class CrashTest(MountTest):
 
     def test_kill_s3(self):
         self.run_backend("s3")
+
+    def test_kill_rgw(self):
+        self.run_backend("rgw")
 
     def test_kill_s3_leaves_no_open_upload(self):
         """A daemon killed mid-multipart leaves its upload open; the restarted daemon's

@@ -12,16 +12,17 @@ import unittest
 import urllib.error
 
 from ckfs import FaultProxy, MountTest, Nginx, tree
-from test_s3 import BUCKET, Moto
+from test_s3 import BUCKET, Moto, Rgw
 from test_trust_crash import object_tree_of_dir
 from test_trust_model import object_state
 
 MIB = 1 << 20
 
-ALL = ("http", "httpw", "s3", "gcs", "azure")
+ALL = ("http", "httpw", "s3", "rgw", "gcs", "azure")
 # httpw: http with a 1 MiB window, so the 16 MiB saves stream a chunked PUT and every
 # failed PUT has the save archive the snapshot again (a replay, store.h)
-PARTS = ("s3", "gcs", "azure")  # uploads in parts (S3/GCS multipart, Azure blocks)
+PARTS = ("s3", "rgw", "gcs", "azure")  # uploads in parts (S3/GCS multipart, Azure blocks)
+S3 = ("s3", "rgw")  # S3 on moto, S3 on radosgw
 
 # (plan, backends): each plan's first fault hits the Nth request of the save
 TRANSIENT_SAVE = [
@@ -31,17 +32,17 @@ TRANSIENT_SAVE = [
     ("reset@0", ALL),
     ("truncate@0", ALL),
     ("stall=2", ALL),
-    ("slowdown*2", ("s3",)),
+    ("slowdown*2", S3),
     ("pass,status=500,pass,reset@0", PARTS),    # a part upload fails, then another
     ("pass*4,status=503", PARTS),               # around the commit
-    ("pass*4,error200", ("s3",)),               # 200 OK carrying an <Error> (Complete)
+    ("pass*4,error200", S3),                    # 200 OK carrying an <Error> (Complete)
 ]
 PERMANENT_SAVE = [
     ("status=500*inf", ALL),
     ("status=403*inf", ALL),
     ("status=400*inf", ALL),
     ("pass,status=404", PARTS),                 # a part is refused (NoSuchUpload)
-    ("pass*4,error200*8", ("s3",)),             # Complete fails 8 times (budget)
+    ("pass*4,error200*8", S3),                  # Complete fails 8 times (budget)
 ]
 # plans whose first fault hits InitiateMultipartUpload (S3, GCS) after the server has answered it
 LOST_INITIATE_REPLY = ("reset@0", "truncate@0", "stall=2")
@@ -74,7 +75,13 @@ class Side:
             self.moto = Moto(test.base)
             test.addCleanup(self.moto.stop)
             self.s3 = self.moto.client()
+            self.bucket = BUCKET
             self.s3.create_bucket(Bucket=BUCKET)
+            self.port = self.moto.port
+        elif kind == "rgw":  # S3 on radosgw, shared by the tests of this process
+            self.moto = Rgw.shared()
+            self.s3 = self.moto.client()
+            self.bucket = self.moto.bucket()
             self.port = self.moto.port
         elif kind == "gcs":
             from test_gcs import FakeGcs
@@ -94,7 +101,7 @@ class Side:
     def make_env(self):
         if self.kind == "httpw":
             return dict(os.environ, CKPTFS_HTTP_WINDOW="1M")
-        if self.kind == "s3":
+        if self.kind in ("s3", "rgw"):
             return self.moto.env(self.proxy.url, CKPTFS_S3_PART_SIZE="5M",
                                  CKPTFS_S3_CONCURRENCY="2")
         if self.kind == "gcs":
@@ -119,7 +126,7 @@ class Side:
         if self.kind == "azure":
             from test_azure import CONTAINER
             return f"az://{CONTAINER}/{key}"
-        return f"s3://{BUCKET}/{key}"
+        return f"s3://{self.bucket}/{key}"
 
     def read(self, key):
         if self.kind in ("http", "httpw"):
@@ -141,15 +148,15 @@ class Side:
                 return None
             return azblob.get_blob(self.az.port, CONTAINER, key)
         try:
-            return self.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+            return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except self.s3.exceptions.NoSuchKey:
             return None
 
     def open_uploads(self):
         """How many multipart uploads are open (S3, GCS); Azure has none to leave: blocks
         not in a committed list are dropped by the next commit or expire."""
-        if self.kind == "s3":
-            return len(self.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []))
+        if self.kind in ("s3", "rgw"):
+            return len(self.s3.list_multipart_uploads(Bucket=self.bucket).get("Uploads", []))
         if self.kind == "gcs":
             return self.gcs.state()["open_uploads"]
         return 0
@@ -198,7 +205,7 @@ class FaultRunner:
             self.assertEqual(self.obj_state(side.read(key)), want, f"plan {plan!r}")
             opened = side.open_uploads() - uploads_before
             self.assertEqual(opened, 0, f"plan {plan!r}: upload left open")
-            if kind in ("s3", "gcs") and plan in LOST_INITIATE_REPLY:
+            if kind in ("s3", "rgw", "gcs") and plan in LOST_INITIATE_REPLY:
                 # the retried initiate made a second upload: the sweep after the save
                 # listed the key's uploads and aborted the first
                 methods = [r["method"] for r in side.proxy.records()]
