@@ -65,7 +65,9 @@ class HttpTest(MountTest):
                 got += chunk
         self.assertTrue(got == blob, "prev/weights.bin differs")
         gets = self.nginx.access_log().count("GET /seq.tgz") - before
-        self.assertLessEqual(gets, 6, self.nginx.access_log())  # tail + 40 MiB in <= 32 MiB runs
+        # the tail, the first member on demand, then 40 MiB in runs of up to 8 MiB (lazy.c
+        # RUN_MAX), a run cut short where a batch of read-ahead ends
+        self.assertLessEqual(gets, 12, self.nginx.access_log())
 
     def test_nothing_is_fetched_before_the_first_access(self):
         url = self.nginx.url + "/ck.tgz"
