@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <archive.h>
@@ -303,6 +304,27 @@ static ck_rc pack_dir(struct pack *p, int dfd)
     return rc;
 }
 
+/* The trailer entry: after the tree, so a reader meets it last (pack.h). */
+static ck_rc pack_trailer(struct pack *p, const struct ck_pack_trailer *t)
+{
+    char *data = NULL;
+    size_t len = 0;
+    ck_rc rc = t->make(t->ctx, &data, &len, p->err);
+    if (rc)
+        return rc;
+    struct stat st = {.st_mode = S_IFREG | 0644, .st_uid = getuid(), .st_gid = getgid(),
+                      .st_size = (off_t)len};
+    clock_gettime(CLOCK_REALTIME, &st.st_mtim);
+    st.st_mtim.tv_nsec = 0;
+    ck_buf_reset(&p->name);
+    rc = ck_buf_puts(&p->name, t->name) ? ck_fail(p->err, CK_ENOMEM, "tar writer: out of memory")
+                                          : write_header(p, &st, NULL);
+    if (!rc && len > 0 && archive_write_data(p->a, data, len) != (la_ssize_t)len)
+        rc = archive_fail(p, "data of");
+    free(data);
+    return rc;
+}
+
 static ck_rc pack_open(struct pack *p)
 {
     p->a = archive_write_new();
@@ -337,6 +359,8 @@ ck_rc ck_pack_tar_ex(int dir_fd, const struct ck_sink *out, const struct ck_pack
     ck_rc rc = pack_open(&p);
     if (!rc)
         rc = pack_dir(&p, dir_fd);
+    if (!rc && p.opts.trailer)
+        rc = pack_trailer(&p, p.opts.trailer);
     if (!rc) {
         ck_buf_reset(&p.name);
         if (archive_write_close(p.a) != ARCHIVE_OK)

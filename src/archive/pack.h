@@ -12,6 +12,7 @@
 #ifndef CK_ARCHIVE_PACK_H
 #define CK_ARCHIVE_PACK_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
@@ -41,6 +42,16 @@ struct ck_pack_entry {
 
 typedef ck_rc (*ck_pack_entry_fn)(void *ctx, const struct ck_pack_entry *e, struct ck_err *err);
 
+/* An entry written after the whole tree, before the end of the archive: a regular file
+ * "name" (mode 0644, the current time) whose bytes make() returns in a malloc'd buffer
+ * (pack frees it). make() runs once the tree is written and may block (the multi-rank
+ * manifest waits for the other ranks there, world/world.h). */
+struct ck_pack_trailer {
+    const char *name;
+    ck_rc (*make)(void *ctx, char **data, size_t *len, struct ck_err *err);
+    void *ctx;
+};
+
 /* Optional hooks of ck_pack_tar_ex (every member may be NULL). */
 struct ck_pack_opts {
     ck_pack_entry_fn observe; /* every entry, once its header is written (seek index) */
@@ -50,6 +61,7 @@ struct ck_pack_opts {
     void (*file_begin)(void *ctx, int dfd, const char *base);
     void (*file_end)(void *ctx);
     void *file_ctx;
+    const struct ck_pack_trailer *trailer;
 };
 
 ck_rc ck_pack_tar_ex(int dir_fd, const struct ck_sink *out, const struct ck_pack_opts *opts,

@@ -157,7 +157,7 @@ static ck_rc save_once(struct nofuse *n, enum ck_save_trigger trig)
     struct ck_err err;
     ck_err_clear(&err);
     ck_rc rc =
-        ck_save_pipeline_run(n->savefd, NULL, n->dest, &n->o->codec, NULL, NULL, &prog, &res, &err);
+        ck_save_pipeline_run(n->savefd, NULL, n->dest, &n->o->codec, NULL, NULL, NULL, &prog, &res, &err);
     r->seconds = ck_now() - t0;
     r->kind = res.kind;
     r->entries = res.entries;

@@ -3,6 +3,7 @@
 
 #include "cli/mount_opts.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,15 @@ static const char usage_text[] =
     "  --grace SECONDS         run: after SIGTERM, the command and the save get this long\n"
     "                          in all (25)\n"
     "  --metrics FILE          write Prometheus text metrics to FILE after each save/load\n"
+    "  --world N|auto          ranks saving one checkpoint together (1); auto: from the\n"
+    "                          environment (CKPTFS_WORLD, GROUP_WORLD_SIZE, PET_NNODES,\n"
+    "                          WORLD_SIZE)\n"
+    "  --rank R                this mount's rank, 0 .. N-1 (auto: CKPTFS_RANK, GROUP_RANK,\n"
+    "                          PET_NODE_RANK, NODE_RANK, RANK)\n"
+    "  --world-id ID           names this run's shards (CKPTFS_WORLD_ID,\n"
+    "                          TORCHELASTIC_RUN_ID); lets a rerun at the same --dest\n"
+    "                          never meet an old run's shards\n"
+    "  --world-timeout SECONDS rank 0 waits this long for the other ranks' shards (600)\n"
     "  -h, --help              this text\n"
     "  -V, --version           the version\n";
 
@@ -86,6 +96,20 @@ static ck_rc parse_seconds(const char *opt, const char *s, double *out, struct c
     return CK_OK;
 }
 
+/* A count or an index: digits only, below limit. */
+static ck_rc parse_uint(const char *opt, const char *s, unsigned limit, unsigned *out,
+                        struct ck_err *err)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (!s[0] || *end || errno || s[0] == '-' || s[0] == '+' || v >= limit)
+        return ck_fail(err, CK_EINVAL, "%s: '%s' is not a number from 0 to %u", opt, s,
+                       limit - 1);
+    *out = (unsigned)v;
+    return CK_OK;
+}
+
 static ck_rc parse_autosave(struct ck_options *o, const char *s, struct ck_err *err)
 {
     if (strncmp(s, "quiet=", 6) == 0)
@@ -99,7 +123,8 @@ static ck_rc parse_autosave(struct ck_options *o, const char *s, struct ck_err *
 /* Options that take a value: "--name VALUE" or "--name=VALUE". */
 static const char *const valued[] = {"--dest",     "--src",       "--cache-dir", "--autosave",
                                      "--compress", "--save-wait", "--log-level", "--grace",
-                                     "--metrics",  NULL};
+                                     "--metrics",  "--world",     "--rank",      "--world-id",
+                                     "--world-timeout", NULL};
 
 ck_rc ck_options_apply(struct ck_options *o, const char *name, const char *val, struct ck_err *err)
 {
@@ -125,6 +150,17 @@ ck_rc ck_options_apply(struct ck_options *o, const char *name, const char *val, 
         return parse_seconds("--grace", val, &o->grace_s, err);
     } else if (strcmp(name, "--metrics") == 0) {
         o->metrics_path = val;
+    } else if (strcmp(name, "--world") == 0) {
+        o->world_auto = strcmp(val, "auto") == 0;
+        if (!o->world_auto)
+            return parse_uint("--world", val, CK_MAX_WORLD + 1, &o->world, err);
+    } else if (strcmp(name, "--rank") == 0) {
+        o->rank_given = true;
+        return parse_uint("--rank", val, CK_MAX_WORLD, &o->rank, err);
+    } else if (strcmp(name, "--world-id") == 0) {
+        o->world_id = val;
+    } else if (strcmp(name, "--world-timeout") == 0) {
+        return parse_seconds("--world-timeout", val, &o->world_timeout_s, err);
     } else {
         return ck_fail(err, CK_EINVAL, "unknown option '%s'", name);
     }
@@ -210,6 +246,8 @@ static void set_defaults(struct ck_options *o)
     o->save_wait_s = 10;
     o->log_level = CK_LOG_INFO;
     o->grace_s = 25;
+    o->world = 1;
+    o->world_timeout_s = 600;
 }
 
 static ck_rc parse_args(int argc, char **argv, struct ck_options *o, struct ck_err *err)
@@ -243,6 +281,61 @@ static ck_rc parse_args(int argc, char **argv, struct ck_options *o, struct ck_e
     return CK_OK;
 }
 
+/* The first of the variables that is set, or NULL. */
+static const char *first_env(char *(*getenv_fn)(const char *), const char *const *names,
+                             const char **which)
+{
+    for (; *names; names++) {
+        const char *v = getenv_fn(*names);
+        if (v && v[0]) {
+            *which = *names;
+            return v;
+        }
+    }
+    return NULL;
+}
+
+/* --world auto and the CKPTFS_WORLD / CKPTFS_RANK variables; then the checks. */
+static ck_rc resolve_world(struct ck_options *o, char *(*getenv_fn)(const char *),
+                           struct ck_err *err)
+{
+    static const char *const worlds[] = {"CKPTFS_WORLD", "GROUP_WORLD_SIZE", "PET_NNODES",
+                                         "WORLD_SIZE", NULL};
+    static const char *const ranks[] = {"CKPTFS_RANK", "GROUP_RANK", "PET_NODE_RANK",
+                                        "NODE_RANK", "RANK", NULL};
+    static const char *const ids[] = {"CKPTFS_WORLD_ID", "TORCHELASTIC_RUN_ID", NULL};
+    const char *which = NULL, *v;
+    ck_rc rc = CK_OK;
+    bool from_env = o->world_auto || (o->world == 1 && getenv_fn("CKPTFS_WORLD"));
+    if (from_env) {
+        v = first_env(getenv_fn, worlds, &which);
+        if (!v)
+            return ck_fail(err, CK_EINVAL, "--world auto: none of CKPTFS_WORLD, "
+                                           "GROUP_WORLD_SIZE, PET_NNODES, WORLD_SIZE is set");
+        rc = parse_uint(which, v, CK_MAX_WORLD + 1, &o->world, err);
+    }
+    if (!rc && !o->rank_given && (from_env || getenv_fn("CKPTFS_RANK"))) {
+        v = first_env(getenv_fn, ranks, &which);
+        if (v)
+            rc = parse_uint(which, v, CK_MAX_WORLD, &o->rank, err);
+    }
+    if (!rc && !o->world_id)
+        o->world_id = first_env(getenv_fn, ids, &which);
+    if (rc)
+        return rc;
+    if (o->world == 0)
+        return ck_fail(err, CK_EINVAL, "--world: at least 1 rank");
+    if (o->rank >= o->world)
+        return ck_fail(err, CK_EINVAL, "--rank %u: the world has ranks 0 to %u", o->rank,
+                       o->world - 1);
+    if (o->world > 1 && o->carry_forward)
+        return ck_fail(err, CK_EINVAL, "--carry-forward: not with --world > 1 (every rank's "
+                                       "shard would have to be copied)");
+    if (o->world > 1 && o->no_fuse)
+        return ck_fail(err, CK_EINVAL, "--no-fuse: not with --world > 1 yet");
+    return CK_OK;
+}
+
 ck_rc ck_options_parse(int argc, char **argv, char *(*getenv_fn)(const char *),
                        struct ck_options *o, struct ck_err *err)
 {
@@ -261,6 +354,10 @@ ck_rc ck_options_parse(int argc, char **argv, char *(*getenv_fn)(const char *),
         o->dest = getenv_fn("CKPTFS_DEST");
     if (o->nsrc == 0 && getenv_fn("CKPTFS_SRC"))
         rc = add_src(o, getenv_fn("CKPTFS_SRC"), err);
+    if (rc)
+        return rc;
+    if (!rc)
+        rc = resolve_world(o, getenv_fn, err);
     if (rc)
         return rc;
     if (!o->dest || is_empty_uri(o->dest))

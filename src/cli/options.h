@@ -17,6 +17,9 @@
  *     --no-fuse               no FUSE: prev/ restored eagerly, save/ a plain directory
  *     --grace SECONDS         run: bound of the SIGTERM shutdown (command + save) (25)
  *     --metrics FILE          Prometheus textfile written after each save and load
+ *     --world N|auto, --rank R, --world-id ID, --world-timeout S   multi-rank checkpoints
+ *                             (world/world.h); auto and CKPTFS_WORLD / CKPTFS_RANK read
+ *                             the environment torchrun and the PyTorch operator set
  *
  *   mount.fuse3 conventions (fstab, mount -t fuse.ckptfs): "ckptfs SOURCE MOUNTPOINT -o
  *   OPTS": SOURCE is the destination unless dest= is given ("ckptfs" and "none" mean
@@ -40,6 +43,7 @@
 
 #define CK_MAX_SRCS  16
 #define CK_MAX_OWNED 32
+#define CK_MAX_WORLD 4096 /* ranks of one multi-rank checkpoint at most */
 
 struct ck_options {
     const char *dest;
@@ -63,6 +67,12 @@ struct ck_options {
     bool no_fuse;              /* --no-fuse */
     double grace_s;            /* run: SIGTERM shutdown bound */
     const char *metrics_path;  /* --metrics FILE, or NULL */
+    unsigned world;            /* --world N: ranks saving one checkpoint (1) */
+    unsigned rank;             /* --rank R, 0 .. world-1 */
+    bool world_auto;           /* --world auto: world and rank from the environment */
+    bool rank_given;           /* --rank was given */
+    const char *world_id;      /* --world-id, or NULL */
+    double world_timeout_s;    /* --world-timeout: rank 0's wait for the shards */
     const char *source;        /* mount.fuse3 SOURCE (the first of two positionals) */
     bool dest_flag;            /* --dest was given (then SOURCE MOUNTPOINT is refused) */
     char *owned[CK_MAX_OWNED]; /* copies of -o strings; freed by ck_options_free */

@@ -97,7 +97,16 @@ ck_rc ck_daemon_start(struct ck_daemon *d, struct ck_err *err)
         .autosave_quiet_s = o->autosave_quiet_s,
         .autosave_every_s = o->autosave_every_s,
     };
-    ck_rc rc = ck_saver_start(&sc, &d->saver, err);
+    ck_rc rc = CK_OK;
+    if (o->world > 1) {
+        struct ck_world_cfg wc = {o->rank,        o->world,  o->world_id,        d->dest_uri,
+                                  d->dest,        &d->env,   d->cache_dir,       o->world_timeout_s};
+        rc = ck_world_new(&wc, &d->world, err);
+        if (!rc)
+            sc.target = ck_world_target(d->world);
+    }
+    if (!rc)
+        rc = ck_saver_start(&sc, &d->saver, err);
     if (!rc)
         rc = ck_metrics_start(d, o->metrics_path, &d->metrics, err);
     if (!rc)
@@ -143,6 +152,7 @@ void ck_daemon_destroy(struct ck_daemon *d)
         ck_saver_stop(d->saver);
     if (d->loader)
         ck_loader_free(d->loader);
+    ck_world_free(d->world); /* after the saver: its saves use it */
     bool unsaved = d->area_open && ck_area_dirty(&d->area);
     if (d->area_open)
         ck_area_close(&d->area);

@@ -22,6 +22,7 @@
 #include "save/saver.h"
 #include "store/store.h"
 #include "util/buf.h"
+#include "world/world.h"
 
 struct ck_daemon {
     const struct ck_options *opt; /* not owned */
@@ -37,6 +38,7 @@ struct ck_daemon {
     struct ck_saver *saver;
     struct ck_loader *loader;
     struct ck_metrics_thread *metrics; /* --metrics: NULL when off */
+    struct ck_world *world;            /* --world > 1: this rank; else NULL */
     double started_wall;
 };
 

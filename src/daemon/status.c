@@ -48,6 +48,17 @@ static void put_prev(struct ck_json *j, const struct ck_load_status *ls)
     ck_json_uint(j, ls->entries);
     ck_json_key(j, "seconds");
     ck_json_num(j, ls->seconds);
+    ck_json_key(j, "world");
+    if (ls->world > 1) {
+        ck_json_obj_begin(j);
+        ck_json_key(j, "ranks");
+        ck_json_uint(j, ls->world);
+        ck_json_key(j, "generation");
+        ck_json_uint(j, ls->generation);
+        ck_json_obj_end(j);
+    } else {
+        ck_json_null(j);
+    }
     ck_json_key(j, "error");
     ck_json_str(j, ls->error[0] ? ls->error : NULL);
     ck_json_obj_end(j);
@@ -119,6 +130,30 @@ static void put_save(struct ck_json *j, const struct ck_saver_status *ss, bool d
     ck_json_obj_end(j);
 }
 
+/* "world": this rank's part in a multi-rank checkpoint (world/world.h). */
+static void put_world(struct ck_json *j, const struct ck_world_status *w)
+{
+    ck_json_key(j, "world");
+    if (!w) {
+        ck_json_null(j);
+        return;
+    }
+    ck_json_obj_begin(j);
+    ck_json_key(j, "rank");
+    ck_json_uint(j, w->rank);
+    ck_json_key(j, "size");
+    ck_json_uint(j, w->size);
+    ck_json_key(j, "claimed");
+    ck_json_uint(j, w->claimed);
+    ck_json_key(j, "durable");
+    ck_json_uint(j, w->durable);
+    ck_json_key(j, "committed");
+    ck_json_uint(j, w->committed);
+    ck_json_key(j, "waiting_for_ranks");
+    ck_json_uint(j, w->waiting_for);
+    ck_json_obj_end(j);
+}
+
 static const char *overall_state(const struct ck_load_status *ls, const struct ck_saver_status *ss)
 {
     if (ss->running)
@@ -156,6 +191,7 @@ ck_rc ck_status_render(const struct ck_status_view *v, struct ck_buf *out)
     ck_json_str(&j, v->dest);
     put_prev(&j, v->load);
     put_save(&j, v->save, v->dirty);
+    put_world(&j, v->world);
     ck_json_key(&j, "last_error");
     ck_json_str(&j, last_error(v->load, v->save));
     ck_json_obj_end(&j);
@@ -172,7 +208,10 @@ ck_rc ck_daemon_status_json(struct ck_daemon *d, struct ck_buf *out)
     ck_loader_status(d->loader, &ls);
     if (d->saver)
         ck_saver_status(d->saver, &ss);
-    struct ck_status_view v = {"fuse", d->started_wall,        ck_store_uri(d->dest), &ls,
-                               &ss,    ck_area_dirty(&d->area)};
+    struct ck_world_status ws;
+    if (d->world)
+        ck_world_status(d->world, &ws);
+    struct ck_status_view v = {"fuse", d->started_wall, ck_store_uri(d->dest), &ls, &ss,
+                               ck_area_dirty(&d->area), d->world ? &ws : NULL};
     return ck_status_render(&v, out);
 }

@@ -11,6 +11,7 @@
 #include "restore/loader.h"
 #include "save/saver.h"
 #include "util/buf.h"
+#include "world/world.h"
 
 struct ck_status_view {
     const char *mode;                   /* "fuse" or "no-fuse" */
@@ -19,6 +20,7 @@ struct ck_status_view {
     const struct ck_load_status *load;  /* the previous checkpoint */
     const struct ck_saver_status *save; /* current and last save */
     bool dirty;                         /* save/ holds unsaved changes */
+    const struct ck_world_status *world; /* multi-rank: this rank; NULL for world 1 */
 };
 
 /* Appends the JSON document (and a newline) to out. */

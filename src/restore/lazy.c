@@ -63,6 +63,7 @@ struct ck_lazy {
     pthread_t threads[FETCH_THREADS];
     unsigned nthreads;
     _Atomic uint64_t fetched;
+    struct ck_lazy *next; /* the next shard of one multi-rank prev/ (owned), or NULL */
 };
 
 /* ---------- fetching the index ---------- */
@@ -160,8 +161,11 @@ static ck_rc make_entry(struct ck_lazy *lz, size_t i, struct ck_err *err)
     } else if (e->type == CK_IX_SYMLINK) {
         if (symlinkat(e->link, pfd, base) < 0 || utimensat(pfd, base, t, AT_SYMLINK_NOFOLLOW) < 0)
             rc = ck_fail_errno(err, errno, "prev/%s: symlink", e->name);
-    } else if (mkdirat(pfd, base, 0700) < 0 && errno != EEXIST) {
-        rc = ck_fail_errno(err, errno, "prev/%s: mkdir", e->name);
+    } else if (mkdirat(pfd, base, 0700) < 0) {
+        struct stat st; /* a directory another shard made too is fine, anything else not */
+        if (errno != EEXIST || fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISDIR(st.st_mode))
+            rc = ck_fail_errno(err, errno == EEXIST ? EEXIST : errno, "prev/%s: mkdir", e->name);
     }
     close(pfd);
     return rc;
@@ -533,15 +537,27 @@ static const struct file_ref *find_file(const struct ck_lazy *lz, dev_t dev, ino
     return bsearch(&key, lz->files, lz->nfiles, sizeof(key), cmp_file_ref);
 }
 
+/* The shard of the chain that serves the placeholder (dev, ino), or NULL. */
+static struct ck_lazy *owner(struct ck_lazy *lz, dev_t dev, ino_t ino,
+                             const struct file_ref **f)
+{
+    for (; lz; lz = lz->next)
+        if ((*f = find_file(lz, dev, ino)) != NULL)
+            return lz;
+    return NULL;
+}
+
 int ck_lazy_is_placeholder(struct ck_lazy *lz, dev_t dev, ino_t ino)
 {
-    return find_file(lz, dev, ino) != NULL;
+    const struct file_ref *f;
+    return owner(lz, dev, ino, &f) != NULL;
 }
 
 void ck_lazy_fix_stat(struct ck_lazy *lz, struct stat *st)
 {
-    const struct file_ref *f = find_file(lz, st->st_dev, st->st_ino);
-    if (!f)
+    const struct file_ref *f;
+    lz = owner(lz, st->st_dev, st->st_ino, &f);
+    if (!lz)
         return;
     const struct ck_ix_entry *e = &lz->ix.entries[f->entry];
     st->st_mtim = (struct timespec){e->mtime_sec, e->mtime_nsec};
@@ -550,8 +566,9 @@ void ck_lazy_fix_stat(struct ck_lazy *lz, struct stat *st)
 int ck_lazy_want(struct ck_lazy *lz, dev_t dev, ino_t ino, uint64_t off, uint64_t len,
                  ck_lazy_cb cb, void *ctx)
 {
-    const struct file_ref *f = find_file(lz, dev, ino);
-    if (!f)
+    const struct file_ref *f;
+    lz = owner(lz, dev, ino, &f);
+    if (!lz)
         return 1;
     const struct ck_ix_entry *e = &lz->ix.entries[f->entry];
     if (off >= e->size || len == 0)
@@ -589,7 +606,96 @@ int ck_lazy_want(struct ck_lazy *lz, dev_t dev, ino_t ino, uint64_t off, uint64_
 
 uint64_t ck_lazy_bytes_fetched(struct ck_lazy *lz)
 {
-    return atomic_load(&lz->fetched);
+    uint64_t n = 0;
+    for (; lz; lz = lz->next)
+        n += atomic_load(&lz->fetched);
+    return n;
+}
+
+void ck_lazy_hide(struct ck_lazy *lz, const char *name)
+{
+    pthread_mutex_lock(&lz->lock);
+    for (size_t k = 0; k < lz->nby_data; k++) {
+        if (strcmp(lz->ix.entries[lz->by_data[k]].name, name) != 0)
+            continue;
+        memmove(&lz->by_data[k], &lz->by_data[k + 1], (lz->nby_data - k - 1) * sizeof(size_t));
+        lz->nby_data--;
+        break;
+    }
+    for (size_t k = 0; k < lz->nfiles; k++) {
+        if (strcmp(lz->ix.entries[lz->files[k].entry].name, name) != 0)
+            continue;
+        memmove(&lz->files[k], &lz->files[k + 1], (lz->nfiles - k - 1) * sizeof(*lz->files));
+        lz->nfiles--;
+        break;
+    }
+    pthread_mutex_unlock(&lz->lock);
+    unlinkat(lz->prev_dirfd, name, 0);
+}
+
+void ck_lazy_chain(struct ck_lazy *lz, struct ck_lazy *next)
+{
+    while (lz->next)
+        lz = lz->next;
+    lz->next = next;
+}
+
+/* ---------- one small entry, read at once ---------- */
+
+static ck_rc inflate_entry(struct ck_lazy *lz, const struct ck_ix_entry *e, size_t first,
+                           size_t last, const unsigned char *in, char *out, struct ck_err *err)
+{
+    const struct ck_ix_member *m0 = &lz->ix.members[first];
+    ck_rc rc = CK_OK;
+    for (size_t i = first; !rc && i <= last; i++) {
+        const struct ck_ix_member *m = &lz->ix.members[i];
+        unsigned char *buf = malloc(m->in_len ? m->in_len : 1);
+        rc = buf ? inflate_member(m, in + (m->out_off - m0->out_off), buf, err)
+                 : ck_fail(err, CK_ENOMEM, "prev/%s: out of memory", e->name);
+        uint64_t a = m->in_off > e->data_off ? m->in_off : e->data_off;
+        uint64_t b = m->in_off + m->in_len < e->data_off + e->size ? m->in_off + m->in_len
+                                                                   : e->data_off + e->size;
+        if (!rc && b > a)
+            memcpy(out + (a - e->data_off), buf + (a - m->in_off), (size_t)(b - a));
+        free(buf);
+    }
+    return rc;
+}
+
+ck_rc ck_lazy_read_entry(struct ck_lazy *lz, const char *name, size_t max, char **out,
+                         size_t *len, struct ck_err *err)
+{
+    const struct ck_ix_entry *e = NULL;
+    for (size_t i = 0; i < lz->ix.nentries && !e; i++)
+        if (lz->ix.entries[i].type == CK_IX_FILE && strcmp(lz->ix.entries[i].name, name) == 0)
+            e = &lz->ix.entries[i];
+    if (!e)
+        return CK_ENOTFOUND;
+    if (e->size > max)
+        return ck_fail(err, CK_EHOSTILE, "prev/%s: %llu bytes, more than the %zu expected", name,
+                       (unsigned long long)e->size, max);
+    char *buf = calloc(1, (size_t)e->size + 1);
+    if (!buf)
+        return ck_fail(err, CK_ENOMEM, "prev/%s: out of memory", name);
+    ck_rc rc = CK_OK;
+    if (e->size > 0) {
+        size_t first = ck_ix_member_at(&lz->ix, e->data_off);
+        size_t last = ck_ix_member_at(&lz->ix, e->data_off + e->size - 1);
+        const struct ck_ix_member *m0 = &lz->ix.members[first], *m1 = &lz->ix.members[last];
+        unsigned char *in = NULL;
+        rc = fetch_range(lz, m0->out_off, (size_t)(m1->out_off + m1->out_len - m0->out_off), &in,
+                         err);
+        if (!rc)
+            rc = inflate_entry(lz, e, first, last, in, buf, err);
+        free(in);
+    }
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    *out = buf;
+    *len = (size_t)e->size;
+    return CK_OK;
 }
 
 /* ---------- life cycle ---------- */
@@ -638,6 +744,8 @@ ck_rc ck_lazy_open(struct ck_store *store, uint64_t size, int prev_dirfd, struct
 
 void ck_lazy_stop(struct ck_lazy *lz)
 {
+    if (lz->next)
+        ck_lazy_stop(lz->next);
     pthread_mutex_lock(&lz->lock);
     lz->stop = true;
     pthread_cond_broadcast(&lz->cond);
@@ -655,6 +763,7 @@ void ck_lazy_free(struct ck_lazy *lz)
     if (!lz)
         return;
     ck_lazy_stop(lz);
+    ck_lazy_free(lz->next);
     if (lz->prev_dirfd >= 0)
         close(lz->prev_dirfd);
     ck_ix_free(&lz->ix);

@@ -51,6 +51,20 @@ void ck_lazy_fix_stat(struct ck_lazy *lz, struct stat *st);
 int ck_lazy_want(struct ck_lazy *lz, dev_t dev, ino_t ino, uint64_t off, uint64_t len,
                  ck_lazy_cb cb, void *ctx);
 
+/* Makes lz serve next's placeholders too (the shards of a multi-rank checkpoint share one
+ * prev/): every call on lz covers the chain, and ck_lazy_free(lz) frees next. */
+void ck_lazy_chain(struct ck_lazy *lz, struct ck_lazy *next);
+
+/* The bytes of the regular-file entry name (at most max of them), fetched and inflated now,
+ * blocking, into a NUL-terminated malloc'd buffer. CK_ENOTFOUND if there is no such entry
+ * (err untouched). */
+ck_rc ck_lazy_read_entry(struct ck_lazy *lz, const char *name, size_t max, char **out,
+                         size_t *len, struct ck_err *err);
+
+/* Removes the top-level file name from prev/ and never writes it (the multi-rank
+ * manifest, which is ckptfs's and not the tree's). Before prev/ is served. */
+void ck_lazy_hide(struct ck_lazy *lz, const char *name);
+
 /* Bytes fetched from the store so far (the index included). */
 uint64_t ck_lazy_bytes_fetched(struct ck_lazy *lz);
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "restore/lazy.h"
+#include "restore/shards.h"
 #include "restore/streamed.h"
 #include "util/clock.h"
 #include "util/fsutil.h"
@@ -52,6 +53,7 @@ struct ck_loader {
     struct waiter *entry_waiters;               /* protected by lock */
     struct ck_store *lazy_store; /* the source, kept open while lazy serves from it */
     struct ck_lazy *lazy;        /* set before READY, read-only afterwards */
+    struct ck_shards shards;     /* the other ranks' shards (multi-rank), likewise */
 };
 
 const char *ck_load_state_name(enum ck_load_state s)
@@ -221,12 +223,21 @@ static ck_rc load_streamed(struct ck_loader *l, struct ck_store *s, struct ck_er
 
 /* A ckptfs archive: the tree from its seek index at once, data on demand (lazy.h).
  * CK_ENOTFOUND if the object has no index; the caller then extracts it whole. */
-static ck_rc load_indexed(struct ck_loader *l, struct ck_store *s, uint64_t size,
-                          struct ck_err *err)
+static ck_rc load_indexed(struct ck_loader *l, struct ck_store *s, const char *uri,
+                          uint64_t size, struct ck_err *err)
 {
     uint64_t entries = 0;
     struct ck_lazy *lz = NULL;
     ck_rc rc = ck_lazy_open(s, size, l->prev_dirfd, &lz, &entries, err);
+    struct ck_shards shards = {.world = 1};
+    if (!rc) {
+        rc = ck_shards_attach(lz, uri, l->cfg.env, l->prev_dirfd, &shards, &entries, err);
+        if (rc) { /* a multi-rank checkpoint that is not whole is no checkpoint */
+            ck_lazy_free(lz);
+            ck_shards_close(&shards);
+            return rc == CK_ENOTFOUND ? CK_ECORRUPT : rc;
+        }
+    }
     if (rc == CK_ENOTFOUND)
         return rc;
     if (rc == CK_EHOSTILE)
@@ -243,6 +254,10 @@ static ck_rc load_indexed(struct ck_loader *l, struct ck_store *s, uint64_t size
     pthread_mutex_lock(&l->lock);
     l->lazy = lz;
     l->lazy_store = s;
+    l->shards = shards;
+    l->st.world = shards.world;
+    l->st.generation = shards.generation;
+    l->st.bytes_total += shards.bytes;
     l->st.kind = CK_KIND_TAR;
     l->st.entries = entries;
     l->st.indexed = true;
@@ -264,7 +279,7 @@ static ck_rc load(struct ck_loader *l, struct ck_err *err)
     pthread_mutex_unlock(&l->lock);
     ck_log_info("loading previous checkpoint %s (%llu bytes)", ck_store_uri(s),
                 (unsigned long long)size);
-    rc = load_indexed(l, s, size, err);
+    rc = load_indexed(l, s, l->cfg.srcs[index], size, err);
     if (rc != CK_ENOTFOUND) {
         if (rc) {
             ck_err_prefix(err, "previous checkpoint %s", ck_store_uri(s));
@@ -425,6 +440,7 @@ void ck_loader_free(struct ck_loader *l)
 {
     ck_loader_shutdown(l);
     ck_lazy_free(l->lazy);
+    ck_shards_close(&l->shards);
     if (l->lazy_store)
         ck_store_close(l->lazy_store);
     close(l->prev_dirfd);

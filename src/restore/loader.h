@@ -44,6 +44,8 @@ struct ck_load_status {
     uint64_t bytes_total;
     uint64_t entries;
     bool indexed; /* served from the seek index, data fetched on read */
+    unsigned world;      /* ranks of a multi-rank checkpoint (restore/shards.h); 0 or 1: one */
+    uint64_t generation; /* its generation */
     double seconds;
     char error[CK_ERR_MSG_MAX];
 };

@@ -110,7 +110,7 @@ static ck_rc write_raw(int dirfd, struct ck_snap *snap, struct ck_store_upload *
 
 /* tar -> parallel gzip members -> store, then the seek index after the last member. */
 static ck_rc write_tar(int dirfd, struct ck_snap *snap, const struct ck_codec *codec,
-                       struct ck_store_upload *up, struct ck_save_progress *pr,
+                       const struct ck_pack_trailer *trailer, struct ck_store_upload *up, struct ck_save_progress *pr,
                        struct ck_save_result *res, struct ck_err *err)
 {
     struct counting_sink out = {ck_store_upload_sink(up), pr};
@@ -124,7 +124,8 @@ static ck_rc write_tar(int dirfd, struct ck_snap *snap, const struct ck_codec *c
     if (!rc) {
         struct counting_sink in = {ck_gzw_sink(gz), pr};
         struct ck_sink in_sink = {counting_in_write, &in};
-        struct ck_pack_opts po = {.observe = ck_ix_builder_add, .observe_ctx = ix};
+        struct ck_pack_opts po = {
+            .observe = ck_ix_builder_add, .observe_ctx = ix, .trailer = trailer};
         if (snap) {
             po.file_begin = ck_snap_file_begin;
             po.file_end = ck_snap_file_end;
@@ -149,7 +150,8 @@ static ck_rc write_tar(int dirfd, struct ck_snap *snap, const struct ck_codec *c
 /* One pass: a new upload of the whole object. *wrote_all tells whether every byte was
  * handed to the upload (then opts->size can be set for the next pass). */
 static ck_rc run_pass(int dirfd, struct ck_snap *snap, struct ck_store *dest,
-                      const struct ck_codec *codec, const struct ck_put_opts *opts,
+                      const struct ck_codec *codec, const struct ck_pack_trailer *trailer,
+                      const struct ck_put_opts *opts,
                       struct ck_save_progress *pr, struct ck_save_result *res, bool *may_replay,
                       bool *wrote_all, struct ck_err *err)
 {
@@ -168,7 +170,7 @@ static ck_rc run_pass(int dirfd, struct ck_snap *snap, struct ck_store *dest,
     if (kind == CK_KIND_PAYLOAD)
         rc = write_raw(dirfd, snap, up, pr, res, err);
     else if (kind == CK_KIND_TAR)
-        rc = write_tar(dirfd, snap, codec, up, pr, res, err);
+        rc = write_tar(dirfd, snap, codec, trailer, up, pr, res, err);
     *wrote_all = rc == CK_OK;
     if (rc) {
         ck_store_put_abort(up);
@@ -178,19 +180,36 @@ static ck_rc run_pass(int dirfd, struct ck_snap *snap, struct ck_store *dest,
     return ck_store_put_commit(up, err);
 }
 
+/* The tree may not hold the trailer's name: the archive would have it twice. */
+static ck_rc check_trailer_name(int dirfd, const struct ck_pack_trailer *t, struct ck_err *err)
+{
+    struct stat st;
+    if (t && fstatat(dirfd, t->name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+        return ck_fail(err, CK_EINVAL,
+                       "save/%s: this name is reserved for the multi-rank manifest; rename it",
+                       t->name);
+    return CK_OK;
+}
+
 ck_rc ck_save_pipeline_run(int save_dirfd, struct ck_snap *snap, struct ck_store *dest,
-                           const struct ck_codec *codec, void (*read_done)(void *ctx), void *ctx,
+                           const struct ck_codec *codec, const struct ck_save_extra *extra,
+                           void (*read_done)(void *ctx), void *ctx,
                            struct ck_save_progress *progress, struct ck_save_result *res,
                            struct ck_err *err)
 {
     memset(res, 0, sizeof(*res));
+    const struct ck_pack_trailer *trailer = extra ? extra->trailer : NULL;
     ck_rc rc = classify_tree(save_dirfd, &res->kind, err);
+    if (!rc && extra && extra->always_tar)
+        res->kind = CK_KIND_TAR;
+    if (!rc)
+        rc = check_trailer_name(save_dirfd, trailer, err);
     struct ck_put_opts opts = {.replayable = true, .size = CK_STORE_SIZE_UNKNOWN, .pass = 0};
     bool read_reported = false;
     while (!rc) {
         bool may_replay = false, wrote_all = false;
-        rc = run_pass(save_dirfd, snap, dest, codec, &opts, progress, res, &may_replay, &wrote_all,
-                      err);
+        rc = run_pass(save_dirfd, snap, dest, codec, trailer, &opts, progress, res, &may_replay,
+                      &wrote_all, err);
         /* Writers go on once the tree is read, unless a replay would read it again with
          * nothing keeping it as it was (no snapshot: the caller's gate is closed). */
         if (read_done && !read_reported && (snap || !may_replay)) {

@@ -21,10 +21,12 @@
 #define CK_SAVE_PIPELINE_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "archive/codec.h"
 #include "archive/extract.h"
+#include "archive/pack.h"
 #include "save/snapshot.h"
 #include "store/store.h"
 
@@ -41,10 +43,17 @@ struct ck_save_result {
     uint64_t compressed; /* bytes of the object */
 };
 
+/* What a multi-rank save adds to the plain one (world/world.h); NULL: a plain save. */
+struct ck_save_extra {
+    bool always_tar; /* a tar even of an empty tree or a lone "payload" (world shards) */
+    const struct ck_pack_trailer *trailer; /* an entry after the tree, or NULL */
+};
+
 /* Archives the tree under dirfd: the snapshot's tree when snap is not NULL (its
  * copy-on-write hooks are used while files are read), else save/ itself. */
 ck_rc ck_save_pipeline_run(int dirfd, struct ck_snap *snap, struct ck_store *dest,
-                           const struct ck_codec *codec, void (*read_done)(void *ctx), void *ctx,
+                           const struct ck_codec *codec, const struct ck_save_extra *extra,
+                           void (*read_done)(void *ctx), void *ctx,
                            struct ck_save_progress *progress, struct ck_save_result *res,
                            struct ck_err *err);
 

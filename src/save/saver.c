@@ -222,9 +222,16 @@ static void run_job(struct ck_saver *s, const struct job *j)
     notify_all(j, true, CK_OK, NULL);
 
     struct run r = {s, snap != NULL};
-    struct ck_save_result res;
-    ck_rc rc = ck_save_pipeline_run(dirfd, snap, s->cfg.dest, &s->cfg.codec, on_read_done, &r,
-                                    &s->progress, &res, &err);
+    struct ck_save_result res = {0};
+    const struct ck_save_target *t = s->cfg.target;
+    struct ck_save_plan plan = {.store = s->cfg.dest};
+    ck_rc rc = t ? t->begin(t->ctx, &plan, &err) : CK_OK;
+    bool began = t && !rc;
+    if (!rc)
+        rc = ck_save_pipeline_run(dirfd, snap, plan.store, &s->cfg.codec, t ? &plan.extra : NULL,
+                                  on_read_done, &r, &s->progress, &res, &err);
+    if (began)
+        t->end(t->ctx, &plan, rc);
     if (!r.thawed)
         ck_area_thaw(s->cfg.area);
     if (snap) {

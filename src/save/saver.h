@@ -27,6 +27,7 @@
 #include "archive/codec.h"
 #include "archive/extract.h"
 #include "save/area.h"
+#include "save/pipeline.h"
 #include "store/store.h"
 
 enum ck_save_trigger {
@@ -75,9 +76,26 @@ struct ck_saver_status {
     uint64_t saves_failed;
 };
 
+/* Where one save goes, decided when it starts (multi-rank saves, world/world.h). */
+struct ck_save_plan {
+    struct ck_store *store;     /* this save's object; owned by the target */
+    struct ck_save_extra extra; /* always_tar, trailer */
+    void *priv;                 /* the target's own */
+};
+
+/* begin runs on the saver thread after the snapshot, before the pipeline; a failure fails
+ * the save. end runs after the pipeline (commit or failure) with its result, whenever
+ * begin succeeded. */
+struct ck_save_target {
+    ck_rc (*begin)(void *ctx, struct ck_save_plan *plan, struct ck_err *err);
+    void (*end)(void *ctx, struct ck_save_plan *plan, ck_rc rc);
+    void *ctx;
+};
+
 struct ck_saver_cfg {
     struct ck_area *area;  /* not owned */
-    struct ck_store *dest; /* not owned */
+    struct ck_store *dest; /* not owned; used when target is NULL */
+    const struct ck_save_target *target; /* NULL: every save is a plain save to dest */
     struct ck_codec codec;
     double save_wait_s;
     double autosave_quiet_s;

@@ -1,0 +1,324 @@
+"""Multi-rank checkpoints (--world N --rank R, docs/world.md): several mounts on one
+machine act as the ranks of one training job, each saving its own files; the generation
+is committed by rank 0's object at --dest, whose last entry is the manifest. A fresh
+mount with --src sees the union of every rank's tree; a generation that some rank did
+not make durable is never seen. Runs on file://, s3:// (moto, signatures on), gs://
+(tests/tools/fake_gcs.py) and Azure (Azurite)."""
+import errno
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import threading
+
+from ckfs import TOOLS, FaultProxy, MountTest, tree, wait_for
+
+sys.path.insert(0, TOOLS)
+
+WORLD = 4
+
+
+def rank_tree(root, rank, gen, big=3 << 20):
+    """Rank rank's files of generation gen: a shared folder, files only this rank has."""
+    for d in ("shared", f"shared/r{rank}", "model"):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+        os.chmod(os.path.join(root, d), 0o755)
+    seed = hashlib.sha256(f"{rank}-{gen}".encode()).digest()
+    with open(os.path.join(root, "model", f"shard-{rank}.bin"), "wb") as f:
+        block = seed * (65536 // len(seed))
+        for i in range(big // len(block)):
+            f.write(bytes([i % 251]) + block[1:])
+    with open(os.path.join(root, "shared", f"r{rank}", "state.json"), "w") as f:
+        f.write(f'{{"rank": {rank}, "generation": {gen}}}\n')
+    if rank == 0:
+        with open(os.path.join(root, "config.yaml"), "w") as f:
+            f.write(f"generation: {gen}\n")
+        os.symlink("model/shard-0.bin", os.path.join(root, "latest"))
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            os.utime(os.path.join(dirpath, name), (1_700_000_000 + gen, 1_700_000_000 + gen))
+
+
+def union(trees):
+    out = {}
+    for t in trees:
+        out.update(t)
+    return out
+
+
+class WorldBase(MountTest):
+    """The cases; subclasses say where the checkpoint goes and with what environment."""
+
+    def dest(self, name):
+        raise NotImplementedError
+
+    def env(self):
+        return os.environ.copy()
+
+    def read_object(self, name):
+        """The bytes of the object at dest(name), read from outside ckptfs."""
+        raise NotImplementedError
+
+    def ranks(self, name, world=WORLD, extra=(), tag=""):
+        return [self.mount(self.dest(name), name=f"{name}{tag}-r{r}", env=self.env(),
+                           extra=["--world", str(world), "--rank", str(r), *extra])
+                for r in range(world)]
+
+    def fill(self, mounts, gen):
+        want = []
+        for r, m in enumerate(mounts):
+            src = os.path.dirname(self.path(f"src-g{gen}-r{r}", "x"))
+            if os.path.exists(src):
+                shutil.rmtree(src)
+                os.makedirs(src)
+            rank_tree(src, r, gen)
+            for child in os.listdir(m.save):
+                p = os.path.join(m.save, child)
+                if os.path.isdir(p) and not os.path.islink(p):
+                    shutil.rmtree(p)
+                else:
+                    os.unlink(p)
+            shutil.copytree(src, m.save, symlinks=True, dirs_exist_ok=True)
+            want.append(tree(src))
+        return union(want)
+
+    def save_all(self, mounts, order):
+        """touch .save on every rank in the order given, each in its own thread (rank 0's
+        returns only once the others' shards are durable); returns {rank: exit status}."""
+        rcs = {}
+        threads = []
+        for r in order:
+            t = threading.Thread(target=lambda r=r: rcs.__setitem__(r, mounts[r].touch_save()))
+            t.start()
+            threads.append(t)
+        for t in threads:
+            t.join()
+        return rcs
+
+    def restore(self, name, tag, extra=()):
+        return self.mount(self.dest(f"{name}-next-{tag}"), [self.dest(name)], env=self.env(),
+                          name=f"{name}-reader-{tag}", extra=list(extra))
+
+    def test_four_ranks_one_checkpoint(self):
+        ms = self.ranks("ck")
+        want = self.fill(ms, 1)
+        rcs = self.save_all(ms, [3, 1, 0, 2])
+        self.assertEqual(rcs, {0: 0, 1: 0, 2: 0, 3: 0}, ms[0].logtext())
+        st0 = ms[0].status()["world"]
+        self.assertEqual((st0["rank"], st0["size"], st0["committed"]), (0, WORLD, 1))
+        wait_for(lambda: ms[2].status()["world"]["committed"] == 1, 60,
+                 "rank 2 to learn of the commit")
+        self.assertEqual(ms[2].status()["world"]["durable"], 1)
+
+        # Every rank's tree, lazily, in one prev/, byte for byte.
+        rd = self.restore("ck", "a")
+        self.assertEqual(tree(rd.prev), want)
+        prev = rd.status()["prev"]
+        self.assertEqual(prev["world"], {"ranks": WORLD, "generation": 1})
+        self.assertIsNone(prev["error"])
+
+        # A world of another size restores every file as well (4 saved, 2 restoring).
+        rd2 = self.restore("ck", "b", extra=["--world", "2", "--rank", "1"])
+        self.assertEqual(tree(rd2.prev), want)
+
+        # What flyte.Checkpoint's tarfile sees: rank 0's files and the manifest.
+        arc = self.path("dl", "ck.tar.gz")
+        with open(arc, "wb") as f:
+            f.write(self.read_object("ck"))
+        out = os.path.dirname(self.path("flyte", "x"))
+        with tarfile.open(arc, "r:*") as t:
+            t.extractall(out, filter="data")
+        seen = tree(out)
+        manifest = seen.pop(".ckptfs-world")[3].decode()
+        self.assertTrue(manifest.startswith("ckptfs-world 1\ngeneration 1\nworld 4\n"), manifest)
+        rank0 = {k: v for k, v in want.items()
+                 if not k.startswith(("shared/r1", "shared/r2", "shared/r3"))
+                 and not k.startswith(("model/shard-1", "model/shard-2", "model/shard-3"))}
+        self.assertEqual(seen, rank0)
+
+    def test_missing_rank_keeps_the_previous_generation(self):
+        ms = self.ranks("ck", extra=["--world-timeout", "5"])
+        want1 = self.fill(ms, 1)
+        self.assertEqual(self.save_all(ms, [0, 1, 2, 3]), {0: 0, 1: 0, 2: 0, 3: 0},
+                         ms[0].logtext())
+        self.fill(ms, 2)
+        # Rank 3 never saves generation 2: rank 0's save fails, naming it.
+        rcs = self.save_all(ms, [1, 2, 0])
+        self.assertEqual(rcs, {0: 1, 1: 0, 2: 0}, ms[0].logtext())
+        st = ms[0].status()
+        self.assertIn("rank 3's shard", st["last_error"])
+        self.assertEqual(st["world"]["committed"], 1)
+        rd = self.restore("ck", "a")
+        self.assertEqual(tree(rd.prev), want1)
+        self.assertEqual(rd.status()["prev"]["world"]["generation"], 1)
+
+    def test_two_generations_and_a_restarted_rank(self):
+        ms = self.ranks("ck")
+        self.fill(ms, 1)
+        self.assertEqual(self.save_all(ms, [3, 2, 1, 0]), {0: 0, 1: 0, 2: 0, 3: 0},
+                         ms[0].logtext())
+        # Rank 2 restarts on its cache dir (unsaved nothing): it goes on at generation 2.
+        cache = ms[2].cache
+        self.assertEqual(ms[2].unmount(), 0)
+        ms[2] = self.mount(self.dest("ck"), name="ck-r2-again", cache=cache, env=self.env(),
+                           extra=["--world", str(WORLD), "--rank", "2"])
+        want2 = self.fill(ms, 2)
+        self.assertEqual(self.save_all(ms, [0, 2, 3, 1]), {0: 0, 1: 0, 2: 0, 3: 0},
+                         ms[0].logtext())
+        self.assertEqual(ms[2].status()["world"]["claimed"], 2)
+        rd = self.restore("ck", "a")
+        self.assertEqual(tree(rd.prev), want2)
+        self.assertEqual(rd.status()["prev"]["world"]["generation"], 2)
+
+    def test_two_ranks_saving_one_path_is_an_error(self):
+        ms = self.ranks("ck", world=2)
+        for m in ms:
+            with open(os.path.join(m.save, "same.txt"), "w") as f:
+                f.write(m.mnt)
+        self.assertEqual(self.save_all(ms, [1, 0]), {0: 0, 1: 0}, ms[0].logtext())
+        rd = self.restore("ck", "a")
+        with self.assertRaises(OSError):
+            os.listdir(rd.prev)
+        prev = rd.status()["prev"]
+        self.assertEqual(prev["state"], "failed")
+        self.assertIn("rank 1's shard", prev["error"])
+        self.assertIn("same.txt", prev["error"])
+
+
+class FileWorldTest(WorldBase):
+    def dest(self, name):
+        return "file://" + self.path("store", name + ".tar.gz")
+
+    def read_object(self, name):
+        with open(self.path("store", name + ".tar.gz"), "rb") as f:
+            return f.read()
+
+    def test_rewritten_shard_is_refused(self):
+        ms = self.ranks("ck", world=2)
+        self.fill(ms, 1)
+        self.assertEqual(self.save_all(ms, [1, 0]), {0: 0, 1: 0}, ms[0].logtext())
+        # A shard written again after the commit (a stray rank) is never mixed in.
+        shard = self.path("store", "ck.tar.gz.ranks", "g1", "r1-of-2")
+        with open(shard, "ab") as f:
+            f.write(b"\0" * 512)
+        rd = self.restore("ck", "a")
+        with self.assertRaises(OSError) as e:  # a failed load: EIO, never a partial tree
+            os.listdir(rd.prev)
+        self.assertEqual(e.exception.errno, errno.EIO)
+        self.assertIn("changed after the commit", rd.status()["prev"]["error"])
+
+    def test_world_id_names_the_shards_and_a_reserved_name_is_refused(self):
+        ms = self.ranks("ck", world=2, extra=["--world-id", "run-7"])
+        self.fill(ms, 1)
+        self.assertEqual(self.save_all(ms, [1, 0]), {0: 0, 1: 0}, ms[0].logtext())
+        self.assertTrue(os.path.exists(
+            self.path("store", "ck.tar.gz.ranks", "run-7", "g1", "r1-of-2")))
+        with open(os.path.join(ms[0].save, ".ckptfs-world"), "w") as f:
+            f.write("mine\n")
+        self.assertNotEqual(ms[0].touch_save(), 0)
+        self.assertIn("reserved", ms[0].status()["last_error"])
+
+    def test_world_from_the_environment(self):
+        env = dict(os.environ, GROUP_WORLD_SIZE="2", GROUP_RANK="1", RANK="7", WORLD_SIZE="16")
+        m = self.mount(self.dest("env"), name="env", env=env, extra=["--world", "auto"])
+        st = m.status()["world"]
+        self.assertEqual((st["rank"], st["size"]), (1, 2))
+        bad = subprocess.run([os.environ.get("CKPTFS_BIN", "ckptfs"), "--dest", self.dest("x"),
+                              "--world", "4", "--rank", "4", self.path("nomnt")],
+                             capture_output=True, text=True)
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn("--rank 4", bad.stderr)
+
+
+class S3WorldTest(WorldBase):
+    def setUp(self):
+        super().setUp()
+        from test_s3 import Moto
+        self.moto = Moto(self.base)
+        self.addCleanup(self.moto.stop)
+        self.moto.client().create_bucket(Bucket="ckit")
+
+    def dest(self, name):
+        return f"s3://ckit/world/{name}"
+
+    def env(self):
+        return self.moto.env(CKPTFS_S3_PART_SIZE="5M")
+
+    def read_object(self, name):
+        return self.moto.client().get_object(Bucket="ckit", Key=f"world/{name}")["Body"].read()
+
+    def test_rank_killed_mid_upload(self):
+        ms = self.ranks("ck")
+        want1 = self.fill(ms, 1)
+        self.assertEqual(self.save_all(ms, [0, 1, 2, 3]), {0: 0, 1: 0, 2: 0, 3: 0},
+                         ms[0].logtext())
+        for m in ms:
+            m.unmount()
+        # Generation 2: rank 1 talks through a proxy that holds its first request; it is
+        # killed while that upload hangs.
+        proxy = FaultProxy(self.base, self.moto.port, "pass,gate=500")  # hint GET, then the PUT held
+        self.addCleanup(proxy.stop)
+        ms = []
+        for r in range(WORLD):
+            env = self.moto.env(proxy.url if r == 1 else None, CKPTFS_S3_PART_SIZE="5M")
+            ms.append(self.mount(self.dest("ck"), name=f"g2-r{r}", env=env,
+                                 cache=self.path(f"ck-r{r}-cache"),
+                                 extra=["--world", str(WORLD), "--rank", str(r),
+                                        "--world-timeout", "5"]))
+        self.fill(ms, 2)
+        t = threading.Thread(target=ms[1].touch_save)
+        t.start()
+        wait_for(lambda: any(rec["action"].startswith("gate") and rec["method"] == "PUT"
+                             for rec in proxy.records()), 60, "rank 1's upload to hang")
+        ms[1].kill()
+        proxy.stop()  # the held PUT never reaches the store
+        t.join()
+        rcs = self.save_all(ms, [2, 3, 0])
+        self.assertEqual(rcs, {0: 1, 2: 0, 3: 0}, ms[0].logtext())
+        rd = self.restore("ck", "a")
+        self.assertEqual(tree(rd.prev), want1)
+
+
+class GcsWorldTest(WorldBase):
+    def setUp(self):
+        super().setUp()
+        from test_gcs import FakeGcs
+        self.gcs = FakeGcs(self.base)
+        self.addCleanup(self.gcs.stop)
+
+    def dest(self, name):
+        return f"gs://ckit/world/{name}"
+
+    def env(self):
+        from test_gcs import gcs_env
+        return gcs_env(GOOGLE_APPLICATION_CREDENTIALS=self.gcs.sa_file(),
+                       CKPTFS_GCS_ENDPOINT=self.gcs.url, CKPTFS_GCS_PART_SIZE="5M")
+
+    def read_object(self, name):
+        return self.gcs.object(f"world/{name}")
+
+
+class AzureWorldTest(WorldBase):
+    def setUp(self):
+        super().setUp()
+        import azblob
+        from test_azure import Azurite
+        self.az = Azurite(self.base)
+        self.addCleanup(self.az.stop)
+        azblob.create_container(self.az.port, "ckit")
+
+    def dest(self, name):
+        return f"az://ckit/world/{name}"
+
+    def env(self):
+        import azblob
+        from test_azure import az_env
+        return az_env(AZURE_STORAGE_CONNECTION_STRING=(
+            f"DefaultEndpointsProtocol=http;AccountName={azblob.ACCOUNT};"
+            f"AccountKey={azblob.KEY};BlobEndpoint={self.az.url}/{azblob.ACCOUNT};"))
+
+    def read_object(self, name):
+        import azblob
+        return azblob.get_blob(self.az.port, "ckit", f"world/{name}")
