@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,17 +165,43 @@ int ck_tool_save(int argc, char **argv)
     return rc;
 }
 
+/* Whether the wait is over: no save running or queued; with committed, also the
+ * generation of this rank's last durable shard committed by rank 0 (docs/world.md). */
+static int wait_done(const char *doc, bool committed)
+{
+    char cur[16], queued[16], world[8];
+    ck_ctl_str(doc, "save.current", cur, sizeof(cur));
+    ck_ctl_str(doc, "save.queued", queued, sizeof(queued));
+    if (cur[0] || strcmp(queued, "true") == 0)
+        return 0;
+    if (!committed)
+        return 1;
+    ck_ctl_str(doc, "world", world, sizeof(world));
+    if (!world[0])
+        return -1;
+    double durable = ck_ctl_num(doc, "world.durable", 0);
+    return durable > 0 && ck_ctl_num(doc, "world.committed", 0) >= durable;
+}
+
 int ck_tool_wait(int argc, char **argv)
 {
     double timeout = -1;
-    if (argc == 4 && strcmp(argv[1], "--timeout") == 0)
-        timeout = atof(argv[2]);
-    else if (argc != 2) {
-        fputs("usage: ckptfs wait [--timeout SECONDS] MOUNTPOINT\n", stderr);
+    bool committed = false;
+    int i = 1;
+    for (; i < argc - 1; i++) {
+        if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc - 1)
+            timeout = atof(argv[++i]);
+        else if (strcmp(argv[i], "--committed") == 0)
+            committed = true;
+        else
+            break;
+    }
+    if (i != argc - 1) {
+        fputs("usage: ckptfs wait [--timeout SECONDS] [--committed] MOUNTPOINT\n", stderr);
         return 2;
     }
     const char *mnt = argv[argc - 1];
-    char doc[CK_STATUS_MAX], cur[16], queued[16];
+    char doc[CK_STATUS_MAX];
     struct ck_err err;
     double end = ck_now() + timeout;
     for (;;) {
@@ -182,12 +209,17 @@ int ck_tool_wait(int argc, char **argv)
             fprintf(stderr, "ckptfs wait: %s\n", err.msg);
             return 1;
         }
-        ck_ctl_str(doc, "save.current", cur, sizeof(cur));
-        ck_ctl_str(doc, "save.queued", queued, sizeof(queued));
-        if (!cur[0] && strcmp(queued, "true") != 0)
+        int done = wait_done(doc, committed);
+        if (done < 0) {
+            fprintf(stderr, "ckptfs wait: --committed: %s is not a multi-rank mount\n", mnt);
+            return 1;
+        }
+        if (done)
             return 0;
         if (timeout >= 0 && ck_now() >= end) {
-            fprintf(stderr, "ckptfs wait: a save still runs after %.0f s\n", timeout);
+            fprintf(stderr, "ckptfs wait: %s after %.0f s\n",
+                    committed ? "the generation is not committed" : "a save still runs",
+                    timeout);
             return 1;
         }
         usleep(100 * 1000);

@@ -87,6 +87,7 @@ static ck_rc shared_key(struct attempt_ctx *ac, struct ck_http_attempt *a,
         .content_md5 = c->content_md5,
         .content_type = c->content_type,
         .range = range[0] ? range : NULL,
+        .if_none_match = c->if_none_match ? "*" : NULL,
         .xms = h,
         .nxms = nh,
     };
@@ -194,6 +195,8 @@ static void set_headers(struct ck_http_request *req, const struct ck_azure_call 
         snprintf(ctype, 160, "Content-Type: %s", c->content_type);
         req->headers[h++] = ctype;
     }
+    if (c->if_none_match)
+        req->headers[h++] = "If-None-Match: *";
     req->headers[h] = NULL;
 }
 

@@ -8,6 +8,12 @@
  * A failed upload leaves its blocks uncommitted: they are invisible, never part of the
  * blob, and Azure discards them (after 7 days, or at the next commit of that blob). There
  * is no call to delete uncommitted blocks alone.
+ *
+ * Create-only puts (store.h): one Put Blob with "If-None-Match: *" (in the Shared Key
+ * string to sign), never blocks (part_upload.c's single_only: a larger object fails its
+ * commit with CK_EUNSUPPORTED). Azure answers 409 BlobAlreadyExists when a blob is there
+ * (412 ConditionNotMet is taken the same way): CK_EEXIST; one after a retry, or a lost
+ * reply, is settled by reading the blob back (create_only.h).
  */
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -17,6 +23,7 @@
 
 #include "auth/sigv4.h"
 #include "store/azure.h"
+#include "store/create_only.h"
 #include "store/digest.h"
 #include "util/buf.h"
 #include "util/log.h"
@@ -25,6 +32,8 @@
 
 struct az_up {
     struct ck_azure *az;
+    struct ck_store *store; /* not owned: read back after an ambiguous create-only put */
+    bool if_absent;         /* a create-only put: one Put Blob with If-None-Match: * */
     char nonce[11];
 };
 
@@ -109,6 +118,18 @@ static void abort_upload(void *ctx)
                 u->az->display);
 }
 
+/* Whether a refused Put Blob with If-None-Match: * says that a blob is there. */
+static bool blob_exists_reply(const struct ck_http_response *resp)
+{
+    char code[64], msg[200];
+    if (resp->status == 412)
+        return true;
+    return resp->status == 409 &&
+           ck_azure_error_code(resp->error_body, resp->error_body_len, resp->captured, code,
+                               sizeof(code), msg, sizeof(msg)) &&
+           strcmp(code, "BlobAlreadyExists") == 0;
+}
+
 static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
 {
     struct az_up *u = ctx;
@@ -121,9 +142,17 @@ static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
         .content_md5 = md5,
         .content_type = "application/octet-stream",
         .blob_type = "BlockBlob",
+        .if_none_match = u->if_absent,
     };
     struct ck_http_response resp;
-    return ck_azure_perform(u->az, &c, &resp, err);
+    ck_rc rc = ck_azure_perform(u->az, &c, &resp, err);
+    if (!u->if_absent)
+        return rc;
+    struct ck_create_reply r = {.rc = rc,
+                                .exists = rc && blob_exists_reply(&resp),
+                                .attempts = resp.attempts,
+                                .condition = "If-None-Match: *"};
+    return ck_create_only_result(u->store, data, len, &r, err);
 }
 
 static const struct ck_part_ops azure_part_ops = {
@@ -138,11 +167,12 @@ static const struct ck_part_ops azure_part_ops = {
 ck_rc ck_azure_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
                          struct ck_store_upload **out, struct ck_err *err)
 {
-    (void)opts; /* every byte is kept until it is stored: nothing to replay */
-    struct az_up *u = calloc(1, sizeof(*u));
+    struct az_up *u = calloc(1, sizeof(*u)); /* every byte is kept until stored: no replays */
     if (!u)
         return ck_fail(err, CK_ENOMEM, "PUT %s: out of memory", s->display_uri);
     u->az = s->priv;
+    u->store = s;
+    u->if_absent = opts->if_absent;
     unsigned char rnd[5];
     if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
         free(u);
@@ -152,5 +182,6 @@ ck_rc ck_azure_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
              rnd[4]);
     struct ck_part_cfg cfg = u->az->parts;
     cfg.result_size = sizeof(struct block_result);
+    cfg.single_only = opts->if_absent;
     return ck_part_upload_new(s, &azure_part_ops, u, &cfg, out, err);
 }

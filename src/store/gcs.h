@@ -53,6 +53,7 @@ struct ck_gcs_call {
     const atomic_bool *cancel; /* when set, no further attempt starts */
     bool bucket_level;         /* address the bucket (list multipart uploads), not the key */
     const char *copy_source;   /* "/bucket/object" (encoded): a server-side copy, or NULL */
+    bool if_generation_0;      /* x-goog-if-generation-match: 0 (a create-only PUT) */
 };
 
 /* Settings from the environment (endpoint, part size, parallelism). No I/O. */

@@ -169,6 +169,8 @@ ck_rc ck_gcs_perform(struct ck_gcs *g, const struct ck_gcs_call *c, struct ck_ht
         snprintf(copy, sizeof(copy), "x-goog-copy-source: %s", c->copy_source);
         req.headers[h++] = copy;
     }
+    if (c->if_generation_0)
+        req.headers[h++] = "x-goog-if-generation-match: 0";
     req.headers[h] = NULL;
     req.method = c->method;
     req.url = url;

@@ -9,18 +9,28 @@
  * (s3_sweep.c, shared with S3) lists the key's open uploads (prefix=KEY) and aborts those
  * that are not this save's: an upload left by a daemon killed mid-save, or by a retried
  * initiate whose first reply was lost.
+ *
+ * Create-only puts (store.h): one PUT with "x-goog-if-generation-match: 0", the XML API's
+ * form of the JSON API's ifGenerationMatch=0 (the XML API takes it as a header, not as a
+ * query parameter), never a multipart upload (part_upload.c's single_only: a larger
+ * object fails its commit with CK_EUNSUPPORTED), and no sweep. GCS answers 412
+ * PreconditionFailed when a live object is there: CK_EEXIST; a 412 after a retry or a
+ * lost reply is settled by reading the object back (create_only.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/create_only.h"
 #include "store/digest.h"
 #include "store/gcs.h"
 #include "store/s3_mpu.h"
 
 struct gcs_up {
     struct ck_gcs *g;
-    struct ck_mpu mpu; /* initiate, complete and abort (s3_mpu.c) */
+    struct ck_store *store; /* not owned: read back after an ambiguous create-only PUT */
+    bool if_absent;         /* a create-only put: one PUT with x-goog-if-generation-match */
+    struct ck_mpu mpu;      /* initiate, complete and abort (s3_mpu.c) */
 };
 
 struct part_result {
@@ -112,9 +122,17 @@ static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
         .body_len = len,
         .content_md5 = md5,
         .content_type = "application/octet-stream",
+        .if_generation_0 = u->if_absent,
     };
     struct ck_http_response resp;
     ck_rc rc = ck_gcs_perform(u->g, &c, &resp, err);
+    if (u->if_absent) {
+        struct ck_create_reply r = {.rc = rc,
+                                    .exists = rc && resp.status == 412,
+                                    .attempts = resp.attempts,
+                                    .condition = "x-goog-if-generation-match: 0"};
+        return ck_create_only_result(u->store, data, len, &r, err);
+    }
     ck_mpu_sweep(&u->mpu);
     return rc;
 }
@@ -131,12 +149,13 @@ static const struct ck_part_ops gcs_part_ops = {
 ck_rc ck_gcs_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
                        struct ck_store_upload **out, struct ck_err *err)
 {
-    (void)opts; /* every byte is kept until it is stored: nothing to replay */
-    struct ck_gcs *g = s->priv;
+    struct ck_gcs *g = s->priv; /* every byte is kept until stored: nothing to replay */
     struct gcs_up *u = calloc(1, sizeof(*u));
     if (!u)
         return ck_fail(err, CK_ENOMEM, "PUT %s: out of memory", s->display_uri);
     u->g = g;
+    u->store = s;
+    u->if_absent = opts->if_absent;
     u->mpu = (struct ck_mpu){.display = g->display,
                              .key = g->key,
                              .labels = step_labels,
@@ -146,5 +165,6 @@ ck_rc ck_gcs_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
                              .ctx = u};
     struct ck_part_cfg cfg = g->parts;
     cfg.result_size = sizeof(struct part_result);
+    cfg.single_only = opts->if_absent;
     return ck_part_upload_new(s, &gcs_part_ops, u, &cfg, out, err);
 }

@@ -36,6 +36,7 @@ struct part_upload {
     struct part_buf cur; /* the part being filled */
     size_t want;         /* its size */
     bool started;        /* begin succeeded: abort is owed on failure */
+    bool oversize;       /* single_only, and more bytes came than one request holds */
     pthread_t workers[CK_PART_MAX_PAR];
     unsigned nworkers;
     atomic_bool cancel;
@@ -299,6 +300,10 @@ ck_rc ck_part_upload_write(struct ck_store_upload *up, const void *data, size_t 
     struct part_upload *u = (struct part_upload *)up;
     const char *p = data;
     while (len > 0) {
+        if (u->cfg.single_only && u->cur.data && u->cur.len == u->want) {
+            u->oversize = true; /* the commit says so; nothing more is kept */
+            return CK_OK;
+        }
         if (u->cur.data && u->cur.len == u->want) {
             ck_rc rc = flush_part(u, err);
             if (rc)
@@ -354,11 +359,25 @@ static ck_rc finish_parts(struct part_upload *u, struct ck_err *err)
     return rc;
 }
 
+/* The commit of a single_only upload that outgrew one request. */
+static ck_rc refuse_oversize(const struct part_upload *u, struct ck_err *err)
+{
+    return ck_fail(err, CK_EUNSUPPORTED,
+                   "PUT %s: a create-only put of %llu bytes would need an upload in parts "
+                   "(more than %zu bytes), which is not done create-only",
+                   u->disp, (unsigned long long)u->hdr.bytes, u->want);
+}
+
 ck_rc ck_part_upload_commit(struct ck_store_upload *up, struct ck_err *err)
 {
     struct part_upload *u = (struct part_upload *)up;
-    ck_rc rc = u->started ? finish_parts(u, err)
-                          : u->ops->single(u->ctx, u->cur.data ? u->cur.data : "", u->cur.len, err);
+    ck_rc rc;
+    if (u->oversize)
+        rc = refuse_oversize(u, err);
+    else if (u->started)
+        rc = finish_parts(u, err);
+    else
+        rc = u->ops->single(u->ctx, u->cur.data ? u->cur.data : "", u->cur.len, err);
     free_upload(u);
     return rc;
 }

@@ -17,6 +17,10 @@
  * bytes: part_size * 2^floor((n-1)/1000), capped at max_part, so that with S3's limits
  * (5 MiB .. 5 GiB, 10,000 parts) any object fits while small ones keep small parts.
  *
+ * With single_only (a create-only put, which backends do in one request only) nothing but
+ * single is ever called: bytes past the first part are counted and dropped, and the
+ * commit fails with CK_EUNSUPPORTED.
+ *
  * Before complete: every part succeeded, parts are 1..N without gaps and their sizes add
  * up to the bytes written. Any failure stops the workers (parts in flight are not retried
  * further: send sees `cancel`) and calls abort; the object changes only if complete
@@ -57,6 +61,9 @@ struct ck_part_cfg {
     unsigned parallel;  /* workers, 1 .. CK_PART_MAX_PAR */
     unsigned max_parts; /* the service's limit */
     size_t result_size; /* bytes of one part's result */
+    bool single_only;   /* one request or nothing (a create-only put, store.h): bytes past
+                           the first part are counted, not kept or sent, and the commit
+                           fails with CK_EUNSUPPORTED; begin and send are never called */
 };
 
 /* The size of part n (1-based; 0 counts as 1): first doubled every 1,000 parts, capped at

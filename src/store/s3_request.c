@@ -81,14 +81,15 @@ static ck_rc add_headers(struct ck_http_attempt *a, const struct ck_sigv4_header
     ck_rc rc = CK_OK;
     for (size_t i = 0; i < n && !rc; i++) {
         if (strcmp(h[i].name, "host") != 0 && strncmp(h[i].name, "x-amz-checksum", 14) != 0 &&
-            h[i].value != NULL)
+            strcmp(h[i].name, "if-none-match") != 0 && h[i].value != NULL)
             rc = ck_http_attempt_header(a, h[i].name, h[i].value, err);
     }
     return rc;
 }
 
 /* The attempt hook: x-amz-date, x-amz-content-sha256, the session token and Authorization,
- * computed now. Host and the checksum header are static request headers. */
+ * computed now. Host, the checksum header and If-None-Match are static request headers
+ * (sent unsigned too when the store is anonymous), signed here when they are sent. */
 static ck_rc sign_attempt(void *ctx, struct ck_http_attempt *a, struct ck_err *err)
 {
     struct sign_ctx *sc = ctx;
@@ -117,6 +118,8 @@ static ck_rc sign_attempt(void *ctx, struct ck_http_attempt *a, struct ck_err *e
         h[n++] = (struct ck_sigv4_header){"x-amz-checksum-sha256", c->checksum_b64};
     if (c->amz_name)
         h[n++] = (struct ck_sigv4_header){c->amz_name, c->amz_value};
+    if (c->if_none_match) /* signed: a proxy that drops it cannot turn it into an overwrite */
+        h[n++] = (struct ck_sigv4_header){"if-none-match", "*"};
     struct ck_sigv4_request sr = {
         .method = ck_http_method_name(c->method),
         .path = sc->target->path,
@@ -154,8 +157,9 @@ static void describe_error(const char *disp, const struct ck_s3_call *c,
             resp->status, code, msg[0] ? ": " : "", msg, tail);
 }
 
-/* Static headers: Host, Content-Type, x-amz-checksum-* (signed, same on every attempt), no
- * Expect. Other x-amz-* headers travel with the signature in the attempt hook. */
+/* Static headers: Host, Content-Type, x-amz-checksum-*, If-None-Match (signed, same on
+ * every attempt), no Expect. Other x-amz-* headers travel with the signature in the
+ * attempt hook. */
 struct static_headers {
     char host[400];
     char ctype[128];
@@ -182,6 +186,8 @@ static void set_static_headers(struct ck_http_request *req, const struct ck_s3_c
         snprintf(sh->amz, sizeof(sh->amz), "%s: %s", c->amz_name, c->amz_value);
         req->headers[i++] = sh->amz;
     }
+    if (c->if_none_match)
+        req->headers[i++] = "If-None-Match: *";
     req->headers[i] = NULL;
 }
 

@@ -24,6 +24,19 @@
  * After every save, whatever its outcome (single PUT, Complete, or abort), ck_mpu_sweep
  * (s3_sweep.c, shared with GCS) aborts any other open upload of the key. The object
  * appears at commit only; abort and every failure leave the old object untouched.
+ *
+ * Create-only puts (store.h): one PUT with "If-None-Match: *" (signed), never a multipart
+ * upload (part_upload.c's single_only: a larger object fails its commit with
+ * CK_EUNSUPPORTED), and no sweep (a create-only put starts no multipart upload, and the
+ * key may be another writer's to upload). S3 answers 412 PreconditionFailed when an
+ * object is there: CK_EEXIST. 409 ConditionalRequestConflict (a conflicting write of the
+ * key was in progress; nothing of ours was applied) is sent again after a backoff under
+ * the store's retry policy, so that the answer says who won; when the budget is spent the
+ * 409 is the failure (CK_EREMOTE). The ambiguous cases (a 412 after a retry, a lost
+ * reply) are settled by reading the object back, not by its ETag (create_only.h): a 412
+ * is never taken for success unless the object there holds exactly our bytes, after a
+ * retry. The store must honour If-None-Match on PUT (AWS since 2024, moto, radosgw; see
+ * docs/s3.md): one that ignores it overwrites.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -31,9 +44,11 @@
 #include <string.h>
 
 #include "auth/sigv4.h"
-#include "store/s3.h"
+#include "store/create_only.h"
 #include "store/digest.h"
+#include "store/s3.h"
 #include "store/s3_mpu.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 _Static_assert(CK_S3_MAX_PAR <= CK_PART_MAX_PAR, "S3 parallelism beyond part_upload's pool");
@@ -41,6 +56,7 @@ _Static_assert(CK_S3_MAX_PAR <= CK_PART_MAX_PAR, "S3 parallelism beyond part_upl
 struct s3_up {
     struct ck_s3 *s3;
     struct ck_store *store; /* not owned: for the HEAD that settles an ambiguous commit */
+    bool if_absent;         /* a create-only put: one PUT with If-None-Match: * */
     struct ck_mpu mpu;
 };
 
@@ -164,14 +180,6 @@ static bool commit_applied(struct s3_up *u, const char *want, const struct ck_er
     return true;
 }
 
-/* Whether a failed commit can have been applied: not if the request was refused as such
- * (bad credentials, a malformed request the server named), which leaves nothing done. */
-static bool maybe_applied(ck_rc rc)
-{
-    return rc == CK_ENET || rc == CK_ETIMEDOUT || rc == CK_ENOTFOUND || rc == CK_ECORRUPT ||
-           rc == CK_EREMOTE;
-}
-
 /* The ETag of the object Complete makes of these n parts (false if the parts' ETags are
  * not MD5s, as with SSE-KMS: then an ambiguous Complete stays a failure). */
 static bool multipart_etag(unsigned n, const struct part_result *res, char *out)
@@ -197,7 +205,7 @@ static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err 
         return rc;
     rc = ck_mpu_complete(&u->mpu, n, results, sizeof(struct part_result),
                          offsetof(struct part_result, sent_b64), etag, sizeof(etag), err);
-    if (rc && maybe_applied(rc) && multipart_etag(n, results, want) &&
+    if (rc && ck_commit_maybe_applied(rc) && multipart_etag(n, results, want) &&
         commit_applied(u, want, err)) {
         ck_err_clear(err);
         ck_mpu_sweep(&u->mpu);
@@ -220,10 +228,63 @@ static void abort_remote(void *ctx)
     ck_mpu_sweep(&u->mpu);
 }
 
+/* 409 ConditionalRequestConflict: another write of the key was in progress; ours was
+ * not applied and may be sent again. */
+static bool conflict(ck_rc rc, const struct ck_http_response *resp)
+{
+    return rc && resp->status == 409 && strcmp(resp->error_code, "ConditionalRequestConflict") == 0;
+}
+
+/* The create-only PUT of c, sent again after a 409 conflict while the retry policy allows;
+ * *attempts counts every request sent. */
+static ck_rc put_create(struct s3_up *u, const struct ck_s3_call *c, struct ck_http_response *resp,
+                        unsigned *attempts, struct ck_err *err)
+{
+    struct ck_retry_state st;
+    ck_retry_begin(&st, &u->s3->env->retry, ck_now(), (uint64_t)(uintptr_t)u ^ (uint64_t)ck_now());
+    *attempts = 0;
+    for (;;) {
+        ck_rc rc = ck_s3_perform(u->s3, c, resp, err);
+        *attempts += resp->attempts;
+        double delay;
+        if (!conflict(rc, resp) || !ck_retry_next(&st, ck_now(), &delay))
+            return rc;
+        ck_log_warn("%s; sending it again in %.2f s", err->msg, delay);
+        ck_sleep(delay);
+    }
+}
+
+/* A create-only PUT (see the top comment); no sweep. */
+static ck_rc single_create(struct s3_up *u, const char *data, size_t len, struct ck_err *err)
+{
+    char hex[CK_SHA256_HEX_LEN + 1], b64[48];
+    ck_s3_sha256(data, len, hex, b64);
+    struct ck_s3_call c = {
+        .method = CK_HTTP_PUT,
+        .body = data,
+        .body_len = len,
+        .payload_hash = hex,
+        .checksum_b64 = b64,
+        .content_type = "application/octet-stream",
+        .capture_header = "x-amz-checksum-sha256",
+        .if_none_match = true,
+    };
+    struct ck_http_response resp;
+    struct ck_create_reply r = {.condition = "If-None-Match: *"};
+    r.rc = put_create(u, &c, &resp, &r.attempts, err);
+    r.exists = r.rc && resp.status == 412;
+    if (!r.rc && resp.captured[0] && strcmp(resp.captured, b64) != 0)
+        r.rc = ck_fail(err, CK_ECORRUPT, "PUT %s: server's SHA-256 differs from the one sent",
+                       u->s3->display);
+    return ck_create_only_result(u->store, data, len, &r, err);
+}
+
 /* The whole object in one PUT, then the sweep for leftovers of an interrupted save. */
 static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
 {
     struct s3_up *u = ctx;
+    if (u->if_absent)
+        return single_create(u, data, len, err);
     char hex[CK_SHA256_HEX_LEN + 1], b64[48];
     ck_s3_sha256(data, len, hex, b64);
     struct ck_s3_call c = {
@@ -238,7 +299,8 @@ static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
     struct ck_http_response resp;
     ck_rc rc = ck_s3_perform(u->s3, &c, &resp, err);
     char want[CK_ETAG_MD5_MAX];
-    if (rc && maybe_applied(rc) && ck_s3_etag_md5(data, len, want) && commit_applied(u, want, err)) {
+    if (rc && ck_commit_maybe_applied(rc) && ck_s3_etag_md5(data, len, want) &&
+        commit_applied(u, want, err)) {
         ck_err_clear(err);
         rc = CK_OK;
     } else if (!rc && resp.captured[0] && strcmp(resp.captured, b64) != 0) {
@@ -261,12 +323,12 @@ static const struct ck_part_ops s3_part_ops = {
 ck_rc ck_s3_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
                       struct ck_store_upload **out, struct ck_err *err)
 {
-    (void)opts; /* every byte is kept until it is stored: nothing to replay */
-    struct s3_up *u = calloc(1, sizeof(*u));
+    struct s3_up *u = calloc(1, sizeof(*u)); /* every byte is kept until stored: no replays */
     if (!u)
         return ck_fail(err, CK_ENOMEM, "PUT %s: out of memory", s->display_uri);
     u->s3 = s->priv;
     u->store = s;
+    u->if_absent = opts->if_absent;
     u->mpu = (struct ck_mpu){.display = u->s3->display,
                              .key = u->s3->key,
                              .labels = step_labels,
@@ -279,6 +341,7 @@ ck_rc ck_s3_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
         .parallel = u->s3->set.parallel,
         .max_parts = CK_S3_MAX_PARTS,
         .result_size = sizeof(struct part_result),
+        .single_only = opts->if_absent,
     };
     return ck_part_upload_new(s, &s3_part_ops, u, &cfg, out, err);
 }

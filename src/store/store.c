@@ -72,7 +72,8 @@ ck_rc ck_store_get(struct ck_store *s, uint64_t off, uint64_t len, const struct 
 ck_rc ck_store_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
                          struct ck_store_upload **out, struct ck_err *err)
 {
-    static const struct ck_put_opts defaults = {false, CK_STORE_SIZE_UNKNOWN, 0};
+    static const struct ck_put_opts defaults = {
+        .replayable = false, .size = CK_STORE_SIZE_UNKNOWN, .pass = 0, .if_absent = false};
     *out = NULL;
     return s->ops->put_begin(s, opts ? opts : &defaults, out, err);
 }

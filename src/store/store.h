@@ -27,6 +27,18 @@
  *     after a put_write failure, as after any), and the caller writes the same bytes into
  *     a new upload with .pass + 1 and .size set to what the last pass wrote. Without
  *     .replayable a backend never answers CK_EREPLAY.
+ *   - Create-only puts (ck_put_opts .if_absent): the commit succeeds only if no object
+ *     exists at the URI when it is applied; if one does, put_commit fails with CK_EEXIST
+ *     ("PUT s3://b/k: an object is already there (If-None-Match: *)") and nothing is
+ *     changed. The check and the write are one atomic step on the server (or the file
+ *     system), never a HEAD followed by a PUT. A backend that cannot do that answers
+ *     CK_EUNSUPPORTED at put_begin (http, https). It is meant for small objects (a few
+ *     bytes: markers, claims): a backend may serve it only in its single-request path, and
+ *     an object that would need a multipart, block or resumable upload fails its commit
+ *     with CK_EUNSUPPORTED. When a reply is lost and the backend cannot tell whether its
+ *     own request created the object, it reads the object back: the same bytes as ours
+ *     count as ours (success), any other object is CK_EEXIST. So two writers that may race
+ *     for one URI must write bodies that differ (a writer id, a nonce) to learn who won.
  *   - Thread safety: a ck_store may be used by several threads at once; one upload is
  *     used by one thread at a time.
  *   - Errors name the operation and the display URI ("PUT http://h/ck: HTTP 403
@@ -102,6 +114,10 @@ struct ck_put_opts {
     bool replayable; /* the caller can write the same bytes again into a new upload */
     uint64_t size;   /* their exact count if known (a replay), else CK_STORE_SIZE_UNKNOWN */
     unsigned pass;   /* 0 for the first upload of these bytes, then 1, 2, ... */
+    bool if_absent;  /* create only: the commit succeeds only if no object exists at the
+                        URI (at commit time); else CK_EEXIST naming the URI, and nothing is
+                        changed. CK_EUNSUPPORTED at put_begin where the backend cannot do
+                        it atomically. Small objects only (see "Create-only puts" above) */
 };
 
 /* Every backend's upload starts with this header. */

@@ -7,6 +7,12 @@
  * reader sees the old object or the new one; a failed commit or an abort removes the temp
  * file and leaves the old object untouched. A temp file left by a killed daemon is hidden
  * (dot name) and harmless.
+ *
+ * A create-only put (ck_put_opts .if_absent) commits with link(2) of the synced temp file
+ * to the destination instead of rename: link fails with EEXIST when anything is there
+ * (a file, a directory, even a dangling symlink), atomically, and then nothing has
+ * changed. After the link the temp name is unlinked and the directory fsynced. A file
+ * system without hard links (EPERM, EOPNOTSUPP) fails that commit with CK_EUNSUPPORTED.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +39,7 @@ struct file_store {
 struct file_upload {
     struct ck_store_upload hdr; /* first: the generic header */
     int fd;
+    bool if_absent; /* commit by link(2), never over an existing object */
     char tmp[PATH_MAX];
 };
 
@@ -132,8 +139,7 @@ static ck_rc file_get(struct ck_store *s, uint64_t off, uint64_t len, const stru
 static ck_rc file_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
                             struct ck_store_upload **out, struct ck_err *err)
 {
-    (void)opts; /* every byte is kept until it is stored: nothing to replay */
-    struct file_store *fs = fs_of(s);
+    struct file_store *fs = fs_of(s); /* every byte is kept until stored: nothing to replay */
     ck_rc rc = ck_mkdir_p(fs->dir, 0755, err);
     if (rc) {
         ck_err_prefix(err, "PUT %s", s->display_uri);
@@ -159,6 +165,7 @@ static ck_rc file_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
         return rc;
     }
     u->hdr.store = s;
+    u->if_absent = opts->if_absent;
     *out = &u->hdr;
     return CK_OK;
 }
@@ -181,22 +188,53 @@ static void file_put_abort(struct ck_store_upload *up)
     free(u);
 }
 
-/* Makes the temp file durable and renames it over the destination. */
+/* Why link(2) of the temp file in dir to the destination failed (errno e). */
+static ck_rc link_failed(const struct ck_store *s, const char *dir, int e, struct ck_err *err)
+{
+    if (e == EEXIST)
+        return ck_fail(err, CK_EEXIST, "PUT %s: an object is already there", s->display_uri);
+    if (e == EPERM || e == EOPNOTSUPP)
+        return ck_fail(err, CK_EUNSUPPORTED,
+                       "PUT %s: a create-only put needs a hard link, which the file system of "
+                       "'%s' refuses: %s",
+                       s->display_uri, dir, strerror(e));
+    return ck_fail_errno(err, e, "PUT %s: linking the temp file into place", s->display_uri);
+}
+
+/* Puts the synced temp file at the destination: renamed over it, or for a create-only put
+ * linked there (EEXIST if anything is there) and its temp name unlinked. */
+static ck_rc place_tmp(struct file_upload *u, struct ck_err *err)
+{
+    struct ck_store *s = u->hdr.store;
+    const char *path = fs_of(s)->path;
+    if (!u->if_absent) {
+        if (rename(u->tmp, path) != 0)
+            return ck_fail_errno(err, errno, "PUT %s: renaming the temp file into place",
+                                 s->display_uri);
+    } else {
+        if (link(u->tmp, path) != 0)
+            return link_failed(s, fs_of(s)->dir, errno, err);
+        if (unlink(u->tmp) != 0)
+            return CK_OK; /* placed; file_put_commit tries the unlink once more */
+    }
+    u->tmp[0] = '\0'; /* nothing left to unlink */
+    return CK_OK;
+}
+
+/* Makes the temp file durable and puts it in place, then syncs the directory. */
 static ck_rc commit_tmp(struct file_upload *u, struct ck_err *err)
 {
     struct ck_store *s = u->hdr.store;
-    struct file_store *fs = fs_of(s);
     if (fsync(u->fd) != 0)
         return ck_fail_errno(err, errno, "PUT %s: syncing the temp file", s->display_uri);
     int fd = u->fd;
     u->fd = -1;
     if (close(fd) != 0)
         return ck_fail_errno(err, errno, "PUT %s: closing the temp file", s->display_uri);
-    if (rename(u->tmp, fs->path) != 0)
-        return ck_fail_errno(err, errno, "PUT %s: renaming the temp file into place",
-                             s->display_uri);
-    u->tmp[0] = '\0'; /* nothing left to unlink */
-    ck_rc rc = ck_fsync_dir(fs->dir, err);
+    ck_rc rc = place_tmp(u, err);
+    if (rc)
+        return rc;
+    rc = ck_fsync_dir(fs_of(s)->dir, err);
     if (rc)
         ck_err_prefix(err, "PUT %s", s->display_uri);
     return rc;

@@ -38,6 +38,10 @@
  *     retry.max_attempts; then the failure itself.
  *   - A replay whose byte count differs from opts->size is CK_ECORRUPT.
  *   - put_abort cancels the streamer: its request is cut, the server drops it.
+ *
+ * Create-only puts (ck_put_opts.if_absent) are CK_EUNSUPPORTED at put_begin: a URL may
+ * point at any server (a presigned URL's store may not honour If-None-Match, or only on
+ * some paths), so nothing here can promise that the check and the write are one step.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -356,6 +360,11 @@ static ck_rc http_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
                             struct ck_store_upload **out, struct ck_err *err)
 {
     struct http_store *hs = s->priv;
+    if (opts->if_absent)
+        return ck_fail(err, CK_EUNSUPPORTED,
+                       "PUT %s: a create-only put needs a store that checks and writes in one "
+                       "step; a plain http(s) PUT cannot",
+                       s->display_uri);
     if (!opts->replayable)
         return ck_fail(err, CK_EUNSUPPORTED,
                        "PUT %s: an http PUT cannot resume after a failure, so the writer must "

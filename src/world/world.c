@@ -212,6 +212,52 @@ static ck_rc await_shard(struct ck_world *w, uint64_t gen, unsigned rank, double
     return rc;
 }
 
+/* Rank 0 creates DEST.ranks/[ID/]gG/commit, create-only, before it commits G: a second
+ * rank 0 of the same run (a zombie and its replacement) cannot commit G too. The body
+ * names this process and a nonce, so a lost reply is resolved to the right winner. */
+static ck_rc claim_commit(struct ck_world *w, uint64_t gen, struct ck_err *err)
+{
+    char suffix[CK_WORLD_SUFFIX_MAX], shard[CK_WORLD_SUFFIX_MAX];
+    ck_rc rc = ck_world_shard_suffix(w->cfg.id, gen, 0, w->cfg.size, shard, err);
+    if (rc)
+        return rc;
+    snprintf(suffix, sizeof(suffix), "%.*s/commit", (int)(strrchr(shard, '/') - shard), shard);
+    char *uri = ck_world_uri(w->cfg.dest_uri, suffix);
+    struct ck_store *s = NULL;
+    rc = uri ? ck_store_open(uri, w->cfg.env, &s, err) : ck_fail(err, CK_ENOMEM, "out of memory");
+    free(uri);
+    char host[64] = "", body[256];
+    gethostname(host, sizeof(host) - 1);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int n = snprintf(body, sizeof(body), "rank 0 of %u, host %s, pid %ld, at %lld.%09ld\n",
+                     w->cfg.size, host, (long)getpid(), (long long)now.tv_sec, now.tv_nsec);
+    struct ck_put_opts opts = {.size = CK_STORE_SIZE_UNKNOWN, .if_absent = true};
+    struct ck_store_upload *up = NULL;
+    if (!rc)
+        rc = ck_store_put_begin(s, &opts, &up, err);
+    if (!rc) {
+        rc = ck_store_put_write(up, body, (size_t)n, err);
+        if (rc)
+            ck_store_put_abort(up);
+        else
+            rc = ck_store_put_commit(up, err);
+    }
+    if (rc == CK_EUNSUPPORTED) { /* http(s): no create-only put; docs/world.md */
+        ck_log_debug("generation %" PRIu64 ": %s; committing without a claim", gen, err->msg);
+        ck_err_clear(err);
+        rc = CK_OK;
+    } else if (rc == CK_EEXIST) {
+        rc = ck_fail(err, CK_EEXIST,
+                     "generation %" PRIu64 " is already being committed by another rank 0 "
+                     "(%s exists); this one gives way",
+                     gen, ck_store_uri(s));
+    }
+    if (s)
+        ck_store_close(s);
+    return rc;
+}
+
 static ck_rc make_manifest(void *ctx, char **data, size_t *len, struct ck_err *err)
 {
     struct world_save *ws = ctx;
@@ -232,6 +278,8 @@ static ck_rc make_manifest(void *ctx, char **data, size_t *len, struct ck_err *e
     pthread_mutex_lock(&w->lock);
     w->st.waiting_for = 0;
     pthread_mutex_unlock(&w->lock);
+    if (!rc)
+        rc = claim_commit(w, ws->gen, err);
     if (!rc)
         rc = ck_world_manifest_format(&m, data, len, err);
     free(m.shards);

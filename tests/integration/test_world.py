@@ -13,7 +13,7 @@ import sys
 import tarfile
 import threading
 
-from ckfs import TOOLS, FaultProxy, MountTest, tree, wait_for
+from ckfs import BIN, TOOLS, FaultProxy, MountTest, tree, wait_for
 
 sys.path.insert(0, TOOLS)
 
@@ -48,8 +48,9 @@ def union(trees):
     return out
 
 
-class WorldBase(MountTest):
-    """The cases; subclasses say where the checkpoint goes and with what environment."""
+class WorldCases:
+    """The cases (a mixin, so unittest does not run them bare); each MountTest subclass
+    says where the checkpoint goes and with what environment."""
 
     def dest(self, name):
         raise NotImplementedError
@@ -108,8 +109,11 @@ class WorldBase(MountTest):
         self.assertEqual(rcs, {0: 0, 1: 0, 2: 0, 3: 0}, ms[0].logtext())
         st0 = ms[0].status()["world"]
         self.assertEqual((st0["rank"], st0["size"], st0["committed"]), (0, WORLD, 1))
-        wait_for(lambda: ms[2].status()["world"]["committed"] == 1, 60,
-                 "rank 2 to learn of the commit")
+        # Another rank blocks until rank 0 has committed its generation.
+        out = subprocess.run([BIN, "wait", "--timeout", "120", "--committed", ms[2].mnt],
+                             capture_output=True, text=True)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(ms[2].status()["world"]["committed"], 1)
         self.assertEqual(ms[2].status()["world"]["durable"], 1)
 
         # Every rank's tree, lazily, in one prev/, byte for byte.
@@ -187,7 +191,7 @@ class WorldBase(MountTest):
         self.assertIn("same.txt", prev["error"])
 
 
-class FileWorldTest(WorldBase):
+class FileWorldTest(WorldCases, MountTest):
     def dest(self, name):
         return "file://" + self.path("store", name + ".tar.gz")
 
@@ -209,6 +213,20 @@ class FileWorldTest(WorldBase):
         self.assertEqual(e.exception.errno, errno.EIO)
         self.assertIn("changed after the commit", rd.status()["prev"]["error"])
 
+    def test_second_rank0_of_a_generation_gives_way(self):
+        ms = self.ranks("ck", world=2)
+        want1 = self.fill(ms, 1)
+        self.assertEqual(self.save_all(ms, [1, 0]), {0: 0, 1: 0}, ms[0].logtext())
+        self.assertTrue(os.path.exists(self.path("store", "ck.tar.gz.ranks", "g1", "commit")))
+        # Another rank 0 (a zombie of this run) has claimed generation 2's commit.
+        with open(self.path("store", "ck.tar.gz.ranks", "g2", "commit"), "w") as f:
+            f.write("rank 0 of 2, host elsewhere\n")
+        self.fill(ms, 2)
+        self.assertEqual(self.save_all(ms, [1, 0]), {0: 1, 1: 0}, ms[0].logtext())
+        self.assertIn("already being committed", ms[0].status()["last_error"])
+        rd = self.restore("ck", "a")
+        self.assertEqual(tree(rd.prev), want1)
+
     def test_world_id_names_the_shards_and_a_reserved_name_is_refused(self):
         ms = self.ranks("ck", world=2, extra=["--world-id", "run-7"])
         self.fill(ms, 1)
@@ -225,14 +243,19 @@ class FileWorldTest(WorldBase):
         m = self.mount(self.dest("env"), name="env", env=env, extra=["--world", "auto"])
         st = m.status()["world"]
         self.assertEqual((st["rank"], st["size"]), (1, 2))
-        bad = subprocess.run([os.environ.get("CKPTFS_BIN", "ckptfs"), "--dest", self.dest("x"),
+        bad = subprocess.run([BIN, "--dest", self.dest("x"),
                               "--world", "4", "--rank", "4", self.path("nomnt")],
                              capture_output=True, text=True)
         self.assertNotEqual(bad.returncode, 0)
         self.assertIn("--rank 4", bad.stderr)
+        one = self.mount(self.dest("one"), name="one")
+        out = subprocess.run([BIN, "wait", "--committed", one.mnt], capture_output=True,
+                             text=True)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("not a multi-rank mount", out.stderr)
 
 
-class S3WorldTest(WorldBase):
+class S3WorldTest(WorldCases, MountTest):
     def setUp(self):
         super().setUp()
         from test_s3 import Moto
@@ -281,7 +304,7 @@ class S3WorldTest(WorldBase):
         self.assertEqual(tree(rd.prev), want1)
 
 
-class GcsWorldTest(WorldBase):
+class GcsWorldTest(WorldCases, MountTest):
     def setUp(self):
         super().setUp()
         from test_gcs import FakeGcs
@@ -300,7 +323,7 @@ class GcsWorldTest(WorldBase):
         return self.gcs.object(f"world/{name}")
 
 
-class AzureWorldTest(WorldBase):
+class AzureWorldTest(WorldCases, MountTest):
     def setUp(self):
         super().setUp()
         import azblob

@@ -19,8 +19,16 @@ One port on 127.0.0.1 serves:
     --audience.
   - GET /computeMetadata/v1/instance/service-accounts/default/token: the metadata
     server (needs "Metadata-Flavor: Google").
+  - Create-only writes: "x-goog-if-generation-match: 0" on a PUT (upload or copy) makes
+    it succeed only if no object is there, checked and written under one lock; else 412
+    PreconditionFailed and nothing changes. That header is how the XML API takes the JSON
+    API's ifGenerationMatch=0; the query parameter ifGenerationMatch (a JSON API name) is
+    answered 400 here, a tripwire so that a client which sends it instead of the header
+    (and would be overwriting) fails loudly. Other generations, and the header on the
+    multipart requests, are not modelled: 501 NotImplemented.
   - GET /__fake/state: JSON {"tokens": N, "open_uploads": N, "uploads": [{"bucket", "key",
-    "upload_id", "parts"}] (the open ones, in listing order), "objects": {name: size}};
+    "upload_id", "parts"}] (the open ones, in listing order), "objects": {name: size},
+    "copies": N, "preconditions_failed": N (412s given)};
     GET /__fake/object/BUCKET/KEY: an object's bytes.
 Tokens live --ttl seconds (default 3600). Prints its port once it listens.
 """
@@ -50,6 +58,7 @@ class State:
         self.objects = {}  # (bucket, key) -> bytes
         self.uploads = {}  # id -> {"bucket", "key", "parts": {n: bytes}}
         self.copies = 0    # server-side copies (PUT with x-goog-copy-source)
+        self.precondition_failures = 0  # 412s given for x-goog-if-generation-match
 
 
 def b64url_decode(s):
@@ -183,6 +192,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.error(400, "InvalidArgument", "No object name.")
         if not self.md5_ok(data):
             return self.error(400, "BadDigest", "The Content-MD5 you specified did not match.")
+        if self.unmodelled_precondition(q):
+            return
         m = getattr(self, "op_" + self.command.lower())
         m(bucket, key, q, data)
 
@@ -220,6 +231,32 @@ class Handler(BaseHTTPRequestHandler):
         body.append("</ListMultipartUploadsResult>")
         self.reply(200, "".join(body).encode())
 
+    # ---- create-only writes (x-goog-if-generation-match: 0) ---------------------------
+    def create_only(self):
+        return self.headers.get("x-goog-if-generation-match") == "0"
+
+    def unmodelled_precondition(self, q):
+        """Answers (and returns True) what this fake does not model, rather than ignore it."""
+        if "ifGenerationMatch" in q:
+            self.error(400, "InvalidArgument", "ifGenerationMatch is a JSON API parameter; "
+                       "the XML API takes x-goog-if-generation-match (fake_gcs tripwire).")
+            return True
+        gen = self.headers.get("x-goog-if-generation-match")
+        if gen is None:
+            return False
+        if gen != "0" or self.command != "PUT" or "uploadId" in q:
+            self.error(501, "NotImplemented", "fake_gcs models only x-goog-if-generation-match: "
+                       "0 on a PUT of a whole object.")
+            return True
+        return False
+
+    def precondition_failed(self):
+        """The 412 of a create-only write that met an object (caller holds no lock)."""
+        with self.st.lock:
+            self.st.precondition_failures += 1
+        self.error(412, "PreconditionFailed",
+                   "At least one of the pre-conditions you specified did not hold.")
+
     def op_put(self, bucket, key, q, data):
         if "uploadId" in q:
             with self.st.lock:
@@ -233,7 +270,11 @@ class Handler(BaseHTTPRequestHandler):
         if source is not None:
             return self.copy_object(bucket, key, source)
         with self.st.lock:
-            self.st.objects[(bucket, key)] = data
+            refused = self.create_only() and (bucket, key) in self.st.objects
+            if not refused:
+                self.st.objects[(bucket, key)] = data
+        if refused:
+            return self.precondition_failed()
         self.reply(200, headers={"ETag": '"%s"' % hashlib.md5(data).hexdigest()})
 
     def copy_object(self, bucket, key, source):
@@ -243,11 +284,14 @@ class Handler(BaseHTTPRequestHandler):
             return self.error(403, "AccessDenied", "Access denied to the copy source.")
         with self.st.lock:
             data = self.st.objects.get((sb, sk))
-            if data is not None:
+            refused = self.create_only() and (bucket, key) in self.st.objects
+            if data is not None and not refused:
                 self.st.objects[(bucket, key)] = data
                 self.st.copies += 1
         if data is None:
             return self.error(404, "NoSuchKey", "The copy source does not exist.")
+        if refused:
+            return self.precondition_failed()
         etag = '"%s"' % hashlib.md5(data).hexdigest()
         body = (f"<?xml version='1.0' encoding='UTF-8'?><CopyObjectResult><ETag>{etag}</ETag>"
                 f"</CopyObjectResult>").encode()
@@ -328,7 +372,9 @@ class Handler(BaseHTTPRequestHandler):
                              key=lambda u: (u["bucket"], u["key"], u["upload_id"]))
                 return self.json_reply(200, {"tokens": self.st.issued, "objects": objs,
                                              "open_uploads": len(ups), "uploads": ups,
-                                             "copies": self.st.copies})
+                                             "copies": self.st.copies,
+                                             "preconditions_failed":
+                                                 self.st.precondition_failures})
         if p.startswith("/__fake/object/"):
             b, k = urllib.parse.unquote(p[len("/__fake/object/"):]).split("/", 1)
             with self.st.lock:

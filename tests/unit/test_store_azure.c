@@ -1,14 +1,43 @@
 /*
  * test_store_azure.c - what the Azure backend shows of a failed reply: the <Error> code
  * and the first line of its message, or the x-ms-error-code header when the body has
- * none (HEAD). The requests themselves run against Azurite in
- * tests/integration/test_azure.py.
+ * none (HEAD); and create-only puts (store.h: Put Blob with If-None-Match: *, signed)
+ * against Azurite (tests/tools/azurite, which checks Shared Key signatures) with
+ * tests/tools/faultproxy.py in front of it for lost replies. The rest of the requests
+ * run against Azurite in tests/integration/test_azure.py.
+ *
+ * main() starts Azurite and the proxy before the suite and stops them after it, in the
+ * parent. Blobs are checked from outside with tests/tools/azblob.py.
  */
 #include <check.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "auth/azure_sharedkey.h"
+#include "net/http.h"
 #include "store/azure.h"
+#include "store/store.h"
 #include "testutil.h"
+#include "util/buf.h"
+
+#define CONTAINER "ckb"
+#define ACCOUNT   "devstoreaccount1"
+#define AZ_KEY                                                                                     \
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+/* Set once by main() before the suite forks its tests; read-only afterwards. */
+static struct {
+    char dir[256];
+    char tools[512];
+    int azurite_port, proxy_port;
+    pid_t proxy_pid;
+} T;
 
 /* Found by tests/fuzz/fuzz_azure_xml: the RequestId and Time lines of Azure's Message
  * were shown (their line breaks as '?'), and an empty <Code> hid the header's code. */
@@ -51,17 +80,347 @@ START_TEST(test_error_code_from_header)
 }
 END_TEST
 
-static Suite *store_azure_suite(void)
+/* If-None-Match has its own line in the Shared Key string to sign, between If-Match and
+ * If-Unmodified-Since; without it nothing changes. */
+START_TEST(test_if_none_match_is_signed)
+{
+    struct ck_azure_header h[] = {{"x-ms-version", "2021-08-06"}, {"x-ms-date", "D"}};
+    struct ck_azure_sign_req r = {
+        .method = "PUT",
+        .account = ACCOUNT,
+        .path = "/" ACCOUNT "/c/b",
+        .query = "",
+        .content_length = 3,
+        .if_none_match = "*",
+        .xms = h,
+        .nxms = 2,
+    };
+    char *sts;
+    struct ck_err err;
+    ck_assert_int_eq(ck_azure_string_to_sign(&r, &sts, &err), CK_OK);
+    ck_assert_str_eq(sts, "PUT\n\n\n3\n\n\n\n\n\n*\n\n\n"
+                          "x-ms-date:D\nx-ms-version:2021-08-06\n/" ACCOUNT "/" ACCOUNT "/c/b");
+    free(sts);
+    r.if_none_match = NULL;
+    ck_assert_int_eq(ck_azure_string_to_sign(&r, &sts, &err), CK_OK);
+    ck_assert_str_eq(sts, "PUT\n\n\n3\n\n\n\n\n\n\n\n\n"
+                          "x-ms-date:D\nx-ms-version:2021-08-06\n/" ACCOUNT "/" ACCOUNT "/c/b");
+    free(sts);
+}
+END_TEST
+
+/* ---- create-only puts against Azurite ----------------------------------------------- */
+
+static ck_rc buf_sink_write(void *ctx, const void *p, size_t n, struct ck_err *err)
+{
+    return ck_buf_append(ctx, p, n) ? ck_fail(err, CK_ENOMEM, "test buffer full") : CK_OK;
+}
+
+static void test_env(struct ck_store_env *env)
+{
+    ck_store_env_default(env);
+    env->retry.max_attempts = 4;
+    env->retry.base_delay_s = 0.01;
+    env->retry.max_delay_s = 0.05;
+    env->retry.deadline_s = 30;
+    env->stall_timeout_s = 2;
+    env->connect_timeout_s = 2;
+}
+
+/* One request to the proxy's control endpoint; its status. */
+static long control(enum ck_http_method m, const char *what, const char *body, struct ck_buf *out)
+{
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/__fault/%s", T.proxy_port, what);
+    struct ck_http_request req;
+    struct ck_http_response resp;
+    struct ck_err err;
+    struct ck_sink sink = {buf_sink_write, out};
+    ck_http_request_init(&req);
+    req.method = m;
+    req.url = req.display_url = url;
+    req.body_mem = body;
+    req.body_len = body ? strlen(body) : 0;
+    req.sink = out ? &sink : NULL;
+    req.retry.max_attempts = 1;
+    if (out)
+        ck_buf_init(out, 1 << 20);
+    ck_assert_msg(ck_http_perform(&req, &resp, &err) == CK_OK, "%s", err.msg);
+    return resp.status;
+}
+
+static void set_plan(const char *plan)
+{
+    control(CK_HTTP_PUT, "reset", "", NULL);
+    control(CK_HTTP_PUT, "plan", plan, NULL);
+}
+
+static int log_count(const char *needle)
+{
+    struct ck_buf log;
+    control(CK_HTTP_GET, "log", NULL, &log);
+    int n = 0;
+    for (const char *p = log.data; p && (p = strstr(p, needle)); p++)
+        n++;
+    ck_buf_free(&log);
+    return n;
+}
+
+/* A store of az://ckb/blob (Shared Key) through the proxy, with plan set. */
+static struct ck_store *open_blob(struct ck_store_env *env, const char *blob, const char *plan)
+{
+    char cs[512], uri[256];
+    snprintf(cs, sizeof(cs),
+             "DefaultEndpointsProtocol=http;AccountName=" ACCOUNT ";AccountKey=" AZ_KEY
+             ";BlobEndpoint=http://127.0.0.1:%d/" ACCOUNT ";",
+             T.proxy_port);
+    setenv("AZURE_STORAGE_CONNECTION_STRING", cs, 1);
+    setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9", 1); /* never a real IMDS */
+    setenv("CKPTFS_AZURE_BLOCK_SIZE", "64K", 1);
+    set_plan(plan);
+    test_env(env);
+    snprintf(uri, sizeof(uri), "az://" CONTAINER "/%s", blob);
+    struct ck_store *s;
+    struct ck_err err;
+    ck_assert_msg(ck_store_open(uri, env, &s, &err) == CK_OK, "%s", err.msg);
+    ck_assert_str_eq(s->ops->name, "azure");
+    return s;
+}
+
+static ck_rc put_opts(struct ck_store *s, bool if_absent, const void *data, size_t len,
+                      struct ck_err *err)
+{
+    struct ck_put_opts o = {.size = CK_STORE_SIZE_UNKNOWN, .if_absent = if_absent};
+    struct ck_store_upload *u;
+    ck_rc rc = ck_store_put_begin(s, &o, &u, err);
+    if (rc)
+        return rc;
+    rc = ck_store_put_write(u, data, len, err);
+    if (rc) {
+        ck_store_put_abort(u);
+        return rc;
+    }
+    return ck_store_put_commit(u, err);
+}
+
+/* The blob as azblob.py reads it straight from Azurite: its text, or "MISSING". */
+static void expect_blob(const char *blob, const char *want)
+{
+    char cmd[1500], got[256] = "";
+    snprintf(cmd, sizeof(cmd),
+             "python3 -c \"import sys; sys.path.insert(0, '%s'); import azblob\n"
+             "ok = azblob.blob_exists(%d, '" CONTAINER "', '%s')\n"
+             "print(azblob.get_blob(%d, '" CONTAINER "', '%s').decode() if ok else 'MISSING')\"",
+             T.tools, T.azurite_port, blob, T.azurite_port, blob);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    if (!fgets(got, sizeof(got), p))
+        got[0] = '\0';
+    ck_assert_int_eq(pclose(p), 0);
+    got[strcspn(got, "\n")] = '\0';
+    ck_assert_msg(strcmp(got, want) == 0, "%s: Azurite holds '%s', expected '%s'", blob, got, want);
+}
+
+START_TEST(test_create_only_on_missing_blob)
+{
+    struct ck_store_env env;
+    struct ck_store *s = open_blob(&env, "co/missing", "");
+    struct ck_err err;
+    ck_assert_msg(put_opts(s, true, "rank 0", 6, &err) == CK_OK, "%s", err.msg);
+    expect_blob("co/missing", "rank 0");
+    ck_assert_int_eq(log_count("\"PUT\""), 1);
+    ck_store_close(s);
+}
+END_TEST
+
+START_TEST(test_create_only_on_existing_blob)
+{
+    struct ck_store_env env;
+    struct ck_store *s = open_blob(&env, "co/exists", "");
+    struct ck_err err;
+    ck_assert_msg(put_opts(s, false, "old object", 10, &err) == CK_OK, "%s", err.msg);
+    set_plan("");
+    ck_assert_int_eq(put_opts(s, true, "rank 1", 6, &err), CK_EEXIST);
+    ck_assert_str_eq(err.msg, "PUT az://ckb/co/exists: an object is already there "
+                              "(If-None-Match: *)");
+    expect_blob("co/exists", "old object");
+    ck_assert_int_eq(log_count("\"PUT\""), 1); /* a first-attempt refusal is final */
+    ck_assert_int_eq(log_count("\"GET\""), 0);
+    ck_store_close(s);
+    s = open_blob(&env, "co/exists2", "");
+    ck_assert_msg(put_opts(s, true, "first", 5, &err) == CK_OK, "%s", err.msg);
+    ck_assert_int_eq(put_opts(s, true, "second", 6, &err), CK_EEXIST);
+    expect_blob("co/exists2", "first");
+    ck_store_close(s);
+}
+END_TEST
+
+START_TEST(test_plain_put_still_overwrites)
+{
+    struct ck_store_env env;
+    struct ck_store *s = open_blob(&env, "co/plain", "");
+    struct ck_err err;
+    ck_assert_msg(put_opts(s, true, "first", 5, &err) == CK_OK, "%s", err.msg);
+    ck_assert_msg(put_opts(s, false, "overwritten", 11, &err) == CK_OK, "%s", err.msg);
+    expect_blob("co/plain", "overwritten");
+    ck_store_close(s);
+}
+END_TEST
+
+START_TEST(test_create_only_reply_lost)
+{
+    /* Applied, reply lost; the retry's 409 BlobAlreadyExists meets our own blob: ours. */
+    struct ck_store_env env;
+    struct ck_store *s = open_blob(&env, "co/lost", "lost");
+    struct ck_err err;
+    ck_assert_msg(put_opts(s, true, "rank 2", 6, &err) == CK_OK, "%s", err.msg);
+    expect_blob("co/lost", "rank 2");
+    ck_assert_int_eq(log_count("\"PUT\""), 2);
+    ck_assert_int_eq(log_count("\"GET\""), 1);
+    ck_store_close(s);
+    /* Another blob there, our refusal's reply lost, the retry refused too: CK_EEXIST. */
+    s = open_blob(&env, "co/theirs", "");
+    ck_assert_msg(put_opts(s, false, "their claim", 11, &err) == CK_OK, "%s", err.msg);
+    set_plan("lost");
+    ck_assert_int_eq(put_opts(s, true, "our claim", 9, &err), CK_EEXIST);
+    expect_blob("co/theirs", "their claim");
+    ck_store_close(s);
+}
+END_TEST
+
+START_TEST(test_create_only_too_large_is_unsupported)
+{
+    struct ck_store_env env;
+    struct ck_store *s = open_blob(&env, "co/large", ""); /* 64 KiB blocks */
+    struct ck_err err;
+    char *data = calloc(1, 100000);
+    ck_assert_ptr_nonnull(data);
+    ck_assert_int_eq(put_opts(s, true, data, 100000, &err), CK_EUNSUPPORTED);
+    ck_assert_msg(strstr(err.msg, "PUT az://ckb/co/large: a create-only put of 100000 bytes"), "%s",
+                  err.msg);
+    ck_assert_int_eq(log_count("\"path\""), 0); /* nothing was sent */
+    expect_blob("co/large", "MISSING");
+    ck_store_close(s);
+    free(data);
+}
+END_TEST
+
+/* ---- servers ------------------------------------------------------------------------ */
+
+static bool start_proxy(void)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return false;
+    char script[600], upstream[16];
+    snprintf(script, sizeof(script), "%s/faultproxy.py", T.tools);
+    snprintf(upstream, sizeof(upstream), "%d", T.azurite_port);
+    T.proxy_pid = fork();
+    if (T.proxy_pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the test */
+        dup2(fds[1], 1);
+        close(fds[0]);
+        execlp("python3", "python3", script, "--upstream", upstream, "--log", "/dev/null",
+               (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    char line[32] = "";
+    FILE *f = fdopen(fds[0], "r");
+    bool ok = T.proxy_pid > 0 && f && fgets(line, sizeof(line), f);
+    if (f)
+        fclose(f);
+    T.proxy_port = ok ? atoi(line) : 0;
+    return T.proxy_port > 0;
+}
+
+static bool start_servers(void)
+{
+    const char *tools = getenv("CK_TEST_TOOLS");
+    char here[512], cmd[1400], line[64] = "";
+    snprintf(here, sizeof(here), "%s", __FILE__);
+    snprintf(T.tools, sizeof(T.tools), "%s", tools ? tools : dirname(here));
+    if (!tools)
+        strncat(T.tools, "/../tools", sizeof(T.tools) - strlen(T.tools) - 1);
+    snprintf(T.dir, sizeof(T.dir), "/tmp/ck-store-azure-XXXXXX");
+    if (!mkdtemp(T.dir))
+        return false;
+    snprintf(cmd, sizeof(cmd), "'%s/azurite' start '%s/azurite'", T.tools, T.dir);
+    FILE *p = popen(cmd, "r");
+    if (p && fgets(line, sizeof(line), p) && strncmp(line, "PORT=", 5) == 0)
+        T.azurite_port = atoi(line + 5);
+    if (!p || pclose(p) != 0 || T.azurite_port <= 0) {
+        fprintf(stderr, "test_store_azure: azurite start failed (bash scripts/deps.sh test)\n");
+        return false;
+    }
+    snprintf(cmd, sizeof(cmd),
+             "python3 -c \"import sys; sys.path.insert(0, '%s'); import azblob; "
+             "azblob.create_container(%d, '" CONTAINER "')\"",
+             T.tools, T.azurite_port);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "test_store_azure: creating the container with azblob.py failed\n");
+        return false;
+    }
+    if (!start_proxy()) {
+        fprintf(stderr, "test_store_azure: faultproxy failed\n");
+        return false;
+    }
+    return true;
+}
+
+static void stop_servers(bool keep)
+{
+    if (T.proxy_pid > 0) {
+        kill(T.proxy_pid, SIGTERM);
+        waitpid(T.proxy_pid, NULL, 0);
+    }
+    if (!T.dir[0])
+        return;
+    char cmd[1400];
+    snprintf(cmd, sizeof(cmd), "'%s/azurite' stop '%s/azurite'", T.tools, T.dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "test_store_azure: azurite stop failed\n");
+    if (keep)
+        fprintf(stderr, "test_store_azure: failures; Azurite's data and log kept in %s\n", T.dir);
+    else
+        tu_rmdir(T.dir);
+}
+
+static Suite *store_azure_suite(bool with_azurite)
 {
     Suite *s = suite_create("store_azure");
     TCase *tc = tcase_create("errors");
     tcase_add_test(tc, test_error_code_and_first_line);
     tcase_add_test(tc, test_error_code_from_header);
+    tcase_add_test(tc, test_if_none_match_is_signed);
+    suite_add_tcase(s, tc);
+    if (!with_azurite)
+        return s;
+    tc = tcase_create("azurite");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_create_only_on_missing_blob);
+    tcase_add_test(tc, test_create_only_on_existing_blob);
+    tcase_add_test(tc, test_plain_put_still_overwrites);
+    tcase_add_test(tc, test_create_only_reply_lost);
+    tcase_add_test(tc, test_create_only_too_large_is_unsupported);
     suite_add_tcase(s, tc);
     return s;
 }
 
 int main(void)
 {
-    return tu_run_suite(store_azure_suite());
+    struct ck_err err;
+    if (ck_http_global_init(&err) != CK_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    bool up = start_servers(); /* without Azurite the pure tests still run, and fail the suite */
+    SRunner *sr = srunner_create(store_azure_suite(up));
+    srunner_set_fork_status(sr, CK_FORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    stop_servers(failed != 0 || !up);
+    ck_http_global_cleanup();
+    return failed != 0 || !up;
 }

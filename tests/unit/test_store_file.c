@@ -1,4 +1,5 @@
-/* test_store_file.c - the local-file backend: atomic put, ranged get, head, failures. */
+/* test_store_file.c - the local-file backend: atomic put, ranged get, head, failures, and
+ * create-only puts (link(2) at commit). */
 #include <check.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -262,6 +263,104 @@ START_TEST(test_sink_error_stops_get)
 }
 END_TEST
 
+/* A create-only put of text; its result. */
+static ck_rc put_if_absent(struct ck_store *s, const char *text, struct ck_err *err)
+{
+    struct ck_put_opts o = {.size = CK_STORE_SIZE_UNKNOWN, .if_absent = true};
+    struct ck_store_upload *u;
+    ck_rc rc = ck_store_put_begin(s, &o, &u, err);
+    if (rc)
+        return rc;
+    rc = ck_store_put_write(u, text, strlen(text), err);
+    if (rc) {
+        ck_store_put_abort(u);
+        return rc;
+    }
+    return ck_store_put_commit(u, err);
+}
+
+static void expect_content(struct ck_store *s, const char *want)
+{
+    struct ck_buf b;
+    get_range(s, 0, CK_STORE_TO_END, &b);
+    ck_assert_uint_eq(b.len, strlen(want));
+    ck_assert_mem_eq(b.data, want, b.len);
+    ck_buf_free(&b);
+}
+
+START_TEST(test_create_only_on_missing_key)
+{
+    struct ck_store *s = open_store("claims/rank-0"); /* the folder is created too */
+    struct ck_err err;
+    ck_assert_msg(put_if_absent(s, "mine", &err) == CK_OK, "%s", err.msg);
+    expect_content(s, "mine");
+    char dir[300];
+    snprintf(dir, sizeof(dir), "%s/claims", root);
+    ck_assert_int_eq(hidden_entries(dir), 0); /* the temp name is gone */
+    struct stat st;
+    snprintf(dir, sizeof(dir), "%s/claims/rank-0", root);
+    ck_assert_int_eq(stat(dir, &st), 0);
+    ck_assert_int_eq(st.st_nlink, 1);
+    ck_assert_int_eq(st.st_mode & 0777, 0644);
+    ck_store_close(s);
+}
+END_TEST
+
+START_TEST(test_create_only_on_existing_key)
+{
+    struct ck_store *s = open_store("claim");
+    put_all(s, "old", 3);
+    struct ck_err err;
+    ck_assert_int_eq(put_if_absent(s, "new", &err), CK_EEXIST);
+    char want[400];
+    snprintf(want, sizeof(want), "PUT %s/claim: an object is already there", root);
+    ck_assert_str_eq(err.msg, want);
+    expect_content(s, "old");
+    ck_assert_int_eq(hidden_entries(root), 0);
+    /* Created create-only, then refused the same way. */
+    struct ck_store *t = open_store("claim2");
+    ck_assert_msg(put_if_absent(t, "first", &err) == CK_OK, "%s", err.msg);
+    ck_assert_int_eq(put_if_absent(t, "second", &err), CK_EEXIST);
+    expect_content(t, "first");
+    ck_store_close(t);
+    ck_store_close(s);
+}
+END_TEST
+
+START_TEST(test_plain_put_still_overwrites)
+{
+    struct ck_store *s = open_store("claim");
+    struct ck_err err;
+    ck_assert_msg(put_if_absent(s, "first", &err) == CK_OK, "%s", err.msg);
+    put_all(s, "overwritten", 11);
+    expect_content(s, "overwritten");
+    ck_assert_int_eq(hidden_entries(root), 0);
+    ck_store_close(s);
+}
+END_TEST
+
+START_TEST(test_create_only_refuses_any_entry)
+{
+    /* A directory or a dangling symlink at the path is "something there" too. */
+    char p[300];
+    snprintf(p, sizeof(p), "%s/adir", root);
+    ck_assert_int_eq(mkdir(p, 0755), 0);
+    snprintf(p, sizeof(p), "%s/dangling", root);
+    ck_assert_int_eq(symlink("/nonexistent/target", p), 0);
+    struct ck_err err;
+    struct ck_store *s = open_store("adir");
+    ck_assert_int_eq(put_if_absent(s, "x", &err), CK_EEXIST);
+    ck_store_close(s);
+    s = open_store("dangling");
+    ck_assert_int_eq(put_if_absent(s, "x", &err), CK_EEXIST);
+    struct stat st;
+    ck_assert_int_eq(lstat(p, &st), 0);
+    ck_assert(S_ISLNK(st.st_mode));
+    ck_assert_int_eq(hidden_entries(root), 0);
+    ck_store_close(s);
+}
+END_TEST
+
 static Suite *store_file_suite(void)
 {
     Suite *s = suite_create("store_file");
@@ -276,6 +375,10 @@ static Suite *store_file_suite(void)
     tcase_add_test(tc, test_file_uri_and_empty_object);
     tcase_add_test(tc, test_open_refusals);
     tcase_add_test(tc, test_sink_error_stops_get);
+    tcase_add_test(tc, test_create_only_on_missing_key);
+    tcase_add_test(tc, test_create_only_on_existing_key);
+    tcase_add_test(tc, test_plain_put_still_overwrites);
+    tcase_add_test(tc, test_create_only_refuses_any_entry);
     suite_add_tcase(s, tc);
     return s;
 }

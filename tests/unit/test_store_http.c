@@ -980,6 +980,26 @@ START_TEST(test_put_needs_replayable)
 }
 END_TEST
 
+/* Create-only puts: a plain http(s) PUT cannot check and write in one step. */
+START_TEST(test_put_create_only_unsupported)
+{
+    struct ck_store_env env;
+    test_env(&env);
+    struct ck_store *s = open_at(&env, false, "create-only/obj");
+    struct ck_store_upload *u = (struct ck_store_upload *)1;
+    struct ck_err err;
+    struct ck_put_opts o = {.replayable = true, .size = CK_STORE_SIZE_UNKNOWN, .if_absent = true};
+    ck_assert_int_eq(ck_store_put_begin(s, &o, &u, &err), CK_EUNSUPPORTED);
+    ck_assert_ptr_null(u);
+    ck_assert_msg(strstr(err.msg, "PUT http://127.0.0.1:") && strstr(err.msg, "create-only"), "%s",
+                  err.msg);
+    struct ck_store_info info;
+    ck_assert_int_eq(ck_store_head(s, &info, &err), CK_OK);
+    ck_assert(!info.exists); /* nothing was sent */
+    ck_store_close(s);
+}
+END_TEST
+
 /* Far more than the window, size unknown: one chunked PUT fed while the writer writes,
  * against real nginx and against the scripted server (which shows the request). */
 START_TEST(test_put_streams_beyond_window)
@@ -1451,6 +1471,7 @@ static Suite *store_http_suite(void)
     tcase_add_test(tc, test_connection_refused_gives_up);
     tcase_add_test(tc, test_no_secret_in_logs);
     tcase_add_test(tc, test_put_needs_replayable);
+    tcase_add_test(tc, test_put_create_only_unsupported);
     tcase_add_test(tc, test_put_streams_beyond_window);
     tcase_add_test(tc, test_put_411_counts_then_sends_length);
     tcase_add_test(tc, test_put_reset_mid_stream_replays);

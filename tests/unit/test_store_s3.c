@@ -794,6 +794,255 @@ START_TEST(test_anonymous_requests_are_unsigned)
 }
 END_TEST
 
+/* ---- create-only puts (store.h): If-None-Match: * on the single PUT -------------------- */
+
+static ck_rc put_if_absent(struct ck_store *s, const void *data, size_t len, struct ck_err *err)
+{
+    struct ck_put_opts o = {.size = CK_STORE_SIZE_UNKNOWN, .if_absent = true};
+    struct ck_store_upload *u;
+    ck_rc rc = ck_store_put_begin(s, &o, &u, err);
+    if (rc)
+        return rc;
+    rc = ck_store_put_write(u, data, len, err);
+    if (rc) {
+        ck_store_put_abort(u);
+        return rc;
+    }
+    return ck_store_put_commit(u, err);
+}
+
+/* A store of key through the proxy (plan set), each request allowed 4 tries. */
+static struct ck_store *open_via_proxy(struct ck_store_env *env, const char *key, const char *plan)
+{
+    use_moto(true, T.akid, T.secret);
+    set_plan(plan);
+    test_env(env);
+    return open_key(env, key);
+}
+
+START_TEST(test_create_only_on_missing_key)
+{
+    struct ck_store_env env;
+    struct ck_store *s = open_via_proxy(&env, "co/missing", "");
+    struct ck_err err;
+    ck_assert_msg(put_if_absent(s, "rank 0", 6, &err) == CK_OK, "%s", err.msg);
+    expect_object("co/missing", "rank 0", 6);
+    ck_assert_int_eq(log_count("\"PUT\""), 1);
+    ck_assert_int_eq(log_count("\"GET\""), 0); /* no sweep: ListMultipartUploads is a GET */
+    ck_store_close(s);
+}
+END_TEST
+
+START_TEST(test_create_only_on_existing_key)
+{
+    struct ck_store_env env;
+    struct ck_store *s = open_via_proxy(&env, "co/exists", "");
+    struct ck_err err;
+    ck_assert_msg(put_bytes(s, "old object", 10, &err) == CK_OK, "%s", err.msg);
+    set_plan("");
+    ck_assert_int_eq(put_if_absent(s, "rank 1", 6, &err), CK_EEXIST);
+    ck_assert_str_eq(err.msg,
+                     "PUT s3://ckb/co/exists: an object is already there (If-None-Match: *)");
+    expect_object("co/exists", "old object", 10);
+    /* The first reply was a 412: final at once, no retry, nothing read back. */
+    ck_assert_int_eq(log_count("\"PUT\""), 1);
+    ck_assert_int_eq(log_count("\"GET\""), 0);
+    /* Created create-only, then refused the same way. */
+    ck_store_close(s);
+    s = open_key(&env, "co/exists2");
+    ck_assert_msg(put_if_absent(s, "first", 5, &err) == CK_OK, "%s", err.msg);
+    ck_assert_int_eq(put_if_absent(s, "second", 6, &err), CK_EEXIST);
+    expect_object("co/exists2", "first", 5);
+    ck_store_close(s);
+}
+END_TEST
+
+START_TEST(test_plain_put_still_overwrites)
+{
+    struct ck_store_env env;
+    struct ck_store *s = open_via_proxy(&env, "co/plain", "");
+    struct ck_err err;
+    ck_assert_msg(put_if_absent(s, "first", 5, &err) == CK_OK, "%s", err.msg);
+    ck_assert_msg(put_bytes(s, "overwritten", 11, &err) == CK_OK, "%s", err.msg);
+    expect_object("co/plain", "overwritten", 11);
+    ck_store_close(s);
+}
+END_TEST
+
+START_TEST(test_create_only_reply_lost_is_ours)
+{
+    /* Applied, reply lost; the retry meets our own object (412): read back, ours. */
+    struct ck_store_env env;
+    struct ck_store *s = open_via_proxy(&env, "co/lost", "lost");
+    struct ck_err err;
+    ck_assert_msg(put_if_absent(s, "rank 2", 6, &err) == CK_OK, "%s", err.msg);
+    expect_object("co/lost", "rank 2", 6);
+    ck_assert_int_eq(log_count("\"PUT\""), 2);
+    ck_assert_int_eq(log_count("\"GET\""), 1);
+    /* Applied, then 500s until the retries are spent: read back, ours. */
+    ck_store_close(s);
+    s = open_via_proxy(&env, "co/500", "after=500*4");
+    ck_assert_msg(put_if_absent(s, "rank 3", 6, &err) == CK_OK, "%s", err.msg);
+    expect_object("co/500", "rank 3", 6);
+    ck_store_close(s);
+}
+END_TEST
+
+START_TEST(test_create_only_412_after_retry_is_not_success)
+{
+    /* Another object is there; our 412's reply is lost and the retry's 412 arrives: not
+     * ours, so CK_EEXIST, never success. */
+    struct ck_store_env env;
+    struct ck_store *s = open_via_proxy(&env, "co/theirs", "");
+    struct ck_err err;
+    ck_assert_msg(put_bytes(s, "their claim", 11, &err) == CK_OK, "%s", err.msg);
+    set_plan("lost");
+    ck_assert_int_eq(put_if_absent(s, "our claim", 9, &err), CK_EEXIST);
+    ck_assert_msg(strstr(err.msg, "an object is already there (If-None-Match: *)"), "%s", err.msg);
+    expect_object("co/theirs", "their claim", 11);
+    /* A lost reply that was a failure (the key stays missing) stays a failure. */
+    ck_store_close(s);
+    s = open_via_proxy(&env, "co/never", "status=500*4");
+    ck_assert_int_eq(put_if_absent(s, "x", 1, &err), CK_ENET);
+    struct ck_store_info info;
+    ck_assert_msg(ck_store_head(s, &info, &err) == CK_OK, "%s", err.msg);
+    ck_assert(!info.exists);
+    ck_store_close(s);
+}
+END_TEST
+
+START_TEST(test_create_only_too_large_is_unsupported)
+{
+    struct ck_store_env env;
+    setenv("CKPTFS_S3_PART_SIZE", "5M", 1);
+    struct ck_store *s = open_via_proxy(&env, "co/large", "");
+    struct ck_err err;
+    char *data = pattern(6 * MiB, 11);
+    ck_assert_int_eq(put_if_absent(s, data, 6 * MiB, &err), CK_EUNSUPPORTED);
+    ck_assert_msg(strstr(err.msg, "PUT s3://ckb/co/large: a create-only put of 6291456 bytes"),
+                  "%s", err.msg);
+    ck_assert_int_eq(log_count("\"path\""), 0); /* nothing was sent */
+    ck_assert_int_eq(open_uploads(), 0);
+    ck_store_close(s);
+    free(data);
+}
+END_TEST
+
+/* A stand-in S3 (anonymous) whose first argv[1] PUTs answer 409 ConditionalRequestConflict,
+ * then 412 for If-None-Match: * on a key it holds; GET /__stub/puts counts PUTs. */
+static const char conflict_stub[] =
+    "import http.server, sys\n"
+    "N = int(sys.argv[1]); objs = {}; puts = [0]\n"
+    "class H(http.server.BaseHTTPRequestHandler):\n"
+    "    protocol_version = 'HTTP/1.1'\n"
+    "    def log_message(self, *a): pass\n"
+    "    def send(self, st, body=b'', etag=False):\n"
+    "        self.send_response(st)\n"
+    "        if etag: self.send_header('ETag', '\"e\"')\n"
+    "        self.send_header('Content-Length', str(len(body))); self.end_headers()\n"
+    "        if self.command != 'HEAD': self.wfile.write(body)\n"
+    "    def err(self, st, code):\n"
+    "        body = '<Error><Code>%s</Code><Message>stub</Message></Error>' % code\n"
+    "        self.send(st, body.encode())\n"
+    "    def do_PUT(self):\n"
+    "        body = self.rfile.read(int(self.headers.get('Content-Length') or 0)); puts[0] += 1\n"
+    "        if puts[0] <= N: return self.err(409, 'ConditionalRequestConflict')\n"
+    "        if self.headers.get('If-None-Match') == '*' and self.path in objs:\n"
+    "            return self.err(412, 'PreconditionFailed')\n"
+    "        objs[self.path] = body; self.send(200, etag=True)\n"
+    "    def do_GET(self):\n"
+    "        if self.path == '/__stub/puts': return self.send(200, str(puts[0]).encode())\n"
+    "        if self.path not in objs: return self.err(404, 'NoSuchKey')\n"
+    "        self.send(200, objs[self.path], etag=True)\n"
+    "    do_HEAD = do_GET\n"
+    "s = http.server.HTTPServer(('127.0.0.1', 0), H)\n"
+    "print(s.server_address[1], flush=True); s.serve_forever()\n";
+
+/* Starts the stub (it dies with the test); its port. */
+static int start_conflict_stub(int conflicts, pid_t *pid)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    char n[16];
+    snprintf(n, sizeof(n), "%d", conflicts);
+    *pid = fork();
+    if (*pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        dup2(fds[1], 1);
+        close(fds[0]);
+        execlp("python3", "python3", "-c", conflict_stub, n, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    char line[32] = "";
+    FILE *f = fdopen(fds[0], "r");
+    ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+    fclose(f);
+    return atoi(line);
+}
+
+static int stub_puts(int port)
+{
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/__stub/puts", port);
+    struct ck_http_request req;
+    struct ck_http_response resp;
+    struct ck_err err;
+    struct ck_buf b;
+    ck_buf_init(&b, 64);
+    struct ck_sink sink = {buf_sink_write, &b};
+    ck_http_request_init(&req);
+    req.url = req.display_url = url;
+    req.sink = &sink;
+    ck_assert_msg(ck_http_perform(&req, &resp, &err) == CK_OK, "%s", err.msg);
+    int n = atoi(b.data);
+    ck_buf_free(&b);
+    return n;
+}
+
+static struct ck_store *open_stub(struct ck_store_env *env, int port, const char *key)
+{
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+    setenv("AWS_ENDPOINT_URL", url, 1);
+    setenv("AWS_REGION", "us-east-1", 1);
+    setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+    test_env(env);
+    env->no_sign_request = true;
+    return open_key(env, key);
+}
+
+START_TEST(test_create_only_conflict_is_sent_again)
+{
+    /* Two 409 ConditionalRequestConflict, then the PUT goes through. */
+    pid_t pid;
+    int port = start_conflict_stub(2, &pid);
+    struct ck_store_env env;
+    struct ck_store *s = open_stub(&env, port, "co/conflict");
+    struct ck_err err;
+    ck_assert_msg(put_if_absent(s, "winner", 6, &err) == CK_OK, "%s", err.msg);
+    ck_assert_int_eq(stub_puts(port), 3);
+    struct ck_buf b;
+    ck_assert_msg(get_into(s, 0, CK_STORE_TO_END, &b, &err) == CK_OK, "%s", err.msg);
+    ck_assert_uint_eq(b.len, 6);
+    ck_assert(memcmp(b.data, "winner", 6) == 0);
+    ck_buf_free(&b);
+    ck_assert_int_eq(put_if_absent(s, "loser", 5, &err), CK_EEXIST);
+    ck_store_close(s);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    /* Conflicts past the retry budget (4 attempts): the 409 is the failure. */
+    port = start_conflict_stub(100, &pid);
+    s = open_stub(&env, port, "co/conflict");
+    ck_assert_int_eq(put_if_absent(s, "x", 1, &err), CK_EREMOTE);
+    ck_assert_msg(strstr(err.msg, "HTTP 409 ConditionalRequestConflict"), "%s", err.msg);
+    ck_assert_int_eq(stub_puts(port), 4);
+    ck_store_close(s);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+}
+END_TEST
+
 /* ---- servers ------------------------------------------------------------------------ */
 
 static bool read_moto_env(FILE *p)
@@ -918,6 +1167,13 @@ static Suite *store_s3_suite(void)
     tcase_add_test(tc, test_put_abort_leaves_nothing);
     tcase_add_test(tc, test_permanent_403_fails_clearly);
     tcase_add_test(tc, test_anonymous_requests_are_unsigned);
+    tcase_add_test(tc, test_create_only_on_missing_key);
+    tcase_add_test(tc, test_create_only_on_existing_key);
+    tcase_add_test(tc, test_plain_put_still_overwrites);
+    tcase_add_test(tc, test_create_only_reply_lost_is_ours);
+    tcase_add_test(tc, test_create_only_412_after_retry_is_not_success);
+    tcase_add_test(tc, test_create_only_too_large_is_unsupported);
+    tcase_add_test(tc, test_create_only_conflict_is_sent_again);
     suite_add_tcase(s, tc);
     return s;
 }
