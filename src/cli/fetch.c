@@ -1,10 +1,16 @@
 /* fetch.c - eager restore into a directory; see fetch.h. */
 #include "cli/fetch.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
+#include "restore/shards.h"
 #include "restore/streamed.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -54,32 +60,99 @@ static ck_rc probe(const struct ck_fetch_cfg *cfg, const char *uri, struct ck_st
     return CK_OK;
 }
 
-ck_rc ck_fetch_to_dir(const struct ck_fetch_cfg *cfg, struct ck_fetch_result *res,
-                      struct ck_err *err)
+/* Streams the object of s into the directory (restore/streamed.h). */
+static ck_rc extract_one(const struct ck_fetch_cfg *cfg, struct ck_store *s, struct relay *r,
+                         enum ck_object_kind *kind, struct ck_extract_stats *st,
+                         struct ck_err *err)
 {
-    memset(res, 0, sizeof(*res));
-    double t0 = ck_now();
-    struct ck_store *s = NULL;
-    for (size_t i = 0; i < cfg->nuri && !s; i++) {
-        ck_rc rc = probe(cfg, cfg->uris[i], &s, &res->object_bytes, err);
-        if (rc)
-            return rc;
-    }
-    if (!s)
-        return CK_OK;
-    snprintf(res->source, sizeof(res->source), "%s", ck_store_uri(s));
     struct ck_extract_limits lim;
     limits_for(cfg->dest_dirfd, &lim);
     atomic_bool cancel = false;
-    struct relay r = {cfg, res->object_bytes};
     struct ck_streamed_cfg sc = {.store = s,
                                  .work_dirfd = cfg->work_dirfd,
                                  .prev_dirfd = cfg->dest_dirfd,
                                  .limits = &lim,
                                  .cancel = &cancel,
                                  .progress = on_bytes,
-                                 .progress_ctx = &r};
-    ck_rc rc = ck_streamed_load(&sc, &res->kind, &res->stats, err);
+                                 .progress_ctx = r};
+    return ck_streamed_load(&sc, kind, st, err);
+}
+
+/* The manifest extracted with rank 0's files, or CK_ENOTFOUND: a one-rank checkpoint. */
+static ck_rc read_manifest(int dirfd, struct ck_world_manifest *m, struct ck_err *err)
+{
+    int fd = openat(dirfd, CK_WORLD_MANIFEST, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? CK_ENOTFOUND
+                               : ck_fail_errno(err, errno, "%s", CK_WORLD_MANIFEST);
+    char *text = calloc(1, CK_WORLD_MANIFEST_MAX + 1);
+    ssize_t n = text ? read(fd, text, CK_WORLD_MANIFEST_MAX + 1) : -1;
+    close(fd);
+    ck_rc rc = n < 0 ? ck_fail(err, CK_EIO, "reading %s", CK_WORLD_MANIFEST)
+               : n > (ssize_t)CK_WORLD_MANIFEST_MAX || strlen(text) != (size_t)n
+                   ? ck_fail(err, CK_ECORRUPT, "%s: not a manifest", CK_WORLD_MANIFEST)
+                   : ck_world_manifest_parse(text, CK_WORLD_MANIFEST, m, err);
+    free(text);
+    if (!rc)
+        unlinkat(dirfd, CK_WORLD_MANIFEST, 0); /* ckptfs's, not the tree's */
+    return rc;
+}
+
+/* A multi-rank checkpoint (world/manifest.h): every other rank's shard into the same
+ * directory; a path two ranks saved fails the extraction (files are created O_EXCL). */
+static ck_rc fetch_shards(const struct ck_fetch_cfg *cfg, const char *uri, struct relay *r,
+                          struct ck_fetch_result *res, struct ck_err *err)
+{
+    struct ck_world_manifest m;
+    ck_rc rc = read_manifest(cfg->dest_dirfd, &m, err);
+    if (rc == CK_ENOTFOUND)
+        return CK_OK;
+    if (!rc && res->stats.entries > 0)
+        res->stats.entries--; /* the manifest */
+    for (unsigned k = 1; !rc && k < m.world; k++) {
+        struct ck_store *s = NULL;
+        uint64_t size = 0;
+        rc = ck_shard_open(uri, cfg->env, &m, k, &s, &size, err);
+        enum ck_object_kind kind;
+        struct ck_extract_stats st = {0};
+        if (!rc) {
+            r->total = size;
+            rc = extract_one(cfg, s, r, &kind, &st, err);
+            if (rc)
+                ck_err_prefix(err, "rank %u's shard %s", k, ck_store_uri(s));
+            res->stats.entries += st.entries;
+            res->object_bytes += size;
+        }
+        if (s)
+            ck_store_close(s);
+    }
+    if (!rc)
+        ck_log_info("restored generation %llu of %u ranks", (unsigned long long)m.generation,
+                    m.world);
+    ck_world_manifest_free(&m);
+    return rc;
+}
+
+ck_rc ck_fetch_to_dir(const struct ck_fetch_cfg *cfg, struct ck_fetch_result *res,
+                      struct ck_err *err)
+{
+    memset(res, 0, sizeof(*res));
+    double t0 = ck_now();
+    struct ck_store *s = NULL;
+    const char *uri = NULL;
+    for (size_t i = 0; i < cfg->nuri && !s; i++) {
+        ck_rc rc = probe(cfg, cfg->uris[i], &s, &res->object_bytes, err);
+        if (rc)
+            return rc;
+        uri = cfg->uris[i];
+    }
+    if (!s)
+        return CK_OK;
+    snprintf(res->source, sizeof(res->source), "%s", ck_store_uri(s));
+    struct relay r = {cfg, res->object_bytes};
+    ck_rc rc = extract_one(cfg, s, &r, &res->kind, &res->stats, err);
+    if (!rc && res->kind == CK_KIND_TAR)
+        rc = fetch_shards(cfg, uri, &r, res, err);
     if (rc)
         ck_err_prefix(err, "restoring %s", res->source);
     ck_store_close(s);

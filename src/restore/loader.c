@@ -20,6 +20,7 @@
 #include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/log.h"
+#include "world/manifest.h"
 
 struct waiter {
     ck_load_cb cb;
@@ -288,6 +289,11 @@ static ck_rc load(struct ck_loader *l, struct ck_err *err)
         return rc; /* on success the store stays open for lazy reads */
     }
     rc = load_streamed(l, s, err);
+    struct stat st;
+    if (!rc && fstatat(l->prev_dirfd, CK_WORLD_MANIFEST, &st, AT_SYMLINK_NOFOLLOW) == 0)
+        rc = ck_fail(err, CK_EUNSUPPORTED,
+                     "a multi-rank checkpoint whose seek index is unusable: the other ranks' "
+                     "shards cannot be served lazily (ckptfs get restores them all)");
     if (rc)
         ck_err_prefix(err, "previous checkpoint %s", ck_store_uri(s));
     ck_store_close(s);

@@ -10,10 +10,9 @@
 #include "util/log.h"
 #include "world/manifest.h"
 
-/* Opens rank r's shard, checks it against the manifest and serves it from prev/. */
-static ck_rc attach_one(struct ck_lazy *lz, const char *uri, const struct ck_store_env *env,
-                        int prev_dirfd, const struct ck_world_manifest *m, unsigned r,
-                        struct ck_store **store, uint64_t *entries, struct ck_err *err)
+ck_rc ck_shard_open(const char *uri, const struct ck_store_env *env,
+                    const struct ck_world_manifest *m, unsigned r, struct ck_store **store,
+                    uint64_t *size, struct ck_err *err)
 {
     const struct ck_world_shard *sh = &m->shards[r];
     char *shard_uri = ck_world_uri(uri, sh->suffix);
@@ -34,10 +33,21 @@ static ck_rc attach_one(struct ck_lazy *lz, const char *uri, const struct ck_sto
                      "(%" PRIu64 " bytes, ETag %s; the manifest says %" PRIu64 " bytes, ETag %s)",
                      m->generation, r, ck_store_uri(*store), info.size, info.etag, sh->size,
                      sh->etag[0] ? sh->etag : "-");
+    *size = info.size;
+    return rc;
+}
+
+/* Opens rank r's shard, checks it against the manifest and serves it from prev/. */
+static ck_rc attach_one(struct ck_lazy *lz, const char *uri, const struct ck_store_env *env,
+                        int prev_dirfd, const struct ck_world_manifest *m, unsigned r,
+                        struct ck_store **store, uint64_t *entries, struct ck_err *err)
+{
+    uint64_t size = 0;
+    ck_rc rc = ck_shard_open(uri, env, m, r, store, &size, err);
     struct ck_lazy *next = NULL;
     uint64_t n = 0;
     if (!rc) {
-        rc = ck_lazy_open(*store, info.size, prev_dirfd, &next, &n, err);
+        rc = ck_lazy_open(*store, size, prev_dirfd, &next, &n, err);
         if (rc == CK_ENOTFOUND)
             rc = ck_fail(err, CK_ECORRUPT, "not a ckptfs archive (no seek index)");
         if (rc)

@@ -16,6 +16,7 @@
 
 #include "restore/lazy.h"
 #include "store/store.h"
+#include "world/manifest.h"
 
 struct ck_shards {
     struct ck_store **stores; /* [world - 1], for ranks 1 .. world-1; owned */
@@ -28,6 +29,13 @@ struct ck_shards {
 ck_rc ck_shards_attach(struct ck_lazy *lz, const char *uri, const struct ck_store_env *env,
                        int prev_dirfd, struct ck_shards *out, uint64_t *entries,
                        struct ck_err *err);
+
+/* Opens rank r's shard of manifest m (relative to uri, the object holding m) and checks it
+ * with a HEAD: missing is CK_ENOTFOUND, another size or ETag CK_ECORRUPT, both naming it.
+ * *store is set (close it) whenever it could be opened. */
+ck_rc ck_shard_open(const char *uri, const struct ck_store_env *env,
+                    const struct ck_world_manifest *m, unsigned r, struct ck_store **store,
+                    uint64_t *size, struct ck_err *err);
 
 /* Closes the shards' stores; after ck_lazy_free of the chain. */
 void ck_shards_close(struct ck_shards *s);

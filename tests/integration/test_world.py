@@ -123,6 +123,13 @@ class WorldCases:
         self.assertEqual(prev["world"], {"ranks": WORLD, "generation": 1})
         self.assertIsNone(prev["error"])
 
+        # ckptfs get restores the union eagerly, as the no-FUSE mode would.
+        got = os.path.join(self.base, "got")
+        out = subprocess.run([BIN, "get", self.dest("ck"), got], capture_output=True, text=True,
+                             env=self.env())
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(tree(got), want)
+
         # A world of another size restores every file as well (4 saved, 2 restoring).
         rd2 = self.restore("ck", "b", extra=["--world", "2", "--rank", "1"])
         self.assertEqual(tree(rd2.prev), want)
