@@ -105,6 +105,11 @@ static ck_rc setup(struct nofuse *n, struct ck_err *err)
     n->env.no_sign_request = n->o->no_sign_request;
     if (!rc)
         rc = ck_store_open(n->o->dest, &n->env, &n->dest, err);
+    if (!rc && n->o->world > 1) {
+        struct ck_world_cfg wc = {n->o->rank, n->o->world, n->o->world_id, n->o->dest,
+                                  n->dest,    &n->env,     n->cache,       n->o->world_timeout_s};
+        rc = ck_world_new(&wc, &n->world, err);
+    }
     unlinkat(n->mntfd, ".save", 0);
     return rc;
 }
@@ -156,8 +161,14 @@ static ck_rc save_once(struct nofuse *n, enum ck_save_trigger trig)
     struct ck_save_result res = {0};
     struct ck_err err;
     ck_err_clear(&err);
-    ck_rc rc =
-        ck_save_pipeline_run(n->savefd, NULL, n->dest, &n->o->codec, NULL, NULL, NULL, &prog, &res, &err);
+    const struct ck_save_target *t = n->world ? ck_world_target(n->world) : NULL;
+    struct ck_save_plan plan = {.store = n->dest};
+    ck_rc rc = t ? t->begin(t->ctx, &plan, &err) : CK_OK;
+    if (!rc)
+        rc = ck_save_pipeline_run(n->savefd, NULL, plan.store, &n->o->codec,
+                                  t ? &plan.extra : NULL, NULL, NULL, &prog, &res, &err);
+    if (t && plan.priv)
+        t->end(t->ctx, &plan, rc);
     r->seconds = ck_now() - t0;
     r->kind = res.kind;
     r->entries = res.entries;
@@ -202,13 +213,27 @@ static bool drain_events(int fd)
     return hit;
 }
 
+static void refresh_world(struct nofuse *n)
+{
+    if (!n->world)
+        return;
+    struct ck_world_status ws;
+    ck_world_status(n->world, &ws);
+    if (ws.committed != n->world_committed) {
+        n->world_committed = ws.committed;
+        ck_nofuse_write_status(n, is_dirty(n));
+    }
+}
+
 /* Serves until a terminating signal; returns the exit status. */
 static int loop(struct nofuse *n, int sigfd, int infd)
 {
     for (;;) {
         struct pollfd p[2] = {{.fd = sigfd, .events = POLLIN}, {.fd = infd, .events = POLLIN}};
-        if (poll(p, 2, -1) < 0 && errno != EINTR)
+        /* A rank of a world rewrites .status when it learns of a commit (world.h). */
+        if (poll(p, 2, n->world ? 1000 : -1) < 0 && errno != EINTR)
             return 1;
+        refresh_world(n);
         bool k;
         int sig = 0;
         while (p[0].revents && (sig = ck_sig_read(sigfd, &k)) == SIGCHLD)
@@ -239,6 +264,7 @@ static int carry_forward(struct nofuse *n)
 
 static void teardown(struct nofuse *n)
 {
+    ck_world_free(n->world);
     if (n->dest)
         ck_store_close(n->dest);
     int fds[] = {n->mntfd, n->savefd, n->prevfd, n->workfd};

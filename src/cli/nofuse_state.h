@@ -11,6 +11,7 @@
 #include "daemon/metrics.h"
 #include "save/saver.h"
 #include "store/store.h"
+#include "world/world.h"
 
 struct nofuse {
     const struct ck_options *o;
@@ -28,6 +29,8 @@ struct nofuse {
     struct ck_save_report cur, last; /* last valid if last.generation > 0 */
     struct ck_metrics metrics;       /* --metrics: what the textfile shows */
     uint64_t saved_fp;               /* fingerprint of save/ at the last good save; 0: none */
+    struct ck_world *world;          /* --world > 1: this rank (world/world.h); else NULL */
+    uint64_t world_committed;        /* what .status last showed of it */
 };
 
 /* Writes MOUNTPOINT/.status atomically (a temp file renamed over it). */

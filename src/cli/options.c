@@ -331,8 +331,6 @@ static ck_rc resolve_world(struct ck_options *o, char *(*getenv_fn)(const char *
     if (o->world > 1 && o->carry_forward)
         return ck_fail(err, CK_EINVAL, "--carry-forward: not with --world > 1 (every rank's "
                                        "shard would have to be copied)");
-    if (o->world > 1 && o->no_fuse)
-        return ck_fail(err, CK_EINVAL, "--no-fuse: not with --world > 1 yet");
     return CK_OK;
 }
 

@@ -245,6 +245,37 @@ class FileWorldTest(WorldCases, MountTest):
         self.assertNotEqual(ms[0].touch_save(), 0)
         self.assertIn("reserved", ms[0].status()["last_error"])
 
+    def test_no_fuse_ranks(self):
+        """Two `ckptfs run --no-fuse` ranks: save, rank 1 waits for the commit; a FUSE
+        reader and a no-FUSE reader both see the union."""
+        out = {}
+
+        def rank(r):
+            mnt = os.path.join(self.base, f"nf{r}")
+            script = (f'mkdir -p "$CKPTFS_MOUNT/save/r{r}" && echo {r} > "$CKPTFS_MOUNT/save/r{r}/f"'
+                      ' && "$0" save "$CKPTFS_MOUNT"'
+                      + (' && "$0" wait --committed --timeout 120 "$CKPTFS_MOUNT"' if r else ""))
+            out[r] = subprocess.run([BIN, "run", "--no-fuse", "--world", "2", "--rank", str(r),
+                                     "--cache-dir", self.path(f"nf{r}-cache"),
+                                     "--dest", self.dest("nf"), mnt, "--", "sh", "-c", script,
+                                     BIN], capture_output=True, text=True, timeout=300)
+        ts = [threading.Thread(target=rank, args=(r,)) for r in (1, 0)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        self.assertEqual([out[0].returncode, out[1].returncode], [0, 0],
+                         out[0].stderr + out[1].stderr)
+        rd = self.restore("nf", "a")
+        self.assertEqual(sorted(os.listdir(rd.prev)), ["r0", "r1"])
+        self.assertEqual(open(os.path.join(rd.prev, "r1", "f")).read(), "1\n")
+        mnt = os.path.join(self.base, "nfr")
+        r = subprocess.run([BIN, "run", "--no-fuse", "--src", self.dest("nf"), "--dest",
+                            self.dest("nf-x"), mnt, "--", "true"], capture_output=True,
+                           text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(sorted(os.listdir(os.path.join(mnt, "prev"))), ["r0", "r1"])
+
     def test_world_from_the_environment(self):
         env = dict(os.environ, GROUP_WORLD_SIZE="2", GROUP_RANK="1", RANK="7", WORLD_SIZE="16")
         m = self.mount(self.dest("env"), name="env", env=env, extra=["--world", "auto"])
