@@ -312,13 +312,13 @@ static ck_rc pack_trailer(struct pack *p, const struct ck_pack_trailer *t)
     ck_rc rc = t->make(t->ctx, &data, &len, p->err);
     if (rc)
         return rc;
-    struct stat st = {.st_mode = S_IFREG | 0644, .st_uid = getuid(), .st_gid = getgid(),
-                      .st_size = (off_t)len};
+    struct stat st = {
+        .st_mode = S_IFREG | 0644, .st_uid = getuid(), .st_gid = getgid(), .st_size = (off_t)len};
     clock_gettime(CLOCK_REALTIME, &st.st_mtim);
     st.st_mtim.tv_nsec = 0;
     ck_buf_reset(&p->name);
     rc = ck_buf_puts(&p->name, t->name) ? ck_fail(p->err, CK_ENOMEM, "tar writer: out of memory")
-                                          : write_header(p, &st, NULL);
+                                        : write_header(p, &st, NULL);
     if (!rc && len > 0 && archive_write_data(p->a, data, len) != (la_ssize_t)len)
         rc = archive_fail(p, "data of");
     free(data);

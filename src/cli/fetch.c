@@ -62,8 +62,7 @@ static ck_rc probe(const struct ck_fetch_cfg *cfg, const char *uri, struct ck_st
 
 /* Streams the object of s into the directory (restore/streamed.h). */
 static ck_rc extract_one(const struct ck_fetch_cfg *cfg, struct ck_store *s, struct relay *r,
-                         enum ck_object_kind *kind, struct ck_extract_stats *st,
-                         struct ck_err *err)
+                         enum ck_object_kind *kind, struct ck_extract_stats *st, struct ck_err *err)
 {
     struct ck_extract_limits lim;
     limits_for(cfg->dest_dirfd, &lim);
@@ -83,8 +82,7 @@ static ck_rc read_manifest(int dirfd, struct ck_world_manifest *m, struct ck_err
 {
     int fd = openat(dirfd, CK_WORLD_MANIFEST, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
-        return errno == ENOENT ? CK_ENOTFOUND
-                               : ck_fail_errno(err, errno, "%s", CK_WORLD_MANIFEST);
+        return errno == ENOENT ? CK_ENOTFOUND : ck_fail_errno(err, errno, "%s", CK_WORLD_MANIFEST);
     char *text = calloc(1, CK_WORLD_MANIFEST_MAX + 1);
     ssize_t n = text ? read(fd, text, CK_WORLD_MANIFEST_MAX + 1) : -1;
     close(fd);

@@ -165,8 +165,8 @@ static ck_rc save_once(struct nofuse *n, enum ck_save_trigger trig)
     struct ck_save_plan plan = {.store = n->dest};
     ck_rc rc = t ? t->begin(t->ctx, &plan, &err) : CK_OK;
     if (!rc)
-        rc = ck_save_pipeline_run(n->savefd, NULL, plan.store, &n->o->codec,
-                                  t ? &plan.extra : NULL, NULL, NULL, &prog, &res, &err);
+        rc = ck_save_pipeline_run(n->savefd, NULL, plan.store, &n->o->codec, t ? &plan.extra : NULL,
+                                  NULL, NULL, &prog, &res, &err);
     if (t && plan.priv)
         t->end(t->ctx, &plan, rc);
     r->seconds = ck_now() - t0;

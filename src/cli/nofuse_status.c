@@ -41,8 +41,8 @@ void ck_nofuse_write_status(const struct nofuse *n, bool dirty)
     struct ck_world_status ws;
     if (n->world)
         ck_world_status(n->world, &ws);
-    struct ck_status_view v = {"no-fuse", n->started_wall,        ck_store_uri(n->dest), &ls, &ss,
-                               dirty,     n->world ? &ws : NULL};
+    struct ck_status_view v = {"no-fuse", n->started_wall, ck_store_uri(n->dest), &ls,
+                               &ss,       dirty,           n->world ? &ws : NULL};
     struct ck_buf b;
     ck_buf_init(&b, 64 * 1024);
     if (ck_status_render(&v, &b) == CK_OK) {

@@ -104,8 +104,7 @@ static ck_rc parse_uint(const char *opt, const char *s, unsigned limit, unsigned
     errno = 0;
     unsigned long v = strtoul(s, &end, 10);
     if (!s[0] || *end || errno || s[0] == '-' || s[0] == '+' || v >= limit)
-        return ck_fail(err, CK_EINVAL, "%s: '%s' is not a number from 0 to %u", opt, s,
-                       limit - 1);
+        return ck_fail(err, CK_EINVAL, "%s: '%s' is not a number from 0 to %u", opt, s, limit - 1);
     *out = (unsigned)v;
     return CK_OK;
 }
@@ -121,9 +120,9 @@ static ck_rc parse_autosave(struct ck_options *o, const char *s, struct ck_err *
 }
 
 /* Options that take a value: "--name VALUE" or "--name=VALUE". */
-static const char *const valued[] = {"--dest",     "--src",       "--cache-dir", "--autosave",
-                                     "--compress", "--save-wait", "--log-level", "--grace",
-                                     "--metrics",  "--world",     "--rank",      "--world-id",
+static const char *const valued[] = {"--dest",          "--src",       "--cache-dir", "--autosave",
+                                     "--compress",      "--save-wait", "--log-level", "--grace",
+                                     "--metrics",       "--world",     "--rank",      "--world-id",
                                      "--world-timeout", NULL};
 
 ck_rc ck_options_apply(struct ck_options *o, const char *name, const char *val, struct ck_err *err)
@@ -302,7 +301,7 @@ static ck_rc resolve_world(struct ck_options *o, char *(*getenv_fn)(const char *
     static const char *const worlds[] = {"CKPTFS_WORLD", "GROUP_WORLD_SIZE", "PET_NNODES",
                                          "WORLD_SIZE", NULL};
     static const char *const ranks[] = {"CKPTFS_RANK", "GROUP_RANK", "PET_NODE_RANK",
-                                        "NODE_RANK", "RANK", NULL};
+                                        "NODE_RANK",   "RANK",       NULL};
     static const char *const ids[] = {"CKPTFS_WORLD_ID", "TORCHELASTIC_RUN_ID", NULL};
     const char *which = NULL, *v;
     ck_rc rc = CK_OK;
@@ -310,8 +309,9 @@ static ck_rc resolve_world(struct ck_options *o, char *(*getenv_fn)(const char *
     if (from_env) {
         v = first_env(getenv_fn, worlds, &which);
         if (!v)
-            return ck_fail(err, CK_EINVAL, "--world auto: none of CKPTFS_WORLD, "
-                                           "GROUP_WORLD_SIZE, PET_NNODES, WORLD_SIZE is set");
+            return ck_fail(err, CK_EINVAL,
+                           "--world auto: none of CKPTFS_WORLD, "
+                           "GROUP_WORLD_SIZE, PET_NNODES, WORLD_SIZE is set");
         rc = parse_uint(which, v, CK_MAX_WORLD + 1, &o->world, err);
     }
     if (!rc && !o->rank_given && (from_env || getenv_fn("CKPTFS_RANK"))) {
@@ -329,8 +329,9 @@ static ck_rc resolve_world(struct ck_options *o, char *(*getenv_fn)(const char *
         return ck_fail(err, CK_EINVAL, "--rank %u: the world has ranks 0 to %u", o->rank,
                        o->world - 1);
     if (o->world > 1 && o->carry_forward)
-        return ck_fail(err, CK_EINVAL, "--carry-forward: not with --world > 1 (every rank's "
-                                       "shard would have to be copied)");
+        return ck_fail(err, CK_EINVAL,
+                       "--carry-forward: not with --world > 1 (every rank's "
+                       "shard would have to be copied)");
     return CK_OK;
 }
 

@@ -218,8 +218,7 @@ int ck_tool_wait(int argc, char **argv)
             return 0;
         if (timeout >= 0 && ck_now() >= end) {
             fprintf(stderr, "ckptfs wait: %s after %.0f s\n",
-                    committed ? "the generation is not committed" : "a save still runs",
-                    timeout);
+                    committed ? "the generation is not committed" : "a save still runs", timeout);
             return 1;
         }
         usleep(100 * 1000);

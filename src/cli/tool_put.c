@@ -27,8 +27,8 @@ struct put_job {
 static void *put_thread(void *arg)
 {
     struct put_job *j = arg;
-    j->rc = ck_save_pipeline_run(j->dirfd, NULL, j->dest, &j->codec, NULL, NULL, NULL, &j->prog, &j->res,
-                                 &j->err);
+    j->rc = ck_save_pipeline_run(j->dirfd, NULL, j->dest, &j->codec, NULL, NULL, NULL, &j->prog,
+                                 &j->res, &j->err);
     atomic_store(&j->done, true);
     return NULL;
 }

@@ -99,8 +99,8 @@ ck_rc ck_daemon_start(struct ck_daemon *d, struct ck_err *err)
     };
     ck_rc rc = CK_OK;
     if (o->world > 1) {
-        struct ck_world_cfg wc = {o->rank,        o->world,  o->world_id,        d->dest_uri,
-                                  d->dest,        &d->env,   d->cache_dir,       o->world_timeout_s};
+        struct ck_world_cfg wc = {o->rank, o->world, o->world_id,  d->dest_uri,
+                                  d->dest, &d->env,  d->cache_dir, o->world_timeout_s};
         rc = ck_world_new(&wc, &d->world, err);
         if (!rc)
             sc.target = ck_world_target(d->world);

@@ -211,7 +211,7 @@ ck_rc ck_daemon_status_json(struct ck_daemon *d, struct ck_buf *out)
     struct ck_world_status ws;
     if (d->world)
         ck_world_status(d->world, &ws);
-    struct ck_status_view v = {"fuse", d->started_wall, ck_store_uri(d->dest), &ls, &ss,
-                               ck_area_dirty(&d->area), d->world ? &ws : NULL};
+    struct ck_status_view v = {"fuse", d->started_wall,         ck_store_uri(d->dest), &ls,
+                               &ss,    ck_area_dirty(&d->area), d->world ? &ws : NULL};
     return ck_status_render(&v, out);
 }

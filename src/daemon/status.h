@@ -14,12 +14,12 @@
 #include "world/world.h"
 
 struct ck_status_view {
-    const char *mode;                   /* "fuse" or "no-fuse" */
-    double started_wall;                /* seconds since the epoch */
-    const char *dest;                   /* display URI */
-    const struct ck_load_status *load;  /* the previous checkpoint */
-    const struct ck_saver_status *save; /* current and last save */
-    bool dirty;                         /* save/ holds unsaved changes */
+    const char *mode;                    /* "fuse" or "no-fuse" */
+    double started_wall;                 /* seconds since the epoch */
+    const char *dest;                    /* display URI */
+    const struct ck_load_status *load;   /* the previous checkpoint */
+    const struct ck_saver_status *save;  /* current and last save */
+    bool dirty;                          /* save/ holds unsaved changes */
     const struct ck_world_status *world; /* multi-rank: this rank; NULL for world 1 */
 };
 

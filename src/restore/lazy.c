@@ -25,8 +25,8 @@
  * (2.97-4.70 s): 32-member runs 5.6-9.5 s, 16: 4.7-5.3 s, 8: 3.3-4.3 s, 4: 3.3-4.2 s.
  * A read waits for the run that holds its member, which one stream fetches; long runs
  * make it wait at one stream's rate while the other threads fetch far ahead. */
-#define RUN_MAX 8
-#define READAHEAD     128 /* members fetched ahead of a read, within its file, in batches */
+#define RUN_MAX   8
+#define READAHEAD 128 /* members fetched ahead of a read, within its file, in batches */
 
 enum mstate { M_ABSENT, M_QUEUED, M_FETCHING, M_PRESENT, M_FAILED };
 
@@ -538,8 +538,7 @@ static const struct file_ref *find_file(const struct ck_lazy *lz, dev_t dev, ino
 }
 
 /* The shard of the chain that serves the placeholder (dev, ino), or NULL. */
-static struct ck_lazy *owner(struct ck_lazy *lz, dev_t dev, ino_t ino,
-                             const struct file_ref **f)
+static struct ck_lazy *owner(struct ck_lazy *lz, dev_t dev, ino_t ino, const struct file_ref **f)
 {
     for (; lz; lz = lz->next)
         if ((*f = find_file(lz, dev, ino)) != NULL)
@@ -662,8 +661,8 @@ static ck_rc inflate_entry(struct ck_lazy *lz, const struct ck_ix_entry *e, size
     return rc;
 }
 
-ck_rc ck_lazy_read_entry(struct ck_lazy *lz, const char *name, size_t max, char **out,
-                         size_t *len, struct ck_err *err)
+ck_rc ck_lazy_read_entry(struct ck_lazy *lz, const char *name, size_t max, char **out, size_t *len,
+                         struct ck_err *err)
 {
     const struct ck_ix_entry *e = NULL;
     for (size_t i = 0; i < lz->ix.nentries && !e; i++)

@@ -58,8 +58,8 @@ void ck_lazy_chain(struct ck_lazy *lz, struct ck_lazy *next);
 /* The bytes of the regular-file entry name (at most max of them), fetched and inflated now,
  * blocking, into a NUL-terminated malloc'd buffer. CK_ENOTFOUND if there is no such entry
  * (err untouched). */
-ck_rc ck_lazy_read_entry(struct ck_lazy *lz, const char *name, size_t max, char **out,
-                         size_t *len, struct ck_err *err);
+ck_rc ck_lazy_read_entry(struct ck_lazy *lz, const char *name, size_t max, char **out, size_t *len,
+                         struct ck_err *err);
 
 /* Removes the top-level file name from prev/ and never writes it (the multi-rank
  * manifest, which is ckptfs's and not the tree's). Before prev/ is served. */

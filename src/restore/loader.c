@@ -224,8 +224,8 @@ static ck_rc load_streamed(struct ck_loader *l, struct ck_store *s, struct ck_er
 
 /* A ckptfs archive: the tree from its seek index at once, data on demand (lazy.h).
  * CK_ENOTFOUND if the object has no index; the caller then extracts it whole. */
-static ck_rc load_indexed(struct ck_loader *l, struct ck_store *s, const char *uri,
-                          uint64_t size, struct ck_err *err)
+static ck_rc load_indexed(struct ck_loader *l, struct ck_store *s, const char *uri, uint64_t size,
+                          struct ck_err *err)
 {
     uint64_t entries = 0;
     struct ck_lazy *lz = NULL;

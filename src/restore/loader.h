@@ -43,7 +43,7 @@ struct ck_load_status {
     uint64_t bytes_done;
     uint64_t bytes_total;
     uint64_t entries;
-    bool indexed; /* served from the seek index, data fetched on read */
+    bool indexed;        /* served from the seek index, data fetched on read */
     unsigned world;      /* ranks of a multi-rank checkpoint (restore/shards.h); 0 or 1: one */
     uint64_t generation; /* its generation */
     double seconds;

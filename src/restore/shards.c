@@ -62,8 +62,7 @@ static ck_rc attach_one(struct ck_lazy *lz, const char *uri, const struct ck_sto
 }
 
 ck_rc ck_shards_attach(struct ck_lazy *lz, const char *uri, const struct ck_store_env *env,
-                       int prev_dirfd, struct ck_shards *out, uint64_t *entries,
-                       struct ck_err *err)
+                       int prev_dirfd, struct ck_shards *out, uint64_t *entries, struct ck_err *err)
 {
     memset(out, 0, sizeof(*out));
     out->world = 1;

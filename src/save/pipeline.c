@@ -110,8 +110,8 @@ static ck_rc write_raw(int dirfd, struct ck_snap *snap, struct ck_store_upload *
 
 /* tar -> parallel gzip members -> store, then the seek index after the last member. */
 static ck_rc write_tar(int dirfd, struct ck_snap *snap, const struct ck_codec *codec,
-                       const struct ck_pack_trailer *trailer, struct ck_store_upload *up, struct ck_save_progress *pr,
-                       struct ck_save_result *res, struct ck_err *err)
+                       const struct ck_pack_trailer *trailer, struct ck_store_upload *up,
+                       struct ck_save_progress *pr, struct ck_save_result *res, struct ck_err *err)
 {
     struct counting_sink out = {ck_store_upload_sink(up), pr};
     struct ck_sink out_sink = {counting_write, &out};
@@ -151,9 +151,9 @@ static ck_rc write_tar(int dirfd, struct ck_snap *snap, const struct ck_codec *c
  * handed to the upload (then opts->size can be set for the next pass). */
 static ck_rc run_pass(int dirfd, struct ck_snap *snap, struct ck_store *dest,
                       const struct ck_codec *codec, const struct ck_pack_trailer *trailer,
-                      const struct ck_put_opts *opts,
-                      struct ck_save_progress *pr, struct ck_save_result *res, bool *may_replay,
-                      bool *wrote_all, struct ck_err *err)
+                      const struct ck_put_opts *opts, struct ck_save_progress *pr,
+                      struct ck_save_result *res, bool *may_replay, bool *wrote_all,
+                      struct ck_err *err)
 {
     enum ck_object_kind kind = res->kind;
     memset(res, 0, sizeof(*res));

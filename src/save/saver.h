@@ -93,8 +93,8 @@ struct ck_save_target {
 };
 
 struct ck_saver_cfg {
-    struct ck_area *area;  /* not owned */
-    struct ck_store *dest; /* not owned; used when target is NULL */
+    struct ck_area *area;                /* not owned */
+    struct ck_store *dest;               /* not owned; used when target is NULL */
     const struct ck_save_target *target; /* NULL: every save is a plain save to dest */
     struct ck_codec codec;
     double save_wait_s;

@@ -255,11 +255,12 @@ static ck_rc put_create(struct s3_up *u, const struct ck_s3_call *c, struct ck_h
 }
 
 /* A create-only PUT (see the top comment); no sweep. */
-static ck_rc single_create(struct s3_up *u, const char *data, size_t len, struct ck_err *err)
+/* The single PUT of data, signed by its SHA-256 (hex and b64 are filled for it). */
+static struct ck_s3_call single_call(const char *data, size_t len, bool if_none_match,
+                                     char hex[CK_SHA256_HEX_LEN + 1], char b64[48])
 {
-    char hex[CK_SHA256_HEX_LEN + 1], b64[48];
     ck_s3_sha256(data, len, hex, b64);
-    struct ck_s3_call c = {
+    return (struct ck_s3_call){
         .method = CK_HTTP_PUT,
         .body = data,
         .body_len = len,
@@ -267,8 +268,14 @@ static ck_rc single_create(struct s3_up *u, const char *data, size_t len, struct
         .checksum_b64 = b64,
         .content_type = "application/octet-stream",
         .capture_header = "x-amz-checksum-sha256",
-        .if_none_match = true,
+        .if_none_match = if_none_match,
     };
+}
+
+static ck_rc single_create(struct s3_up *u, const char *data, size_t len, struct ck_err *err)
+{
+    char hex[CK_SHA256_HEX_LEN + 1], b64[48];
+    struct ck_s3_call c = single_call(data, len, true, hex, b64);
     struct ck_http_response resp;
     struct ck_create_reply r = {.condition = "If-None-Match: *"};
     r.rc = put_create(u, &c, &resp, &r.attempts, err);
@@ -286,16 +293,7 @@ static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
     if (u->if_absent)
         return single_create(u, data, len, err);
     char hex[CK_SHA256_HEX_LEN + 1], b64[48];
-    ck_s3_sha256(data, len, hex, b64);
-    struct ck_s3_call c = {
-        .method = CK_HTTP_PUT,
-        .body = data,
-        .body_len = len,
-        .payload_hash = hex,
-        .checksum_b64 = b64,
-        .content_type = "application/octet-stream",
-        .capture_header = "x-amz-checksum-sha256",
-    };
+    struct ck_s3_call c = single_call(data, len, false, hex, b64);
     struct ck_http_response resp;
     ck_rc rc = ck_s3_perform(u->s3, &c, &resp, err);
     char want[CK_ETAG_MD5_MAX];

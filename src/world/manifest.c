@@ -28,8 +28,8 @@ static bool id_ok(const char *id)
 static ck_rc prefix(const char *id, char *out, size_t cap, struct ck_err *err)
 {
     if (id && !id_ok(id))
-        return ck_fail(err, CK_EINVAL,
-                       "--world-id '%s': up to 64 letters, digits, '-', '_' or '.'", id);
+        return ck_fail(err, CK_EINVAL, "--world-id '%s': up to 64 letters, digits, '-', '_' or '.'",
+                       id);
     snprintf(out, cap, ".ranks/%s%s", id ? id : "", id ? "/" : "");
     return CK_OK;
 }
@@ -41,6 +41,16 @@ ck_rc ck_world_shard_suffix(const char *id, uint64_t gen, unsigned rank, unsigne
     ck_rc rc = prefix(id, pre, sizeof(pre), err);
     if (!rc)
         snprintf(out, CK_WORLD_SUFFIX_MAX, "%sg%" PRIu64 "/r%u-of-%u", pre, gen, rank, world);
+    return rc;
+}
+
+ck_rc ck_world_claim_suffix(const char *id, uint64_t gen, char out[CK_WORLD_SUFFIX_MAX],
+                            struct ck_err *err)
+{
+    char pre[96];
+    ck_rc rc = prefix(id, pre, sizeof(pre), err);
+    if (!rc)
+        snprintf(out, CK_WORLD_SUFFIX_MAX, "%sg%" PRIu64 "/commit", pre, gen);
     return rc;
 }
 
@@ -128,12 +138,11 @@ static ck_rc parse_header(char **lines, size_t n, const char *where, struct ck_w
     int used = 0;
     if (n < 4 || strcmp(lines[0], "ckptfs-world 1") != 0)
         return bad(err, where, 1, "not 'ckptfs-world 1'");
-    if (sscanf(lines[1], "generation %" SCNu64 "%n", &m->generation, &used) != 1 ||
-        lines[1][used])
+    if (sscanf(lines[1], "generation %" SCNu64 "%n", &m->generation, &used) != 1 || lines[1][used])
         return bad(err, where, 2, "expected 'generation G'");
     used = 0;
-    if (sscanf(lines[2], "world %u%n", &m->world, &used) != 1 || lines[2][used] ||
-        m->world < 1 || m->world > 4096)
+    if (sscanf(lines[2], "world %u%n", &m->world, &used) != 1 || lines[2][used] || m->world < 1 ||
+        m->world > 4096)
         return bad(err, where, 3, "expected 'world N', N from 1 to 4096");
     if (strcmp(lines[3], "rank 0 .") != 0)
         return bad(err, where, 4, "expected 'rank 0 .'");

@@ -51,6 +51,10 @@ struct ck_world_manifest {
 ck_rc ck_world_shard_suffix(const char *id, uint64_t gen, unsigned rank, unsigned world,
                             char out[CK_WORLD_SUFFIX_MAX], struct ck_err *err);
 
+/* The suffix of generation gen's commit claim: ".ranks/[ID/]gG/commit" (world.h). */
+ck_rc ck_world_claim_suffix(const char *id, uint64_t gen, char out[CK_WORLD_SUFFIX_MAX],
+                            struct ck_err *err);
+
 /* The suffix of the committed hint: ".ranks/[ID/]committed". */
 ck_rc ck_world_hint_suffix(const char *id, char out[CK_WORLD_SUFFIX_MAX], struct ck_err *err);
 

@@ -217,11 +217,10 @@ static ck_rc await_shard(struct ck_world *w, uint64_t gen, unsigned rank, double
  * names this process and a nonce, so a lost reply is resolved to the right winner. */
 static ck_rc claim_commit(struct ck_world *w, uint64_t gen, struct ck_err *err)
 {
-    char suffix[CK_WORLD_SUFFIX_MAX], shard[CK_WORLD_SUFFIX_MAX];
-    ck_rc rc = ck_world_shard_suffix(w->cfg.id, gen, 0, w->cfg.size, shard, err);
+    char suffix[CK_WORLD_SUFFIX_MAX];
+    ck_rc rc = ck_world_claim_suffix(w->cfg.id, gen, suffix, err);
     if (rc)
         return rc;
-    snprintf(suffix, sizeof(suffix), "%.*s/commit", (int)(strrchr(shard, '/') - shard), shard);
     char *uri = ck_world_uri(w->cfg.dest_uri, suffix);
     struct ck_store *s = NULL;
     rc = uri ? ck_store_open(uri, w->cfg.env, &s, err) : ck_fail(err, CK_ENOMEM, "out of memory");

@@ -41,9 +41,9 @@ struct ck_world_cfg {
 
 struct ck_world_status {
     unsigned rank, size;
-    uint64_t claimed;   /* the last generation a save of this rank started */
-    uint64_t durable;   /* the last generation whose shard (rank 0: commit) is durable */
-    uint64_t committed; /* the last generation known committed (0: none yet) */
+    uint64_t claimed;     /* the last generation a save of this rank started */
+    uint64_t durable;     /* the last generation whose shard (rank 0: commit) is durable */
+    uint64_t committed;   /* the last generation known committed (0: none yet) */
     unsigned waiting_for; /* rank 0 while it waits: ranks whose shard is not there yet */
 };
 

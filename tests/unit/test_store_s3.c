@@ -559,8 +559,8 @@ END_TEST
 
 /* Uploads an object in 5 MiB parts with 4 in flight through the proxy, each request
  * allowed `attempts` tries. */
-static char *multipart(const char *key, const char *plan, size_t size, int attempts,
-                       ck_rc want_rc, struct ck_err *err)
+static char *multipart(const char *key, const char *plan, size_t size, int attempts, ck_rc want_rc,
+                       struct ck_err *err)
 {
     use_moto(true, T.akid, T.secret);
     setenv("CKPTFS_S3_PART_SIZE", "5M", 1);

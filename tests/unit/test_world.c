@@ -16,6 +16,8 @@ START_TEST(test_shard_names)
     ck_assert_str_eq(s, ".ranks/run-1.a_b/g1/r0-of-2");
     ck_assert_int_eq(ck_world_hint_suffix(NULL, s, &err), CK_OK);
     ck_assert_str_eq(s, ".ranks/committed");
+    ck_assert_int_eq(ck_world_claim_suffix("r", 5, s, &err), CK_OK);
+    ck_assert_str_eq(s, ".ranks/r/g5/commit");
     const char *bad[] = {"", ".", "..", "a/b", "a b", "x?y", "%2e"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
         ck_assert_int_eq(ck_world_shard_suffix(bad[i], 1, 0, 2, s, &err), CK_EINVAL);
@@ -32,8 +34,8 @@ END_TEST
 
 START_TEST(test_manifest_round_trip)
 {
-    struct ck_world_shard sh[3] = {{0}, {123, "\"abc-2\"", ".ranks/g9/r1-of-3"},
-                                   {0, "", ".ranks/g9/r2-of-3"}};
+    struct ck_world_shard sh[3] = {
+        {0}, {123, "\"abc-2\"", ".ranks/g9/r1-of-3"}, {0, "", ".ranks/g9/r2-of-3"}};
     struct ck_world_manifest m = {9, 3, sh}, back;
     char *text;
     size_t len;
