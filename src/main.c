@@ -22,12 +22,12 @@
 #define CKPTFS_VERSION "0.1.0"
 #endif
 
-static void explain_mount_failure(ck_rc rc)
+/* A mount that failed on the FUSE device: say how to do without it. */
+static void explain_mount_failure(ck_rc rc, const char *msg)
 {
-    if (rc == CK_EPERM)
-        fputs("ckptfs: if this container may not use /dev/fuse (no CAP_SYS_ADMIN, no "
-              "device), run with --no-fuse: prev/ is restored eagerly and save/ is a plain "
-              "directory\n",
+    if (rc == CK_EPERM && strstr(msg, "--no-fuse"))
+        fputs("ckptfs: with --no-fuse, prev/ is restored eagerly and save/ is a plain directory "
+              "(touch MOUNTPOINT/.save to save): no device or privilege needed\n",
               stderr);
 }
 
@@ -46,7 +46,7 @@ static int run_mount(const struct ck_options *o)
     } else {
         ck_log_error("%s", err.msg);
         fprintf(stderr, "ckptfs: %s\n", err.msg);
-        explain_mount_failure(rc);
+        explain_mount_failure(rc, err.msg);
         struct ck_err ignored;
         ck_daemon_finish(&d, &ignored);
     }

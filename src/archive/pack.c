@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -22,8 +23,10 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include "archive/entry_name.h"
 #include "archive/utf8_locale.h"
 #include "util/buf.h"
+#include "util/log.h"
 
 #define PACK_READ_BLOCK (1024u * 1024u) /* file data is read in blocks of this size */
 #define PACK_NAME_MAX   (64u * 1024u)   /* cap on an entry name, in bytes */
@@ -207,6 +210,17 @@ static ck_rc pack_file(struct pack *p, int dfd, const char *base)
     return rc;
 }
 
+/* Leaves the current entry out of the archive: logged, counted, reported (pack.h). */
+static void skip_entry(struct pack *p, const char *why)
+{
+    char q[256];
+    ck_entry_name_quote(p->name.data, q, sizeof(q));
+    ck_log_warn("save: '%s' left out of the checkpoint: %s", q, why);
+    p->st.skipped++;
+    if (p->opts.skipped)
+        p->opts.skipped(p->opts.skipped_ctx, p->name.data, why);
+}
+
 static ck_rc pack_symlink(struct pack *p, int dfd, const char *base, const struct stat *st)
 {
     char *target = malloc(PACK_LINK_MAX);
@@ -219,8 +233,17 @@ static ck_rc pack_symlink(struct pack *p, int dfd, const char *base, const struc
     else if (n >= (ssize_t)PACK_LINK_MAX)
         rc = ck_fail(p->err, CK_EINVAL, "tar writer: symlink '%s': target longer than %u bytes",
                      p->name.data, PACK_LINK_MAX);
+    const char *bad = NULL;
     if (!rc) {
         target[n] = '\0';
+        bad = ck_symlink_target_check(p->name.data, target);
+    }
+    if (!rc && bad) {
+        char why[512], q[256];
+        snprintf(why, sizeof(why), "a symlink to '%s', %s (readers refuse it)",
+                 ck_entry_name_quote(target, q, sizeof(q)), bad);
+        skip_entry(p, why);
+    } else if (!rc) {
         rc = write_header(p, st, target);
     }
     free(target);
@@ -273,8 +296,10 @@ static ck_rc pack_child(struct pack *p, int dfd, const char *base)
         return pack_subdir(p, dfd, base, &st);
     if (S_ISLNK(st.st_mode))
         return pack_symlink(p, dfd, base, &st);
-    return ck_fail(p->err, CK_EUNSUPPORTED, "tar writer: '%s' is %s, which cannot be archived",
-                   p->name.data, type_word(st.st_mode));
+    char why[64];
+    snprintf(why, sizeof(why), "%s, which a checkpoint cannot hold", type_word(st.st_mode));
+    skip_entry(p, why);
+    return CK_OK;
 }
 
 /* Archives the children of dfd in byte order; each directory precedes its contents. */

@@ -4,10 +4,12 @@
  * The tree under dir_fd is walked in sorted order (byte order of names, a directory's
  * entry before its contents) and written with relative names ("model.pt", "sub",
  * "sub/x"; no "./", no leading "/"), keeping mode, mtime, uid/gid and symlink targets.
- * Regular files, directories and symlinks are archived; any other type (fifo, socket,
- * device) fails with CK_EUNSUPPORTED naming the path, so a save never carries what the
- * readers' "data" filter refuses. Files are read through descriptors opened relative to
- * dir_fd with O_NOFOLLOW, never by absolute path. The tar bytes go to out uncompressed.
+ * Regular files, directories and symlinks that stay inside the tree are archived. What
+ * the readers' "data" filter (SPEC 3) would refuse is left out, with a warning in the log
+ * and through the skipped hook, so every object extracts everywhere: fifos, sockets and
+ * devices, and symlinks that are absolute or climb out of the tree (the rule of
+ * entry_name.h, which the reader applies too). Files are read through descriptors opened relative
+ * to dir_fd with O_NOFOLLOW, never by absolute path. The tar bytes go to out uncompressed.
  */
 #ifndef CK_ARCHIVE_PACK_H
 #define CK_ARCHIVE_PACK_H
@@ -23,6 +25,7 @@ struct ck_pack_stats {
     uint64_t entries;    /* tar entries written */
     uint64_t file_bytes; /* bytes of regular-file data */
     uint64_t tar_bytes;  /* bytes of tar stream produced */
+    uint64_t skipped;    /* entries left out (pack.h) */
 };
 
 ck_rc ck_pack_tar(int dir_fd, const struct ck_sink *out, struct ck_pack_stats *st,
@@ -62,6 +65,9 @@ struct ck_pack_opts {
     void (*file_end)(void *ctx);
     void *file_ctx;
     const struct ck_pack_trailer *trailer;
+    /* Each entry left out of the archive: its relative name and why. */
+    void (*skipped)(void *ctx, const char *name, const char *why);
+    void *skipped_ctx;
 };
 
 ck_rc ck_pack_tar_ex(int dir_fd, const struct ck_sink *out, const struct ck_pack_opts *opts,

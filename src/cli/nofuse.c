@@ -76,6 +76,8 @@ static ck_rc setup_cache(struct nofuse *n, struct ck_err *err)
         rc = ck_scratch_make(n->cache, sizeof(n->cache), err);
         n->cache_created = !rc;
     }
+    if (!rc)
+        rc = ck_lock_dir(n->cache, &n->lockfd, err); /* one server per cache dir */
     int cfd = rc ? -1 : open(n->cache, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (!rc && cfd < 0)
         rc = ck_fail_errno(err, errno, "opening %s", n->cache);
@@ -240,7 +242,7 @@ static int loop(struct nofuse *n, int sigfd, int infd)
             ;
         if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP || sig == SIGQUIT) {
             ck_log_info("signal %d: %s", sig, is_dirty(n) ? "saving" : "nothing to save");
-            if (!n->o->save_on_unmount || !is_dirty(n))
+            if (!is_dirty(n) || !ck_options_exit_save(n->o))
                 return 0;
             return save_once(n, CK_TRIGGER_UNMOUNT) ? 1 : 0;
         }
@@ -267,8 +269,8 @@ static void teardown(struct nofuse *n)
     ck_world_free(n->world);
     if (n->dest)
         ck_store_close(n->dest);
-    int fds[] = {n->mntfd, n->savefd, n->prevfd, n->workfd};
-    for (size_t i = 0; i < 4; i++)
+    int fds[] = {n->mntfd, n->savefd, n->prevfd, n->workfd, n->lockfd};
+    for (size_t i = 0; i < 5; i++)
         if (fds[i] >= 0)
             close(fds[i]);
     if (n->cache_created)
@@ -277,7 +279,7 @@ static void teardown(struct nofuse *n)
 
 int ck_nofuse_serve(const struct ck_options *o)
 {
-    struct nofuse n = {.o = o, .mntfd = -1, .savefd = -1, .prevfd = -1, .workfd = -1};
+    struct nofuse n = {.o = o, .mntfd = -1, .savefd = -1, .prevfd = -1, .workfd = -1, .lockfd = -1};
     struct ck_err err;
     sigset_t old;
     int sigfd = -1, infd = -1, status = 1;

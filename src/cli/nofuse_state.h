@@ -17,6 +17,7 @@ struct nofuse {
     const struct ck_options *o;
     char mnt[PATH_MAX];
     int mntfd, savefd, prevfd, workfd;
+    int lockfd; /* the cache dir's lock (util/fsutil.h) */
     char cache[PATH_MAX];
     bool cache_created;
     struct ck_store_env env;

@@ -4,6 +4,8 @@
 #include "cli/mount_opts.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,9 +42,17 @@ static const char usage_text[] =
     "                          src=URI, cache_dir=DIR, no_save_on_unmount, ... (fstab)\n"
     "  --no-fuse               no FUSE: restore prev/ eagerly, save/ is a plain directory,\n"
     "                          touch MOUNTPOINT/.save to save (for pods without /dev/fuse)\n"
+    "  --save-on-exit WHEN     run: success (default: upload unsaved changes when the\n"
+    "                          command exited 0 or ended after SIGTERM; never after a\n"
+    "                          crash, which may have torn files), always, never\n"
+    "  --user UID[:GID]        run: run the command as that user (the mount stays root's;\n"
+    "                          give it --uid/--gid and -o allow_other)\n"
     "  --grace SECONDS         run: after SIGTERM, the command and the save get this long\n"
     "                          in all (25)\n"
     "  --metrics FILE          write Prometheus text metrics to FILE after each save/load\n"
+    "  --uid UID, --gid GID    owner of the mount's own entries (save/, prev/ and all\n"
+    "                          shown there, .save, .status), for a program of that user\n"
+    "                          (with -o allow_other); default: the daemon's user\n"
     "  --world N|auto          ranks saving one checkpoint together (1); auto: from the\n"
     "                          environment (CKPTFS_WORLD, GROUP_WORLD_SIZE, PET_NNODES,\n"
     "                          WORLD_SIZE)\n"
@@ -119,11 +129,55 @@ static ck_rc parse_autosave(struct ck_options *o, const char *s, struct ck_err *
                    s);
 }
 
+static ck_rc parse_exit_save(struct ck_options *o, const char *s, struct ck_err *err)
+{
+    static const char *const names[] = {"success", "always", "never"};
+    for (int i = 0; i < 3; i++)
+        if (strcmp(s, names[i]) == 0) {
+            o->exit_save = (enum ck_exit_save)i;
+            if (o->exit_save == CK_EXIT_SAVE_NEVER)
+                o->save_on_unmount = false;
+            return CK_OK;
+        }
+    return ck_fail(err, CK_EINVAL, "--save-on-exit: '%s' is not success, always or never", s);
+}
+
+/* "UID" or "UID:GID", numeric. */
+static ck_rc parse_user(struct ck_options *o, const char *s, struct ck_err *err)
+{
+    char uid[16];
+    const char *colon = strchr(s, ':');
+    size_t n = colon ? (size_t)(colon - s) : strlen(s);
+    unsigned u, g;
+    if (n == 0 || n >= sizeof(uid))
+        return ck_fail(err, CK_EINVAL, "--user: '%s' is not UID or UID:GID", s);
+    memcpy(uid, s, n);
+    uid[n] = '\0';
+    ck_rc rc = parse_uint("--user", uid, 0xfffffffeu, &u, err);
+    if (!rc && colon)
+        rc = parse_uint("--user (GID)", colon + 1, 0xfffffffeu, &g, err);
+    if (!rc) {
+        o->run_uid = u;
+        o->run_gid = colon ? (long long)g : -1;
+    }
+    return rc;
+}
+
+bool ck_options_exit_save(const struct ck_options *o)
+{
+    if (!o->save_on_unmount)
+        return false;
+    char c = 0;
+    if (o->exit_decision_fd < 0 || read(o->exit_decision_fd, &c, 1) != 1)
+        return true; /* no word from run (a plain mount, or an unmount by someone else) */
+    return c == 'S';
+}
+
 /* Options that take a value: "--name VALUE" or "--name=VALUE". */
-static const char *const valued[] = {"--dest",          "--src",       "--cache-dir", "--autosave",
-                                     "--compress",      "--save-wait", "--log-level", "--grace",
-                                     "--metrics",       "--world",     "--rank",      "--world-id",
-                                     "--world-timeout", NULL};
+static const char *const valued[] = {
+    "--dest",          "--src",   "--cache-dir", "--autosave",     "--compress", "--save-wait",
+    "--log-level",     "--grace", "--metrics",   "--world",        "--rank",     "--world-id",
+    "--world-timeout", "--uid",   "--gid",       "--save-on-exit", "--user",     NULL};
 
 ck_rc ck_options_apply(struct ck_options *o, const char *name, const char *val, struct ck_err *err)
 {
@@ -160,6 +214,16 @@ ck_rc ck_options_apply(struct ck_options *o, const char *name, const char *val, 
         o->world_id = val;
     } else if (strcmp(name, "--world-timeout") == 0) {
         return parse_seconds("--world-timeout", val, &o->world_timeout_s, err);
+    } else if (strcmp(name, "--save-on-exit") == 0) {
+        return parse_exit_save(o, val, err);
+    } else if (strcmp(name, "--user") == 0) {
+        return parse_user(o, val, err);
+    } else if (strcmp(name, "--uid") == 0 || strcmp(name, "--gid") == 0) {
+        unsigned id;
+        ck_rc rc = parse_uint(name, val, 0xfffffffeu, &id, err);
+        if (!rc)
+            *(name[2] == 'u' ? &o->uid : &o->gid) = id;
+        return rc;
     } else {
         return ck_fail(err, CK_EINVAL, "unknown option '%s'", name);
     }
@@ -247,6 +311,9 @@ static void set_defaults(struct ck_options *o)
     o->grace_s = 25;
     o->world = 1;
     o->world_timeout_s = 600;
+    o->uid = o->gid = -1;
+    o->run_uid = o->run_gid = -1;
+    o->exit_decision_fd = -1;
 }
 
 static ck_rc parse_args(int argc, char **argv, struct ck_options *o, struct ck_err *err)

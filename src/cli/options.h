@@ -17,6 +17,12 @@
  *     --no-fuse               no FUSE: prev/ restored eagerly, save/ a plain directory
  *     --grace SECONDS         run: bound of the SIGTERM shutdown (command + save) (25)
  *     --metrics FILE          Prometheus textfile written after each save and load
+ *     --save-on-exit success|always|never   run: when the exit save uploads (success: the
+ *                             command exited 0 or ended after the forwarded SIGTERM);
+ *                             a plain mount: never is --no-save-on-unmount
+ *     --user UID[:GID]        run: COMMAND runs as that user (the daemon stays root)
+ *     --uid UID, --gid GID    owner of the mount's own entries (save/, prev/ and all
+ *                             shown there, .save, .status); default: the daemon's
  *     --world N|auto, --rank R, --world-id ID, --world-timeout S   multi-rank checkpoints
  *                             (world/world.h); auto and CKPTFS_WORLD / CKPTFS_RANK read
  *                             the environment torchrun and the PyTorch operator set
@@ -25,8 +31,8 @@
  *   OPTS": SOURCE is the destination unless dest= is given ("ckptfs" and "none" mean
  *   nothing); -o dest=URI, src=URI (repeatable), cache_dir=DIR, no_save_on_unmount,
  *   carry_forward, autosave_quiet=N, autosave_every=N, compress=P, save_wait=N,
- *   log_level=L, metrics=FILE, no_sign_request are ours; every other -o option goes to
- *   FUSE (mount_opts.c).
+ *   log_level=L, metrics=FILE, no_sign_request, uid=UID, gid=GID are ours; every other -o option
+ * goes to FUSE (mount_opts.c).
  *
  * Parsing allocates the fuse_argv array and copies of -o strings (owned); the other
  * strings point into argv or the environment. ck_options_free() releases what it owns.
@@ -44,6 +50,12 @@
 #define CK_MAX_SRCS  16
 #define CK_MAX_OWNED 32
 #define CK_MAX_WORLD 4096 /* ranks of one multi-rank checkpoint at most */
+
+enum ck_exit_save {
+    CK_EXIT_SAVE_SUCCESS = 0, /* default */
+    CK_EXIT_SAVE_ALWAYS,
+    CK_EXIT_SAVE_NEVER,
+};
 
 struct ck_options {
     const char *dest;
@@ -64,18 +76,25 @@ struct ck_options {
     double autosave_every_s; /* 0: off */
     double save_wait_s;
     enum ck_log_level log_level;
-    bool no_fuse;              /* --no-fuse */
-    double grace_s;            /* run: SIGTERM shutdown bound */
-    const char *metrics_path;  /* --metrics FILE, or NULL */
-    unsigned world;            /* --world N: ranks saving one checkpoint (1) */
-    unsigned rank;             /* --rank R, 0 .. world-1 */
-    bool world_auto;           /* --world auto: world and rank from the environment */
-    bool rank_given;           /* --rank was given */
-    const char *world_id;      /* --world-id, or NULL */
-    double world_timeout_s;    /* --world-timeout: rank 0's wait for the shards */
-    const char *source;        /* mount.fuse3 SOURCE (the first of two positionals) */
-    bool dest_flag;            /* --dest was given (then SOURCE MOUNTPOINT is refused) */
-    char *owned[CK_MAX_OWNED]; /* copies of -o strings; freed by ck_options_free */
+    bool no_fuse;                /* --no-fuse */
+    double grace_s;              /* run: SIGTERM shutdown bound */
+    const char *metrics_path;    /* --metrics FILE, or NULL */
+    unsigned world;              /* --world N: ranks saving one checkpoint (1) */
+    unsigned rank;               /* --rank R, 0 .. world-1 */
+    bool world_auto;             /* --world auto: world and rank from the environment */
+    bool rank_given;             /* --rank was given */
+    const char *world_id;        /* --world-id, or NULL */
+    double world_timeout_s;      /* --world-timeout: rank 0's wait for the shards */
+    enum ck_exit_save exit_save; /* --save-on-exit */
+    long long run_uid;           /* run --user: COMMAND's uid; -1: unset */
+    long long run_gid;           /* run --user UID:GID: its gid; -1: the user's own group */
+    int exit_decision_fd;        /* run's server: a pipe that says whether to save at exit
+                                  * (ck_options_exit_save); -1: none. Not an option. */
+    long long uid;               /* --uid: owner of the mount's own entries; -1: unset */
+    long long gid;               /* --gid; -1: unset */
+    const char *source;          /* mount.fuse3 SOURCE (the first of two positionals) */
+    bool dest_flag;              /* --dest was given (then SOURCE MOUNTPOINT is refused) */
+    char *owned[CK_MAX_OWNED];   /* copies of -o strings; freed by ck_options_free */
     size_t nowned;
     char **fuse_argv; /* owned array: argv[0] followed by -d / -o OPT; NULL-terminated */
     int fuse_argc;
@@ -86,6 +105,11 @@ struct ck_options {
 ck_rc ck_options_parse(int argc, char **argv, char *(*getenv_fn)(const char *),
                        struct ck_options *o, struct ck_err *err);
 void ck_options_free(struct ck_options *o);
+
+/* Whether the save at unmount or exit should run (also when unsaved changes exist):
+ * --no-save-on-unmount / --save-on-exit never say no; under `ckptfs run` the decision
+ * that run sends through exit_decision_fd ('S' save, 'N' do not) wins. Reads the pipe. */
+bool ck_options_exit_save(const struct ck_options *o);
 
 /* The --help text. */
 const char *ck_options_usage(void);

@@ -2,6 +2,8 @@
 #include "cli/proc.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,10 +38,32 @@ int ck_sig_read(int fd, bool *from_kernel)
     return (int)si.ssi_signo;
 }
 
+/* In the forked child: drops to user (groups, gid, then uid); false after a message. */
+static bool become(const struct ck_spawn_user *u)
+{
+    struct passwd *pw = getpwuid((uid_t)u->uid);
+    gid_t gid = u->gid >= 0 ? (gid_t)u->gid : pw ? pw->pw_gid : (gid_t)u->uid;
+    int r = pw ? initgroups(pw->pw_name, gid) : setgroups(0, NULL);
+    if (r == 0)
+        r = setgid(gid);
+    if (r == 0)
+        r = setuid((uid_t)u->uid);
+    if (r == 0 && pw && pw->pw_dir)
+        setenv("HOME", pw->pw_dir, 1);
+    if (r == 0 && pw)
+        setenv("USER", pw->pw_name, 1);
+    if (r != 0)
+        fprintf(stderr, "ckptfs: becoming uid %lld gid %u: %s\n", u->uid, (unsigned)gid,
+                strerror(errno));
+    return r == 0;
+}
+
 static void exec_child(char *const argv[], const sigset_t *mask, const char *env_name,
-                       const char *env_val)
+                       const char *env_val, const struct ck_spawn_user *user)
 {
     sigprocmask(SIG_SETMASK, mask, NULL);
+    if (user && user->uid >= 0 && !become(user))
+        _exit(126); /* the forked child: never returns into ckptfs */
     if (env_name)
         setenv(env_name, env_val, 1);
     execvp(argv[0], argv);
@@ -49,14 +73,14 @@ static void exec_child(char *const argv[], const sigset_t *mask, const char *env
 }
 
 ck_rc ck_spawn(char *const argv[], const sigset_t *mask, const char *env_name, const char *env_val,
-               pid_t *pid, struct ck_err *err)
+               const struct ck_spawn_user *user, pid_t *pid, struct ck_err *err)
 {
     fflush(NULL);
     *pid = fork();
     if (*pid < 0)
         return ck_fail_errno(err, errno, "fork for %s", argv[0]);
     if (*pid == 0)
-        exec_child(argv, mask, env_name, env_val);
+        exec_child(argv, mask, env_name, env_val, user);
     return CK_OK;
 }
 

@@ -22,10 +22,19 @@ ck_rc ck_sig_open(sigset_t *old, int *fd, struct ck_err *err);
  * it (a terminal's ^C reaches the whole foreground group: no need to forward it). */
 int ck_sig_read(int fd, bool *from_kernel);
 
-/* fork + execvp(argv) with mask restored and env_name=env_val set. The child _exits
- * with 127 (not found) or 126 (cannot run) after a message if exec fails. */
+/* Who a spawned command runs as: uid < 0 keeps ours; gid < 0 with a uid: the user's own
+ * group from the password database, else the uid itself as gid. Supplementary groups
+ * are the user's (initgroups), or none when the uid has no name. */
+struct ck_spawn_user {
+    long long uid;
+    long long gid;
+};
+
+/* fork + execvp(argv) with mask restored, env_name=env_val set, and as user (NULL: as
+ * we are). The child _exits with 127 (not found) or 126 (cannot run, or cannot become
+ * the user) after a message if exec fails. */
 ck_rc ck_spawn(char *const argv[], const sigset_t *mask, const char *env_name, const char *env_val,
-               pid_t *pid, struct ck_err *err);
+               const struct ck_spawn_user *user, pid_t *pid, struct ck_err *err);
 
 /* A wait status as a shell reports it: the exit code, or 128 + the signal. */
 int ck_status_code(int wstatus);

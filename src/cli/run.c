@@ -2,6 +2,7 @@
 #include "cli/run.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,6 +29,9 @@ struct run {
     int server_status, cmd_status; /* valid once the pid is 0 */
     double deadline;               /* SIGTERM: the end of the grace time; 0: none */
     double kill_cmd_at;
+    bool cmd_killed; /* we killed the command at the end of its grace time */
+    bool stop_asked; /* SIGTERM or SIGINT reached us (and the command) */
+    int decision[2]; /* pipe: run tells the server whether to save at exit */
 };
 
 static ck_rc prepare_mountpoint(struct run *r, struct ck_err *err)
@@ -70,11 +74,13 @@ static ck_rc start_server(struct run *r, struct ck_err *err)
     /* The server: its own process group, so signals meant for the command's group (a
      * terminal's ^C) do not unmount under it; it stops on our SIGTERM. */
     close(r->sigfd);
+    close(r->decision[1]);
     setpgid(0, 0);
     sigprocmask(SIG_SETMASK, &r->mask, NULL);
     struct ck_options o = *r->cfg->opt;
     o.mountpoint = r->mnt;
     o.foreground = true;
+    o.exit_decision_fd = r->decision[0];
     _exit(r->cfg->serve(&o, r->cfg->ctx)); /* forked child: never returns into run */
 }
 
@@ -113,6 +119,8 @@ static int drain_signals(struct run *r)
             continue;
         }
         last = sig;
+        if (sig == SIGTERM || sig == SIGINT)
+            r->stop_asked = true;
         if (sig == SIGTERM)
             on_terminate(r, ck_now());
         bool tty_sig = from_kernel && (sig == SIGINT || sig == SIGQUIT);
@@ -152,6 +160,7 @@ static void wait_command(struct run *r)
         if (t == 0) {
             ck_log_warn("the command did not exit within the grace time: killing it");
             kill(r->cmd, SIGKILL);
+            r->cmd_killed = true;
             r->kill_cmd_at = ck_now() + 3600;
         }
         ck_poll_in(r->sigfd, t < 0 ? -1 : (t > 0.5 ? 0.5 : t));
@@ -166,7 +175,7 @@ static void force_unmount(const struct run *r)
     char *argv[] = {"fusermount3", "-uz", (char *)r->mnt, NULL};
     pid_t p;
     struct ck_err e;
-    if (ck_spawn(argv, &r->mask, NULL, NULL, &p, &e) == CK_OK)
+    if (ck_spawn(argv, &r->mask, NULL, NULL, NULL, &p, &e) == CK_OK)
         waitpid(p, NULL, 0); /* not reaped by reap(): it waits for r's pids only */
 }
 
@@ -194,17 +203,48 @@ static bool stop_server(struct run *r)
     return ck_status_code(r->server_status) == 0;
 }
 
+/* --save-on-exit success: a command that exited 0, or ended by itself after the SIGTERM
+ * or SIGINT that reached it through us (the grace path), left its files whole; one that
+ * failed, crashed, or was killed at the end of its grace time may have torn one, which
+ * must not replace a good checkpoint. */
+static bool exit_save_wanted(const struct run *r)
+{
+    enum ck_exit_save p = r->cfg->opt->exit_save;
+    if (p != CK_EXIT_SAVE_SUCCESS)
+        return p == CK_EXIT_SAVE_ALWAYS;
+    return ck_status_code(r->cmd_status) == 0 || (r->stop_asked && !r->cmd_killed);
+}
+
+/* Tells the server its exit save decision, before it is asked to stop. */
+static void send_decision(struct run *r)
+{
+    bool save = exit_save_wanted(r);
+    if (!save && r->cfg->opt->exit_save == CK_EXIT_SAVE_SUCCESS)
+        fprintf(stderr,
+                "ckptfs run: %s ended with status %d: its unsaved changes are not uploaded "
+                "(--save-on-exit success; it may have left a file half-written) and stay "
+                "in the cache dir\n",
+                r->cfg->cmd[0], ck_status_code(r->cmd_status));
+    char c = save ? 'S' : 'N';
+    if (write(r->decision[1], &c, 1) != 1)
+        ck_log_warn("telling the mount whether to save at exit: %s", strerror(errno));
+}
+
 static int run_command(struct run *r)
 {
     struct ck_err err;
-    if (ck_spawn(r->cfg->cmd, &r->mask, "CKPTFS_MOUNT", r->mnt, &r->cmd, &err) != CK_OK) {
+    struct ck_spawn_user user = {r->cfg->opt->run_uid, r->cfg->opt->run_gid};
+    if (ck_spawn(r->cfg->cmd, &r->mask, "CKPTFS_MOUNT", r->mnt, &user, &r->cmd, &err) != CK_OK) {
         fprintf(stderr, "ckptfs run: %s\n", err.msg);
+        if (write(r->decision[1], "N", 1) != 1) /* the command never ran */
+            ck_log_warn("telling the mount not to save: %s", strerror(errno));
         stop_server(r);
         return EXIT_MOUNT_FAILED;
     }
     wait_command(r);
     int code = ck_status_code(r->cmd_status);
     bool server_alive = r->server > 0;
+    send_decision(r);
     if (!stop_server(r))
         fprintf(stderr, "ckptfs run: %s (see the messages above)\n",
                 server_alive ? "the final save or the unmount failed"
@@ -212,12 +252,21 @@ static int run_command(struct run *r)
     return code;
 }
 
+static void close_decision(struct run *r)
+{
+    for (int i = 0; i < 2; i++)
+        if (r->decision[i] >= 0)
+            close(r->decision[i]);
+}
+
 int ck_run(const struct ck_run_cfg *cfg)
 {
-    struct run r = {.cfg = cfg, .sigfd = -1};
+    struct run r = {.cfg = cfg, .sigfd = -1, .decision = {-1, -1}};
     struct ck_err err;
     ck_err_clear(&err);
     ck_rc rc = prepare_mountpoint(&r, &err);
+    if (!rc && pipe2(r.decision, O_CLOEXEC | O_NONBLOCK) != 0)
+        rc = ck_fail_errno(&err, errno, "pipe for the exit save decision");
     if (!rc)
         rc = ck_sig_open(&r.mask, &r.sigfd, &err);
     if (!rc)
@@ -226,14 +275,18 @@ int ck_run(const struct ck_run_cfg *cfg)
         fprintf(stderr, "ckptfs run: %s\n", err.msg);
         if (r.sigfd >= 0)
             close(r.sigfd);
+        close_decision(&r);
         return EXIT_MOUNT_FAILED;
     }
+    close(r.decision[0]);
+    r.decision[0] = -1;
     int code = wait_ready(&r);
     if (code == 0)
         code = run_command(&r);
     else if (r.server > 0)
         stop_server(&r);
     close(r.sigfd);
+    close_decision(&r);
     sigprocmask(SIG_SETMASK, &r.mask, NULL);
     return code;
 }

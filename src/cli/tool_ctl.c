@@ -24,16 +24,22 @@
 #include "cli/tools.h"
 #include "util/clock.h"
 
+/* The write and close of .save that make a save, on a thread: the write of anything but
+ * "async" is answered when the save is durable, the close after "async" at the snapshot. */
 struct closer {
     int fd;
-    int err; /* errno of close, or 0 */
+    const char *word;
+    int err; /* errno of the write or the close, or 0 */
     atomic_bool done;
 };
 
 static void *close_thread(void *arg)
 {
     struct closer *c = arg;
-    c->err = close(c->fd) == 0 ? 0 : errno;
+    size_t n = strlen(c->word);
+    c->err = write(c->fd, c->word, n) == (ssize_t)n ? 0 : errno ? errno : EIO;
+    if (close(c->fd) != 0 && !c->err)
+        c->err = errno;
     atomic_store(&c->done, true);
     return NULL;
 }
@@ -57,16 +63,9 @@ static int save_fuse(const char *mnt, bool async)
 {
     char p[4096];
     snprintf(p, sizeof(p), "%s/.save", mnt);
-    struct closer c = {.fd = open(p, O_WRONLY | O_CLOEXEC)};
+    struct closer c = {.fd = open(p, O_WRONLY | O_CLOEXEC), .word = async ? "async" : "sync\n"};
     if (c.fd < 0) {
         fprintf(stderr, "ckptfs save: opening %s: %s\n", p, strerror(errno));
-        return 1;
-    }
-    /* Any write starts a save ("async": answered at the snapshot); an open alone does not. */
-    const char *word = async ? "async" : "sync\n";
-    if (write(c.fd, word, strlen(word)) != (ssize_t)strlen(word)) {
-        fprintf(stderr, "ckptfs save: writing %s: %s\n", p, strerror(errno));
-        close(c.fd);
         return 1;
     }
     pthread_t t;

@@ -56,6 +56,7 @@ static ck_rc make_cache_dir(struct ck_daemon *d, const char *want, struct ck_err
 ck_rc ck_daemon_init(struct ck_daemon *d, const struct ck_options *o, struct ck_err *err)
 {
     memset(d, 0, sizeof(*d));
+    d->lock_fd = -1;
     d->opt = o;
     d->started_wall = ck_wall_now();
     ck_rc rc = absolute_uri(o->dest, &d->dest_uri, err);
@@ -63,6 +64,8 @@ ck_rc ck_daemon_init(struct ck_daemon *d, const struct ck_options *o, struct ck_
         rc = absolute_uri(o->srcs[i], &d->src_uris[i], err);
     if (!rc)
         rc = make_cache_dir(d, o->cache_dir, err);
+    if (!rc) /* two daemons on one cache dir would share save/ and mix their checkpoints */
+        rc = ck_lock_dir(d->cache_dir, &d->lock_fd, err);
     if (rc)
         return rc;
     ck_store_env_default(&d->env);
@@ -89,6 +92,7 @@ ck_rc ck_daemon_init(struct ck_daemon *d, const struct ck_options *o, struct ck_
 ck_rc ck_daemon_start(struct ck_daemon *d, struct ck_err *err)
 {
     const struct ck_options *o = d->opt;
+    ck_lock_dir_pid(d->lock_fd); /* the daemon's pid after it detached */
     struct ck_saver_cfg sc = {
         .area = &d->area,
         .dest = d->dest,
@@ -120,9 +124,17 @@ ck_rc ck_daemon_finish(struct ck_daemon *d, struct ck_err *err)
     ck_rc rc = CK_OK;
     if (!d->saver)
         return CK_OK;
-    if (d->opt->save_on_unmount && ck_area_dirty(&d->area)) {
-        ck_log_info("unmounted with unsaved changes: saving");
-        rc = ck_saver_save_sync(d->saver, CK_TRIGGER_UNMOUNT, err);
+    if (ck_area_dirty(&d->area)) {
+        if (ck_options_exit_save(d->opt)) {
+            ck_log_info("unmounted with unsaved changes: saving");
+            rc = ck_saver_save_sync(d->saver, CK_TRIGGER_UNMOUNT, err);
+        } else {
+            ck_log_warn("unmounted with unsaved changes: not uploaded (%s); they are kept in "
+                        "%s/save, and a mount with --cache-dir %s re-attaches them",
+                        d->opt->exit_decision_fd >= 0 ? "the command did not succeed"
+                                                      : "--no-save-on-unmount",
+                        d->cache_dir, d->cache_dir);
+        }
     }
     struct ck_saver_status st;
     ck_saver_status(d->saver, &st);
@@ -158,6 +170,8 @@ void ck_daemon_destroy(struct ck_daemon *d)
         ck_area_close(&d->area);
     if (d->dest)
         ck_store_close(d->dest);
+    if (d->lock_fd >= 0)
+        close(d->lock_fd); /* after the area: nothing of this daemon touches it now */
     if (d->cache_dir_created && !unsaved) {
         struct ck_err e;
         ck_rmtree_at(AT_FDCWD, d->cache_dir, "cache dir", &e);

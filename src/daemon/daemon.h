@@ -28,6 +28,7 @@ struct ck_daemon {
     const struct ck_options *opt; /* not owned */
     char cache_dir[PATH_MAX];     /* absolute */
     bool cache_dir_created;       /* made by us: removed at exit if nothing is unsaved */
+    int lock_fd;                  /* the cache dir's lock (util/fsutil.h), or -1 */
     char *dest_uri;               /* owned, absolute if it was a relative path */
     char *src_uris[CK_MAX_SRCS];  /* owned, likewise */
     size_t nsrc;

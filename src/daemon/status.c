@@ -9,7 +9,8 @@
  *             "current": REPORT|null, "last": REPORT|null},
  *    "last_error": null|"..."}
  *   REPORT = {"generation", "trigger", "phase", "result", "kind", "started_at", "seconds",
- *             "entries", "bytes", "compressed_bytes", "mb_per_s", "writers_left", "error"}
+ *             "entries", "bytes", "compressed_bytes", "mb_per_s", "writers_left", "waited_s",
+ * "snapshot_ms", "skipped", "warnings" (entries left out of the archive and why), "error"}
  *
  * Only display URIs appear (no query strings, no credentials).
  */
@@ -98,8 +99,14 @@ static void put_report(struct ck_json *j, const struct ck_save_report *r)
     ck_json_num(j, r->seconds > 0 ? (double)r->bytes / 1e6 / r->seconds : 0);
     ck_json_key(j, "writers_left");
     ck_json_uint(j, r->writers_left);
+    ck_json_key(j, "waited_s");
+    ck_json_num(j, r->waited_s);
     ck_json_key(j, "snapshot_ms");
     ck_json_num(j, r->snapshot_ms);
+    ck_json_key(j, "skipped");
+    ck_json_uint(j, r->skipped);
+    ck_json_key(j, "warnings");
+    ck_json_str(j, r->warnings[0] ? r->warnings : NULL);
     ck_json_key(j, "error");
     ck_json_str(j, r->error[0] ? r->error : NULL);
     ck_json_obj_end(j);

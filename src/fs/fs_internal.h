@@ -66,6 +66,11 @@ struct ck_fs {
     pthread_mutex_t ctl_lock;
     struct savectl_handle *ctl_writers; /* open .save writer handles; protected by ctl_lock */
     double mounted_wall;
+    bool owner_set;  /* --uid/--gid given: the mount's own entries show them */
+    uid_t owner_uid; /* owner of /, .save, .status, save/ and all of prev/ */
+    gid_t owner_gid;
+    char mountpoint[PATH_MAX];       /* absolute, resolved once before mounting */
+    char savectl_path[PATH_MAX + 8]; /* mountpoint + "/.save", as /proc/PID/fd shows it */
     /* Held for reading by the loader, fetcher and saver threads while they answer a parked
      * request, taken for writing once, when the session loop has ended, to set
      * replies_closed before fuse_session_unmount closes the /dev/fuse descriptor. A leaf. */
@@ -97,6 +102,8 @@ int ck_nodes_make_root(struct ck_fs *fs, const char *path, enum ck_node_area are
 /* "/proc/self/fd/N" for n, to reopen an O_PATH descriptor. */
 void ck_node_procpath(const struct ck_node *n, char *buf, size_t len);
 int ck_node_stat(const struct ck_node *n, struct stat *st);
+/* --uid/--gid: everything under prev/ is shown as theirs (save/ holds real owners). */
+void ck_node_show_owner(const struct ck_fs *fs, const struct ck_node *n, struct stat *st);
 
 /* ops_top.c: the virtual top level and the control files. */
 struct savectl_handle;

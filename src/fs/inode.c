@@ -96,6 +96,14 @@ int ck_node_stat(const struct ck_node *n, struct stat *st)
     return 0;
 }
 
+void ck_node_show_owner(const struct ck_fs *fs, const struct ck_node *n, struct stat *st)
+{
+    if (fs->owner_set && n->area == CK_NODE_PREV) {
+        st->st_uid = fs->owner_uid;
+        st->st_gid = fs->owner_gid;
+    }
+}
+
 static void fill_entry(struct ck_fs *fs, struct ck_node *n, const struct stat *st,
                        struct fuse_entry_param *e)
 {
@@ -103,6 +111,7 @@ static void fill_entry(struct ck_fs *fs, struct ck_node *n, const struct stat *s
     e->ino = (fuse_ino_t)(uintptr_t)n;
     e->attr = *st;
     e->attr.st_ino = e->ino;
+    ck_node_show_owner(fs, n, &e->attr);
     e->attr_timeout = fs->timeout;
     e->entry_timeout = fs->timeout;
 }

@@ -1,27 +1,34 @@
 /*
  * ops_top.c - the virtual top level of the mount and its two control files.
  *
- * .save: "touch or write starts a save". What programs send for that differs, and the
- * kernel sends a FLUSH for every close() of every duplicate of a descriptor, so the rule
- * is built on activity, not on opens:
- *   - a write() to a .save handle, or a time change (utimensat) while .save is open for
- *     writing, is activity on that handle;
- *   - the next close (FLUSH) of a handle with activity starts the save and is answered when
- *     the save is durable (EIO if it failed), or at the snapshot if what was written is
- *     the word "async"; a FLUSH without activity is answered at once;
- *   - a time change with no .save handle open (Python's Path.touch()) is itself a
- *     synchronous save, answered when durable;
- *   - a handle opened for writing that is released without ever starting a save
- *     (open(".save", "w").close()) starts one in the background (result in .status).
+ * .save: every way of touching it saves synchronously and tells the truth (SPEC 2). What
+ * programs send differs, and the kernel sends a FLUSH for every close() of every
+ * duplicate of a descriptor, so the rule is built on activity and on the last close:
+ *   - a write() of anything but the word "async" saves, and is answered when the save is
+ *     durable (EIO if it failed): a shell's "echo x > .save" closes the descriptor it
+ *     wrote to with dup2, whose close errors nobody sees;
+ *   - writing "async", or a time change while .save is open for writing, is activity on
+ *     the handle; the next close (FLUSH) of a handle with activity starts the save and is
+ *     answered when it is durable (EIO if it failed), or at the snapshot after "async";
+ *   - a FLUSH without activity of a writer handle that has not saved yet is the close of
+ *     open(".save", "w") (Python's Path.touch() fallback, open().close()): it saves
+ *     synchronously too, unless the closing process still holds another descriptor of
+ *     .save (read from /proc/PID/fd): that is a shell's redirection (open, dup2, close),
+ *     and the save waits for the close of the descriptor the command writes to;
+ *   - a time or size change with no .save handle open (os.utime, Path.touch(),
+ *     truncate(2)) is itself a synchronous save, answered when durable.
  * So `touch .save` (open, dup2, close, futimens, close) saves once and its exit status
- * tells the truth, and `echo async > .save` (open, dup2, close, write, close) saves once
- * asynchronously. Reading .save gives nothing.
+ * tells the truth, `echo async > .save` (open, dup2, close, write, close) saves once
+ * asynchronously, and open(".save", "w").close() returns when the save is durable.
+ * Reading .save gives nothing.
  * .status: each open renders the status JSON once; reads serve that copy (direct I/O, so
  * the size shown by stat does not limit reads).
  */
 #include <errno.h>
 #include <pthread.h>
+#include <dirent.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -75,8 +82,8 @@ static void top_stat(struct ck_fs *fs, fuse_ino_t ino, struct stat *st)
 {
     memset(st, 0, sizeof(*st));
     st->st_ino = ino;
-    st->st_uid = getuid();
-    st->st_gid = getgid();
+    st->st_uid = fs->owner_uid;
+    st->st_gid = fs->owner_gid;
     st->st_atime = st->st_mtime = st->st_ctime = (time_t)fs->mounted_wall;
     if (ino == CK_INO_ROOT) {
         st->st_mode = S_IFDIR | 0755;
@@ -158,21 +165,9 @@ static void reply_setattr_result(void *ctx, ck_rc rc, const char *msg)
     ck_fs_reply_end(fs);
 }
 
-void ck_top_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set)
+/* Marks every open .save writer handle active; false if none is open. */
+static bool mark_writers_active(struct ck_fs *fs)
 {
-    struct ck_fs *fs = ck_fs_of(req);
-    if (ino != CK_INO_SAVECTL) {
-        fuse_reply_err(req, EPERM);
-        return;
-    }
-    /* A touch sets the access time too (touch(1) and os.utime set both to "now"); the
-     * kernel's own mtime updates (writeback cache, after a write) set only mtime/ctime,
-     * and O_TRUNC of "> .save" only the size: those are accepted with no effect. */
-    bool touch = to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW);
-    if (!touch) {
-        ck_top_getattr(req, ino);
-        return;
-    }
     pthread_mutex_lock(&fs->ctl_lock);
     bool open_writers = fs->ctl_writers != NULL;
     for (struct savectl_handle *h = fs->ctl_writers; h; h = h->next) {
@@ -181,10 +176,35 @@ void ck_top_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_se
         pthread_mutex_unlock(&h->lock);
     }
     pthread_mutex_unlock(&fs->ctl_lock);
-    if (open_writers)
-        ck_top_getattr(req, ino); /* the close that follows saves */
-    else
-        ck_saver_request(fs->d->saver, CK_TRIGGER_CONTROL, NULL, reply_setattr_result, req);
+    return open_writers;
+}
+
+void ck_top_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set)
+{
+    struct ck_fs *fs = ck_fs_of(req);
+    if (ino != CK_INO_SAVECTL) {
+        fuse_reply_err(req, EPERM);
+        return;
+    }
+    /* A touch sets the access time too (touch(1) and os.utime set both to "now"); the
+     * kernel's own mtime updates (after a write) set only mtime/ctime: no effect. A size
+     * change is truncate(2), or the O_TRUNC of "> .save", which comes with the handle
+     * open: its close saves. */
+    bool touch = to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW);
+    bool truncate = to_set & FUSE_SET_ATTR_SIZE;
+    if (truncate && !touch) {
+        pthread_mutex_lock(&fs->ctl_lock);
+        bool open_writers = fs->ctl_writers != NULL;
+        pthread_mutex_unlock(&fs->ctl_lock);
+        if (open_writers) {
+            ck_top_getattr(req, ino);
+            return;
+        }
+    } else if (!touch || mark_writers_active(fs)) {
+        ck_top_getattr(req, ino); /* nothing asked, or the close that follows saves */
+        return;
+    }
+    ck_saver_request(fs->d->saver, CK_TRIGGER_CONTROL, NULL, reply_setattr_result, req);
 }
 
 static void open_savectl(fuse_req_t req, struct fuse_file_info *fi)
@@ -258,6 +278,28 @@ void ck_top_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct 
     status_unref(h);
 }
 
+/* A write to .save that saves: answered with its size once the save is durable. */
+struct savectl_write {
+    fuse_req_t req;
+    size_t size;
+};
+
+static void reply_write_result(void *ctx, ck_rc rc, const char *msg)
+{
+    struct savectl_write *w = ctx;
+    struct ck_fs *fs = ck_fs_reply_begin(w->req);
+    if (fs) {
+        if (rc)
+            fuse_reply_err(w->req, EIO);
+        else
+            fuse_reply_write(w->req, w->size);
+        ck_fs_reply_end(fs);
+    }
+    free(w);
+}
+
+static bool wants_async(const char *s, size_t len);
+
 void ck_top_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
                   struct fuse_file_info *fi)
 {
@@ -271,9 +313,25 @@ void ck_top_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
     size_t n = size < room ? size : room;
     memcpy(h->buf + h->len, buf, n);
     h->len += n;
-    h->activity = true;
+    /* "async": the close saves and returns at the snapshot. Anything else saves now, and
+     * the write itself answers: a shell's "echo x > .save" closes its descriptor with
+     * dup2, which reports no error, so only the write can tell the truth. */
+    bool async = wants_async(h->buf, h->len);
+    h->activity = async;
+    if (!async) {
+        h->ever_fired = true;
+        h->len = 0;
+    }
     pthread_mutex_unlock(&h->lock);
-    fuse_reply_write(req, size);
+    struct savectl_write *w = async ? NULL : malloc(sizeof(*w));
+    if (async) {
+        fuse_reply_write(req, size);
+    } else if (!w) {
+        fuse_reply_err(req, ENOMEM);
+    } else {
+        *w = (struct savectl_write){req, size};
+        ck_saver_request(ck_fs_of(req)->d->saver, CK_TRIGGER_CONTROL, NULL, reply_write_result, w);
+    }
 }
 
 /* Whether what was written asks for an asynchronous save ("async", any case, with
@@ -289,18 +347,53 @@ static bool wants_async(const char *s, size_t len)
     return len == 5 && strncasecmp(s, "async", 5) == 0;
 }
 
-/* Takes the handle's activity: whether a save is due and whether it is async. */
-static bool take_activity(struct savectl_handle *h, bool *async)
+/* Whether process pid holds a descriptor of .save (the one being closed is already out
+ * of its table). Unknown (no /proc, another pid namespace: pid 0) counts as no. */
+static bool holds_savectl(const struct ck_fs *fs, pid_t pid)
+{
+    char path[300], link[PATH_MAX + 8];
+    if (pid <= 0)
+        return false;
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    DIR *dir = opendir(path);
+    if (!dir)
+        return false;
+    bool found = false;
+    for (struct dirent *e; !found && (e = readdir(dir));) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%d/fd/%s", (int)pid, e->d_name);
+        ssize_t n = readlink(path, link, sizeof(link) - 1);
+        if (n > 0) {
+            link[n] = '\0';
+            found = strcmp(link, fs->savectl_path) == 0;
+        }
+    }
+    closedir(dir);
+    return found;
+}
+
+/* What a close of handle h does: a save (sync or async) or nothing. */
+enum close_action { CLOSE_NOTHING, CLOSE_SAVE, CLOSE_SAVE_ASYNC };
+
+static enum close_action take_activity(struct ck_fs *fs, struct savectl_handle *h, pid_t pid)
 {
     pthread_mutex_lock(&h->lock);
     bool fire = h->writer && h->activity;
+    bool async = fire && wants_async(h->buf, h->len);
+    bool first = h->writer && !h->activity && !h->ever_fired;
+    pthread_mutex_unlock(&h->lock);
+    /* A shell's redirection closes its first descriptor before the command writes. */
+    if (first && !holds_savectl(fs, pid))
+        fire = true;
+    if (!fire)
+        return CLOSE_NOTHING;
+    pthread_mutex_lock(&h->lock);
     h->activity = false;
-    if (fire)
-        h->ever_fired = true;
-    *async = wants_async(h->buf, h->len);
+    h->ever_fired = true;
     h->len = 0;
     pthread_mutex_unlock(&h->lock);
-    return fire;
+    return async ? CLOSE_SAVE_ASYNC : CLOSE_SAVE;
 }
 
 void ck_top_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -309,16 +402,15 @@ void ck_top_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fuse_reply_err(req, 0);
         return;
     }
-    bool async;
-    if (!take_activity((struct savectl_handle *)(uintptr_t)fi->fh, &async)) {
+    struct ck_fs *fs = ck_fs_of(req);
+    struct savectl_handle *h = (struct savectl_handle *)(uintptr_t)fi->fh;
+    enum close_action act = take_activity(fs, h, fuse_req_ctx(req)->pid);
+    if (act == CLOSE_NOTHING)
         fuse_reply_err(req, 0);
-        return;
-    }
-    struct ck_daemon *d = ck_fs_of(req)->d;
-    if (async)
-        ck_saver_request(d->saver, CK_TRIGGER_CONTROL, reply_result, NULL, req);
+    else if (act == CLOSE_SAVE_ASYNC)
+        ck_saver_request(fs->d->saver, CK_TRIGGER_CONTROL, reply_result, NULL, req);
     else
-        ck_saver_request(d->saver, CK_TRIGGER_CONTROL, NULL, reply_result, req);
+        ck_saver_request(fs->d->saver, CK_TRIGGER_CONTROL, NULL, reply_result, req);
 }
 
 void ck_top_sync_save(fuse_req_t req, enum ck_save_trigger trigger)
@@ -336,7 +428,8 @@ static void release_savectl(struct ck_fs *fs, struct savectl_handle *h)
         if (*pp)
             *pp = h->next;
         pthread_mutex_unlock(&fs->ctl_lock);
-        /* Opened for writing and closed without a save: start one, in the background. */
+        /* Activity no close answered (a FLUSH the kernel did not send): save it, in the
+         * background; .status tells the result. */
         if (!h->ever_fired || h->activity)
             ck_saver_request(fs->d->saver, CK_TRIGGER_CONTROL, NULL, NULL, NULL);
     }

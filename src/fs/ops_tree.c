@@ -45,6 +45,21 @@ static struct ck_area *area_of(fuse_req_t req)
     return &ck_fs_of(req)->d->area;
 }
 
+/* A file handle of save/ or prev/: the backing descriptor, and whether the handle was
+ * counted as a writer a save waits for (decided at open: fcntl may change O_APPEND
+ * later, and the kernel reports the flags of that moment at release). */
+#define FH_WAITED ((uint64_t)1 << 32)
+
+static int fh_fd(const struct fuse_file_info *fi)
+{
+    return (int)(fi->fh & 0xffffffffu);
+}
+
+static uint64_t fh_make(int fd, bool waited)
+{
+    return (uint64_t)(unsigned)fd | (waited ? FH_WAITED : 0);
+}
+
 /* A stat of a node under prev/ shows the archived mtime of a placeholder being filled. */
 static void fix_prev_stat(fuse_req_t req, const struct ck_node *n, struct stat *st)
 {
@@ -112,6 +127,7 @@ static void reply_node_attr(fuse_req_t req, struct ck_node *n)
         return;
     }
     fix_prev_stat(req, n, &st);
+    ck_node_show_owner(ck_fs_of(req), n, &st);
     st.st_ino = (ino_t)(uintptr_t)n;
     fuse_reply_attr(req, &st, ck_fs_of(req)->timeout);
 }
@@ -136,7 +152,7 @@ static int set_times(struct ck_node *n, const struct stat *attr, int to_set,
         tv[1].tv_nsec = UTIME_NOW;
     else if (to_set & FUSE_SET_ATTR_MTIME)
         tv[1] = attr->st_mtim;
-    int r = fi ? futimens((int)fi->fh, tv) : utimensat(n->fd, "", tv, AT_EMPTY_PATH);
+    int r = fi ? futimens(fh_fd(fi), tv) : utimensat(n->fd, "", tv, AT_EMPTY_PATH);
     return r < 0 ? errno : 0;
 }
 
@@ -155,7 +171,7 @@ static int apply_setattr(struct ck_node *n, const struct stat *attr, int to_set,
             return (to_set & FUSE_SET_ATTR_SIZE) ? EINVAL : EOPNOTSUPP;
     }
     if ((to_set & FUSE_SET_ATTR_MODE) &&
-        (fi ? fchmod((int)fi->fh, attr->st_mode) : chmod(path, attr->st_mode)) < 0)
+        (fi ? fchmod(fh_fd(fi), attr->st_mode) : chmod(path, attr->st_mode)) < 0)
         return errno;
     if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
         uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
@@ -164,7 +180,7 @@ static int apply_setattr(struct ck_node *n, const struct stat *attr, int to_set,
             return errno;
     }
     if ((to_set & FUSE_SET_ATTR_SIZE) &&
-        (fi ? ftruncate((int)fi->fh, attr->st_size) : truncate(path, attr->st_size)) < 0)
+        (fi ? ftruncate(fh_fd(fi), attr->st_size) : truncate(path, attr->st_size)) < 0)
         return errno;
     if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
                   FUSE_SET_ATTR_MTIME_NOW))
@@ -216,7 +232,46 @@ static struct ck_node *new_entry_parent(fuse_req_t req, fuse_ino_t parent)
     return save_node(req, parent);
 }
 
+/* Who a new entry belongs to (SPEC 2): the calling process's uid, and its gid unless the
+ * parent directory is set-group-ID (then the parent's group, which the entry already has,
+ * as on a local filesystem). */
+static void new_owner(fuse_req_t req, const struct ck_node *parent, uid_t *uid, gid_t *gid)
+{
+    const struct fuse_ctx *c = fuse_req_ctx(req);
+    struct stat pst;
+    bool sgid = ck_node_stat(parent, &pst) == 0 && (pst.st_mode & S_ISGID);
+    *uid = c->uid;
+    *gid = sgid ? (gid_t)-1 : c->gid;
+}
+
+/* Gives the new entry name (or fd, if >= 0) under parent to the caller, with exactly the
+ * mode it asked for: the kernel has applied the caller's umask, the daemon's own must
+ * not cut it. Owner first: a chown clears set-user-ID bits. A daemon that is not root
+ * cannot give entries away: they stay its own. */
+static int own_new_entry(fuse_req_t req, struct ck_node *parent, const char *name, int fd,
+                         mode_t mode, bool is_link)
+{
+    uid_t uid;
+    gid_t gid;
+    new_owner(req, parent, &uid, &gid);
+    bool give = geteuid() == 0 && (uid != geteuid() || (gid != (gid_t)-1 && gid != getegid()));
+    int r = 0;
+    if (give)
+        r = fd >= 0 ? fchown(fd, uid, gid)
+                    : fchownat(parent->fd, name, uid, gid, AT_SYMLINK_NOFOLLOW);
+    if (r == 0 && !is_link)
+        r = fd >= 0 ? fchmod(fd, mode & 07777) : fchmodat(parent->fd, name, mode & 07777, 0);
+    return r < 0 ? errno : 0;
+}
+
 enum make_kind { MAKE_NODE, MAKE_DIR, MAKE_SYMLINK };
+
+/* mknod: regular files, FIFOs and sockets (which a save leaves out, with a warning);
+ * a checkpoint holds no device nodes. */
+static bool node_allowed(mode_t mode)
+{
+    return S_ISREG(mode) || S_ISFIFO(mode) || S_ISSOCK(mode);
+}
 
 static void make_entry(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
                        enum make_kind kind, const char *link)
@@ -224,15 +279,23 @@ static void make_entry(fuse_req_t req, fuse_ino_t parent, const char *name, mode
     struct ck_node *p = new_entry_parent(req, parent);
     if (!p)
         return;
-    if (kind == MAKE_NODE && !S_ISREG(mode)) {
-        fuse_reply_err(req, EPERM); /* a checkpoint holds no devices, fifos or sockets */
+    if (kind == MAKE_NODE && !node_allowed(mode)) {
+        fuse_reply_err(req, EPERM);
         return;
     }
+    if (kind == MAKE_DIR) {
+        struct stat pst;
+        if (ck_node_stat(p, &pst) == 0 && (pst.st_mode & S_ISGID))
+            mode |= S_ISGID; /* kept by new directories of a set-group-ID one */
+    }
     ck_area_mutate_begin(area_of(req));
-    int r = kind == MAKE_DIR    ? mkdirat(p->fd, name, mode)
-            : kind == MAKE_NODE ? mknodat(p->fd, name, mode, 0)
+    /* Made private to the daemon (0700) until it has its owner and mode. */
+    int r = kind == MAKE_DIR    ? mkdirat(p->fd, name, 0700)
+            : kind == MAKE_NODE ? mknodat(p->fd, name, (mode & S_IFMT) | 0600, 0)
                                 : symlinkat(link, p->fd, name);
-    int rc = r < 0 ? errno : 0;
+    int rc = r < 0 ? errno : own_new_entry(req, p, name, -1, mode, kind == MAKE_SYMLINK);
+    if (r == 0 && rc)
+        unlinkat(p->fd, name, kind == MAKE_DIR ? AT_REMOVEDIR : 0);
     ck_area_mutate_end(area_of(req));
     if (rc)
         fuse_reply_err(req, rc);
@@ -318,15 +381,27 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 }
 
 /* Flags for the backing file: the node is reopened through /proc, so O_NOFOLLOW would
- * refuse it; everything else (O_APPEND included) applies as the program asked. */
+ * refuse it; O_DIRECT is the program's promise about its own buffers, which never reach
+ * the backing file as they are (FUSE hands the daemon the data in its own buffers, of
+ * any alignment): the handle is direct I/O to the kernel instead (direct_io_handle).
+ * Everything else (O_APPEND included) applies as the program asked. */
 static int open_flags(int flags)
 {
-    return (flags & ~O_NOFOLLOW) | O_CLOEXEC;
+    return (flags & ~(O_NOFOLLOW | O_DIRECT)) | O_CLOEXEC;
 }
 
 static bool is_writer(int flags)
 {
     return (flags & O_ACCMODE) != O_RDONLY;
+}
+
+/* Whether a save waits for this handle to close (area.h): a writer, unless it only
+ * appends. An O_APPEND handle (a log, TensorBoard's event file, a CSV) is consistent at
+ * any moment, so a save archives the length it has at the snapshot instead of waiting
+ * for a close that may come only at the end of the run. */
+static bool waited_for(int flags)
+{
+    return is_writer(flags) && !(flags & O_APPEND);
 }
 
 /* Write-only opens of save/ files bypass the kernel's page cache of the mount (direct I/O):
@@ -337,6 +412,13 @@ static bool is_writer(int flags)
 static bool write_only(const struct fuse_file_info *fi)
 {
     return (fi->flags & O_ACCMODE) == O_WRONLY;
+}
+
+/* Direct I/O to the kernel: write-only opens (above) and opens with O_DIRECT, whose reads
+ * and writes must not go through the page cache of the mount either. */
+static bool direct_io_handle(const struct fuse_file_info *fi)
+{
+    return write_only(fi) || (fi->flags & O_DIRECT);
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -359,7 +441,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         ck_area_mutate_begin(area_of(req));
     int fd = open(path, open_flags(fi->flags), 0);
     int rc = fd < 0 ? errno : 0;
-    if (writer && !rc && is_writer(fi->flags))
+    if (writer && !rc && waited_for(fi->flags))
         ck_area_writer_open(area_of(req));
     if (writer)
         ck_area_mutate_end(area_of(req));
@@ -367,11 +449,11 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fuse_reply_err(req, rc);
         return;
     }
-    fi->fh = (uint64_t)fd;
-    fi->keep_cache = n->area == CK_NODE_PREV; /* prev/ never changes */
-    fi->direct_io = write_only(fi);
+    fi->fh = fh_make(fd, writer && waited_for(fi->flags));
+    fi->keep_cache = n->area == CK_NODE_PREV && !(fi->flags & O_DIRECT); /* never changes */
+    fi->direct_io = direct_io_handle(fi);
     if (fuse_reply_open(req, fi) != 0) {
-        if (is_writer(fi->flags))
+        if (fi->fh & FH_WAITED)
             ck_area_writer_close(area_of(req));
         close(fd);
     }
@@ -384,9 +466,19 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     if (!p)
         return;
     ck_area_mutate_begin(area_of(req));
-    int fd = openat(p->fd, name, open_flags(fi->flags | O_CREAT), mode);
-    int rc = fd < 0 ? errno : 0;
-    if (!rc && is_writer(fi->flags))
+    /* Private to the daemon (0600) until it has its owner and mode; an existing file (no
+     * O_EXCL) keeps both. */
+    int fd = openat(p->fd, name, open_flags(fi->flags | O_CREAT | O_EXCL), 0600);
+    int rc = fd < 0 ? errno : own_new_entry(req, p, name, fd, mode, false);
+    if (fd >= 0 && rc) {
+        unlinkat(p->fd, name, 0);
+        close(fd);
+        fd = -1;
+    } else if (fd < 0 && rc == EEXIST && !(fi->flags & O_EXCL)) {
+        fd = openat(p->fd, name, open_flags(fi->flags & ~O_CREAT), 0);
+        rc = fd < 0 ? errno : 0;
+    }
+    if (!rc && waited_for(fi->flags))
         ck_area_writer_open(area_of(req));
     ck_area_mutate_end(area_of(req));
     if (rc) {
@@ -396,16 +488,16 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     struct fuse_entry_param e;
     rc = ck_nodes_lookup(ck_fs_of(req), p, name, &e);
     if (rc) {
-        if (is_writer(fi->flags))
+        if (waited_for(fi->flags))
             ck_area_writer_close(area_of(req));
         close(fd);
         fuse_reply_err(req, rc);
         return;
     }
-    fi->fh = (uint64_t)fd;
-    fi->direct_io = write_only(fi);
+    fi->fh = fh_make(fd, waited_for(fi->flags));
+    fi->direct_io = direct_io_handle(fi);
     if (fuse_reply_create(req, &e, fi) != 0) {
-        if (is_writer(fi->flags))
+        if (fi->fh & FH_WAITED)
             ck_area_writer_close(area_of(req));
         close(fd);
     }
@@ -498,12 +590,26 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
             fuse_reply_err(req, ENOMEM);
             return;
         }
-        *p = (struct parked_read){req, (int)fi->fh, size, off};
+        *p = (struct parked_read){req, fh_fd(fi), size, off};
         if (!ck_lazy_want(lz, n->dev, n->ino, (uint64_t)off, size, resume_read, p))
             return; /* answered by a fetch thread */
         free(p);
     }
-    reply_read(req, (int)fi->fh, size, off, n->area == CK_NODE_SAVE);
+    reply_read(req, fh_fd(fi), size, off, n->area == CK_NODE_SAVE);
+}
+
+/* A write by a process without CAP_FSETID (taken as: not root) clears the file's
+ * set-user-ID bit, and its set-group-ID bit if group-executable, as the kernel does on a
+ * local filesystem. The kernel asks for it itself (a SETATTR) only on cached writes; the
+ * direct I/O handles (write-only and O_DIRECT opens) do it here, on every write path. */
+static void drop_privs_after_write(fuse_req_t req, int fd)
+{
+    struct stat st;
+    if (fuse_req_ctx(req)->uid == 0 || fstat(fd, &st) < 0)
+        return;
+    mode_t kill = S_ISUID | ((st.st_mode & S_IXGRP) ? S_ISGID : 0);
+    if (st.st_mode & kill)
+        (void)fchmod(fd, st.st_mode & 07777 & ~kill);
 }
 
 static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
@@ -523,11 +629,13 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
     }
     struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
     out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-    out.buf[0].fd = (int)fi->fh;
+    out.buf[0].fd = fh_fd(fi);
     out.buf[0].pos = off;
     struct ck_node *node = ck_node_of(ino);
     ck_area_mutate_begin_inode(area_of(req), node->dev, node->ino);
     ssize_t n = fuse_buf_copy(&out, in, 0);
+    if (n > 0)
+        drop_privs_after_write(req, fh_fd(fi));
     ck_area_mutate_end(area_of(req));
     if (n < 0)
         fuse_reply_err(req, (int)-n);
@@ -542,7 +650,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         return;
     }
     /* close() of a duplicate reports delayed write errors of the underlying file. */
-    int fd = dup((int)fi->fh);
+    int fd = dup(fh_fd(fi));
     int rc = fd < 0 || close(fd) < 0 ? errno : 0;
     fuse_reply_err(req, rc);
 }
@@ -553,8 +661,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         ck_top_release(req, ino, fi);
         return;
     }
-    close((int)fi->fh);
-    if (is_writer(fi->flags))
+    close(fh_fd(fi));
+    if (fi->fh & FH_WAITED)
         ck_area_writer_close(area_of(req));
     fuse_reply_err(req, 0);
 }
@@ -565,7 +673,7 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
         fuse_reply_err(req, 0);
         return;
     }
-    int r = datasync ? fdatasync((int)fi->fh) : fsync((int)fi->fh);
+    int r = datasync ? fdatasync(fh_fd(fi)) : fsync(fh_fd(fi));
     fuse_reply_err(req, r < 0 ? errno : 0);
 }
 
@@ -576,7 +684,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
     if (!n)
         return;
     ck_area_mutate_begin_inode(area_of(req), n->dev, n->ino);
-    int rc = fallocate((int)fi->fh, mode, offset, length) < 0 ? errno : 0;
+    int rc = fallocate(fh_fd(fi), mode, offset, length) < 0 ? errno : 0;
     ck_area_mutate_end(area_of(req));
     fuse_reply_err(req, rc);
 }

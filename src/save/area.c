@@ -145,6 +145,14 @@ static struct timespec deadline_after(double s)
     return ts;
 }
 
+unsigned ck_area_writers(struct ck_area *a)
+{
+    pthread_mutex_lock(&a->lock);
+    unsigned n = a->writers;
+    pthread_mutex_unlock(&a->lock);
+    return n;
+}
+
 uint64_t ck_area_freeze(struct ck_area *a, double wait_s, unsigned *writers_left)
 {
     struct timespec until = deadline_after(wait_s);

@@ -51,6 +51,8 @@ void ck_area_mutate_begin(struct ck_area *a);
 void ck_area_mutate_begin_inode(struct ck_area *a, dev_t dev, ino_t ino);
 void ck_area_mutate_end(struct ck_area *a);
 void ck_area_writer_open(struct ck_area *a);
+/* Handles open for writing that a save would wait for, now. */
+unsigned ck_area_writers(struct ck_area *a);
 void ck_area_writer_close(struct ck_area *a);
 
 /* Closes the gate. Waits up to wait_s for open writers to close; *writers_left tells how

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -108,6 +109,18 @@ static ck_rc write_raw(int dirfd, struct ck_snap *snap, struct ck_store_upload *
     return rc;
 }
 
+/* pack's skipped hook: the first names and reasons, as many as fit, for .status. */
+static void note_skipped(void *ctx, const char *name, const char *why)
+{
+    struct ck_save_result *res = ctx;
+    size_t cap = sizeof(res->skipped_names), len = strlen(res->skipped_names);
+    if (len + 4 >= cap)
+        return;
+    int n = snprintf(res->skipped_names + len, cap - len, "%s%s: %s", len ? "; " : "", name, why);
+    if (n < 0 || (size_t)n >= cap - len)
+        snprintf(res->skipped_names + cap - 4, 4, "...");
+}
+
 /* tar -> parallel gzip members -> store, then the seek index after the last member. */
 static ck_rc write_tar(int dirfd, struct ck_snap *snap, const struct ck_codec *codec,
                        const struct ck_pack_trailer *trailer, struct ck_store_upload *up,
@@ -124,8 +137,11 @@ static ck_rc write_tar(int dirfd, struct ck_snap *snap, const struct ck_codec *c
     if (!rc) {
         struct counting_sink in = {ck_gzw_sink(gz), pr};
         struct ck_sink in_sink = {counting_in_write, &in};
-        struct ck_pack_opts po = {
-            .observe = ck_ix_builder_add, .observe_ctx = ix, .trailer = trailer};
+        struct ck_pack_opts po = {.observe = ck_ix_builder_add,
+                                  .observe_ctx = ix,
+                                  .trailer = trailer,
+                                  .skipped = note_skipped,
+                                  .skipped_ctx = res};
         if (snap) {
             po.file_begin = ck_snap_file_begin;
             po.file_end = ck_snap_file_end;
@@ -142,6 +158,7 @@ static ck_rc write_tar(int dirfd, struct ck_snap *snap, const struct ck_codec *c
     }
     res->entries = st.entries;
     res->bytes = st.tar_bytes;
+    res->skipped = st.skipped;
     ck_gzw_free(gz);
     ck_ix_builder_free(ix);
     return rc;

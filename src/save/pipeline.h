@@ -39,8 +39,10 @@ struct ck_save_progress {
 struct ck_save_result {
     enum ck_object_kind kind; /* CK_KIND_TAR, CK_KIND_PAYLOAD, or CK_KIND_NONE (empty) */
     uint64_t entries;
-    uint64_t bytes;      /* tar stream or payload bytes */
-    uint64_t compressed; /* bytes of the object */
+    uint64_t bytes;                     /* tar stream or payload bytes */
+    uint64_t compressed;                /* bytes of the object */
+    uint64_t skipped;                   /* entries left out of the archive (archive/pack.h) */
+    char skipped_names[CK_ERR_MSG_MAX]; /* "name: why; ..." of the first ones, cut */
 };
 
 /* What a multi-rank save adds to the plain one (world/world.h); NULL: a plain save. */

@@ -150,6 +150,8 @@ static void finish_report(struct ck_saver *s, ck_rc rc, const struct ck_err *err
     c->entries = res->entries;
     c->bytes = res->bytes;
     c->compressed = res->compressed;
+    c->skipped = res->skipped;
+    snprintf(c->warnings, sizeof(c->warnings), "%s", res->skipped_names);
     c->phase = rc ? CK_PHASE_FAILED : CK_PHASE_DONE;
     snprintf(c->error, sizeof(c->error), "%s", rc ? err->msg : "");
     if (rc)
@@ -170,7 +172,12 @@ static uint64_t take_snapshot(struct ck_saver *s, const struct job *j, struct ck
 {
     struct ck_area *a = s->cfg.area;
     unsigned left = 0;
+    double w0 = ck_now();
     uint64_t seq = ck_area_freeze(a, s->cfg.save_wait_s, &left);
+    double waited = ck_now() - w0;
+    if (waited >= 0.1)
+        ck_log_info("save %llu: waited %.1f s for files open for writing",
+                    (unsigned long long)j->generation, waited);
     if (left)
         ck_log_warn("save %llu: %u file(s) still open for writing after %.0f s; saving them "
                     "as they are now",
@@ -190,6 +197,7 @@ static uint64_t take_snapshot(struct ck_saver *s, const struct job *j, struct ck
     }
     pthread_mutex_lock(&s->lock);
     s->current.writers_left = left;
+    s->current.waited_s = waited;
     s->current.snapshot_ms = (ck_now() - t0) * 1e3;
     s->current.phase = CK_PHASE_ARCHIVING;
     pthread_mutex_unlock(&s->lock);
@@ -218,8 +226,14 @@ static void run_job(struct ck_saver *s, const struct job *j)
                 ck_save_trigger_name(j->trigger));
     struct ck_snap *snap;
     int dirfd;
+    /* An async request returns at the snapshot, or at once when the save must first wait
+     * for files open for writing: the caller never waits for other writers. */
+    bool early = ck_area_writers(s->cfg.area) > 0;
+    if (early)
+        notify_all(j, true, CK_OK, NULL);
     uint64_t seq = take_snapshot(s, j, &snap, &dirfd);
-    notify_all(j, true, CK_OK, NULL);
+    if (!early)
+        notify_all(j, true, CK_OK, NULL);
 
     struct run r = {s, snap != NULL};
     struct ck_save_result res = {0};

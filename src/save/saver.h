@@ -61,8 +61,11 @@ struct ck_save_report {
     uint64_t entries;
     uint64_t bytes;
     uint64_t compressed;
-    unsigned writers_left; /* files still open for writing at the snapshot */
-    double snapshot_ms;    /* how long the gate was closed for the snapshot */
+    unsigned writers_left;         /* files still open for writing at the snapshot */
+    double waited_s;               /* how long the save waited for files open for writing */
+    double snapshot_ms;            /* how long the gate was closed for the snapshot */
+    uint64_t skipped;              /* entries left out of the archive (archive/pack.h) */
+    char warnings[CK_ERR_MSG_MAX]; /* what was left out and why, or "" */
     char error[CK_ERR_MSG_MAX];
 };
 

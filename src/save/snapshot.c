@@ -131,8 +131,14 @@ static ck_rc mirror_entry(struct ck_snap *s, int src, int dst, const char *name,
         copy_times(dst, name, &st);
         return CK_OK;
     }
+    if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) {
+        /* Mirrored as they are, so that the pack leaves them out with a warning. */
+        if (mknodat(dst, name, st.st_mode & (S_IFMT | 0777), 0) < 0)
+            return ck_fail_errno(err, errno, "snapshot: mknod save/%s", path->data);
+        return CK_OK;
+    }
     if (!S_ISDIR(st.st_mode))
-        return CK_OK; /* nothing else can be created in save/; the pack would refuse it */
+        return CK_OK; /* no device can be created in save/ */
     if (mkdirat(dst, name, 0700) < 0)
         return ck_fail_errno(err, errno, "snapshot: mkdir save/%s", path->data);
     int sfd = openat(src, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -67,4 +68,38 @@ ck_rc ck_mkdir_p(const char *path, mode_t mode, struct ck_err *err)
     if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
         return ck_fail(err, CK_EINVAL, "%s is not a directory", path);
     return CK_OK;
+}
+
+void ck_lock_dir_pid(int fd)
+{
+    char pid[32];
+    int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)n, 0) != n)
+        (void)0; /* the pid is a hint for the message only */
+}
+
+ck_rc ck_lock_dir(const char *dir, int *fd, struct ck_err *err)
+{
+    char path[PATH_MAX], pid[32] = "";
+    if (snprintf(path, sizeof(path), "%s/lock", dir) >= (int)sizeof(path))
+        return ck_fail(err, CK_EINVAL, "path too long: %s/lock", dir);
+    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (*fd < 0)
+        return ck_fail_errno(err, errno, "opening %s", path);
+    if (flock(*fd, LOCK_EX | LOCK_NB) == 0) {
+        ck_lock_dir_pid(*fd);
+        return CK_OK;
+    }
+    int e = errno;
+    ssize_t n = pread(*fd, pid, sizeof(pid) - 1, 0);
+    pid[n > 0 ? n : 0] = '\0';
+    pid[strcspn(pid, "\n")] = '\0';
+    close(*fd);
+    *fd = -1;
+    if (e == EWOULDBLOCK)
+        return ck_fail(err, CK_EEXIST,
+                       "cache dir %s is in use by another ckptfs (pid %s): give each mount its "
+                       "own --cache-dir",
+                       dir, pid[0] ? pid : "unknown");
+    return ck_fail_errno(err, e, "locking %s", path);
 }

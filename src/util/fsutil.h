@@ -18,4 +18,11 @@ ck_rc ck_rmtree_at(int dirfd, const char *name, const char *what, struct ck_err 
 /* mkdir -p path with mode for the directories it creates. */
 ck_rc ck_mkdir_p(const char *path, mode_t mode, struct ck_err *err);
 
+/* Takes the lock of a cache dir (its file "lock", flock, held until *fd is closed), for
+ * one daemon at a time: a second one fails, naming the holder's pid. Writes our pid. */
+ck_rc ck_lock_dir(const char *dir, int *fd, struct ck_err *err);
+
+/* Rewrites the pid in a lock taken by ck_lock_dir (after a fork that keeps it). */
+void ck_lock_dir_pid(int fd);
+
 #endif

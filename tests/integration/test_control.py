@@ -238,6 +238,59 @@ class ConsistencyTest(MountTest):
         self.assertEqual(done.get("rc"), 0)
         self.assertEqual(members(dest), {"w": b"first half, second half"})
 
+    def test_a_log_held_open_for_appending_is_not_waited_for(self):
+        # TensorBoard event files, CSV and text logs stay open the whole run (O_APPEND):
+        # a save archives what they hold at the snapshot, without waiting for a close.
+        dest = self.path("dest", "ck")
+        m = self.mount(dest, extra=["--save-wait", "30"])
+        stop = threading.Event()
+        log = os.path.join(m.save, "train.log")
+
+        def writer():
+            with open(log, "a") as f:
+                i = 0
+                while not stop.is_set():
+                    f.write("step %d\n" % i)
+                    f.flush()
+                    i += 1
+                    time.sleep(0.003)
+        t = threading.Thread(target=writer)
+        t.start()
+        try:
+            wait_for(lambda: os.path.exists(log) and os.path.getsize(log) > 0, 10, "the log")
+            for i in range(6):
+                open(os.path.join(m.save, "ckpt.pt"), "w").write("weights %d" % i)
+                if i % 2:
+                    subprocess.run(f"echo async > {m.mnt}/.save", shell=True, check=True)
+                    wait_for(lambda: m.status()["save"]["saves_ok"] == i + 1, 30, "async save")
+                else:
+                    self.assertEqual(m.touch_save(), 0)
+                last = m.status()["save"]["last"]
+                self.assertEqual((last["result"], last["writers_left"]), ("ok", 0))
+                self.assertLess(last["waited_s"], 1.0)  # --save-wait is 30: never reached
+                got = members(dest)
+                self.assertEqual(got["ckpt.pt"], b"weights %d" % i)
+                lines = got["train.log"].decode().splitlines()
+                self.assertEqual(lines, ["step %d" % k for k in range(len(lines))])
+        finally:
+            stop.set()
+            t.join()
+
+    def test_async_returns_while_a_writer_is_waited_for(self):
+        dest = self.path("dest", "ck")
+        m = self.mount(dest, extra=["--save-wait", "30"])
+        f = open(os.path.join(m.save, "w"), "wb")
+        f.write(b"being written")
+        f.flush()
+        subprocess.run(f"echo async > {m.mnt}/.save", shell=True, check=True, timeout=20)
+        self.assertFalse(os.path.exists(dest))  # the save waits, behind the async return
+        f.write(b", done")
+        f.close()
+        wait_for(lambda: os.path.exists(dest) and (m.status()["save"]["last"] or {}).get(
+            "result") == "ok", 30, "the save")
+        self.assertEqual(members(dest), {"w": b"being written, done"})
+        self.assertGreater(m.status()["save"]["last"]["waited_s"], 0)
+
     def test_the_wait_for_writers_is_bounded(self):
         dest = self.path("dest", "ck")
         m = self.mount(dest, extra=["--save-wait", "1"])

@@ -1,6 +1,7 @@
 /* test_options.c - the command line and environment (SPEC 1). */
 #include <check.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/options.h"
 #include "testutil.h"
@@ -268,6 +269,63 @@ START_TEST(test_run_options)
 }
 END_TEST
 
+/* --uid/--gid (and -o uid=,gid=), --save-on-exit, run --user. */
+START_TEST(test_users_and_exit_save)
+{
+    char *argv[] = {
+        "ckptfs",         "--dest", "/d",     "--uid", "1000", "-o", "gid=2000,allow_other",
+        "--save-on-exit", "always", "--user", "7:8",   "/mnt"};
+    struct ck_options o;
+    struct ck_err err;
+    ck_assert_int_eq(parse(&o, &err, 12, argv), CK_OK);
+    ck_assert_int_eq(o.uid, 1000);
+    ck_assert_int_eq(o.gid, 2000);
+    ck_assert_int_eq(o.exit_save, CK_EXIT_SAVE_ALWAYS);
+    ck_assert(o.save_on_unmount);
+    ck_assert_int_eq(o.run_uid, 7);
+    ck_assert_int_eq(o.run_gid, 8);
+    ck_assert_int_eq(o.exit_decision_fd, -1);
+    ck_assert(ck_options_exit_save(&o)); /* no word from run: the flags decide */
+    ck_options_free(&o);
+    char *argv2[] = {"ckptfs", "--dest", "/d", "--save-on-exit=never", "--user", "9", "/mnt"};
+    ck_assert_int_eq(parse(&o, &err, 7, argv2), CK_OK);
+    ck_assert_int_eq(o.uid, -1);
+    ck_assert_int_eq(o.run_uid, 9);
+    ck_assert_int_eq(o.run_gid, -1);
+    ck_assert(!o.save_on_unmount);
+    ck_assert(!ck_options_exit_save(&o));
+    ck_options_free(&o);
+    const char *bad[][2] = {{"--uid", "-1"},   {"--gid", "x"},   {"--save-on-exit", "ok"},
+                            {"--user", "bob"}, {"--user", ":5"}, {"--user", "5:"}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *av[] = {"ckptfs", "--dest", "/d", (char *)bad[i][0], (char *)bad[i][1], "/mnt"};
+        ck_assert_int_eq(parse(&o, &err, 6, av), CK_EINVAL);
+        ck_assert_msg(strstr(err.msg, bad[i][0]), "%s", err.msg);
+        ck_options_free(&o);
+    }
+}
+END_TEST
+
+/* Under `ckptfs run`, the decision run sends through the pipe wins. */
+START_TEST(test_exit_decision_from_run)
+{
+    char *argv[] = {"ckptfs", "--dest", "/d", "/mnt"};
+    struct ck_options o;
+    struct ck_err err;
+    ck_assert_int_eq(parse(&o, &err, 4, argv), CK_OK);
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    o.exit_decision_fd = p[0];
+    ck_assert_int_eq(write(p[1], "NS", 2), 2);
+    ck_assert(!ck_options_exit_save(&o));
+    ck_assert(ck_options_exit_save(&o));
+    close(p[1]);
+    ck_assert(ck_options_exit_save(&o)); /* run gone without a word: the flags decide */
+    close(p[0]);
+    ck_options_free(&o);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("options");
@@ -283,6 +341,8 @@ int main(void)
     tcase_add_test(tc, test_mount_source_placeholder_and_dest_option);
     tcase_add_test(tc, test_mount_option_errors);
     tcase_add_test(tc, test_run_options);
+    tcase_add_test(tc, test_users_and_exit_save);
+    tcase_add_test(tc, test_exit_decision_from_run);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -1,0 +1,60 @@
+"""Edges a user meets in the first week (issue 22 item 5): two daemons on one cache dir,
+signals that must not take a mount down, a relative mountpoint."""
+import os
+import signal
+import subprocess
+import tarfile
+import time
+
+from ckfs import BIN, MountTest, is_mounted, wait_for
+
+
+class EdgesTest(MountTest):
+    def test_a_second_daemon_on_the_same_cache_dir_is_refused(self):
+        m = self.mount(self.path("d", "one.tgz"))
+        open(os.path.join(m.save, "mine"), "w").write("1")
+        mnt2 = os.path.join(self.base, "mnt2")
+        r = subprocess.run([BIN, "-f", "--cache-dir", m.cache, "--dest", self.path("d", "two"),
+                            mnt2], capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("in use by another ckptfs (pid %d)" % m.proc.pid, r.stderr)
+        self.assertFalse(is_mounted(mnt2))
+        self.assertEqual(m.touch_save(), 0)  # the first one is untouched
+        m.unmount()
+        # once it is gone, the cache dir can be used again (and re-attaches save/)
+        m2 = self.mount(self.path("d", "two.tgz"), cache=m.cache, name="mnt3")
+        self.assertEqual(open(os.path.join(m2.save, "mine")).read(), "1")
+
+    def test_sighup_and_user_signals_do_not_unmount(self):
+        dest = self.path("d", "ck.tgz")
+        m = self.mount(dest)
+        open(os.path.join(m.save, "f"), "w").write("x")
+        for sig in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+            m.proc.send_signal(sig)
+        time.sleep(0.5)
+        self.assertIsNone(m.proc.poll())
+        self.assertTrue(is_mounted(m.mnt))
+        self.assertEqual(m.touch_save(), 0)
+        with tarfile.open(dest) as t:
+            self.assertEqual(t.getnames(), ["f"])
+
+    def test_a_relative_mountpoint_is_unmounted_on_sigterm(self):
+        dest = self.path("d", "ck.tgz")
+        log = open(self.path("rel.log"), "wb")
+        p = subprocess.Popen([os.path.abspath(BIN), "--dest", dest, "m/k2"], cwd=self.base,
+                             stdout=log, stderr=log)
+        mnt = os.path.join(self.base, "m", "k2")
+        try:
+            self.assertEqual(p.wait(30), 0)  # detached: the parent returns once mounted
+            wait_for(lambda: is_mounted(mnt), 10, "the mount")
+            open(os.path.join(mnt, "save", "f"), "w").write("x")
+            out = subprocess.run(["pgrep", "-f", "ckptfs --dest %s m/k2" % dest],
+                                 capture_output=True, text=True).stdout.split()
+            self.assertEqual(len(out), 1, out)
+            os.kill(int(out[0]), signal.SIGTERM)
+            wait_for(lambda: not is_mounted(mnt), 30, "the unmount")
+            wait_for(lambda: os.path.exists(dest), 30, "the unmount save")
+        finally:
+            if is_mounted(mnt):
+                subprocess.run(["fusermount3", "-uz", mnt])
+            log.close()
