@@ -242,7 +242,9 @@ static int loop(struct nofuse *n, int sigfd, int infd)
             ;
         if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP || sig == SIGQUIT) {
             ck_log_info("signal %d: %s", sig, is_dirty(n) ? "saving" : "nothing to save");
-            if (!is_dirty(n) || !ck_options_exit_save(n->o))
+            if (is_dirty(n) && n->world) /* as the FUSE mount: docs/world.md */
+                ck_log_warn("unsaved changes are not saved at exit in a multi-rank mount");
+            if (!is_dirty(n) || n->world || !ck_options_exit_save(n->o))
                 return 0;
             return save_once(n, CK_TRIGGER_UNMOUNT) ? 1 : 0;
         }

@@ -395,6 +395,10 @@ static ck_rc resolve_world(struct ck_options *o, char *(*getenv_fn)(const char *
     if (o->rank >= o->world)
         return ck_fail(err, CK_EINVAL, "--rank %u: the world has ranks 0 to %u", o->rank,
                        o->world - 1);
+    if (o->world > 1 && (o->autosave_quiet_s > 0 || o->autosave_every_s > 0))
+        return ck_fail(err, CK_EINVAL,
+                       "--autosave: not with --world > 1 (a save on one rank alone opens or "
+                       "joins a round the others do not save; docs/world.md)");
     if (o->world > 1 && o->carry_forward)
         return ck_fail(err, CK_EINVAL,
                        "--carry-forward: not with --world > 1 (every rank's "

@@ -178,9 +178,21 @@ static int wait_done(const char *doc, bool committed)
     ck_ctl_str(doc, "world", world, sizeof(world));
     if (!world[0])
         return -1;
+    char result[16];
+    ck_ctl_str(doc, "save.last.result", result, sizeof(result));
+    if (strcmp(result, "failed") == 0)
+        return -3; /* this rank's own last save failed */
     double durable = ck_ctl_num(doc, "world.durable", 0);
-    return durable > 0 && ck_ctl_num(doc, "world.committed", 0) >= durable;
+    if (durable > 0 && ck_ctl_num(doc, "world.committed", 0) >= durable)
+        return 1;
+    if (durable > 0 && ck_ctl_num(doc, "world.failed", 0) >= durable)
+        return -2; /* rank 0 failed it, or moved on without it */
+    return 0;
 }
+
+/* --committed waits at most this long unless --timeout says otherwise: past rank 0's
+ * default --world-timeout (600 s), and not forever. */
+#define WAIT_COMMITTED_DEFAULT_S 900
 
 int ck_tool_wait(int argc, char **argv)
 {
@@ -202,6 +214,8 @@ int ck_tool_wait(int argc, char **argv)
     const char *mnt = argv[argc - 1];
     char doc[CK_STATUS_MAX];
     struct ck_err err;
+    if (committed && timeout < 0)
+        timeout = WAIT_COMMITTED_DEFAULT_S;
     double end = ck_now() + timeout;
     for (;;) {
         if (ck_ctl_read(mnt, doc, sizeof(doc), &err)) {
@@ -209,10 +223,22 @@ int ck_tool_wait(int argc, char **argv)
             return 1;
         }
         int done = wait_done(doc, committed);
-        if (done < 0) {
+        if (done == -1) {
             fprintf(stderr, "ckptfs wait: --committed: %s is not a multi-rank mount\n", mnt);
             return 1;
         }
+        if (done == -2)
+            fprintf(stderr,
+                    "ckptfs wait: --committed: generation %.0f failed on rank 0 (a rank did not "
+                    "save it in time, or rank 0 moved on); the last committed is %.0f\n",
+                    ck_ctl_num(doc, "world.failed", 0), ck_ctl_num(doc, "world.committed", 0));
+        if (done == -3)
+            fprintf(stderr,
+                    "ckptfs wait: --committed: this rank's last save failed (ckptfs status %s); "
+                    "the last committed generation is %.0f\n",
+                    mnt, ck_ctl_num(doc, "world.committed", 0));
+        if (done < -1)
+            return 1;
         if (done)
             return 0;
         if (timeout >= 0 && ck_now() >= end) {

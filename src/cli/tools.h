@@ -8,7 +8,9 @@
  *   ckptfs ls [-l] URI                  list a checkpoint (from the seek index if it has one)
  *   ckptfs save [--async] MOUNTPOINT    save now; returns when durable (or at the snapshot)
  *   ckptfs status [--json] MOUNTPOINT   .status, readable
- *   ckptfs wait [--timeout S] MOUNTPOINT  until no save runs or is queued
+ *   ckptfs wait [--timeout S] [--committed] MOUNTPOINT  until no save runs or is queued;
+ *                                         --committed: and rank 0 committed this rank's last
+ *                                         shard (fails when it failed; 900 s by default)
  */
 #ifndef CK_CLI_TOOLS_H
 #define CK_CLI_TOOLS_H

@@ -124,7 +124,12 @@ ck_rc ck_daemon_finish(struct ck_daemon *d, struct ck_err *err)
     ck_rc rc = CK_OK;
     if (!d->saver)
         return CK_OK;
-    if (ck_area_dirty(&d->area)) {
+    if (ck_area_dirty(&d->area) && d->world) {
+        ck_log_warn("unmounted with unsaved changes: not saved (a multi-rank mount saves only "
+                    "when asked, on every rank: a save of this rank alone would wait for ranks "
+                    "that do not save); they are kept in %s/save",
+                    d->cache_dir);
+    } else if (ck_area_dirty(&d->area)) {
         if (ck_options_exit_save(d->opt)) {
             ck_log_info("unmounted with unsaved changes: saving");
             rc = ck_saver_save_sync(d->saver, CK_TRIGGER_UNMOUNT, err);

@@ -156,6 +156,8 @@ static void put_world(struct ck_json *j, const struct ck_world_status *w)
     ck_json_uint(j, w->durable);
     ck_json_key(j, "committed");
     ck_json_uint(j, w->committed);
+    ck_json_key(j, "failed");
+    ck_json_uint(j, w->failed);
     ck_json_key(j, "waiting_for_ranks");
     ck_json_uint(j, w->waiting_for);
     ck_json_obj_end(j);

@@ -217,6 +217,16 @@ static void log_result(const struct job *j, ck_rc rc, const struct ck_err *err,
                     secs > 0 ? (double)res->bytes / 1e6 / secs : 0.0);
 }
 
+/* The plan's superseded hook: a request queued after this save began. */
+static bool newer_queued(void *ctx)
+{
+    struct ck_saver *s = ctx;
+    pthread_mutex_lock(&s->lock);
+    bool q = s->queued.active;
+    pthread_mutex_unlock(&s->lock);
+    return q;
+}
+
 static void run_job(struct ck_saver *s, const struct job *j)
 {
     double t0 = ck_now();
@@ -238,7 +248,8 @@ static void run_job(struct ck_saver *s, const struct job *j)
     struct run r = {s, snap != NULL};
     struct ck_save_result res = {0};
     const struct ck_save_target *t = s->cfg.target;
-    struct ck_save_plan plan = {.store = s->cfg.dest};
+    struct ck_save_plan plan = {
+        .store = s->cfg.dest, .superseded = newer_queued, .superseded_ctx = s};
     ck_rc rc = t ? t->begin(t->ctx, &plan, &err) : CK_OK;
     bool began = t && !rc;
     if (!rc)

@@ -84,6 +84,10 @@ struct ck_save_plan {
     struct ck_store *store;     /* this save's object; owned by the target */
     struct ck_save_extra extra; /* always_tar, trailer */
     void *priv;                 /* the target's own */
+    /* Set by the saver (NULL elsewhere): whether a newer save has been asked for since
+     * this one began. A target that waits (world.h) gives way to it. */
+    bool (*superseded)(void *ctx);
+    void *superseded_ctx;
 };
 
 /* begin runs on the saver thread after the snapshot, before the pipeline; a failure fails

@@ -63,6 +63,15 @@ ck_rc ck_world_hint_suffix(const char *id, char out[CK_WORLD_SUFFIX_MAX], struct
     return rc;
 }
 
+ck_rc ck_world_round_suffix(const char *id, char out[CK_WORLD_SUFFIX_MAX], struct ck_err *err)
+{
+    char pre[96];
+    ck_rc rc = prefix(id, pre, sizeof(pre), err);
+    if (!rc)
+        snprintf(out, CK_WORLD_SUFFIX_MAX, "%sround", pre);
+    return rc;
+}
+
 char *ck_world_uri(const char *uri, const char *suffix)
 {
     size_t path = strcspn(uri, "?");

@@ -58,6 +58,9 @@ ck_rc ck_world_claim_suffix(const char *id, uint64_t gen, char out[CK_WORLD_SUFF
 /* The suffix of the committed hint: ".ranks/[ID/]committed". */
 ck_rc ck_world_hint_suffix(const char *id, char out[CK_WORLD_SUFFIX_MAX], struct ck_err *err);
 
+/* The suffix of the round object: ".ranks/[ID/]round" (round.h). */
+ck_rc ck_world_round_suffix(const char *id, char out[CK_WORLD_SUFFIX_MAX], struct ck_err *err);
+
 /* uri with suffix appended to its path (before a query string), malloc'd. */
 char *ck_world_uri(const char *uri, const char *suffix);
 

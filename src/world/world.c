@@ -15,14 +15,15 @@
 #include "util/clock.h"
 #include "util/log.h"
 #include "world/manifest.h"
+#include "world/round.h"
 
 #define STATE_FILE "world-generation"
-#define HINT_MAX   64
 
 struct ck_world {
     struct ck_world_cfg cfg;
     char state_path[PATH_MAX];
-    struct ck_store *hint; /* DEST.ranks/[ID/]committed */
+    struct ck_store *hint;  /* DEST.ranks/[ID/]committed */
+    struct ck_store *round; /* DEST.ranks/[ID/]round (round.h) */
     struct ck_save_target target;
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -38,42 +39,22 @@ struct world_save {
     struct ck_world *w;
     uint64_t gen;
     struct ck_pack_trailer trailer;
+    const struct ck_save_plan *plan; /* its superseded hook */
 };
 
-/* ---------- small objects ---------- */
-
-struct small_sink {
-    char buf[HINT_MAX + 1];
-    size_t len;
-};
-
-static ck_rc small_write(void *ctx, const void *p, size_t n, struct ck_err *err)
-{
-    struct small_sink *s = ctx;
-    if (n > HINT_MAX - s->len)
-        return ck_fail(err, CK_ECORRUPT, "the committed hint is longer than %u bytes", HINT_MAX);
-    memcpy(s->buf + s->len, p, n);
-    s->len += n;
-    return CK_OK;
-}
+/* ---------- the committed hint ---------- */
 
 /* The generation in the committed hint; 0 when there is none. */
 static ck_rc read_hint(struct ck_world *w, uint64_t *gen, struct ck_err *err)
 {
-    struct small_sink s = {.len = 0};
-    struct ck_sink sink = {small_write, &s};
-    ck_rc rc = ck_store_get(w->hint, 0, CK_STORE_TO_END, &sink, err);
+    char text[CK_WORLD_SMALL_MAX + 1];
     *gen = 0;
-    if (rc == CK_ENOTFOUND) {
-        ck_err_clear(err);
-        return CK_OK;
-    }
-    if (rc)
+    ck_rc rc = ck_world_small_get(w->hint, text, err);
+    if (rc || text[0] == '\0')
         return rc;
-    s.buf[s.len] = '\0';
     char *end = NULL;
-    unsigned long long v = strtoull(s.buf, &end, 10);
-    if (end == s.buf || (*end && *end != '\n'))
+    unsigned long long v = strtoull(text, &end, 10);
+    if (end == text || (*end && *end != '\n'))
         return ck_fail(err, CK_ECORRUPT, "%s: not a generation number", ck_store_uri(w->hint));
     *gen = v;
     return CK_OK;
@@ -82,17 +63,8 @@ static ck_rc read_hint(struct ck_world *w, uint64_t *gen, struct ck_err *err)
 static ck_rc write_hint(struct ck_world *w, uint64_t gen, struct ck_err *err)
 {
     char text[32];
-    int n = snprintf(text, sizeof(text), "%" PRIu64 "\n", gen);
-    struct ck_store_upload *up = NULL;
-    ck_rc rc = ck_store_put_begin(w->hint, NULL, &up, err);
-    if (rc)
-        return rc;
-    rc = ck_store_put_write(up, text, (size_t)n, err);
-    if (rc) {
-        ck_store_put_abort(up);
-        return rc;
-    }
-    return ck_store_put_commit(up, err);
+    snprintf(text, sizeof(text), "%" PRIu64 "\n", gen);
+    return ck_world_small_put(w->hint, text, err);
 }
 
 /* ---------- the generation counter in the cache dir ---------- */
@@ -138,33 +110,105 @@ static ck_rc write_state(struct ck_world *w, uint64_t gen, struct ck_err *err)
     return CK_OK;
 }
 
-/* Claims the next generation for a save: after the counter, the committed hint and every
- * generation claimed before. */
-static ck_rc claim(struct ck_world *w, uint64_t *gen, struct ck_err *err)
+static void set_claimed(struct ck_world *w, uint64_t gen)
+{
+    pthread_mutex_lock(&w->lock);
+    w->loaded = true;
+    w->st.claimed = gen;
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* The last generation this rank claimed: remembered, else the counter in the cache dir. */
+static ck_rc last_claimed(struct ck_world *w, uint64_t *last, struct ck_err *err)
 {
     pthread_mutex_lock(&w->lock);
     bool loaded = w->loaded;
-    uint64_t last = w->st.claimed;
+    *last = w->st.claimed;
     pthread_mutex_unlock(&w->lock);
-    ck_rc rc = CK_OK;
-    if (!loaded) {
-        uint64_t kept = 0, hinted = 0;
-        rc = read_state(w, &kept, err);
-        if (!rc)
-            rc = read_hint(w, &hinted, err);
-        if (rc)
-            return rc;
-        last = kept > hinted ? kept : hinted;
-    }
-    *gen = last + 1;
-    rc = write_state(w, *gen, err);
+    return loaded ? CK_OK : read_state(w, last, err);
+}
+
+/* Rank 0 opens a round: the generation after every one it, the committed hint or the
+ * round object knows of (a new cache dir or an earlier rank 0 lose nothing), persisted,
+ * then published as "G waiting" for the other ranks to join. */
+static ck_rc open_round(struct ck_world *w, uint64_t *gen, struct ck_err *err)
+{
+    uint64_t last = 0, hinted = 0;
+    struct ck_round r;
+    ck_rc rc = last_claimed(w, &last, err);
+    if (!rc)
+        rc = read_hint(w, &hinted, err);
+    if (!rc)
+        rc = ck_round_read(w->round, &r, err);
     if (rc)
         return rc;
-    pthread_mutex_lock(&w->lock);
-    w->loaded = true;
-    w->st.claimed = *gen;
-    pthread_mutex_unlock(&w->lock);
-    return CK_OK;
+    last = last > hinted ? last : hinted;
+    *gen = (last > r.gen ? last : r.gen) + 1;
+    rc = write_state(w, *gen, err);
+    if (!rc)
+        rc = ck_round_write(w->round, &(struct ck_round){*gen, CK_ROUND_WAITING}, err);
+    if (!rc)
+        set_claimed(w, *gen);
+    return rc;
+}
+
+/* Whether this rank's shard of gen exists already (a save before a restart with a new
+ * cache dir): a shard is written once per generation, never replaced (docs/world.md). */
+static ck_rc shard_exists(struct ck_world *w, uint64_t gen, bool *exists, struct ck_err *err);
+
+/* Another rank joins the round rank 0 has open and that it has not joined yet, waiting
+ * for rank 0 to open one (at most --world-timeout); it gives way to a newer save of its
+ * own (a save asked for twice joins once, with the newer snapshot). */
+static ck_rc join_round(struct ck_world *w, const struct ck_save_plan *plan, uint64_t *gen,
+                        struct ck_err *err)
+{
+    uint64_t last = 0;
+    ck_rc rc = last_claimed(w, &last, err);
+    double deadline = ck_now() + w->cfg.timeout_s, delay = 0.05;
+    bool said = false;
+    while (!rc) {
+        struct ck_round r;
+        rc = ck_round_read(w->round, &r, err);
+        bool exists = false;
+        if (!rc && r.state == CK_ROUND_WAITING && r.gen > last)
+            rc = shard_exists(w, r.gen, &exists, err);
+        if (!rc && r.state == CK_ROUND_WAITING && r.gen > last && !exists) {
+            *gen = r.gen;
+            break;
+        }
+        if (!rc && exists)
+            last = r.gen;
+        if (rc)
+            break;
+        /* A second save of this rank while the round it joined is still open: a round
+         * pairs one save per rank, and waiting for the next round would hand it this
+         * older snapshot. */
+        if (r.state == CK_ROUND_WAITING && r.gen == last)
+            return ck_fail(err, CK_EEXIST,
+                           "this rank has saved round %" PRIu64 " already and rank 0 still "
+                           "waits for it: one save per rank and round",
+                           r.gen);
+        if (plan->superseded && plan->superseded(plan->superseded_ctx))
+            return ck_fail(err, CK_ECANCELED,
+                           "a newer save was asked for before rank 0 opened a round: this one "
+                           "gives way to it");
+        if (ck_now() >= deadline)
+            return ck_fail(err, CK_ETIMEDOUT,
+                           "rank 0 opened no new round within %.0f s (the last is %" PRIu64
+                           " %s): every rank must save at the same points",
+                           w->cfg.timeout_s, r.gen, ck_round_state_name(r.state));
+        if (!said)
+            ck_log_info("rank %u: waiting for rank 0 to open a round (last joined: %" PRIu64 ")",
+                        w->cfg.rank, last);
+        said = true;
+        ck_sleep(delay);
+        delay = delay * 2 < 1.0 ? delay * 2 : 1.0;
+    }
+    if (!rc)
+        rc = write_state(w, *gen, err);
+    if (!rc)
+        set_claimed(w, *gen);
+    return rc;
 }
 
 /* ---------- rank 0: waiting for the shards, the manifest ---------- */
@@ -183,10 +227,26 @@ static ck_rc open_shard(struct ck_world *w, uint64_t gen, unsigned rank, char *s
     return rc;
 }
 
-/* Polls a HEAD of rank's shard until it exists or the deadline passes. */
-static ck_rc await_shard(struct ck_world *w, uint64_t gen, unsigned rank, double deadline,
-                         struct ck_world_shard *out, struct ck_err *err)
+static ck_rc shard_exists(struct ck_world *w, uint64_t gen, bool *exists, struct ck_err *err)
 {
+    char suffix[CK_WORLD_SUFFIX_MAX];
+    struct ck_store *s = NULL;
+    struct ck_store_info info = {0};
+    ck_rc rc = open_shard(w, gen, w->cfg.rank, suffix, &s, err);
+    if (!rc)
+        rc = ck_store_head(s, &info, err);
+    if (s)
+        ck_store_close(s);
+    *exists = !rc && info.exists;
+    return rc;
+}
+
+/* Polls a HEAD of rank's shard until it exists or the deadline passes. */
+static ck_rc await_shard(struct ck_world *w, const struct world_save *ws, unsigned rank,
+                         double deadline, struct ck_world_shard *out, struct ck_err *err)
+{
+    uint64_t gen = ws->gen;
+    const struct ck_save_plan *plan = ws->plan;
     struct ck_store *s = NULL;
     ck_rc rc = open_shard(w, gen, rank, out->suffix, &s, err);
     double delay = 0.05;
@@ -196,6 +256,13 @@ static ck_rc await_shard(struct ck_world *w, uint64_t gen, unsigned rank, double
         if (rc || info.exists) {
             out->size = info.size;
             snprintf(out->etag, sizeof(out->etag), "%s", info.etag);
+            break;
+        }
+        if (plan->superseded && plan->superseded(plan->superseded_ctx)) {
+            rc = ck_fail(err, CK_ECANCELED,
+                         "generation %" PRIu64 ": rank %u's shard is not there and a newer "
+                         "save was asked for: this one gives way to it",
+                         gen, rank);
             break;
         }
         if (ck_now() >= deadline) {
@@ -272,7 +339,7 @@ static ck_rc make_manifest(void *ctx, char **data, size_t *len, struct ck_err *e
         pthread_mutex_lock(&w->lock);
         w->st.waiting_for = w->cfg.size - r;
         pthread_mutex_unlock(&w->lock);
-        rc = await_shard(w, ws->gen, r, deadline, &m.shards[r], err);
+        rc = await_shard(w, ws, r, deadline, &m.shards[r], err);
     }
     pthread_mutex_lock(&w->lock);
     w->st.waiting_for = 0;
@@ -294,7 +361,8 @@ static ck_rc world_begin(void *ctx, struct ck_save_plan *plan, struct ck_err *er
     if (!ws)
         return ck_fail(err, CK_ENOMEM, "out of memory");
     ws->w = w;
-    ck_rc rc = claim(w, &ws->gen, err);
+    ws->plan = plan;
+    ck_rc rc = w->cfg.rank == 0 ? open_round(w, &ws->gen, err) : join_round(w, plan, &ws->gen, err);
     plan->extra.always_tar = true;
     if (!rc && w->cfg.rank == 0) {
         plan->store = w->cfg.dest;
@@ -315,6 +383,29 @@ static ck_rc world_begin(void *ctx, struct ck_save_plan *plan, struct ck_err *er
     return CK_OK;
 }
 
+/* Rank 0, after its save of gen: the hint (committed), then the round's outcome, which
+ * lets the other ranks join the next round and learn that gen failed. */
+static void close_round(struct ck_world *w, uint64_t gen, ck_rc rc)
+{
+    struct ck_err err;
+    if (!rc) {
+        ck_log_info("generation %" PRIu64 " committed: %u ranks", gen, w->cfg.size);
+        if (write_hint(w, gen, &err))
+            ck_log_warn("generation %" PRIu64 ": the committed hint was not written (%s); "
+                        "the other ranks' .status will not show it",
+                        gen, err.msg);
+    }
+    struct ck_round r = {gen, rc ? CK_ROUND_FAILED : CK_ROUND_COMMITTED};
+    if (ck_round_write(w->round, &r, &err))
+        ck_log_warn("generation %" PRIu64 ": the round object was not updated (%s); the other "
+                    "ranks wait for the next round to learn the outcome",
+                    gen, err.msg);
+    pthread_mutex_lock(&w->lock);
+    if (rc && gen > w->st.failed)
+        w->st.failed = gen;
+    pthread_mutex_unlock(&w->lock);
+}
+
 static void world_end(void *ctx, struct ck_save_plan *plan, ck_rc rc)
 {
     struct ck_world *w = ctx;
@@ -331,18 +422,40 @@ static void world_end(void *ctx, struct ck_save_plan *plan, ck_rc rc)
         pthread_cond_broadcast(&w->cond);
         pthread_mutex_unlock(&w->lock);
     }
-    if (!rc && w->cfg.rank == 0) {
-        ck_log_info("generation %" PRIu64 " committed: %u ranks", ws->gen, w->cfg.size);
-        struct ck_err err;
-        if (write_hint(w, ws->gen, &err))
-            ck_log_warn("generation %" PRIu64 ": the committed hint was not written (%s); "
-                        "the other ranks' .status will not show it",
-                        ws->gen, err.msg);
-    }
+    if (w->cfg.rank == 0)
+        close_round(w, ws->gen, rc);
     free(ws);
 }
 
 /* ---------- the other ranks: reading the hint ---------- */
+
+/* What the hint and the round object say of this rank's last durable shard: committed,
+ * or failed (rank 0 marked it failed, or has moved on to a later round without
+ * committing it). Read in that order: rank 0 writes the hint before the round. */
+static void learn_outcome(struct ck_world *w, uint64_t durable)
+{
+    uint64_t gen = 0;
+    struct ck_round r = {0, CK_ROUND_NONE};
+    struct ck_err err;
+    ck_err_clear(&err);
+    ck_rc rc = ck_round_read(w->round, &r, &err);
+    if (!rc)
+        rc = read_hint(w, &gen, &err);
+    if (rc)
+        ck_log_debug("multi-rank: %s", err.msg);
+    bool failed = !rc && gen < durable &&
+                  (r.gen > durable || (r.gen == durable && r.state == CK_ROUND_FAILED));
+    pthread_mutex_lock(&w->lock);
+    if (gen > w->st.committed)
+        w->st.committed = gen;
+    if (failed && durable > w->st.failed) {
+        w->st.failed = durable;
+        ck_log_warn("generation %" PRIu64 " failed on rank 0: this rank's shard of it is not "
+                    "part of a checkpoint",
+                    durable);
+    }
+    pthread_mutex_unlock(&w->lock);
+}
 
 static void *poll_main(void *arg)
 {
@@ -353,17 +466,12 @@ static void *poll_main(void *arg)
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += 1;
         pthread_cond_timedwait(&w->cond, &w->lock, &ts);
-        if (w->stop || w->st.durable <= w->st.committed)
+        uint64_t durable = w->st.durable;
+        if (w->stop || durable <= w->st.committed || durable <= w->st.failed)
             continue;
         pthread_mutex_unlock(&w->lock);
-        uint64_t gen = 0;
-        struct ck_err err;
-        ck_err_clear(&err);
-        if (read_hint(w, &gen, &err))
-            ck_log_debug("multi-rank: %s", err.msg);
+        learn_outcome(w, durable);
         pthread_mutex_lock(&w->lock);
-        if (gen > w->st.committed)
-            w->st.committed = gen;
     }
     pthread_mutex_unlock(&w->lock);
     return NULL;
@@ -390,6 +498,14 @@ ck_rc ck_world_new(const struct ck_world_cfg *cfg, struct ck_world **out, struct
         rc = ck_fail(err, CK_ENOMEM, "out of memory");
     if (!rc)
         rc = ck_store_open(uri, cfg->env, &w->hint, err);
+    free(uri);
+    uri = NULL;
+    if (!rc)
+        rc = ck_world_round_suffix(cfg->id, suffix, err);
+    if (!rc && !(uri = ck_world_uri(cfg->dest_uri, suffix)))
+        rc = ck_fail(err, CK_ENOMEM, "out of memory");
+    if (!rc)
+        rc = ck_store_open(uri, cfg->env, &w->round, err);
     free(uri);
     if (!rc && cfg->rank != 0) {
         if (pthread_create(&w->poller, NULL, poll_main, w) != 0)
@@ -428,6 +544,8 @@ void ck_world_free(struct ck_world *w)
         pthread_join(w->poller, NULL);
     if (w->hint)
         ck_store_close(w->hint);
+    if (w->round)
+        ck_store_close(w->round);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->cond);
     free(w);

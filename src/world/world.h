@@ -10,13 +10,15 @@
  *     naming each shard's size and ETag as the last entry; the put's commit makes G the
  *     checkpoint. A rank that never saves G makes rank 0's save of G fail: the previous
  *     generation stays.
- * Generations are numbered by every rank alike: each save claims the next number, persisted
- * in the cache dir before the upload starts (a restarted rank with the same cache dir goes
- * on from there; one with a new cache dir starts after the committed hint). Ranks must
- * therefore save the same number of times, each at the same point of training.
+ * Rank 0 leads: each of its saves opens generation G (the round object, round.h: "G
+ * waiting", then "G committed" or "G failed"); a save of another rank joins the round that
+ * is open and that it has not joined yet, waiting for one at most --world-timeout and
+ * giving way to a newer save of its own. An extra or missing save on one rank costs at
+ * most one round (docs/world.md, "The agreement").
  *
- * The committed generation: rank 0 knows it; the other ranks read the hint object once a
- * second while their last shard is not committed (for .status "world.committed").
+ * The committed generation: rank 0 knows it; the other ranks read the round object and the
+ * hint once a second while their last shard is neither committed nor failed (.status
+ * "world.committed", "world.failed").
  *
  * Lock: world->lock (world.c) protects the counters and the status; never held across I/O.
  */
@@ -44,6 +46,7 @@ struct ck_world_status {
     uint64_t claimed;     /* the last generation a save of this rank started */
     uint64_t durable;     /* the last generation whose shard (rank 0: commit) is durable */
     uint64_t committed;   /* the last generation known committed (0: none yet) */
+    uint64_t failed;      /* the last generation of this rank known failed (0: none) */
     unsigned waiting_for; /* rank 0 while it waits: ranks whose shard is not there yet */
 };
 

@@ -9,10 +9,11 @@ import subprocess
 import tarfile
 import unittest
 
-from ckfs import BIN, MountTest
+from ckfs import BIN, MountTest, free_port
 
 PY = "/usr/bin/python3"
 TRAIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_train.py")
+DCP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dcp_worker.py")
 
 
 def have_torch():
@@ -73,6 +74,70 @@ class PyTorchTest(MountTest):
         r = self.run_train("a1", self.path("d", "attempt1.tgz"), src=dest)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("resumed at step 10", r.stdout)
+
+
+@unittest.skipUnless(have_torch(), "python3-torch is not installed (scripts/deps.sh test)")
+class DistributedCheckpointTest(MountTest):
+    """4 ranks, one mount each (--world 4), saving torch's distributed checkpoint through a
+    failed generation, an extra save on one rank and a restart with a fresh cache dir;
+    the committed generation restored on 4 and on 2 ranks (issue 23 item 3)."""
+
+    def ranks_run(self, mounts, what, step, touch=(), world=None):
+        """Runs dcp_worker.py on every mount (rank = index) at once; {rank: stdout}."""
+        world = world or len(mounts)
+        port = free_port()
+        procs = []
+        for r, m in enumerate(mounts):
+            env = dict(os.environ, RANK=str(r), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
+                       MASTER_PORT=str(port), GLOO_SOCKET_IFNAME="lo")
+            args = [PY, DCP, what, m.mnt, str(step)] + (["--touch"] if r in touch else [])
+            procs.append(subprocess.Popen(args, env=env, stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, text=True))
+        out = {}
+        for r, p in enumerate(procs):
+            o, e = p.communicate(timeout=300)
+            self.assertEqual(p.returncode, 0, f"rank {r}: {e[-3000:]}")
+            out[r] = o.strip()
+        return out
+
+    def world_mount(self, r, name, dest=None, srcs=(), world=4):
+        return self.mount(dest or self.dest, srcs, name=name,
+                          extra=["--world", str(world), "--rank", str(r),
+                                 "--world-timeout", "6"])
+
+    def test_a_world_recovers_and_restores_on_4_and_2_ranks(self):
+        self.dest = self.path("store", "dcp.tgz")
+        ms = [self.world_mount(r, f"r{r}") for r in range(4)]
+        self.assertEqual(self.ranks_run(ms, "save", 1, touch={0, 1, 2, 3}),
+                         {r: "saved" for r in range(4)})
+        # generation 2: rank 3 dies before it saves; rank 0's save fails, 1 and 2 are told
+        out = self.ranks_run(ms, "save", 2, touch={0, 1, 2})
+        self.assertTrue(out[0].startswith("save failed"), out)
+        self.assertEqual((out[1], out[2]), ("saved", "saved"))
+        r = subprocess.run([BIN, "wait", "--committed", ms[1].mnt], capture_output=True,
+                           text=True, timeout=120)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("failed on rank 0", r.stderr)
+        # an extra save on rank 1 alone: refused, bounded
+        self.assertNotEqual(ms[1].touch_save(), 0)
+        # rank 3 comes back with a fresh cache dir
+        ms[3].kill()
+        ms[3] = self.world_mount(3, "r3-new")
+        self.assertEqual(self.ranks_run(ms, "save", 3, touch={3, 1, 0, 2}),
+                         {r: "saved" for r in range(4)})
+        for m in ms[1:]:
+            r = subprocess.run([BIN, "wait", "--committed", m.mnt], capture_output=True,
+                               text=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        # the committed generation, restored on 4 ranks and on 2
+        for world in (4, 2):
+            nxt = self.path("store", f"next-{world}.tgz")
+            rd = [self.world_mount(r, f"read{world}-{r}", dest=nxt, srcs=[self.dest],
+                                   world=world) for r in range(world)]
+            self.assertEqual(self.ranks_run(rd, "load", 3), {r: "loaded" for r in range(world)})
+            # rounds: 1 committed; 2 failed, and 3 too (Path.touch's fallback open().close()
+            # after its failed utime saves again: an extra save on rank 0); 4 committed
+            self.assertEqual(rd[0].status()["prev"]["world"], {"ranks": 4, "generation": 4})
 
 
 if __name__ == "__main__":

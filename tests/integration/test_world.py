@@ -206,6 +206,76 @@ class FileWorldTest(WorldCases, MountTest):
         with open(self.path("store", name + ".tar.gz"), "rb") as f:
             return f.read()
 
+    def wait_committed(self, m, timeout=None):
+        args = [BIN, "wait", "--committed", m.mnt]
+        if timeout:
+            args[2:2] = ["--timeout", str(timeout)]
+        return subprocess.run(args, capture_output=True, text=True, timeout=120)
+
+    def test_an_extra_save_on_rank0_does_not_wedge_the_world(self):
+        ms = self.ranks("ck", extra=["--world-timeout", "3"])
+        self.fill(ms, 1)
+        self.assertEqual(self.save_all(ms, [0, 1, 2, 3]), {0: 0, 1: 0, 2: 0, 3: 0})
+        self.assertNotEqual(ms[0].touch_save(), 0)  # rank 0 alone: round 2 fails
+        self.assertIn("rank 1's shard", ms[0].status()["last_error"])
+        want = self.fill(ms, 3)
+        self.assertEqual(self.save_all(ms, [2, 0, 3, 1]), {0: 0, 1: 0, 2: 0, 3: 0},
+                         ms[0].logtext())
+        for m in ms[1:]:
+            out = self.wait_committed(m)
+            self.assertEqual(out.returncode, 0, out.stderr)
+        rd = self.restore("ck", "a")
+        self.assertEqual(tree(rd.prev), want)
+        self.assertEqual(rd.status()["prev"]["world"]["generation"], 3)
+
+    def test_an_extra_save_on_another_rank_does_not_wedge_the_world(self):
+        ms = self.ranks("ck", extra=["--world-timeout", "3"])
+        self.fill(ms, 1)
+        self.assertEqual(self.save_all(ms, [0, 1, 2, 3]), {0: 0, 1: 0, 2: 0, 3: 0})
+        self.assertNotEqual(ms[2].touch_save(), 0)  # no round opened: it fails, bounded
+        self.assertIn("opened no new round", ms[2].status()["last_error"])
+        out = self.wait_committed(ms[2])
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("last save failed", out.stderr)
+        want = self.fill(ms, 2)
+        self.assertEqual(self.save_all(ms, [2, 1, 0, 3]), {0: 0, 1: 0, 2: 0, 3: 0},
+                         ms[0].logtext())
+        rd = self.restore("ck", "a")
+        self.assertEqual(tree(rd.prev), want)
+        self.assertEqual(rd.status()["prev"]["world"]["generation"], 2)
+
+    def test_a_failed_round_then_a_fresh_cache_dir(self):
+        ms = self.ranks("ck", extra=["--world-timeout", "4"])
+        want1 = self.fill(ms, 1)
+        self.assertEqual(self.save_all(ms, [0, 1, 2, 3]), {0: 0, 1: 0, 2: 0, 3: 0})
+        self.fill(ms, 2)
+        self.assertEqual(self.save_all(ms, [1, 2, 0]), {0: 1, 1: 0, 2: 0})  # rank 3 missing
+        # rank 1's shard of round 2 is durable, the round failed: wait --committed says so
+        out = self.wait_committed(ms[1])
+        self.assertEqual(out.returncode, 1, out.stdout)
+        self.assertIn("generation 2 failed on rank 0", out.stderr)
+        self.assertEqual(ms[1].status()["world"]["failed"], 2)
+        # rank 3 restarts with a new cache dir (its counter is gone), rank 0 with its own
+        ms[3].unmount()
+        ms[3] = self.mount(self.dest("ck"), name="ck-r3-new", env=self.env(),
+                           extra=["--world", str(WORLD), "--rank", "3", "--world-timeout", "4"])
+        want3 = self.fill(ms, 3)
+        self.assertEqual(self.save_all(ms, [3, 0, 1, 2]), {0: 0, 1: 0, 2: 0, 3: 0},
+                         ms[0].logtext())
+        rd = self.restore("ck", "a")
+        self.assertEqual(tree(rd.prev), want3)
+        self.assertEqual(rd.status()["prev"]["world"]["generation"], 3)
+        self.assertNotEqual(want1, want3)
+
+    def test_unmount_of_a_rank_does_not_save_or_wait(self):
+        ms = self.ranks("ck", world=2, extra=["--world-timeout", "600"])
+        self.fill(ms, 1)
+        self.assertEqual(self.save_all(ms, [0, 1]), {0: 0, 1: 0})
+        open(os.path.join(ms[0].save, "late"), "w").write("x")
+        self.assertEqual(ms[0].unmount(timeout=60), 0)  # rank 1 will not save: no wait
+        self.assertIn("not saved", ms[0].logtext())
+        self.assertTrue(os.path.exists(os.path.join(ms[0].cache, "save", "late")))
+
     def test_rewritten_shard_is_refused(self):
         ms = self.ranks("ck", world=2)
         self.fill(ms, 1)
@@ -317,9 +387,9 @@ class S3WorldTest(WorldCases, MountTest):
                          ms[0].logtext())
         for m in ms:
             m.unmount()
-        # Generation 2: rank 1 talks through a proxy that holds its first request; it is
-        # killed while that upload hangs.
-        proxy = FaultProxy(self.base, self.moto.port, "pass,gate=500")  # hint GET, then the PUT held
+        # Generation 2: rank 1 talks through a proxy; rank 0 opens the round, rank 1 joins
+        # it and is killed while its PUT is held at the proxy.
+        proxy = FaultProxy(self.base, self.moto.port, "pass*inf")
         self.addCleanup(proxy.stop)
         ms = []
         for r in range(WORLD):
@@ -327,8 +397,13 @@ class S3WorldTest(WorldCases, MountTest):
             ms.append(self.mount(self.dest("ck"), name=f"g2-r{r}", env=env,
                                  cache=self.path(f"ck-r{r}-cache"),
                                  extra=["--world", str(WORLD), "--rank", str(r),
-                                        "--world-timeout", "5"]))
+                                        "--world-timeout", "20"]))
         self.fill(ms, 2)
+        rc0 = {}
+        t0 = threading.Thread(target=lambda: rc0.setdefault(0, ms[0].touch_save()))
+        t0.start()
+        wait_for(lambda: ms[0].status()["world"]["claimed"] == 2, 20, "rank 0's round 2")
+        proxy.set_plan("pass*2,gate=500*inf")  # GET the round, HEAD its shard; hold the rest
         t = threading.Thread(target=ms[1].touch_save)
         t.start()
         wait_for(lambda: any(rec["action"].startswith("gate") and rec["method"] == "PUT"
@@ -336,10 +411,21 @@ class S3WorldTest(WorldCases, MountTest):
         ms[1].kill()
         proxy.stop()  # the held PUT never reaches the store
         t.join()
-        rcs = self.save_all(ms, [2, 3, 0])
-        self.assertEqual(rcs, {0: 1, 2: 0, 3: 0}, ms[0].logtext())
+        rcs = self.save_all(ms, [2, 3])
+        t0.join()
+        self.assertEqual((rc0, rcs), ({0: 1}, {2: 0, 3: 0}), ms[0].logtext())
         rd = self.restore("ck", "a")
         self.assertEqual(tree(rd.prev), want1)
+        # Rank 1 restarts on its cache dir: the next round on every rank commits.
+        ms[1] = self.mount(self.dest("ck"), name="g3-r1", env=self.moto.env(None),
+                           cache=self.path("ck-r1-cache"),
+                           extra=["--world", str(WORLD), "--rank", "1"])
+        want3 = self.fill(ms, 3)
+        self.assertEqual(self.save_all(ms, [3, 1, 2, 0]), {0: 0, 1: 0, 2: 0, 3: 0},
+                         ms[0].logtext())
+        rd = self.restore("ck", "b")
+        self.assertEqual(tree(rd.prev), want3)
+        self.assertEqual(rd.status()["prev"]["world"]["generation"], 3)
 
 
 class GcsWorldTest(WorldCases, MountTest):

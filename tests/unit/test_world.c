@@ -5,6 +5,7 @@
 
 #include "cli/options.h"
 #include "world/manifest.h"
+#include "world/round.h"
 
 START_TEST(test_shard_names)
 {
@@ -153,6 +154,30 @@ START_TEST(test_world_options)
 }
 END_TEST
 
+/* The round object (round.h): "G STATE", nothing else. */
+START_TEST(test_round_text)
+{
+    struct ck_round r;
+    ck_assert(ck_round_parse("7 waiting\n", &r));
+    ck_assert_uint_eq(r.gen, 7);
+    ck_assert_int_eq(r.state, CK_ROUND_WAITING);
+    ck_assert(ck_round_parse("12 committed", &r));
+    ck_assert_int_eq(r.state, CK_ROUND_COMMITTED);
+    ck_assert(ck_round_parse("3 failed\n", &r));
+    ck_assert_int_eq(r.state, CK_ROUND_FAILED);
+    const char *bad[] = {"",          "7",         "0 waiting",     "7 waiting extra", "7 none",
+                         "x waiting", "7 Waiting", "7 waiting\n\n", "-1 failed"};
+    for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++)
+        ck_assert_msg(!ck_round_parse(bad[k], &r), "accepted '%s'", bad[k]);
+    char sfx[CK_WORLD_SUFFIX_MAX];
+    struct ck_err err;
+    ck_assert_int_eq(ck_world_round_suffix("run-1", sfx, &err), CK_OK);
+    ck_assert_str_eq(sfx, ".ranks/run-1/round");
+    ck_assert_int_eq(ck_world_round_suffix(NULL, sfx, &err), CK_OK);
+    ck_assert_str_eq(sfx, ".ranks/round");
+}
+END_TEST
+
 static Suite *world_suite(void)
 {
     Suite *s = suite_create("world");
@@ -161,6 +186,7 @@ static Suite *world_suite(void)
     tcase_add_test(tc, test_manifest_round_trip);
     tcase_add_test(tc, test_hostile_manifests);
     tcase_add_test(tc, test_world_options);
+    tcase_add_test(tc, test_round_text);
     suite_add_tcase(s, tc);
     return s;
 }
