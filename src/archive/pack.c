@@ -321,7 +321,14 @@ static ck_rc pack_dir(struct pack *p, int dfd)
                          p->name.data, names[i], PACK_NAME_MAX);
             break;
         }
-        rc = pack_child(p, dfd, names[i]);
+        const char *why =
+            p->opts.leave_out ? p->opts.leave_out(p->opts.leave_out_ctx, p->name.data) : NULL;
+        if (why && !*why)
+            p->st.excluded++;
+        else if (why)
+            skip_entry(p, why);
+        else
+            rc = pack_child(p, dfd, names[i]);
         p->name.len = parent_len;
         p->name.data[parent_len] = '\0';
     }
@@ -358,7 +365,11 @@ static ck_rc pack_open(struct pack *p)
         return ck_fail(p->err, CK_ENOMEM, "tar writer: out of memory");
     if (ck_buf_puts(&p->name, ""))
         return ck_fail(p->err, CK_ENOMEM, "tar writer: out of memory");
+    /* hdrcharset=BINARY: names go out as the bytes they are. A UTF-8 "path" record is
+     * NFC-normalized by libarchive's reader (bsdtar), which makes the NFC and NFD
+     * spellings of one name one file; BINARY names are kept apart by every reader. */
     if (archive_write_set_format_pax_restricted(p->a) != ARCHIVE_OK ||
+        archive_write_set_format_option(p->a, "pax", "hdrcharset", "BINARY") != ARCHIVE_OK ||
         archive_write_add_filter_none(p->a) != ARCHIVE_OK ||
         archive_write_set_bytes_per_block(p->a, 0) != ARCHIVE_OK)
         return archive_fail(p, "setup for");

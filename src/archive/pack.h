@@ -25,7 +25,8 @@ struct ck_pack_stats {
     uint64_t entries;    /* tar entries written */
     uint64_t file_bytes; /* bytes of regular-file data */
     uint64_t tar_bytes;  /* bytes of tar stream produced */
-    uint64_t skipped;    /* entries left out (pack.h) */
+    uint64_t skipped;    /* entries left out, with a warning (pack.h) */
+    uint64_t excluded;   /* entries left out on purpose (leave_out) */
 };
 
 ck_rc ck_pack_tar(int dir_fd, const struct ck_sink *out, struct ck_pack_stats *st,
@@ -68,6 +69,11 @@ struct ck_pack_opts {
     /* Each entry left out of the archive: its relative name and why. */
     void (*skipped)(void *ctx, const char *name, const char *why);
     void *skipped_ctx;
+    /* Asked of every entry before it is archived (a directory: before its subtree):
+     * NULL keeps it, "" leaves it out on purpose (counted as excluded), any other string
+     * leaves it out with that warning (as skipped). */
+    const char *(*leave_out)(void *ctx, const char *name);
+    void *leave_out_ctx;
 };
 
 ck_rc ck_pack_tar_ex(int dir_fd, const struct ck_sink *out, const struct ck_pack_opts *opts,

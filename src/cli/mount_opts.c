@@ -26,6 +26,7 @@ static const struct opt_map map[] = {
     {"world_id", "--world-id", true},
     {"world_timeout", "--world-timeout", true},
     {"save_on_exit", "--save-on-exit", true},
+    {"exclude", "--exclude", true},
     {"uid", "--uid", true},
     {"gid", "--gid", true},
     {"no_save_on_unmount", "--no-save-on-unmount", false},

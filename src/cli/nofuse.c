@@ -165,10 +165,11 @@ static ck_rc save_once(struct nofuse *n, enum ck_save_trigger trig)
     ck_err_clear(&err);
     const struct ck_save_target *t = n->world ? ck_world_target(n->world) : NULL;
     struct ck_save_plan plan = {.store = n->dest};
+    struct ck_save_excludes ex = {n->o->excludes, n->o->nexclude};
     ck_rc rc = t ? t->begin(t->ctx, &plan, &err) : CK_OK;
     if (!rc)
-        rc = ck_save_pipeline_run(n->savefd, NULL, plan.store, &n->o->codec, t ? &plan.extra : NULL,
-                                  NULL, NULL, &prog, &res, &err);
+        rc = ck_save_pipeline_run(n->savefd, NULL, plan.store, &n->o->codec, &ex,
+                                  t ? &plan.extra : NULL, NULL, NULL, &prog, &res, &err);
     if (t && plan.priv)
         t->end(t->ctx, &plan, rc);
     r->seconds = ck_now() - t0;

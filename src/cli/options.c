@@ -33,6 +33,9 @@ static const char usage_text[] =
     "  --autosave every=N      save changes at most every N s\n"
     "  --compress POLICY       auto (default), store, gzip-1 .. gzip-9\n"
     "  --save-wait SECONDS     how long a save waits for files open for writing (10)\n"
+    "  --exclude GLOB          leave matching files out of every save (repeatable; a\n"
+    "                          GLOB without '/' matches base names: '*.log'); also the\n"
+    "                          lines of save/.ckptfsignore\n"
     "  --no-sign-request       s3: send unsigned requests (public buckets)\n"
     "  --log-level LEVEL       error, warn, info (default), debug\n"
     "  --syslog                log to syslog instead of stderr\n"
@@ -175,9 +178,10 @@ bool ck_options_exit_save(const struct ck_options *o)
 
 /* Options that take a value: "--name VALUE" or "--name=VALUE". */
 static const char *const valued[] = {
-    "--dest",          "--src",   "--cache-dir", "--autosave",     "--compress", "--save-wait",
-    "--log-level",     "--grace", "--metrics",   "--world",        "--rank",     "--world-id",
-    "--world-timeout", "--uid",   "--gid",       "--save-on-exit", "--user",     NULL};
+    "--dest",         "--src",       "--cache-dir",     "--autosave", "--compress",
+    "--save-wait",    "--log-level", "--grace",         "--metrics",  "--world",
+    "--rank",         "--world-id",  "--world-timeout", "--uid",      "--gid",
+    "--save-on-exit", "--user",      "--exclude",       NULL};
 
 ck_rc ck_options_apply(struct ck_options *o, const char *name, const char *val, struct ck_err *err)
 {
@@ -214,6 +218,14 @@ ck_rc ck_options_apply(struct ck_options *o, const char *name, const char *val, 
         o->world_id = val;
     } else if (strcmp(name, "--world-timeout") == 0) {
         return parse_seconds("--world-timeout", val, &o->world_timeout_s, err);
+    } else if (strcmp(name, "--exclude") == 0) {
+        if (o->nexclude == CK_MAX_EXCLUDES)
+            return ck_fail(err, CK_EINVAL,
+                           "--exclude: at most %d patterns (more go in save/.ckptfsignore)",
+                           CK_MAX_EXCLUDES);
+        if (!val[0])
+            return ck_fail(err, CK_EINVAL, "--exclude: an empty pattern");
+        o->excludes[o->nexclude++] = val;
     } else if (strcmp(name, "--save-on-exit") == 0) {
         return parse_exit_save(o, val, err);
     } else if (strcmp(name, "--user") == 0) {

@@ -11,6 +11,7 @@
  *     --autosave quiet=N | every=N   (may be given twice, once for each)
  *     --compress auto|store|gzip-1..9
  *     --save-wait SECONDS     bounded wait for files open for writing when a save starts
+ *     --exclude GLOB          left out of every save (repeatable; also save/.ckptfsignore)
  *     --no-sign-request       s3: anonymous requests (public buckets)
  *     --log-level error|warn|info|debug, --syslog
  *     -f, -d, -o OPT          foreground, debug, FUSE mount options
@@ -47,9 +48,10 @@
 #include "util/err.h"
 #include "util/log.h"
 
-#define CK_MAX_SRCS  16
-#define CK_MAX_OWNED 32
-#define CK_MAX_WORLD 4096 /* ranks of one multi-rank checkpoint at most */
+#define CK_MAX_SRCS     16
+#define CK_MAX_EXCLUDES 64
+#define CK_MAX_OWNED    32
+#define CK_MAX_WORLD    4096 /* ranks of one multi-rank checkpoint at most */
 
 enum ck_exit_save {
     CK_EXIT_SAVE_SUCCESS = 0, /* default */
@@ -61,6 +63,8 @@ struct ck_options {
     const char *dest;
     const char *srcs[CK_MAX_SRCS]; /* non-empty URIs only; "" and "\"\"" are dropped */
     size_t nsrc;
+    const char *excludes[CK_MAX_EXCLUDES]; /* --exclude GLOB (archive/exclude.h) */
+    size_t nexclude;
     const char *cache_dir; /* NULL: a fresh folder under $TMPDIR or /var/tmp */
     const char *mountpoint;
     bool foreground;

@@ -27,8 +27,9 @@ struct put_job {
 static void *put_thread(void *arg)
 {
     struct put_job *j = arg;
-    j->rc = ck_save_pipeline_run(j->dirfd, NULL, j->dest, &j->codec, NULL, NULL, NULL, &j->prog,
-                                 &j->res, &j->err);
+    struct ck_save_excludes ex = {NULL, 0}; /* DIR/.ckptfsignore applies */
+    j->rc = ck_save_pipeline_run(j->dirfd, NULL, j->dest, &j->codec, &ex, NULL, NULL, NULL,
+                                 &j->prog, &j->res, &j->err);
     atomic_store(&j->done, true);
     return NULL;
 }

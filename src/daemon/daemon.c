@@ -97,6 +97,7 @@ ck_rc ck_daemon_start(struct ck_daemon *d, struct ck_err *err)
         .area = &d->area,
         .dest = d->dest,
         .codec = o->codec,
+        .excludes = {o->excludes, o->nexclude},
         .save_wait_s = o->save_wait_s,
         .autosave_quiet_s = o->autosave_quiet_s,
         .autosave_every_s = o->autosave_every_s,

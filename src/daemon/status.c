@@ -103,6 +103,8 @@ static void put_report(struct ck_json *j, const struct ck_save_report *r)
     ck_json_num(j, r->waited_s);
     ck_json_key(j, "snapshot_ms");
     ck_json_num(j, r->snapshot_ms);
+    ck_json_key(j, "excluded");
+    ck_json_uint(j, r->excluded);
     ck_json_key(j, "skipped");
     ck_json_uint(j, r->skipped);
     ck_json_key(j, "warnings");

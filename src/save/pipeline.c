@@ -11,10 +11,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "archive/exclude.h"
 #include "archive/gzip_writer.h"
 #include "archive/pack.h"
 #include "archive/seek_index.h"
 #include "util/log.h"
+#include "world/manifest.h"
 
 #define RAW_CHUNK (1u << 20)
 
@@ -121,10 +123,27 @@ static void note_skipped(void *ctx, const char *name, const char *why)
         snprintf(res->skipped_names + cap - 4, 4, "...");
 }
 
+/* What pack leaves out (pack.h leave_out): the excluded names, and in a plain save the
+ * name of the multi-rank manifest at the top. */
+struct leave_out {
+    const struct ck_exclude *ex;
+    bool world; /* a multi-rank save: the manifest's name was refused before */
+};
+
+static const char *leave_out(void *ctx, const char *name)
+{
+    const struct leave_out *l = ctx;
+    if (!l->world && strcmp(name, CK_WORLD_MANIFEST) == 0)
+        return "the name of the multi-rank manifest, which a reader would take for one "
+               "(rename it)";
+    return ck_exclude_match(l->ex, name) ? "" : NULL;
+}
+
 /* tar -> parallel gzip members -> store, then the seek index after the last member. */
 static ck_rc write_tar(int dirfd, struct ck_snap *snap, const struct ck_codec *codec,
-                       const struct ck_pack_trailer *trailer, struct ck_store_upload *up,
-                       struct ck_save_progress *pr, struct ck_save_result *res, struct ck_err *err)
+                       const struct ck_exclude *ex, const struct ck_pack_trailer *trailer,
+                       struct ck_store_upload *up, struct ck_save_progress *pr,
+                       struct ck_save_result *res, struct ck_err *err)
 {
     struct counting_sink out = {ck_store_upload_sink(up), pr};
     struct ck_sink out_sink = {counting_write, &out};
@@ -134,6 +153,7 @@ static ck_rc write_tar(int dirfd, struct ck_snap *snap, const struct ck_codec *c
     if (!rc)
         rc = ck_gzw_new(codec, &out_sink, &gz, err);
     struct ck_pack_stats st = {0};
+    struct leave_out lo = {ex, trailer != NULL};
     if (!rc) {
         struct counting_sink in = {ck_gzw_sink(gz), pr};
         struct ck_sink in_sink = {counting_in_write, &in};
@@ -141,7 +161,9 @@ static ck_rc write_tar(int dirfd, struct ck_snap *snap, const struct ck_codec *c
                                   .observe_ctx = ix,
                                   .trailer = trailer,
                                   .skipped = note_skipped,
-                                  .skipped_ctx = res};
+                                  .skipped_ctx = res,
+                                  .leave_out = leave_out,
+                                  .leave_out_ctx = &lo};
         if (snap) {
             po.file_begin = ck_snap_file_begin;
             po.file_end = ck_snap_file_end;
@@ -159,6 +181,7 @@ static ck_rc write_tar(int dirfd, struct ck_snap *snap, const struct ck_codec *c
     res->entries = st.entries;
     res->bytes = st.tar_bytes;
     res->skipped = st.skipped;
+    res->excluded = st.excluded;
     ck_gzw_free(gz);
     ck_ix_builder_free(ix);
     return rc;
@@ -167,10 +190,10 @@ static ck_rc write_tar(int dirfd, struct ck_snap *snap, const struct ck_codec *c
 /* One pass: a new upload of the whole object. *wrote_all tells whether every byte was
  * handed to the upload (then opts->size can be set for the next pass). */
 static ck_rc run_pass(int dirfd, struct ck_snap *snap, struct ck_store *dest,
-                      const struct ck_codec *codec, const struct ck_pack_trailer *trailer,
-                      const struct ck_put_opts *opts, struct ck_save_progress *pr,
-                      struct ck_save_result *res, bool *may_replay, bool *wrote_all,
-                      struct ck_err *err)
+                      const struct ck_codec *codec, const struct ck_exclude *ex,
+                      const struct ck_pack_trailer *trailer, const struct ck_put_opts *opts,
+                      struct ck_save_progress *pr, struct ck_save_result *res, bool *may_replay,
+                      bool *wrote_all, struct ck_err *err)
 {
     enum ck_object_kind kind = res->kind;
     memset(res, 0, sizeof(*res));
@@ -187,7 +210,7 @@ static ck_rc run_pass(int dirfd, struct ck_snap *snap, struct ck_store *dest,
     if (kind == CK_KIND_PAYLOAD)
         rc = write_raw(dirfd, snap, up, pr, res, err);
     else if (kind == CK_KIND_TAR)
-        rc = write_tar(dirfd, snap, codec, trailer, up, pr, res, err);
+        rc = write_tar(dirfd, snap, codec, ex, trailer, up, pr, res, err);
     *wrote_all = rc == CK_OK;
     if (rc) {
         ck_store_put_abort(up);
@@ -209,9 +232,9 @@ static ck_rc check_trailer_name(int dirfd, const struct ck_pack_trailer *t, stru
 }
 
 ck_rc ck_save_pipeline_run(int save_dirfd, struct ck_snap *snap, struct ck_store *dest,
-                           const struct ck_codec *codec, const struct ck_save_extra *extra,
-                           void (*read_done)(void *ctx), void *ctx,
-                           struct ck_save_progress *progress, struct ck_save_result *res,
+                           const struct ck_codec *codec, const struct ck_save_excludes *excludes,
+                           const struct ck_save_extra *extra, void (*read_done)(void *ctx),
+                           void *ctx, struct ck_save_progress *progress, struct ck_save_result *res,
                            struct ck_err *err)
 {
     memset(res, 0, sizeof(*res));
@@ -221,11 +244,14 @@ ck_rc ck_save_pipeline_run(int save_dirfd, struct ck_snap *snap, struct ck_store
         res->kind = CK_KIND_TAR;
     if (!rc)
         rc = check_trailer_name(save_dirfd, trailer, err);
+    struct ck_exclude *ex = NULL;
+    if (!rc && excludes)
+        rc = ck_exclude_new(excludes->globs, excludes->n, save_dirfd, &ex, err);
     struct ck_put_opts opts = {.replayable = true, .size = CK_STORE_SIZE_UNKNOWN, .pass = 0};
     bool read_reported = false;
     while (!rc) {
         bool may_replay = false, wrote_all = false;
-        rc = run_pass(save_dirfd, snap, dest, codec, trailer, &opts, progress, res, &may_replay,
+        rc = run_pass(save_dirfd, snap, dest, codec, ex, trailer, &opts, progress, res, &may_replay,
                       &wrote_all, err);
         /* Writers go on once the tree is read, unless a replay would read it again with
          * nothing keeping it as it was (no snapshot: the caller's gate is closed). */
@@ -252,6 +278,7 @@ ck_rc ck_save_pipeline_run(int save_dirfd, struct ck_snap *snap, struct ck_store
         if (snap)
             ck_snap_rewind(snap);
     }
+    ck_exclude_free(ex);
     if (snap)
         ck_snap_release(snap);
     if (read_done && !read_reported)

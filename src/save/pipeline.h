@@ -42,7 +42,15 @@ struct ck_save_result {
     uint64_t bytes;                     /* tar stream or payload bytes */
     uint64_t compressed;                /* bytes of the object */
     uint64_t skipped;                   /* entries left out of the archive (archive/pack.h) */
+    uint64_t excluded;                  /* left out on purpose (--exclude, .ckptfsignore) */
     char skipped_names[CK_ERR_MSG_MAX]; /* "name: why; ..." of the first ones, cut */
+};
+
+/* What a save leaves out on purpose: --exclude patterns, and save/.ckptfsignore
+ * (archive/exclude.h). */
+struct ck_save_excludes {
+    const char *const *globs;
+    size_t n;
 };
 
 /* What a multi-rank save adds to the plain one (world/world.h); NULL: a plain save. */
@@ -52,11 +60,14 @@ struct ck_save_extra {
 };
 
 /* Archives the tree under dirfd: the snapshot's tree when snap is not NULL (its
- * copy-on-write hooks are used while files are read), else save/ itself. */
+ * copy-on-write hooks are used while files are read), else save/ itself. excludes NULL:
+ * nothing is left out on purpose (not even by a .ckptfsignore). A plain save leaves out a
+ * top-level ".ckptfs-world" with a warning (a reader would take it for a multi-rank
+ * manifest); a multi-rank one refuses it. */
 ck_rc ck_save_pipeline_run(int dirfd, struct ck_snap *snap, struct ck_store *dest,
-                           const struct ck_codec *codec, const struct ck_save_extra *extra,
-                           void (*read_done)(void *ctx), void *ctx,
-                           struct ck_save_progress *progress, struct ck_save_result *res,
+                           const struct ck_codec *codec, const struct ck_save_excludes *excludes,
+                           const struct ck_save_extra *extra, void (*read_done)(void *ctx),
+                           void *ctx, struct ck_save_progress *progress, struct ck_save_result *res,
                            struct ck_err *err);
 
 #endif

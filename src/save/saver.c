@@ -151,6 +151,7 @@ static void finish_report(struct ck_saver *s, ck_rc rc, const struct ck_err *err
     c->bytes = res->bytes;
     c->compressed = res->compressed;
     c->skipped = res->skipped;
+    c->excluded = res->excluded;
     snprintf(c->warnings, sizeof(c->warnings), "%s", res->skipped_names);
     c->phase = rc ? CK_PHASE_FAILED : CK_PHASE_DONE;
     snprintf(c->error, sizeof(c->error), "%s", rc ? err->msg : "");
@@ -253,8 +254,9 @@ static void run_job(struct ck_saver *s, const struct job *j)
     ck_rc rc = t ? t->begin(t->ctx, &plan, &err) : CK_OK;
     bool began = t && !rc;
     if (!rc)
-        rc = ck_save_pipeline_run(dirfd, snap, plan.store, &s->cfg.codec, t ? &plan.extra : NULL,
-                                  on_read_done, &r, &s->progress, &res, &err);
+        rc = ck_save_pipeline_run(dirfd, snap, plan.store, &s->cfg.codec, &s->cfg.excludes,
+                                  t ? &plan.extra : NULL, on_read_done, &r, &s->progress, &res,
+                                  &err);
     if (began)
         t->end(t->ctx, &plan, rc);
     if (!r.thawed)

@@ -65,6 +65,7 @@ struct ck_save_report {
     double waited_s;               /* how long the save waited for files open for writing */
     double snapshot_ms;            /* how long the gate was closed for the snapshot */
     uint64_t skipped;              /* entries left out of the archive (archive/pack.h) */
+    uint64_t excluded;             /* left out on purpose (--exclude, .ckptfsignore) */
     char warnings[CK_ERR_MSG_MAX]; /* what was left out and why, or "" */
     char error[CK_ERR_MSG_MAX];
 };
@@ -104,6 +105,7 @@ struct ck_saver_cfg {
     struct ck_store *dest;               /* not owned; used when target is NULL */
     const struct ck_save_target *target; /* NULL: every save is a plain save to dest */
     struct ck_codec codec;
+    struct ck_save_excludes excludes; /* --exclude; globs not owned */
     double save_wait_s;
     double autosave_quiet_s;
     double autosave_every_s;

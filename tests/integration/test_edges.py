@@ -58,3 +58,28 @@ class EdgesTest(MountTest):
             if is_mounted(mnt):
                 subprocess.run(["fusermount3", "-uz", mnt])
             log.close()
+
+
+class NamesTest(MountTest):
+    def test_nfc_and_nfd_names_stay_two_files_for_every_reader(self):
+        import unicodedata
+        dest = self.path("d", "ck.tgz")
+        m = self.mount(dest)
+        names = [unicodedata.normalize(f, "café-ünï.pt") for f in ("NFC", "NFD")]
+        self.assertNotEqual(names[0], names[1])
+        for n in names:
+            open(os.path.join(m.save, n), "w").write(n)
+        self.assertEqual(m.touch_save(), 0)
+        m.unmount()
+        for tool, cmd in (("gnu", ["tar", "-xzf", dest, "-C"]),
+                          ("bsd", ["bsdtar", "-xf", dest, "-C"])):
+            out = self.path("x-" + tool)
+            os.makedirs(out)
+            subprocess.run(cmd + [out], check=True, capture_output=True)
+            self.assertEqual(sorted(os.listdir(out)), sorted(names), tool)
+        with tarfile.open(dest) as t:
+            self.assertEqual(sorted(t.getnames()), sorted(names))
+        rd = self.mount(self.path("d", "next.tgz"), [dest], name="rd")
+        self.assertEqual(sorted(os.listdir(rd.prev)), sorted(names))
+        for n in names:
+            self.assertEqual(open(os.path.join(rd.prev, n)).read(), n)

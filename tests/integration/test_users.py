@@ -263,6 +263,42 @@ class LeftOutTest(MountTest):
         # nothing written was lost: save/ still holds them all
         self.assertTrue(os.path.islink(os.path.join(s, "abs")))
 
+    def test_exclude_and_ckptfsignore(self):
+        dest = self.path("dest", "ck.tar.gz")
+        m = self.mount(dest, extra=["--exclude", "*.log", "--exclude", "/scratch"])
+        s = m.save
+        for d in ("runs/exp1", "scratch", "keep/scratch"):
+            os.makedirs(os.path.join(s, d))
+        files = {"model.pt": "w", "train.log": "l", "runs/exp1/events.out.tfevents.1": "e",
+                 "runs/exp1/cfg.json": "c", "scratch/tmp.bin": "t", "keep/scratch/x": "k",
+                 "keep/a.log": "l2", "cache/big.npy": "b"}
+        for rel, text in files.items():
+            os.makedirs(os.path.dirname(os.path.join(s, rel)), exist_ok=True)
+            open(os.path.join(s, rel), "w").write(text)
+        open(os.path.join(s, ".ckptfsignore"), "w").write(
+            "# TensorBoard and caches\n\nevents.out.tfevents.*\ncache\n")
+        self.assertEqual(m.touch_save(), 0)
+        with tarfile.open(dest) as t:
+            names = set(t.getnames())
+        self.assertEqual(names, {".ckptfsignore", "model.pt", "runs", "runs/exp1",
+                                 "runs/exp1/cfg.json", "keep", "keep/scratch",
+                                 "keep/scratch/x"})
+        last = m.status()["save"]["last"]
+        self.assertEqual((last["excluded"], last["skipped"]), (5, 0))  # 2 dirs, 3 files
+        self.assertTrue(os.path.exists(os.path.join(s, "train.log")))  # still in save/
+
+    def test_a_users_manifest_name_is_left_out_of_a_plain_save(self):
+        dest = self.path("dest", "ck.tar.gz")
+        m = self.mount(dest)
+        open(os.path.join(m.save, ".ckptfs-world"), "w").write("not a manifest\n")
+        open(os.path.join(m.save, "w.pt"), "w").write("w")
+        self.assertEqual(m.touch_save(), 0)
+        with tarfile.open(dest) as t:
+            self.assertEqual(t.getnames(), ["w.pt"])
+        self.assertIn(".ckptfs-world", m.status()["save"]["last"]["warnings"])
+        rd = self.mount(self.path("dest", "next.tgz"), [dest], name="rd")
+        self.assertEqual(os.listdir(rd.prev), ["w.pt"])  # restorable
+
 
 if __name__ == "__main__":
     import unittest
