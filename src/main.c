@@ -55,6 +55,21 @@ static int run_mount(const struct ck_options *o)
     return rc ? 1 : 0;
 }
 
+/* The descriptor limit: the soft one up to the hard one (containers often give 1,024 soft
+ * under a far higher hard limit). The mount holds a descriptor per inode the kernel
+ * remembers, so a tree of many files needs them (docs/operations.md, Sizing). */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+        ck_log_debug("descriptor limit raised from %llu to %llu", (unsigned long long)was,
+                     (unsigned long long)rl.rlim_max);
+}
+
 /* The mount's process (under `run`, the forked server: the command keeps the limits it
  * was given). */
 static int serve(const struct ck_options *o, void *ctx)
@@ -73,21 +88,6 @@ static int split_run(int argc, char **argv, int *opt_argc, char ***cmd)
             return i + 1 < argc ? 0 : -1;
         }
     return -1;
-}
-
-/* The descriptor limit: the soft one up to the hard one (containers often give 1,024 soft
- * under a far higher hard limit). The mount holds a descriptor per inode the kernel
- * remembers, so a tree of many files needs them (docs/operations.md, Sizing). */
-static void raise_fd_limit(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
-        return;
-    rlim_t was = rl.rlim_cur;
-    rl.rlim_cur = rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
-        ck_log_debug("descriptor limit raised from %llu to %llu", (unsigned long long)was,
-                     (unsigned long long)rl.rlim_max);
 }
 
 static int start(int argc, char **argv, char **cmd, const struct ck_options *o)
