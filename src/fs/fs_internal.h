@@ -10,11 +10,16 @@
  *   *  /prev/...    passthrough onto cache-dir/prev (read-only; the first lookup or
  *                   opendir under prev/ starts the lazy load and is answered when it ends)
  *
- * Passthrough nodes (struct ck_node) hold an O_PATH descriptor of their file and are
- * found by (dev, ino); their FUSE node id is the node's address, as in libfuse's
- * passthrough_ll. Replies that must wait (prev/ before the load, .save close, fsync on
- * save/) are sent from the loader or saver thread when the result is known, so no FUSE
- * worker thread ever waits for the network.
+ * Passthrough nodes (struct ck_node) are found by (dev, ino); their FUSE node id is the
+ * node's address, as in libfuse's passthrough_ll. A node keeps a file handle
+ * (name_to_handle_at) and an O_PATH descriptor only while it is in use or among the
+ * recently used ones: the descriptors of idle nodes are closed beyond a budget (a
+ * quarter of RLIMIT_NOFILE; CKPTFS_NODE_FDS sets it, for tests) and reopened from the
+ * handle when needed (open_by_handle_at; the daemon is root). Nodes whose file system
+ * gives no handles, and a daemon that is not root, keep their descriptor (pinned). An
+ * operation takes the descriptor with ck_node_get and gives it back with ck_node_put. Replies that
+ * must wait (prev/ before the load, .save close, fsync on save/) are sent from the loader or saver
+ * thread when the result is known, so no FUSE worker thread ever waits for the network.
  *
  * Locks: fs->nodes_lock protects the node table and every node's nlookup. It is a leaf
  * lock. Order with the other components: a FUSE thread may take the area gate (inside
@@ -44,7 +49,10 @@ enum ck_node_area {
 };
 
 struct ck_node {
-    int fd; /* O_PATH | O_NOFOLLOW; owned */
+    int fd;                                /* O_PATH | O_NOFOLLOW, or -1 when closed; nodes_lock */
+    struct file_handle *fh;                /* to reopen fd; NULL: fd is pinned open; owned */
+    unsigned users;                        /* ck_node_get without ck_node_put yet; nodes_lock */
+    struct ck_node *idle_prev, *idle_next; /* LRU of idle open fds; nodes_lock */
     dev_t dev;
     ino_t ino;
     enum ck_node_area area;
@@ -59,7 +67,12 @@ struct ck_fs {
     pthread_mutex_t nodes_lock;
     struct ck_node **buckets; /* protected by nodes_lock */
     size_t nbuckets;
-    size_t nnodes; /* protected by nodes_lock */
+    size_t nnodes;                         /* protected by nodes_lock */
+    struct ck_node *idle_head, *idle_tail; /* idle nodes with an open fd, LRU first */
+    size_t open_fds;                       /* fds of nodes with a handle (nodes_lock) */
+    size_t fd_budget;                      /* at most this many of them open */
+    int handle_fd[2]; /* per area: an O_RDONLY descriptor for open_by_handle_at (an
+                       * O_PATH one is refused with EBADF) */
     struct ck_node *save_root;
     struct ck_node *prev_root;
     double timeout; /* entry and attribute cache time for passthrough nodes */
@@ -99,9 +112,13 @@ void ck_nodes_forget(struct ck_fs *fs, struct ck_node *n, uint64_t count);
 /* Opens an area root node over dirfd's directory (pinned, never forgotten). */
 int ck_nodes_make_root(struct ck_fs *fs, const char *path, enum ck_node_area area,
                        struct ck_node **out);
-/* "/proc/self/fd/N" for n, to reopen an O_PATH descriptor. */
-void ck_node_procpath(const struct ck_node *n, char *buf, size_t len);
-int ck_node_stat(const struct ck_node *n, struct stat *st);
+/* n's O_PATH descriptor, valid until ck_node_put; -errno if it cannot be reopened. */
+int ck_node_get(struct ck_fs *fs, struct ck_node *n);
+void ck_node_put(struct ck_fs *fs, struct ck_node *n);
+/* "/proc/self/fd/N" for fd, to reopen an O_PATH descriptor. */
+void ck_fd_procpath(int fd, char *buf, size_t len);
+/* lstat of n (takes and gives back its descriptor). Returns 0 or errno. */
+int ck_node_stat(struct ck_fs *fs, struct ck_node *n, struct stat *st);
 /* --uid/--gid: everything under prev/ is shown as theirs (save/ holds real owners). */
 void ck_node_show_owner(const struct ck_fs *fs, const struct ck_node *n, struct stat *st);
 

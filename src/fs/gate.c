@@ -50,8 +50,12 @@ static bool prev_relpath(struct ck_fs *fs, struct ck_node *parent, const char *n
     if (parent == fs->prev_root)
         return (size_t)snprintf(out, len, "%s", name) < len;
     char proc[64], abs[PATH_MAX];
-    ck_node_procpath(parent, proc, sizeof(proc));
+    int pfd = ck_node_get(fs, parent);
+    if (pfd < 0)
+        return false;
+    ck_fd_procpath(pfd, proc, sizeof(proc));
     ssize_t n = readlink(proc, abs, sizeof(abs) - 1);
+    ck_node_put(fs, parent);
     if (n < 0)
         return false;
     abs[n] = '\0';

@@ -4,25 +4,164 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "fs/fs_internal.h"
 
 #define INITIAL_BUCKETS 1024
+#define MIN_FD_BUDGET   16
+
+/* The budget of open node descriptors (fs_internal.h). */
+static size_t fd_budget(void)
+{
+    const char *env = getenv("CKPTFS_NODE_FDS");
+    if (env && atoi(env) > 0)
+        return (size_t)atoi(env) < MIN_FD_BUDGET ? MIN_FD_BUDGET : (size_t)atoi(env);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return 4096;
+    size_t b = (size_t)(rl.rlim_cur / 4);
+    return b < MIN_FD_BUDGET ? MIN_FD_BUDGET : b;
+}
 
 int ck_nodes_init(struct ck_fs *fs)
 {
     pthread_mutex_init(&fs->nodes_lock, NULL);
     fs->nbuckets = INITIAL_BUCKETS;
     fs->nnodes = 0;
+    fs->fd_budget = fd_budget();
+    fs->handle_fd[0] = fs->handle_fd[1] = -1;
     fs->buckets = calloc(fs->nbuckets, sizeof(*fs->buckets));
     return fs->buckets ? 0 : ENOMEM;
 }
 
-static void free_node(struct ck_node *n)
+/* ---------- idle descriptors (all with nodes_lock held) ---------- */
+
+static void idle_remove(struct ck_fs *fs, struct ck_node *n)
 {
-    close(n->fd);
+    if (n->idle_prev)
+        n->idle_prev->idle_next = n->idle_next;
+    else if (fs->idle_head == n)
+        fs->idle_head = n->idle_next;
+    else
+        return; /* not in the list */
+    if (n->idle_next)
+        n->idle_next->idle_prev = n->idle_prev;
+    else
+        fs->idle_tail = n->idle_prev;
+    n->idle_prev = n->idle_next = NULL;
+}
+
+static void idle_push(struct ck_fs *fs, struct ck_node *n)
+{
+    n->idle_prev = fs->idle_tail;
+    n->idle_next = NULL;
+    if (fs->idle_tail)
+        fs->idle_tail->idle_next = n;
+    else
+        fs->idle_head = n;
+    fs->idle_tail = n;
+}
+
+/* Closes the least recently used idle descriptors beyond the budget. */
+static void trim_locked(struct ck_fs *fs)
+{
+    while (fs->open_fds > fs->fd_budget && fs->idle_head) {
+        struct ck_node *n = fs->idle_head;
+        idle_remove(fs, n);
+        close(n->fd);
+        n->fd = -1;
+        fs->open_fds--;
+    }
+}
+
+/* A node with an open descriptor and no user: idle (LRU), if it can be reopened. */
+static void settle_locked(struct ck_fs *fs, struct ck_node *n)
+{
+    if (n->fh && n->fd >= 0 && n->users == 0)
+        idle_push(fs, n);
+    trim_locked(fs);
+}
+
+static void free_node(struct ck_fs *fs, struct ck_node *n)
+{
+    idle_remove(fs, n);
+    if (n->fd >= 0) {
+        close(n->fd);
+        if (n->fh)
+            fs->open_fds--;
+    }
+    free(n->fh);
     free(n);
+}
+
+static int root_fd(struct ck_fs *fs, const struct ck_node *n)
+{
+    return fs->handle_fd[n->area];
+}
+
+int ck_node_get(struct ck_fs *fs, struct ck_node *n)
+{
+    pthread_mutex_lock(&fs->nodes_lock);
+    if (n->fd >= 0) {
+        n->users++;
+        idle_remove(fs, n);
+        int fd = n->fd;
+        pthread_mutex_unlock(&fs->nodes_lock);
+        return fd;
+    }
+    pthread_mutex_unlock(&fs->nodes_lock);
+    int fd = open_by_handle_at(root_fd(fs, n), n->fh, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -(errno == ESTALE ? ENOENT : errno);
+    pthread_mutex_lock(&fs->nodes_lock);
+    if (n->fd >= 0) { /* another thread reopened it meanwhile */
+        close(fd);
+        fd = n->fd;
+        idle_remove(fs, n);
+    } else {
+        n->fd = fd;
+        fs->open_fds++;
+    }
+    n->users++;
+    trim_locked(fs);
+    pthread_mutex_unlock(&fs->nodes_lock);
+    return fd;
+}
+
+void ck_node_put(struct ck_fs *fs, struct ck_node *n)
+{
+    pthread_mutex_lock(&fs->nodes_lock);
+    n->users--;
+    settle_locked(fs, n);
+    pthread_mutex_unlock(&fs->nodes_lock);
+}
+
+/* The file handle of fd if it can reopen it later (the same file system as the area's
+ * root, a root daemon), else NULL: the node keeps fd open. */
+static struct file_handle *handle_of(int fd, int root)
+{
+    if (geteuid() != 0)
+        return NULL;
+    struct file_handle *fh = malloc(sizeof(*fh) + MAX_HANDLE_SZ);
+    struct file_handle *probe = malloc(sizeof(*probe) + MAX_HANDLE_SZ);
+    int mnt = 0, root_mnt = -1;
+    if (!fh || !probe) {
+        free(fh);
+        free(probe);
+        return NULL;
+    }
+    fh->handle_bytes = probe->handle_bytes = MAX_HANDLE_SZ;
+    /* the root's mount id: a handle reopens only on its own file system */
+    bool ok = name_to_handle_at(root, "", probe, &root_mnt, AT_EMPTY_PATH) == 0 &&
+              name_to_handle_at(fd, "", fh, &mnt, AT_EMPTY_PATH) == 0 && mnt == root_mnt;
+    free(probe);
+    if (!ok) {
+        free(fh);
+        return NULL;
+    }
+    return fh;
 }
 
 void ck_nodes_destroy(struct ck_fs *fs)
@@ -31,12 +170,15 @@ void ck_nodes_destroy(struct ck_fs *fs)
         struct ck_node *n = fs->buckets[i];
         while (n) {
             struct ck_node *next = n->next;
-            free_node(n);
+            free_node(fs, n);
             n = next;
         }
     }
     free(fs->buckets);
     fs->buckets = NULL;
+    for (int i = 0; i < 2; i++)
+        if (fs->handle_fd[i] >= 0)
+            close(fs->handle_fd[i]);
     pthread_mutex_destroy(&fs->nodes_lock);
 }
 
@@ -84,16 +226,19 @@ static struct ck_node *find_locked(struct ck_fs *fs, dev_t dev, ino_t ino)
     return NULL;
 }
 
-void ck_node_procpath(const struct ck_node *n, char *buf, size_t len)
+void ck_fd_procpath(int fd, char *buf, size_t len)
 {
-    snprintf(buf, len, "/proc/self/fd/%d", n->fd);
+    snprintf(buf, len, "/proc/self/fd/%d", fd);
 }
 
-int ck_node_stat(const struct ck_node *n, struct stat *st)
+int ck_node_stat(struct ck_fs *fs, struct ck_node *n, struct stat *st)
 {
-    if (fstatat(n->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
-        return errno;
-    return 0;
+    int fd = ck_node_get(fs, n);
+    if (fd < 0)
+        return -fd;
+    int rc = fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ? errno : 0;
+    ck_node_put(fs, n);
+    return rc;
 }
 
 void ck_node_show_owner(const struct ck_fs *fs, const struct ck_node *n, struct stat *st)
@@ -119,27 +264,41 @@ static void fill_entry(struct ck_fs *fs, struct ck_node *n, const struct stat *s
 int ck_nodes_lookup(struct ck_fs *fs, struct ck_node *parent, const char *name,
                     struct fuse_entry_param *e)
 {
-    int fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    int pfd = ck_node_get(fs, parent);
+    if (pfd < 0)
+        return -pfd;
+    int fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    int oe = errno;
+    ck_node_put(fs, parent);
     if (fd < 0)
-        return errno;
+        return oe;
     struct stat st;
     if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
         int e2 = errno;
         close(fd);
         return e2;
     }
+    struct file_handle *fh =
+        handle_of(fd, parent->area == CK_NODE_SAVE ? fs->save_root->fd : fs->prev_root->fd);
     pthread_mutex_lock(&fs->nodes_lock);
     struct ck_node *n = find_locked(fs, st.st_dev, st.st_ino);
     if (n) {
         close(fd);
+        free(fh);
     } else {
         n = calloc(1, sizeof(*n));
         if (!n) {
             pthread_mutex_unlock(&fs->nodes_lock);
             close(fd);
+            free(fh);
             return ENOMEM;
         }
-        *n = (struct ck_node){.fd = fd, .dev = st.st_dev, .ino = st.st_ino, .area = parent->area};
+        *n = (struct ck_node){
+            .fd = fd, .fh = fh, .dev = st.st_dev, .ino = st.st_ino, .area = parent->area};
+        if (fh) {
+            fs->open_fds++;
+            settle_locked(fs, n);
+        }
         maybe_grow(fs);
         size_t b = bucket_of(fs, n->dev, n->ino);
         n->next = fs->buckets[b];
@@ -155,7 +314,7 @@ int ck_nodes_lookup(struct ck_fs *fs, struct ck_node *parent, const char *name,
 int ck_nodes_root_entry(struct ck_fs *fs, struct ck_node *root, struct fuse_entry_param *e)
 {
     struct stat st;
-    int rc = ck_node_stat(root, &st);
+    int rc = ck_node_stat(fs, root, &st);
     if (rc)
         return rc;
     pthread_mutex_lock(&fs->nodes_lock);
@@ -176,7 +335,7 @@ void ck_nodes_forget(struct ck_fs *fs, struct ck_node *n, uint64_t count)
         if (*pp) {
             *pp = n->next;
             fs->nnodes--;
-            free_node(n);
+            free_node(fs, n);
         }
     }
     pthread_mutex_unlock(&fs->nodes_lock);
@@ -188,6 +347,12 @@ int ck_nodes_make_root(struct ck_fs *fs, const char *path, enum ck_node_area are
     int fd = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return errno;
+    fs->handle_fd[area] = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fs->handle_fd[area] < 0) {
+        int e = errno;
+        close(fd);
+        return e;
+    }
     struct stat st;
     if (fstatat(fd, "", &st, AT_EMPTY_PATH) < 0) {
         int e = errno;

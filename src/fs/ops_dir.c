@@ -26,7 +26,13 @@ void ck_tree_opendir(fuse_req_t req, struct ck_node *n, struct fuse_file_info *f
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    int fd = openat(n->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    struct ck_fs *fs = ck_fs_of(req);
+    int nfd = ck_node_get(fs, n);
+    int fd = nfd < 0 ? (errno = -nfd, -1) : openat(nfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int oe = errno;
+    if (nfd >= 0)
+        ck_node_put(fs, n);
+    errno = oe;
     h->dp = fd < 0 ? NULL : fdopendir(fd);
     if (!h->dp) {
         int rc = errno;

@@ -118,10 +118,11 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
     fuse_reply_none(req);
 }
 
-static void reply_node_attr(fuse_req_t req, struct ck_node *n)
+/* fi: the open file, whose descriptor answers even if the node's is closed. */
+static void reply_node_attr(fuse_req_t req, struct ck_node *n, struct fuse_file_info *fi)
 {
     struct stat st;
-    int rc = ck_node_stat(n, &st);
+    int rc = fi && fstat(fh_fd(fi), &st) == 0 ? 0 : ck_node_stat(ck_fs_of(req), n, &st);
     if (rc) {
         fuse_reply_err(req, rc);
         return;
@@ -137,11 +138,10 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     if (ck_top_is_virtual(ino))
         ck_top_getattr(req, ino);
     else
-        reply_node_attr(req, ck_node_of(ino));
+        reply_node_attr(req, ck_node_of(ino), fi);
 }
 
-static int set_times(struct ck_node *n, const struct stat *attr, int to_set,
-                     struct fuse_file_info *fi)
+static int set_times(int nfd, const struct stat *attr, int to_set, struct fuse_file_info *fi)
 {
     struct timespec tv[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
     if (to_set & FUSE_SET_ATTR_ATIME_NOW)
@@ -152,21 +152,19 @@ static int set_times(struct ck_node *n, const struct stat *attr, int to_set,
         tv[1].tv_nsec = UTIME_NOW;
     else if (to_set & FUSE_SET_ATTR_MTIME)
         tv[1] = attr->st_mtim;
-    int r = fi ? futimens(fh_fd(fi), tv) : utimensat(n->fd, "", tv, AT_EMPTY_PATH);
+    int r = fi ? futimens(fh_fd(fi), tv) : utimensat(nfd, "", tv, AT_EMPTY_PATH);
     return r < 0 ? errno : 0;
 }
 
-static int apply_setattr(struct ck_node *n, const struct stat *attr, int to_set,
-                         struct fuse_file_info *fi)
+static int apply_setattr(int nfd, const struct stat *attr, int to_set, struct fuse_file_info *fi)
 {
     char path[64];
-    ck_node_procpath(n, path, sizeof(path));
+    ck_fd_procpath(nfd, path, sizeof(path));
     struct stat st;
     if (!fi && (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_SIZE))) {
         /* Never reach through a symlink by its /proc path: it may point anywhere. */
-        int rc = ck_node_stat(n, &st);
-        if (rc)
-            return rc;
+        if (fstatat(nfd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+            return errno;
         if (S_ISLNK(st.st_mode))
             return (to_set & FUSE_SET_ATTR_SIZE) ? EINVAL : EOPNOTSUPP;
     }
@@ -176,7 +174,7 @@ static int apply_setattr(struct ck_node *n, const struct stat *attr, int to_set,
     if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
         uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
         gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
-        if (fchownat(n->fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+        if (fchownat(nfd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
             return errno;
     }
     if ((to_set & FUSE_SET_ATTR_SIZE) &&
@@ -184,7 +182,7 @@ static int apply_setattr(struct ck_node *n, const struct stat *attr, int to_set,
         return errno;
     if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
                   FUSE_SET_ATTR_MTIME_NOW))
-        return set_times(n, attr, to_set, fi);
+        return set_times(nfd, attr, to_set, fi);
     return 0;
 }
 
@@ -198,13 +196,20 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
     struct ck_node *n = save_node(req, ino);
     if (!n)
         return;
+    struct ck_fs *fs = ck_fs_of(req);
+    int nfd = ck_node_get(fs, n);
+    if (nfd < 0) {
+        fuse_reply_err(req, -nfd);
+        return;
+    }
     ck_area_mutate_begin_inode(area_of(req), n->dev, n->ino);
-    int rc = apply_setattr(n, attr, to_set, fi);
+    int rc = apply_setattr(nfd, attr, to_set, fi);
     ck_area_mutate_end(area_of(req));
+    ck_node_put(fs, n);
     if (rc)
         fuse_reply_err(req, rc);
     else
-        reply_node_attr(req, n);
+        reply_node_attr(req, n, fi);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -213,33 +218,46 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
     if (!n)
         return;
     char buf[PATH_MAX + 1];
-    ssize_t len = readlinkat(n->fd, "", buf, sizeof(buf) - 1);
+    int nfd = ck_node_get(ck_fs_of(req), n);
+    ssize_t len = nfd < 0 ? (errno = -nfd, -1) : readlinkat(nfd, "", buf, sizeof(buf) - 1);
+    int e = errno;
+    if (nfd >= 0)
+        ck_node_put(ck_fs_of(req), n);
     if (len < 0) {
-        fuse_reply_err(req, errno);
+        fuse_reply_err(req, e);
         return;
     }
     buf[len] = '\0';
     fuse_reply_readlink(req, buf);
 }
 
-/* Parent of a new entry: must be in save/ (the top level and prev/ refuse). */
-static struct ck_node *new_entry_parent(fuse_req_t req, fuse_ino_t parent)
+/* Parent of a new entry: must be in save/ (the top level and prev/ refuse). Its
+ * descriptor is in *pfd until ck_node_put; NULL: req is answered. */
+static struct ck_node *new_entry_parent(fuse_req_t req, fuse_ino_t parent, int *pfd)
 {
     if (parent == CK_INO_ROOT) {
         fuse_reply_err(req, EPERM);
         return NULL;
     }
-    return save_node(req, parent);
+    struct ck_node *p = save_node(req, parent);
+    if (!p)
+        return NULL;
+    *pfd = ck_node_get(ck_fs_of(req), p);
+    if (*pfd < 0) {
+        fuse_reply_err(req, -*pfd);
+        return NULL;
+    }
+    return p;
 }
 
 /* Who a new entry belongs to (SPEC 2): the calling process's uid, and its gid unless the
  * parent directory is set-group-ID (then the parent's group, which the entry already has,
  * as on a local filesystem). */
-static void new_owner(fuse_req_t req, const struct ck_node *parent, uid_t *uid, gid_t *gid)
+static void new_owner(fuse_req_t req, int pfd, uid_t *uid, gid_t *gid)
 {
     const struct fuse_ctx *c = fuse_req_ctx(req);
     struct stat pst;
-    bool sgid = ck_node_stat(parent, &pst) == 0 && (pst.st_mode & S_ISGID);
+    bool sgid = fstat(pfd, &pst) == 0 && (pst.st_mode & S_ISGID);
     *uid = c->uid;
     *gid = sgid ? (gid_t)-1 : c->gid;
 }
@@ -248,19 +266,18 @@ static void new_owner(fuse_req_t req, const struct ck_node *parent, uid_t *uid, 
  * mode it asked for: the kernel has applied the caller's umask, the daemon's own must
  * not cut it. Owner first: a chown clears set-user-ID bits. A daemon that is not root
  * cannot give entries away: they stay its own. */
-static int own_new_entry(fuse_req_t req, struct ck_node *parent, const char *name, int fd,
-                         mode_t mode, bool is_link)
+static int own_new_entry(fuse_req_t req, int pfd, const char *name, int fd, mode_t mode,
+                         bool is_link)
 {
     uid_t uid;
     gid_t gid;
-    new_owner(req, parent, &uid, &gid);
+    new_owner(req, pfd, &uid, &gid);
     bool give = geteuid() == 0 && (uid != geteuid() || (gid != (gid_t)-1 && gid != getegid()));
     int r = 0;
     if (give)
-        r = fd >= 0 ? fchown(fd, uid, gid)
-                    : fchownat(parent->fd, name, uid, gid, AT_SYMLINK_NOFOLLOW);
+        r = fd >= 0 ? fchown(fd, uid, gid) : fchownat(pfd, name, uid, gid, AT_SYMLINK_NOFOLLOW);
     if (r == 0 && !is_link)
-        r = fd >= 0 ? fchmod(fd, mode & 07777) : fchmodat(parent->fd, name, mode & 07777, 0);
+        r = fd >= 0 ? fchmod(fd, mode & 07777) : fchmodat(pfd, name, mode & 07777, 0);
     return r < 0 ? errno : 0;
 }
 
@@ -276,31 +293,34 @@ static bool node_allowed(mode_t mode)
 static void make_entry(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
                        enum make_kind kind, const char *link)
 {
-    struct ck_node *p = new_entry_parent(req, parent);
-    if (!p)
-        return;
     if (kind == MAKE_NODE && !node_allowed(mode)) {
         fuse_reply_err(req, EPERM);
         return;
     }
+    int pfd;
+    struct ck_node *p = new_entry_parent(req, parent, &pfd);
+    if (!p)
+        return;
     if (kind == MAKE_DIR) {
         struct stat pst;
-        if (ck_node_stat(p, &pst) == 0 && (pst.st_mode & S_ISGID))
+        if (fstat(pfd, &pst) == 0 && (pst.st_mode & S_ISGID))
             mode |= S_ISGID; /* kept by new directories of a set-group-ID one */
     }
     ck_area_mutate_begin(area_of(req));
     /* Made private to the daemon (0700) until it has its owner and mode. */
-    int r = kind == MAKE_DIR    ? mkdirat(p->fd, name, 0700)
-            : kind == MAKE_NODE ? mknodat(p->fd, name, (mode & S_IFMT) | 0600, 0)
-                                : symlinkat(link, p->fd, name);
-    int rc = r < 0 ? errno : own_new_entry(req, p, name, -1, mode, kind == MAKE_SYMLINK);
+    int r = kind == MAKE_DIR    ? mkdirat(pfd, name, 0700)
+            : kind == MAKE_NODE ? mknodat(pfd, name, (mode & S_IFMT) | 0600, 0)
+                                : symlinkat(link, pfd, name);
+    int rc = r < 0 ? errno : own_new_entry(req, pfd, name, -1, mode, kind == MAKE_SYMLINK);
     if (r == 0 && rc)
-        unlinkat(p->fd, name, kind == MAKE_DIR ? AT_REMOVEDIR : 0);
+        unlinkat(pfd, name, kind == MAKE_DIR ? AT_REMOVEDIR : 0);
     ck_area_mutate_end(area_of(req));
+    struct ck_fs *fs = ck_fs_of(req); /* req is gone once answered */
     if (rc)
         fuse_reply_err(req, rc);
     else
         ck_tree_lookup(req, p, name);
+    ck_node_put(fs, p);
 }
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
@@ -320,38 +340,52 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
+    struct ck_fs *fs = ck_fs_of(req);
     struct ck_node *n = save_node(req, ino);
     if (!n)
         return;
-    struct ck_node *p = new_entry_parent(req, newparent);
-    if (!p)
+    int nfd = ck_node_get(fs, n);
+    if (nfd < 0) {
+        fuse_reply_err(req, -nfd);
         return;
+    }
+    int pfd;
+    struct ck_node *p = new_entry_parent(req, newparent, &pfd);
+    if (!p) {
+        ck_node_put(fs, n);
+        return;
+    }
     struct stat st;
-    bool is_link = ck_node_stat(n, &st) == 0 && S_ISLNK(st.st_mode);
+    bool is_link =
+        fstatat(nfd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
     char path[64];
-    ck_node_procpath(n, path, sizeof(path));
+    ck_fd_procpath(nfd, path, sizeof(path));
     ck_area_mutate_begin(area_of(req));
     /* Linking through /proc would link a symlink's target: a symlink (its O_PATH
      * descriptor names the link itself) is linked with AT_EMPTY_PATH, which needs
      * CAP_DAC_READ_SEARCH; without it link(2) of a symlink stays EPERM. */
-    int r = is_link ? linkat(n->fd, "", p->fd, newname, AT_EMPTY_PATH)
-                    : linkat(AT_FDCWD, path, p->fd, newname, AT_SYMLINK_FOLLOW);
+    int r = is_link ? linkat(nfd, "", pfd, newname, AT_EMPTY_PATH)
+                    : linkat(AT_FDCWD, path, pfd, newname, AT_SYMLINK_FOLLOW);
     int rc = r < 0 ? (is_link && errno == ENOENT ? EPERM : errno) : 0;
     ck_area_mutate_end(area_of(req));
+    ck_node_put(fs, n);
     if (rc)
         fuse_reply_err(req, rc);
     else
         ck_tree_lookup(req, p, newname);
+    ck_node_put(fs, p);
 }
 
 static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, int flags)
 {
-    struct ck_node *p = new_entry_parent(req, parent);
+    int pfd;
+    struct ck_node *p = new_entry_parent(req, parent, &pfd);
     if (!p)
         return;
     ck_area_mutate_begin(area_of(req));
-    int rc = unlinkat(p->fd, name, flags) < 0 ? errno : 0;
+    int rc = unlinkat(pfd, name, flags) < 0 ? errno : 0;
     ck_area_mutate_end(area_of(req));
+    ck_node_put(ck_fs_of(req), p);
     fuse_reply_err(req, rc);
 }
 
@@ -368,15 +402,20 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
                       const char *newname, unsigned int flags)
 {
-    struct ck_node *p = new_entry_parent(req, parent);
+    int pfd, npfd;
+    struct ck_node *p = new_entry_parent(req, parent, &pfd);
     if (!p)
         return;
-    struct ck_node *np = new_entry_parent(req, newparent);
-    if (!np)
+    struct ck_node *np = new_entry_parent(req, newparent, &npfd);
+    if (!np) {
+        ck_node_put(ck_fs_of(req), p);
         return;
+    }
     ck_area_mutate_begin(area_of(req));
-    int rc = renameat2(p->fd, name, np->fd, newname, flags) < 0 ? errno : 0;
+    int rc = renameat2(pfd, name, npfd, newname, flags) < 0 ? errno : 0;
     ck_area_mutate_end(area_of(req));
+    ck_node_put(ck_fs_of(req), p);
+    ck_node_put(ck_fs_of(req), np);
     fuse_reply_err(req, rc);
 }
 
@@ -433,14 +472,20 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fuse_reply_err(req, EROFS);
         return;
     }
+    int nfd = ck_node_get(ck_fs_of(req), n);
+    if (nfd < 0) {
+        fuse_reply_err(req, -nfd);
+        return;
+    }
     char path[64];
-    ck_node_procpath(n, path, sizeof(path));
+    ck_fd_procpath(nfd, path, sizeof(path));
     if (fi->flags & O_TRUNC)
         ck_area_mutate_begin_inode(area_of(req), n->dev, n->ino);
     else if (writer)
         ck_area_mutate_begin(area_of(req));
     int fd = open(path, open_flags(fi->flags), 0);
     int rc = fd < 0 ? errno : 0;
+    ck_node_put(ck_fs_of(req), n);
     if (writer && !rc && waited_for(fi->flags))
         ck_area_writer_open(area_of(req));
     if (writer)
@@ -462,31 +507,34 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
                       struct fuse_file_info *fi)
 {
-    struct ck_node *p = new_entry_parent(req, parent);
+    int pfd;
+    struct ck_node *p = new_entry_parent(req, parent, &pfd);
     if (!p)
         return;
     ck_area_mutate_begin(area_of(req));
     /* Private to the daemon (0600) until it has its owner and mode; an existing file (no
      * O_EXCL) keeps both. */
-    int fd = openat(p->fd, name, open_flags(fi->flags | O_CREAT | O_EXCL), 0600);
-    int rc = fd < 0 ? errno : own_new_entry(req, p, name, fd, mode, false);
+    int fd = openat(pfd, name, open_flags(fi->flags | O_CREAT | O_EXCL), 0600);
+    int rc = fd < 0 ? errno : own_new_entry(req, pfd, name, fd, mode, false);
     if (fd >= 0 && rc) {
-        unlinkat(p->fd, name, 0);
+        unlinkat(pfd, name, 0);
         close(fd);
         fd = -1;
     } else if (fd < 0 && rc == EEXIST && !(fi->flags & O_EXCL)) {
-        fd = openat(p->fd, name, open_flags(fi->flags & ~O_CREAT), 0);
+        fd = openat(pfd, name, open_flags(fi->flags & ~O_CREAT), 0);
         rc = fd < 0 ? errno : 0;
     }
     if (!rc && waited_for(fi->flags))
         ck_area_writer_open(area_of(req));
     ck_area_mutate_end(area_of(req));
-    if (rc) {
+    struct fuse_entry_param e;
+    if (!rc)
+        rc = ck_nodes_lookup(ck_fs_of(req), p, name, &e);
+    ck_node_put(ck_fs_of(req), p);
+    if (rc && fd < 0) {
         fuse_reply_err(req, rc);
         return;
     }
-    struct fuse_entry_param e;
-    rc = ck_nodes_lookup(ck_fs_of(req), p, name, &e);
     if (rc) {
         if (waited_for(fi->flags))
             ck_area_writer_close(area_of(req));

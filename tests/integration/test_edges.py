@@ -83,3 +83,48 @@ class NamesTest(MountTest):
         self.assertEqual(sorted(os.listdir(rd.prev)), sorted(names))
         for n in names:
             self.assertEqual(open(os.path.join(rd.prev, n)).read(), n)
+
+
+class DescriptorLimitTest(MountTest):
+    """More entries than the descriptor limit (SPEC 5): the node table keeps file handles,
+    not one descriptor per inode the kernel remembers."""
+
+    def test_more_files_than_the_descriptor_limit(self):
+        import resource
+        dest = self.path("d", "ck.tgz")
+        mnt = os.path.join(self.base, "mnt")
+        os.makedirs(mnt)
+        log = open(self.path("daemon.log"), "wb")
+
+        def limit():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+        p = subprocess.Popen([BIN, "-f", "--dest", dest, "--cache-dir", self.path("cache"),
+                              mnt], stdout=log, stderr=log, preexec_fn=limit)
+        try:
+            wait_for(lambda: is_mounted(mnt), 10, "the mount")
+            src = self.path("src")
+            os.makedirs(src)
+            for d in range(20):
+                os.makedirs(os.path.join(src, "d%02d" % d))
+                for f in range(150):
+                    with open(os.path.join(src, "d%02d" % d, "f%03d" % f), "w") as fh:
+                        fh.write("%d-%d" % (d, f))
+            r = subprocess.run(["cp", "-a", src + "/.", os.path.join(mnt, "save")],
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+            fds = len(os.listdir("/proc/%d/fd" % p.pid))
+            self.assertLess(fds, 1024)
+            self.assertEqual(sum(len(fs) for _, _, fs in os.walk(os.path.join(mnt, "save"))),
+                             3000)
+            r = subprocess.run(["touch", os.path.join(mnt, ".save")], capture_output=True,
+                               text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with tarfile.open(dest) as t:
+                names = t.getnames()
+            self.assertEqual(len(names), 3020)
+            self.assertEqual(open(os.path.join(mnt, "save", "d07", "f123")).read(), "7-123")
+        finally:
+            if is_mounted(mnt):
+                subprocess.run(["fusermount3", "-u", mnt])
+            p.wait(60)
+            log.close()

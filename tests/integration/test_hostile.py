@@ -23,7 +23,7 @@ HOSTILE = {
 }
 CORRUPT = ["truncated.tar.gz", "truncated.tar", "small_cut.tar.gz", "small_cut.tar.bz2",
            "small_cut.tar.xz", "bitflip.tar.gz", "crcflip.tar.gz", "badsum.tar"]
-CACHE_ENTRIES = {"clean", "prev", "save", "spool", "work"}
+CACHE_ENTRIES = {"clean", "lock", "prev", "save", "spool", "work"}
 
 
 class HostileArchiveTest(MountTest):
