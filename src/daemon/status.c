@@ -9,7 +9,7 @@
  *             "current": REPORT|null, "last": REPORT|null},
  *    "last_error": null|"..."}
  *   REPORT = {"generation", "trigger", "phase", "result", "kind", "started_at", "seconds",
- *             "entries", "bytes", "compressed_bytes", "mb_per_s", "writers_left", "waited_s",
+ *             "entries", "bytes", "compressed_bytes", "mb_per_s", "writers_left", "waited_s", "waited_for",
  * "snapshot_ms", "skipped", "warnings" (entries left out of the archive and why), "error"}
  *
  * Only display URIs appear (no query strings, no credentials).
@@ -101,6 +101,8 @@ static void put_report(struct ck_json *j, const struct ck_save_report *r)
     ck_json_uint(j, r->writers_left);
     ck_json_key(j, "waited_s");
     ck_json_num(j, r->waited_s);
+    ck_json_key(j, "waited_for");
+    ck_json_str(j, r->waited_for[0] ? r->waited_for : NULL);
     ck_json_key(j, "snapshot_ms");
     ck_json_num(j, r->snapshot_ms);
     ck_json_key(j, "excluded");

@@ -419,6 +419,23 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
     fuse_reply_err(req, rc);
 }
 
+/* Counts fd as a writer a save waits for, with its name under save/ for .status. */
+static void writer_open(fuse_req_t req, int fd)
+{
+    struct ck_fs *fs = ck_fs_of(req);
+    char proc[64], abs[PATH_MAX], prefix[PATH_MAX + 8];
+    ck_fd_procpath(fd, proc, sizeof(proc));
+    ssize_t n = readlink(proc, abs, sizeof(abs) - 1);
+    int pl = snprintf(prefix, sizeof(prefix), "%s/save/", fs->d->cache_dir);
+    const char *name = NULL;
+    if (n > 0 && pl > 0) {
+        abs[n] = '\0';
+        if (strncmp(abs, prefix, (size_t)pl) == 0)
+            name = abs + pl;
+    }
+    ck_area_writer_open_named(area_of(req), fd, name);
+}
+
 /* Flags for the backing file: the node is reopened through /proc, so O_NOFOLLOW would
  * refuse it; O_DIRECT is the program's promise about its own buffers, which never reach
  * the backing file as they are (FUSE hands the daemon the data in its own buffers, of
@@ -487,7 +504,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     int rc = fd < 0 ? errno : 0;
     ck_node_put(ck_fs_of(req), n);
     if (writer && !rc && waited_for(fi->flags))
-        ck_area_writer_open(area_of(req));
+        writer_open(req, fd);
     if (writer)
         ck_area_mutate_end(area_of(req));
     if (rc) {
@@ -497,9 +514,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     fi->fh = fh_make(fd, writer && waited_for(fi->flags));
     fi->keep_cache = n->area == CK_NODE_PREV && !(fi->flags & O_DIRECT); /* never changes */
     fi->direct_io = direct_io_handle(fi);
+    struct ck_area *area = area_of(req); /* req is gone once answered */
     if (fuse_reply_open(req, fi) != 0) {
         if (fi->fh & FH_WAITED)
-            ck_area_writer_close(area_of(req));
+            ck_area_writer_close_named(area, fd);
         close(fd);
     }
 }
@@ -525,7 +543,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
         rc = fd < 0 ? errno : 0;
     }
     if (!rc && waited_for(fi->flags))
-        ck_area_writer_open(area_of(req));
+        writer_open(req, fd);
     ck_area_mutate_end(area_of(req));
     struct fuse_entry_param e;
     if (!rc)
@@ -537,16 +555,17 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     }
     if (rc) {
         if (waited_for(fi->flags))
-            ck_area_writer_close(area_of(req));
+            ck_area_writer_close_named(area_of(req), fd);
         close(fd);
         fuse_reply_err(req, rc);
         return;
     }
     fi->fh = fh_make(fd, waited_for(fi->flags));
     fi->direct_io = direct_io_handle(fi);
+    struct ck_area *area = area_of(req); /* req is gone once answered */
     if (fuse_reply_create(req, &e, fi) != 0) {
         if (fi->fh & FH_WAITED)
-            ck_area_writer_close(area_of(req));
+            ck_area_writer_close_named(area, fd);
         close(fd);
     }
 }
@@ -709,9 +728,9 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         ck_top_release(req, ino, fi);
         return;
     }
+    if (fi->fh & FH_WAITED) /* before the close: the fd number names the entry */
+        ck_area_writer_close_named(area_of(req), fh_fd(fi));
     close(fh_fd(fi));
-    if (fi->fh & FH_WAITED)
-        ck_area_writer_close(area_of(req));
     fuse_reply_err(req, 0);
 }
 

@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -51,6 +53,8 @@ ck_rc ck_area_open(struct ck_area *a, const char *cache_dir, struct ck_err *err)
     a->last_writer_close = ck_now();
     a->snap = NULL;
     a->snap_users = 0;
+    a->named = NULL;
+    a->nnamed = a->capnamed = 0;
     ck_snap_clean(a->cache_dirfd); /* a save killed mid-way left its snapshot */
     return CK_OK;
 }
@@ -62,6 +66,11 @@ void ck_area_close(struct ck_area *a)
     if (a->cache_dirfd >= 0)
         close(a->cache_dirfd);
     a->dirfd = a->cache_dirfd = -1;
+    for (size_t i = 0; i < a->nnamed; i++)
+        free(a->named[i].name);
+    free(a->named);
+    a->named = NULL;
+    a->nnamed = a->capnamed = 0;
     pthread_mutex_destroy(&a->lock);
     pthread_cond_destroy(&a->cond);
 }
@@ -132,6 +141,58 @@ void ck_area_writer_close(struct ck_area *a)
     a->last_writer_close = ck_now();
     if (a->writers == 0)
         pthread_cond_broadcast(&a->cond);
+    pthread_mutex_unlock(&a->lock);
+}
+
+void ck_area_writer_open_named(struct ck_area *a, int key, const char *name)
+{
+    char *copy = name ? strdup(name) : NULL;
+    pthread_mutex_lock(&a->lock);
+    if (copy && a->nnamed == a->capnamed) {
+        size_t cap = a->capnamed ? a->capnamed * 2 : 8;
+        struct ck_area_writer *v = realloc(a->named, cap * sizeof(*v));
+        if (v) {
+            a->named = v;
+            a->capnamed = cap;
+        }
+    }
+    if (copy && a->nnamed < a->capnamed) {
+        a->named[a->nnamed++] = (struct ck_area_writer){key, copy};
+        copy = NULL;
+    }
+    pthread_mutex_unlock(&a->lock);
+    free(copy); /* no room: counted, not named */
+    ck_area_writer_open(a);
+}
+
+void ck_area_writer_close_named(struct ck_area *a, int key)
+{
+    char *name = NULL;
+    pthread_mutex_lock(&a->lock);
+    for (size_t i = 0; i < a->nnamed; i++)
+        if (a->named[i].key == key) {
+            name = a->named[i].name;
+            a->named[i] = a->named[--a->nnamed];
+            break;
+        }
+    pthread_mutex_unlock(&a->lock);
+    free(name);
+    ck_area_writer_close(a);
+}
+
+void ck_area_writer_names(struct ck_area *a, char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    pthread_mutex_lock(&a->lock);
+    for (size_t i = 0; i < a->nnamed && len + 4 < cap; i++) {
+        int n = snprintf(buf + len, cap - len, "%s%s", len ? ", " : "", a->named[i].name);
+        if (n < 0 || (size_t)n >= cap - len) {
+            snprintf(buf + cap - 4, 4, "...");
+            break;
+        }
+        len += (size_t)n;
+    }
     pthread_mutex_unlock(&a->lock);
 }
 

@@ -25,6 +25,12 @@
 #include "save/snapshot.h"
 #include "util/err.h"
 
+/* A handle open for writing with its file's name (ck_area_writer_open_named). */
+struct ck_area_writer {
+    int key;    /* the caller's: unique among open handles (the FUSE adapter's fd) */
+    char *name; /* relative to save/; owned */
+};
+
 struct ck_area {
     int dirfd;       /* cache-dir/save, O_DIRECTORY; owned */
     int cache_dirfd; /* cache-dir, for the clean marker; owned */
@@ -38,6 +44,8 @@ struct ck_area {
     uint64_t saved_seq;       /* change_seq covered by the last good save (protected) */
     double last_writer_close; /* ck_now() of the last writer close (protected by lock) */
     struct ck_snap *snap;     /* the running save's snapshot, or NULL (protected by lock) */
+    struct ck_area_writer *named; /* writers with a name, for .status (protected by lock) */
+    size_t nnamed, capnamed;
     unsigned snap_users;      /* mutations inside ck_snap_before_modify (protected by lock) */
 };
 
@@ -54,6 +62,12 @@ void ck_area_writer_open(struct ck_area *a);
 /* Handles open for writing that a save would wait for, now. */
 unsigned ck_area_writers(struct ck_area *a);
 void ck_area_writer_close(struct ck_area *a);
+/* The same, for a handle whose file's name a save reports when it waits for it (key
+ * identifies the handle until its close; name NULL: unknown). */
+void ck_area_writer_open_named(struct ck_area *a, int key, const char *name);
+void ck_area_writer_close_named(struct ck_area *a, int key);
+/* The names of the files open for writing now, joined by ", " into buf (cut to cap). */
+void ck_area_writer_names(struct ck_area *a, char *buf, size_t cap);
 
 /* Closes the gate. Waits up to wait_s for open writers to close; *writers_left tells how
  * many were still open when the wait ended. Returns the change_seq at the snapshot. */

@@ -173,12 +173,14 @@ static uint64_t take_snapshot(struct ck_saver *s, const struct job *j, struct ck
 {
     struct ck_area *a = s->cfg.area;
     unsigned left = 0;
+    char names[CK_ERR_MSG_MAX];
+    ck_area_writer_names(a, names, sizeof(names));
     double w0 = ck_now();
     uint64_t seq = ck_area_freeze(a, s->cfg.save_wait_s, &left);
     double waited = ck_now() - w0;
     if (waited >= 0.1)
-        ck_log_info("save %llu: waited %.1f s for files open for writing",
-                    (unsigned long long)j->generation, waited);
+        ck_log_info("save %llu: waited %.1f s for files open for writing (%s)",
+                    (unsigned long long)j->generation, waited, names[0] ? names : "unnamed");
     if (left)
         ck_log_warn("save %llu: %u file(s) still open for writing after %.0f s; saving them "
                     "as they are now",
@@ -199,6 +201,8 @@ static uint64_t take_snapshot(struct ck_saver *s, const struct job *j, struct ck
     pthread_mutex_lock(&s->lock);
     s->current.writers_left = left;
     s->current.waited_s = waited;
+    snprintf(s->current.waited_for, sizeof(s->current.waited_for), "%s",
+             waited >= 0.001 ? names : "");
     s->current.snapshot_ms = (ck_now() - t0) * 1e3;
     s->current.phase = CK_PHASE_ARCHIVING;
     pthread_mutex_unlock(&s->lock);

@@ -63,6 +63,7 @@ struct ck_save_report {
     uint64_t compressed;
     unsigned writers_left;         /* files still open for writing at the snapshot */
     double waited_s;               /* how long the save waited for files open for writing */
+    char waited_for[CK_ERR_MSG_MAX]; /* their names, or "" */
     double snapshot_ms;            /* how long the gate was closed for the snapshot */
     uint64_t skipped;              /* entries left out of the archive (archive/pack.h) */
     uint64_t excluded;             /* left out on purpose (--exclude, .ckptfsignore) */

@@ -268,6 +268,7 @@ class ConsistencyTest(MountTest):
                 last = m.status()["save"]["last"]
                 self.assertEqual((last["result"], last["writers_left"]), ("ok", 0))
                 self.assertLess(last["waited_s"], 1.0)  # --save-wait is 30: never reached
+                self.assertIsNone(last["waited_for"])
                 got = members(dest)
                 self.assertEqual(got["ckpt.pt"], b"weights %d" % i)
                 lines = got["train.log"].decode().splitlines()
@@ -289,7 +290,9 @@ class ConsistencyTest(MountTest):
         wait_for(lambda: os.path.exists(dest) and (m.status()["save"]["last"] or {}).get(
             "result") == "ok", 30, "the save")
         self.assertEqual(members(dest), {"w": b"being written, done"})
-        self.assertGreater(m.status()["save"]["last"]["waited_s"], 0)
+        last = m.status()["save"]["last"]
+        self.assertGreater(last["waited_s"], 0)
+        self.assertEqual(last["waited_for"], "w")  # .status names the file it waited for
 
     def test_the_wait_for_writers_is_bounded(self):
         dest = self.path("dest", "ck")

@@ -6,6 +6,7 @@
  */
 #include <pthread.h>
 #include <stdbool.h>
+#include <string.h>
 #include <time.h>
 
 #include "save/area.h"
@@ -96,6 +97,38 @@ START_TEST(test_writer_wait_stays_bounded)
 }
 END_TEST
 
+/* Named writers: counted like the others, their names listed for .status. */
+START_TEST(test_named_writers)
+{
+    char dir[64], names[64];
+    tu_mkdtemp(dir, sizeof(dir));
+    struct ck_area a;
+    struct ck_err err = {0};
+    ck_assert_int_eq(ck_area_open(&a, dir, &err), CK_OK);
+    ck_area_writer_open_named(&a, 7, "ckpt.pt");
+    ck_area_writer_open_named(&a, 9, "sub/opt.pt");
+    ck_area_writer_open_named(&a, 11, NULL); /* counted, not named */
+    ck_area_writer_names(&a, names, sizeof(names));
+    ck_assert_str_eq(names, "ckpt.pt, sub/opt.pt");
+    ck_assert_uint_eq(a.writers, 3);
+    ck_area_writer_close_named(&a, 7);
+    ck_area_writer_names(&a, names, sizeof(names));
+    ck_assert_str_eq(names, "sub/opt.pt");
+    ck_area_writer_close_named(&a, 11);
+    ck_area_writer_close_named(&a, 9);
+    ck_assert_uint_eq(a.writers, 0);
+    ck_area_writer_names(&a, names, sizeof(names));
+    ck_assert_str_eq(names, "");
+    for (int k = 0; k < 20; k++) /* cut, never overflowed */
+        ck_area_writer_open_named(&a, 100 + k, "a-rather-long-file-name.bin");
+    ck_area_writer_names(&a, names, 40);
+    ck_assert_uint_le(strlen(names), 39);
+    ck_assert_ptr_nonnull(strstr(names, "..."));
+    ck_area_close(&a); /* frees the names still open */
+    tu_rmdir(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("area_gate");
@@ -103,6 +136,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_open_in_flight_at_freeze_is_waited_for);
     tcase_add_test(tc, test_writer_wait_stays_bounded);
+    tcase_add_test(tc, test_named_writers);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
