@@ -9,8 +9,9 @@
  *             "current": REPORT|null, "last": REPORT|null},
  *    "last_error": null|"..."}
  *   REPORT = {"generation", "trigger", "phase", "result", "kind", "started_at", "seconds",
- *             "entries", "bytes", "compressed_bytes", "mb_per_s", "writers_left", "waited_s", "waited_for",
- * "snapshot_ms", "skipped", "warnings" (entries left out of the archive and why), "error"}
+ *             "entries", "bytes", "compressed_bytes", "mb_per_s", "writers_left", "waited_s",
+ * "waited_for", "snapshot_ms", "skipped", "warnings" (entries left out of the archive and why),
+ * "error"}
  *
  * Only display URIs appear (no query strings, no credentials).
  */

@@ -36,17 +36,17 @@ struct ck_area {
     int cache_dirfd; /* cache-dir, for the clean marker; owned */
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    unsigned writers;         /* handles open for writing (protected by lock) */
-    unsigned mutators;        /* mutations in flight (protected by lock) */
-    bool frozen;              /* a save holds the gate (protected by lock) */
-    bool clean_marker;        /* the marker file exists (protected by lock) */
-    uint64_t change_seq;      /* bumped per mutation (protected by lock) */
-    uint64_t saved_seq;       /* change_seq covered by the last good save (protected) */
-    double last_writer_close; /* ck_now() of the last writer close (protected by lock) */
-    struct ck_snap *snap;     /* the running save's snapshot, or NULL (protected by lock) */
+    unsigned writers;             /* handles open for writing (protected by lock) */
+    unsigned mutators;            /* mutations in flight (protected by lock) */
+    bool frozen;                  /* a save holds the gate (protected by lock) */
+    bool clean_marker;            /* the marker file exists (protected by lock) */
+    uint64_t change_seq;          /* bumped per mutation (protected by lock) */
+    uint64_t saved_seq;           /* change_seq covered by the last good save (protected) */
+    double last_writer_close;     /* ck_now() of the last writer close (protected by lock) */
+    struct ck_snap *snap;         /* the running save's snapshot, or NULL (protected by lock) */
     struct ck_area_writer *named; /* writers with a name, for .status (protected by lock) */
     size_t nnamed, capnamed;
-    unsigned snap_users;      /* mutations inside ck_snap_before_modify (protected by lock) */
+    unsigned snap_users; /* mutations inside ck_snap_before_modify (protected by lock) */
 };
 
 /* Opens cache_dir/save (creating it) and reads the clean marker. */

@@ -168,13 +168,11 @@ static void finish_report(struct ck_saver *s, ck_rc rc, const struct ck_err *err
 /* Closes the gate, takes the snapshot and (if it could be taken) opens the gate again.
  * Returns the change_seq at the snapshot point; *snap is NULL when the save must read
  * save/ itself with the gate closed (the snapshot could not be made). */
-static uint64_t take_snapshot(struct ck_saver *s, const struct job *j, struct ck_snap **snap,
-                              int *dirfd)
+static uint64_t take_snapshot(struct ck_saver *s, const struct job *j, const char *names,
+                              struct ck_snap **snap, int *dirfd)
 {
     struct ck_area *a = s->cfg.area;
     unsigned left = 0;
-    char names[CK_ERR_MSG_MAX];
-    ck_area_writer_names(a, names, sizeof(names));
     double w0 = ck_now();
     uint64_t seq = ck_area_freeze(a, s->cfg.save_wait_s, &left);
     double waited = ck_now() - w0;
@@ -201,8 +199,7 @@ static uint64_t take_snapshot(struct ck_saver *s, const struct job *j, struct ck
     pthread_mutex_lock(&s->lock);
     s->current.writers_left = left;
     s->current.waited_s = waited;
-    snprintf(s->current.waited_for, sizeof(s->current.waited_for), "%s",
-             waited >= 0.001 ? names : "");
+    snprintf(s->current.waited_for, sizeof(s->current.waited_for), "%s", names);
     s->current.snapshot_ms = (ck_now() - t0) * 1e3;
     s->current.phase = CK_PHASE_ARCHIVING;
     pthread_mutex_unlock(&s->lock);
@@ -243,10 +240,12 @@ static void run_job(struct ck_saver *s, const struct job *j)
     int dirfd;
     /* An async request returns at the snapshot, or at once when the save must first wait
      * for files open for writing: the caller never waits for other writers. */
+    char names[CK_ERR_MSG_MAX]; /* the files open for writing now: the save waits for them */
+    ck_area_writer_names(s->cfg.area, names, sizeof(names));
     bool early = ck_area_writers(s->cfg.area) > 0;
     if (early)
         notify_all(j, true, CK_OK, NULL);
-    uint64_t seq = take_snapshot(s, j, &snap, &dirfd);
+    uint64_t seq = take_snapshot(s, j, names, &snap, &dirfd);
     if (!early)
         notify_all(j, true, CK_OK, NULL);
 

@@ -61,13 +61,13 @@ struct ck_save_report {
     uint64_t entries;
     uint64_t bytes;
     uint64_t compressed;
-    unsigned writers_left;         /* files still open for writing at the snapshot */
-    double waited_s;               /* how long the save waited for files open for writing */
+    unsigned writers_left;           /* files still open for writing at the snapshot */
+    double waited_s;                 /* how long the save waited for files open for writing */
     char waited_for[CK_ERR_MSG_MAX]; /* their names, or "" */
-    double snapshot_ms;            /* how long the gate was closed for the snapshot */
-    uint64_t skipped;              /* entries left out of the archive (archive/pack.h) */
-    uint64_t excluded;             /* left out on purpose (--exclude, .ckptfsignore) */
-    char warnings[CK_ERR_MSG_MAX]; /* what was left out and why, or "" */
+    double snapshot_ms;              /* how long the gate was closed for the snapshot */
+    uint64_t skipped;                /* entries left out of the archive (archive/pack.h) */
+    uint64_t excluded;               /* left out on purpose (--exclude, .ckptfsignore) */
+    char warnings[CK_ERR_MSG_MAX];   /* what was left out and why, or "" */
     char error[CK_ERR_MSG_MAX];
 };
 
