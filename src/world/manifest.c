@@ -54,22 +54,25 @@ ck_rc ck_world_claim_suffix(const char *id, uint64_t gen, char out[CK_WORLD_SUFF
     return rc;
 }
 
-ck_rc ck_world_hint_suffix(const char *id, char out[CK_WORLD_SUFFIX_MAX], struct ck_err *err)
+/* ".ranks/[ID/]leaf": the run's control objects. */
+static ck_rc leaf_suffix(const char *id, const char *leaf, char out[CK_WORLD_SUFFIX_MAX],
+                         struct ck_err *err)
 {
     char pre[96];
     ck_rc rc = prefix(id, pre, sizeof(pre), err);
     if (!rc)
-        snprintf(out, CK_WORLD_SUFFIX_MAX, "%scommitted", pre);
+        snprintf(out, CK_WORLD_SUFFIX_MAX, "%s%s", pre, leaf);
     return rc;
+}
+
+ck_rc ck_world_hint_suffix(const char *id, char out[CK_WORLD_SUFFIX_MAX], struct ck_err *err)
+{
+    return leaf_suffix(id, "committed", out, err);
 }
 
 ck_rc ck_world_round_suffix(const char *id, char out[CK_WORLD_SUFFIX_MAX], struct ck_err *err)
 {
-    char pre[96];
-    ck_rc rc = prefix(id, pre, sizeof(pre), err);
-    if (!rc)
-        snprintf(out, CK_WORLD_SUFFIX_MAX, "%sround", pre);
-    return rc;
+    return leaf_suffix(id, "round", out, err);
 }
 
 char *ck_world_uri(const char *uri, const char *suffix)

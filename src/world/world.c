@@ -213,18 +213,22 @@ static ck_rc join_round(struct ck_world *w, const struct ck_save_plan *plan, uin
 
 /* ---------- rank 0: waiting for the shards, the manifest ---------- */
 
+/* Opens the object DEST + suffix (a shard, a claim, the hint, the round). */
+static ck_rc open_at(const struct ck_world_cfg *cfg, const char *suffix, struct ck_store **out,
+                     struct ck_err *err)
+{
+    char *uri = ck_world_uri(cfg->dest_uri, suffix);
+    ck_rc rc =
+        uri ? ck_store_open(uri, cfg->env, out, err) : ck_fail(err, CK_ENOMEM, "out of memory");
+    free(uri);
+    return rc;
+}
+
 static ck_rc open_shard(struct ck_world *w, uint64_t gen, unsigned rank, char *suffix,
                         struct ck_store **out, struct ck_err *err)
 {
     ck_rc rc = ck_world_shard_suffix(w->cfg.id, gen, rank, w->cfg.size, suffix, err);
-    if (rc)
-        return rc;
-    char *uri = ck_world_uri(w->cfg.dest_uri, suffix);
-    if (!uri)
-        return ck_fail(err, CK_ENOMEM, "out of memory");
-    rc = ck_store_open(uri, w->cfg.env, out, err);
-    free(uri);
-    return rc;
+    return rc ? rc : open_at(&w->cfg, suffix, out, err);
 }
 
 static ck_rc shard_exists(struct ck_world *w, uint64_t gen, bool *exists, struct ck_err *err)
@@ -288,10 +292,8 @@ static ck_rc claim_commit(struct ck_world *w, uint64_t gen, struct ck_err *err)
     ck_rc rc = ck_world_claim_suffix(w->cfg.id, gen, suffix, err);
     if (rc)
         return rc;
-    char *uri = ck_world_uri(w->cfg.dest_uri, suffix);
     struct ck_store *s = NULL;
-    rc = uri ? ck_store_open(uri, w->cfg.env, &s, err) : ck_fail(err, CK_ENOMEM, "out of memory");
-    free(uri);
+    rc = open_at(&w->cfg, suffix, &s, err);
     char host[64] = "", body[256];
     gethostname(host, sizeof(host) - 1);
     struct timespec now;
@@ -493,20 +495,12 @@ ck_rc ck_world_new(const struct ck_world_cfg *cfg, struct ck_world **out, struct
     pthread_cond_init(&w->cond, NULL);
     char suffix[CK_WORLD_SUFFIX_MAX];
     ck_rc rc = ck_world_hint_suffix(cfg->id, suffix, err);
-    char *uri = rc ? NULL : ck_world_uri(cfg->dest_uri, suffix);
-    if (!rc && !uri)
-        rc = ck_fail(err, CK_ENOMEM, "out of memory");
     if (!rc)
-        rc = ck_store_open(uri, cfg->env, &w->hint, err);
-    free(uri);
-    uri = NULL;
+        rc = open_at(cfg, suffix, &w->hint, err);
     if (!rc)
         rc = ck_world_round_suffix(cfg->id, suffix, err);
-    if (!rc && !(uri = ck_world_uri(cfg->dest_uri, suffix)))
-        rc = ck_fail(err, CK_ENOMEM, "out of memory");
     if (!rc)
-        rc = ck_store_open(uri, cfg->env, &w->round, err);
-    free(uri);
+        rc = open_at(cfg, suffix, &w->round, err);
     if (!rc && cfg->rank != 0) {
         if (pthread_create(&w->poller, NULL, poll_main, w) != 0)
             rc = ck_fail(err, CK_ENOMEM, "cannot start the multi-rank poller");
