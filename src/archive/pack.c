@@ -365,11 +365,7 @@ static ck_rc pack_open(struct pack *p)
         return ck_fail(p->err, CK_ENOMEM, "tar writer: out of memory");
     if (ck_buf_puts(&p->name, ""))
         return ck_fail(p->err, CK_ENOMEM, "tar writer: out of memory");
-    /* hdrcharset=BINARY: names go out as the bytes they are. A UTF-8 "path" record is
-     * NFC-normalized by libarchive's reader (bsdtar), which makes the NFC and NFD
-     * spellings of one name one file; BINARY names are kept apart by every reader. */
     if (archive_write_set_format_pax_restricted(p->a) != ARCHIVE_OK ||
-        archive_write_set_format_option(p->a, "pax", "hdrcharset", "BINARY") != ARCHIVE_OK ||
         archive_write_add_filter_none(p->a) != ARCHIVE_OK ||
         archive_write_set_bytes_per_block(p->a, 0) != ARCHIVE_OK)
         return archive_fail(p, "setup for");
