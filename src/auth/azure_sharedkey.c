@@ -109,10 +109,10 @@ ck_rc ck_azure_string_to_sign(const struct ck_azure_sign_req *r, char **out, str
         snprintf(len, sizeof(len), "%llu", r->content_length);
     /* VERB, Content-Encoding, -Language, -Length, -MD5, -Type, Date, If-Modified-Since,
      * If-Match, If-None-Match, If-Unmodified-Since, Range */
-    ck_rc rc =
-        ck_buf_printf(&b, "%s\n\n\n%s\n%s\n%s\n\n\n\n%s\n\n%s\n", r->method, len,
-                      r->content_md5 ? r->content_md5 : "", r->content_type ? r->content_type : "",
-                      r->if_none_match ? r->if_none_match : "", r->range ? r->range : "");
+    ck_rc rc = ck_buf_printf(&b, "%s\n\n\n%s\n%s\n%s\n\n\n%s\n%s\n\n%s\n", r->method, len,
+                             r->content_md5 ? r->content_md5 : "",
+                             r->content_type ? r->content_type : "", r->if_match ? r->if_match : "",
+                             r->if_none_match ? r->if_none_match : "", r->range ? r->range : "");
     struct ck_azure_header h[16];
     size_t nh = r->nxms < 16 ? r->nxms : 16;
     memcpy(h, r->xms, nh * sizeof(h[0]));

@@ -32,6 +32,7 @@ struct ck_azure_sign_req {
     const char *content_md5;           /* or NULL */
     const char *content_type;          /* or NULL */
     const char *range;                 /* the Range header's value ("bytes=0-9"), or NULL */
+    const char *if_match;              /* the If-Match header's value (an ETag), or NULL */
     const char *if_none_match;         /* the If-None-Match header's value ("*"), or NULL */
     const struct ck_azure_header *xms;
     size_t nxms;

@@ -40,10 +40,11 @@ struct ck_azure_call {
     const char *label;
     const void *body;
     size_t body_len;
-    const char *content_md5;  /* base64, or NULL */
-    const char *content_type; /* or NULL */
-    const char *blob_type;    /* x-ms-blob-type (Put Blob), or NULL */
-    bool if_none_match;       /* send (and sign) "If-None-Match: *": a create-only Put Blob */
+    const char *content_md5;   /* base64, or NULL */
+    const char *content_type;  /* or NULL */
+    const char *blob_type;     /* x-ms-blob-type (Put Blob), or NULL */
+    const char *if_none_match; /* send (and sign) "If-None-Match: VALUE" ("*": create only) */
+    const char *if_match;      /* send (and sign) "If-Match: VALUE" (a conditional replace) */
     bool has_range;
     uint64_t range_off, range_len;
     const struct ck_sink *sink;

@@ -87,7 +87,8 @@ static ck_rc shared_key(struct attempt_ctx *ac, struct ck_http_attempt *a,
         .content_md5 = c->content_md5,
         .content_type = c->content_type,
         .range = range[0] ? range : NULL,
-        .if_none_match = c->if_none_match ? "*" : NULL,
+        .if_match = c->if_match,
+        .if_none_match = c->if_none_match,
         .xms = h,
         .nxms = nh,
     };
@@ -183,7 +184,7 @@ static void describe_error(const char *disp, const struct ck_azure_call *c,
 }
 
 static void set_headers(struct ck_http_request *req, const struct ck_azure_call *c, char *md5,
-                        char *ctype)
+                        char *ctype, char cond[2][160])
 {
     int h = 0;
     req->headers[h++] = "Expect:";
@@ -195,8 +196,14 @@ static void set_headers(struct ck_http_request *req, const struct ck_azure_call 
         snprintf(ctype, 160, "Content-Type: %s", c->content_type);
         req->headers[h++] = ctype;
     }
-    if (c->if_none_match)
-        req->headers[h++] = "If-None-Match: *";
+    if (c->if_match) {
+        snprintf(cond[0], 160, "If-Match: %s", c->if_match);
+        req->headers[h++] = cond[0];
+    }
+    if (c->if_none_match) {
+        snprintf(cond[1], 160, "If-None-Match: %s", c->if_none_match);
+        req->headers[h++] = cond[1];
+    }
     req->headers[h] = NULL;
 }
 
@@ -207,7 +214,7 @@ ck_rc ck_azure_perform(struct ck_azure *az, const struct ck_azure_call *c,
     ck_rc rc = ready(az, err);
     if (rc)
         return rc;
-    char disp[CK_ERR_MSG_MAX / 2], md5[64], ctype[160];
+    char disp[CK_ERR_MSG_MAX / 2], md5[64], ctype[160], cond[2][160];
     snprintf(disp, sizeof(disp), "%s%s%s%s", az->display, c->label ? " (" : "",
              c->label ? c->label : "", c->label ? ")" : "");
     char *url = malloc(URL_MAX);
@@ -220,7 +227,7 @@ ck_rc ck_azure_perform(struct ck_azure *az, const struct ck_azure_call *c,
     struct attempt_ctx ac = {az, c, pathq, c->query ? c->query : ""};
     struct ck_http_request req;
     ck_http_request_init(&req);
-    set_headers(&req, c, md5, ctype);
+    set_headers(&req, c, md5, ctype, cond);
     req.method = c->method;
     req.url = url;
     req.display_url = disp;

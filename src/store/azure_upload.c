@@ -14,6 +14,12 @@
  * commit with CK_EUNSUPPORTED). Azure answers 409 BlobAlreadyExists when a blob is there
  * (412 ConditionNotMet is taken the same way): CK_EEXIST; one after a retry, or a lost
  * reply, is settled by reading the blob back (create_only.h).
+ *
+ * Conditional replaces (store.h): the Put Blob or the Put Block List carries If-Match:
+ * ETAG (If-None-Match: * for "no blob"), in the string to sign; Azure answers 412
+ * ConditionNotMet (409 BlobAlreadyExists for "*"). A failed one is settled by
+ * cond_put.c's HEAD (Azure's ETags are opaque: our own new blob is not recognised, so a
+ * lost reply after an applied commit is reported as a change, never as success).
  */
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -23,6 +29,7 @@
 
 #include "auth/sigv4.h"
 #include "store/azure.h"
+#include "store/cond_put.h"
 #include "store/create_only.h"
 #include "store/digest.h"
 #include "util/buf.h"
@@ -34,6 +41,7 @@ struct az_up {
     struct ck_azure *az;
     struct ck_store *store; /* not owned: read back after an ambiguous create-only put */
     bool if_absent;         /* a create-only put: one Put Blob with If-None-Match: * */
+    struct ck_cond cond;    /* a conditional replace: the precondition on the commit */
     char nonce[11];
 };
 
@@ -46,6 +54,15 @@ static void block_id(const struct az_up *u, unsigned n, char out[40])
     char raw[ID_RAW_LEN + 1];
     snprintf(raw, sizeof(raw), "ckptfs-%s-%06u", u->nonce, n);
     EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)raw, ID_RAW_LEN);
+}
+
+/* A conditional replace's precondition on c (nothing for other puts). */
+static void set_cond(const struct ck_cond *cond, struct ck_azure_call *c)
+{
+    if (!cond->on)
+        return;
+    c->if_match = cond->version[0] ? cond->version : NULL;
+    c->if_none_match = cond->version[0] ? NULL : "*";
 }
 
 static ck_rc begin(void *ctx, struct ck_err *err)
@@ -105,9 +122,12 @@ static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err 
         .content_md5 = md5,
         .content_type = "application/xml",
     };
+    set_cond(&u->cond, &c);
     struct ck_http_response resp;
     rc = ck_azure_perform(u->az, &c, &resp, err);
     ck_buf_free(&body);
+    if (rc && u->cond.on)
+        rc = ck_cond_settle(u->store, &u->cond, false, NULL, rc, err);
     return rc;
 }
 
@@ -142,10 +162,13 @@ static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
         .content_md5 = md5,
         .content_type = "application/octet-stream",
         .blob_type = "BlockBlob",
-        .if_none_match = u->if_absent,
+        .if_none_match = u->if_absent ? "*" : NULL,
     };
+    set_cond(&u->cond, &c);
     struct ck_http_response resp;
     ck_rc rc = ck_azure_perform(u->az, &c, &resp, err);
+    if (rc && u->cond.on)
+        rc = ck_cond_settle(u->store, &u->cond, false, NULL, rc, err);
     if (!u->if_absent)
         return rc;
     struct ck_create_reply r = {.rc = rc,
@@ -173,6 +196,11 @@ ck_rc ck_azure_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
     u->az = s->priv;
     u->store = s;
     u->if_absent = opts->if_absent;
+    ck_rc rc = ck_cond_init(&u->cond, opts, s->display_uri, err);
+    if (rc) {
+        free(u);
+        return rc;
+    }
     unsigned char rnd[5];
     if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
         free(u);

@@ -50,10 +50,11 @@ struct ck_gcs_call {
     const struct ck_sink *sink;
     struct ck_buf *reply_body;
     bool error_in_2xx;
-    const atomic_bool *cancel; /* when set, no further attempt starts */
-    bool bucket_level;         /* address the bucket (list multipart uploads), not the key */
-    const char *copy_source;   /* "/bucket/object" (encoded): a server-side copy, or NULL */
-    bool if_generation_0;      /* x-goog-if-generation-match: 0 (a create-only PUT) */
+    const atomic_bool *cancel;  /* when set, no further attempt starts */
+    bool bucket_level;          /* address the bucket (list multipart uploads), not the key */
+    const char *copy_source;    /* "/bucket/object" (encoded): a server-side copy, or NULL */
+    const char *if_generation;  /* x-goog-if-generation-match: VALUE ("0": create only) */
+    const char *capture_header; /* a reply header to keep (ck_http_request), or NULL */
 };
 
 /* Settings from the environment (endpoint, part size, parallelism). No I/O. */

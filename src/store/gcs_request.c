@@ -145,7 +145,7 @@ ck_rc ck_gcs_perform(struct ck_gcs *g, const struct ck_gcs_call *c, struct ck_ht
     ck_rc rc = ready(g, err);
     if (rc)
         return rc;
-    char disp[CK_ERR_MSG_MAX / 2], md5[64], ctype[160], copy[3 * 1024 + 96];
+    char disp[CK_ERR_MSG_MAX / 2], md5[64], ctype[160], copy[3 * 1024 + 96], gen[192];
     snprintf(disp, sizeof(disp), "%s%s%s%s", g->display, c->label ? " (" : "",
              c->label ? c->label : "", c->label ? ")" : "");
     char *url = malloc(URL_MAX);
@@ -169,8 +169,10 @@ ck_rc ck_gcs_perform(struct ck_gcs *g, const struct ck_gcs_call *c, struct ck_ht
         snprintf(copy, sizeof(copy), "x-goog-copy-source: %s", c->copy_source);
         req.headers[h++] = copy;
     }
-    if (c->if_generation_0)
-        req.headers[h++] = "x-goog-if-generation-match: 0";
+    if (c->if_generation) {
+        snprintf(gen, sizeof(gen), "x-goog-if-generation-match: %s", c->if_generation);
+        req.headers[h++] = gen;
+    }
     req.headers[h] = NULL;
     req.method = c->method;
     req.url = url;
@@ -183,6 +185,7 @@ ck_rc ck_gcs_perform(struct ck_gcs *g, const struct ck_gcs_call *c, struct ck_ht
     req.sink = c->sink;
     req.reply_body = c->reply_body;
     req.error_in_2xx = c->error_in_2xx;
+    req.capture_header = c->capture_header;
     req.path_as_is = true;
     req.on_attempt = authorize;
     req.on_attempt_ctx = &ac;

@@ -16,11 +16,17 @@
  * object fails its commit with CK_EUNSUPPORTED), and no sweep. GCS answers 412
  * PreconditionFailed when a live object is there: CK_EEXIST; a 412 after a retry or a
  * lost reply is settled by reading the object back (create_only.h).
+ *
+ * Conditional replaces (store.h): the single PUT or the complete carries
+ * x-goog-if-generation-match: GENERATION (0 for "no object"); a failed one is settled by
+ * cond_put.c's HEAD (a single PUT's new ETag is its MD5; a multipart one's is not known in
+ * advance).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/cond_put.h"
 #include "store/create_only.h"
 #include "store/digest.h"
 #include "store/gcs.h"
@@ -30,6 +36,7 @@ struct gcs_up {
     struct ck_gcs *g;
     struct ck_store *store; /* not owned: read back after an ambiguous create-only PUT */
     bool if_absent;         /* a create-only put: one PUT with x-goog-if-generation-match */
+    struct ck_cond cond;    /* a conditional replace: the precondition on the PUT or complete */
     struct ck_mpu mpu;      /* initiate, complete and abort (s3_mpu.c) */
 };
 
@@ -41,7 +48,14 @@ static const char *const step_labels[CK_MPU_STEPS] = {
     "initiate multipart upload", "complete multipart upload", "abort multipart upload",
     "list multipart uploads", "abort a stale multipart upload"};
 
-/* Runs one of s3_mpu.c's (and the sweep's) requests. */
+/* A conditional replace's precondition value, or NULL. */
+static const char *cond_value(const struct ck_cond *cond)
+{
+    return !cond->on ? NULL : cond->version[0] ? cond->version : "0";
+}
+
+/* Runs one of s3_mpu.c's (and the sweep's) requests; the complete carries a conditional
+ * replace's precondition. */
 static ck_rc mpu_perform(void *ctx, const struct ck_mpu_request *r, struct ck_err *err)
 {
     struct gcs_up *u = ctx;
@@ -55,6 +69,8 @@ static ck_rc mpu_perform(void *ctx, const struct ck_mpu_request *r, struct ck_er
                             .error_in_2xx = r->error_in_2xx,
                             .sink = r->sink,
                             .bucket_level = r->bucket_level};
+    if (r->step == CK_MPU_COMPLETE)
+        c.if_generation = cond_value(&u->cond);
     struct ck_http_response resp;
     return ck_gcs_perform(u->g, &c, &resp, err);
 }
@@ -97,6 +113,8 @@ static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err 
 {
     struct gcs_up *u = ctx;
     ck_rc rc = ck_mpu_complete(&u->mpu, n, results, sizeof(struct part_result), 0, NULL, 0, err);
+    if (rc && u->cond.on)
+        rc = ck_cond_settle(u->store, &u->cond, true, NULL, rc, err);
     if (!rc)
         ck_mpu_sweep(&u->mpu);
     return rc;
@@ -122,10 +140,14 @@ static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
         .body_len = len,
         .content_md5 = md5,
         .content_type = "application/octet-stream",
-        .if_generation_0 = u->if_absent,
+        .if_generation = u->if_absent ? "0" : cond_value(&u->cond),
     };
     struct ck_http_response resp;
     ck_rc rc = ck_gcs_perform(u->g, &c, &resp, err);
+    char want[CK_ETAG_MD5_MAX];
+    if (rc && u->cond.on)
+        rc = ck_cond_settle(u->store, &u->cond, true, ck_s3_etag_md5(data, len, want) ? want : NULL,
+                            rc, err);
     if (u->if_absent) {
         struct ck_create_reply r = {.rc = rc,
                                     .exists = rc && resp.status == 412,
@@ -156,6 +178,11 @@ ck_rc ck_gcs_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
     u->g = g;
     u->store = s;
     u->if_absent = opts->if_absent;
+    ck_rc rc = ck_cond_init(&u->cond, opts, s->display_uri, err);
+    if (rc) {
+        free(u);
+        return rc;
+    }
     u->mpu = (struct ck_mpu){.display = g->display,
                              .key = g->key,
                              .labels = step_labels,

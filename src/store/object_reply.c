@@ -17,6 +17,7 @@ ck_rc ck_object_head_result(const struct ck_store *s, ck_rc rc, const struct ck_
     info->exists = true;
     info->size = resp->content_length;
     memcpy(info->etag, resp->etag, sizeof(info->etag));
+    memcpy(info->version, resp->etag, sizeof(info->version)); /* GCS: its caller sets it */
     return CK_OK;
 }
 

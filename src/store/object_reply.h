@@ -9,7 +9,8 @@
 #include "store/store.h"
 
 /* A HEAD's result: CK_ENOTFOUND is "no object" (exists=false, CK_OK); a success fills the
- * size (Content-Length is required) and the ETag. */
+ * size (Content-Length is required), the ETag, and the version with the ETag (S3, Azure;
+ * GCS replaces it with the generation). */
 ck_rc ck_object_head_result(const struct ck_store *s, ck_rc rc, const struct ck_http_response *resp,
                             struct ck_store_info *info, struct ck_err *err);
 

@@ -55,8 +55,9 @@ struct ck_s3_call {
     const char *content_type; /* or NULL */
     const char *amz_name;     /* one more signed x-amz-* header, or NULL */
     const char *amz_value;
-    bool if_none_match; /* send and sign "If-None-Match: *" (a create-only PUT) */
-    bool has_range;     /* GET */
+    const char *if_none_match; /* send and sign "If-None-Match: VALUE" ("*": create only) */
+    const char *if_match;      /* send and sign "If-Match: VALUE" (a conditional replace) */
+    bool has_range;            /* GET */
     uint64_t range_off, range_len;
     const struct ck_sink *sink; /* GET body */
     struct ck_buf *reply_body;  /* other methods' 2xx body (capped by its max) */

@@ -81,14 +81,14 @@ static ck_rc add_headers(struct ck_http_attempt *a, const struct ck_sigv4_header
     ck_rc rc = CK_OK;
     for (size_t i = 0; i < n && !rc; i++) {
         if (strcmp(h[i].name, "host") != 0 && strncmp(h[i].name, "x-amz-checksum", 14) != 0 &&
-            strcmp(h[i].name, "if-none-match") != 0 && h[i].value != NULL)
+            strncmp(h[i].name, "if-", 3) != 0 && h[i].value != NULL)
             rc = ck_http_attempt_header(a, h[i].name, h[i].value, err);
     }
     return rc;
 }
 
 /* The attempt hook: x-amz-date, x-amz-content-sha256, the session token and Authorization,
- * computed now. Host, the checksum header and If-None-Match are static request headers
+ * computed now. Host, the checksum header and If-(None-)Match are static request headers
  * (sent unsigned too when the store is anonymous), signed here when they are sent. */
 static ck_rc sign_attempt(void *ctx, struct ck_http_attempt *a, struct ck_err *err)
 {
@@ -107,7 +107,7 @@ static ck_rc sign_attempt(void *ctx, struct ck_http_attempt *a, struct ck_err *e
     }
     char date[17], auth[AUTH_MAX];
     ck_sigv4_amz_date(ck_wall_now(), date);
-    struct ck_sigv4_header h[8];
+    struct ck_sigv4_header h[9];
     size_t n = 0;
     h[n++] = (struct ck_sigv4_header){"host", sc->target->host};
     h[n++] = (struct ck_sigv4_header){"x-amz-content-sha256", sc->payload_hash};
@@ -118,8 +118,10 @@ static ck_rc sign_attempt(void *ctx, struct ck_http_attempt *a, struct ck_err *e
         h[n++] = (struct ck_sigv4_header){"x-amz-checksum-sha256", c->checksum_b64};
     if (c->amz_name)
         h[n++] = (struct ck_sigv4_header){c->amz_name, c->amz_value};
-    if (c->if_none_match) /* signed: a proxy that drops it cannot turn it into an overwrite */
-        h[n++] = (struct ck_sigv4_header){"if-none-match", "*"};
+    if (c->if_match) /* signed: a proxy that drops it cannot turn it into an overwrite */
+        h[n++] = (struct ck_sigv4_header){"if-match", c->if_match};
+    if (c->if_none_match)
+        h[n++] = (struct ck_sigv4_header){"if-none-match", c->if_none_match};
     struct ck_sigv4_request sr = {
         .method = ck_http_method_name(c->method),
         .path = sc->target->path,
@@ -157,7 +159,7 @@ static void describe_error(const char *disp, const struct ck_s3_call *c,
             resp->status, code, msg[0] ? ": " : "", msg, tail);
 }
 
-/* Static headers: Host, Content-Type, x-amz-checksum-*, If-None-Match (signed, same on
+/* Static headers: Host, Content-Type, x-amz-checksum-*, If-Match, If-None-Match (signed, same on
  * every attempt), no Expect. Other x-amz-* headers travel with the signature in the
  * attempt hook. */
 struct static_headers {
@@ -165,6 +167,8 @@ struct static_headers {
     char ctype[128];
     char checksum[96];
     char amz[256];
+    char if_match[160];
+    char if_none_match[160];
 };
 
 static void set_static_headers(struct ck_http_request *req, const struct ck_s3_call *c,
@@ -186,8 +190,15 @@ static void set_static_headers(struct ck_http_request *req, const struct ck_s3_c
         snprintf(sh->amz, sizeof(sh->amz), "%s: %s", c->amz_name, c->amz_value);
         req->headers[i++] = sh->amz;
     }
-    if (c->if_none_match)
-        req->headers[i++] = "If-None-Match: *";
+    if (c->if_match) {
+        snprintf(sh->if_match, sizeof(sh->if_match), "If-Match: %s", c->if_match);
+        req->headers[i++] = sh->if_match;
+    }
+    if (c->if_none_match) {
+        snprintf(sh->if_none_match, sizeof(sh->if_none_match), "If-None-Match: %s",
+                 c->if_none_match);
+        req->headers[i++] = sh->if_none_match;
+    }
     req->headers[i] = NULL;
 }
 

@@ -37,6 +37,12 @@
  * is never taken for success unless the object there holds exactly our bytes, after a
  * retry. The store must honour If-None-Match on PUT (AWS since 2024, moto, radosgw; see
  * docs/s3.md): one that ignores it overwrites.
+ *
+ * Conditional replaces (store.h): the single PUT or the CompleteMultipartUpload carries
+ * If-Match: ETAG (If-None-Match: * for "no object"), signed; a failed one is settled by
+ * cond_put.c's HEAD, which knows the ETag our own object would have. AWS honours both
+ * headers on both requests; moto only If-None-Match on Complete, radosgw neither If-Match
+ * (docs/s3.md).
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -44,6 +50,7 @@
 #include <string.h>
 
 #include "auth/sigv4.h"
+#include "store/cond_put.h"
 #include "store/create_only.h"
 #include "store/digest.h"
 #include "store/s3.h"
@@ -57,6 +64,7 @@ struct s3_up {
     struct ck_s3 *s3;
     struct ck_store *store; /* not owned: for the HEAD that settles an ambiguous commit */
     bool if_absent;         /* a create-only put: one PUT with If-None-Match: * */
+    struct ck_cond cond;    /* a conditional replace: If-Match on the PUT or the Complete */
     struct ck_mpu mpu;
 };
 
@@ -72,8 +80,17 @@ static const char *const step_labels[CK_MPU_STEPS] = {
     "CreateMultipartUpload", "CompleteMultipartUpload", "AbortMultipartUpload",
     "ListMultipartUploads", "AbortMultipartUpload of a stale upload"};
 
+/* The precondition of a conditional replace on c (nothing for other puts). */
+static void set_cond(const struct ck_cond *cond, struct ck_s3_call *c)
+{
+    if (!cond->on)
+        return;
+    c->if_match = cond->version[0] ? cond->version : NULL;
+    c->if_none_match = cond->version[0] ? NULL : "*";
+}
+
 /* Runs one of s3_mpu.c's (and the sweep's) requests; CreateMultipartUpload asks for SHA-256
- * checksums. */
+ * checksums; CompleteMultipartUpload carries a conditional replace's precondition. */
 static ck_rc mpu_perform(void *ctx, const struct ck_mpu_request *r, struct ck_err *err)
 {
     struct s3_up *u = ctx;
@@ -91,6 +108,8 @@ static ck_rc mpu_perform(void *ctx, const struct ck_mpu_request *r, struct ck_er
                            .sink = r->sink,
                            .bucket_level = r->bucket_level,
                            .commit = r->step == CK_MPU_COMPLETE};
+    if (r->step == CK_MPU_COMPLETE)
+        set_cond(&u->cond, &c);
     struct ck_http_response resp;
     return ck_s3_perform(u->s3, &c, &resp, err);
 }
@@ -205,11 +224,18 @@ static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err 
         return rc;
     rc = ck_mpu_complete(&u->mpu, n, results, sizeof(struct part_result),
                          offsetof(struct part_result, sent_b64), etag, sizeof(etag), err);
-    if (rc && ck_commit_maybe_applied(rc) && multipart_etag(n, results, want) &&
-        commit_applied(u, want, err)) {
-        ck_err_clear(err);
-        ck_mpu_sweep(&u->mpu);
-        return CK_OK;
+    if (rc) {
+        bool known = multipart_etag(n, results, want);
+        if (u->cond.on)
+            rc = ck_cond_settle(u->store, &u->cond, false, known ? want : NULL, rc, err);
+        else if (ck_commit_maybe_applied(rc) && known && commit_applied(u, want, err))
+            rc = CK_OK;
+        if (!rc) {
+            ck_err_clear(err);
+            ck_mpu_sweep(&u->mpu);
+            return CK_OK;
+        }
+        return rc;
     }
     if (!rc && etag_parts(etag) && etag_parts(etag) != n)
         rc = ck_fail(err, CK_ECORRUPT,
@@ -256,7 +282,7 @@ static ck_rc put_create(struct s3_up *u, const struct ck_s3_call *c, struct ck_h
 
 /* A create-only PUT (see the top comment); no sweep. */
 /* The single PUT of data, signed by its SHA-256 (hex and b64 are filled for it). */
-static struct ck_s3_call single_call(const char *data, size_t len, bool if_none_match,
+static struct ck_s3_call single_call(const char *data, size_t len, const char *if_none_match,
                                      char hex[CK_SHA256_HEX_LEN + 1], char b64[48])
 {
     ck_s3_sha256(data, len, hex, b64);
@@ -275,7 +301,7 @@ static struct ck_s3_call single_call(const char *data, size_t len, bool if_none_
 static ck_rc single_create(struct s3_up *u, const char *data, size_t len, struct ck_err *err)
 {
     char hex[CK_SHA256_HEX_LEN + 1], b64[48];
-    struct ck_s3_call c = single_call(data, len, true, hex, b64);
+    struct ck_s3_call c = single_call(data, len, "*", hex, b64);
     struct ck_http_response resp;
     struct ck_create_reply r = {.condition = "If-None-Match: *"};
     r.rc = put_create(u, &c, &resp, &r.attempts, err);
@@ -293,12 +319,15 @@ static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
     if (u->if_absent)
         return single_create(u, data, len, err);
     char hex[CK_SHA256_HEX_LEN + 1], b64[48];
-    struct ck_s3_call c = single_call(data, len, false, hex, b64);
+    struct ck_s3_call c = single_call(data, len, NULL, hex, b64);
+    set_cond(&u->cond, &c);
     struct ck_http_response resp;
     ck_rc rc = ck_s3_perform(u->s3, &c, &resp, err);
     char want[CK_ETAG_MD5_MAX];
-    if (rc && ck_commit_maybe_applied(rc) && ck_s3_etag_md5(data, len, want) &&
-        commit_applied(u, want, err)) {
+    bool known = rc && ck_s3_etag_md5(data, len, want);
+    if (rc && u->cond.on) {
+        rc = ck_cond_settle(u->store, &u->cond, false, known ? want : NULL, rc, err);
+    } else if (rc && ck_commit_maybe_applied(rc) && known && commit_applied(u, want, err)) {
         ck_err_clear(err);
         rc = CK_OK;
     } else if (!rc && resp.captured[0] && strcmp(resp.captured, b64) != 0) {
@@ -327,6 +356,11 @@ ck_rc ck_s3_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
     u->s3 = s->priv;
     u->store = s;
     u->if_absent = opts->if_absent;
+    ck_rc rc = ck_cond_init(&u->cond, opts, s->display_uri, err);
+    if (rc) {
+        free(u);
+        return rc;
+    }
     u->mpu = (struct ck_mpu){.display = u->s3->display,
                              .key = u->s3->key,
                              .labels = step_labels,

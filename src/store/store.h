@@ -39,6 +39,18 @@
  *     own request created the object, it reads the object back: the same bytes as ours
  *     count as ours (success), any other object is CK_EEXIST. So two writers that may race
  *     for one URI must write bodies that differ (a writer id, a nonce) to learn who won.
+ *   - Conditional replaces (ck_put_opts .if_match): the commit succeeds only if the object
+ *     at the URI is, when the commit is applied, the one a head() showed (its .version),
+ *     or with "" only if no object is there; else put_commit fails with CK_EEXIST ("PUT
+ *     s3://b/k: the object changed since it was read (If-Match: "e1")") and nothing is
+ *     changed. Any size (single request, multipart, block list). The check and the write
+ *     are one atomic step: a conditional header on the committing request (S3 and Azure
+ *     If-Match / If-None-Match: *, GCS x-goog-if-generation-match), or on file:// an
+ *     exclusive flock(2) of the directory that every commit there takes. http(s) answers
+ *     CK_EUNSUPPORTED at put_begin. A commit that failed ambiguously (a lost reply, a
+ *     refusal after a retry) is settled by a head(): our own new object is success, the
+ *     expected one means the failure stands, any other is CK_EEXIST. A store that ignores
+ *     the header (radosgw ignores If-Match on PUT, docs/s3.md) overwrites.
  *   - Thread safety: a ck_store may be used by several threads at once; one upload is
  *     used by one thread at a time.
  *   - Errors name the operation and the display URI ("PUT http://h/ck: HTTP 403
@@ -64,7 +76,9 @@ struct ck_put_opts;
 struct ck_store_info {
     bool exists;
     uint64_t size;
-    char etag[128]; /* empty if the store gave none */
+    char etag[128];    /* empty if the store gave none */
+    char version[128]; /* what ck_put_opts .if_match takes: the ETag (file, S3, Azure), the
+                          generation (GCS); empty where the store has none (http) */
 };
 
 /* What every backend may use. Owned by the caller; must outlive the store. */
@@ -111,13 +125,16 @@ struct ck_store {
 
 /* How an upload is written (see "Replays" above). NULL means all defaults. */
 struct ck_put_opts {
-    bool replayable; /* the caller can write the same bytes again into a new upload */
-    uint64_t size;   /* their exact count if known (a replay), else CK_STORE_SIZE_UNKNOWN */
-    unsigned pass;   /* 0 for the first upload of these bytes, then 1, 2, ... */
-    bool if_absent;  /* create only: the commit succeeds only if no object exists at the
-                        URI (at commit time); else CK_EEXIST naming the URI, and nothing is
-                        changed. CK_EUNSUPPORTED at put_begin where the backend cannot do
-                        it atomically. Small objects only (see "Create-only puts" above) */
+    bool replayable;      /* the caller can write the same bytes again into a new upload */
+    uint64_t size;        /* their exact count if known (a replay), else CK_STORE_SIZE_UNKNOWN */
+    unsigned pass;        /* 0 for the first upload of these bytes, then 1, 2, ... */
+    bool if_absent;       /* create only: the commit succeeds only if no object exists at the
+                             URI (at commit time); else CK_EEXIST naming the URI, and nothing is
+                             changed. CK_EUNSUPPORTED at put_begin where the backend cannot do
+                             it atomically. Small objects only (see "Create-only puts" above) */
+    const char *if_match; /* NULL: unconditional; else a conditional replace (see above):
+                             head()'s .version of the object that must be there at commit,
+                             or "" for none. Borrowed for put_begin only */
 };
 
 /* Every backend's upload starts with this header. */

@@ -13,6 +13,12 @@
  * (a file, a directory, even a dangling symlink), atomically, and then nothing has
  * changed. After the link the temp name is unlinked and the directory fsynced. A file
  * system without hard links (EPERM, EOPNOTSUPP) fails that commit with CK_EUNSUPPORTED.
+ *
+ * A conditional replace (ck_put_opts .if_match) is checked and renamed under an exclusive
+ * flock(2) of the destination's directory, which every commit of this backend takes: the
+ * object's version (file_head's ETag: inode, size, mtime) must be the expected one, or
+ * absent for "", else CK_EEXIST and the temp file is removed. Writers that are not
+ * ckptfs and rename over the object without the lock are not ordered by it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,10 +27,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "store/backend.h"
+#include "store/cond_put.h"
 #include "store/fileio.h"
 #include "util/fsutil.h"
 
@@ -40,12 +48,21 @@ struct file_upload {
     struct ck_store_upload hdr; /* first: the generic header */
     int fd;
     bool if_absent; /* commit by link(2), never over an existing object */
+    struct ck_cond cond;
     char tmp[PATH_MAX];
 };
 
 static struct file_store *fs_of(struct ck_store *s)
 {
     return s->priv;
+}
+
+/* The ETag (and version) of a file: inode, size and mtime, so a rename over it or a
+ * rewrite changes it. */
+static void file_version(const struct stat *st, char out[128])
+{
+    snprintf(out, 128, "%" PRIx64 "-%" PRIx64 "-%" PRIx64 ".%09ld", (uint64_t)st->st_ino,
+             (uint64_t)st->st_size, (uint64_t)st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
 }
 
 static ck_rc file_head(struct ck_store *s, struct ck_store_info *info, struct ck_err *err)
@@ -61,9 +78,8 @@ static ck_rc file_head(struct ck_store *s, struct ck_store_info *info, struct ck
                        S_ISDIR(st.st_mode) ? " (a directory)" : "");
     info->exists = true;
     info->size = (uint64_t)st.st_size;
-    snprintf(info->etag, sizeof(info->etag), "%" PRIx64 "-%" PRIx64 "-%" PRIx64 ".%09ld",
-             (uint64_t)st.st_ino, (uint64_t)st.st_size, (uint64_t)st.st_mtim.tv_sec,
-             st.st_mtim.tv_nsec);
+    file_version(&st, info->etag);
+    memcpy(info->version, info->etag, sizeof(info->version));
     return CK_OK;
 }
 
@@ -166,6 +182,13 @@ static ck_rc file_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
     }
     u->hdr.store = s;
     u->if_absent = opts->if_absent;
+    rc = ck_cond_init(&u->cond, opts, s->display_uri, err);
+    if (rc) {
+        close(u->fd);
+        unlink(u->tmp);
+        free(u);
+        return rc;
+    }
     *out = &u->hdr;
     return CK_OK;
 }
@@ -201,6 +224,46 @@ static ck_rc link_failed(const struct ck_store *s, const char *dir, int e, struc
     return ck_fail_errno(err, e, "PUT %s: linking the temp file into place", s->display_uri);
 }
 
+/* A conditional replace's check, under the directory's lock: the object there is the
+ * expected one. */
+static ck_rc check_expected(struct file_upload *u, struct ck_err *err)
+{
+    struct ck_store *s = u->hdr.store;
+    struct stat st;
+    char now[128] = "";
+    if (stat(fs_of(s)->path, &st) == 0)
+        file_version(&st, now);
+    else if (errno != ENOENT && errno != ENOTDIR)
+        return ck_fail_errno(err, errno, "PUT %s: checking the object before the commit",
+                             s->display_uri);
+    if (strcmp(now, u->cond.version) == 0)
+        return CK_OK;
+    char cond[192];
+    ck_cond_describe(&u->cond, false, cond, sizeof(cond));
+    return ck_fail(err, CK_EEXIST, "PUT %s: the object changed since it was read (%s)",
+                   s->display_uri, cond);
+}
+
+/* rename(2) of the temp file over the destination, under an exclusive flock(2) of its
+ * directory (see the top comment). */
+static ck_rc rename_locked(struct file_upload *u, struct ck_err *err)
+{
+    struct ck_store *s = u->hdr.store;
+    int dfd = open(fs_of(s)->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || flock(dfd, LOCK_EX) != 0) {
+        ck_rc rc = ck_fail_errno(err, errno, "PUT %s: locking the directory '%s'", s->display_uri,
+                                 fs_of(s)->dir);
+        if (dfd >= 0)
+            close(dfd);
+        return rc;
+    }
+    ck_rc rc = u->cond.on ? check_expected(u, err) : CK_OK;
+    if (!rc && rename(u->tmp, fs_of(s)->path) != 0)
+        rc = ck_fail_errno(err, errno, "PUT %s: renaming the temp file into place", s->display_uri);
+    close(dfd); /* releases the lock */
+    return rc;
+}
+
 /* Puts the synced temp file at the destination: renamed over it, or for a create-only put
  * linked there (EEXIST if anything is there) and its temp name unlinked. */
 static ck_rc place_tmp(struct file_upload *u, struct ck_err *err)
@@ -208,9 +271,9 @@ static ck_rc place_tmp(struct file_upload *u, struct ck_err *err)
     struct ck_store *s = u->hdr.store;
     const char *path = fs_of(s)->path;
     if (!u->if_absent) {
-        if (rename(u->tmp, path) != 0)
-            return ck_fail_errno(err, errno, "PUT %s: renaming the temp file into place",
-                                 s->display_uri);
+        ck_rc rc = rename_locked(u, err);
+        if (rc)
+            return rc;
     } else {
         if (link(u->tmp, path) != 0)
             return link_failed(s, fs_of(s)->dir, errno, err);

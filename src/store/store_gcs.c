@@ -4,6 +4,7 @@
  *
  * A missing object (404) is "does not exist", never an error.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,10 +14,14 @@
 
 static ck_rc gcs_head(struct ck_store *s, struct ck_store_info *info, struct ck_err *err)
 {
-    struct ck_gcs_call c = {.method = CK_HTTP_HEAD};
+    struct ck_gcs_call c = {.method = CK_HTTP_HEAD, .capture_header = "x-goog-generation"};
     struct ck_http_response resp;
     ck_rc rc = ck_gcs_perform(s->priv, &c, &resp, err);
-    return ck_object_head_result(s, rc, &resp, info, err);
+    rc = ck_object_head_result(s, rc, &resp, info, err);
+    if (!rc && info->exists) /* preconditions name the generation (x-goog-if-generation-match) */
+        snprintf(info->version, sizeof(info->version), "%.*s", (int)sizeof(info->version) - 1,
+                 resp.captured);
+    return rc;
 }
 
 static ck_rc gcs_get(struct ck_store *s, uint64_t off, uint64_t len, const struct ck_sink *sink,

@@ -39,7 +39,8 @@
  *   - A replay whose byte count differs from opts->size is CK_ECORRUPT.
  *   - put_abort cancels the streamer: its request is cut, the server drops it.
  *
- * Create-only puts (ck_put_opts.if_absent) are CK_EUNSUPPORTED at put_begin: a URL may
+ * Create-only puts (ck_put_opts.if_absent) and conditional replaces (.if_match) are
+ * CK_EUNSUPPORTED at put_begin: a URL may
  * point at any server (a presigned URL's store may not honour If-None-Match, or only on
  * some paths), so nothing here can promise that the check and the write are one step.
  */
@@ -364,6 +365,11 @@ static ck_rc http_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
         return ck_fail(err, CK_EUNSUPPORTED,
                        "PUT %s: a create-only put needs a store that checks and writes in one "
                        "step; a plain http(s) PUT cannot",
+                       s->display_uri);
+    if (opts->if_match)
+        return ck_fail(err, CK_EUNSUPPORTED,
+                       "PUT %s: a conditional replace needs a store that checks and writes in "
+                       "one step; a plain http(s) PUT cannot",
                        s->display_uri);
     if (!opts->replayable)
         return ck_fail(err, CK_EUNSUPPORTED,

@@ -19,13 +19,15 @@ One port on 127.0.0.1 serves:
     --audience.
   - GET /computeMetadata/v1/instance/service-accounts/default/token: the metadata
     server (needs "Metadata-Flavor: Google").
-  - Create-only writes: "x-goog-if-generation-match: 0" on a PUT (upload or copy) makes
-    it succeed only if no object is there, checked and written under one lock; else 412
-    PreconditionFailed and nothing changes. That header is how the XML API takes the JSON
-    API's ifGenerationMatch=0; the query parameter ifGenerationMatch (a JSON API name) is
-    answered 400 here, a tripwire so that a client which sends it instead of the header
-    (and would be overwriting) fails loudly. Other generations, and the header on the
-    multipart requests, are not modelled: 501 NotImplemented.
+  - Generations: every write of an object gives it a new generation (x-goog-generation on
+    the PUT, complete, GET and HEAD replies). "x-goog-if-generation-match: G" on a PUT
+    (upload or copy) or on the complete of a multipart upload makes the write succeed only
+    if the object's generation is G (0: no object is there), checked and written under one
+    lock; else 412 PreconditionFailed and nothing changes. That header is how the XML API
+    takes the JSON API's ifGenerationMatch; the query parameter ifGenerationMatch (a JSON
+    API name) is answered 400 here, a tripwire so that a client which sends it instead of
+    the header (and would be overwriting) fails loudly. The header on other requests (a
+    part, initiate) is not modelled: 501 NotImplemented.
   - GET /__fake/state: JSON {"tokens": N, "open_uploads": N, "uploads": [{"bucket", "key",
     "upload_id", "parts"}] (the open ones, in listing order), "objects": {name: size},
     "copies": N, "preconditions_failed": N (412s given)};
@@ -59,6 +61,15 @@ class State:
         self.uploads = {}  # id -> {"bucket", "key", "parts": {n: bytes}}
         self.copies = 0    # server-side copies (PUT with x-goog-copy-source)
         self.precondition_failures = 0  # 412s given for x-goog-if-generation-match
+        self.gens = {}     # (bucket, key) -> generation of the live object
+        self.next_gen = 1700000000000000
+
+    def put(self, bucket, key, data):
+        """Stores an object under a new generation (caller holds the lock)."""
+        self.objects[(bucket, key)] = data
+        self.next_gen += 1
+        self.gens[(bucket, key)] = self.next_gen
+        return self.next_gen
 
 
 def b64url_decode(s):
@@ -231,9 +242,15 @@ class Handler(BaseHTTPRequestHandler):
         body.append("</ListMultipartUploadsResult>")
         self.reply(200, "".join(body).encode())
 
-    # ---- create-only writes (x-goog-if-generation-match: 0) ---------------------------
-    def create_only(self):
-        return self.headers.get("x-goog-if-generation-match") == "0"
+    # ---- preconditions (x-goog-if-generation-match) ---------------------------------
+    def precondition_holds(self, bucket, key):
+        """Whether the write may happen (caller holds the lock)."""
+        want = self.headers.get("x-goog-if-generation-match")
+        if want is None:
+            return True
+        if want == "0":
+            return (bucket, key) not in self.st.objects
+        return str(self.st.gens.get((bucket, key))) == want
 
     def unmodelled_precondition(self, q):
         """Answers (and returns True) what this fake does not model, rather than ignore it."""
@@ -244,9 +261,11 @@ class Handler(BaseHTTPRequestHandler):
         gen = self.headers.get("x-goog-if-generation-match")
         if gen is None:
             return False
-        if gen != "0" or self.command != "PUT" or "uploadId" in q:
-            self.error(501, "NotImplemented", "fake_gcs models only x-goog-if-generation-match: "
-                       "0 on a PUT of a whole object.")
+        whole = self.command == "PUT" and "uploadId" not in q
+        complete = self.command == "POST" and "uploadId" in q
+        if not gen.isdigit() or not (whole or complete):
+            self.error(501, "NotImplemented", "fake_gcs models x-goog-if-generation-match only "
+                       "on a PUT of a whole object and on a complete.")
             return True
         return False
 
@@ -270,12 +289,13 @@ class Handler(BaseHTTPRequestHandler):
         if source is not None:
             return self.copy_object(bucket, key, source)
         with self.st.lock:
-            refused = self.create_only() and (bucket, key) in self.st.objects
+            refused = not self.precondition_holds(bucket, key)
             if not refused:
-                self.st.objects[(bucket, key)] = data
+                gen = self.st.put(bucket, key, data)
         if refused:
             return self.precondition_failed()
-        self.reply(200, headers={"ETag": '"%s"' % hashlib.md5(data).hexdigest()})
+        self.reply(200, headers={"ETag": '"%s"' % hashlib.md5(data).hexdigest(),
+                                 "x-goog-generation": str(gen)})
 
     def copy_object(self, bucket, key, source):
         """PUT with x-goog-copy-source: /BUCKET/OBJECT (a server-side copy)."""
@@ -284,9 +304,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.error(403, "AccessDenied", "Access denied to the copy source.")
         with self.st.lock:
             data = self.st.objects.get((sb, sk))
-            refused = self.create_only() and (bucket, key) in self.st.objects
+            refused = not self.precondition_holds(bucket, key)
             if data is not None and not refused:
-                self.st.objects[(bucket, key)] = data
+                self.st.put(bucket, key, data)
                 self.st.copies += 1
         if data is None:
             return self.error(404, "NoSuchKey", "The copy source does not exist.")
@@ -318,13 +338,17 @@ class Handler(BaseHTTPRequestHandler):
                         n not in up["parts"] or etags[i] != '"%s"' % hashlib.md5(up["parts"][n]).hexdigest()
                         for i, n in enumerate(nums)):
                     return self.error(400, "InvalidPart", "Parts do not match.")
-                obj = b"".join(up["parts"][n] for n in nums)
-                self.st.objects[(bucket, key)] = obj
-                del self.st.uploads[q["uploadId"]]
+                refused = not self.precondition_holds(bucket, key)
+                if not refused:
+                    obj = b"".join(up["parts"][n] for n in nums)
+                    gen = self.st.put(bucket, key, obj)
+                    del self.st.uploads[q["uploadId"]]
+            if refused:
+                return self.precondition_failed()
             body = (f"<?xml version='1.0' encoding='UTF-8'?><CompleteMultipartUploadResult>"
                     f"<Bucket>{bucket}</Bucket><Key>{key}</Key><ETag>\"{hashlib.md5(obj).hexdigest()}-{len(nums)}\"</ETag>"
                     f"</CompleteMultipartUploadResult>").encode()
-            return self.reply(200, body)
+            return self.reply(200, body, headers={"x-goog-generation": str(gen)})
         self.error(400, "InvalidArgument", "Unsupported POST.")
 
     def op_delete(self, bucket, key, q, data):
@@ -334,14 +358,18 @@ class Handler(BaseHTTPRequestHandler):
                     return self.error(404, "NoSuchUpload", "No such upload.")
             elif self.st.objects.pop((bucket, key), None) is None:
                 return self.error(404, "NoSuchKey", "No such object.")
+            else:
+                self.st.gens.pop((bucket, key), None)
         self.reply(204)
 
     def op_get(self, bucket, key, q, data):
         with self.st.lock:
             obj = self.st.objects.get((bucket, key))
+            gen = self.st.gens.get((bucket, key))
         if obj is None:
             return self.error(404, "NoSuchKey", "The specified key does not exist.")
         etag = '"%s"' % hashlib.md5(obj).hexdigest()
+        hdr = {"ETag": etag, "x-goog-generation": str(gen)}
         rng = self.headers.get("Range")
         if self.command == "GET" and rng:
             m = re.fullmatch(r"bytes=(\d+)-(\d*)", rng)
@@ -350,8 +378,8 @@ class Handler(BaseHTTPRequestHandler):
             if start >= len(obj):
                 return self.reply(416, b"", headers={"Content-Range": f"bytes */{len(obj)}"})
             return self.reply(206, obj[start:end + 1], "application/octet-stream",
-                              {"Content-Range": f"bytes {start}-{end}/{len(obj)}", "ETag": etag})
-        self.reply(200, obj, "application/octet-stream", {"ETag": etag})
+                              dict(hdr, **{"Content-Range": f"bytes {start}-{end}/{len(obj)}"}))
+        self.reply(200, obj, "application/octet-stream", hdr)
 
     op_head = op_get
 

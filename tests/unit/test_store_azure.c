@@ -80,8 +80,8 @@ START_TEST(test_error_code_from_header)
 }
 END_TEST
 
-/* If-None-Match has its own line in the Shared Key string to sign, between If-Match and
- * If-Unmodified-Since; without it nothing changes. */
+/* If-Match and If-None-Match have their own lines in the Shared Key string to sign, after
+ * If-Modified-Since and before If-Unmodified-Since; without them nothing changes. */
 START_TEST(test_if_none_match_is_signed)
 {
     struct ck_azure_header h[] = {{"x-ms-version", "2021-08-06"}, {"x-ms-date", "D"}};
@@ -104,6 +104,11 @@ START_TEST(test_if_none_match_is_signed)
     r.if_none_match = NULL;
     ck_assert_int_eq(ck_azure_string_to_sign(&r, &sts, &err), CK_OK);
     ck_assert_str_eq(sts, "PUT\n\n\n3\n\n\n\n\n\n\n\n\n"
+                          "x-ms-date:D\nx-ms-version:2021-08-06\n/" ACCOUNT "/" ACCOUNT "/c/b");
+    free(sts);
+    r.if_match = "\"0x8D\""; /* a conditional replace: its own line, before If-None-Match */
+    ck_assert_int_eq(ck_azure_string_to_sign(&r, &sts, &err), CK_OK);
+    ck_assert_str_eq(sts, "PUT\n\n\n3\n\n\n\n\n\"0x8D\"\n\n\n\n"
                           "x-ms-date:D\nx-ms-version:2021-08-06\n/" ACCOUNT "/" ACCOUNT "/c/b");
     free(sts);
 }
@@ -305,6 +310,64 @@ START_TEST(test_create_only_too_large_is_unsupported)
 }
 END_TEST
 
+/* ---- conditional replaces: If-Match / If-None-Match on Put Blob and Put Block List ---- */
+
+static ck_rc put_if_match(struct ck_store *s, const char *version, const void *data, size_t len,
+                          struct ck_err *err)
+{
+    struct ck_put_opts o = {.size = CK_STORE_SIZE_UNKNOWN, .if_match = version};
+    struct ck_store_upload *u;
+    ck_rc rc = ck_store_put_begin(s, &o, &u, err);
+    if (rc)
+        return rc;
+    rc = ck_store_put_write(u, data, len, err);
+    if (rc) {
+        ck_store_put_abort(u);
+        return rc;
+    }
+    return ck_store_put_commit(u, err);
+}
+
+static void head_info(struct ck_store *s, struct ck_store_info *info)
+{
+    struct ck_err err;
+    ck_assert_msg(ck_store_head(s, info, &err) == CK_OK, "%s", err.msg);
+    ck_assert(info->exists);
+    ck_assert_str_eq(info->version, info->etag);
+}
+
+START_TEST(test_conditional_replace)
+{
+    struct ck_store_env env;
+    struct ck_store *s = open_blob(&env, "cm/dest", "");
+    struct ck_err err;
+    ck_assert_msg(put_if_match(s, "", "gen 1", 5, &err) == CK_OK, "%s", err.msg);
+    ck_assert_int_eq(put_if_match(s, "", "gen x", 5, &err), CK_EEXIST);
+    expect_blob("cm/dest", "gen 1");
+    struct ck_store_info v1, v2;
+    head_info(s, &v1);
+    ck_assert_msg(put_if_match(s, v1.version, "gen 2", 5, &err) == CK_OK, "%s", err.msg);
+    ck_assert_int_eq(put_if_match(s, v1.version, "gen 1 again", 11, &err), CK_EEXIST);
+    ck_assert_msg(strstr(err.msg, "PUT az://ckb/cm/dest: the object changed since it was read "
+                                  "(If-Match: "),
+                  "%s", err.msg);
+    expect_blob("cm/dest", "gen 2");
+    /* Put Block List (100000 bytes in 64 KiB blocks) carries the condition too. */
+    head_info(s, &v2);
+    char *data = calloc(1, 100000);
+    ck_assert_ptr_nonnull(data);
+    ck_assert_int_eq(put_if_match(s, v1.version, data, 100000, &err), CK_EEXIST);
+    expect_blob("cm/dest", "gen 2");
+    ck_assert_msg(put_if_match(s, v2.version, data, 100000, &err) == CK_OK, "%s", err.msg);
+    struct ck_store_info v3;
+    head_info(s, &v3);
+    ck_assert_uint_eq(v3.size, 100000);
+    ck_assert_int_eq(put_if_match(s, "", data, 100000, &err), CK_EEXIST);
+    ck_store_close(s);
+    free(data);
+}
+END_TEST
+
 /* ---- servers ------------------------------------------------------------------------ */
 
 static bool start_proxy(void)
@@ -403,6 +466,7 @@ static Suite *store_azure_suite(bool with_azurite)
     tcase_add_test(tc, test_plain_put_still_overwrites);
     tcase_add_test(tc, test_create_only_reply_lost);
     tcase_add_test(tc, test_create_only_too_large_is_unsupported);
+    tcase_add_test(tc, test_conditional_replace);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -361,6 +361,70 @@ START_TEST(test_create_only_refuses_any_entry)
 }
 END_TEST
 
+/* Begins a conditional replace of s with text written, expecting version. */
+static struct ck_store_upload *begin_if_match(struct ck_store *s, const char *version,
+                                              const char *text)
+{
+    struct ck_put_opts o = {.size = CK_STORE_SIZE_UNKNOWN, .if_match = version};
+    struct ck_store_upload *u;
+    struct ck_err err;
+    ck_assert_msg(ck_store_put_begin(s, &o, &u, &err) == CK_OK, "%s", err.msg);
+    ck_assert_msg(ck_store_put_write(u, text, strlen(text), &err) == CK_OK, "%s", err.msg);
+    return u;
+}
+
+static void version_of(struct ck_store *s, char out[128])
+{
+    struct ck_store_info info;
+    struct ck_err err;
+    ck_assert_msg(ck_store_head(s, &info, &err) == CK_OK, "%s", err.msg);
+    ck_assert(info.exists);
+    ck_assert_str_eq(info.version, info.etag);
+    memcpy(out, info.version, 128);
+}
+
+START_TEST(test_conditional_replace)
+{
+    struct ck_store *s = open_store("dest");
+    struct ck_err err;
+    /* "": only where nothing is. */
+    ck_assert_msg(ck_store_put_commit(begin_if_match(s, "", "gen 1"), &err) == CK_OK, "%s",
+                  err.msg);
+    ck_assert_int_eq(ck_store_put_commit(begin_if_match(s, "", "gen x"), &err), CK_EEXIST);
+    expect_content(s, "gen 1");
+    /* Two writers read the same version: the first commit wins, the second (a stale rank 0)
+     * is refused and leaves nothing behind. */
+    char v1[128];
+    version_of(s, v1);
+    struct ck_store_upload *a = begin_if_match(s, v1, "gen 3 (new rank 0)");
+    struct ck_store_upload *b = begin_if_match(s, v1, "gen 2 (stale rank 0)");
+    ck_assert_msg(ck_store_put_commit(a, &err) == CK_OK, "%s", err.msg);
+    ck_assert_int_eq(ck_store_put_commit(b, &err), CK_EEXIST);
+    char want[700];
+    snprintf(want, sizeof(want), "PUT %s/dest: the object changed since it was read (If-Match: %s)",
+             root, v1);
+    ck_assert_str_eq(err.msg, want);
+    expect_content(s, "gen 3 (new rank 0)");
+    ck_assert_int_eq(hidden_entries(root), 0);
+    /* The current version replaces; a deleted object is a change too. */
+    char v3[128];
+    version_of(s, v3);
+    ck_assert_str_ne(v1, v3);
+    ck_assert_msg(ck_store_put_commit(begin_if_match(s, v3, "gen 4"), &err) == CK_OK, "%s",
+                  err.msg);
+    expect_content(s, "gen 4");
+    char v4[128];
+    version_of(s, v4);
+    char p[300];
+    snprintf(p, sizeof(p), "%s/dest", root);
+    ck_assert_int_eq(unlink(p), 0);
+    ck_assert_int_eq(ck_store_put_commit(begin_if_match(s, v4, "gen 5"), &err), CK_EEXIST);
+    ck_assert_int_eq(access(p, F_OK), -1);
+    ck_assert_int_eq(hidden_entries(root), 0);
+    ck_store_close(s);
+}
+END_TEST
+
 static Suite *store_file_suite(void)
 {
     Suite *s = suite_create("store_file");
@@ -379,6 +443,7 @@ static Suite *store_file_suite(void)
     tcase_add_test(tc, test_create_only_on_existing_key);
     tcase_add_test(tc, test_plain_put_still_overwrites);
     tcase_add_test(tc, test_create_only_refuses_any_entry);
+    tcase_add_test(tc, test_conditional_replace);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -255,6 +255,73 @@ START_TEST(test_fake_takes_the_header_not_the_json_parameter)
 }
 END_TEST
 
+/* ---- conditional replaces: x-goog-if-generation-match on the PUT and the complete ---- */
+
+static ck_rc put_if_match(struct ck_store *s, const char *version, const void *data, size_t len,
+                          struct ck_err *err)
+{
+    struct ck_put_opts o = {.size = CK_STORE_SIZE_UNKNOWN, .if_match = version};
+    struct ck_store_upload *u;
+    ck_rc rc = ck_store_put_begin(s, &o, &u, err);
+    if (rc)
+        return rc;
+    rc = ck_store_put_write(u, data, len, err);
+    if (rc) {
+        ck_store_put_abort(u);
+        return rc;
+    }
+    return ck_store_put_commit(u, err);
+}
+
+/* The object's generation, as HEAD gives it (a number, not the ETag). */
+static void generation(struct ck_store *s, char out[128])
+{
+    struct ck_store_info info;
+    struct ck_err err;
+    ck_assert_msg(ck_store_head(s, &info, &err) == CK_OK, "%s", err.msg);
+    ck_assert(info.exists);
+    ck_assert_msg(info.version[0] && strspn(info.version, "0123456789") == strlen(info.version),
+                  "version '%s'", info.version);
+    memcpy(out, info.version, 128);
+}
+
+START_TEST(test_conditional_replace)
+{
+    struct ck_store_env env;
+    struct ck_store *s = open_key(&env, "cm/dest", "");
+    struct ck_err err;
+    ck_assert_msg(put_if_match(s, "", "gen 1", 5, &err) == CK_OK, "%s", err.msg);
+    ck_assert_int_eq(put_if_match(s, "", "gen x", 5, &err), CK_EEXIST);
+    expect_object("cm/dest", "gen 1");
+    char g1[128], g2[128];
+    generation(s, g1);
+    ck_assert_msg(put_if_match(s, g1, "gen 2", 5, &err) == CK_OK, "%s", err.msg);
+    ck_assert_int_eq(put_if_match(s, g1, "gen 1 again", 11, &err), CK_EEXIST);
+    ck_assert_msg(strstr(err.msg, "PUT gs://ckb/cm/dest: the object changed since it was read "
+                                  "(x-goog-if-generation-match: "),
+                  "%s", err.msg);
+    expect_object("cm/dest", "gen 2");
+    /* The multipart complete (6 MiB in 5 MiB parts) carries it too. */
+    generation(s, g2);
+    char *data = calloc(1, 6 * MiB);
+    ck_assert_ptr_nonnull(data);
+    ck_assert_int_eq(put_if_match(s, g1, data, 6 * MiB, &err), CK_EEXIST);
+    expect_object("cm/dest", "gen 2");
+    ck_assert_msg(put_if_match(s, g2, data, 6 * MiB, &err) == CK_OK, "%s", err.msg);
+    ck_store_close(s);
+    /* Applied, reply lost, the retry refused: the HEAD finds our object (its MD5). */
+    s = open_key(&env, "cm/lost", "");
+    ck_assert_msg(put_if_match(s, "", "gen 1", 5, &err) == CK_OK, "%s", err.msg);
+    generation(s, g1);
+    set_plan("lost");
+    ck_assert_msg(put_if_match(s, g1, "gen 2", 5, &err) == CK_OK, "%s", err.msg);
+    expect_object("cm/lost", "gen 2");
+    ck_assert_int_eq(log_count("\"PUT\""), 2);
+    ck_store_close(s);
+    free(data);
+}
+END_TEST
+
 /* ---- servers ------------------------------------------------------------------------ */
 
 /* Runs argv (it dies with this process); the port it prints first, or 0. */
@@ -325,6 +392,7 @@ static Suite *store_gcs_suite(void)
     tcase_add_test(tc, test_create_only_reply_lost);
     tcase_add_test(tc, test_create_only_too_large_is_unsupported);
     tcase_add_test(tc, test_fake_takes_the_header_not_the_json_parameter);
+    tcase_add_test(tc, test_conditional_replace);
     suite_add_tcase(s, tc);
     return s;
 }

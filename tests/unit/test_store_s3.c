@@ -928,6 +928,99 @@ START_TEST(test_create_only_too_large_is_unsupported)
 }
 END_TEST
 
+/* ---- conditional replaces (store.h): If-Match / If-None-Match on the commit ----------- */
+
+static ck_rc put_if_match(struct ck_store *s, const char *version, const void *data, size_t len,
+                          struct ck_err *err)
+{
+    struct ck_put_opts o = {.size = CK_STORE_SIZE_UNKNOWN, .if_match = version};
+    struct ck_store_upload *u;
+    ck_rc rc = ck_store_put_begin(s, &o, &u, err);
+    if (rc)
+        return rc;
+    rc = ck_store_put_write(u, data, len, err);
+    if (rc) {
+        ck_store_put_abort(u);
+        return rc;
+    }
+    return ck_store_put_commit(u, err);
+}
+
+static void head_version(struct ck_store *s, char out[128])
+{
+    struct ck_store_info info;
+    struct ck_err err;
+    ck_assert_msg(ck_store_head(s, &info, &err) == CK_OK, "%s", err.msg);
+    ck_assert(info.exists);
+    ck_assert_str_eq(info.version, info.etag);
+    memcpy(out, info.version, 128);
+}
+
+START_TEST(test_conditional_replace)
+{
+    struct ck_store_env env;
+    struct ck_store *s = open_via_proxy(&env, "cm/dest", "");
+    struct ck_err err;
+    /* "" on a missing key creates it; on an existing one it is refused. */
+    ck_assert_msg(put_if_match(s, "", "gen 1", 5, &err) == CK_OK, "%s", err.msg);
+    ck_assert_int_eq(put_if_match(s, "", "gen x", 5, &err), CK_EEXIST);
+    char v1[128], v2[128];
+    head_version(s, v1);
+    /* The version read: replaced; the same version again (a stale writer): refused. */
+    ck_assert_msg(put_if_match(s, v1, "gen 2", 5, &err) == CK_OK, "%s", err.msg);
+    expect_object("cm/dest", "gen 2", 5);
+    ck_assert_int_eq(put_if_match(s, v1, "gen 1 again", 11, &err), CK_EEXIST);
+    ck_assert_msg(strstr(err.msg, "PUT s3://ckb/cm/dest: the object changed since it was read "
+                                  "(If-Match: "),
+                  "%s", err.msg);
+    expect_object("cm/dest", "gen 2", 5);
+    head_version(s, v2);
+    ck_assert_str_ne(v1, v2);
+    ck_store_close(s);
+}
+END_TEST
+
+START_TEST(test_conditional_replace_reply_lost_is_ours)
+{
+    /* Applied, reply lost: the retry gets 412 (the object is ours now); the HEAD knows our
+     * ETag, so the commit succeeded. */
+    struct ck_store_env env;
+    struct ck_store *s = open_via_proxy(&env, "cm/lost", "");
+    struct ck_err err;
+    ck_assert_msg(put_bytes(s, "gen 1", 5, &err) == CK_OK, "%s", err.msg);
+    char v1[128];
+    head_version(s, v1);
+    set_plan("lost");
+    ck_assert_msg(put_if_match(s, v1, "gen 2", 5, &err) == CK_OK, "%s", err.msg);
+    expect_object("cm/lost", "gen 2", 5);
+    ck_assert_int_eq(log_count("\"PUT\""), 2);
+    ck_store_close(s);
+}
+END_TEST
+
+START_TEST(test_conditional_multipart_if_none_match)
+{
+    /* The Complete carries If-None-Match: * (moto honours it there; If-Match on Complete
+     * only AWS): a key that exists keeps its object, and the upload is aborted. */
+    struct ck_store_env env;
+    setenv("CKPTFS_S3_PART_SIZE", "5M", 1);
+    struct ck_store *s = open_via_proxy(&env, "cm/big", "");
+    struct ck_err err;
+    ck_assert_msg(put_bytes(s, "old object", 10, &err) == CK_OK, "%s", err.msg);
+    char *data = pattern(11 * MiB, 13);
+    ck_assert_int_eq(put_if_match(s, "", data, 11 * MiB, &err), CK_EEXIST);
+    ck_assert_msg(strstr(err.msg, "(If-None-Match: *)"), "%s", err.msg);
+    expect_object("cm/big", "old object", 10);
+    ck_assert_int_eq(open_uploads(), 0);
+    ck_store_close(s);
+    s = open_via_proxy(&env, "cm/big2", "");
+    ck_assert_msg(put_if_match(s, "", data, 11 * MiB, &err) == CK_OK, "%s", err.msg);
+    expect_object("cm/big2", data, 11 * MiB);
+    ck_store_close(s);
+    free(data);
+}
+END_TEST
+
 /* A stand-in S3 (anonymous) whose first argv[1] PUTs answer 409 ConditionalRequestConflict,
  * then 412 for If-None-Match: * on a key it holds; GET /__stub/puts counts PUTs. */
 static const char conflict_stub[] =
@@ -1174,6 +1267,9 @@ static Suite *store_s3_suite(void)
     tcase_add_test(tc, test_create_only_412_after_retry_is_not_success);
     tcase_add_test(tc, test_create_only_too_large_is_unsupported);
     tcase_add_test(tc, test_create_only_conflict_is_sent_again);
+    tcase_add_test(tc, test_conditional_replace);
+    tcase_add_test(tc, test_conditional_replace_reply_lost_is_ours);
+    tcase_add_test(tc, test_conditional_multipart_if_none_match);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,58 @@
+/* cond_put.c - conditional replaces; see cond_put.h. */
+#include "store/cond_put.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "store/digest.h"
+#include "util/log.h"
+
+ck_rc ck_cond_init(struct ck_cond *c, const struct ck_put_opts *opts, const char *uri,
+                   struct ck_err *err)
+{
+    memset(c, 0, sizeof(*c));
+    if (!opts || !opts->if_match)
+        return CK_OK;
+    if (strlen(opts->if_match) >= sizeof(c->version))
+        return ck_fail(err, CK_EINVAL, "PUT %s: the expected version is too long", uri);
+    c->on = true;
+    memcpy(c->version, opts->if_match, strlen(opts->if_match) + 1);
+    return CK_OK;
+}
+
+void ck_cond_describe(const struct ck_cond *c, bool gcs, char *out, size_t cap)
+{
+    if (gcs)
+        snprintf(out, cap, "x-goog-if-generation-match: %s", c->version[0] ? c->version : "0");
+    else if (c->version[0])
+        snprintf(out, cap, "If-Match: %s", c->version);
+    else
+        snprintf(out, cap, "If-None-Match: *");
+}
+
+ck_rc ck_cond_settle(struct ck_store *s, const struct ck_cond *c, bool gcs, const char *want,
+                     ck_rc rc, struct ck_err *err)
+{
+    struct ck_store_info info;
+    struct ck_err herr;
+    ck_err_clear(&herr);
+    if (ck_store_head(s, &info, &herr) != CK_OK) {
+        ck_log_warn("%s; checking the object after it: %s", err->msg, herr.msg);
+        return rc;
+    }
+    if (info.exists && want && want[0] && ck_etag_equal(info.etag, want)) {
+        ck_log_warn("%s; but %s holds the new object (ETag %s): the commit was applied", err->msg,
+                    s->display_uri, want);
+        ck_err_clear(err);
+        return CK_OK;
+    }
+    bool expected =
+        c->version[0] ? info.exists && strcmp(info.version, c->version) == 0 : !info.exists;
+    if (expected)
+        return rc;
+    char cond[192], was[CK_ERR_MSG_MAX];
+    ck_cond_describe(c, gcs, cond, sizeof(cond));
+    snprintf(was, sizeof(was), "%s", err->msg);
+    return ck_fail(err, CK_EEXIST, "PUT %s: the object changed since it was read (%s): %s",
+                   s->display_uri, cond, was);
+}
