@@ -247,7 +247,10 @@ ck_rc ck_save_pipeline_run(int save_dirfd, struct ck_snap *snap, struct ck_store
     struct ck_exclude *ex = NULL;
     if (!rc && excludes)
         rc = ck_exclude_new(excludes->globs, excludes->n, save_dirfd, &ex, err);
-    struct ck_put_opts opts = {.replayable = true, .size = CK_STORE_SIZE_UNKNOWN, .pass = 0};
+    struct ck_put_opts opts = {.replayable = true,
+                               .size = CK_STORE_SIZE_UNKNOWN,
+                               .pass = 0,
+                               .if_match = extra ? extra->if_match : NULL};
     bool read_reported = false;
     while (!rc) {
         bool may_replay = false, wrote_all = false;

@@ -57,6 +57,7 @@ struct ck_save_excludes {
 struct ck_save_extra {
     bool always_tar; /* a tar even of an empty tree or a lone "payload" (world shards) */
     const struct ck_pack_trailer *trailer; /* an entry after the tree, or NULL */
+    const char *if_match; /* a conditional replace of dest (store.h ck_put_opts), or NULL */
 };
 
 /* Archives the tree under dirfd: the snapshot's tree when snap is not NULL (its

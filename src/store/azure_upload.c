@@ -127,7 +127,7 @@ static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err 
     rc = ck_azure_perform(u->az, &c, &resp, err);
     ck_buf_free(&body);
     if (rc && u->cond.on)
-        rc = ck_cond_settle(u->store, &u->cond, false, NULL, rc, err);
+        rc = ck_cond_settle(u->store, &u->cond, false, NULL, false, rc, err);
     return rc;
 }
 
@@ -168,7 +168,7 @@ static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
     struct ck_http_response resp;
     ck_rc rc = ck_azure_perform(u->az, &c, &resp, err);
     if (rc && u->cond.on)
-        rc = ck_cond_settle(u->store, &u->cond, false, NULL, rc, err);
+        rc = ck_cond_settle(u->store, &u->cond, false, NULL, false, rc, err);
     if (!u->if_absent)
         return rc;
     struct ck_create_reply r = {.rc = rc,

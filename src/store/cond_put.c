@@ -31,7 +31,7 @@ void ck_cond_describe(const struct ck_cond *c, bool gcs, char *out, size_t cap)
 }
 
 ck_rc ck_cond_settle(struct ck_store *s, const struct ck_cond *c, bool gcs, const char *want,
-                     ck_rc rc, struct ck_err *err)
+                     bool refused, ck_rc rc, struct ck_err *err)
 {
     struct ck_store_info info;
     struct ck_err herr;
@@ -48,10 +48,15 @@ ck_rc ck_cond_settle(struct ck_store *s, const struct ck_cond *c, bool gcs, cons
     }
     bool expected =
         c->version[0] ? info.exists && strcmp(info.version, c->version) == 0 : !info.exists;
-    if (expected)
-        return rc;
     char cond[192], was[CK_ERR_MSG_MAX];
     ck_cond_describe(c, gcs, cond, sizeof(cond));
+    if (expected && refused)
+        return ck_fail(err, CK_EUNSUPPORTED,
+                       "PUT %s: the store refused the precondition (%s) although the object "
+                       "holds that version: it does not honour conditional writes",
+                       s->display_uri, cond);
+    if (expected)
+        return rc;
     snprintf(was, sizeof(was), "%s", err->msg);
     return ck_fail(err, CK_EEXIST, "PUT %s: the object changed since it was read (%s): %s",
                    s->display_uri, cond, was);

@@ -9,7 +9,9 @@
  * a lost reply may hide a success. One HEAD decides: the object we made (its ETag known in
  * advance: S3's MD5-based ETags) is success; the expected object still there leaves the
  * failure as it was; anything else (another object, or none where one was expected) is
- * CK_EEXIST "the object changed since it was read".
+ * CK_EEXIST "the object changed since it was read". A store that refused the precondition
+ * (412) although the expected object is there does not honour it (radosgw refuses every
+ * If-Match on PUT): CK_EUNSUPPORTED, and the caller may commit without the condition.
  */
 #ifndef CK_STORE_COND_PUT_H
 #define CK_STORE_COND_PUT_H
@@ -33,8 +35,9 @@ ck_rc ck_cond_init(struct ck_cond *c, const struct ck_put_opts *opts, const char
 void ck_cond_describe(const struct ck_cond *c, bool gcs, char *out, size_t cap);
 
 /* After the committing request of a conditional put failed with rc (err holds its
- * message): see the top comment. want is the new object's ETag if known, else NULL. */
+ * message): see the top comment. want is the new object's ETag if known, else NULL;
+ * refused: the server answered 412 (the precondition failed). */
 ck_rc ck_cond_settle(struct ck_store *s, const struct ck_cond *c, bool gcs, const char *want,
-                     ck_rc rc, struct ck_err *err);
+                     bool refused, ck_rc rc, struct ck_err *err);
 
 #endif

@@ -114,7 +114,7 @@ static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err 
     struct gcs_up *u = ctx;
     ck_rc rc = ck_mpu_complete(&u->mpu, n, results, sizeof(struct part_result), 0, NULL, 0, err);
     if (rc && u->cond.on)
-        rc = ck_cond_settle(u->store, &u->cond, true, NULL, rc, err);
+        rc = ck_cond_settle(u->store, &u->cond, true, NULL, false, rc, err);
     if (!rc)
         ck_mpu_sweep(&u->mpu);
     return rc;
@@ -147,7 +147,7 @@ static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
     char want[CK_ETAG_MD5_MAX];
     if (rc && u->cond.on)
         rc = ck_cond_settle(u->store, &u->cond, true, ck_s3_etag_md5(data, len, want) ? want : NULL,
-                            rc, err);
+                            false, rc, err);
     if (u->if_absent) {
         struct ck_create_reply r = {.rc = rc,
                                     .exists = rc && resp.status == 412,

@@ -95,6 +95,7 @@ void ck_store_env_default(struct ck_store_env *env);
 
 struct ck_store_ops {
     const char *name; /* "file", "http" */
+    bool conditional; /* put_begin takes ck_put_opts .if_match (see above) */
     ck_rc (*head)(struct ck_store *s, struct ck_store_info *info, struct ck_err *err);
     ck_rc (*get)(struct ck_store *s, uint64_t off, uint64_t len, const struct ck_sink *sink,
                  struct ck_err *err);
@@ -154,6 +155,12 @@ void ck_store_close(struct ck_store *s);
 static inline const char *ck_store_uri(const struct ck_store *s)
 {
     return s->display_uri;
+}
+
+/* Whether s does conditional replaces (ck_put_opts .if_match): every backend but http. */
+static inline bool ck_store_conditional(const struct ck_store *s)
+{
+    return s->ops->conditional;
 }
 
 ck_rc ck_store_head(struct ck_store *s, struct ck_store_info *info, struct ck_err *err);

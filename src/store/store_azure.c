@@ -54,6 +54,7 @@ static void az_destroy(struct ck_store *s)
 
 static const struct ck_store_ops azure_ops = {
     .name = "azure",
+    .conditional = true,
     .head = az_head,
     .get = az_get,
     .put_begin = ck_azure_put_begin,

@@ -330,6 +330,7 @@ static void file_destroy(struct ck_store *s)
 
 static const struct ck_store_ops file_ops = {
     .name = "file",
+    .conditional = true,
     .head = file_head,
     .get = file_get,
     .put_begin = file_put_begin,

@@ -52,6 +52,7 @@ static void gcs_destroy(struct ck_store *s)
 
 static const struct ck_store_ops gcs_ops = {
     .name = "gcs",
+    .conditional = true,
     .head = gcs_head,
     .get = gcs_get,
     .put_begin = ck_gcs_put_begin,

@@ -51,6 +51,7 @@ static void s3_destroy(struct ck_store *s)
 
 static const struct ck_store_ops s3_ops = {
     .name = "s3",
+    .conditional = true,
     .head = s3_head,
     .get = s3_get,
     .put_begin = ck_s3_put_begin,

@@ -38,6 +38,7 @@ struct ck_world {
 struct world_save {
     struct ck_world *w;
     uint64_t gen;
+    char dest_version[128]; /* rank 0: DEST's version before the round opened ("": none) */
     struct ck_pack_trailer trailer;
     const struct ck_save_plan *plan; /* its superseded hook */
 };
@@ -356,6 +357,26 @@ static ck_rc make_manifest(void *ctx, char **data, size_t *len, struct ck_err *e
 
 /* ---------- the saver target ---------- */
 
+/* Rank 0, before it opens a round: what DEST holds now, which its commit must still find
+ * there (a conditional replace), so that a stale rank 0 never puts an older generation
+ * over a newer one (docs/world.md). *cond false where the store cannot check (http). */
+static ck_rc read_dest_version(struct ck_world *w, struct world_save *ws, bool *cond,
+                               struct ck_err *err)
+{
+    *cond = ck_store_conditional(w->cfg.dest);
+    if (!*cond) {
+        ck_log_debug("%s cannot replace conditionally: a stale rank 0 is not fenced",
+                     ck_store_uri(w->cfg.dest));
+        return CK_OK;
+    }
+    struct ck_store_info info;
+    ck_rc rc = ck_store_head(w->cfg.dest, &info, err);
+    if (!rc)
+        snprintf(ws->dest_version, sizeof(ws->dest_version), "%s",
+                 info.exists ? info.version : "");
+    return rc;
+}
+
 static ck_rc world_begin(void *ctx, struct ck_save_plan *plan, struct ck_err *err)
 {
     struct ck_world *w = ctx;
@@ -364,12 +385,16 @@ static ck_rc world_begin(void *ctx, struct ck_save_plan *plan, struct ck_err *er
         return ck_fail(err, CK_ENOMEM, "out of memory");
     ws->w = w;
     ws->plan = plan;
-    ck_rc rc = w->cfg.rank == 0 ? open_round(w, &ws->gen, err) : join_round(w, plan, &ws->gen, err);
+    bool cond = false;
+    ck_rc rc = w->cfg.rank == 0 ? read_dest_version(w, ws, &cond, err) : CK_OK;
+    if (!rc)
+        rc = w->cfg.rank == 0 ? open_round(w, &ws->gen, err) : join_round(w, plan, &ws->gen, err);
     plan->extra.always_tar = true;
     if (!rc && w->cfg.rank == 0) {
         plan->store = w->cfg.dest;
         ws->trailer = (struct ck_pack_trailer){CK_WORLD_MANIFEST, make_manifest, ws};
         plan->extra.trailer = &ws->trailer;
+        plan->extra.if_match = cond ? ws->dest_version : NULL;
     } else if (!rc) {
         char suffix[CK_WORLD_SUFFIX_MAX];
         rc = open_shard(w, ws->gen, w->cfg.rank, suffix, &plan->store, err);
@@ -390,6 +415,16 @@ static ck_rc world_begin(void *ctx, struct ck_save_plan *plan, struct ck_err *er
 static void close_round(struct ck_world *w, uint64_t gen, ck_rc rc)
 {
     struct ck_err err;
+    if (rc == CK_EEXIST) { /* another rank 0 claimed gen or committed since: it owns the round */
+        ck_log_warn("generation %" PRIu64 ": another rank 0 of this run committed in the "
+                    "meantime; this one gives way and leaves the round object to it",
+                    gen);
+        pthread_mutex_lock(&w->lock);
+        if (gen > w->st.failed)
+            w->st.failed = gen;
+        pthread_mutex_unlock(&w->lock);
+        return;
+    }
     if (!rc) {
         ck_log_info("generation %" PRIu64 " committed: %u ranks", gen, w->cfg.size);
         if (write_hint(w, gen, &err))

@@ -8,6 +8,7 @@ import errno
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -182,6 +183,48 @@ class WorldCases:
         rd = self.restore("ck", "a")
         self.assertEqual(tree(rd.prev), want2)
         self.assertEqual(rd.status()["prev"]["world"]["generation"], 2)
+
+    def test_a_stale_rank0_never_puts_an_older_generation_back(self):
+        """Rank 0 (A) opens round 2 and is paused while it waits for rank 1's shard; a
+        new rank 0 (B, a fresh cache dir) opens round 3, which commits. A resumes, finds
+        its round complete and commits: the conditional replace of DEST (the version A
+        saw before its round opened) refuses it, so generation 3 stays."""
+        ms = self.ranks("st", world=2, extra=["--world-timeout", "120"])
+        self.fill(ms, 1)
+        self.assertEqual(self.save_all(ms, [1, 0]), {0: 0, 1: 0}, ms[0].logtext())
+        a, r1 = ms
+        self.fill(ms, 2)
+        rc_a = {}
+        ta = threading.Thread(target=lambda: rc_a.__setitem__("rc", a.touch_save()))
+        ta.start()
+        wait_for(lambda: a.status()["world"]["waiting_for_ranks"] == 1, 30, "round 2 open")
+        os.kill(a.proc.pid, signal.SIGSTOP)
+        try:
+            self.assertEqual(r1.touch_save(), 0, r1.logtext())  # rank 1 joins round 2
+            b = self.mount(self.dest("st"), name="st-r0-new", env=self.env(),
+                           extra=["--world", "2", "--rank", "0", "--world-timeout", "120"])
+            want3 = self.fill([b, r1], 3)
+            rc_b = {}
+            tb = threading.Thread(target=lambda: rc_b.__setitem__("rc", b.touch_save()))
+            tb.start()
+            wait_for(lambda: b.status()["world"]["waiting_for_ranks"] == 1, 30, "round 3 open")
+            self.assertEqual(r1.touch_save(), 0, r1.logtext())  # rank 1 joins round 3
+            tb.join(120)
+            self.assertEqual(rc_b.get("rc"), 0, b.logtext())
+            self.assertEqual(b.status()["world"]["committed"], 3)
+        finally:
+            os.kill(a.proc.pid, signal.SIGCONT)
+        ta.join(120)
+        self.assertNotEqual(rc_a.get("rc"), 0, a.logtext())
+        self.assertIn("changed since it was read", a.status()["last_error"])
+        self.assertIn("gives way", a.logtext())
+        rd = self.restore("st", "a")
+        self.assertEqual(tree(rd.prev), want3)
+        self.assertEqual(rd.status()["prev"]["world"]["generation"], 3)
+        # The round object is B's: rank 1 learns that its generation 3 committed.
+        out = subprocess.run([BIN, "wait", "--committed", "--timeout", "30", r1.mnt],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
 
     def test_two_ranks_saving_one_path_is_an_error(self):
         ms = self.ranks("ck", world=2)
