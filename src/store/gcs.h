@@ -70,6 +70,9 @@ ck_rc ck_gcs_perform(struct ck_gcs *g, const struct ck_gcs_call *call,
 ck_rc ck_gcs_copy_from(struct ck_store *dst, struct ck_store *src, uint64_t size,
                        struct ck_err *err);
 
+/* The store's del op (gcs_upload.c). */
+ck_rc ck_gcs_delete(struct ck_store *s, struct ck_err *err);
+
 ck_rc ck_gcs_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
                        struct ck_store_upload **out, struct ck_err *err);
 

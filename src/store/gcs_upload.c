@@ -168,6 +168,35 @@ static const struct ck_part_ops gcs_part_ops = {
     .free_ctx = free,
 };
 
+/* The multipart requests' context of u (no upload yet). */
+static void init_mpu(struct gcs_up *u)
+{
+    u->mpu = (struct ck_mpu){.display = u->g->display,
+                             .key = u->g->key,
+                             .labels = step_labels,
+                             .initiate_query = "uploads",
+                             .list_prefix = true,
+                             .perform = mpu_perform,
+                             .ctx = u};
+}
+
+/* The store's del op: the sweep of the key's open uploads, then DELETE (404: nothing was
+ * there). */
+ck_rc ck_gcs_delete(struct ck_store *s, struct ck_err *err)
+{
+    struct gcs_up u = {.g = s->priv, .store = s};
+    init_mpu(&u);
+    ck_mpu_sweep(&u.mpu);
+    struct ck_gcs_call c = {.method = CK_HTTP_DELETE};
+    struct ck_http_response resp;
+    ck_rc rc = ck_gcs_perform(u.g, &c, &resp, err);
+    if (rc == CK_ENOTFOUND) {
+        ck_err_clear(err);
+        rc = CK_OK;
+    }
+    return rc;
+}
+
 ck_rc ck_gcs_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
                        struct ck_store_upload **out, struct ck_err *err)
 {
@@ -183,13 +212,7 @@ ck_rc ck_gcs_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
         free(u);
         return rc;
     }
-    u->mpu = (struct ck_mpu){.display = g->display,
-                             .key = g->key,
-                             .labels = step_labels,
-                             .initiate_query = "uploads",
-                             .list_prefix = true,
-                             .perform = mpu_perform,
-                             .ctx = u};
+    init_mpu(u);
     struct ck_part_cfg cfg = g->parts;
     cfg.result_size = sizeof(struct part_result);
     cfg.single_only = opts->if_absent;

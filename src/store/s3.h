@@ -82,6 +82,9 @@ ck_rc ck_s3_perform(struct ck_s3 *s3, const struct ck_s3_call *call, struct ck_h
 
 /* An upload of the store's object (s3_upload.c); put_write, put_commit and put_abort are
  * part_upload.c's. */
+/* The store's del op (s3_upload.c). */
+ck_rc ck_s3_delete(struct ck_store *s, struct ck_err *err);
+
 ck_rc ck_s3_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
                       struct ck_store_upload **out, struct ck_err *err);
 

@@ -359,6 +359,34 @@ static const struct ck_part_ops s3_part_ops = {
     .free_ctx = free,
 };
 
+/* The multipart requests' context of u (no upload yet). */
+static void init_mpu(struct s3_up *u)
+{
+    u->mpu = (struct ck_mpu){.display = u->s3->display,
+                             .key = u->s3->key,
+                             .labels = step_labels,
+                             .initiate_query = "uploads=",
+                             .perform = mpu_perform,
+                             .ctx = u};
+}
+
+/* The store's del op: the sweep of the key's open uploads, then DELETE (404: nothing was
+ * there). */
+ck_rc ck_s3_delete(struct ck_store *s, struct ck_err *err)
+{
+    struct s3_up u = {.s3 = s->priv, .store = s};
+    init_mpu(&u);
+    ck_mpu_sweep(&u.mpu);
+    struct ck_s3_call c = {.method = CK_HTTP_DELETE};
+    struct ck_http_response resp;
+    ck_rc rc = ck_s3_perform(u.s3, &c, &resp, err);
+    if (rc == CK_ENOTFOUND) {
+        ck_err_clear(err);
+        rc = CK_OK;
+    }
+    return rc;
+}
+
 ck_rc ck_s3_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
                       struct ck_store_upload **out, struct ck_err *err)
 {
@@ -373,12 +401,7 @@ ck_rc ck_s3_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
         free(u);
         return rc;
     }
-    u->mpu = (struct ck_mpu){.display = u->s3->display,
-                             .key = u->s3->key,
-                             .labels = step_labels,
-                             .initiate_query = "uploads=",
-                             .perform = mpu_perform,
-                             .ctx = u};
+    init_mpu(u);
     struct ck_part_cfg cfg = {
         .part_size = u->s3->set.part_size,
         .max_part = CK_S3_MAX_PART,

@@ -51,6 +51,11 @@
  *     refusal after a retry) is settled by a head(): our own new object is success, the
  *     expected one means the failure stands, any other is CK_EEXIST. A store that ignores
  *     the header (radosgw ignores If-Match on PUT, docs/s3.md) overwrites.
+ *   - Deletes (ck_store_delete): the object goes, and with it what unfinished uploads of
+ *     its key left (S3 and GCS: open multipart uploads; file://: temp files of killed
+ *     writers; Azure: nothing to do, uncommitted blocks expire by themselves). CK_OK also
+ *     when nothing was there. Only for a key no writer is uploading to: an upload in
+ *     progress would lose its parts. http(s): CK_EUNSUPPORTED.
  *   - Thread safety: a ck_store may be used by several threads at once; one upload is
  *     used by one thread at a time.
  *   - Errors name the operation and the display URI ("PUT http://h/ck: HTTP 403
@@ -109,6 +114,8 @@ struct ck_store_ops {
      * endpoint, too large): the caller then streams the bytes. */
     ck_rc (*copy_from)(struct ck_store *dst, struct ck_store *src, uint64_t size,
                        struct ck_err *err);
+    /* Optional (NULL: CK_EUNSUPPORTED): see "Deletes" above. */
+    ck_rc (*del)(struct ck_store *s, struct ck_err *err);
     void (*destroy)(struct ck_store *s);
 };
 
@@ -178,6 +185,9 @@ void ck_store_put_abort(struct ck_store_upload *u);
  * A short or long source is an error and leaves dst as it was. */
 ck_rc ck_store_copy(struct ck_store *src, uint64_t size, struct ck_store *dst, bool *server_side,
                     struct ck_err *err);
+
+/* Deletes the object and its key's unfinished uploads; see "Deletes" above. */
+ck_rc ck_store_delete(struct ck_store *s, struct ck_err *err);
 
 /* A sink that feeds an upload; ctx is the struct ck_store_upload. */
 struct ck_sink ck_store_upload_sink(struct ck_store_upload *u);

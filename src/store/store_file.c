@@ -20,6 +20,7 @@
  * absent for "", else CK_EEXIST and the temp file is removed. Writers that are not
  * ckptfs and rename over the object without the lock are not ordered by it.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -315,6 +316,26 @@ static ck_rc file_put_commit(struct ck_store_upload *up, struct ck_err *err)
     return rc;
 }
 
+/* unlink(2) of the object, and of the temp files ".<name>.ckptfs-XXXXXX" killed writers
+ * left beside it. */
+static ck_rc file_delete(struct ck_store *s, struct ck_err *err)
+{
+    struct file_store *fs = fs_of(s);
+    if (unlink(fs->path) != 0 && errno != ENOENT && errno != ENOTDIR)
+        return ck_fail_errno(err, errno, "DELETE %s", s->display_uri);
+    DIR *d = opendir(fs->dir);
+    if (!d)
+        return errno == ENOENT ? CK_OK : ck_fail_errno(err, errno, "DELETE %s", s->display_uri);
+    char prefix[NAME_MAX + 16];
+    int n = snprintf(prefix, sizeof(prefix), ".%s.ckptfs-", fs->base);
+    for (struct dirent *e; (e = readdir(d));)
+        if (n > 0 && (size_t)n < sizeof(prefix) && strncmp(e->d_name, prefix, (size_t)n) == 0 &&
+            strlen(e->d_name) == (size_t)n + 6)
+            unlinkat(dirfd(d), e->d_name, 0);
+    closedir(d);
+    return CK_OK;
+}
+
 static void file_destroy(struct ck_store *s)
 {
     struct file_store *fs = fs_of(s);
@@ -331,6 +352,7 @@ static void file_destroy(struct ck_store *s)
 static const struct ck_store_ops file_ops = {
     .name = "file",
     .conditional = true,
+    .del = file_delete,
     .head = file_head,
     .get = file_get,
     .put_begin = file_put_begin,

@@ -57,6 +57,7 @@ static const struct ck_store_ops gcs_ops = {
     .get = gcs_get,
     .put_begin = ck_gcs_put_begin,
     .copy_from = ck_gcs_copy_from,
+    .del = ck_gcs_delete,
     .put_write = ck_part_upload_write,
     .put_commit = ck_part_upload_commit,
     .put_abort = ck_part_upload_abort,

@@ -368,6 +368,19 @@ START_TEST(test_conditional_replace)
 }
 END_TEST
 
+START_TEST(test_delete)
+{
+    struct ck_store_env env;
+    struct ck_store *s = open_blob(&env, "del/shard", "");
+    struct ck_err err;
+    ck_assert_msg(put_opts(s, false, "shard", 5, &err) == CK_OK, "%s", err.msg);
+    ck_assert_msg(ck_store_delete(s, &err) == CK_OK, "%s", err.msg);
+    expect_blob("del/shard", "MISSING");
+    ck_assert_msg(ck_store_delete(s, &err) == CK_OK, "%s", err.msg); /* nothing there: fine */
+    ck_store_close(s);
+}
+END_TEST
+
 /* ---- servers ------------------------------------------------------------------------ */
 
 static bool start_proxy(void)
@@ -467,6 +480,7 @@ static Suite *store_azure_suite(bool with_azurite)
     tcase_add_test(tc, test_create_only_reply_lost);
     tcase_add_test(tc, test_create_only_too_large_is_unsupported);
     tcase_add_test(tc, test_conditional_replace);
+    tcase_add_test(tc, test_delete);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -425,6 +425,32 @@ START_TEST(test_conditional_replace)
 }
 END_TEST
 
+START_TEST(test_delete)
+{
+    struct ck_store *s = open_store("gone");
+    put_all(s, "shard", 5);
+    char tmp[300];
+    snprintf(tmp, sizeof(tmp), "%s/.gone.ckptfs-AbC123", root); /* a killed writer's */
+    FILE *f = fopen(tmp, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    char other[300];
+    snprintf(other, sizeof(other), "%s/.gone2.ckptfs-AbC123", root); /* another key's */
+    f = fopen(other, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    struct ck_err err;
+    ck_assert_msg(ck_store_delete(s, &err) == CK_OK, "%s", err.msg);
+    struct ck_store_info info;
+    ck_assert_msg(ck_store_head(s, &info, &err) == CK_OK, "%s", err.msg);
+    ck_assert(!info.exists);
+    ck_assert_int_eq(access(tmp, F_OK), -1);
+    ck_assert_int_eq(access(other, F_OK), 0);
+    ck_assert_msg(ck_store_delete(s, &err) == CK_OK, "%s", err.msg);
+    ck_store_close(s);
+}
+END_TEST
+
 static Suite *store_file_suite(void)
 {
     Suite *s = suite_create("store_file");
@@ -444,6 +470,7 @@ static Suite *store_file_suite(void)
     tcase_add_test(tc, test_plain_put_still_overwrites);
     tcase_add_test(tc, test_create_only_refuses_any_entry);
     tcase_add_test(tc, test_conditional_replace);
+    tcase_add_test(tc, test_delete);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -322,6 +322,19 @@ START_TEST(test_conditional_replace)
 }
 END_TEST
 
+START_TEST(test_delete)
+{
+    struct ck_store_env env;
+    struct ck_store *s = open_key(&env, "del/shard", "");
+    struct ck_err err;
+    ck_assert_msg(put_opts(s, false, "shard", 5, &err) == CK_OK, "%s", err.msg);
+    ck_assert_msg(ck_store_delete(s, &err) == CK_OK, "%s", err.msg);
+    expect_no_object("del/shard");
+    ck_assert_msg(ck_store_delete(s, &err) == CK_OK, "%s", err.msg); /* nothing there: fine */
+    ck_store_close(s);
+}
+END_TEST
+
 /* ---- servers ------------------------------------------------------------------------ */
 
 /* Runs argv (it dies with this process); the port it prints first, or 0. */
@@ -393,6 +406,7 @@ static Suite *store_gcs_suite(void)
     tcase_add_test(tc, test_create_only_too_large_is_unsupported);
     tcase_add_test(tc, test_fake_takes_the_header_not_the_json_parameter);
     tcase_add_test(tc, test_conditional_replace);
+    tcase_add_test(tc, test_delete);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -166,6 +166,14 @@ static int open_uploads(void)
     return atoi(out);
 }
 
+/* Waits (at most 10 s) until at least n multipart uploads are open in the bucket. */
+static void wait_for_open_uploads(int n)
+{
+    for (int i = 0; i < 100 && open_uploads() < n; i++)
+        usleep(100000);
+    ck_assert_int_ge(open_uploads(), n);
+}
+
 /* A request to the proxy's control endpoint; the reply body goes to out if not NULL. */
 static void control(enum ck_http_method m, const char *what, const char *body, struct ck_buf *out)
 {
@@ -1021,6 +1029,36 @@ START_TEST(test_conditional_multipart_if_none_match)
 }
 END_TEST
 
+/* ---- deletes ------------------------------------------------------------------------- */
+
+START_TEST(test_delete_object_and_open_uploads)
+{
+    struct ck_store_env env;
+    setenv("CKPTFS_S3_PART_SIZE", "5M", 1);
+    struct ck_store *s = open_via_proxy(&env, "del/shard", "");
+    struct ck_err err;
+    ck_assert_msg(put_bytes(s, "a failed round's shard", 22, &err) == CK_OK, "%s", err.msg);
+    /* An upload of the key left open (a rank killed mid-upload): parts sent, no commit. */
+    struct ck_put_opts o = {.size = CK_STORE_SIZE_UNKNOWN};
+    struct ck_store_upload *left;
+    ck_assert_msg(ck_store_put_begin(s, &o, &left, &err) == CK_OK, "%s", err.msg);
+    char *data = pattern(11 * MiB, 17);
+    ck_assert_msg(ck_store_put_write(left, data, 11 * MiB, &err) == CK_OK, "%s", err.msg);
+    wait_for_open_uploads(1);
+    struct ck_store *t = open_key(&env, "del/shard");
+    ck_assert_msg(ck_store_delete(t, &err) == CK_OK, "%s", err.msg);
+    ck_assert_int_eq(open_uploads(), 0);
+    struct ck_store_info info;
+    ck_assert_msg(ck_store_head(t, &info, &err) == CK_OK, "%s", err.msg);
+    ck_assert(!info.exists);
+    ck_assert_msg(ck_store_delete(t, &err) == CK_OK, "%s", err.msg); /* nothing there: fine */
+    ck_store_put_abort(left);
+    ck_store_close(t);
+    ck_store_close(s);
+    free(data);
+}
+END_TEST
+
 /* A stand-in S3 (anonymous) whose first argv[1] PUTs answer 409 ConditionalRequestConflict,
  * then 412 for If-None-Match: * on a key it holds; GET /__stub/puts counts PUTs. */
 static const char conflict_stub[] =
@@ -1270,6 +1308,7 @@ static Suite *store_s3_suite(void)
     tcase_add_test(tc, test_conditional_replace);
     tcase_add_test(tc, test_conditional_replace_reply_lost_is_ours);
     tcase_add_test(tc, test_conditional_multipart_if_none_match);
+    tcase_add_test(tc, test_delete_object_and_open_uploads);
     suite_add_tcase(s, tc);
     return s;
 }
