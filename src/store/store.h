@@ -164,6 +164,12 @@ static inline const char *ck_store_uri(const struct ck_store *s)
     return s->display_uri;
 }
 
+/* Whether s can delete (ck_store_delete): every backend but http. */
+static inline bool ck_store_deletes(const struct ck_store *s)
+{
+    return s->ops->del != NULL;
+}
+
 /* Whether s does conditional replaces (ck_put_opts .if_match): every backend but http. */
 static inline bool ck_store_conditional(const struct ck_store *s)
 {

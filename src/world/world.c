@@ -16,14 +16,16 @@
 #include "util/log.h"
 #include "world/manifest.h"
 #include "world/round.h"
+#include "world/sweep.h"
 
 #define STATE_FILE "world-generation"
 
 struct ck_world {
     struct ck_world_cfg cfg;
     char state_path[PATH_MAX];
-    struct ck_store *hint;  /* DEST.ranks/[ID/]committed */
-    struct ck_store *round; /* DEST.ranks/[ID/]round (round.h) */
+    struct ck_store *hint;        /* DEST.ranks/[ID/]committed */
+    struct ck_store *round;       /* DEST.ranks/[ID/]round (round.h) */
+    struct ck_world_sweep *sweep; /* rank 0: the failed rounds' objects to remove */
     struct ck_save_target target;
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -143,6 +145,8 @@ static ck_rc open_round(struct ck_world *w, uint64_t *gen, struct ck_err *err)
         rc = ck_round_read(w->round, &r, err);
     if (rc)
         return rc;
+    if (r.gen > hinted && (r.state == CK_ROUND_WAITING || r.state == CK_ROUND_FAILED))
+        ck_world_sweep_abandoned(w->sweep, r.gen, r.state == CK_ROUND_WAITING);
     last = last > hinted ? last : hinted;
     *gen = (last > r.gen ? last : r.gen) + 1;
     rc = write_state(w, *gen, err);
@@ -372,8 +376,7 @@ static ck_rc read_dest_version(struct ck_world *w, struct world_save *ws, bool *
     struct ck_store_info info;
     ck_rc rc = ck_store_head(w->cfg.dest, &info, err);
     if (!rc)
-        snprintf(ws->dest_version, sizeof(ws->dest_version), "%s",
-                 info.exists ? info.version : "");
+        snprintf(ws->dest_version, sizeof(ws->dest_version), "%s", info.exists ? info.version : "");
     return rc;
 }
 
@@ -437,6 +440,10 @@ static void close_round(struct ck_world *w, uint64_t gen, ck_rc rc)
         ck_log_warn("generation %" PRIu64 ": the round object was not updated (%s); the other "
                     "ranks wait for the next round to learn the outcome",
                     gen, err.msg);
+    if (rc)
+        ck_world_sweep_failed(w->sweep, gen);
+    else
+        ck_world_sweep_run(w->sweep, gen);
     pthread_mutex_lock(&w->lock);
     if (rc && gen > w->st.failed)
         w->st.failed = gen;
@@ -536,6 +543,8 @@ ck_rc ck_world_new(const struct ck_world_cfg *cfg, struct ck_world **out, struct
         rc = ck_world_round_suffix(cfg->id, suffix, err);
     if (!rc)
         rc = open_at(cfg, suffix, &w->round, err);
+    if (!rc && cfg->rank == 0)
+        rc = ck_world_sweep_new(&w->cfg, &w->sweep, err);
     if (!rc && cfg->rank != 0) {
         if (pthread_create(&w->poller, NULL, poll_main, w) != 0)
             rc = ck_fail(err, CK_ENOMEM, "cannot start the multi-rank poller");
@@ -575,6 +584,7 @@ void ck_world_free(struct ck_world *w)
         ck_store_close(w->hint);
     if (w->round)
         ck_store_close(w->round);
+    ck_world_sweep_free(w->sweep);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->cond);
     free(w);

@@ -184,48 +184,6 @@ class WorldCases:
         self.assertEqual(tree(rd.prev), want2)
         self.assertEqual(rd.status()["prev"]["world"]["generation"], 2)
 
-    def test_a_stale_rank0_never_puts_an_older_generation_back(self):
-        """Rank 0 (A) opens round 2 and is paused while it waits for rank 1's shard; a
-        new rank 0 (B, a fresh cache dir) opens round 3, which commits. A resumes, finds
-        its round complete and commits: the conditional replace of DEST (the version A
-        saw before its round opened) refuses it, so generation 3 stays."""
-        ms = self.ranks("st", world=2, extra=["--world-timeout", "120"])
-        self.fill(ms, 1)
-        self.assertEqual(self.save_all(ms, [1, 0]), {0: 0, 1: 0}, ms[0].logtext())
-        a, r1 = ms
-        self.fill(ms, 2)
-        rc_a = {}
-        ta = threading.Thread(target=lambda: rc_a.__setitem__("rc", a.touch_save()))
-        ta.start()
-        wait_for(lambda: a.status()["world"]["waiting_for_ranks"] == 1, 30, "round 2 open")
-        os.kill(a.proc.pid, signal.SIGSTOP)
-        try:
-            self.assertEqual(r1.touch_save(), 0, r1.logtext())  # rank 1 joins round 2
-            b = self.mount(self.dest("st"), name="st-r0-new", env=self.env(),
-                           extra=["--world", "2", "--rank", "0", "--world-timeout", "120"])
-            want3 = self.fill([b, r1], 3)
-            rc_b = {}
-            tb = threading.Thread(target=lambda: rc_b.__setitem__("rc", b.touch_save()))
-            tb.start()
-            wait_for(lambda: b.status()["world"]["waiting_for_ranks"] == 1, 30, "round 3 open")
-            self.assertEqual(r1.touch_save(), 0, r1.logtext())  # rank 1 joins round 3
-            tb.join(120)
-            self.assertEqual(rc_b.get("rc"), 0, b.logtext())
-            self.assertEqual(b.status()["world"]["committed"], 3)
-        finally:
-            os.kill(a.proc.pid, signal.SIGCONT)
-        ta.join(120)
-        self.assertNotEqual(rc_a.get("rc"), 0, a.logtext())
-        self.assertIn("changed since it was read", a.status()["last_error"])
-        self.assertIn("gives way", a.logtext())
-        rd = self.restore("st", "a")
-        self.assertEqual(tree(rd.prev), want3)
-        self.assertEqual(rd.status()["prev"]["world"]["generation"], 3)
-        # The round object is B's: rank 1 learns that its generation 3 committed.
-        out = subprocess.run([BIN, "wait", "--committed", "--timeout", "30", r1.mnt],
-                             capture_output=True, text=True, timeout=60)
-        self.assertEqual(out.returncode, 0, out.stderr)
-
     def test_two_ranks_saving_one_path_is_an_error(self):
         ms = self.ranks("ck", world=2)
         for m in ms:
@@ -309,6 +267,15 @@ class FileWorldTest(WorldCases, MountTest):
         self.assertEqual(tree(rd.prev), want3)
         self.assertEqual(rd.status()["prev"]["world"]["generation"], 3)
         self.assertNotEqual(want1, want3)
+        # Round 2 failed: once round 3 committed, rank 0 removed its shards (ranks 1 and 2
+        # had uploaded theirs); the committed generations' shards stay.
+        ranks = self.path("store", "ck.tar.gz.ranks")
+        self.assertEqual(os.listdir(os.path.join(ranks, "g2")), [])
+        self.assertEqual(sorted(os.listdir(os.path.join(ranks, "g1"))),
+                         ["commit", "r1-of-4", "r2-of-4", "r3-of-4"])
+        self.assertEqual(sorted(os.listdir(os.path.join(ranks, "g3"))),
+                         ["commit", "r1-of-4", "r2-of-4", "r3-of-4"])
+        self.assertIn("generation 2 failed: its shards and claim are removed", ms[0].logtext())
 
     def test_unmount_of_a_rank_does_not_save_or_wait(self):
         ms = self.ranks("ck", world=2, extra=["--world-timeout", "600"])
@@ -318,6 +285,56 @@ class FileWorldTest(WorldCases, MountTest):
         self.assertEqual(ms[0].unmount(timeout=60), 0)  # rank 1 will not save: no wait
         self.assertIn("not saved", ms[0].logtext())
         self.assertTrue(os.path.exists(os.path.join(ms[0].cache, "save", "late")))
+
+    def test_a_stale_rank0_never_puts_an_older_generation_back(self):
+        """Rank 0 (A) opens round 2 and is paused while it waits for rank 1's shard; a
+        new rank 0 (B, a fresh cache dir) opens round 3, which commits. A resumes, finds
+        its round complete and commits: the conditional replace of DEST (the version A
+        saw before its round opened) refuses it, so generation 3 stays. B removes round 2's
+        objects after its commit (A never claimed it); the test puts rank 1's shard back,
+        as if A had seen it before its pause, so that A goes on to its commit. (Each
+        store's conditional commit: tests/unit/test_store_*.c.)"""
+        ms = self.ranks("st", world=2, extra=["--world-timeout", "120"])
+        self.fill(ms, 1)
+        self.assertEqual(self.save_all(ms, [1, 0]), {0: 0, 1: 0}, ms[0].logtext())
+        a, r1 = ms
+        self.fill(ms, 2)
+        rc_a = {}
+        ta = threading.Thread(target=lambda: rc_a.__setitem__("rc", a.touch_save()))
+        ta.start()
+        wait_for(lambda: a.status()["world"]["waiting_for_ranks"] == 1, 30, "round 2 open")
+        os.kill(a.proc.pid, signal.SIGSTOP)
+        try:
+            self.assertEqual(r1.touch_save(), 0, r1.logtext())  # rank 1 joins round 2
+            shard2 = self.path("store", "st.tar.gz.ranks", "g2", "r1-of-2")
+            shutil.copyfile(shard2, shard2 + ".copy")
+            b = self.mount(self.dest("st"), name="st-r0-new", env=self.env(),
+                           extra=["--world", "2", "--rank", "0", "--world-timeout", "120"])
+            want3 = self.fill([b, r1], 3)
+            rc_b = {}
+            tb = threading.Thread(target=lambda: rc_b.__setitem__("rc", b.touch_save()))
+            tb.start()
+            wait_for(lambda: b.status()["world"]["waiting_for_ranks"] == 1, 30, "round 3 open")
+            self.assertEqual(r1.touch_save(), 0, r1.logtext())  # rank 1 joins round 3
+            tb.join(120)
+            self.assertEqual(rc_b.get("rc"), 0, b.logtext())
+            self.assertEqual(b.status()["world"]["committed"], 3)
+            self.assertIn("generation 2 failed: its shards and claim are removed", b.logtext())
+            self.assertFalse(os.path.exists(shard2))
+            os.rename(shard2 + ".copy", shard2)
+        finally:
+            os.kill(a.proc.pid, signal.SIGCONT)
+        ta.join(120)
+        self.assertNotEqual(rc_a.get("rc"), 0, a.logtext())
+        self.assertIn("changed since it was read", a.status()["last_error"])
+        self.assertIn("gives way", a.logtext())
+        rd = self.restore("st", "a")
+        self.assertEqual(tree(rd.prev), want3)
+        self.assertEqual(rd.status()["prev"]["world"]["generation"], 3)
+        # The round object is B's: rank 1 learns that its generation 3 committed.
+        out = subprocess.run([BIN, "wait", "--committed", "--timeout", "30", r1.mnt],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
 
     def test_rewritten_shard_is_refused(self):
         ms = self.ranks("ck", world=2)
@@ -469,6 +486,14 @@ class S3WorldTest(WorldCases, MountTest):
         rd = self.restore("ck", "b")
         self.assertEqual(tree(rd.prev), want3)
         self.assertEqual(rd.status()["prev"]["world"]["generation"], 3)
+        # Round 2 failed (ranks 2 and 3 had uploaded their shards): once round 3 committed,
+        # rank 0 removed them; generation 3's objects stay.
+        c = self.moto.client()
+        keys = [o["Key"] for o in c.list_objects_v2(Bucket="ckit").get("Contents", [])
+                if o["Key"].startswith("world/ck.ranks/")]  # (moto: no "/" in a signed prefix)
+        self.assertFalse([k for k in keys if "/g2/" in k], keys)
+        self.assertEqual(len([k for k in keys if "/g3/" in k]), 4, keys)
+        self.assertEqual(c.list_multipart_uploads(Bucket="ckit").get("Uploads", []), [])
 
 
 class GcsWorldTest(WorldCases, MountTest):
