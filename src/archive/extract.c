@@ -32,6 +32,7 @@
 #include "archive/extract_tree.h"
 #include "archive/gunzip_reader.h"
 #include "archive/utf8_locale.h"
+#include "util/fsutil.h"
 
 #define RAW_READ_SIZE (1024u * 1024u)       /* read size for non-gzip objects */
 #define DRAIN_MAX     (16u * 1024u * 1024u) /* gzip bytes checked after the tar end */
@@ -182,14 +183,11 @@ static ck_rc write_data(struct xr *x, int fd, int64_t size)
         }
         if (off < 0 || (uint64_t)off > (uint64_t)size || len > (uint64_t)(size - off))
             return hostile(x, "data beyond the declared size");
-        for (size_t done = 0; done < len;) {
-            ssize_t n = pwrite(fd, (const char *)buf + done, len - done, (off_t)(off + done));
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0)
-                return ck_fail_errno(x->err, errno, "archive entry '%s': write", x->qname);
-            done += (size_t)n;
-        }
+        char what[QNAME_MAX + 32];
+        snprintf(what, sizeof(what), "archive entry '%s'", x->qname);
+        ck_rc rc = ck_pwrite_sparse(fd, buf, len, (uint64_t)off, what, x->err); /* a new file */
+        if (rc)
+            return rc;
         x->st.bytes += len;
     }
 }

@@ -168,13 +168,56 @@ static ck_rc write_header(struct pack *p, const struct stat *st, const char *lin
     return p->opts.observe(p->opts.observe_ctx, &pe, p->err);
 }
 
-/* Copies exactly size bytes of fd into the archive; a file that shrank is an error. */
+/* Where the data after pos ends in fd (SEEK_HOLE), and where the next data starts
+ * (SEEK_DATA): [pos, *data_end) is to be read, [*data_end, *next) is a hole. A file system
+ * that cannot tell has all of [pos, size) as data. */
+static void find_hole(int fd, uint64_t pos, uint64_t size, uint64_t *data_end, uint64_t *next)
+{
+    *data_end = *next = size;
+    off_t h = lseek(fd, (off_t)pos, SEEK_HOLE);
+    if (h < 0 || (uint64_t)h >= size)
+        return;
+    *data_end = (uint64_t)h;
+    off_t d = lseek(fd, h, SEEK_DATA);
+    *next = d < 0 || (uint64_t)d > size ? size : (uint64_t)d; /* ENXIO: a trailing hole */
+}
+
+/* Writes len zeros (a hole of the file) into the archive, without reading them. */
+static ck_rc write_zeros(struct pack *p, uint64_t len)
+{
+    memset(p->data, 0, len < PACK_READ_BLOCK ? (size_t)len : PACK_READ_BLOCK);
+    for (uint64_t done = 0; done < len;) {
+        size_t n = len - done < PACK_READ_BLOCK ? (size_t)(len - done) : PACK_READ_BLOCK;
+        if (archive_write_data(p->a, p->data, n) != (la_ssize_t)n)
+            return archive_fail(p, "data of");
+        done += n;
+        p->st.file_bytes += n;
+    }
+    return CK_OK;
+}
+
+/* Copies exactly size bytes of fd into the archive; a file that shrank is an error. The
+ * holes of a sparse file are not read (their zeros are written as they are: the archive
+ * keeps no hole map yet). */
 static ck_rc copy_data(struct pack *p, int fd, uint64_t size)
 {
-    uint64_t done = 0;
+    uint64_t done = 0, data_end = 0, next = 0;
     while (done < size) {
-        size_t want = size - done < PACK_READ_BLOCK ? (size_t)(size - done) : PACK_READ_BLOCK;
-        ssize_t n = read(fd, p->data, want);
+        if (done == data_end) {
+            find_hole(fd, done, size, &data_end, &next);
+            if (data_end == done && next > done) { /* done is in a hole */
+                ck_rc rc = write_zeros(p, next - done);
+                if (rc)
+                    return rc;
+                done = data_end = next; /* ask again there */
+                continue;
+            }
+            if (data_end == done) /* the file system contradicts itself: read the rest */
+                data_end = size;
+        }
+        uint64_t left = data_end - done;
+        size_t want = left < PACK_READ_BLOCK ? (size_t)left : PACK_READ_BLOCK;
+        ssize_t n = pread(fd, p->data, want, (off_t)done);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)

@@ -16,6 +16,7 @@
 #include <isa-l/igzip_lib.h>
 
 #include "archive/extract_tree.h"
+#include "util/fsutil.h"
 #include "util/log.h"
 
 #define TAIL_FETCH    (256u << 10) /* the first ranged GET of the object's tail */
@@ -256,13 +257,10 @@ static ck_rc write_file_part(struct ck_lazy *lz, const struct ck_ix_entry *e, ui
     }
     if (fd < 0)
         rc = ck_fail_errno(err, errno, "prev/%s: open for filling", e->name);
-    for (size_t done = 0; !rc && done < n;) {
-        ssize_t w = pwrite(fd, p + done, n - done, (off_t)(at + done));
-        if (w < 0 && errno != EINTR)
-            rc = ck_fail_errno(err, errno, "prev/%s: write", e->name);
-        else if (w > 0)
-            done += (size_t)w;
-    }
+    char what[600];
+    snprintf(what, sizeof(what), "prev/%.500s", e->name);
+    if (!rc) /* a placeholder made by ftruncate: its zeros stay holes (fsutil.h) */
+        rc = ck_pwrite_sparse(fd, p, n, at, what, err);
     if (fd >= 0) {
         struct timespec t[2] = {{e->mtime_sec, e->mtime_nsec}, {e->mtime_sec, e->mtime_nsec}};
         futimens(fd, t);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -102,4 +103,48 @@ ck_rc ck_lock_dir(const char *dir, int *fd, struct ck_err *err)
                        "own --cache-dir",
                        dir, pid[0] ? pid : "unknown");
     return ck_fail_errno(err, e, "locking %s", path);
+}
+
+/* Whether n bytes at p are all zero. */
+static bool all_zero(const unsigned char *p, size_t n)
+{
+    return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
+static ck_rc pwrite_all(int fd, const unsigned char *p, size_t n, uint64_t off, const char *what,
+                        struct ck_err *err)
+{
+    for (size_t done = 0; done < n;) {
+        ssize_t w = pwrite(fd, p + done, n - done, (off_t)(off + done));
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return ck_fail_errno(err, errno, "%s: write", what);
+        done += (size_t)w;
+    }
+    return CK_OK;
+}
+
+ck_rc ck_pwrite_sparse(int fd, const void *buf, size_t len, uint64_t off, const char *what,
+                       struct ck_err *err)
+{
+    const unsigned char *p = buf;
+    size_t run = 0; /* bytes before the current piece that still have to be written */
+    size_t i = 0;
+    while (i < len) {
+        uint64_t at = off + i;
+        size_t piece = CK_HOLE_BLOCK - (size_t)(at % CK_HOLE_BLOCK);
+        if (piece > len - i)
+            piece = len - i;
+        if (all_zero(p + i, piece)) { /* a whole block, or the zero end of one */
+            ck_rc rc = pwrite_all(fd, p + i - run, run, at - run, what, err);
+            if (rc)
+                return rc;
+            run = 0;
+        } else {
+            run += piece;
+        }
+        i += piece;
+    }
+    return pwrite_all(fd, p + len - run, run, off + len - run, what, err);
 }

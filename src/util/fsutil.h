@@ -5,6 +5,8 @@
 #ifndef CK_UTIL_FSUTIL_H
 #define CK_UTIL_FSUTIL_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "util/err.h"
@@ -24,5 +26,15 @@ ck_rc ck_lock_dir(const char *dir, int *fd, struct ck_err *err);
 
 /* Rewrites the pid in a lock taken by ck_lock_dir (after a fork that keeps it). */
 void ck_lock_dir_pid(int fd);
+
+#define CK_HOLE_BLOCK 4096u /* the unit ck_pwrite_sparse leaves unwritten */
+
+/* pwrite(2) of len bytes at off, in full (EINTR and short writes retried), except that
+ * the pieces (CK_HOLE_BLOCK-aligned blocks, or the parts of one that the range covers)
+ * holding only zeros are skipped: for a file whose range is known to read as zeros
+ * already (created empty, or a placeholder made by ftruncate), so that runs of zeros stay
+ * holes on disk. A failure is "WHAT: write: strerror". */
+ck_rc ck_pwrite_sparse(int fd, const void *buf, size_t len, uint64_t off, const char *what,
+                       struct ck_err *err);
 
 #endif

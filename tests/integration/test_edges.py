@@ -86,6 +86,39 @@ class NamesTest(MountTest):
             self.assertEqual(open(os.path.join(rd.prev, n)).read(), n)
 
 
+class SparseTest(MountTest):
+    def test_a_sparse_file_saves_fast_and_restores_without_filling_the_disk(self):
+        """A 512 MiB file with 1 MiB of data: its holes are not read on save and stay
+        holes in the cache under prev/ (the archive still stores their zeros, compressed:
+        pax sparse entries are not written yet)."""
+        m = self.mount(self.path("d", "ck.tgz"))
+        big = os.path.join(m.save, "big.bin")
+        data = os.urandom(1 << 20)
+        with open(big, "wb") as f:
+            f.truncate(512 << 20)
+            f.seek(300 << 20)
+            f.write(data)
+        self.assertEqual(m.touch_save(), 0, m.logtext())
+        self.assertLess(os.path.getsize(self.path("d", "ck.tgz")), 8 << 20)
+        r = self.mount(self.path("d", "next.tgz"), [self.path("d", "ck.tgz")], name="r")
+        got = os.path.join(r.prev, "big.bin")
+        self.assertEqual(os.path.getsize(got), 512 << 20)
+        with open(got, "rb") as f:
+            self.assertEqual(f.read(4096), bytes(4096))
+            f.seek(300 << 20)
+            self.assertEqual(f.read(1 << 20), data)
+            f.seek((512 << 20) - 4096)
+            self.assertEqual(f.read(), bytes(4096))
+        with open(got, "rb") as f:  # the whole file, through the mount
+            n = 0
+            while chunk := f.read(8 << 20):
+                n += len(chunk)
+            self.assertEqual(n, 512 << 20)
+        cached = os.path.join(r.cache, "prev", "big.bin")
+        used = os.stat(cached).st_blocks * 512
+        self.assertLess(used, 4 << 20, f"the cache holds {used} bytes of a sparse file")
+
+
 class DescriptorLimitTest(MountTest):
     """More entries than the descriptor limit (SPEC 5): the node table keeps file handles,
     not one descriptor per inode the kernel remembers."""

@@ -155,6 +155,62 @@ START_TEST(test_reads_gnu_tar_formats)
 }
 END_TEST
 
+/* A 64 MiB file with 5000 bytes at 1 MiB and 100 at 40 MiB, the rest holes. */
+static void make_sparse(const char *dir, const char *name)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ck_assert_int_ge(fd, 0);
+    char a[5000], b[100];
+    memset(a, 'a', sizeof(a));
+    memset(b, 'b', sizeof(b));
+    ck_assert_int_eq(pwrite(fd, a, sizeof(a), 1 << 20), (ssize_t)sizeof(a));
+    ck_assert_int_eq(pwrite(fd, b, sizeof(b), 40 << 20), (ssize_t)sizeof(b));
+    ck_assert_int_eq(ftruncate(fd, 64 << 20), 0);
+    close(fd);
+}
+
+static long long allocated(const char *dir, const char *name)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_size, 64 << 20);
+    return (long long)st.st_blocks * 512;
+}
+
+/* Holes are not read when packed, and stay holes when extracted (the archive itself still
+ * stores their zeros); a pax sparse entry (GNU tar -S) extracts sparse too. */
+START_TEST(test_sparse_files_stay_sparse)
+{
+    struct area a;
+    area_make(&a, 0);
+    make_sparse(a.src, "sparse.bin");
+    ck_assert_int_lt(allocated(a.src, "sparse.bin"), 1 << 20);
+    char obj[1024];
+    snprintf(obj, sizeof(obj), "%s/obj", a.root);
+    struct ck_err err;
+    struct ck_pack_stats ps;
+    ck_assert_int_eq(t_pack_file(a.src, obj, "auto", &ps, &err), CK_OK);
+    ck_assert_uint_eq(ps.file_bytes, 64 << 20);
+    enum ck_object_kind kind;
+    ck_assert_msg(extract_path(&a, obj, &big_limits, &kind, NULL, &err) == CK_OK, "%s", err.msg);
+    ck_assert_int_eq(t_treecmp(a.src, a.dest, ""), 0);
+    long long got = allocated(a.dest, "sparse.bin");
+    ck_assert_msg(got < 1 << 20, "extracted with %lld bytes allocated", got);
+    t_rm_rf(a.dest);
+    ck_assert_int_eq(mkdir(a.dest, 0755), 0);
+    ck_assert_int_eq(t_sh("tar -S --format=posix -czf '%s' -C '%s' .", obj, a.src), 0);
+    ck_assert_msg(extract_path(&a, obj, &big_limits, &kind, NULL, &err) == CK_OK, "%s", err.msg);
+    ck_assert_int_eq(t_treecmp(a.src, a.dest, ""), 0);
+    got = allocated(a.dest, "sparse.bin");
+    ck_assert_msg(got < 1 << 20, "GNU sparse entry extracted with %lld bytes allocated", got);
+    t_rm_rf(a.root);
+}
+END_TEST
+
 /* ---- kind decision ---------------------------------------------------------------------- */
 
 START_TEST(test_kind_decisions)
@@ -274,10 +330,10 @@ START_TEST(test_every_cut_is_an_error)
         enum ck_object_kind kind;
         struct ck_err err;
         ck_rc rc = extract_path(&a, cut, &big_limits, &kind, NULL, &err);
-        ck_assert_msg(rc == CK_ECORRUPT, "cut at %lld: rc %s (%s)", (long long)n,
-                      ck_strerror(rc), err.msg);
-        ck_assert_msg(strstr(err.msg, "gzip stream truncated"), "cut at %lld: '%s'",
-                      (long long)n, err.msg);
+        ck_assert_msg(rc == CK_ECORRUPT, "cut at %lld: rc %s (%s)", (long long)n, ck_strerror(rc),
+                      err.msg);
+        ck_assert_msg(strstr(err.msg, "gzip stream truncated"), "cut at %lld: '%s'", (long long)n,
+                      err.msg);
         ck_assert_int_eq(kind, CK_KIND_TAR);
         t_rm_rf(a.dest);
         ck_assert_int_eq(mkdir(a.dest, 0755), 0);
@@ -399,6 +455,7 @@ int main(void)
     TCase *tc = tcase_create("extract");
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, test_round_trip_each_codec, 0, 3);
+    tcase_add_test(tc, test_sparse_files_stay_sparse);
     tcase_add_test(tc, test_reads_flyte_sdk_archives);
     tcase_add_loop_test(tc, test_reads_gnu_tar_formats, 0, 6);
     tcase_add_test(tc, test_kind_decisions);
