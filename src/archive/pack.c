@@ -31,13 +31,18 @@
 #define PACK_READ_BLOCK (1024u * 1024u) /* file data is read in blocks of this size */
 #define PACK_NAME_MAX   (64u * 1024u)   /* cap on an entry name, in bytes */
 #define PACK_LINK_MAX   (64u * 1024u)   /* cap on a symlink target, in bytes */
+#define PACK_MAX_SEGS   4096u           /* data segments of a sparse entry, at most */
+#define PACK_MIN_HOLES  (1024u * 1024u) /* holes a file needs to be a sparse entry */
 
 struct pack {
     struct archive *a;
     const struct ck_sink *out; /* not owned */
     struct ck_pack_stats st;
-    struct ck_buf name;  /* relative name of the current entry */
-    unsigned char *data; /* PACK_READ_BLOCK bytes, owned */
+    struct ck_buf name;       /* relative name of the current entry */
+    unsigned char *data;      /* PACK_READ_BLOCK bytes, owned */
+    struct ck_pack_seg *segs; /* PACK_MAX_SEGS, owned: the current file's data segments */
+    size_t nsegs;
+    bool sparse; /* the current file is written as a sparse entry (segs) */
     struct ck_err *err;
     struct ck_pack_opts opts; /* hooks; members may be NULL */
     ck_rc sink_rc;            /* set when the sink refused bytes */
@@ -138,6 +143,32 @@ static ck_rc list_dir(struct pack *p, int dfd, char ***out, size_t *count)
     return CK_OK;
 }
 
+/* Maps the data segments of fd's size bytes (SEEK_DATA / SEEK_HOLE) into p->segs and
+ * says whether to write it as a sparse entry: at least PACK_MIN_HOLES bytes of holes, at
+ * most PACK_MAX_SEGS segments, and a file system that can tell; else it is dense. */
+static bool map_sparse(struct pack *p, int fd, uint64_t size)
+{
+    p->nsegs = 0;
+    uint64_t pos = 0, data = 0;
+    while (pos < size) {
+        off_t d = lseek(fd, (off_t)pos, SEEK_DATA);
+        if (d < 0 && errno == ENXIO)
+            break; /* a hole to the end */
+        if (d < 0 || p->nsegs == PACK_MAX_SEGS)
+            return false;
+        if ((uint64_t)d >= size)
+            break;
+        off_t h = lseek(fd, d, SEEK_HOLE);
+        if (h <= d)
+            return false;
+        uint64_t end = (uint64_t)h < size ? (uint64_t)h : size;
+        p->segs[p->nsegs++] = (struct ck_pack_seg){(uint64_t)d, end - (uint64_t)d};
+        data += end - (uint64_t)d;
+        pos = end;
+    }
+    return size - data >= PACK_MIN_HOLES;
+}
+
 /* Builds a header for the current name from st (no uname/gname: no lookups). */
 static ck_rc write_header(struct pack *p, const struct stat *st, const char *link)
 {
@@ -153,18 +184,32 @@ static ck_rc write_header(struct pack *p, const struct stat *st, const char *lin
     archive_entry_set_size(e, S_ISREG(st->st_mode) ? st->st_size : 0);
     if (link)
         archive_entry_copy_symlink(e, link);
+    bool sparse = S_ISREG(st->st_mode) && p->sparse;
+    for (size_t i = 0; sparse && i < p->nsegs; i++)
+        archive_entry_sparse_add_entry(e, (la_int64_t)p->segs[i].off, (la_int64_t)p->segs[i].len);
+    if (sparse && p->nsegs == 0) /* all holes: the map's end marker alone */
+        archive_entry_sparse_add_entry(e, st->st_size, 0);
     int r = archive_write_header(p->a, e);
     archive_entry_free(e);
     if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
         return archive_fail(p, "header of");
+    /* A sparse entry's map (GNU.sparse 1.0) leads its data; an empty write flushes it. */
+    if (sparse && archive_write_data(p->a, "", 0) != 0)
+        return archive_fail(p, "sparse map of");
     p->st.entries++;
     if (!p->opts.observe)
         return CK_OK;
     /* Unbuffered writing: every header byte has reached the sink, data starts here. */
-    struct ck_pack_entry pe = {p->name.data, st->st_mode,
-                               st->st_uid,   st->st_gid,
-                               st->st_mtim,  S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0,
-                               link,         p->st.tar_bytes};
+    struct ck_pack_entry pe = {p->name.data,
+                               st->st_mode,
+                               st->st_uid,
+                               st->st_gid,
+                               st->st_mtim,
+                               S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0,
+                               link,
+                               p->st.tar_bytes,
+                               sparse ? p->segs : NULL,
+                               sparse ? p->nsegs : 0};
     return p->opts.observe(p->opts.observe_ctx, &pe, p->err);
 }
 
@@ -245,10 +290,12 @@ static ck_rc pack_file(struct pack *p, int dfd, const char *base)
     else if (!S_ISREG(st.st_mode))
         rc = ck_fail(p->err, CK_EIO, "tar writer: '%s' changed type while being archived",
                      p->name.data);
+    p->sparse = !rc && map_sparse(p, fd, (uint64_t)st.st_size);
     if (!rc)
         rc = write_header(p, &st, NULL);
     if (!rc)
-        rc = copy_data(p, fd, (uint64_t)st.st_size);
+        rc = copy_data(p, fd, (uint64_t)st.st_size); /* a sparse entry drops the holes' zeros */
+    p->sparse = false;
     close(fd);
     return rc;
 }
@@ -404,7 +451,8 @@ static ck_rc pack_open(struct pack *p)
 {
     p->a = archive_write_new();
     p->data = malloc(PACK_READ_BLOCK);
-    if (!p->a || !p->data)
+    p->segs = malloc(PACK_MAX_SEGS * sizeof(*p->segs));
+    if (!p->a || !p->data || !p->segs)
         return ck_fail(p->err, CK_ENOMEM, "tar writer: out of memory");
     if (ck_buf_puts(&p->name, ""))
         return ck_fail(p->err, CK_ENOMEM, "tar writer: out of memory");
@@ -445,6 +493,7 @@ ck_rc ck_pack_tar_ex(int dir_fd, const struct ck_sink *out, const struct ck_pack
     if (p.a)
         archive_write_free(p.a);
     free(p.data);
+    free(p.segs);
     ck_buf_free(&p.name);
     ck_utf8_locale_leave(&loc);
     if (st)

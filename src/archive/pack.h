@@ -32,6 +32,11 @@ struct ck_pack_stats {
 ck_rc ck_pack_tar(int dir_fd, const struct ck_sink *out, struct ck_pack_stats *st,
                   struct ck_err *err);
 
+/* A data segment of a sparse file: size bytes at logical offset off. */
+struct ck_pack_seg {
+    uint64_t off, len;
+};
+
 /* What ck_pack_tar_observed reports of each entry, once its header is written. */
 struct ck_pack_entry {
     const char *name; /* relative, as archived */
@@ -42,6 +47,11 @@ struct ck_pack_entry {
     uint64_t size;     /* regular files: data bytes; others 0 */
     const char *link;  /* symlink target or NULL */
     uint64_t data_off; /* offset of the entry's first data byte in the tar stream */
+    /* A sparse file (a pax GNU.sparse 1.0 entry): its data segments in order, which the
+     * tar stream holds one after the other from data_off (holes are not stored); nsegs
+     * may be 0 (all holes). NULL for every other entry (size bytes from data_off). */
+    const struct ck_pack_seg *segs;
+    size_t nsegs;
 };
 
 typedef ck_rc (*ck_pack_entry_fn)(void *ctx, const struct ck_pack_entry *e, struct ck_err *err);

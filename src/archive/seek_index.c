@@ -2,6 +2,7 @@
 #include "archive/seek_index.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,7 +15,7 @@
 
 #define IX_MAGIC        "CKIX"
 #define LOC_MAGIC       "CKPTIDX1"
-#define IX_VERSION      1u
+#define IX_VERSION      1u /* 2 when a sparse entry is present */
 #define LOC_DATA_LEN    40u
 #define CHUNK_MAX       65000u                          /* index bytes per "CK" member */
 #define RAW_MAX         (512u << 20)                    /* cap on the serialized index */
@@ -71,6 +72,7 @@ static ck_rc buf_u64(struct ck_buf *b, uint64_t v)
 struct ck_ix_builder {
     struct ck_buf entries; /* serialized entries, in order */
     uint64_t nentries;
+    bool sparse; /* a sparse entry was added: version 2 */
 };
 
 ck_rc ck_ix_builder_new(struct ck_ix_builder **out, struct ck_err *err)
@@ -91,16 +93,35 @@ void ck_ix_builder_free(struct ck_ix_builder *b)
     free(b);
 }
 
-static uint8_t type_of(mode_t m)
+static uint8_t type_of(const struct ck_pack_entry *e)
 {
-    return S_ISDIR(m) ? CK_IX_DIR : S_ISLNK(m) ? CK_IX_SYMLINK : CK_IX_FILE;
+    mode_t m = e->mode;
+    return S_ISDIR(m)   ? CK_IX_DIR
+           : S_ISLNK(m) ? CK_IX_SYMLINK
+           : e->segs    ? CK_IX_SPARSE
+                        : CK_IX_FILE;
+}
+
+/* A sparse entry's tail: the number of segments, then offset and length of each. */
+static ck_rc add_segs(struct ck_ix_builder *b, const struct ck_pack_entry *e)
+{
+    if (e->nsegs > CK_IX_MAX_SEGS)
+        return CK_EINVAL;
+    ck_rc rc = buf_u32(&b->entries, (uint32_t)e->nsegs);
+    for (size_t i = 0; !rc && i < e->nsegs; i++) {
+        rc = buf_u64(&b->entries, e->segs[i].off);
+        if (!rc)
+            rc = buf_u64(&b->entries, e->segs[i].len);
+    }
+    b->sparse = true;
+    return rc;
 }
 
 ck_rc ck_ix_builder_add(void *ctx, const struct ck_pack_entry *e, struct ck_err *err)
 {
     struct ck_ix_builder *b = ctx;
     struct ck_buf *o = &b->entries;
-    uint8_t type = type_of(e->mode);
+    uint8_t type = type_of(e);
     size_t nlen = strlen(e->name), llen = e->link ? strlen(e->link) : 0;
     ck_rc rc = ck_buf_append(o, &type, 1);
     if (!rc)
@@ -125,6 +146,8 @@ ck_rc ck_ix_builder_add(void *ctx, const struct ck_pack_entry *e, struct ck_err 
         rc = buf_u32(o, (uint32_t)llen);
     if (!rc)
         rc = ck_buf_append(o, e->link ? e->link : "", llen);
+    if (!rc && type == CK_IX_SPARSE)
+        rc = add_segs(b, e);
     if (rc)
         return ck_fail(err, rc, "seek index: too large at entry '%s'", e->name);
     b->nentries++;
@@ -136,7 +159,7 @@ static ck_rc serialize(struct ck_ix_builder *b, const struct ck_gzw_member *m, s
 {
     ck_rc rc = ck_buf_append(raw, IX_MAGIC, 4);
     if (!rc)
-        rc = buf_u32(raw, IX_VERSION);
+        rc = buf_u32(raw, b->sparse ? 2u : IX_VERSION);
     if (!rc)
         rc = buf_u64(raw, tar_size);
     if (!rc)
@@ -159,7 +182,7 @@ static ck_rc serialize(struct ck_ix_builder *b, const struct ck_gzw_member *m, s
 
 /* Writes z as "CK" members, then the locator. */
 static ck_rc write_members(const unsigned char *z, size_t zlen, uint32_t raw_len, uint64_t data_end,
-                           const struct ck_sink *out, struct ck_err *err)
+                           uint32_t version, const struct ck_sink *out, struct ck_err *err)
 {
     unsigned char mem[CHUNK_MAX + 64];
     uint64_t index_len = 0;
@@ -173,7 +196,7 @@ static ck_rc write_members(const unsigned char *z, size_t zlen, uint32_t raw_len
     }
     unsigned char loc[LOC_DATA_LEN];
     memcpy(loc, LOC_MAGIC, 8);
-    put_u32(loc + 8, IX_VERSION);
+    put_u32(loc + 8, version);
     put_u64(loc + 12, data_end);
     put_u64(loc + 20, index_len);
     put_u32(loc + 28, raw_len);
@@ -201,7 +224,7 @@ ck_rc ck_ix_builder_write(struct ck_ix_builder *b, const struct ck_gzw_member *m
         ck_buf_free(&raw);
         return ck_fail(err, CK_ENOMEM, "seek index: compression failed");
     }
-    rc = write_members(z, zlen, (uint32_t)raw.len, data_end, out, err);
+    rc = write_members(z, zlen, (uint32_t)raw.len, data_end, b->sparse ? 2u : IX_VERSION, out, err);
     free(z);
     ck_buf_free(&raw);
     return rc;
@@ -224,7 +247,7 @@ ck_rc ck_ix_parse_locator(const unsigned char *tail, size_t len, uint64_t object
         memcmp(p + 56, end, sizeof(end)) != 0)
         return CK_ENOTFOUND;
     const unsigned char *d = p + 16;
-    if (get_u32(d + 8) != IX_VERSION)
+    if (get_u32(d + 8) != IX_VERSION && get_u32(d + 8) != 2u)
         return ck_fail(err, CK_ECORRUPT, "seek index: version %u is not supported", get_u32(d + 8));
     loc->index_off = get_u64(d + 12);
     loc->index_len = get_u64(d + 20);
@@ -322,8 +345,46 @@ static char *arena_str(char **arena, const unsigned char *p, size_t len)
     return s;
 }
 
+/* Segments decoded so far (the arena grows; entries keep their first one's place). */
+struct segs {
+    struct ck_ix_seg *v;
+    size_t n, cap;
+};
+
+/* A sparse entry's segments: in order, apart, inside the file, none empty. */
+static ck_rc decode_segs(struct cursor *c, struct ck_ix_entry *e, struct segs *sg)
+{
+    uint32_t n = take_u32(c);
+    if (c->bad || n > CK_IX_MAX_SEGS)
+        return CK_ECORRUPT;
+    if (sg->n + n > sg->cap) {
+        size_t cap = sg->cap * 2 > sg->n + n ? sg->cap * 2 : sg->n + n + 16;
+        struct ck_ix_seg *v = realloc(sg->v, cap * sizeof(*v));
+        if (!v)
+            return CK_ENOMEM;
+        sg->v = v;
+        sg->cap = cap;
+    }
+    e->seg_first = sg->n;
+    e->nsegs = n;
+    uint64_t end = 0, at = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        struct ck_ix_seg *s = &sg->v[sg->n++];
+        s->off = take_u64(c);
+        s->len = take_u64(c);
+        s->at = at;
+        if (c->bad || e->size > INT64_MAX || s->len == 0 || s->off < end || s->off > e->size ||
+            s->len > e->size - s->off)
+            return CK_ECORRUPT;
+        end = s->off + s->len;
+        at += s->len;
+    }
+    e->stored = at;
+    return CK_OK;
+}
+
 static ck_rc decode_entry(struct cursor *c, struct ck_seek_index *ix, struct ck_ix_entry *e,
-                          char **arena, struct ck_err *err)
+                          char **arena, struct segs *sg, uint32_t version, struct ck_err *err)
 {
     const unsigned char *t = take(c, 1);
     e->type = t ? *t : 0;
@@ -338,7 +399,12 @@ static ck_rc decode_entry(struct cursor *c, struct ck_seek_index *ix, struct ck_
     const unsigned char *name = take(c, nlen);
     uint32_t llen = take_u32(c);
     const unsigned char *link = take(c, llen);
-    if (c->bad || e->type > CK_IX_SYMLINK || e->mtime_nsec >= 1000000000u ||
+    uint8_t max_type = version >= 2 ? CK_IX_SPARSE : CK_IX_SYMLINK;
+    e->stored = e->size;
+    ck_rc src = e->type == CK_IX_SPARSE && !c->bad ? decode_segs(c, e, sg) : CK_OK;
+    if (src == CK_ENOMEM)
+        return ck_fail(err, CK_ENOMEM, "seek index: out of memory");
+    if (c->bad || src || e->type > max_type || e->mtime_nsec >= 1000000000u ||
         nlen >= CK_ENTRY_NAME_MAX || llen >= CK_LINK_TARGET_MAX || memchr(name, 0, nlen) ||
         (llen && memchr(link, 0, llen)))
         return ck_fail(err, CK_ECORRUPT, "seek index: entry %zu is malformed",
@@ -362,9 +428,9 @@ static ck_rc decode_entry(struct cursor *c, struct ck_seek_index *ix, struct ck_
             return ck_fail(err, CK_EHOSTILE, "seek index entry '%s': %s",
                            ck_entry_name_quote(e->name, q, sizeof(q)), why);
     }
-    if (e->type != CK_IX_FILE)
-        e->size = 0;
-    else if (e->data_off > ix->tar_size || e->size > ix->tar_size - e->data_off)
+    if (e->type != CK_IX_FILE && e->type != CK_IX_SPARSE)
+        e->size = e->stored = 0;
+    else if (e->data_off > ix->tar_size || e->stored > ix->tar_size - e->data_off)
         return ck_fail(err, CK_ECORRUPT, "seek index entry '%s': data outside the archive",
                        ck_entry_name_quote(e->name, q, sizeof(q)));
     return CK_OK;
@@ -400,7 +466,7 @@ static ck_rc decode_raw(const unsigned char *raw, size_t len, uint64_t data_end,
     uint32_t version = take_u32(&c);
     ix->tar_size = take_u64(&c);
     uint64_t nm = take_u64(&c), ne = take_u64(&c);
-    if (c.bad || memcmp(magic, IX_MAGIC, 4) != 0 || version != IX_VERSION)
+    if (c.bad || memcmp(magic, IX_MAGIC, 4) != 0 || (version != IX_VERSION && version != 2u))
         return ck_fail(err, CK_ECORRUPT, "seek index: bad header");
     if (nm > len / 24 || ne > len / ENTRY_FIXED_LEN)
         return ck_fail(err, CK_ECORRUPT, "seek index: counts larger than the index");
@@ -413,8 +479,13 @@ static ck_rc decode_raw(const unsigned char *raw, size_t len, uint64_t data_end,
         return ck_fail(err, CK_ENOMEM, "seek index: out of memory");
     ck_rc rc = decode_members(&c, ix, data_end, err);
     char *arena = ix->arena;
+    struct segs sg = {0};
     for (size_t i = 0; !rc && i < ix->nentries; i++)
-        rc = decode_entry(&c, ix, &ix->entries[i], &arena, err);
+        rc = decode_entry(&c, ix, &ix->entries[i], &arena, &sg, version, err);
+    ix->seg_arena = sg.v; /* freed with the index, also after a failure */
+    for (size_t i = 0; !rc && i < ix->nentries; i++)
+        if (ix->entries[i].type == CK_IX_SPARSE)
+            ix->entries[i].segs = sg.v + ix->entries[i].seg_first;
     if (!rc && c.p != c.end)
         rc = ck_fail(err, CK_ECORRUPT, "seek index: trailing bytes");
     return rc ? rc : check_unique(ix, err);
@@ -451,6 +522,7 @@ void ck_ix_free(struct ck_seek_index *ix)
     free(ix->members);
     free(ix->entries);
     free(ix->arena);
+    free(ix->seg_arena);
     memset(ix, 0, sizeof(*ix));
 }
 
@@ -465,4 +537,55 @@ size_t ck_ix_member_at(const struct ck_seek_index *ix, uint64_t off)
             hi = mid;
     }
     return lo;
+}
+
+/* The first segment of e whose end (logical, or stored with by_at) is after x. */
+static uint32_t seg_after(const struct ck_ix_entry *e, uint64_t x, bool by_at)
+{
+    uint32_t lo = 0, hi = e->nsegs;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        const struct ck_ix_seg *s = &e->segs[mid];
+        if ((by_at ? s->at : s->off) + s->len <= x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+void ck_ix_stored_range(const struct ck_ix_entry *e, uint64_t off, uint64_t len, uint64_t *from,
+                        uint64_t *to)
+{
+    uint64_t end = len > e->size - (off < e->size ? off : e->size) ? e->size : off + len;
+    if (e->type != CK_IX_SPARSE) {
+        *from = off < end ? off : end;
+        *to = end;
+        return;
+    }
+    uint32_t i = seg_after(e, off, false);
+    if (i == e->nsegs || e->segs[i].off >= end) { /* all holes */
+        *from = *to = i < e->nsegs ? e->segs[i].at : e->stored;
+        return;
+    }
+    const struct ck_ix_seg *a = &e->segs[i];
+    *from = a->at + (off > a->off ? off - a->off : 0);
+    uint32_t j = seg_after(e, end - 1, false);
+    if (j == e->nsegs || e->segs[j].off >= end)
+        j--; /* end falls in a hole: the last segment before it */
+    const struct ck_ix_seg *b = &e->segs[j];
+    *to = b->at + (end - b->off < b->len ? end - b->off : b->len);
+}
+
+void ck_ix_logical_at(const struct ck_ix_entry *e, uint64_t at, uint64_t *logical, uint64_t *run)
+{
+    if (e->type != CK_IX_SPARSE) {
+        *logical = at;
+        *run = e->size - at;
+        return;
+    }
+    uint32_t i = seg_after(e, at, true); /* at < stored: inside segment i */
+    const struct ck_ix_seg *s = &e->segs[i < e->nsegs ? i : e->nsegs - 1];
+    *logical = s->off + (at - s->at);
+    *run = s->at + s->len - at;
 }

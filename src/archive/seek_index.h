@@ -18,6 +18,10 @@
  * count, offset and length, that members are contiguous and cover the tar stream, that
  * every entry's data lies inside it, and every name and link target with the same rules
  * as extraction (entry_name.h). Anything else is CK_ECORRUPT or CK_EHOSTILE.
+ *
+ * Version 2 (written only when the archive holds a sparse file) adds the sparse entry: a
+ * file whose data segments (logical offset, length) the index lists; the tar stream
+ * holds them one after the other from data_off, the holes not at all.
  */
 #ifndef CK_ARCHIVE_SEEK_INDEX_H
 #define CK_ARCHIVE_SEEK_INDEX_H
@@ -35,6 +39,14 @@ enum ck_ix_type {
     CK_IX_FILE = 0,
     CK_IX_DIR = 1,
     CK_IX_SYMLINK = 2,
+    CK_IX_SPARSE = 3, /* a regular file with holes (version 2) */
+};
+
+#define CK_IX_MAX_SEGS 65536u /* data segments of one sparse entry, at most */
+
+struct ck_ix_seg {
+    uint64_t off, len; /* logical: len bytes of data at off; the rest reads as zeros */
+    uint64_t at;       /* where they are stored: offset from the entry's data_off */
 };
 
 struct ck_ix_entry {
@@ -46,8 +58,12 @@ struct ck_ix_entry {
     uint32_t gid;
     int64_t mtime_sec;
     uint32_t mtime_nsec;
-    uint64_t size;     /* file data bytes */
+    uint64_t size;     /* file data bytes (logical: holes included) */
     uint64_t data_off; /* offset of the data in the tar stream */
+    uint64_t stored;   /* bytes of data in the tar stream: size, or a sparse file's data */
+    const struct ck_ix_seg *segs; /* CK_IX_SPARSE: its data segments in order, else NULL */
+    uint32_t nsegs;
+    size_t seg_first; /* (decoding: the first segment's place in the index's seg_arena) */
 };
 
 struct ck_ix_member {
@@ -62,8 +78,9 @@ struct ck_seek_index {
     size_t nmembers;
     struct ck_ix_entry *entries; /* in archive order */
     size_t nentries;
-    uint64_t tar_size; /* bytes of the tar stream */
-    char *arena;       /* owns every name and link */
+    uint64_t tar_size;           /* bytes of the tar stream */
+    char *arena;                 /* owns every name and link */
+    struct ck_ix_seg *seg_arena; /* owns every sparse entry's segments */
 };
 
 /* Where the index is, from the object's last CK_IX_LOCATOR_LEN bytes. */
@@ -105,5 +122,14 @@ void ck_ix_free(struct ck_seek_index *ix);
 
 /* The index of the first member that holds tar offset off (off < tar_size). */
 size_t ck_ix_member_at(const struct ck_seek_index *ix, uint64_t off);
+
+/* A file entry's stored bytes [from, to) in the tar stream (offsets from data_off) that
+ * hold its logical range [off, off + len); from == to when the range is all holes. */
+void ck_ix_stored_range(const struct ck_ix_entry *e, uint64_t off, uint64_t len, uint64_t *from,
+                        uint64_t *to);
+
+/* Where stored byte at (from data_off) of a file entry belongs: its logical offset, and
+ * how many stored bytes from there are contiguous in the file (*run >= 1). */
+void ck_ix_logical_at(const struct ck_ix_entry *e, uint64_t at, uint64_t *logical, uint64_t *run);
 
 #endif

@@ -157,7 +157,7 @@ static ck_rc make_entry(struct ck_lazy *lz, size_t i, struct ck_err *err)
     if (rc)
         return rc;
     struct timespec t[2] = {{e->mtime_sec, e->mtime_nsec}, {e->mtime_sec, e->mtime_nsec}};
-    if (e->type == CK_IX_FILE) {
+    if (e->type == CK_IX_FILE || e->type == CK_IX_SPARSE) {
         rc = make_file(lz, i, pfd, base, err);
     } else if (e->type == CK_IX_SYMLINK) {
         if (symlinkat(e->link, pfd, base) < 0 || utimensat(pfd, base, t, AT_SYMLINK_NOFOLLOW) < 0)
@@ -203,7 +203,7 @@ static ck_rc check_space(struct ck_lazy *lz, struct ck_err *err)
 {
     uint64_t total = 0;
     for (size_t i = 0; i < lz->ix.nentries; i++)
-        total += lz->ix.entries[i].size;
+        total += lz->ix.entries[i].stored; /* a sparse file's holes take no space */
     struct statvfs v;
     if (fstatvfs(lz->prev_dirfd, &v) == 0 && total > (uint64_t)v.f_bavail * v.f_frsize)
         return ck_fail(err, CK_ENOSPC,
@@ -228,7 +228,7 @@ static ck_rc build_skeleton(struct ck_lazy *lz, struct ck_err *err)
         return rc;
     finish_dirs(lz);
     for (size_t i = 0; i < n; i++)
-        if (lz->ix.entries[i].type == CK_IX_FILE && lz->ix.entries[i].size > 0)
+        if (lz->ix.entries[i].stored > 0)
             lz->by_data[lz->nby_data++] = i;
     /* ckptfs writes entries in tar order, so data offsets only grow; check it. */
     for (size_t k = 1; k < lz->nby_data; k++)
@@ -259,8 +259,16 @@ static ck_rc write_file_part(struct ck_lazy *lz, const struct ck_ix_entry *e, ui
         rc = ck_fail_errno(err, errno, "prev/%s: open for filling", e->name);
     char what[600];
     snprintf(what, sizeof(what), "prev/%.500s", e->name);
-    if (!rc) /* a placeholder made by ftruncate: its zeros stay holes (fsutil.h) */
-        rc = ck_pwrite_sparse(fd, p, n, at, what, err);
+    while (!rc && n > 0) { /* stored bytes at "at" go to their place in the file */
+        uint64_t logical, run;
+        ck_ix_logical_at(e, at, &logical, &run);
+        size_t k = run < n ? (size_t)run : n;
+        /* a placeholder made by ftruncate: its zeros stay holes (fsutil.h) */
+        rc = ck_pwrite_sparse(fd, p, k, logical, what, err);
+        at += k;
+        p += k;
+        n -= k;
+    }
     if (fd >= 0) {
         struct timespec t[2] = {{e->mtime_sec, e->mtime_nsec}, {e->mtime_sec, e->mtime_nsec}};
         futimens(fd, t);
@@ -279,7 +287,7 @@ static size_t first_file_after(const struct ck_lazy *lz, uint64_t off)
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         const struct ck_ix_entry *e = &lz->ix.entries[lz->by_data[mid]];
-        if (e->data_off + e->size <= off)
+        if (e->data_off + e->stored <= off)
             lo = mid + 1;
         else
             hi = mid;
@@ -296,7 +304,7 @@ static ck_rc scatter(struct ck_lazy *lz, uint64_t a, const unsigned char *data, 
         if (e->data_off >= b)
             break;
         uint64_t from = e->data_off > a ? e->data_off : a;
-        uint64_t to = e->data_off + e->size < b ? e->data_off + e->size : b;
+        uint64_t to = e->data_off + e->stored < b ? e->data_off + e->stored : b;
         ck_rc rc =
             write_file_part(lz, e, from - e->data_off, data + (from - a), (size_t)(to - from), err);
         if (rc)
@@ -570,11 +578,13 @@ int ck_lazy_want(struct ck_lazy *lz, dev_t dev, ino_t ino, uint64_t off, uint64_
     const struct ck_ix_entry *e = &lz->ix.entries[f->entry];
     if (off >= e->size || len == 0)
         return 1;
-    if (len > e->size - off)
-        len = e->size - off;
-    size_t first = ck_ix_member_at(&lz->ix, e->data_off + off);
-    size_t last = ck_ix_member_at(&lz->ix, e->data_off + off + len - 1);
-    size_t file_last = ck_ix_member_at(&lz->ix, e->data_off + e->size - 1);
+    uint64_t from, to; /* the stored bytes that hold [off, off + len) */
+    ck_ix_stored_range(e, off, len, &from, &to);
+    if (from == to)
+        return 1; /* holes: the placeholder reads as zeros */
+    size_t first = ck_ix_member_at(&lz->ix, e->data_off + from);
+    size_t last = ck_ix_member_at(&lz->ix, e->data_off + to - 1);
+    size_t file_last = ck_ix_member_at(&lz->ix, e->data_off + e->stored - 1);
     pthread_mutex_lock(&lz->lock);
     if (lz->stop) {
         pthread_mutex_unlock(&lz->lock);

@@ -61,23 +61,34 @@ def read_index(obj):
         p += 4
         link = raw[p:p + llen]
         p += llen
+        segs = None
+        if t == 3:  # a sparse file (version 2): its data segments
+            assert version == 2
+            n, = struct.unpack("<I", raw[p:p + 4])
+            p += 4
+            segs = [struct.unpack("<QQ", raw[p + 16 * i:p + 16 * i + 16]) for i in range(n)]
+            p += 16 * n
         entries.append(dict(type=t, mode=mode, uid=uid, gid=gid, mtime=(msec, mnsec), size=size,
-                            data_off=data_off, name=name, link=link))
+                            data_off=data_off, name=name, link=link, segs=segs))
     assert p == len(raw)
     return loc, tar_size, members, entries
 
 
 def write_index(obj, loc, tar_size, members, entries):
-    raw = b"CKIX" + struct.pack("<IQQQ", 1, tar_size, len(members), len(entries))
+    version = 2 if any(e.get("segs") is not None for e in entries) else 1
+    raw = b"CKIX" + struct.pack("<IQQQ", version, tar_size, len(members), len(entries))
     for m in members:
         raw += struct.pack("<QQII", *m)
     for e in entries:
         raw += struct.pack("<BIIIqIQQI", e["type"], e["mode"], e["uid"], e["gid"], e["mtime"][0],
                            e["mtime"][1], e["size"], e["data_off"], len(e["name"]))
         raw += e["name"] + struct.pack("<I", len(e["link"])) + e["link"]
+        if e.get("segs") is not None:
+            raw += struct.pack("<I", len(e["segs"]))
+            raw += b"".join(struct.pack("<QQ", *s) for s in e["segs"])
     z = zlib.compress(raw)
     body = b"".join(extra_member(b"CK", z[i:i + 65000]) for i in range(0, len(z), 65000))
-    locator = b"CKPTIDX1" + struct.pack("<IQQIII", 1, loc["index_off"], len(body), len(raw),
+    locator = b"CKPTIDX1" + struct.pack("<IQQIII", version, loc["index_off"], len(body), len(raw),
                                         len(z), zlib.crc32(z))
     return obj[:loc["index_off"]] + body + extra_member(b"CL", locator)
 

@@ -185,14 +185,14 @@ static void hostile_index(const struct ck_pack_entry *ents, size_t n, uint64_t t
 START_TEST(test_hostile_indexes_are_refused)
 {
     struct ck_pack_entry cases[][2] = {
-        {{"../evil", S_IFREG | 0644, 0, 0, {0, 0}, 1, NULL, 512}},
-        {{"/abs", S_IFREG | 0644, 0, 0, {0, 0}, 1, NULL, 512}},
-        {{"a/../../x", S_IFREG | 0644, 0, 0, {0, 0}, 1, NULL, 512}},
-        {{"l", S_IFLNK | 0777, 0, 0, {0, 0}, 0, "/etc/passwd", 512}},
-        {{"l", S_IFLNK | 0777, 0, 0, {0, 0}, 0, "../x", 512}},
-        {{"big", S_IFREG | 0644, 0, 0, {0, 0}, 1ull << 40, NULL, 512}},
-        {{"f", S_IFREG | 0644, 0, 0, {0, 0}, 1, NULL, 512},
-         {"f", S_IFREG | 0644, 0, 0, {0, 0}, 1, NULL, 1024}},
+        {{"../evil", S_IFREG | 0644, 0, 0, {0, 0}, 1, NULL, 512, NULL, 0}},
+        {{"/abs", S_IFREG | 0644, 0, 0, {0, 0}, 1, NULL, 512, NULL, 0}},
+        {{"a/../../x", S_IFREG | 0644, 0, 0, {0, 0}, 1, NULL, 512, NULL, 0}},
+        {{"l", S_IFLNK | 0777, 0, 0, {0, 0}, 0, "/etc/passwd", 512, NULL, 0}},
+        {{"l", S_IFLNK | 0777, 0, 0, {0, 0}, 0, "../x", 512, NULL, 0}},
+        {{"big", S_IFREG | 0644, 0, 0, {0, 0}, 1ull << 40, NULL, 512, NULL, 0}},
+        {{"f", S_IFREG | 0644, 0, 0, {0, 0}, 1, NULL, 512, NULL, 0},
+         {"f", S_IFREG | 0644, 0, 0, {0, 0}, 1, NULL, 1024, NULL, 0}},
     };
     ck_rc want[] = {CK_EHOSTILE, CK_EHOSTILE, CK_EHOSTILE, CK_EHOSTILE,
                     CK_EHOSTILE, CK_ECORRUPT, CK_EHOSTILE};
@@ -204,6 +204,114 @@ START_TEST(test_hostile_indexes_are_refused)
         ck_err_clear(&err);
         ck_assert_int_eq(decode(&m, &ix, &err), want[c]);
         ck_assert_msg(strstr(err.msg, "seek index"), "case %zu: %s", c, err.msg);
+        free(m.p);
+    }
+}
+END_TEST
+
+/* A sparse file (pax GNU.sparse 1.0): the index lists its data segments; its stored bytes
+ * sit one after the other at data_off; every reader gets the file back. */
+START_TEST(test_sparse_entry_round_trip)
+{
+    char dir[64], src[128], p[160];
+    make_tree(dir, sizeof(dir));
+    snprintf(src, sizeof(src), "%s/src", dir);
+    snprintf(p, sizeof(p), "%s/holes", src);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    unsigned char a[5000], b[100];
+    memset(a, 'a', sizeof(a));
+    memset(b, 'b', sizeof(b));
+    ck_assert_int_eq(pwrite(fd, a, sizeof(a), 1 << 20), sizeof(a));
+    ck_assert_int_eq(pwrite(fd, b, sizeof(b), 3 << 20), sizeof(b));
+    ck_assert_int_eq(ftruncate(fd, 8 << 20), 0);
+    close(fd);
+    struct mem m = {0};
+    write_archive(src, "auto", 4096, &m, NULL);
+    struct ck_seek_index ix;
+    struct ck_err err;
+    ck_assert_msg(decode(&m, &ix, &err) == CK_OK, "%s", err.msg);
+    const struct ck_ix_entry *e = NULL;
+    for (size_t i = 0; i < ix.nentries; i++)
+        if (strcmp(ix.entries[i].name, "holes") == 0)
+            e = &ix.entries[i];
+    ck_assert_ptr_nonnull(e);
+    ck_assert_int_eq(e->type, CK_IX_SPARSE);
+    ck_assert_uint_eq(e->size, 8 << 20);
+    ck_assert_uint_eq(e->nsegs, 2);
+    ck_assert_uint_eq(e->segs[0].off, 1 << 20);
+    ck_assert_uint_eq(e->segs[1].off, 3 << 20);
+    uint64_t stored = e->segs[0].len + e->segs[1].len;
+    ck_assert_uint_eq(e->stored, stored);
+    ck_assert_uint_lt(stored, 64 * 1024); /* the holes are not in the archive */
+    unsigned char *tar = malloc(ix.tar_size);
+    for (size_t i = 0; i < ix.nmembers; i++)
+        inflate_member(&m, &ix.members[i], tar + ix.members[i].in_off);
+    ck_assert_int_eq(memcmp(tar + e->data_off, a, sizeof(a)), 0);
+    ck_assert_int_eq(memcmp(tar + e->data_off + e->segs[1].at, b, sizeof(b)), 0);
+    /* logical <-> stored */
+    uint64_t from, to, logical, run;
+    ck_ix_stored_range(e, 0, 4096, &from, &to);
+    ck_assert_uint_eq(from, to); /* a hole */
+    ck_ix_stored_range(e, (1 << 20) + 10, 100, &from, &to);
+    ck_assert_uint_eq(from, 10);
+    ck_assert_uint_eq(to, 110);
+    ck_ix_stored_range(e, 0, 8 << 20, &from, &to);
+    ck_assert_uint_eq(from, 0);
+    ck_assert_uint_eq(to, stored);
+    ck_ix_stored_range(e, (2 << 20), (1 << 20) + 50, &from, &to); /* hole, then part of b's */
+    ck_assert_uint_eq(from, e->segs[1].at);
+    ck_assert_uint_eq(to, e->segs[1].at + 50);
+    ck_ix_logical_at(e, e->segs[1].at + 7, &logical, &run);
+    ck_assert_uint_eq(logical, (3 << 20) + 7);
+    ck_assert_uint_eq(run, e->segs[1].len - 7);
+    free(tar);
+    ck_ix_free(&ix);
+    snprintf(p, sizeof(p), "%s/obj.tgz", dir);
+    FILE *f = fopen(p, "wb");
+    fwrite(m.p, 1, m.len, f);
+    fclose(f);
+    ck_assert_int_eq(tu_sh("mkdir %s/g %s/b %s/p && tar -xzf %s/obj.tgz -C %s/g && "
+                           "bsdtar -xf %s/obj.tgz -C %s/b && python3 -c 'import tarfile,sys; "
+                           "tarfile.open(sys.argv[1]).extractall(sys.argv[2])' %s/obj.tgz %s/p && "
+                           "diff -r %s/src %s/g && diff -r %s/src %s/b && diff -r %s/src %s/p",
+                           dir, dir, dir, dir, dir, dir, dir, dir, dir, dir, dir, dir, dir, dir,
+                           dir),
+                     0);
+    free(m.p);
+    tu_rmdir(dir);
+}
+END_TEST
+
+START_TEST(test_hostile_sparse_maps_are_refused)
+{
+    static const struct ck_pack_seg overlap[] = {{0, 100}, {50, 100}};
+    static const struct ck_pack_seg outside[] = {{4000, 200}};
+    static const struct ck_pack_seg empty[] = {{10, 0}};
+    static const struct ck_pack_seg ok[] = {{10, 20}, {100, 20}};
+    static const struct {
+        const struct ck_pack_seg *segs;
+        size_t n;
+        uint64_t size, data_off;
+        ck_rc want;
+    } cases[] = {
+        {overlap, 2, 4096, 512, CK_ECORRUPT},
+        {outside, 1, 4096, 512, CK_ECORRUPT},
+        {empty, 1, 4096, 512, CK_ECORRUPT},
+        {ok, 2, 1ull << 40, 512, CK_OK},       /* a large logical size: only 40 bytes stored */
+        {ok, 2, 4096, 4096 - 30, CK_ECORRUPT}, /* stored bytes beyond the archive */
+    };
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        struct ck_pack_entry e = {"s",           S_IFREG | 0644, 0,    0,
+                                  {0, 0},        cases[c].size,  NULL, cases[c].data_off,
+                                  cases[c].segs, cases[c].n};
+        struct mem m = {0};
+        hostile_index(&e, 1, 4096, &m);
+        struct ck_seek_index ix;
+        struct ck_err err;
+        ck_err_clear(&err);
+        ck_assert_msg(decode(&m, &ix, &err) == cases[c].want, "case %zu: %s", c, err.msg);
+        if (cases[c].want == CK_OK)
+            ck_ix_free(&ix);
         free(m.p);
     }
 }
@@ -268,6 +376,8 @@ int main(void)
     tcase_add_test(tc, test_foreign_archive_has_no_index);
     tcase_add_test(tc, test_hostile_indexes_are_refused);
     tcase_add_test(tc, test_damaged_indexes_are_corrupt);
+    tcase_add_test(tc, test_sparse_entry_round_trip);
+    tcase_add_test(tc, test_hostile_sparse_maps_are_refused);
     tcase_add_test(tc, test_auto_never_expands_and_compresses_text);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
