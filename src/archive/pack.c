@@ -143,14 +143,14 @@ static ck_rc list_dir(struct pack *p, int dfd, char ***out, size_t *count)
     return CK_OK;
 }
 
-/* Maps the data segments of fd's size bytes (SEEK_DATA / SEEK_HOLE) into p->segs and
- * says whether to write it as a sparse entry: at least PACK_MIN_HOLES bytes of holes, at
- * most PACK_MAX_SEGS segments, and a file system that can tell; else it is dense. */
-static bool map_sparse(struct pack *p, int fd, uint64_t size)
+/* Maps the data segments of fd's size bytes (SEEK_DATA / SEEK_HOLE) into p->segs, their
+ * total in *data. False when they cannot all be known (a file system that cannot tell,
+ * more than PACK_MAX_SEGS segments): then the whole file is read. */
+static bool map_data(struct pack *p, int fd, uint64_t size, uint64_t *data)
 {
     p->nsegs = 0;
-    uint64_t pos = 0, data = 0;
-    while (pos < size) {
+    *data = 0;
+    for (uint64_t pos = 0; pos < size;) {
         off_t d = lseek(fd, (off_t)pos, SEEK_DATA);
         if (d < 0 && errno == ENXIO)
             break; /* a hole to the end */
@@ -163,10 +163,10 @@ static bool map_sparse(struct pack *p, int fd, uint64_t size)
             return false;
         uint64_t end = (uint64_t)h < size ? (uint64_t)h : size;
         p->segs[p->nsegs++] = (struct ck_pack_seg){(uint64_t)d, end - (uint64_t)d};
-        data += end - (uint64_t)d;
+        *data += end - (uint64_t)d;
         pos = end;
     }
-    return size - data >= PACK_MIN_HOLES;
+    return true;
 }
 
 /* Builds a header for the current name from st (no uname/gname: no lookups). */
@@ -213,21 +213,8 @@ static ck_rc write_header(struct pack *p, const struct stat *st, const char *lin
     return p->opts.observe(p->opts.observe_ctx, &pe, p->err);
 }
 
-/* Where the data after pos ends in fd (SEEK_HOLE), and where the next data starts
- * (SEEK_DATA): [pos, *data_end) is to be read, [*data_end, *next) is a hole. A file system
- * that cannot tell has all of [pos, size) as data. */
-static void find_hole(int fd, uint64_t pos, uint64_t size, uint64_t *data_end, uint64_t *next)
-{
-    *data_end = *next = size;
-    off_t h = lseek(fd, (off_t)pos, SEEK_HOLE);
-    if (h < 0 || (uint64_t)h >= size)
-        return;
-    *data_end = (uint64_t)h;
-    off_t d = lseek(fd, h, SEEK_DATA);
-    *next = d < 0 || (uint64_t)d > size ? size : (uint64_t)d; /* ENXIO: a trailing hole */
-}
-
-/* Writes len zeros (a hole of the file) into the archive, without reading them. */
+/* Writes len zeros (a hole of the file) into the archive, without reading them; a
+ * sparse entry drops them. */
 static ck_rc write_zeros(struct pack *p, uint64_t len)
 {
     memset(p->data, 0, len < PACK_READ_BLOCK ? (size_t)len : PACK_READ_BLOCK);
@@ -241,28 +228,13 @@ static ck_rc write_zeros(struct pack *p, uint64_t len)
     return CK_OK;
 }
 
-/* Copies exactly size bytes of fd into the archive; a file that shrank is an error. The
- * holes of a sparse file are not read (their zeros are written as they are: the archive
- * keeps no hole map yet). */
-static ck_rc copy_data(struct pack *p, int fd, uint64_t size)
+/* Copies exactly len bytes of fd from off into the archive; a file that shrank is an
+ * error. */
+static ck_rc copy_range(struct pack *p, int fd, uint64_t off, uint64_t len)
 {
-    uint64_t done = 0, data_end = 0, next = 0;
-    while (done < size) {
-        if (done == data_end) {
-            find_hole(fd, done, size, &data_end, &next);
-            if (data_end == done && next > done) { /* done is in a hole */
-                ck_rc rc = write_zeros(p, next - done);
-                if (rc)
-                    return rc;
-                done = data_end = next; /* ask again there */
-                continue;
-            }
-            if (data_end == done) /* the file system contradicts itself: read the rest */
-                data_end = size;
-        }
-        uint64_t left = data_end - done;
-        size_t want = left < PACK_READ_BLOCK ? (size_t)left : PACK_READ_BLOCK;
-        ssize_t n = pread(fd, p->data, want, (off_t)done);
+    for (uint64_t done = 0; done < len;) {
+        size_t want = len - done < PACK_READ_BLOCK ? (size_t)(len - done) : PACK_READ_BLOCK;
+        ssize_t n = pread(fd, p->data, want, (off_t)(off + done));
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -278,6 +250,23 @@ static ck_rc copy_data(struct pack *p, int fd, uint64_t size)
     return CK_OK;
 }
 
+/* Copies the file's size bytes into the archive: with a map (p->segs), its data segments
+ * are read and its holes written as zeros without reading them; else all of it is read. */
+static ck_rc copy_data(struct pack *p, int fd, uint64_t size, bool mapped)
+{
+    if (!mapped)
+        return copy_range(p, fd, 0, size);
+    uint64_t pos = 0;
+    ck_rc rc = CK_OK;
+    for (size_t i = 0; !rc && i < p->nsegs; i++) {
+        rc = write_zeros(p, p->segs[i].off - pos);
+        if (!rc)
+            rc = copy_range(p, fd, p->segs[i].off, p->segs[i].len);
+        pos = p->segs[i].off + p->segs[i].len;
+    }
+    return rc ? rc : write_zeros(p, size - pos);
+}
+
 static ck_rc pack_file(struct pack *p, int dfd, const char *base)
 {
     int fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
@@ -290,11 +279,14 @@ static ck_rc pack_file(struct pack *p, int dfd, const char *base)
     else if (!S_ISREG(st.st_mode))
         rc = ck_fail(p->err, CK_EIO, "tar writer: '%s' changed type while being archived",
                      p->name.data);
-    p->sparse = !rc && map_sparse(p, fd, (uint64_t)st.st_size);
+    uint64_t size = rc ? 0 : (uint64_t)st.st_size, data = size;
+    /* a file smaller than PACK_MIN_HOLES is read whole: no lseek for small files */
+    bool mapped = !rc && size >= PACK_MIN_HOLES && map_data(p, fd, size, &data);
+    p->sparse = mapped && size - data >= PACK_MIN_HOLES;
     if (!rc)
         rc = write_header(p, &st, NULL);
     if (!rc)
-        rc = copy_data(p, fd, (uint64_t)st.st_size); /* a sparse entry drops the holes' zeros */
+        rc = copy_data(p, fd, size, mapped);
     p->sparse = false;
     close(fd);
     return rc;

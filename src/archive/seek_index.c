@@ -345,7 +345,8 @@ static char *arena_str(char **arena, const unsigned char *p, size_t len)
     return s;
 }
 
-/* Segments decoded so far (the arena grows; entries keep their first one's place). */
+/* Segments decoded so far, in entry order (the arena grows: entries get their pointers
+ * once all are decoded). */
 struct segs {
     struct ck_ix_seg *v;
     size_t n, cap;
@@ -365,7 +366,6 @@ static ck_rc decode_segs(struct cursor *c, struct ck_ix_entry *e, struct segs *s
         sg->v = v;
         sg->cap = cap;
     }
-    e->seg_first = sg->n;
     e->nsegs = n;
     uint64_t end = 0, at = 0;
     for (uint32_t i = 0; i < n; i++) {
@@ -483,9 +483,12 @@ static ck_rc decode_raw(const unsigned char *raw, size_t len, uint64_t data_end,
     for (size_t i = 0; !rc && i < ix->nentries; i++)
         rc = decode_entry(&c, ix, &ix->entries[i], &arena, &sg, version, err);
     ix->seg_arena = sg.v; /* freed with the index, also after a failure */
-    for (size_t i = 0; !rc && i < ix->nentries; i++)
-        if (ix->entries[i].type == CK_IX_SPARSE)
-            ix->entries[i].segs = sg.v + ix->entries[i].seg_first;
+    for (size_t i = 0, k = 0; !rc && i < ix->nentries; i++) {
+        if (ix->entries[i].type == CK_IX_SPARSE) {
+            ix->entries[i].segs = sg.v + k;
+            k += ix->entries[i].nsegs;
+        }
+    }
     if (!rc && c.p != c.end)
         rc = ck_fail(err, CK_ECORRUPT, "seek index: trailing bytes");
     return rc ? rc : check_unique(ix, err);

@@ -63,7 +63,6 @@ struct ck_ix_entry {
     uint64_t stored;   /* bytes of data in the tar stream: size, or a sparse file's data */
     const struct ck_ix_seg *segs; /* CK_IX_SPARSE: its data segments in order, else NULL */
     uint32_t nsegs;
-    size_t seg_first; /* (decoding: the first segment's place in the index's seg_arena) */
 };
 
 struct ck_ix_member {

@@ -15,11 +15,7 @@ ck_rc ck_shard_open(const char *uri, const struct ck_store_env *env,
                     uint64_t *size, struct ck_err *err)
 {
     const struct ck_world_shard *sh = &m->shards[r];
-    char *shard_uri = ck_world_uri(uri, sh->suffix);
-    if (!shard_uri)
-        return ck_fail(err, CK_ENOMEM, "out of memory");
-    ck_rc rc = ck_store_open(shard_uri, env, store, err);
-    free(shard_uri);
+    ck_rc rc = ck_world_open(uri, env, sh->suffix, store, err);
     if (rc)
         return rc;
     struct ck_store_info info;

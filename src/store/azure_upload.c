@@ -56,15 +56,6 @@ static void block_id(const struct az_up *u, unsigned n, char out[40])
     EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)raw, ID_RAW_LEN);
 }
 
-/* A conditional replace's precondition on c (nothing for other puts). */
-static void set_cond(const struct ck_cond *cond, struct ck_azure_call *c)
-{
-    if (!cond->on)
-        return;
-    c->if_match = cond->version[0] ? cond->version : NULL;
-    c->if_none_match = cond->version[0] ? NULL : "*";
-}
-
 static ck_rc begin(void *ctx, struct ck_err *err)
 {
     (void)ctx;
@@ -122,7 +113,7 @@ static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err 
         .content_md5 = md5,
         .content_type = "application/xml",
     };
-    set_cond(&u->cond, &c);
+    ck_cond_values(&u->cond, &c.if_match, &c.if_none_match);
     struct ck_http_response resp;
     rc = ck_azure_perform(u->az, &c, &resp, err);
     ck_buf_free(&body);
@@ -164,7 +155,7 @@ static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
         .blob_type = "BlockBlob",
         .if_none_match = u->if_absent ? "*" : NULL,
     };
-    set_cond(&u->cond, &c);
+    ck_cond_values(&u->cond, &c.if_match, &c.if_none_match);
     struct ck_http_response resp;
     ck_rc rc = ck_azure_perform(u->az, &c, &resp, err);
     if (rc && u->cond.on)

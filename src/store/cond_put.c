@@ -20,6 +20,14 @@ ck_rc ck_cond_init(struct ck_cond *c, const struct ck_put_opts *opts, const char
     return CK_OK;
 }
 
+void ck_cond_values(const struct ck_cond *c, const char **if_match, const char **if_none_match)
+{
+    if (!c->on)
+        return;
+    *if_match = c->version[0] ? c->version : NULL;
+    *if_none_match = c->version[0] ? NULL : "*";
+}
+
 void ck_cond_describe(const struct ck_cond *c, bool gcs, char *out, size_t cap)
 {
     if (gcs)

@@ -30,6 +30,11 @@ struct ck_cond {
 ck_rc ck_cond_init(struct ck_cond *c, const struct ck_put_opts *opts, const char *uri,
                    struct ck_err *err);
 
+/* The values of the If-Match and If-None-Match headers (S3, Azure) that carry c: the
+ * version, or "*" for "no object"; each NULL when not sent. A put that is not conditional
+ * leaves them as they are (a create-only put sets If-None-Match itself). */
+void ck_cond_values(const struct ck_cond *c, const char **if_match, const char **if_none_match);
+
 /* The precondition as "Name: value" for messages: "If-Match: V" or "If-None-Match: *";
  * with gcs, "x-goog-if-generation-match: V" (0 for none). */
 void ck_cond_describe(const struct ck_cond *c, bool gcs, char *out, size_t cap);

@@ -180,8 +180,8 @@ static void init_mpu(struct gcs_up *u)
                              .ctx = u};
 }
 
-/* The store's del op: the sweep of the key's open uploads, then DELETE (404: nothing was
- * there). */
+/* The store's del op: the sweep of the key's open uploads, then DELETE (a 404 is
+ * CK_ENOTFOUND, which ck_store_delete takes for done). */
 ck_rc ck_gcs_delete(struct ck_store *s, struct ck_err *err)
 {
     struct gcs_up u = {.g = s->priv, .store = s};
@@ -189,12 +189,7 @@ ck_rc ck_gcs_delete(struct ck_store *s, struct ck_err *err)
     ck_mpu_sweep(&u.mpu);
     struct ck_gcs_call c = {.method = CK_HTTP_DELETE};
     struct ck_http_response resp;
-    ck_rc rc = ck_gcs_perform(u.g, &c, &resp, err);
-    if (rc == CK_ENOTFOUND) {
-        ck_err_clear(err);
-        rc = CK_OK;
-    }
-    return rc;
+    return ck_gcs_perform(u.g, &c, &resp, err);
 }
 
 ck_rc ck_gcs_put_begin(struct ck_store *s, const struct ck_put_opts *opts,

@@ -82,15 +82,6 @@ static const char *const step_labels[CK_MPU_STEPS] = {
     "CreateMultipartUpload", "CompleteMultipartUpload", "AbortMultipartUpload",
     "ListMultipartUploads", "AbortMultipartUpload of a stale upload"};
 
-/* The precondition of a conditional replace on c (nothing for other puts). */
-static void set_cond(const struct ck_cond *cond, struct ck_s3_call *c)
-{
-    if (!cond->on)
-        return;
-    c->if_match = cond->version[0] ? cond->version : NULL;
-    c->if_none_match = cond->version[0] ? NULL : "*";
-}
-
 /* Runs one of s3_mpu.c's (and the sweep's) requests; CreateMultipartUpload asks for SHA-256
  * checksums; CompleteMultipartUpload carries a conditional replace's precondition. */
 static ck_rc mpu_perform(void *ctx, const struct ck_mpu_request *r, struct ck_err *err)
@@ -111,7 +102,7 @@ static ck_rc mpu_perform(void *ctx, const struct ck_mpu_request *r, struct ck_er
                            .bucket_level = r->bucket_level,
                            .commit = r->step == CK_MPU_COMPLETE};
     if (r->step == CK_MPU_COMPLETE)
-        set_cond(&u->cond, &c);
+        ck_cond_values(&u->cond, &c.if_match, &c.if_none_match);
     struct ck_http_response resp;
     return ck_s3_perform(u->s3, &c, &resp, err);
 }
@@ -239,13 +230,12 @@ static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err 
         }
         return rc;
     }
-    if (!rc && etag_parts(etag) && etag_parts(etag) != n)
-        rc = ck_fail(err, CK_ECORRUPT,
-                     "POST %s (CompleteMultipartUpload): object has %u parts, %u were sent",
-                     u->s3->display, etag_parts(etag), n);
-    if (!rc)
-        ck_mpu_sweep(&u->mpu);
-    return rc;
+    if (etag_parts(etag) && etag_parts(etag) != n)
+        return ck_fail(err, CK_ECORRUPT,
+                       "POST %s (CompleteMultipartUpload): object has %u parts, %u were sent",
+                       u->s3->display, etag_parts(etag), n);
+    ck_mpu_sweep(&u->mpu);
+    return CK_OK;
 }
 
 /* AbortMultipartUpload, then the sweep. */
@@ -322,27 +312,27 @@ static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
         return single_create(u, data, len, err);
     char hex[CK_SHA256_HEX_LEN + 1], b64[48];
     struct ck_s3_call c = single_call(data, len, NULL, hex, b64);
-    set_cond(&u->cond, &c);
+    ck_cond_values(&u->cond, &c.if_match, &c.if_none_match);
     struct ck_http_response resp;
     ck_rc rc = ck_s3_perform(u->s3, &c, &resp, err);
     char want[CK_ETAG_MD5_MAX];
     bool known = rc && ck_s3_etag_md5(data, len, want);
-    if (rc && u->cond.on)
+    bool settled = false; /* a conditional put's failure, decided by cond_put.c's HEAD */
+    if (rc && u->cond.on) {
         rc = ck_cond_settle(u->store, &u->cond, false, known ? want : NULL, resp.status == 412, rc,
                             err);
-    if (rc == CK_EUNSUPPORTED && u->cond.on) { /* radosgw: see the top comment */
-        ck_log_warn("%s; putting it without the condition (this store cannot fence writers)",
-                    err->msg);
-        c.if_match = c.if_none_match = NULL;
-        rc = ck_s3_perform(u->s3, &c, &resp, err);
+        settled = rc != CK_EUNSUPPORTED;
+        if (!settled) { /* radosgw: see the top comment */
+            ck_log_warn("%s; putting it without the condition (this store cannot fence writers)",
+                        err->msg);
+            c.if_match = c.if_none_match = NULL;
+            rc = ck_s3_perform(u->s3, &c, &resp, err);
+        }
     }
-    if (rc && ck_commit_maybe_applied(rc) && known && commit_applied(u, want, err)) {
+    if (!settled && rc && ck_commit_maybe_applied(rc) && known && commit_applied(u, want, err)) {
         ck_err_clear(err);
         rc = CK_OK;
-    } else if (rc && ck_commit_maybe_applied(rc) && known && commit_applied(u, want, err)) {
-        ck_err_clear(err);
-        rc = CK_OK;
-    } else if (!rc && resp.captured[0] && strcmp(resp.captured, b64) != 0) {
+    } else if (!settled && !rc && resp.captured[0] && strcmp(resp.captured, b64) != 0) {
         rc = ck_fail(err, CK_ECORRUPT, "PUT %s: server's SHA-256 differs from the one sent",
                      u->s3->display);
     }
@@ -370,8 +360,8 @@ static void init_mpu(struct s3_up *u)
                              .ctx = u};
 }
 
-/* The store's del op: the sweep of the key's open uploads, then DELETE (404: nothing was
- * there). */
+/* The store's del op: the sweep of the key's open uploads, then DELETE (a 404 is
+ * CK_ENOTFOUND, which ck_store_delete takes for done). */
 ck_rc ck_s3_delete(struct ck_store *s, struct ck_err *err)
 {
     struct s3_up u = {.s3 = s->priv, .store = s};
@@ -379,12 +369,7 @@ ck_rc ck_s3_delete(struct ck_store *s, struct ck_err *err)
     ck_mpu_sweep(&u.mpu);
     struct ck_s3_call c = {.method = CK_HTTP_DELETE};
     struct ck_http_response resp;
-    ck_rc rc = ck_s3_perform(u.s3, &c, &resp, err);
-    if (rc == CK_ENOTFOUND) {
-        ck_err_clear(err);
-        rc = CK_OK;
-    }
-    return rc;
+    return ck_s3_perform(u.s3, &c, &resp, err);
 }
 
 ck_rc ck_s3_put_begin(struct ck_store *s, const struct ck_put_opts *opts,

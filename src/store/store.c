@@ -154,7 +154,12 @@ ck_rc ck_store_delete(struct ck_store *s, struct ck_err *err)
 {
     if (!s->ops->del)
         return ck_fail(err, CK_EUNSUPPORTED, "DELETE %s: this store has no delete", s->display_uri);
-    return s->ops->del(s, err);
+    ck_rc rc = s->ops->del(s, err);
+    if (rc == CK_ENOTFOUND) { /* nothing was there: deleted all the same */
+        ck_err_clear(err);
+        rc = CK_OK;
+    }
+    return rc;
 }
 
 ck_rc ck_store_copy(struct ck_store *src, uint64_t size, struct ck_store *dst, bool *server_side,

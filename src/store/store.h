@@ -114,7 +114,7 @@ struct ck_store_ops {
      * endpoint, too large): the caller then streams the bytes. */
     ck_rc (*copy_from)(struct ck_store *dst, struct ck_store *src, uint64_t size,
                        struct ck_err *err);
-    /* Optional (NULL: CK_EUNSUPPORTED): see "Deletes" above. */
+    /* Optional (NULL: CK_EUNSUPPORTED): see "Deletes" above; CK_ENOTFOUND counts as done. */
     ck_rc (*del)(struct ck_store *s, struct ck_err *err);
     void (*destroy)(struct ck_store *s);
 };

@@ -34,18 +34,13 @@ static ck_rc az_get(struct ck_store *s, uint64_t off, uint64_t len, const struct
     return ck_object_get_result(s, rc, &resp, off, len, err);
 }
 
-/* Delete Blob (404: nothing was there). Uncommitted blocks of a blob expire by themselves
- * (there is no call to remove them alone). */
+/* Delete Blob (a 404 is CK_ENOTFOUND: ck_store_delete takes it for done). Uncommitted blocks of a
+ * blob expire by themselves (there is no call to remove them alone). */
 static ck_rc azure_delete(struct ck_store *s, struct ck_err *err)
 {
     struct ck_azure_call c = {.method = CK_HTTP_DELETE};
     struct ck_http_response resp;
-    ck_rc rc = ck_azure_perform(s->priv, &c, &resp, err);
-    if (rc == CK_ENOTFOUND) {
-        ck_err_clear(err);
-        rc = CK_OK;
-    }
-    return rc;
+    return ck_azure_perform(s->priv, &c, &resp, err);
 }
 
 static void az_destroy(struct ck_store *s)

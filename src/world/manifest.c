@@ -75,6 +75,15 @@ ck_rc ck_world_round_suffix(const char *id, char out[CK_WORLD_SUFFIX_MAX], struc
     return leaf_suffix(id, "round", out, err);
 }
 
+ck_rc ck_world_open(const char *uri, const struct ck_store_env *env, const char *suffix,
+                    struct ck_store **out, struct ck_err *err)
+{
+    char *full = ck_world_uri(uri, suffix);
+    ck_rc rc = full ? ck_store_open(full, env, out, err) : ck_fail(err, CK_ENOMEM, "out of memory");
+    free(full);
+    return rc;
+}
+
 char *ck_world_uri(const char *uri, const char *suffix)
 {
     size_t path = strcspn(uri, "?");

@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/store.h"
 #include "util/err.h"
 
 #define CK_WORLD_MANIFEST     ".ckptfs-world"
@@ -63,6 +64,10 @@ ck_rc ck_world_round_suffix(const char *id, char out[CK_WORLD_SUFFIX_MAX], struc
 
 /* uri with suffix appended to its path (before a query string), malloc'd. */
 char *ck_world_uri(const char *uri, const char *suffix);
+
+/* Opens the store of ck_world_uri(uri, suffix): a shard, a claim, the hint, the round. */
+ck_rc ck_world_open(const char *uri, const struct ck_store_env *env, const char *suffix,
+                    struct ck_store **out, struct ck_err *err);
 
 /* The manifest as text, malloc'd. */
 ck_rc ck_world_manifest_format(const struct ck_world_manifest *m, char **out, size_t *len,

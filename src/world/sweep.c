@@ -105,17 +105,15 @@ void ck_world_sweep_failed(struct ck_world_sweep *s, uint64_t gen)
         remember(s, gen);
 }
 
-/* Opens DEST + the suffix of what() names; NULL (logged) on failure. */
+/* Opens DEST + suffix; NULL (logged) on failure. */
 static struct ck_store *open_suffix(const struct ck_world_sweep *s, const char *suffix)
 {
-    char *uri = ck_world_uri(s->cfg->dest_uri, suffix);
     struct ck_store *st = NULL;
     struct ck_err err;
-    if (!uri || ck_store_open(uri, s->cfg->env, &st, &err) != CK_OK) {
-        ck_log_warn("sweep of failed rounds: %s", uri ? err.msg : "out of memory");
+    if (ck_world_open(s->cfg->dest_uri, s->cfg->env, suffix, &st, &err) != CK_OK) {
+        ck_log_warn("sweep of failed rounds: %s", err.msg);
         st = NULL;
     }
-    free(uri);
     return st;
 }
 

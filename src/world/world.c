@@ -222,11 +222,7 @@ static ck_rc join_round(struct ck_world *w, const struct ck_save_plan *plan, uin
 static ck_rc open_at(const struct ck_world_cfg *cfg, const char *suffix, struct ck_store **out,
                      struct ck_err *err)
 {
-    char *uri = ck_world_uri(cfg->dest_uri, suffix);
-    ck_rc rc =
-        uri ? ck_store_open(uri, cfg->env, out, err) : ck_fail(err, CK_ENOMEM, "out of memory");
-    free(uri);
-    return rc;
+    return ck_world_open(cfg->dest_uri, cfg->env, suffix, out, err);
 }
 
 static ck_rc open_shard(struct ck_world *w, uint64_t gen, unsigned rank, char *suffix,
@@ -417,17 +413,17 @@ static ck_rc world_begin(void *ctx, struct ck_save_plan *plan, struct ck_err *er
  * lets the other ranks join the next round and learn that gen failed. */
 static void close_round(struct ck_world *w, uint64_t gen, ck_rc rc)
 {
-    struct ck_err err;
+    pthread_mutex_lock(&w->lock);
+    if (rc && gen > w->st.failed)
+        w->st.failed = gen;
+    pthread_mutex_unlock(&w->lock);
     if (rc == CK_EEXIST) { /* another rank 0 claimed gen or committed since: it owns the round */
         ck_log_warn("generation %" PRIu64 ": another rank 0 of this run committed in the "
                     "meantime; this one gives way and leaves the round object to it",
                     gen);
-        pthread_mutex_lock(&w->lock);
-        if (gen > w->st.failed)
-            w->st.failed = gen;
-        pthread_mutex_unlock(&w->lock);
         return;
     }
+    struct ck_err err;
     if (!rc) {
         ck_log_info("generation %" PRIu64 " committed: %u ranks", gen, w->cfg.size);
         if (write_hint(w, gen, &err))
@@ -444,10 +440,6 @@ static void close_round(struct ck_world *w, uint64_t gen, ck_rc rc)
         ck_world_sweep_failed(w->sweep, gen);
     else
         ck_world_sweep_run(w->sweep, gen);
-    pthread_mutex_lock(&w->lock);
-    if (rc && gen > w->st.failed)
-        w->st.failed = gen;
-    pthread_mutex_unlock(&w->lock);
 }
 
 static void world_end(void *ctx, struct ck_save_plan *plan, ck_rc rc)

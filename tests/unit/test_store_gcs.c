@@ -111,12 +111,12 @@ static struct ck_store *open_key(struct ck_store_env *env, const char *key, cons
     return s;
 }
 
-static ck_rc put_opts(struct ck_store *s, bool if_absent, const void *data, size_t len,
+/* One upload of data with opts; its result. */
+static ck_rc put_with(struct ck_store *s, const struct ck_put_opts *o, const void *data, size_t len,
                       struct ck_err *err)
 {
-    struct ck_put_opts o = {.size = CK_STORE_SIZE_UNKNOWN, .if_absent = if_absent};
     struct ck_store_upload *u;
-    ck_rc rc = ck_store_put_begin(s, &o, &u, err);
+    ck_rc rc = ck_store_put_begin(s, o, &u, err);
     if (rc)
         return rc;
     rc = ck_store_put_write(u, data, len, err);
@@ -125,6 +125,13 @@ static ck_rc put_opts(struct ck_store *s, bool if_absent, const void *data, size
         return rc;
     }
     return ck_store_put_commit(u, err);
+}
+
+static ck_rc put_opts(struct ck_store *s, bool if_absent, const void *data, size_t len,
+                      struct ck_err *err)
+{
+    struct ck_put_opts o = {.size = CK_STORE_SIZE_UNKNOWN, .if_absent = if_absent};
+    return put_with(s, &o, data, len, err);
 }
 
 /* The object as the fake holds it (checked from outside the store). */
@@ -261,16 +268,7 @@ static ck_rc put_if_match(struct ck_store *s, const char *version, const void *d
                           struct ck_err *err)
 {
     struct ck_put_opts o = {.size = CK_STORE_SIZE_UNKNOWN, .if_match = version};
-    struct ck_store_upload *u;
-    ck_rc rc = ck_store_put_begin(s, &o, &u, err);
-    if (rc)
-        return rc;
-    rc = ck_store_put_write(u, data, len, err);
-    if (rc) {
-        ck_store_put_abort(u);
-        return rc;
-    }
-    return ck_store_put_commit(u, err);
+    return put_with(s, &o, data, len, err);
 }
 
 /* The object's generation, as HEAD gives it (a number, not the ETag). */

@@ -99,10 +99,12 @@ static char *pattern(size_t n, uint64_t seed)
     return p;
 }
 
-static ck_rc put_bytes(struct ck_store *s, const void *data, size_t len, struct ck_err *err)
+/* An upload of data with opts (NULL: defaults), written in pieces as the pipeline does. */
+static ck_rc put_with(struct ck_store *s, const struct ck_put_opts *opts, const void *data,
+                      size_t len, struct ck_err *err)
 {
     struct ck_store_upload *u;
-    ck_rc rc = ck_store_put_begin(s, NULL, &u, err);
+    ck_rc rc = ck_store_put_begin(s, opts, &u, err);
     if (rc)
         return rc;
     const size_t chunk = 1 << 20; /* what the save pipeline hands over, roughly */
@@ -114,6 +116,11 @@ static ck_rc put_bytes(struct ck_store *s, const void *data, size_t len, struct 
         return rc;
     }
     return ck_store_put_commit(u, err);
+}
+
+static ck_rc put_bytes(struct ck_store *s, const void *data, size_t len, struct ck_err *err)
+{
+    return put_with(s, NULL, data, len, err);
 }
 
 static ck_rc get_into(struct ck_store *s, uint64_t off, uint64_t len, struct ck_buf *out,
@@ -807,16 +814,7 @@ END_TEST
 static ck_rc put_if_absent(struct ck_store *s, const void *data, size_t len, struct ck_err *err)
 {
     struct ck_put_opts o = {.size = CK_STORE_SIZE_UNKNOWN, .if_absent = true};
-    struct ck_store_upload *u;
-    ck_rc rc = ck_store_put_begin(s, &o, &u, err);
-    if (rc)
-        return rc;
-    rc = ck_store_put_write(u, data, len, err);
-    if (rc) {
-        ck_store_put_abort(u);
-        return rc;
-    }
-    return ck_store_put_commit(u, err);
+    return put_with(s, &o, data, len, err);
 }
 
 /* A store of key through the proxy (plan set), each request allowed 4 tries. */
@@ -942,16 +940,7 @@ static ck_rc put_if_match(struct ck_store *s, const char *version, const void *d
                           struct ck_err *err)
 {
     struct ck_put_opts o = {.size = CK_STORE_SIZE_UNKNOWN, .if_match = version};
-    struct ck_store_upload *u;
-    ck_rc rc = ck_store_put_begin(s, &o, &u, err);
-    if (rc)
-        return rc;
-    rc = ck_store_put_write(u, data, len, err);
-    if (rc) {
-        ck_store_put_abort(u);
-        return rc;
-    }
-    return ck_store_put_commit(u, err);
+    return put_with(s, &o, data, len, err);
 }
 
 static void head_version(struct ck_store *s, char out[128])
