@@ -6,6 +6,14 @@
  * on absolute paths. Entry names are built in a capped buffer. Hard links inside the tree
  * are archived as separate regular files (simplest for every reader). libarchive writes
  * with no blocking: each header and data block goes straight to the sink.
+ *
+ * Two libarchive writers share the sink: the pax writer for most entries, and a ustar
+ * writer for an entry whose name or link target has non-ASCII bytes and fits ustar's
+ * fields. The pax writer would give such a name a pax `path` record, which bsdtar
+ * NFC-normalizes, so the NFC and NFD spellings of one name would extract as one file;
+ * raw UTF-8 bytes in the ustar fields reach every reader unchanged. Switching writers
+ * finishes the other one's entry first (its padding reaches the sink before the next
+ * header); the ustar writer's own end-of-archive blocks are discarded.
  */
 #include "archive/pack.h"
 
@@ -35,7 +43,10 @@
 #define PACK_MIN_HOLES  (1024u * 1024u) /* holes a file needs to be a sparse entry */
 
 struct pack {
-    struct archive *a;
+    struct archive *a;         /* the pax writer, owned */
+    struct archive *plain;     /* the ustar writer, owned; opened when first needed */
+    struct archive *cur;       /* the writer of the current entry: a or plain */
+    bool plain_ending;         /* plain's end-of-archive blocks are being dropped */
     const struct ck_sink *out; /* not owned */
     struct ck_pack_stats st;
     struct ck_buf name;       /* relative name of the current entry */
@@ -55,6 +66,8 @@ static la_ssize_t pack_write_cb(struct archive *a, void *ctx, const void *buf, s
     struct pack *p = ctx;
     if (p->aborted)
         return -1;
+    if (a == p->plain && p->plain_ending)
+        return (la_ssize_t)len; /* the tar ends once, with the pax writer's end blocks */
     ck_rc rc = ck_sink_write(p->out, buf, len, p->err);
     if (rc) {
         p->sink_rc = rc;
@@ -70,8 +83,9 @@ static ck_rc archive_fail(struct pack *p, const char *what)
 {
     if (p->sink_rc)
         return p->sink_rc;
+    const char *why = p->cur ? archive_error_string(p->cur) : NULL;
     return ck_fail(p->err, CK_EIO, "tar writer: %s '%s': %s", what, p->name.data,
-                   archive_error_string(p->a) ? archive_error_string(p->a) : "unknown error");
+                   why ? why : "unknown error");
 }
 
 static int cmp_names(const void *x, const void *y)
@@ -169,6 +183,53 @@ static bool map_data(struct pack *p, int fd, uint64_t size, uint64_t *data)
     return true;
 }
 
+static bool has_high_bytes(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s >= 0x80)
+            return true;
+    return false;
+}
+
+/* A tar writer of the given format, unblocked, writing to the sink. */
+static ck_rc writer_open(struct pack *p, struct archive **out, bool pax)
+{
+    struct archive *a = archive_write_new();
+    *out = a;
+    if (!a)
+        return ck_fail(p->err, CK_ENOMEM, "tar writer: out of memory");
+    p->cur = a; /* for archive_fail's message */
+    int r = pax ? archive_write_set_format_pax_restricted(a) : archive_write_set_format_ustar(a);
+    if (r != ARCHIVE_OK || archive_write_add_filter_none(a) != ARCHIVE_OK ||
+        archive_write_set_bytes_per_block(a, 0) != ARCHIVE_OK)
+        return archive_fail(p, "setup for");
+    if (archive_write_open(a, p, NULL, pack_write_cb, NULL) != ARCHIVE_OK)
+        return archive_fail(p, "open for");
+    return CK_OK;
+}
+
+/* Writes e's header with w. Switching writers first finishes the other one's entry, so
+ * that its padding reaches the sink before this header. */
+static int header_with(struct pack *p, struct archive *w, struct archive_entry *e)
+{
+    if (p->cur != w && archive_write_finish_entry(p->cur) != ARCHIVE_OK)
+        return ARCHIVE_FATAL;
+    p->cur = w;
+    return archive_write_header(w, e);
+}
+
+/* e's header as plain ustar (raw name bytes), the ustar writer opened on first use. */
+static int plain_header(struct pack *p, struct archive_entry *e)
+{
+    if (!p->plain) {
+        struct archive *was = p->cur;
+        if (writer_open(p, &p->plain, false))
+            return ARCHIVE_FATAL;
+        p->cur = was;
+    }
+    return header_with(p, p->plain, e);
+}
+
 /* Builds a header for the current name from st (no uname/gname: no lookups). */
 static ck_rc write_header(struct pack *p, const struct stat *st, const char *link)
 {
@@ -189,12 +250,16 @@ static ck_rc write_header(struct pack *p, const struct stat *st, const char *lin
         archive_entry_sparse_add_entry(e, (la_int64_t)p->segs[i].off, (la_int64_t)p->segs[i].len);
     if (sparse && p->nsegs == 0) /* all holes: the map's end marker alone */
         archive_entry_sparse_add_entry(e, st->st_size, 0);
-    int r = archive_write_header(p->a, e);
+    int r = ARCHIVE_FAILED;
+    if (!sparse && (has_high_bytes(p->name.data) || (link && has_high_bytes(link))))
+        r = plain_header(p, e); /* ARCHIVE_FAILED: it does not fit ustar, nothing written */
+    if (r == ARCHIVE_FAILED)
+        r = header_with(p, p->a, e);
     archive_entry_free(e);
     if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
         return archive_fail(p, "header of");
     /* A sparse entry's map (GNU.sparse 1.0) leads its data; an empty write flushes it. */
-    if (sparse && archive_write_data(p->a, "", 0) != 0)
+    if (sparse && archive_write_data(p->cur, "", 0) != 0)
         return archive_fail(p, "sparse map of");
     p->st.entries++;
     if (!p->opts.observe)
@@ -220,7 +285,7 @@ static ck_rc write_zeros(struct pack *p, uint64_t len)
     memset(p->data, 0, len < PACK_READ_BLOCK ? (size_t)len : PACK_READ_BLOCK);
     for (uint64_t done = 0; done < len;) {
         size_t n = len - done < PACK_READ_BLOCK ? (size_t)(len - done) : PACK_READ_BLOCK;
-        if (archive_write_data(p->a, p->data, n) != (la_ssize_t)n)
+        if (archive_write_data(p->cur, p->data, n) != (la_ssize_t)n)
             return archive_fail(p, "data of");
         done += n;
         p->st.file_bytes += n;
@@ -242,7 +307,7 @@ static ck_rc copy_range(struct pack *p, int fd, uint64_t off, uint64_t len)
         if (n == 0)
             return ck_fail(p->err, CK_EIO, "tar writer: '%s' shrank while being archived",
                            p->name.data);
-        if (archive_write_data(p->a, p->data, (size_t)n) != n)
+        if (archive_write_data(p->cur, p->data, (size_t)n) != n)
             return archive_fail(p, "data of");
         done += (uint64_t)n;
         p->st.file_bytes += (uint64_t)n;
@@ -433,7 +498,7 @@ static ck_rc pack_trailer(struct pack *p, const struct ck_pack_trailer *t)
     ck_buf_reset(&p->name);
     rc = ck_buf_puts(&p->name, t->name) ? ck_fail(p->err, CK_ENOMEM, "tar writer: out of memory")
                                         : write_header(p, &st, NULL);
-    if (!rc && len > 0 && archive_write_data(p->a, data, len) != (la_ssize_t)len)
+    if (!rc && len > 0 && archive_write_data(p->cur, data, len) != (la_ssize_t)len)
         rc = archive_fail(p, "data of");
     free(data);
     return rc;
@@ -441,19 +506,22 @@ static ck_rc pack_trailer(struct pack *p, const struct ck_pack_trailer *t)
 
 static ck_rc pack_open(struct pack *p)
 {
-    p->a = archive_write_new();
     p->data = malloc(PACK_READ_BLOCK);
     p->segs = malloc(PACK_MAX_SEGS * sizeof(*p->segs));
-    if (!p->a || !p->data || !p->segs)
+    if (!p->data || !p->segs || ck_buf_puts(&p->name, ""))
         return ck_fail(p->err, CK_ENOMEM, "tar writer: out of memory");
-    if (ck_buf_puts(&p->name, ""))
-        return ck_fail(p->err, CK_ENOMEM, "tar writer: out of memory");
-    if (archive_write_set_format_pax_restricted(p->a) != ARCHIVE_OK ||
-        archive_write_add_filter_none(p->a) != ARCHIVE_OK ||
-        archive_write_set_bytes_per_block(p->a, 0) != ARCHIVE_OK)
-        return archive_fail(p, "setup for");
-    if (archive_write_open(p->a, p, NULL, pack_write_cb, NULL) != ARCHIVE_OK)
-        return archive_fail(p, "open for");
+    return writer_open(p, &p->a, true);
+}
+
+/* Ends the tar with the pax writer (the ustar writer's last entry finished first). */
+static ck_rc pack_close(struct pack *p)
+{
+    ck_buf_reset(&p->name);
+    if (p->cur != p->a && archive_write_finish_entry(p->cur) != ARCHIVE_OK)
+        return archive_fail(p, "end of archive after");
+    p->cur = p->a;
+    if (archive_write_close(p->a) != ARCHIVE_OK)
+        return archive_fail(p, "end of archive after");
     return CK_OK;
 }
 
@@ -476,12 +544,12 @@ ck_rc ck_pack_tar_ex(int dir_fd, const struct ck_sink *out, const struct ck_pack
         rc = pack_dir(&p, dir_fd);
     if (!rc && p.opts.trailer)
         rc = pack_trailer(&p, p.opts.trailer);
-    if (!rc) {
-        ck_buf_reset(&p.name);
-        if (archive_write_close(p.a) != ARCHIVE_OK)
-            rc = archive_fail(&p, "end of archive after");
-    }
+    if (!rc)
+        rc = pack_close(&p);
     p.aborted = rc != CK_OK; /* archive_write_free would otherwise write an end marker */
+    p.plain_ending = true;
+    if (p.plain)
+        archive_write_free(p.plain);
     if (p.a)
         archive_write_free(p.a);
     free(p.data);
