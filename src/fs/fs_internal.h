@@ -153,6 +153,9 @@ void ck_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_fi
 void ck_prev_gate_lookup(fuse_req_t req, struct ck_node *parent, const char *name);
 void ck_prev_gate_opendir(fuse_req_t req, struct ck_node *n, struct fuse_file_info *fi);
 
+/* errno_map.c: the errno a FUSE reply gives for a result; 0 for CK_OK. */
+int ck_fs_errno(ck_rc rc);
+
 static inline struct ck_fs *ck_fs_of(fuse_req_t req)
 {
     return fuse_req_userdata(req);

@@ -33,7 +33,7 @@ static void resume(void *ctx, ck_rc rc)
     struct ck_fs *fs = ck_fs_reply_begin(p->req);
     if (fs) {
         if (rc)
-            fuse_reply_err(p->req, EIO);
+            fuse_reply_err(p->req, ck_fs_errno(rc));
         else if (p->op == PARKED_LOOKUP)
             ck_tree_lookup(p->req, p->node, p->name);
         else

@@ -147,7 +147,7 @@ static void reply_result(void *ctx, ck_rc rc, const char *msg)
     struct ck_fs *fs = ck_fs_reply_begin(req);
     if (!fs)
         return;
-    fuse_reply_err(req, rc ? EIO : 0);
+    fuse_reply_err(req, ck_fs_errno(rc));
     ck_fs_reply_end(fs);
 }
 
@@ -159,7 +159,7 @@ static void reply_setattr_result(void *ctx, ck_rc rc, const char *msg)
     if (!fs)
         return;
     if (rc)
-        fuse_reply_err(req, EIO);
+        fuse_reply_err(req, ck_fs_errno(rc));
     else
         ck_top_getattr(req, CK_INO_SAVECTL);
     ck_fs_reply_end(fs);
@@ -290,7 +290,7 @@ static void reply_write_result(void *ctx, ck_rc rc, const char *msg)
     struct ck_fs *fs = ck_fs_reply_begin(w->req);
     if (fs) {
         if (rc)
-            fuse_reply_err(w->req, EIO);
+            fuse_reply_err(w->req, ck_fs_errno(rc));
         else
             fuse_reply_write(w->req, w->size);
         ck_fs_reply_end(fs);

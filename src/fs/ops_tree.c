@@ -634,7 +634,7 @@ static void resume_read(void *ctx, ck_rc rc)
     struct ck_fs *fs = ck_fs_reply_begin(p->req);
     if (fs) {
         if (rc)
-            fuse_reply_err(p->req, EIO);
+            fuse_reply_err(p->req, ck_fs_errno(rc));
         else
             reply_read(p->req, p->fd, p->size, p->off, false);
         ck_fs_reply_end(fs);

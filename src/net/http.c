@@ -40,6 +40,7 @@ struct xfer {
     char first_etag[128];       /* ETag of the first 2xx reply, to detect a changed object */
     bool have_all;              /* stopped reading: everything wanted was delivered */
     bool stalled;               /* this attempt was cut for making no progress */
+    bool timed_out;             /* this attempt ended in a timeout (stall or curl's own) */
     curl_off_t last_now;        /* dlnow + ulnow at the last progress seen */
     double last_progress;       /* ck_now() then */
     ck_rc cb_rc;                /* failure found inside a curl callback; final */
@@ -562,6 +563,7 @@ static enum outcome classify(struct xfer *x, CURLcode c, char *what, size_t what
         *err = x->cb_err;
         return OUT_FAIL;
     }
+    x->timed_out = false;
     long st = x->reply.status;
     bool answered = x->reply.complete && (st < 200 || st >= 300);
     if (c != CURLE_OK && !answered && !(c == CURLE_WRITE_ERROR && x->have_all)) {
@@ -569,6 +571,7 @@ static enum outcome classify(struct xfer *x, CURLcode c, char *what, size_t what
             snprintf(what, whatsz, "no progress for %.0f s", x->req->stall_timeout_s);
         else
             snprintf(what, whatsz, "%s", x->curl_msg[0] ? x->curl_msg : curl_easy_strerror(c));
+        x->timed_out = x->stalled || c == CURLE_OPERATION_TIMEDOUT;
         if (x->stalled || curl_code_transient(c))
             return OUT_RETRY;
         ck_fail(err, c == CURLE_URL_MALFORMAT ? CK_EINVAL : CK_ENET, "%s %s: %s", m, x->disp, what);
@@ -666,7 +669,7 @@ static ck_rc run_attempts(struct xfer *x, unsigned *attempts, struct ck_err *err
         if (o == OUT_FAIL)
             return err->rc;
         if (!wait_for_retry(x, &st, what))
-            return ck_fail(err, status_rc(x->reply.status),
+            return ck_fail(err, x->timed_out ? CK_ETIMEDOUT : status_rc(x->reply.status),
                            "%s %s: %s (gave up after %u "
                            "attempts)",
                            ck_http_method_name(x->req->method), x->disp, what, st.attempts);

@@ -27,7 +27,8 @@
  * callers show only parsed, sanitised fields.
  *
  * Result codes: 2xx -> CK_OK; 404 -> CK_ENOTFOUND; 401/403 -> CK_EAUTH; other 4xx ->
- * CK_EREMOTE; 5xx, 429 and transport errors once retries are spent -> CK_ENET. The final
+ * CK_EREMOTE; 5xx, 429 and transport errors once retries are spent -> CK_ENET, or
+ * CK_ETIMEDOUT when the last attempt timed out (no progress, or curl's timeout). The final
  * status is always left in resp->status so callers can treat e.g. 404 or 416 specially.
  * Messages read "METHOD display-url: HTTP 403 Forbidden" or "...: <curl error>"; the real
  * URL (its query string may carry a presigned signature) and header values never appear

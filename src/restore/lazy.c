@@ -61,6 +61,7 @@ struct ck_lazy {
     struct waiter *waiters;     /* (lock) */
     bool stop;                  /* (lock) */
     char error[CK_ERR_MSG_MAX]; /* the last fetch failure (lock) */
+    ck_rc error_rc;             /* its result: what a read of a failed member answers (lock) */
     pthread_t threads[FETCH_THREADS];
     unsigned nthreads;
     _Atomic uint64_t fetched;
@@ -425,7 +426,9 @@ static struct waiter *take_finished(struct ck_lazy *lz)
         }
         if (failed || ready || lz->stop) {
             *pp = w->next;
-            w->outcome = lz->stop ? CK_ECANCELED : failed ? CK_ENET : CK_OK;
+            w->outcome = lz->stop ? CK_ECANCELED
+                         : failed ? (lz->error_rc ? lz->error_rc : CK_EIO)
+                                  : CK_OK;
             w->next = done;
             done = w;
         } else {
@@ -439,7 +442,7 @@ static void call_waiters(struct waiter *w, const char *error)
 {
     while (w) {
         struct waiter *next = w->next;
-        if (w->outcome == CK_ENET)
+        if (w->outcome && w->outcome != CK_ECANCELED)
             ck_log_error("prev/: %s", error);
         w->cb(w->ctx, w->outcome);
         free(w);
@@ -499,8 +502,10 @@ static void *fetch_main(void *arg)
         pthread_mutex_lock(&lz->lock);
         for (size_t i = r.next; i <= last; i++)
             lz->state[i] = M_FAILED;
-        if (rc)
+        if (rc) {
             snprintf(lz->error, sizeof(lz->error), "%s", err.msg);
+            lz->error_rc = rc;
+        }
         struct waiter *done = take_finished(lz);
         char error[CK_ERR_MSG_MAX];
         memcpy(error, lz->error, sizeof(error));

@@ -315,7 +315,7 @@ static enum stream_end stream_outcome(const struct http_upload *u, ck_rc *rc, ch
     }
     if (!sized(u) && (st == 411 || st == 501 || st == 505))
         return END_NEEDS_LENGTH;
-    return u->s_rc == CK_ENET ? END_TRANSIENT : END_REFUSED;
+    return u->s_rc == CK_ENET || u->s_rc == CK_ETIMEDOUT ? END_TRANSIENT : END_REFUSED;
 }
 
 /* Ends a pass that cannot complete: CK_EREPLAY while the store's retry policy allows one

@@ -132,34 +132,6 @@ ck_rc ck_rc_from_errno(int errnum)
     }
 }
 
-int ck_rc_to_errno(ck_rc rc)
-{
-    switch (rc) {
-    case CK_OK:
-        return 0;
-    case CK_ENOMEM:
-        return ENOMEM;
-    case CK_EINVAL:
-        return EINVAL;
-    case CK_ENOTFOUND:
-        return ENOENT;
-    case CK_EPERM:
-        return EACCES;
-    case CK_ENOSPC:
-        return ENOSPC;
-    case CK_ETIMEDOUT:
-        return ETIMEDOUT;
-    case CK_EUNSUPPORTED:
-        return ENOTSUP;
-    case CK_ECANCELED:
-        return ECANCELED;
-    case CK_EEXIST:
-        return EEXIST;
-    default:
-        return EIO;
-    }
-}
-
 void ck_err_prefix(struct ck_err *err, const char *fmt, ...)
 {
     if (!err)

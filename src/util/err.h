@@ -57,9 +57,6 @@ ck_rc ck_fail_errno(struct ck_err *err, int errnum, const char *fmt, ...)
 /* Maps an errno value to the closest ck_rc. */
 ck_rc ck_rc_from_errno(int errnum);
 
-/* Maps a ck_rc to the errno a FUSE reply should carry. Used only by src/fs/. */
-int ck_rc_to_errno(ck_rc rc);
-
 /* Prepends "context: " to err's message (keeps rc). err may be NULL. */
 void ck_err_prefix(struct ck_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

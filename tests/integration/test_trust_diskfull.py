@@ -1,7 +1,7 @@
 """A full cache disk (issue 5, SPEC 7): the --cache-dir is a small tmpfs. Writers get
 ENOSPC, nothing already written is damaged, a save of what fits works, a save running
 while the disk is full stays exact (copy-on-write falls back to waiting), the next save
-after space is freed works, and a restore into a full cache disk fails cleanly (EIO under
+after space is freed works, and a restore into a full cache disk fails cleanly (ENOSPC under
 prev/, the error in .status) with the daemon staying up."""
 import errno
 import hashlib
@@ -109,7 +109,7 @@ class DiskFullTest(MountTest):
         m = self.mount(self.dest, [src], cache=self.cache)
         with self.assertRaises(OSError) as cm:
             os.listdir(m.prev)
-        self.assertEqual(cm.exception.errno, errno.EIO)
+        self.assertEqual(cm.exception.errno, errno.ENOSPC)  # the truth, not EIO
         st = m.status()
         self.assertEqual(st["prev"]["state"], "failed")
         self.assertIn("space", (st["prev"]["error"] or "").lower(), st["prev"])

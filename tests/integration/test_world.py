@@ -217,7 +217,9 @@ class FileWorldTest(WorldCases, MountTest):
         ms = self.ranks("ck", extra=["--world-timeout", "3"])
         self.fill(ms, 1)
         self.assertEqual(self.save_all(ms, [0, 1, 2, 3]), {0: 0, 1: 0, 2: 0, 3: 0})
-        self.assertNotEqual(ms[0].touch_save(), 0)  # rank 0 alone: round 2 fails
+        with self.assertRaises(OSError) as cm:  # rank 0 alone: round 2 times out
+            os.close(os.open(os.path.join(ms[0].mnt, ".save"), os.O_WRONLY))
+        self.assertEqual(cm.exception.errno, errno.ETIMEDOUT)
         self.assertIn("rank 1's shard", ms[0].status()["last_error"])
         want = self.fill(ms, 3)
         self.assertEqual(self.save_all(ms, [2, 0, 3, 1]), {0: 0, 1: 0, 2: 0, 3: 0},

@@ -1309,6 +1309,28 @@ START_TEST(test_put_chunked_stored_wrong_is_sent_again)
 }
 END_TEST
 
+/* Every attempt stalls: once the retries are spent the result says it timed out
+ * (CK_ETIMEDOUT, ETIMEDOUT at the mount), not a plain network failure. */
+START_TEST(test_http_stalls_to_the_end_are_a_timeout)
+{
+    set_plan("stall=20@100*inf");
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/big.bin", T.proxy_port);
+    struct ck_http_request req;
+    struct ck_http_response resp;
+    struct ck_err err;
+    ck_http_request_init(&req);
+    req.url = req.display_url = url;
+    req.stall_timeout_s = 1;
+    req.retry.max_attempts = 2;
+    req.retry.base_delay_s = 0.01;
+    ck_assert_int_eq(ck_http_perform(&req, &resp, &err), CK_ETIMEDOUT);
+    control(CK_HTTP_PUT, "release", "", NULL);
+    ck_assert_msg(strstr(err.msg, "no progress for 1 s") && strstr(err.msg, "gave up after 2"),
+                  "%s", err.msg);
+}
+END_TEST
+
 static void *set_after(void *arg)
 {
     ck_sleep(0.3);
@@ -1459,6 +1481,7 @@ static Suite *store_http_suite(void)
     tcase_add_test(tc, test_get_resumes_after_reset);
     tcase_add_test(tc, test_ranged_get_resumes_after_truncation);
     tcase_add_test(tc, test_get_resumes_after_stall);
+    tcase_add_test(tc, test_http_stalls_to_the_end_are_a_timeout);
     tcase_add_test(tc, test_retry_after_is_honoured);
     tcase_add_test(tc, test_put_retried_after_5xx);
     tcase_add_test(tc, test_wrong_range_refused);
