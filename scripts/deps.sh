@@ -2,7 +2,7 @@
 # deps.sh [build|test|package] - installs what ckptfs needs on Debian 12 (run as root).
 #   build: compiler, CMake and the libraries ckptfs links.
 #   package: build + dpkg-buildpackage's tools (scripts/build-deb.sh).
-#   test:  build + what the test suite drives: FUSE tools, nginx, GNU tar, bsdtar,
+#   test:  build + what the test suite drives (and clang-format for scripts/lint.sh): FUSE tools, nginx, GNU tar, bsdtar,
 #          compressors, check, Python 3, Ceph's S3 server (radosgw, tests/tools/rgw-s3),
 #          PyTorch (python3-torch: real training programs in test_pytorch.py).
 set -euo pipefail
@@ -10,7 +10,7 @@ what=${1:-build}
 build_pkgs=(build-essential cmake pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev
             libarchive-dev zlib1g-dev libssl-dev libisal-dev libxml2-dev)
 test_pkgs=(check python3 nginx-light libarchive-tools tar gzip bzip2 xz-utils e2fsprogs
-           procps coreutils valgrind clang libclang-rt-14-dev ceph-mon ceph-osd radosgw
+           procps coreutils valgrind clang clang-format libclang-rt-14-dev ceph-mon ceph-osd radosgw
            python3-torch)
 package_pkgs=(debhelper dpkg-dev fakeroot)
 pkgs=("${build_pkgs[@]}")

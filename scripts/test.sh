@@ -9,12 +9,14 @@
 # (daemons, also ones the test kills) to files (log_path) and fails the test after which
 # one appears. False positives in libraries go in tests/tools/tsan.supp (one comment
 # each). CK_TEST_TSAN=0 skips the TSan run.
+# Before building: scripts/lint.sh (formatting, banned calls); every build uses -Werror.
 # Run as root on Debian 12 (FUSE mounts, nginx on 127.0.0.1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh test
+bash scripts/lint.sh # clang-format and banned calls; the builds below use -Werror
 jobs=$(nproc)
-extra=()
+extra=(-DCKPTFS_WERROR=ON)
 [ -n "${CI:-}" ] && extra+=(-DCKPTFS_REQUIRE_DATA_FILTER=ON)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCKPTFS_TESTS=ON "${extra[@]}" >/dev/null
 cmake --build build -j"$jobs"

@@ -151,11 +151,11 @@ int main(int argc, char **argv)
         ck_options_free(&o);
         return 0;
     }
-    char metrics_abs[PATH_MAX]; /* a daemon changes directory: make --metrics absolute */
-    if (o.metrics_path && o.metrics_path[0] != '/' && getcwd(metrics_abs, sizeof(metrics_abs)) &&
-        strlen(metrics_abs) + strlen(o.metrics_path) + 2 <= sizeof(metrics_abs)) {
-        strcat(strcat(metrics_abs, "/"), o.metrics_path);
-        o.metrics_path = metrics_abs;
+    char cwd[PATH_MAX], metrics_abs[PATH_MAX]; /* a daemon changes directory: --metrics absolute */
+    if (o.metrics_path && o.metrics_path[0] != '/' && getcwd(cwd, sizeof(cwd))) {
+        int n = snprintf(metrics_abs, sizeof(metrics_abs), "%s/%s", cwd, o.metrics_path);
+        if (n > 0 && (size_t)n < sizeof(metrics_abs))
+            o.metrics_path = metrics_abs;
     }
     int status = start(argc, argv, cmd, &o);
     ck_options_free(&o);

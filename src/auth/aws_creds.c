@@ -61,8 +61,7 @@ static void note(char *tried, const char *fmt, const char *arg)
     if (n + 4 >= TRIED_MAX)
         return;
     if (n)
-        strcat(tried, "; ");
-    n = strlen(tried);
+        n += (size_t)snprintf(tried + n, TRIED_MAX - n, "; ");
     if (snprintf(tried + n, TRIED_MAX - n, fmt, arg) < 0) /* a long one is cut: fine */
         tried[n] = '\0';
 }

@@ -159,8 +159,8 @@ ck_rc ck_aws_container_from_env(char *(*getenv_fn)(const char *), struct ck_aws_
     if (strlen(tok) >= sizeof(c->token) || strlen(tokf) >= sizeof(c->token_file))
         return ck_fail(err, CK_EINVAL,
                        "container credentials: AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE) too long");
-    strcpy(c->token, tok);
-    strcpy(c->token_file, tokf);
+    snprintf(c->token, sizeof(c->token), "%s", tok); /* lengths checked above */
+    snprintf(c->token_file, sizeof(c->token_file), "%s", tokf);
     return CK_OK;
 }
 

@@ -64,10 +64,10 @@ ck_rc ck_aws_web_identity_from_env(char *(*getenv_fn)(const char *), const char 
         return ck_fail(err, CK_EINVAL,
                        "web identity: AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE or "
                        "AWS_ROLE_SESSION_NAME is too long");
-    strcpy(w->role_arn, arn);
-    strcpy(w->token_file, file);
+    snprintf(w->role_arn, sizeof(w->role_arn), "%s", arn); /* lengths checked above */
+    snprintf(w->token_file, sizeof(w->token_file), "%s", file);
     if (name[0])
-        strcpy(w->session_name, name);
+        snprintf(w->session_name, sizeof(w->session_name), "%s", name);
     else
         ck_aws_default_session_name(w->session_name, sizeof(w->session_name));
     return ck_aws_sts_endpoint(getenv_fn, region, w->endpoint, sizeof(w->endpoint), err);

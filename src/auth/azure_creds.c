@@ -66,7 +66,7 @@ static ck_rc parse_connstr(const char *s, struct connstr *cs, struct ck_err *err
     memset(cs, 0, sizeof(*cs));
     if (strlen(s) >= sizeof(cs->text))
         return ck_fail(err, CK_EINVAL, "AZURE_STORAGE_CONNECTION_STRING: too long");
-    strcpy(cs->text, s);
+    snprintf(cs->text, sizeof(cs->text), "%s", s); /* length checked above */
     for (char *p = cs->text; *p;) {
         char *end = p + strcspn(p, ";");
         bool last = *end == '\0';

@@ -16,8 +16,9 @@
 static size_t fd_budget(void)
 {
     const char *env = getenv("CKPTFS_NODE_FDS");
-    if (env && atoi(env) > 0)
-        return (size_t)atoi(env) < MIN_FD_BUDGET ? MIN_FD_BUDGET : (size_t)atoi(env);
+    long v = env ? strtol(env, NULL, 10) : 0;
+    if (v > 0)
+        return (size_t)v < MIN_FD_BUDGET ? MIN_FD_BUDGET : (size_t)v;
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
         return 4096;

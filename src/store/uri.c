@@ -155,7 +155,7 @@ static bool host_port_ok(const char *h, size_t n)
             if (!isdigit((unsigned char)h[i]))
                 return false;
         }
-        if (atoi(h + host_end + 1) > 65535)
+        if (strtol(h + host_end + 1, NULL, 10) > 65535) /* at most 5 digits: checked */
             return false;
     }
     return true;
@@ -324,11 +324,12 @@ static ck_rc parse_abfs_uri(const char *rest, const char *disp, struct ck_uri *o
         return rc;
     /* container@host/blob -> "container" + "/blob" */
     size_t clen = (size_t)(at - rest);
-    char *joined = malloc(clen + strlen(rest + alen) + 1);
+    size_t tail = strlen(rest + alen);
+    char *joined = malloc(clen + tail + 1);
     if (!joined)
         return ck_fail(err, CK_ENOMEM, "Azure URI '%s': out of memory", disp);
     memcpy(joined, rest, clen);
-    strcpy(joined + clen, rest + alen);
+    memcpy(joined + clen, rest + alen, tail + 1);
     rc = azure_container_blob(joined, disp, out, err);
     free(joined);
     return rc;

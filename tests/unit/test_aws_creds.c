@@ -857,11 +857,11 @@ START_TEST(test_sts_parser)
         "not xml",
         "<r/>",
         "<r><Credentials><AccessKeyId>A</AccessKeyId></Credentials></r>",
-        "<r><Credentials><AccessKeyId>A B</AccessKeyId><SecretAccessKey>s</SecretAccessKey>"
-        "<SessionToken>t</SessionToken><Expiration>2030-01-02T03:04:05Z</Expiration>"
-        "</Credentials></r>",
-        "<r><Credentials><AccessKeyId>A</AccessKeyId><SecretAccessKey>s</SecretAccessKey>"
-        "<SessionToken>t</SessionToken><Expiration>soon</Expiration></Credentials></r>",
+        ("<r><Credentials><AccessKeyId>A B</AccessKeyId><SecretAccessKey>s</SecretAccessKey>"
+         "<SessionToken>t</SessionToken><Expiration>2030-01-02T03:04:05Z</Expiration>"
+         "</Credentials></r>"),
+        ("<r><Credentials><AccessKeyId>A</AccessKeyId><SecretAccessKey>s</SecretAccessKey>"
+         "<SessionToken>t</SessionToken><Expiration>soon</Expiration></Credentials></r>"),
         "<r><Credentials><AccessKeyId><b>A</b></AccessKeyId></Credentials></r>"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         ck_assert_msg(ck_aws_sts_parse(bad[i], strlen(bad[i]), &c, &err) != CK_OK, "accepted %s",

@@ -186,8 +186,8 @@ START_TEST(test_mount_fuse3_convention)
 {
     env_dest = env_src = NULL;
     char *argv[] = {"ckptfs", "file:///ck/next", "/mnt", "-o",
-                    "rw,src=/ck/prev,allow_other,cache_dir=/c,no_save_on_unmount,"
-                    "autosave_quiet=30,compress=gzip-1,grace=12,metrics=/m.prom"};
+                    ("rw,src=/ck/prev,allow_other,cache_dir=/c,no_save_on_unmount,"
+                     "autosave_quiet=30,compress=gzip-1,grace=12,metrics=/m.prom")};
     struct ck_options o;
     struct ck_err err;
     ck_assert_int_eq(parse(&o, &err, 5, argv), CK_OK);
