@@ -11,7 +11,8 @@
 #include <unistd.h>
 
 #include "cli/nofuse.h"
-#include "cli/options.h"
+#include "config/option_table.h"
+#include "config/options.h"
 #include "cli/run.h"
 #include "cli/tools.h"
 #include "daemon/daemon.h"
@@ -38,8 +39,10 @@ static int run_mount(const struct ck_options *o)
     struct ck_err err;
     ck_err_clear(&err);
     ck_rc rc = ck_daemon_init(&d, o, &err);
+    struct ck_fs_mount m = {o->mountpoint, o->fuse_argv, o->fuse_argc,
+                            o->foreground, o->uid,       o->gid};
     if (!rc)
-        rc = ck_fs_run(&d, o, &err);
+        rc = ck_fs_run(&d, &m, &err);
     if (!rc) {
         rc = ck_daemon_finish(&d, &err);
         if (rc)
@@ -147,7 +150,10 @@ int main(int argc, char **argv)
         return 2;
     }
     if (o.show_help || o.show_version) {
-        fputs(o.show_help ? ck_options_usage() : "ckptfs " CKPTFS_VERSION "\n", stdout);
+        if (o.show_help)
+            ck_options_print_usage(stdout);
+        else
+            fputs("ckptfs " CKPTFS_VERSION "\n", stdout);
         ck_options_free(&o);
         return 0;
     }

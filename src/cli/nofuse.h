@@ -17,7 +17,7 @@
 #ifndef CK_CLI_NOFUSE_H
 #define CK_CLI_NOFUSE_H
 
-#include "cli/options.h"
+#include "config/options.h"
 
 /* Serves MOUNTPOINT in the foreground until a terminating signal; the exit status. */
 int ck_nofuse_serve(const struct ck_options *o);

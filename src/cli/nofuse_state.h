@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "cli/fetch.h"
-#include "cli/options.h"
+#include "config/options.h"
 #include "daemon/metrics.h"
 #include "save/saver.h"
 #include "store/store.h"

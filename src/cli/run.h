@@ -25,7 +25,7 @@
 #ifndef CK_CLI_RUN_H
 #define CK_CLI_RUN_H
 
-#include "cli/options.h"
+#include "config/options.h"
 
 struct ck_run_cfg {
     const struct ck_options *opt; /* not owned */

@@ -15,7 +15,7 @@
 #include <limits.h>
 #include <stdbool.h>
 
-#include "cli/options.h"
+#include "config/options.h"
 #include "daemon/metrics.h"
 #include "restore/loader.h"
 #include "save/area.h"

@@ -40,7 +40,7 @@ static ck_rc make_roots(struct ck_fs *fs, struct ck_err *err)
 }
 
 /* --uid/--gid, each defaulting to the daemon's own. */
-static void set_owner(struct ck_fs *fs, const struct ck_options *o)
+static void set_owner(struct ck_fs *fs, const struct ck_fs_mount *o)
 {
     fs->owner_set = o->uid >= 0 || o->gid >= 0;
     fs->owner_uid = o->uid >= 0 ? (uid_t)o->uid : getuid();
@@ -137,7 +137,7 @@ static const char *mount_failure_cause(char *buf, size_t len)
            "unconfined), or the mountpoint is not a folder one may mount on";
 }
 
-static ck_rc mount_and_serve(struct ck_fs *fs, const struct ck_options *o, struct ck_err *err)
+static ck_rc mount_and_serve(struct ck_fs *fs, const struct ck_fs_mount *o, struct ck_err *err)
 {
     if (fuse_set_signal_handlers(fs->se) != 0)
         return ck_fail(err, CK_EIO, "installing signal handlers");
@@ -164,7 +164,7 @@ static ck_rc mount_and_serve(struct ck_fs *fs, const struct ck_options *o, struc
     return rc;
 }
 
-ck_rc ck_fs_run(struct ck_daemon *d, const struct ck_options *o, struct ck_err *err)
+ck_rc ck_fs_run(struct ck_daemon *d, const struct ck_fs_mount *o, struct ck_err *err)
 {
     struct ck_fs fs;
     memset(&fs, 0, sizeof(fs));

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/options.h"
+#include "config/options.h"
 #include "world/manifest.h"
 #include "world/round.h"
 

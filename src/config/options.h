@@ -1,45 +1,18 @@
 /*
- * options.h - the command line and environment of the ckptfs daemon (SPEC 1).
+ * options.h - the command line and environment of the ckptfs daemon (SPEC 1): what the
+ * options set. Which options exist, their spellings (--name, -o key), values and help
+ * are in one table (option_table.c), which the parser (options.c), the -o lists of
+ * mount.fuse3 and fstab (mount_opts.c) and --help all read.
  *
- *   ckptfs [OPTIONS] MOUNTPOINT
- *     --dest URI              where saves go (or CKPTFS_DEST)
- *     --src URI               previous checkpoint, repeatable (or CKPTFS_SRC); "" = none
- *     --cache-dir DIR         local disk for save/ and prev/
- *     --no-save-on-unmount
- *     --carry-forward         on unmount without a save of its own, copy the previous
- *                             checkpoint to --dest (restore/chain.h)
- *     --autosave quiet=N | every=N   (may be given twice, once for each)
- *     --compress auto|store|gzip-1..9
- *     --save-wait SECONDS     bounded wait for files open for writing when a save starts
- *     --exclude GLOB          left out of every save (repeatable; also save/.ckptfsignore)
- *     --no-sign-request       s3: anonymous requests (public buckets)
- *     --log-level error|warn|info|debug, --syslog
- *     -f, -d, -o OPT          foreground, debug, FUSE mount options
- *     --no-fuse               no FUSE: prev/ restored eagerly, save/ a plain directory
- *     --grace SECONDS         run: bound of the SIGTERM shutdown (command + save) (25)
- *     --metrics FILE          Prometheus textfile written after each save and load
- *     --save-on-exit success|always|never   run: when the exit save uploads (success: the
- *                             command exited 0 or ended after the forwarded SIGTERM);
- *                             a plain mount: never is --no-save-on-unmount
- *     --user UID[:GID]        run: COMMAND runs as that user (the daemon stays root)
- *     --uid UID, --gid GID    owner of the mount's own entries (save/, prev/ and all
- *                             shown there, .save, .status); default: the daemon's
- *     --world N|auto, --rank R, --world-id ID, --world-timeout S   multi-rank checkpoints
- *                             (world/world.h); auto and CKPTFS_WORLD / CKPTFS_RANK read
- *                             the environment torchrun and the PyTorch operator set
- *
- *   mount.fuse3 conventions (fstab, mount -t fuse.ckptfs): "ckptfs SOURCE MOUNTPOINT -o
- *   OPTS": SOURCE is the destination unless dest= is given ("ckptfs" and "none" mean
- *   nothing); -o dest=URI, src=URI (repeatable), cache_dir=DIR, no_save_on_unmount,
- *   carry_forward, autosave_quiet=N, autosave_every=N, compress=P, save_wait=N,
- *   log_level=L, metrics=FILE, no_sign_request, uid=UID, gid=GID are ours; every other -o option
- * goes to FUSE (mount_opts.c).
+ *   ckptfs [OPTIONS] MOUNTPOINT, or mount.fuse3's "ckptfs SOURCE MOUNTPOINT -o OPTS":
+ *   SOURCE is the destination unless dest= is given ("ckptfs" and "none" mean nothing);
+ *   -o keys of the table are ours, every other -o option goes to FUSE.
  *
  * Parsing allocates the fuse_argv array and copies of -o strings (owned); the other
  * strings point into argv or the environment. ck_options_free() releases what it owns.
  */
-#ifndef CK_CLI_OPTIONS_H
-#define CK_CLI_OPTIONS_H
+#ifndef CK_CONFIG_OPTIONS_H
+#define CK_CONFIG_OPTIONS_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -114,8 +87,5 @@ void ck_options_free(struct ck_options *o);
  * --no-save-on-unmount / --save-on-exit never say no; under `ckptfs run` the decision
  * that run sends through exit_decision_fd ('S' save, 'N' do not) wins. Reads the pipe. */
 bool ck_options_exit_save(const struct ck_options *o);
-
-/* The --help text. */
-const char *ck_options_usage(void);
 
 #endif
