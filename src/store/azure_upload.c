@@ -38,7 +38,7 @@
 #define ID_RAW_LEN 24 /* "ckptfs-" + 10 hex + "-" + 6 digits */
 
 struct az_up {
-    struct ck_azure *az;
+    struct ck_cloud *c;
     struct ck_store *store; /* not owned: read back after an ambiguous create-only put */
     bool if_absent;         /* a create-only put: one Put Blob with If-None-Match: * */
     struct ck_cond cond;    /* a conditional replace: the precondition on the commit */
@@ -74,7 +74,7 @@ static ck_rc send_block(void *ctx, unsigned number, const char *data, size_t len
     snprintf(query, sizeof(query), "comp=block&blockid=%s", enc);
     snprintf(label, sizeof(label), "block %u", number);
     ck_md5_b64(data, len, md5);
-    struct ck_azure_call c = {
+    struct ck_cloud_call c = {
         .method = CK_HTTP_PUT,
         .query = query,
         .label = label,
@@ -84,7 +84,7 @@ static ck_rc send_block(void *ctx, unsigned number, const char *data, size_t len
         .cancel = cancel,
     };
     struct ck_http_response resp;
-    return ck_azure_perform(u->az, &c, &resp, err);
+    return ck_cloud_perform(u->c, &c, &resp, err);
 }
 
 static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err *err)
@@ -101,10 +101,10 @@ static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err 
     char md5[CK_MD5_B64_LEN];
     if (rc) {
         ck_buf_free(&body);
-        return ck_fail(err, rc, "PUT %s (block list): %u blocks: too large", u->az->display, n);
+        return ck_fail(err, rc, "PUT %s (block list): %u blocks: too large", u->c->display, n);
     }
     ck_md5_b64(body.data, body.len, md5);
-    struct ck_azure_call c = {
+    struct ck_cloud_call c = {
         .method = CK_HTTP_PUT,
         .query = "comp=blocklist",
         .label = "block list",
@@ -115,7 +115,7 @@ static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err 
     };
     ck_cond_values(&u->cond, &c.if_match, &c.if_none_match);
     struct ck_http_response resp;
-    rc = ck_azure_perform(u->az, &c, &resp, err);
+    rc = ck_cloud_perform(u->c, &c, &resp, err);
     ck_buf_free(&body);
     if (rc && u->cond.on)
         rc = ck_cond_settle(u->store, &u->cond, false, NULL, false, rc, err);
@@ -126,7 +126,7 @@ static void abort_upload(void *ctx)
 {
     struct az_up *u = ctx;
     ck_log_info("upload of %s abandoned: its uncommitted blocks are discarded by Azure",
-                u->az->display);
+                u->c->display);
 }
 
 /* Whether a refused Put Blob with If-None-Match: * says that a blob is there. */
@@ -146,18 +146,18 @@ static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
     struct az_up *u = ctx;
     char md5[CK_MD5_B64_LEN];
     ck_md5_b64(data, len, md5);
-    struct ck_azure_call c = {
+    struct ck_cloud_call c = {
         .method = CK_HTTP_PUT,
         .body = data,
         .body_len = len,
         .content_md5 = md5,
         .content_type = "application/octet-stream",
-        .blob_type = "BlockBlob",
+        .hdr = {{"x-ms-blob-type", "BlockBlob"}},
         .if_none_match = u->if_absent ? "*" : NULL,
     };
     ck_cond_values(&u->cond, &c.if_match, &c.if_none_match);
     struct ck_http_response resp;
-    ck_rc rc = ck_azure_perform(u->az, &c, &resp, err);
+    ck_rc rc = ck_cloud_perform(u->c, &c, &resp, err);
     if (rc && u->cond.on)
         rc = ck_cond_settle(u->store, &u->cond, false, NULL, false, rc, err);
     if (!u->if_absent)
@@ -184,7 +184,7 @@ ck_rc ck_azure_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
     struct az_up *u = calloc(1, sizeof(*u)); /* every byte is kept until stored: no replays */
     if (!u)
         return ck_fail(err, CK_ENOMEM, "PUT %s: out of memory", s->display_uri);
-    u->az = s->priv;
+    u->c = ck_cloud_of(s);
     u->store = s;
     u->if_absent = opts->if_absent;
     ck_rc rc = ck_cond_init(&u->cond, opts, s->display_uri, err);
@@ -199,7 +199,7 @@ ck_rc ck_azure_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
     }
     snprintf(u->nonce, sizeof(u->nonce), "%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3],
              rnd[4]);
-    struct ck_part_cfg cfg = u->az->parts;
+    struct ck_part_cfg cfg = u->c->parts;
     cfg.result_size = sizeof(struct block_result);
     cfg.single_only = opts->if_absent;
     return ck_part_upload_new(s, &azure_part_ops, u, &cfg, out, err);

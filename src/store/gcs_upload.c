@@ -33,7 +33,7 @@
 #include "store/s3_mpu.h"
 
 struct gcs_up {
-    struct ck_gcs *g;
+    struct ck_cloud *c;
     struct ck_store *store; /* not owned: read back after an ambiguous create-only PUT */
     bool if_absent;         /* a create-only put: one PUT with x-goog-if-generation-match */
     struct ck_cond cond;    /* a conditional replace: the precondition on the PUT or complete */
@@ -54,25 +54,32 @@ static const char *cond_value(const struct ck_cond *cond)
     return !cond->on ? NULL : cond->version[0] ? cond->version : "0";
 }
 
+/* x-goog-if-generation-match: value (0: no live object), when value is not NULL. */
+static void set_generation(struct ck_cloud_call *c, const char *value)
+{
+    if (value)
+        c->hdr[0] = (struct ck_cloud_header){"x-goog-if-generation-match", value};
+}
+
 /* Runs one of s3_mpu.c's (and the sweep's) requests; the complete carries a conditional
  * replace's precondition. */
 static ck_rc mpu_perform(void *ctx, const struct ck_mpu_request *r, struct ck_err *err)
 {
     struct gcs_up *u = ctx;
-    struct ck_gcs_call c = {.method = r->method,
-                            .query = r->query,
-                            .label = r->label,
-                            .body = r->body,
-                            .body_len = r->body_len,
-                            .content_type = r->content_type,
-                            .reply_body = r->reply_body,
-                            .error_in_2xx = r->error_in_2xx,
-                            .sink = r->sink,
-                            .bucket_level = r->bucket_level};
+    struct ck_cloud_call c = {.method = r->method,
+                              .query = r->query,
+                              .label = r->label,
+                              .body = r->body,
+                              .body_len = r->body_len,
+                              .content_type = r->content_type,
+                              .reply_body = r->reply_body,
+                              .error_in_2xx = r->error_in_2xx,
+                              .sink = r->sink,
+                              .bucket_level = r->bucket_level};
     if (r->step == CK_MPU_COMPLETE)
-        c.if_generation = cond_value(&u->cond);
+        set_generation(&c, cond_value(&u->cond));
     struct ck_http_response resp;
-    return ck_gcs_perform(u->g, &c, &resp, err);
+    return ck_cloud_perform(u->c, &c, &resp, err);
 }
 
 static ck_rc begin(void *ctx, struct ck_err *err)
@@ -90,7 +97,7 @@ static ck_rc send_part(void *ctx, unsigned number, const char *data, size_t len,
     snprintf(query, sizeof(query), "partNumber=%u&%s", number, u->mpu.id_query);
     snprintf(label, sizeof(label), "part %u", number);
     ck_md5_b64(data, len, md5);
-    struct ck_gcs_call c = {
+    struct ck_cloud_call c = {
         .method = CK_HTTP_PUT,
         .query = query,
         .label = label,
@@ -100,9 +107,9 @@ static ck_rc send_part(void *ctx, unsigned number, const char *data, size_t len,
         .cancel = cancel,
     };
     struct ck_http_response resp;
-    ck_rc rc = ck_gcs_perform(u->g, &c, &resp, err);
+    ck_rc rc = ck_cloud_perform(u->c, &c, &resp, err);
     if (!rc && !resp.etag[0])
-        rc = ck_fail(err, CK_ECORRUPT, "PUT %s (%s): reply has no ETag", u->g->display, label);
+        rc = ck_fail(err, CK_ECORRUPT, "PUT %s (%s): reply has no ETag", u->c->display, label);
     if (!rc)
         memcpy(r->etag, resp.etag, sizeof(r->etag));
     return rc;
@@ -134,16 +141,16 @@ static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
     struct gcs_up *u = ctx;
     char md5[CK_MD5_B64_LEN];
     ck_md5_b64(data, len, md5);
-    struct ck_gcs_call c = {
+    struct ck_cloud_call c = {
         .method = CK_HTTP_PUT,
         .body = data,
         .body_len = len,
         .content_md5 = md5,
         .content_type = "application/octet-stream",
-        .if_generation = u->if_absent ? "0" : cond_value(&u->cond),
     };
+    set_generation(&c, u->if_absent ? "0" : cond_value(&u->cond));
     struct ck_http_response resp;
-    ck_rc rc = ck_gcs_perform(u->g, &c, &resp, err);
+    ck_rc rc = ck_cloud_perform(u->c, &c, &resp, err);
     char want[CK_ETAG_MD5_MAX];
     if (rc && u->cond.on)
         rc = ck_cond_settle(u->store, &u->cond, true, ck_s3_etag_md5(data, len, want) ? want : NULL,
@@ -171,8 +178,8 @@ static const struct ck_part_ops gcs_part_ops = {
 /* The multipart requests' context of u (no upload yet). */
 static void init_mpu(struct gcs_up *u)
 {
-    u->mpu = (struct ck_mpu){.display = u->g->display,
-                             .key = u->g->key,
+    u->mpu = (struct ck_mpu){.display = u->c->display,
+                             .key = u->c->key,
                              .labels = step_labels,
                              .initiate_query = "uploads",
                              .list_prefix = true,
@@ -184,22 +191,22 @@ static void init_mpu(struct gcs_up *u)
  * CK_ENOTFOUND, which ck_store_delete takes for done). */
 ck_rc ck_gcs_delete(struct ck_store *s, struct ck_err *err)
 {
-    struct gcs_up u = {.g = s->priv, .store = s};
+    struct gcs_up u = {.c = ck_cloud_of(s), .store = s};
     init_mpu(&u);
     ck_mpu_sweep(&u.mpu);
-    struct ck_gcs_call c = {.method = CK_HTTP_DELETE};
+    struct ck_cloud_call c = {.method = CK_HTTP_DELETE};
     struct ck_http_response resp;
-    return ck_gcs_perform(u.g, &c, &resp, err);
+    return ck_cloud_perform(u.c, &c, &resp, err);
 }
 
 ck_rc ck_gcs_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
                        struct ck_store_upload **out, struct ck_err *err)
 {
-    struct ck_gcs *g = s->priv; /* every byte is kept until stored: nothing to replay */
+    struct ck_cloud *c = ck_cloud_of(s); /* every byte is kept until stored: no replays */
     struct gcs_up *u = calloc(1, sizeof(*u));
     if (!u)
         return ck_fail(err, CK_ENOMEM, "PUT %s: out of memory", s->display_uri);
-    u->g = g;
+    u->c = c;
     u->store = s;
     u->if_absent = opts->if_absent;
     ck_rc rc = ck_cond_init(&u->cond, opts, s->display_uri, err);
@@ -208,7 +215,7 @@ ck_rc ck_gcs_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
         return rc;
     }
     init_mpu(u);
-    struct ck_part_cfg cfg = g->parts;
+    struct ck_part_cfg cfg = c->parts;
     cfg.result_size = sizeof(struct part_result);
     cfg.single_only = opts->if_absent;
     return ck_part_upload_new(s, &gcs_part_ops, u, &cfg, out, err);

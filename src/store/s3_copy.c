@@ -16,20 +16,21 @@
 #define COPY_MAX  (5ull << 30) /* CopyObject's limit */
 #define REPLY_MAX (64 * 1024)
 
-static bool same_endpoint(const struct ck_s3 *a, const struct ck_s3 *b)
+static bool same_endpoint(const struct ck_cloud *ca, const struct ck_cloud *cb)
 {
+    const struct ck_s3 *a = ca->priv, *b = cb->priv;
     return a->ep.https == b->ep.https && strcmp(a->ep.host, b->ep.host) == 0 &&
            strcmp(a->ep.base_path, b->ep.base_path) == 0 && strcmp(a->region, b->region) == 0;
 }
 
 ck_rc ck_s3_copy_from(struct ck_store *dst, struct ck_store *src, uint64_t size, struct ck_err *err)
 {
-    struct ck_s3 *d = dst->priv, *s = src->priv;
+    struct ck_cloud *d = ck_cloud_of(dst), *s = ck_cloud_of(src);
     if (size > COPY_MAX)
         return CK_EUNSUPPORTED;
-    ck_rc rc = ck_s3_ready(d, err);
+    ck_rc rc = ck_cloud_ready(d, err);
     if (!rc)
-        rc = ck_s3_ready(s, err);
+        rc = ck_cloud_ready(s, err);
     if (rc)
         return rc;
     if (!same_endpoint(d, s))
@@ -39,16 +40,15 @@ ck_rc ck_s3_copy_from(struct ck_store *dst, struct ck_store *src, uint64_t size,
         return CK_EUNSUPPORTED; /* names too long to send as a header: stream instead */
     struct ck_buf reply;
     ck_buf_init(&reply, REPLY_MAX);
-    struct ck_s3_call c = {
+    struct ck_cloud_call c = {
         .method = CK_HTTP_PUT,
         .label = "(copy)",
-        .amz_name = "x-amz-copy-source",
-        .amz_value = source,
+        .hdr = {{"x-amz-copy-source", source}},
         .reply_body = &reply,
         .error_in_2xx = true,
     };
     struct ck_http_response resp;
-    rc = ck_s3_perform(d, &c, &resp, err);
+    rc = ck_cloud_perform(d, &c, &resp, err);
     ck_buf_free(&reply);
     return rc;
 }

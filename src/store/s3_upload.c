@@ -63,7 +63,7 @@
 _Static_assert(CK_S3_MAX_PAR <= CK_PART_MAX_PAR, "S3 parallelism beyond part_upload's pool");
 
 struct s3_up {
-    struct ck_s3 *s3;
+    struct ck_cloud *c;
     struct ck_store *store; /* not owned: for the HEAD that settles an ambiguous commit */
     bool if_absent;         /* a create-only put: one PUT with If-None-Match: * */
     struct ck_cond cond;    /* a conditional replace: If-Match on the PUT or the Complete */
@@ -88,23 +88,23 @@ static ck_rc mpu_perform(void *ctx, const struct ck_mpu_request *r, struct ck_er
 {
     struct s3_up *u = ctx;
     bool create = r->step == CK_MPU_INITIATE;
-    struct ck_s3_call c = {.method = r->method,
-                           .query = r->query,
-                           .label = r->label,
-                           .body = r->body,
-                           .body_len = r->body_len,
-                           .content_type = r->content_type,
-                           .amz_name = create ? "x-amz-checksum-algorithm" : NULL,
-                           .amz_value = create ? "SHA256" : NULL,
-                           .reply_body = r->reply_body,
-                           .error_in_2xx = r->error_in_2xx,
-                           .sink = r->sink,
-                           .bucket_level = r->bucket_level,
-                           .commit = r->step == CK_MPU_COMPLETE};
+    struct ck_cloud_call c = {.method = r->method,
+                              .query = r->query,
+                              .label = r->label,
+                              .body = r->body,
+                              .body_len = r->body_len,
+                              .content_type = r->content_type,
+                              .reply_body = r->reply_body,
+                              .error_in_2xx = r->error_in_2xx,
+                              .sink = r->sink,
+                              .bucket_level = r->bucket_level,
+                              .commit = r->step == CK_MPU_COMPLETE};
+    if (create)
+        c.hdr[0] = (struct ck_cloud_header){"x-amz-checksum-algorithm", "SHA256"};
     if (r->step == CK_MPU_COMPLETE)
         ck_cond_values(&u->cond, &c.if_match, &c.if_none_match);
     struct ck_http_response resp;
-    return ck_s3_perform(u->s3, &c, &resp, err);
+    return ck_cloud_perform(u->c, &c, &resp, err);
 }
 
 static ck_rc begin(void *ctx, struct ck_err *err)
@@ -123,28 +123,28 @@ static ck_rc send_part(void *ctx, unsigned number, const char *data, size_t len,
     ck_s3_sha256(data, len, hex, r->sent_b64);
     snprintf(query, sizeof(query), "partNumber=%u&%s", number, u->mpu.id_query);
     snprintf(label, sizeof(label), "part %u", number);
-    struct ck_s3_call c = {
+    struct ck_cloud_call c = {
         .method = CK_HTTP_PUT,
         .query = query,
         .label = label,
         .body = data,
         .body_len = len,
-        .payload_hash = hex,
-        .checksum_b64 = r->sent_b64,
+        .body_sha256 = hex,
+        .hdr = {{"x-amz-checksum-sha256", r->sent_b64}},
         .capture_header = "x-amz-checksum-sha256",
         .cancel = cancel,
     };
     struct ck_http_response resp;
-    ck_rc rc = ck_s3_perform(u->s3, &c, &resp, err);
+    ck_rc rc = ck_cloud_perform(u->c, &c, &resp, err);
     if (rc)
         return rc;
     if (!resp.etag[0])
-        return ck_fail(err, CK_ECORRUPT, "PUT %s (%s): reply has no ETag", u->s3->display, label);
+        return ck_fail(err, CK_ECORRUPT, "PUT %s (%s): reply has no ETag", u->c->display, label);
     if (strlen(resp.captured) < sizeof(r->got_b64))
         memcpy(r->got_b64, resp.captured, strlen(resp.captured) + 1);
     if (resp.captured[0] && strcmp(resp.captured, r->sent_b64) != 0)
         return ck_fail(err, CK_ECORRUPT, "PUT %s (%s): server's SHA-256 differs from the one sent",
-                       u->s3->display, label);
+                       u->c->display, label);
     memcpy(r->etag, resp.etag, sizeof(r->etag));
     return CK_OK;
 }
@@ -162,13 +162,13 @@ static ck_rc verify_parts(const struct s3_up *u, unsigned n, const struct part_r
                           struct ck_err *err)
 {
     if (n == 0)
-        return ck_fail(err, CK_EINVAL, "%s: multipart upload without parts", u->s3->display);
+        return ck_fail(err, CK_EINVAL, "%s: multipart upload without parts", u->c->display);
     for (unsigned i = 0; i < n; i++) {
         if (!res[i].etag[0] || !res[i].sent_b64[0])
-            return ck_fail(err, CK_EIO, "%s: part %u of %u was not uploaded", u->s3->display, i + 1,
+            return ck_fail(err, CK_EIO, "%s: part %u of %u was not uploaded", u->c->display, i + 1,
                            n);
         if (res[i].got_b64[0] && strcmp(res[i].got_b64, res[i].sent_b64) != 0)
-            return ck_fail(err, CK_ECORRUPT, "%s: checksum of part %u differs", u->s3->display,
+            return ck_fail(err, CK_ECORRUPT, "%s: checksum of part %u differs", u->c->display,
                            i + 1);
     }
     return CK_OK;
@@ -188,7 +188,7 @@ static bool commit_applied(struct s3_up *u, const char *want, const struct ck_er
     if (!info.exists || !ck_etag_equal(info.etag, want))
         return false;
     ck_log_warn("%s; but %s holds the new object (ETag %s): the commit was applied", failure->msg,
-                u->s3->display, want);
+                u->c->display, want);
     return true;
 }
 
@@ -233,7 +233,7 @@ static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err 
     if (etag_parts(etag) && etag_parts(etag) != n)
         return ck_fail(err, CK_ECORRUPT,
                        "POST %s (CompleteMultipartUpload): object has %u parts, %u were sent",
-                       u->s3->display, etag_parts(etag), n);
+                       u->c->display, etag_parts(etag), n);
     ck_mpu_sweep(&u->mpu);
     return CK_OK;
 }
@@ -255,14 +255,14 @@ static bool conflict(ck_rc rc, const struct ck_http_response *resp)
 
 /* The create-only PUT of c, sent again after a 409 conflict while the retry policy allows;
  * *attempts counts every request sent. */
-static ck_rc put_create(struct s3_up *u, const struct ck_s3_call *c, struct ck_http_response *resp,
-                        unsigned *attempts, struct ck_err *err)
+static ck_rc put_create(struct s3_up *u, const struct ck_cloud_call *c,
+                        struct ck_http_response *resp, unsigned *attempts, struct ck_err *err)
 {
     struct ck_retry_state st;
-    ck_retry_begin(&st, &u->s3->env->retry, ck_now(), (uint64_t)(uintptr_t)u ^ (uint64_t)ck_now());
+    ck_retry_begin(&st, &u->c->env->retry, ck_now(), (uint64_t)(uintptr_t)u ^ (uint64_t)ck_now());
     *attempts = 0;
     for (;;) {
-        ck_rc rc = ck_s3_perform(u->s3, c, resp, err);
+        ck_rc rc = ck_cloud_perform(u->c, c, resp, err);
         *attempts += resp->attempts;
         double delay;
         if (!conflict(rc, resp) || !ck_retry_next(&st, ck_now(), &delay))
@@ -274,16 +274,16 @@ static ck_rc put_create(struct s3_up *u, const struct ck_s3_call *c, struct ck_h
 
 /* A create-only PUT (see the top comment); no sweep. */
 /* The single PUT of data, signed by its SHA-256 (hex and b64 are filled for it). */
-static struct ck_s3_call single_call(const char *data, size_t len, const char *if_none_match,
-                                     char hex[CK_SHA256_HEX_LEN + 1], char b64[48])
+static struct ck_cloud_call single_call(const char *data, size_t len, const char *if_none_match,
+                                        char hex[CK_SHA256_HEX_LEN + 1], char b64[48])
 {
     ck_s3_sha256(data, len, hex, b64);
-    return (struct ck_s3_call){
+    return (struct ck_cloud_call){
         .method = CK_HTTP_PUT,
         .body = data,
         .body_len = len,
-        .payload_hash = hex,
-        .checksum_b64 = b64,
+        .body_sha256 = hex,
+        .hdr = {{"x-amz-checksum-sha256", b64}},
         .content_type = "application/octet-stream",
         .capture_header = "x-amz-checksum-sha256",
         .if_none_match = if_none_match,
@@ -293,14 +293,14 @@ static struct ck_s3_call single_call(const char *data, size_t len, const char *i
 static ck_rc single_create(struct s3_up *u, const char *data, size_t len, struct ck_err *err)
 {
     char hex[CK_SHA256_HEX_LEN + 1], b64[48];
-    struct ck_s3_call c = single_call(data, len, "*", hex, b64);
+    struct ck_cloud_call c = single_call(data, len, "*", hex, b64);
     struct ck_http_response resp;
     struct ck_create_reply r = {.condition = "If-None-Match: *"};
     r.rc = put_create(u, &c, &resp, &r.attempts, err);
     r.exists = r.rc && resp.status == 412;
     if (!r.rc && resp.captured[0] && strcmp(resp.captured, b64) != 0)
         r.rc = ck_fail(err, CK_ECORRUPT, "PUT %s: server's SHA-256 differs from the one sent",
-                       u->s3->display);
+                       u->c->display);
     return ck_create_only_result(u->store, data, len, &r, err);
 }
 
@@ -311,10 +311,10 @@ static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
     if (u->if_absent)
         return single_create(u, data, len, err);
     char hex[CK_SHA256_HEX_LEN + 1], b64[48];
-    struct ck_s3_call c = single_call(data, len, NULL, hex, b64);
+    struct ck_cloud_call c = single_call(data, len, NULL, hex, b64);
     ck_cond_values(&u->cond, &c.if_match, &c.if_none_match);
     struct ck_http_response resp;
-    ck_rc rc = ck_s3_perform(u->s3, &c, &resp, err);
+    ck_rc rc = ck_cloud_perform(u->c, &c, &resp, err);
     char want[CK_ETAG_MD5_MAX];
     bool known = rc && ck_s3_etag_md5(data, len, want);
     bool settled = false; /* a conditional put's failure, decided by cond_put.c's HEAD */
@@ -326,7 +326,7 @@ static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
             ck_log_warn("%s; putting it without the condition (this store cannot fence writers)",
                         err->msg);
             c.if_match = c.if_none_match = NULL;
-            rc = ck_s3_perform(u->s3, &c, &resp, err);
+            rc = ck_cloud_perform(u->c, &c, &resp, err);
         }
     }
     if (!settled && rc && ck_commit_maybe_applied(rc) && known && commit_applied(u, want, err)) {
@@ -334,7 +334,7 @@ static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
         rc = CK_OK;
     } else if (!settled && !rc && resp.captured[0] && strcmp(resp.captured, b64) != 0) {
         rc = ck_fail(err, CK_ECORRUPT, "PUT %s: server's SHA-256 differs from the one sent",
-                     u->s3->display);
+                     u->c->display);
     }
     ck_mpu_sweep(&u->mpu);
     return rc;
@@ -352,8 +352,8 @@ static const struct ck_part_ops s3_part_ops = {
 /* The multipart requests' context of u (no upload yet). */
 static void init_mpu(struct s3_up *u)
 {
-    u->mpu = (struct ck_mpu){.display = u->s3->display,
-                             .key = u->s3->key,
+    u->mpu = (struct ck_mpu){.display = u->c->display,
+                             .key = u->c->key,
                              .labels = step_labels,
                              .initiate_query = "uploads=",
                              .perform = mpu_perform,
@@ -364,12 +364,12 @@ static void init_mpu(struct s3_up *u)
  * CK_ENOTFOUND, which ck_store_delete takes for done). */
 ck_rc ck_s3_delete(struct ck_store *s, struct ck_err *err)
 {
-    struct s3_up u = {.s3 = s->priv, .store = s};
+    struct s3_up u = {.c = ck_cloud_of(s), .store = s};
     init_mpu(&u);
     ck_mpu_sweep(&u.mpu);
-    struct ck_s3_call c = {.method = CK_HTTP_DELETE};
+    struct ck_cloud_call c = {.method = CK_HTTP_DELETE};
     struct ck_http_response resp;
-    return ck_s3_perform(u.s3, &c, &resp, err);
+    return ck_cloud_perform(u.c, &c, &resp, err);
 }
 
 ck_rc ck_s3_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
@@ -378,7 +378,7 @@ ck_rc ck_s3_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
     struct s3_up *u = calloc(1, sizeof(*u)); /* every byte is kept until stored: no replays */
     if (!u)
         return ck_fail(err, CK_ENOMEM, "PUT %s: out of memory", s->display_uri);
-    u->s3 = s->priv;
+    u->c = ck_cloud_of(s);
     u->store = s;
     u->if_absent = opts->if_absent;
     ck_rc rc = ck_cond_init(&u->cond, opts, s->display_uri, err);
@@ -387,13 +387,8 @@ ck_rc ck_s3_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
         return rc;
     }
     init_mpu(u);
-    struct ck_part_cfg cfg = {
-        .part_size = u->s3->set.part_size,
-        .max_part = CK_S3_MAX_PART,
-        .parallel = u->s3->set.parallel,
-        .max_parts = CK_S3_MAX_PARTS,
-        .result_size = sizeof(struct part_result),
-        .single_only = opts->if_absent,
-    };
+    struct ck_part_cfg cfg = u->c->parts;
+    cfg.result_size = sizeof(struct part_result);
+    cfg.single_only = opts->if_absent;
     return ck_part_upload_new(s, &s3_part_ops, u, &cfg, out, err);
 }

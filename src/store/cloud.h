@@ -1,0 +1,139 @@
+/*
+ * cloud.h - what the three object-store clouds (S3, GCS, Azure Blob) share, once
+ * (internal to src/store/).
+ *
+ * A cloud store is a struct ck_cloud (bucket or container, key, display URI, part
+ * settings, the lazy set-up of credentials) plus a small table of what is really each
+ * cloud's own (struct ck_cloud_ops): its settings at open, its credentials and endpoint on
+ * the first request, the URL of a request, the authorization of each attempt, and how its
+ * error replies name a code. One request (struct ck_cloud_call) is described once and
+ * run by ck_cloud_perform with the HTTP engine's retries; head, get, open and destroy are
+ * the same for all three. Uploads, copies and deletes stay with each cloud (s3_upload.c,
+ * gcs_upload.c, azure_upload.c), built on ck_cloud_perform.
+ */
+#ifndef CK_STORE_CLOUD_H
+#define CK_STORE_CLOUD_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "net/http.h"
+#include "store/part_upload.h"
+#include "store/store.h"
+#include "store/uri.h"
+
+#define CK_CLOUD_HEADERS  4    /* cloud-specific headers of one call, at most */
+#define CK_CLOUD_PATH_MAX 4096 /* the encoded path of one request */
+#define CK_CLOUD_URL_MAX  12288
+
+/* The no-progress bound of a commit request (call.commit), whatever the store's stall
+ * timeout: S3 may work on a CompleteMultipartUpload for minutes (sending only keep-alive
+ * whitespace, or nothing through a proxy), and a cut there makes the outcome ambiguous. */
+#define CK_COMMIT_STALL_S 300.0
+
+struct ck_cloud_header {
+    const char *name; /* lower case: "x-amz-checksum-sha256", "x-goog-copy-source", ... */
+    const char *value;
+};
+
+/* One request on the store's object. Pointers are borrowed for the call. */
+struct ck_cloud_call {
+    enum ck_http_method method;
+    const char *query; /* "" or NULL, or encoded "name=value&..." */
+    const char *label; /* shown after the URI in messages ("part 3"), or NULL */
+    const void *body;  /* PUT/POST body in memory */
+    size_t body_len;
+    const char *body_sha256;   /* hex SHA-256 of body if the caller has it (S3 signs it) */
+    const char *content_type;  /* or NULL */
+    const char *content_md5;   /* base64, or NULL */
+    const char *if_match;      /* "If-Match: VALUE" (a conditional replace), or NULL */
+    const char *if_none_match; /* "If-None-Match: VALUE" ("*": create only), or NULL */
+    struct ck_cloud_header hdr[CK_CLOUD_HEADERS]; /* the cloud's own headers (x-amz-*,
+                             x-goog-*, x-ms-*), sent on every attempt and signed where the
+                             cloud signs such headers; unused slots have name NULL */
+    bool has_range;                               /* GET */
+    uint64_t range_off, range_len;
+    const struct ck_sink *sink; /* GET body */
+    struct ck_buf *reply_body;  /* other methods' 2xx body (capped by its max) */
+    bool error_in_2xx;          /* a 200 with an <Error> document is a failure */
+    const char *capture_header; /* a reply header to keep (ck_http_request), or NULL */
+    const atomic_bool *cancel;  /* when set, no further attempt starts (CK_ECANCELED) */
+    bool bucket_level;          /* address the bucket (listings), not the key */
+    bool commit;                /* a commit: no short no-progress cut (CK_COMMIT_STALL_S) */
+};
+
+/* Where one request goes. */
+struct ck_cloud_target {
+    char url[CK_CLOUD_URL_MAX];   /* scheme://host/path?query; may hold a SAS (secret) */
+    char host[320];               /* host[:port] (S3 sends and signs it as Host) */
+    char path[CK_CLOUD_PATH_MAX]; /* the encoded path as sent, without the query */
+};
+
+struct ck_cloud;
+
+/* What each cloud does its own way. */
+struct ck_cloud_ops {
+    const char *name; /* "s3", "gcs", "azure" (struct ck_store_ops.name) */
+    /* At open: reads the settings (environment, URI), sets c->parts and c->priv. No I/O. */
+    ck_rc (*configure)(struct ck_cloud *c, const struct ck_uri *uri, struct ck_err *err);
+    /* On the first request, under c->lock: credentials, region, endpoint. */
+    ck_rc (*ready)(struct ck_cloud *c, struct ck_err *err);
+    ck_rc (*target)(const struct ck_cloud *c, const struct ck_cloud_call *call,
+                    struct ck_cloud_target *t, struct ck_err *err);
+    /* Before every attempt: the headers that authorize it (a signature over that attempt,
+     * a fresh token), or nothing (anonymous, a SAS in the URL). */
+    ck_rc (*authorize)(struct ck_cloud *c, const struct ck_cloud_call *call,
+                       const struct ck_cloud_target *t, struct ck_http_attempt *a,
+                       struct ck_err *err);
+    /* The code and message of an error reply; false if it names none. */
+    bool (*error_code)(const struct ck_http_response *resp, char *code, size_t codesz, char *msg,
+                       size_t msgsz);
+    void (*destroy)(void *priv);
+    bool send_host;             /* send Host explicitly (S3: what is signed is what is sent) */
+    const char *error_header;   /* a reply header captured on every call (Azure's error code) */
+    const char *version_header; /* the header a HEAD reads the object's version from
+                                   (GCS: x-goog-generation); NULL: the ETag */
+};
+
+struct ck_cloud {
+    const struct ck_cloud_ops *ops;
+    char *bucket;                   /* bucket or container; owned */
+    char *key;                      /* object or blob name; owned */
+    const char *display;            /* the store's display URI (not owned) */
+    const struct ck_store_env *env; /* not owned */
+    struct ck_part_cfg parts;       /* set by configure; read-only afterwards */
+    void *priv;                     /* the cloud's own state, freed by ops->destroy */
+
+    pthread_mutex_t lock; /* serialises ops->ready */
+    bool ready;           /* set once under lock; ready's results are read-only after */
+};
+
+/* Opens a store of this cloud: the struct ck_store with sops, a struct ck_cloud as its
+ * priv, configured. No I/O. */
+ck_rc ck_cloud_open(const struct ck_cloud_ops *ops, const struct ck_store_ops *sops,
+                    const struct ck_uri *uri, const struct ck_store_env *env, struct ck_store **out,
+                    struct ck_err *err);
+
+/* Runs the cloud's first-request set-up (ops->ready) if it has not run. Thread-safe. */
+ck_rc ck_cloud_ready(struct ck_cloud *c, struct ck_err *err);
+
+/* Runs call with the engine's retries, authorized afresh on every attempt. On failure the
+ * message is "METHOD URI (label): HTTP 403 AccessDenied: Access Denied" when the cloud
+ * named a code. */
+ck_rc ck_cloud_perform(struct ck_cloud *c, const struct ck_cloud_call *call,
+                       struct ck_http_response *resp, struct ck_err *err);
+
+/* The store ops every cloud shares. */
+ck_rc ck_cloud_head(struct ck_store *s, struct ck_store_info *info, struct ck_err *err);
+ck_rc ck_cloud_get(struct ck_store *s, uint64_t off, uint64_t len, const struct ck_sink *sink,
+                   struct ck_err *err);
+void ck_cloud_destroy(struct ck_store *s);
+
+static inline struct ck_cloud *ck_cloud_of(const struct ck_store *s)
+{
+    return s->priv;
+}
+
+#endif
