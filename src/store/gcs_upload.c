@@ -48,6 +48,9 @@ static const char *const step_labels[CK_MPU_STEPS] = {
     "initiate multipart upload", "complete multipart upload", "abort multipart upload",
     "list multipart uploads", "abort a stale multipart upload"};
 
+static const struct ck_mpu_proto gcs_proto = {
+    .labels = step_labels, .initiate_query = "uploads", .list_prefix = true};
+
 /* A conditional replace's precondition value, or NULL. */
 static const char *cond_value(const struct ck_cond *cond)
 {
@@ -61,25 +64,13 @@ static void set_generation(struct ck_cloud_call *c, const char *value)
         c->hdr[0] = (struct ck_cloud_header){"x-goog-if-generation-match", value};
 }
 
-/* Runs one of s3_mpu.c's (and the sweep's) requests; the complete carries a conditional
+/* GCS's own part of the multipart requests: the complete carries a conditional
  * replace's precondition. */
-static ck_rc mpu_perform(void *ctx, const struct ck_mpu_request *r, struct ck_err *err)
+static void mpu_adjust(void *ctx, enum ck_mpu_step step, struct ck_cloud_call *c)
 {
     struct gcs_up *u = ctx;
-    struct ck_cloud_call c = {.method = r->method,
-                              .query = r->query,
-                              .label = r->label,
-                              .body = r->body,
-                              .body_len = r->body_len,
-                              .content_type = r->content_type,
-                              .reply_body = r->reply_body,
-                              .error_in_2xx = r->error_in_2xx,
-                              .sink = r->sink,
-                              .bucket_level = r->bucket_level};
-    if (r->step == CK_MPU_COMPLETE)
-        set_generation(&c, cond_value(&u->cond));
-    struct ck_http_response resp;
-    return ck_cloud_perform(u->c, &c, &resp, err);
+    if (step == CK_MPU_COMPLETE)
+        set_generation(c, cond_value(&u->cond));
 }
 
 static ck_rc begin(void *ctx, struct ck_err *err)
@@ -175,28 +166,10 @@ static const struct ck_part_ops gcs_part_ops = {
     .free_ctx = free,
 };
 
-/* The multipart requests' context of u (no upload yet). */
-static void init_mpu(struct gcs_up *u)
-{
-    u->mpu = (struct ck_mpu){.display = u->c->display,
-                             .key = u->c->key,
-                             .labels = step_labels,
-                             .initiate_query = "uploads",
-                             .list_prefix = true,
-                             .perform = mpu_perform,
-                             .ctx = u};
-}
-
-/* The store's del op: the sweep of the key's open uploads, then DELETE (a 404 is
- * CK_ENOTFOUND, which ck_store_delete takes for done). */
+/* The store's del op: the sweep of the key's open uploads, then DELETE. */
 ck_rc ck_gcs_delete(struct ck_store *s, struct ck_err *err)
 {
-    struct gcs_up u = {.c = ck_cloud_of(s), .store = s};
-    init_mpu(&u);
-    ck_mpu_sweep(&u.mpu);
-    struct ck_cloud_call c = {.method = CK_HTTP_DELETE};
-    struct ck_http_response resp;
-    return ck_cloud_perform(u.c, &c, &resp, err);
+    return ck_mpu_delete_object(s, &gcs_proto, err);
 }
 
 ck_rc ck_gcs_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
@@ -214,7 +187,7 @@ ck_rc ck_gcs_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
         free(u);
         return rc;
     }
-    init_mpu(u);
+    ck_mpu_init(&u->mpu, u->c, &gcs_proto, mpu_adjust, u);
     struct ck_part_cfg cfg = c->parts;
     cfg.result_size = sizeof(struct part_result);
     cfg.single_only = opts->if_absent;

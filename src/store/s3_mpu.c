@@ -14,21 +14,48 @@
 
 #define REPLY_MAX (64 * 1024)
 
+void ck_mpu_init(struct ck_mpu *m, struct ck_cloud *cloud, const struct ck_mpu_proto *proto,
+                 void (*adjust)(void *ctx, enum ck_mpu_step step, struct ck_cloud_call *c),
+                 void *ctx)
+{
+    *m = (struct ck_mpu){.cloud = cloud, .proto = proto, .adjust = adjust, .ctx = ctx};
+}
+
+ck_rc ck_mpu_run(struct ck_mpu *m, enum ck_mpu_step step, struct ck_cloud_call *c,
+                 struct ck_err *err)
+{
+    c->label = m->proto->labels[step];
+    c->commit = step == CK_MPU_COMPLETE;
+    if (m->adjust)
+        m->adjust(m->ctx, step, c);
+    struct ck_http_response resp;
+    return ck_cloud_perform(m->cloud, c, &resp, err);
+}
+
+ck_rc ck_mpu_delete_object(struct ck_store *s, const struct ck_mpu_proto *proto, struct ck_err *err)
+{
+    struct ck_mpu m;
+    ck_mpu_init(&m, ck_cloud_of(s), proto, NULL, NULL);
+    ck_mpu_sweep(&m);
+    struct ck_cloud_call c = {.method = CK_HTTP_DELETE};
+    struct ck_http_response resp;
+    return ck_cloud_perform(m.cloud, &c, &resp, err);
+}
+
 ck_rc ck_mpu_initiate(struct ck_mpu *m, struct ck_err *err)
 {
     struct ck_buf reply;
     ck_buf_init(&reply, REPLY_MAX);
-    struct ck_mpu_request r = {
-        .step = CK_MPU_INITIATE,
+    struct ck_cloud_call r = {
         .method = CK_HTTP_POST,
-        .query = m->initiate_query,
-        .label = m->labels[CK_MPU_INITIATE],
+        .query = m->proto->initiate_query,
         .content_type = "application/octet-stream",
         .reply_body = &reply,
     };
     char what[300], enc[3 * CK_S3_UPLOAD_ID_MAX + 1];
-    snprintf(what, sizeof(what), "POST %s (%s)", m->display, r.label);
-    ck_rc rc = m->perform(m->ctx, &r, err);
+    snprintf(what, sizeof(what), "POST %s (%s)", m->cloud->display,
+             m->proto->labels[CK_MPU_INITIATE]);
+    ck_rc rc = ck_mpu_run(m, CK_MPU_INITIATE, &r, err);
     if (!rc)
         rc = ck_s3_xml_upload_id(reply.data, reply.len, m->upload_id, sizeof(m->upload_id), what,
                                  err);
@@ -47,18 +74,16 @@ ck_rc ck_mpu_complete(struct ck_mpu *m, unsigned n, const void *results, size_t 
     ck_buf_init(&body, (size_t)n * 512 + 256);
     ck_buf_init(&reply, REPLY_MAX);
     struct ck_s3_part_ref *refs = calloc(n ? n : 1, sizeof(*refs));
-    ck_rc rc = refs ? CK_OK : ck_fail(err, CK_ENOMEM, "%s: out of memory", m->display);
+    ck_rc rc = refs ? CK_OK : ck_fail(err, CK_ENOMEM, "%s: out of memory", m->cloud->display);
     for (unsigned i = 0; !rc && i < n; i++) {
         const char *res = (const char *)results + (size_t)i * result_size;
         refs[i] = (struct ck_s3_part_ref){i + 1, res, checksum_off ? res + checksum_off : NULL};
     }
     if (!rc)
         rc = ck_s3_xml_complete_body(refs, n, &body, err);
-    struct ck_mpu_request r = {
-        .step = CK_MPU_COMPLETE,
+    struct ck_cloud_call r = {
         .method = CK_HTTP_POST,
         .query = m->id_query,
-        .label = m->labels[CK_MPU_COMPLETE],
         .body = body.data,
         .body_len = body.len,
         .content_type = "application/xml",
@@ -66,9 +91,10 @@ ck_rc ck_mpu_complete(struct ck_mpu *m, unsigned n, const void *results, size_t 
         .error_in_2xx = true,
     };
     char what[300], tag[128];
-    snprintf(what, sizeof(what), "POST %s (%s)", m->display, r.label);
+    snprintf(what, sizeof(what), "POST %s (%s)", m->cloud->display,
+             m->proto->labels[CK_MPU_COMPLETE]);
     if (!rc)
-        rc = m->perform(m->ctx, &r, err);
+        rc = ck_mpu_run(m, CK_MPU_COMPLETE, &r, err);
     if (!rc)
         rc = ck_s3_xml_complete_etag(reply.data, reply.len, tag, sizeof(tag), what, err);
     if (!rc && etag)
@@ -81,19 +107,14 @@ ck_rc ck_mpu_complete(struct ck_mpu *m, unsigned n, const void *results, size_t 
 
 void ck_mpu_abort(struct ck_mpu *m)
 {
-    struct ck_mpu_request r = {
-        .step = CK_MPU_ABORT,
-        .method = CK_HTTP_DELETE,
-        .query = m->id_query,
-        .label = m->labels[CK_MPU_ABORT],
-    };
+    struct ck_cloud_call r = {.method = CK_HTTP_DELETE, .query = m->id_query};
     struct ck_err err;
-    ck_rc rc = m->perform(m->ctx, &r, &err);
+    ck_rc rc = ck_mpu_run(m, CK_MPU_ABORT, &r, &err);
     if (rc && rc != CK_ENOTFOUND)
         ck_log_error("%s; the multipart upload stays open until a lifecycle rule removes it",
                      err.msg);
     else
-        ck_log_info("aborted the multipart upload of %s", m->display);
+        ck_log_info("aborted the multipart upload of %s", m->cloud->display);
 }
 
 bool ck_mpu_copy_source(const char *bucket, const char *key, char *out, size_t cap)

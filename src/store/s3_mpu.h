@@ -4,11 +4,11 @@
  * and GCS's XML API (gcs_upload.c), whose parts part_upload.c sends. Internal to
  * src/store/.
  *
- * Each backend runs the requests through its own engine (signed, or with a bearer token):
- * perform gets a struct ck_mpu_request naming the step and adds what is its own (S3 asks
- * for SHA-256 checksums at initiate). Replies are parsed with s3_xml.c, so an UploadId is
- * checked before it is used and a "200 OK" carrying <Error> from complete is a failure.
- * s3_mpu.c has initiate, complete and abort; s3_sweep.c the sweep.
+ * The requests run through the cloud core (cloud.h, signed or with a bearer token); the
+ * backend's adjust hook adds what is its own to each step's request (S3 asks for SHA-256
+ * checksums at initiate; a conditional replace's precondition goes on complete). Replies are parsed
+ * with s3_xml.c, so an UploadId is checked before it is used and a "200 OK" carrying <Error> from
+ * complete is a failure. s3_mpu.c has initiate, complete and abort; s3_sweep.c the sweep.
  */
 #ifndef CK_STORE_S3_MPU_H
 #define CK_STORE_S3_MPU_H
@@ -16,7 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "net/http.h"
+#include "store/cloud.h"
 #include "store/s3_xml.h"
 
 enum ck_mpu_step {
@@ -28,34 +28,38 @@ enum ck_mpu_step {
     CK_MPU_STEPS
 };
 
-/* One request; pointers are borrowed for the call. */
-struct ck_mpu_request {
-    enum ck_mpu_step step;
-    enum ck_http_method method;
-    const char *query;
-    const char *label; /* the step's name, from ck_mpu.labels */
-    const void *body;
-    size_t body_len;
-    const char *content_type;  /* or NULL */
-    struct ck_buf *reply_body; /* or NULL */
-    bool error_in_2xx;
-    bool bucket_level;          /* address the bucket, not the key (CK_MPU_LIST) */
-    const struct ck_sink *sink; /* the GET body (CK_MPU_LIST), or NULL */
-};
-
-struct ck_mpu {
-    /* set by the backend */
-    const char *display;        /* the store's display URI */
-    const char *key;            /* the store's key, as listings name it */
+/* What differs between the two services' protocols. */
+struct ck_mpu_proto {
     const char *const *labels;  /* a name per step (CK_MPU_STEPS): "CreateMultipartUpload", ... */
     const char *initiate_query; /* "uploads=" (S3) or "uploads" (GCS); also the listing's */
     bool list_prefix;           /* the listing asks for prefix=key (GCS); else filters here */
-    ck_rc (*perform)(void *ctx, const struct ck_mpu_request *r, struct ck_err *err);
+};
+
+struct ck_mpu {
+    /* set by ck_mpu_init */
+    struct ck_cloud *cloud; /* the store's (its display URI and key) */
+    const struct ck_mpu_proto *proto;
+    /* adds what is the backend's own to a step's request (S3 asks for SHA-256 checksums at
+     * initiate; a conditional replace's precondition goes on complete), or NULL */
+    void (*adjust)(void *ctx, enum ck_mpu_step step, struct ck_cloud_call *c);
     void *ctx;
     /* set by ck_mpu_initiate */
     char upload_id[CK_S3_UPLOAD_ID_MAX + 1];
     char id_query[3 * CK_S3_UPLOAD_ID_MAX + 16]; /* "uploadId=<encoded>" */
 };
+
+void ck_mpu_init(struct ck_mpu *m, struct ck_cloud *cloud, const struct ck_mpu_proto *proto,
+                 void (*adjust)(void *ctx, enum ck_mpu_step step, struct ck_cloud_call *c),
+                 void *ctx);
+
+/* Runs one step's request: the backend's adjust, then the cloud core. */
+ck_rc ck_mpu_run(struct ck_mpu *m, enum ck_mpu_step step, struct ck_cloud_call *c,
+                 struct ck_err *err);
+
+/* The store's del op for both services: the sweep of the key's open uploads, then DELETE
+ * (a 404 is CK_ENOTFOUND, which ck_store_delete takes for done). */
+ck_rc ck_mpu_delete_object(struct ck_store *s, const struct ck_mpu_proto *proto,
+                           struct ck_err *err);
 
 /* Initiates the upload: fills upload_id and id_query. */
 ck_rc ck_mpu_initiate(struct ck_mpu *m, struct ck_err *err);

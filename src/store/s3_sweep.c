@@ -11,7 +11,7 @@
  * list keys in ascending order, so the sweep stops at the first page that ends past the
  * key. It also stops after CK_MPU_SWEEP_PAGES pages, and at a page whose markers do not
  * move forward, so a hostile or broken server cannot keep it going. The requests run
- * through the backend's perform, as initiate, complete and abort do (s3_mpu.c).
+ * through ck_mpu_run, as initiate, complete and abort do (s3_mpu.c).
  */
 #include <stdio.h>
 #include <string.h>
@@ -34,17 +34,12 @@ static void abort_other(void *ctx, const char *upload_id)
     if (ck_sigv4_uri_encode(upload_id, 0, enc, sizeof(enc)) != CK_OK)
         return;
     snprintf(query, sizeof(query), "uploadId=%s", enc);
-    struct ck_mpu_request r = {
-        .step = CK_MPU_ABORT_STALE,
-        .method = CK_HTTP_DELETE,
-        .query = query,
-        .label = m->labels[CK_MPU_ABORT_STALE],
-    };
+    struct ck_cloud_call r = {.method = CK_HTTP_DELETE, .query = query};
     struct ck_err err;
-    if (m->perform(m->ctx, &r, &err) == CK_OK)
+    if (ck_mpu_run(m, CK_MPU_ABORT_STALE, &r, &err) == CK_OK)
         ck_log_info("aborted a stale multipart upload of %s (a lost reply, or a daemon killed "
                     "mid-save)",
-                    m->display);
+                    m->cloud->display);
     else
         ck_log_debug("%s", err.msg);
 }
@@ -62,12 +57,13 @@ static bool page_query(const struct ck_mpu *m, const char *key_marker, const cha
     char kenc[3 * MARKER_MAX + 1], idenc[3 * CK_S3_UPLOAD_ID_MAX + 1], penc[3 * MARKER_MAX + 1];
     if (ck_sigv4_uri_encode(key_marker, 0, kenc, sizeof(kenc)) != CK_OK ||
         ck_sigv4_uri_encode(id_marker, 0, idenc, sizeof(idenc)) != CK_OK ||
-        ck_sigv4_uri_encode(m->list_prefix ? m->key : "", 0, penc, sizeof(penc)) != CK_OK)
+        ck_sigv4_uri_encode(m->proto->list_prefix ? m->cloud->key : "", 0, penc, sizeof(penc)) !=
+            CK_OK)
         return false;
-    int n = snprintf(out, outsz, "max-uploads=%u&%s%s%s%s%s%s%s",
-                     (unsigned)CK_MPU_SWEEP_PAGE_UPLOADS, m->initiate_query,
-                     m->list_prefix ? "&prefix=" : "", penc, key_marker[0] ? "&key-marker=" : "",
-                     kenc, id_marker[0] ? "&upload-id-marker=" : "", idenc);
+    int n = snprintf(
+        out, outsz, "max-uploads=%u&%s%s%s%s%s%s%s", (unsigned)CK_MPU_SWEEP_PAGE_UPLOADS,
+        m->proto->initiate_query, m->proto->list_prefix ? "&prefix=" : "", penc,
+        key_marker[0] ? "&key-marker=" : "", kenc, id_marker[0] ? "&upload-id-marker=" : "", idenc);
     return n > 0 && (size_t)n < outsz;
 }
 
@@ -78,27 +74,25 @@ static ck_rc sweep_page(struct ck_mpu *m, char *key_marker, char *id_marker, boo
 {
     char q[3 * (2 * MARKER_MAX + CK_S3_UPLOAD_ID_MAX) + 100];
     if (!page_query(m, key_marker, id_marker, q, sizeof(q)))
-        return ck_fail(err, CK_EINVAL, "%s (%s): markers too long", m->display,
-                       m->labels[CK_MPU_LIST]);
+        return ck_fail(err, CK_EINVAL, "%s (%s): markers too long", m->cloud->display,
+                       m->proto->labels[CK_MPU_LIST]);
     struct ck_buf body;
     ck_buf_init(&body, CK_S3_XML_MAX);
     struct ck_sink sink = {collect_body, &body};
-    struct ck_mpu_request r = {
-        .step = CK_MPU_LIST,
+    struct ck_cloud_call r = {
         .method = CK_HTTP_GET,
         .query = q,
-        .label = m->labels[CK_MPU_LIST],
         .bucket_level = true,
         .sink = &sink,
     };
     char next_key[MARKER_MAX], next_id[CK_S3_UPLOAD_ID_MAX + 1];
-    ck_rc rc = m->perform(m->ctx, &r, err);
+    ck_rc rc = ck_mpu_run(m, CK_MPU_LIST, &r, err);
     const char *data = body.data ? body.data : "";
     if (!rc)
         rc = ck_s3_xml_uploads_next(data, body.len, more, next_key, sizeof(next_key), next_id,
                                     sizeof(next_id), err);
     if (!rc)
-        rc = ck_s3_xml_each_upload(data, body.len, m->key, abort_other, m, err);
+        rc = ck_s3_xml_each_upload(data, body.len, m->cloud->key, abort_other, m, err);
     ck_buf_free(&body);
     if (rc || !*more)
         return rc;
@@ -106,10 +100,10 @@ static ck_rc sweep_page(struct ck_mpu *m, char *key_marker, char *id_marker, boo
     int order = strcmp(next_key, key_marker);
     if (!next_key[0] || order < 0 || (order == 0 && strcmp(next_id, id_marker) == 0))
         return ck_fail(err, CK_ECORRUPT, "%s (%s): a truncated listing's markers do not move on",
-                       m->display, m->labels[CK_MPU_LIST]);
+                       m->cloud->display, m->proto->labels[CK_MPU_LIST]);
     memcpy(key_marker, next_key, sizeof(next_key));
     memcpy(id_marker, next_id, sizeof(next_id));
-    *more = strcmp(next_key, m->key) <= 0; /* past our key: nothing more of ours */
+    *more = strcmp(next_key, m->cloud->key) <= 0; /* past our key: nothing more of ours */
     return CK_OK;
 }
 
@@ -127,5 +121,6 @@ void ck_mpu_sweep(struct ck_mpu *m)
         }
     }
     if (more)
-        ck_log_info("%s: stopped listing open multipart uploads after %u pages", m->display, pages);
+        ck_log_info("%s: stopped listing open multipart uploads after %u pages", m->cloud->display,
+                    pages);
 }

@@ -82,29 +82,17 @@ static const char *const step_labels[CK_MPU_STEPS] = {
     "CreateMultipartUpload", "CompleteMultipartUpload", "AbortMultipartUpload",
     "ListMultipartUploads", "AbortMultipartUpload of a stale upload"};
 
-/* Runs one of s3_mpu.c's (and the sweep's) requests; CreateMultipartUpload asks for SHA-256
+static const struct ck_mpu_proto s3_proto = {.labels = step_labels, .initiate_query = "uploads="};
+
+/* S3's own part of the multipart requests: CreateMultipartUpload asks for SHA-256
  * checksums; CompleteMultipartUpload carries a conditional replace's precondition. */
-static ck_rc mpu_perform(void *ctx, const struct ck_mpu_request *r, struct ck_err *err)
+static void mpu_adjust(void *ctx, enum ck_mpu_step step, struct ck_cloud_call *c)
 {
     struct s3_up *u = ctx;
-    bool create = r->step == CK_MPU_INITIATE;
-    struct ck_cloud_call c = {.method = r->method,
-                              .query = r->query,
-                              .label = r->label,
-                              .body = r->body,
-                              .body_len = r->body_len,
-                              .content_type = r->content_type,
-                              .reply_body = r->reply_body,
-                              .error_in_2xx = r->error_in_2xx,
-                              .sink = r->sink,
-                              .bucket_level = r->bucket_level,
-                              .commit = r->step == CK_MPU_COMPLETE};
-    if (create)
-        c.hdr[0] = (struct ck_cloud_header){"x-amz-checksum-algorithm", "SHA256"};
-    if (r->step == CK_MPU_COMPLETE)
-        ck_cond_values(&u->cond, &c.if_match, &c.if_none_match);
-    struct ck_http_response resp;
-    return ck_cloud_perform(u->c, &c, &resp, err);
+    if (step == CK_MPU_INITIATE)
+        c->hdr[0] = (struct ck_cloud_header){"x-amz-checksum-algorithm", "SHA256"};
+    if (step == CK_MPU_COMPLETE)
+        ck_cond_values(&u->cond, &c->if_match, &c->if_none_match);
 }
 
 static ck_rc begin(void *ctx, struct ck_err *err)
@@ -349,27 +337,10 @@ static const struct ck_part_ops s3_part_ops = {
     .free_ctx = free,
 };
 
-/* The multipart requests' context of u (no upload yet). */
-static void init_mpu(struct s3_up *u)
-{
-    u->mpu = (struct ck_mpu){.display = u->c->display,
-                             .key = u->c->key,
-                             .labels = step_labels,
-                             .initiate_query = "uploads=",
-                             .perform = mpu_perform,
-                             .ctx = u};
-}
-
-/* The store's del op: the sweep of the key's open uploads, then DELETE (a 404 is
- * CK_ENOTFOUND, which ck_store_delete takes for done). */
+/* The store's del op: the sweep of the key's open uploads, then DELETE. */
 ck_rc ck_s3_delete(struct ck_store *s, struct ck_err *err)
 {
-    struct s3_up u = {.c = ck_cloud_of(s), .store = s};
-    init_mpu(&u);
-    ck_mpu_sweep(&u.mpu);
-    struct ck_cloud_call c = {.method = CK_HTTP_DELETE};
-    struct ck_http_response resp;
-    return ck_cloud_perform(u.c, &c, &resp, err);
+    return ck_mpu_delete_object(s, &s3_proto, err);
 }
 
 ck_rc ck_s3_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
@@ -386,7 +357,7 @@ ck_rc ck_s3_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
         free(u);
         return rc;
     }
-    init_mpu(u);
+    ck_mpu_init(&u->mpu, u->c, &s3_proto, mpu_adjust, u);
     struct ck_part_cfg cfg = u->c->parts;
     cfg.result_size = sizeof(struct part_result);
     cfg.single_only = opts->if_absent;
