@@ -38,10 +38,7 @@
 #define ID_RAW_LEN 24 /* "ckptfs-" + 10 hex + "-" + 6 digits */
 
 struct az_up {
-    struct ck_cloud *c;
-    struct ck_store *store; /* not owned: read back after an ambiguous create-only put */
-    bool if_absent;         /* a create-only put: one Put Blob with If-None-Match: * */
-    struct ck_cond cond;    /* a conditional replace: the precondition on the commit */
+    struct ck_cloud_up up; /* first: part_upload.c frees the context */
     char nonce[11];
 };
 
@@ -84,7 +81,7 @@ static ck_rc send_block(void *ctx, unsigned number, const char *data, size_t len
         .cancel = cancel,
     };
     struct ck_http_response resp;
-    return ck_cloud_perform(u->c, &c, &resp, err);
+    return ck_cloud_perform(u->up.c, &c, &resp, err);
 }
 
 static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err *err)
@@ -101,7 +98,7 @@ static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err 
     char md5[CK_MD5_B64_LEN];
     if (rc) {
         ck_buf_free(&body);
-        return ck_fail(err, rc, "PUT %s (block list): %u blocks: too large", u->c->display, n);
+        return ck_fail(err, rc, "PUT %s (block list): %u blocks: too large", u->up.c->display, n);
     }
     ck_md5_b64(body.data, body.len, md5);
     struct ck_cloud_call c = {
@@ -113,12 +110,12 @@ static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err 
         .content_md5 = md5,
         .content_type = "application/xml",
     };
-    ck_cond_values(&u->cond, &c.if_match, &c.if_none_match);
+    ck_cond_values(&u->up.cond, &c.if_match, &c.if_none_match);
     struct ck_http_response resp;
-    rc = ck_cloud_perform(u->c, &c, &resp, err);
+    rc = ck_cloud_perform(u->up.c, &c, &resp, err);
     ck_buf_free(&body);
-    if (rc && u->cond.on)
-        rc = ck_cond_settle(u->store, &u->cond, false, NULL, false, rc, err);
+    if (rc && u->up.cond.on)
+        rc = ck_cond_settle(u->up.store, &u->up.cond, false, NULL, false, rc, err);
     return rc;
 }
 
@@ -126,7 +123,7 @@ static void abort_upload(void *ctx)
 {
     struct az_up *u = ctx;
     ck_log_info("upload of %s abandoned: its uncommitted blocks are discarded by Azure",
-                u->c->display);
+                u->up.c->display);
 }
 
 /* Whether a refused Put Blob with If-None-Match: * says that a blob is there. */
@@ -153,20 +150,20 @@ static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
         .content_md5 = md5,
         .content_type = "application/octet-stream",
         .hdr = {{"x-ms-blob-type", "BlockBlob"}},
-        .if_none_match = u->if_absent ? "*" : NULL,
+        .if_none_match = u->up.if_absent ? "*" : NULL,
     };
-    ck_cond_values(&u->cond, &c.if_match, &c.if_none_match);
+    ck_cond_values(&u->up.cond, &c.if_match, &c.if_none_match);
     struct ck_http_response resp;
-    ck_rc rc = ck_cloud_perform(u->c, &c, &resp, err);
-    if (rc && u->cond.on)
-        rc = ck_cond_settle(u->store, &u->cond, false, NULL, false, rc, err);
-    if (!u->if_absent)
+    ck_rc rc = ck_cloud_perform(u->up.c, &c, &resp, err);
+    if (rc && u->up.cond.on)
+        rc = ck_cond_settle(u->up.store, &u->up.cond, false, NULL, false, rc, err);
+    if (!u->up.if_absent)
         return rc;
     struct ck_create_reply r = {.rc = rc,
                                 .exists = rc && blob_exists_reply(&resp),
                                 .attempts = resp.attempts,
                                 .condition = "If-None-Match: *"};
-    return ck_create_only_result(u->store, data, len, &r, err);
+    return ck_create_only_result(u->up.store, data, len, &r, err);
 }
 
 static const struct ck_part_ops azure_part_ops = {
@@ -181,17 +178,10 @@ static const struct ck_part_ops azure_part_ops = {
 ck_rc ck_azure_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
                          struct ck_store_upload **out, struct ck_err *err)
 {
-    struct az_up *u = calloc(1, sizeof(*u)); /* every byte is kept until stored: no replays */
-    if (!u)
-        return ck_fail(err, CK_ENOMEM, "PUT %s: out of memory", s->display_uri);
-    u->c = ck_cloud_of(s);
-    u->store = s;
-    u->if_absent = opts->if_absent;
-    ck_rc rc = ck_cond_init(&u->cond, opts, s->display_uri, err);
-    if (rc) {
-        free(u);
+    struct az_up *u;
+    ck_rc rc = ck_cloud_up_new(s, opts, sizeof(*u), (void **)&u, err);
+    if (rc)
         return rc;
-    }
     unsigned char rnd[5];
     if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
         free(u);
@@ -199,8 +189,5 @@ ck_rc ck_azure_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
     }
     snprintf(u->nonce, sizeof(u->nonce), "%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3],
              rnd[4]);
-    struct ck_part_cfg cfg = u->c->parts;
-    cfg.result_size = sizeof(struct block_result);
-    cfg.single_only = opts->if_absent;
-    return ck_part_upload_new(s, &azure_part_ops, u, &cfg, out, err);
+    return ck_cloud_up_start(&u->up, &azure_part_ops, sizeof(struct block_result), out, err);
 }

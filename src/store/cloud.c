@@ -180,6 +180,33 @@ void ck_cloud_destroy(struct ck_store *s)
     free(s);
 }
 
+ck_rc ck_cloud_up_new(struct ck_store *s, const struct ck_put_opts *opts, size_t size, void **out,
+                      struct ck_err *err)
+{
+    struct ck_cloud_up *up = calloc(1, size);
+    if (!up)
+        return ck_fail(err, CK_ENOMEM, "PUT %s: out of memory", s->display_uri);
+    up->c = ck_cloud_of(s);
+    up->store = s;
+    up->if_absent = opts->if_absent;
+    ck_rc rc = ck_cond_init(&up->cond, opts, s->display_uri, err);
+    if (rc) {
+        free(up);
+        return rc;
+    }
+    *out = up;
+    return CK_OK;
+}
+
+ck_rc ck_cloud_up_start(struct ck_cloud_up *up, const struct ck_part_ops *ops, size_t result_size,
+                        struct ck_store_upload **out, struct ck_err *err)
+{
+    struct ck_part_cfg cfg = up->c->parts;
+    cfg.result_size = result_size;
+    cfg.single_only = up->if_absent;
+    return ck_part_upload_new(up->store, ops, up, &cfg, out, err);
+}
+
 ck_rc ck_cloud_open(const struct ck_cloud_ops *ops, const struct ck_store_ops *sops,
                     const struct ck_uri *uri, const struct ck_store_env *env, struct ck_store **out,
                     struct ck_err *err)

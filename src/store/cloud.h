@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "net/http.h"
+#include "store/cond_put.h"
 #include "store/part_upload.h"
 #include "store/store.h"
 #include "store/uri.h"
@@ -130,6 +131,26 @@ ck_rc ck_cloud_head(struct ck_store *s, struct ck_store_info *info, struct ck_er
 ck_rc ck_cloud_get(struct ck_store *s, uint64_t off, uint64_t len, const struct ck_sink *sink,
                    struct ck_err *err);
 void ck_cloud_destroy(struct ck_store *s);
+
+/* What every cloud's upload context starts with (s3_upload.c, gcs_upload.c,
+ * azure_upload.c); part_upload.c frees the context with free(). */
+struct ck_cloud_up {
+    struct ck_cloud *c;
+    struct ck_store *store; /* not owned: the HEAD or read-back that settles an ambiguous
+                               commit */
+    bool if_absent;         /* a create-only put: one request with the cloud's condition */
+    struct ck_cond cond;    /* a conditional replace: the precondition on the commit */
+};
+
+/* A zeroed upload context of size bytes (a cloud's struct, starting with struct
+ * ck_cloud_up) filled in for s and opts. Every byte is kept until stored: no replays. */
+ck_rc ck_cloud_up_new(struct ck_store *s, const struct ck_put_opts *opts, size_t size, void **out,
+                      struct ck_err *err);
+
+/* Hands the context to part_upload.c with the cloud's part settings; results of
+ * result_size bytes a part. A create-only put is one request (single_only). */
+ck_rc ck_cloud_up_start(struct ck_cloud_up *up, const struct ck_part_ops *ops, size_t result_size,
+                        struct ck_store_upload **out, struct ck_err *err);
 
 static inline struct ck_cloud *ck_cloud_of(const struct ck_store *s)
 {

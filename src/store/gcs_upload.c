@@ -33,11 +33,8 @@
 #include "store/s3_mpu.h"
 
 struct gcs_up {
-    struct ck_cloud *c;
-    struct ck_store *store; /* not owned: read back after an ambiguous create-only PUT */
-    bool if_absent;         /* a create-only put: one PUT with x-goog-if-generation-match */
-    struct ck_cond cond;    /* a conditional replace: the precondition on the PUT or complete */
-    struct ck_mpu mpu;      /* initiate, complete and abort (s3_mpu.c) */
+    struct ck_cloud_up up; /* first: part_upload.c frees the context */
+    struct ck_mpu mpu;     /* initiate, complete and abort (s3_mpu.c) */
 };
 
 struct part_result {
@@ -70,7 +67,7 @@ static void mpu_adjust(void *ctx, enum ck_mpu_step step, struct ck_cloud_call *c
 {
     struct gcs_up *u = ctx;
     if (step == CK_MPU_COMPLETE)
-        set_generation(c, cond_value(&u->cond));
+        set_generation(c, cond_value(&u->up.cond));
 }
 
 static ck_rc begin(void *ctx, struct ck_err *err)
@@ -98,9 +95,9 @@ static ck_rc send_part(void *ctx, unsigned number, const char *data, size_t len,
         .cancel = cancel,
     };
     struct ck_http_response resp;
-    ck_rc rc = ck_cloud_perform(u->c, &c, &resp, err);
+    ck_rc rc = ck_cloud_perform(u->up.c, &c, &resp, err);
     if (!rc && !resp.etag[0])
-        rc = ck_fail(err, CK_ECORRUPT, "PUT %s (%s): reply has no ETag", u->c->display, label);
+        rc = ck_fail(err, CK_ECORRUPT, "PUT %s (%s): reply has no ETag", u->up.c->display, label);
     if (!rc)
         memcpy(r->etag, resp.etag, sizeof(r->etag));
     return rc;
@@ -111,8 +108,8 @@ static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err 
 {
     struct gcs_up *u = ctx;
     ck_rc rc = ck_mpu_complete(&u->mpu, n, results, sizeof(struct part_result), 0, NULL, 0, err);
-    if (rc && u->cond.on)
-        rc = ck_cond_settle(u->store, &u->cond, true, NULL, false, rc, err);
+    if (rc && u->up.cond.on)
+        rc = ck_cond_settle(u->up.store, &u->up.cond, true, NULL, false, rc, err);
     if (!rc)
         ck_mpu_sweep(&u->mpu);
     return rc;
@@ -139,19 +136,19 @@ static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
         .content_md5 = md5,
         .content_type = "application/octet-stream",
     };
-    set_generation(&c, u->if_absent ? "0" : cond_value(&u->cond));
+    set_generation(&c, u->up.if_absent ? "0" : cond_value(&u->up.cond));
     struct ck_http_response resp;
-    ck_rc rc = ck_cloud_perform(u->c, &c, &resp, err);
+    ck_rc rc = ck_cloud_perform(u->up.c, &c, &resp, err);
     char want[CK_ETAG_MD5_MAX];
-    if (rc && u->cond.on)
-        rc = ck_cond_settle(u->store, &u->cond, true, ck_s3_etag_md5(data, len, want) ? want : NULL,
-                            false, rc, err);
-    if (u->if_absent) {
+    if (rc && u->up.cond.on)
+        rc = ck_cond_settle(u->up.store, &u->up.cond, true,
+                            ck_s3_etag_md5(data, len, want) ? want : NULL, false, rc, err);
+    if (u->up.if_absent) {
         struct ck_create_reply r = {.rc = rc,
                                     .exists = rc && resp.status == 412,
                                     .attempts = resp.attempts,
                                     .condition = "x-goog-if-generation-match: 0"};
-        return ck_create_only_result(u->store, data, len, &r, err);
+        return ck_create_only_result(u->up.store, data, len, &r, err);
     }
     ck_mpu_sweep(&u->mpu);
     return rc;
@@ -175,21 +172,10 @@ ck_rc ck_gcs_delete(struct ck_store *s, struct ck_err *err)
 ck_rc ck_gcs_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
                        struct ck_store_upload **out, struct ck_err *err)
 {
-    struct ck_cloud *c = ck_cloud_of(s); /* every byte is kept until stored: no replays */
-    struct gcs_up *u = calloc(1, sizeof(*u));
-    if (!u)
-        return ck_fail(err, CK_ENOMEM, "PUT %s: out of memory", s->display_uri);
-    u->c = c;
-    u->store = s;
-    u->if_absent = opts->if_absent;
-    ck_rc rc = ck_cond_init(&u->cond, opts, s->display_uri, err);
-    if (rc) {
-        free(u);
+    struct gcs_up *u;
+    ck_rc rc = ck_cloud_up_new(s, opts, sizeof(*u), (void **)&u, err);
+    if (rc)
         return rc;
-    }
-    ck_mpu_init(&u->mpu, u->c, &gcs_proto, mpu_adjust, u);
-    struct ck_part_cfg cfg = c->parts;
-    cfg.result_size = sizeof(struct part_result);
-    cfg.single_only = opts->if_absent;
-    return ck_part_upload_new(s, &gcs_part_ops, u, &cfg, out, err);
+    ck_mpu_init(&u->mpu, u->up.c, &gcs_proto, mpu_adjust, u);
+    return ck_cloud_up_start(&u->up, &gcs_part_ops, sizeof(struct part_result), out, err);
 }

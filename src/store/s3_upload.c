@@ -63,10 +63,7 @@
 _Static_assert(CK_S3_MAX_PAR <= CK_PART_MAX_PAR, "S3 parallelism beyond part_upload's pool");
 
 struct s3_up {
-    struct ck_cloud *c;
-    struct ck_store *store; /* not owned: for the HEAD that settles an ambiguous commit */
-    bool if_absent;         /* a create-only put: one PUT with If-None-Match: * */
-    struct ck_cond cond;    /* a conditional replace: If-Match on the PUT or the Complete */
+    struct ck_cloud_up up; /* first: part_upload.c frees the context */
     struct ck_mpu mpu;
 };
 
@@ -92,7 +89,7 @@ static void mpu_adjust(void *ctx, enum ck_mpu_step step, struct ck_cloud_call *c
     if (step == CK_MPU_INITIATE)
         c->hdr[0] = (struct ck_cloud_header){"x-amz-checksum-algorithm", "SHA256"};
     if (step == CK_MPU_COMPLETE)
-        ck_cond_values(&u->cond, &c->if_match, &c->if_none_match);
+        ck_cond_values(&u->up.cond, &c->if_match, &c->if_none_match);
 }
 
 static ck_rc begin(void *ctx, struct ck_err *err)
@@ -123,16 +120,16 @@ static ck_rc send_part(void *ctx, unsigned number, const char *data, size_t len,
         .cancel = cancel,
     };
     struct ck_http_response resp;
-    ck_rc rc = ck_cloud_perform(u->c, &c, &resp, err);
+    ck_rc rc = ck_cloud_perform(u->up.c, &c, &resp, err);
     if (rc)
         return rc;
     if (!resp.etag[0])
-        return ck_fail(err, CK_ECORRUPT, "PUT %s (%s): reply has no ETag", u->c->display, label);
+        return ck_fail(err, CK_ECORRUPT, "PUT %s (%s): reply has no ETag", u->up.c->display, label);
     if (strlen(resp.captured) < sizeof(r->got_b64))
         memcpy(r->got_b64, resp.captured, strlen(resp.captured) + 1);
     if (resp.captured[0] && strcmp(resp.captured, r->sent_b64) != 0)
         return ck_fail(err, CK_ECORRUPT, "PUT %s (%s): server's SHA-256 differs from the one sent",
-                       u->c->display, label);
+                       u->up.c->display, label);
     memcpy(r->etag, resp.etag, sizeof(r->etag));
     return CK_OK;
 }
@@ -150,13 +147,13 @@ static ck_rc verify_parts(const struct s3_up *u, unsigned n, const struct part_r
                           struct ck_err *err)
 {
     if (n == 0)
-        return ck_fail(err, CK_EINVAL, "%s: multipart upload without parts", u->c->display);
+        return ck_fail(err, CK_EINVAL, "%s: multipart upload without parts", u->up.c->display);
     for (unsigned i = 0; i < n; i++) {
         if (!res[i].etag[0] || !res[i].sent_b64[0])
-            return ck_fail(err, CK_EIO, "%s: part %u of %u was not uploaded", u->c->display, i + 1,
-                           n);
+            return ck_fail(err, CK_EIO, "%s: part %u of %u was not uploaded", u->up.c->display,
+                           i + 1, n);
         if (res[i].got_b64[0] && strcmp(res[i].got_b64, res[i].sent_b64) != 0)
-            return ck_fail(err, CK_ECORRUPT, "%s: checksum of part %u differs", u->c->display,
+            return ck_fail(err, CK_ECORRUPT, "%s: checksum of part %u differs", u->up.c->display,
                            i + 1);
     }
     return CK_OK;
@@ -169,14 +166,14 @@ static bool commit_applied(struct s3_up *u, const char *want, const struct ck_er
     struct ck_store_info info;
     struct ck_err herr;
     ck_err_clear(&herr);
-    if (ck_store_head(u->store, &info, &herr) != CK_OK) {
+    if (ck_store_head(u->up.store, &info, &herr) != CK_OK) {
         ck_log_warn("%s; checking whether it was applied: %s", failure->msg, herr.msg);
         return false;
     }
     if (!info.exists || !ck_etag_equal(info.etag, want))
         return false;
     ck_log_warn("%s; but %s holds the new object (ETag %s): the commit was applied", failure->msg,
-                u->c->display, want);
+                u->up.c->display, want);
     return true;
 }
 
@@ -207,8 +204,9 @@ static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err 
                          offsetof(struct part_result, sent_b64), etag, sizeof(etag), err);
     if (rc) {
         bool known = multipart_etag(n, results, want);
-        if (u->cond.on)
-            rc = ck_cond_settle(u->store, &u->cond, false, known ? want : NULL, false, rc, err);
+        if (u->up.cond.on)
+            rc = ck_cond_settle(u->up.store, &u->up.cond, false, known ? want : NULL, false, rc,
+                                err);
         else if (ck_commit_maybe_applied(rc) && known && commit_applied(u, want, err))
             rc = CK_OK;
         if (!rc) {
@@ -221,7 +219,7 @@ static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err 
     if (etag_parts(etag) && etag_parts(etag) != n)
         return ck_fail(err, CK_ECORRUPT,
                        "POST %s (CompleteMultipartUpload): object has %u parts, %u were sent",
-                       u->c->display, etag_parts(etag), n);
+                       u->up.c->display, etag_parts(etag), n);
     ck_mpu_sweep(&u->mpu);
     return CK_OK;
 }
@@ -247,10 +245,11 @@ static ck_rc put_create(struct s3_up *u, const struct ck_cloud_call *c,
                         struct ck_http_response *resp, unsigned *attempts, struct ck_err *err)
 {
     struct ck_retry_state st;
-    ck_retry_begin(&st, &u->c->env->retry, ck_now(), (uint64_t)(uintptr_t)u ^ (uint64_t)ck_now());
+    ck_retry_begin(&st, &u->up.c->env->retry, ck_now(),
+                   (uint64_t)(uintptr_t)u ^ (uint64_t)ck_now());
     *attempts = 0;
     for (;;) {
-        ck_rc rc = ck_cloud_perform(u->c, c, resp, err);
+        ck_rc rc = ck_cloud_perform(u->up.c, c, resp, err);
         *attempts += resp->attempts;
         double delay;
         if (!conflict(rc, resp) || !ck_retry_next(&st, ck_now(), &delay))
@@ -288,33 +287,33 @@ static ck_rc single_create(struct s3_up *u, const char *data, size_t len, struct
     r.exists = r.rc && resp.status == 412;
     if (!r.rc && resp.captured[0] && strcmp(resp.captured, b64) != 0)
         r.rc = ck_fail(err, CK_ECORRUPT, "PUT %s: server's SHA-256 differs from the one sent",
-                       u->c->display);
-    return ck_create_only_result(u->store, data, len, &r, err);
+                       u->up.c->display);
+    return ck_create_only_result(u->up.store, data, len, &r, err);
 }
 
 /* The whole object in one PUT, then the sweep for leftovers of an interrupted save. */
 static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
 {
     struct s3_up *u = ctx;
-    if (u->if_absent)
+    if (u->up.if_absent)
         return single_create(u, data, len, err);
     char hex[CK_SHA256_HEX_LEN + 1], b64[48];
     struct ck_cloud_call c = single_call(data, len, NULL, hex, b64);
-    ck_cond_values(&u->cond, &c.if_match, &c.if_none_match);
+    ck_cond_values(&u->up.cond, &c.if_match, &c.if_none_match);
     struct ck_http_response resp;
-    ck_rc rc = ck_cloud_perform(u->c, &c, &resp, err);
+    ck_rc rc = ck_cloud_perform(u->up.c, &c, &resp, err);
     char want[CK_ETAG_MD5_MAX];
     bool known = rc && ck_s3_etag_md5(data, len, want);
     bool settled = false; /* a conditional put's failure, decided by cond_put.c's HEAD */
-    if (rc && u->cond.on) {
-        rc = ck_cond_settle(u->store, &u->cond, false, known ? want : NULL, resp.status == 412, rc,
-                            err);
+    if (rc && u->up.cond.on) {
+        rc = ck_cond_settle(u->up.store, &u->up.cond, false, known ? want : NULL,
+                            resp.status == 412, rc, err);
         settled = rc != CK_EUNSUPPORTED;
         if (!settled) { /* radosgw: see the top comment */
             ck_log_warn("%s; putting it without the condition (this store cannot fence writers)",
                         err->msg);
             c.if_match = c.if_none_match = NULL;
-            rc = ck_cloud_perform(u->c, &c, &resp, err);
+            rc = ck_cloud_perform(u->up.c, &c, &resp, err);
         }
     }
     if (!settled && rc && ck_commit_maybe_applied(rc) && known && commit_applied(u, want, err)) {
@@ -322,7 +321,7 @@ static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
         rc = CK_OK;
     } else if (!settled && !rc && resp.captured[0] && strcmp(resp.captured, b64) != 0) {
         rc = ck_fail(err, CK_ECORRUPT, "PUT %s: server's SHA-256 differs from the one sent",
-                     u->c->display);
+                     u->up.c->display);
     }
     ck_mpu_sweep(&u->mpu);
     return rc;
@@ -346,20 +345,10 @@ ck_rc ck_s3_delete(struct ck_store *s, struct ck_err *err)
 ck_rc ck_s3_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
                       struct ck_store_upload **out, struct ck_err *err)
 {
-    struct s3_up *u = calloc(1, sizeof(*u)); /* every byte is kept until stored: no replays */
-    if (!u)
-        return ck_fail(err, CK_ENOMEM, "PUT %s: out of memory", s->display_uri);
-    u->c = ck_cloud_of(s);
-    u->store = s;
-    u->if_absent = opts->if_absent;
-    ck_rc rc = ck_cond_init(&u->cond, opts, s->display_uri, err);
-    if (rc) {
-        free(u);
+    struct s3_up *u;
+    ck_rc rc = ck_cloud_up_new(s, opts, sizeof(*u), (void **)&u, err);
+    if (rc)
         return rc;
-    }
-    ck_mpu_init(&u->mpu, u->c, &s3_proto, mpu_adjust, u);
-    struct ck_part_cfg cfg = u->c->parts;
-    cfg.result_size = sizeof(struct part_result);
-    cfg.single_only = opts->if_absent;
-    return ck_part_upload_new(s, &s3_part_ops, u, &cfg, out, err);
+    ck_mpu_init(&u->mpu, u->up.c, &s3_proto, mpu_adjust, u);
+    return ck_cloud_up_start(&u->up, &s3_part_ops, sizeof(struct part_result), out, err);
 }
