@@ -100,6 +100,21 @@ static void free_names(char **v, size_t n)
     free(v);
 }
 
+/* Appends a copy of name to the growing array *v (*n used, *cap allocated). */
+static bool push_name(char ***v, size_t *n, size_t *cap, const char *name)
+{
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        char **nv = realloc(*v, ncap * sizeof(**v));
+        if (!nv)
+            return false;
+        *v = nv;
+        *cap = ncap;
+    }
+    (*v)[*n] = strdup(name);
+    return (*v)[*n] && ++*n;
+}
+
 /* Reads the names in the directory dfd (not "." or ".."), sorted. Does not close dfd. */
 static ck_rc list_dir(struct pack *p, int dfd, char ***out, size_t *count)
 {
@@ -128,22 +143,10 @@ static ck_rc list_dir(struct pack *p, int dfd, char ***out, size_t *count)
         }
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            char **nv = realloc(v, ncap * sizeof(*v));
-            if (!nv) {
-                rc = ck_fail(p->err, CK_ENOMEM, "tar writer: listing '%s'", p->name.data);
-                break;
-            }
-            v = nv;
-            cap = ncap;
-        }
-        v[n] = strdup(de->d_name);
-        if (!v[n]) {
+        if (!push_name(&v, &n, &cap, de->d_name)) {
             rc = ck_fail(p->err, CK_ENOMEM, "tar writer: listing '%s'", p->name.data);
             break;
         }
-        n++;
     }
     closedir(d);
     if (rc) {

@@ -194,23 +194,47 @@ static int wait_done(const char *doc, bool committed)
  * default --world-timeout (600 s), and not forever. */
 #define WAIT_COMMITTED_DEFAULT_S 900
 
+/* Says why a wait ends without success (wait_done's negative answers). */
+static void say_failed(const char *doc, const char *mnt, int done)
+{
+    if (done == -1)
+        fprintf(stderr, "ckptfs wait: --committed: %s is not a multi-rank mount\n", mnt);
+    if (done == -2)
+        fprintf(stderr,
+                "ckptfs wait: --committed: generation %.0f failed on rank 0 (a rank did not "
+                "save it in time, or rank 0 moved on); the last committed is %.0f\n",
+                ck_ctl_num(doc, "world.failed", 0), ck_ctl_num(doc, "world.committed", 0));
+    if (done == -3)
+        fprintf(stderr,
+                "ckptfs wait: --committed: this rank's last save failed (ckptfs status %s); "
+                "the last committed generation is %.0f\n",
+                mnt, ck_ctl_num(doc, "world.committed", 0));
+}
+
+/* [--timeout SECONDS] [--committed] MOUNTPOINT; false on a usage error. */
+static bool wait_args(int argc, char **argv, double *timeout, bool *committed)
+{
+    int i = 1;
+    for (; i < argc - 1; i++) {
+        if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc - 1)
+            *timeout = strtod(argv[++i], NULL);
+        else if (strcmp(argv[i], "--committed") == 0)
+            *committed = true;
+        else
+            break;
+    }
+    if (i == argc - 1)
+        return true;
+    fputs("usage: ckptfs wait [--timeout SECONDS] [--committed] MOUNTPOINT\n", stderr);
+    return false;
+}
+
 int ck_tool_wait(int argc, char **argv)
 {
     double timeout = -1;
     bool committed = false;
-    int i = 1;
-    for (; i < argc - 1; i++) {
-        if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc - 1)
-            timeout = atof(argv[++i]);
-        else if (strcmp(argv[i], "--committed") == 0)
-            committed = true;
-        else
-            break;
-    }
-    if (i != argc - 1) {
-        fputs("usage: ckptfs wait [--timeout SECONDS] [--committed] MOUNTPOINT\n", stderr);
+    if (!wait_args(argc, argv, &timeout, &committed))
         return 2;
-    }
     const char *mnt = argv[argc - 1];
     char doc[CK_STATUS_MAX];
     struct ck_err err;
@@ -223,24 +247,9 @@ int ck_tool_wait(int argc, char **argv)
             return 1;
         }
         int done = wait_done(doc, committed);
-        if (done == -1) {
-            fprintf(stderr, "ckptfs wait: --committed: %s is not a multi-rank mount\n", mnt);
-            return 1;
-        }
-        if (done == -2)
-            fprintf(stderr,
-                    "ckptfs wait: --committed: generation %.0f failed on rank 0 (a rank did not "
-                    "save it in time, or rank 0 moved on); the last committed is %.0f\n",
-                    ck_ctl_num(doc, "world.failed", 0), ck_ctl_num(doc, "world.committed", 0));
-        if (done == -3)
-            fprintf(stderr,
-                    "ckptfs wait: --committed: this rank's last save failed (ckptfs status %s); "
-                    "the last committed generation is %.0f\n",
-                    mnt, ck_ctl_num(doc, "world.committed", 0));
-        if (done < -1)
-            return 1;
+        say_failed(doc, mnt, done);
         if (done)
-            return 0;
+            return done > 0 ? 0 : 1;
         if (timeout >= 0 && ck_now() >= end) {
             fprintf(stderr, "ckptfs wait: %s after %.0f s\n",
                     committed ? "the generation is not committed" : "a save still runs", timeout);
