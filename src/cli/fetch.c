@@ -96,7 +96,7 @@ static ck_rc read_manifest(int dirfd, struct ck_world_manifest *m, struct ck_err
     return rc;
 }
 
-/* A multi-rank checkpoint (world/manifest.h): every other rank's shard into the same
+/* A multi-rank checkpoint (layout/manifest.h): every other rank's shard into the same
  * directory; a path two ranks saved fails the extraction (files are created O_EXCL). */
 static ck_rc fetch_shards(const struct ck_fetch_cfg *cfg, const char *uri, struct relay *r,
                           struct ck_fetch_result *res, struct ck_err *err)

@@ -20,7 +20,7 @@
 #include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/log.h"
-#include "world/manifest.h"
+#include "layout/manifest.h"
 
 struct waiter {
     ck_load_cb cb;

@@ -8,7 +8,7 @@
 
 #include "store/digest.h"
 #include "util/log.h"
-#include "world/manifest.h"
+#include "layout/manifest.h"
 
 ck_rc ck_shard_open(const char *uri, const struct ck_store_env *env,
                     const struct ck_world_manifest *m, unsigned r, struct ck_store **store,

@@ -2,7 +2,7 @@
  * shards.h - the other ranks' shards of a multi-rank checkpoint, in the same prev/.
  *
  * The object at --src of a world of N ranks is rank 0's archive, whose last entry is the
- * manifest (world/manifest.h). Once that archive is served lazily, ck_shards_attach reads
+ * manifest (layout/manifest.h). Once that archive is served lazily, ck_shards_attach reads
  * the manifest, checks each other shard with a HEAD (it must have the size and ETag the
  * manifest names: a shard rewritten after the commit is refused, never mixed in), and
  * serves each one lazily into the same prev/, chained to the first (lazy.h). Two ranks
@@ -16,7 +16,7 @@
 
 #include "restore/lazy.h"
 #include "store/store.h"
-#include "world/manifest.h"
+#include "layout/manifest.h"
 
 struct ck_shards {
     struct ck_store **stores; /* [world - 1], for ranks 1 .. world-1; owned */

@@ -16,7 +16,7 @@
 #include "archive/pack.h"
 #include "archive/seek_index.h"
 #include "util/log.h"
-#include "world/manifest.h"
+#include "layout/manifest.h"
 
 #define RAW_CHUNK (1u << 20)
 

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
-#include "world/manifest.h"
+#include "layout/manifest.h"
 
 #define LIST_FILE "world-failed"
 

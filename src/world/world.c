@@ -14,7 +14,7 @@
 
 #include "util/clock.h"
 #include "util/log.h"
-#include "world/manifest.h"
+#include "layout/manifest.h"
 #include "world/round.h"
 #include "world/sweep.h"
 

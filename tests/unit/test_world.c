@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "config/options.h"
-#include "world/manifest.h"
+#include "layout/manifest.h"
 #include "world/round.h"
 
 START_TEST(test_shard_names)

@@ -1,5 +1,7 @@
 /*
  * manifest.h - the names and the manifest of a multi-rank checkpoint (docs/world.md).
+ * The object layout that the save pipeline, the restore and world/ (which runs the
+ * rounds, above save/) all read: it depends only on store/ and util/.
  *
  * A world of N ranks saves generation G as N objects: rank R > 0 uploads its save/ as
  * a ckptfs archive to the shard URI
@@ -23,8 +25,8 @@
  * the last committed generation: a hint for the other ranks' status, never trusted by a
  * reader.
  */
-#ifndef CK_WORLD_MANIFEST_H
-#define CK_WORLD_MANIFEST_H
+#ifndef CK_LAYOUT_MANIFEST_H
+#define CK_LAYOUT_MANIFEST_H
 
 #include <stddef.h>
 #include <stdint.h>

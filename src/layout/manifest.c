@@ -1,5 +1,5 @@
 /* manifest.c - shard names and the manifest text; see manifest.h. */
-#include "world/manifest.h"
+#include "layout/manifest.h"
 
 #include <inttypes.h>
 #include <stdbool.h>
