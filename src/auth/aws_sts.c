@@ -13,7 +13,7 @@
 
 #include "auth/aws_json.h"
 #include "auth/ini.h"
-#include "auth/sigv4.h"
+#include "util/uri_encode.h"
 #include "net/http.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -194,7 +194,7 @@ static ck_rc append_param(struct ck_buf *b, const char *name, const char *value)
 {
     size_t cap = strlen(value) * 3 + 1;
     char *enc = malloc(cap);
-    ck_rc rc = enc ? ck_sigv4_uri_encode(value, 0, enc, cap) : CK_ENOMEM;
+    ck_rc rc = enc ? ck_uri_encode(value, 0, enc, cap) : CK_ENOMEM;
     if (!rc)
         rc = ck_buf_printf(b, "&%s=%s", name, enc);
     free(enc);

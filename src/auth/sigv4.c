@@ -10,6 +10,8 @@
  */
 #include "auth/sigv4.h"
 
+#include "util/uri_encode.h"
+
 #include <ctype.h>
 #include <math.h>
 #include <stdbool.h>
@@ -28,7 +30,6 @@
 #define QUERY_MAX_KV  256           /* query parameters */
 #define HDR_VALUE_MAX 8192          /* one header value */
 
-static const char HEXU[] = "0123456789ABCDEF";
 static const char HEXL[] = "0123456789abcdef";
 
 static void hex_lower(const unsigned char *p, size_t n, char *out)
@@ -57,47 +58,6 @@ void ck_sigv4_amz_date(double t, char out[17])
     struct tm tm;
     gmtime_r(&secs, &tm);
     strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm);
-}
-
-static bool unreserved(unsigned char c)
-{
-    return isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~';
-}
-
-/* Appends the SigV4 encoding of in[0..n) to b. */
-static ck_rc encode_into(struct ck_buf *b, const char *in, size_t n, int keep_slash)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)in[i];
-        char esc[3] = {'%', HEXU[c >> 4], HEXU[c & 15]};
-        ck_rc rc = unreserved(c) || (keep_slash && c == '/') ? ck_buf_append(b, &in[i], 1)
-                                                             : ck_buf_append(b, esc, 3);
-        if (rc)
-            return rc;
-    }
-    return CK_OK;
-}
-
-ck_rc ck_sigv4_uri_encode(const char *in, int keep_slash, char *out, size_t outlen)
-{
-    size_t o = 0;
-    for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
-        bool plain = unreserved(*p) || (keep_slash && *p == '/');
-        size_t need = plain ? 1 : 3;
-        if (o + need >= outlen)
-            return CK_EINVAL;
-        if (plain) {
-            out[o++] = (char)*p;
-        } else {
-            out[o++] = '%';
-            out[o++] = HEXU[*p >> 4];
-            out[o++] = HEXU[*p & 15];
-        }
-    }
-    if (outlen == 0)
-        return CK_EINVAL;
-    out[o] = '\0';
-    return CK_OK;
 }
 
 /* ---- the canonical query ------------------------------------------------------------ */
@@ -159,7 +119,7 @@ static ck_rc canon_pair(const char *item, size_t len, struct qpair *p)
     ck_buf_init(&out, CANON_MAX);
     ck_rc rc = decode_into(&raw, item, nlen);
     if (!rc)
-        rc = encode_into(&out, raw.data ? raw.data : "", raw.len, 0);
+        rc = ck_uri_encode_buf(&out, raw.data ? raw.data : "", raw.len, 0);
     p->name_len = out.len;
     if (!rc)
         rc = ck_buf_append(&out, "=", 1);
@@ -167,7 +127,7 @@ static ck_rc canon_pair(const char *item, size_t len, struct qpair *p)
     if (!rc && eq)
         rc = decode_into(&raw, eq + 1, len - nlen - 1);
     if (!rc)
-        rc = encode_into(&out, raw.data ? raw.data : "", raw.len, 0);
+        rc = ck_uri_encode_buf(&out, raw.data ? raw.data : "", raw.len, 0);
     ck_buf_free(&raw);
     p->text = rc ? NULL : ck_buf_take(&out);
     ck_buf_free(&out);

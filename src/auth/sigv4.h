@@ -55,8 +55,4 @@ void ck_sha256_hex(const void *data, size_t len, char *hex);
 /* "YYYYMMDDTHHMMSSZ" for the wall-clock time t. */
 void ck_sigv4_amz_date(double t, char out[17]);
 
-/* RFC 3986 encoding for SigV4: unreserved characters kept, others %XX (upper case);
- * "/" kept when keep_slash. Returns CK_EINVAL if out is too small. */
-ck_rc ck_sigv4_uri_encode(const char *in, int keep_slash, char *out, size_t outlen);
-
 #endif

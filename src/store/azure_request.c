@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "auth/sigv4.h"
+#include "util/uri_encode.h"
 #include "store/azure.h"
 #include "store/s3_xml.h"
 #include "util/clock.h"
@@ -161,7 +161,7 @@ static ck_rc azure_target(const struct ck_cloud *c, const struct ck_cloud_call *
     const char *ep = ck_azure_endpoint(az->creds);
     const char *sas = ck_azure_auth_kind(az->creds) == CK_AZURE_SAS ? ck_azure_sas(az->creds) : "";
     const char *q = call->query ? call->query : "";
-    ck_rc rc = ck_sigv4_uri_encode(c->key, 1, t->path, sizeof(t->path));
+    ck_rc rc = ck_uri_encode(c->key, 1, t->path, sizeof(t->path));
     int n = rc ? -1
                : snprintf(t->url, sizeof(t->url), "%s/%s/%s%s%s%s%s", ep, c->bucket, t->path,
                           q[0] || sas[0] ? "?" : "", q, q[0] && sas[0] ? "&" : "", sas);

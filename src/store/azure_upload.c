@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/sigv4.h"
+#include "util/uri_encode.h"
 #include "store/azure.h"
 #include "store/cond_put.h"
 #include "store/create_only.h"
@@ -67,7 +67,7 @@ static ck_rc send_block(void *ctx, unsigned number, const char *data, size_t len
     struct block_result *r = result;
     char enc[128], query[200], label[32], md5[CK_MD5_B64_LEN];
     block_id(u, number, r->id);
-    ck_sigv4_uri_encode(r->id, 0, enc, sizeof(enc));
+    ck_uri_encode(r->id, 0, enc, sizeof(enc));
     snprintf(query, sizeof(query), "comp=block&blockid=%s", enc);
     snprintf(label, sizeof(label), "block %u", number);
     ck_md5_b64(data, len, md5);

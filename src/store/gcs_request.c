@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/sigv4.h"
+#include "util/uri_encode.h"
 #include "store/gcs.h"
 #include "store/s3_xml.h"
 
@@ -114,7 +114,7 @@ static ck_rc gcs_target(const struct ck_cloud *c, const struct ck_cloud_call *ca
 {
     const struct ck_gcs *g = c->priv;
     const char *q = call->query ? call->query : "";
-    ck_rc rc = ck_sigv4_uri_encode(c->key, 1, t->path, sizeof(t->path));
+    ck_rc rc = ck_uri_encode(c->key, 1, t->path, sizeof(t->path));
     int n = rc ? -1
                : snprintf(t->url, sizeof(t->url), "%s/%s%s%s%s%s", g->endpoint, c->bucket,
                           call->bucket_level ? "" : "/", call->bucket_level ? "" : t->path,

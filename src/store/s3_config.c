@@ -13,7 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "auth/sigv4.h"
+#include "util/uri_encode.h"
 #include "store/part_upload.h"
 
 /* "8388608", "8M", "8MiB", "512K", "1G". */
@@ -236,8 +236,8 @@ ck_rc ck_s3_target_build(const struct ck_s3_endpoint *ep, bool virtual_host, con
                          struct ck_err *err)
 {
     char ekey[CK_S3_PATH_MAX], ebucket[800];
-    if (ck_sigv4_uri_encode(key, 1, ekey, sizeof(ekey)) != CK_OK ||
-        ck_sigv4_uri_encode(bucket, 0, ebucket, sizeof(ebucket)) != CK_OK)
+    if (ck_uri_encode(key, 1, ekey, sizeof(ekey)) != CK_OK ||
+        ck_uri_encode(bucket, 0, ebucket, sizeof(ebucket)) != CK_OK)
         return ck_fail(err, CK_EINVAL, "s3://%.64s/%.64s: name too long", bucket, key);
     bool fits;
     if (virtual_host) {

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/sigv4.h"
+#include "util/uri_encode.h"
 #include "util/buf.h"
 #include "util/log.h"
 
@@ -60,7 +60,7 @@ ck_rc ck_mpu_initiate(struct ck_mpu *m, struct ck_err *err)
         rc = ck_s3_xml_upload_id(reply.data, reply.len, m->upload_id, sizeof(m->upload_id), what,
                                  err);
     ck_buf_free(&reply);
-    if (!rc && ck_sigv4_uri_encode(m->upload_id, 0, enc, sizeof(enc)) != CK_OK)
+    if (!rc && ck_uri_encode(m->upload_id, 0, enc, sizeof(enc)) != CK_OK)
         rc = ck_fail(err, CK_ECORRUPT, "%s: UploadId too long", what);
     if (!rc)
         snprintf(m->id_query, sizeof(m->id_query), "uploadId=%s", enc);
@@ -122,9 +122,9 @@ bool ck_mpu_copy_source(const char *bucket, const char *key, char *out, size_t c
     if (cap < 3)
         return false;
     out[0] = '/';
-    if (ck_sigv4_uri_encode(bucket, 0, out + 1, cap - 2) != CK_OK)
+    if (ck_uri_encode(bucket, 0, out + 1, cap - 2) != CK_OK)
         return false;
     size_t n = strlen(out);
     out[n] = '/';
-    return ck_sigv4_uri_encode(key, 1, out + n + 1, cap - n - 1) == CK_OK;
+    return ck_uri_encode(key, 1, out + n + 1, cap - n - 1) == CK_OK;
 }

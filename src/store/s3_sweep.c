@@ -16,7 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "auth/sigv4.h"
+#include "util/uri_encode.h"
 #include "store/s3_mpu.h"
 #include "store/s3_xml.h"
 #include "util/buf.h"
@@ -31,7 +31,7 @@ static void abort_other(void *ctx, const char *upload_id)
     if (strcmp(upload_id, m->upload_id) == 0)
         return;
     char enc[3 * CK_S3_UPLOAD_ID_MAX + 1], query[sizeof(enc) + 16];
-    if (ck_sigv4_uri_encode(upload_id, 0, enc, sizeof(enc)) != CK_OK)
+    if (ck_uri_encode(upload_id, 0, enc, sizeof(enc)) != CK_OK)
         return;
     snprintf(query, sizeof(query), "uploadId=%s", enc);
     struct ck_cloud_call r = {.method = CK_HTTP_DELETE, .query = query};
@@ -55,10 +55,9 @@ static bool page_query(const struct ck_mpu *m, const char *key_marker, const cha
                        char *out, size_t outsz)
 {
     char kenc[3 * MARKER_MAX + 1], idenc[3 * CK_S3_UPLOAD_ID_MAX + 1], penc[3 * MARKER_MAX + 1];
-    if (ck_sigv4_uri_encode(key_marker, 0, kenc, sizeof(kenc)) != CK_OK ||
-        ck_sigv4_uri_encode(id_marker, 0, idenc, sizeof(idenc)) != CK_OK ||
-        ck_sigv4_uri_encode(m->proto->list_prefix ? m->cloud->key : "", 0, penc, sizeof(penc)) !=
-            CK_OK)
+    if (ck_uri_encode(key_marker, 0, kenc, sizeof(kenc)) != CK_OK ||
+        ck_uri_encode(id_marker, 0, idenc, sizeof(idenc)) != CK_OK ||
+        ck_uri_encode(m->proto->list_prefix ? m->cloud->key : "", 0, penc, sizeof(penc)) != CK_OK)
         return false;
     int n = snprintf(
         out, outsz, "max-uploads=%u&%s%s%s%s%s%s%s", (unsigned)CK_MPU_SWEEP_PAGE_UPLOADS,

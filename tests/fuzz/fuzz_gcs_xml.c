@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/sigv4.h"
+#include "util/uri_encode.h"
 #include "fuzz_util.h"
 #include "store/s3_xml.h"
 
@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(id, 'X', sizeof(id));
     if (ck_s3_xml_upload_id(body, size, id, sizeof(id), "fuzz", &err) == CK_OK) {
         ck_fuzz_check_text(id, sizeof(id), 0x21);
-        if (!id[0] || ck_sigv4_uri_encode(id, 0, enc, sizeof(enc)) != CK_OK)
+        if (!id[0] || ck_uri_encode(id, 0, enc, sizeof(enc)) != CK_OK)
             abort();
     }
 

@@ -21,6 +21,7 @@
 
 #include "auth/sigv4.h"
 #include "testutil.h"
+#include "util/uri_encode.h"
 
 #define EMPTY_SHA  "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define SUITE_DATE "20150830T123600Z"
@@ -132,7 +133,7 @@ START_TEST(test_get_utf8_path)
 {
     /* GET /ሴ: the path is given encoded once, as it is sent. */
     char path[64];
-    ck_assert_int_eq(ck_sigv4_uri_encode("/\xe1\x88\xb4", 1, path, sizeof(path)), CK_OK);
+    ck_assert_int_eq(ck_uri_encode("/\xe1\x88\xb4", 1, path, sizeof(path)), CK_OK);
     ck_assert_str_eq(path, "/%E1%88%B4");
     assert_suite("GET", path, "", NULL, 0, NULL,
                  "SignedHeaders=host;x-amz-date, "
@@ -207,7 +208,7 @@ START_TEST(test_s3_put_object)
     ck_sha256_hex(body, strlen(body), hash);
     ck_assert_str_eq(hash, "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072");
     char path[64];
-    ck_assert_int_eq(ck_sigv4_uri_encode("/test$file.text", 1, path, sizeof(path)), CK_OK);
+    ck_assert_int_eq(ck_uri_encode("/test$file.text", 1, path, sizeof(path)), CK_OK);
     ck_assert_str_eq(path, "/test%24file.text");
     struct ck_sigv4_header h[] = {
         {"x-amz-storage-class", "REDUCED_REDUNDANCY"},
@@ -250,21 +251,21 @@ END_TEST
 START_TEST(test_uri_encode)
 {
     char out[128];
-    ck_assert_int_eq(ck_sigv4_uri_encode("a b+c/é~-_.", 0, out, sizeof(out)), CK_OK);
+    ck_assert_int_eq(ck_uri_encode("a b+c/é~-_.", 0, out, sizeof(out)), CK_OK);
     ck_assert_str_eq(out, "a%20b%2Bc%2F%C3%A9~-_.");
-    ck_assert_int_eq(ck_sigv4_uri_encode("dir/sub dir/k=v&x", 1, out, sizeof(out)), CK_OK);
+    ck_assert_int_eq(ck_uri_encode("dir/sub dir/k=v&x", 1, out, sizeof(out)), CK_OK);
     ck_assert_str_eq(out, "dir/sub%20dir/k%3Dv%26x");
-    ck_assert_int_eq(ck_sigv4_uri_encode("%", 0, out, sizeof(out)), CK_OK);
+    ck_assert_int_eq(ck_uri_encode("%", 0, out, sizeof(out)), CK_OK);
     ck_assert_str_eq(out, "%25");
-    ck_assert_int_eq(ck_sigv4_uri_encode("\x01\x7f\xff", 0, out, sizeof(out)), CK_OK);
+    ck_assert_int_eq(ck_uri_encode("\x01\x7f\xff", 0, out, sizeof(out)), CK_OK);
     ck_assert_str_eq(out, "%01%7F%FF");
-    ck_assert_int_eq(ck_sigv4_uri_encode("", 0, out, sizeof(out)), CK_OK);
+    ck_assert_int_eq(ck_uri_encode("", 0, out, sizeof(out)), CK_OK);
     ck_assert_str_eq(out, "");
     /* exact fit: "a%20" needs 5 bytes with the terminator */
-    ck_assert_int_eq(ck_sigv4_uri_encode("a ", 0, out, 5), CK_OK);
-    ck_assert_int_eq(ck_sigv4_uri_encode("a ", 0, out, 4), CK_EINVAL);
-    ck_assert_int_eq(ck_sigv4_uri_encode("ab", 0, out, 2), CK_EINVAL);
-    ck_assert_int_eq(ck_sigv4_uri_encode("", 0, out, 0), CK_EINVAL);
+    ck_assert_int_eq(ck_uri_encode("a ", 0, out, 5), CK_OK);
+    ck_assert_int_eq(ck_uri_encode("a ", 0, out, 4), CK_EINVAL);
+    ck_assert_int_eq(ck_uri_encode("ab", 0, out, 2), CK_EINVAL);
+    ck_assert_int_eq(ck_uri_encode("", 0, out, 0), CK_EINVAL);
 }
 END_TEST
 
