@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "store/object_reply.h"
+#include "store/s3_xml.h"
 
 ck_rc ck_cloud_ready(struct ck_cloud *c, struct ck_err *err)
 {
@@ -138,6 +139,13 @@ ck_rc ck_cloud_perform(struct ck_cloud *c, const struct ck_cloud_call *call,
     free(t);
     free(text);
     return rc;
+}
+
+bool ck_cloud_xml_error_code(const struct ck_http_response *resp, char *code, size_t codesz,
+                             char *msg, size_t msgsz)
+{
+    return resp->error_body_len &&
+           ck_s3_xml_error(resp->error_body, resp->error_body_len, code, codesz, msg, msgsz);
 }
 
 ck_rc ck_cloud_head(struct ck_store *s, struct ck_store_info *info, struct ck_err *err)

@@ -126,6 +126,11 @@ ck_rc ck_cloud_ready(struct ck_cloud *c, struct ck_err *err);
 ck_rc ck_cloud_perform(struct ck_cloud *c, const struct ck_cloud_call *call,
                        struct ck_http_response *resp, struct ck_err *err);
 
+/* An error_code op for the S3-shaped XML error document (<Error><Code>..<Message>..),
+ * which S3 and GCS's XML API both send. */
+bool ck_cloud_xml_error_code(const struct ck_http_response *resp, char *code, size_t codesz,
+                             char *msg, size_t msgsz);
+
 /* The store ops every cloud shares. */
 ck_rc ck_cloud_head(struct ck_store *s, struct ck_store_info *info, struct ck_err *err);
 ck_rc ck_cloud_get(struct ck_store *s, uint64_t off, uint64_t len, const struct ck_sink *sink,

@@ -15,7 +15,6 @@
 
 #include "util/uri_encode.h"
 #include "store/gcs.h"
-#include "store/s3_xml.h"
 
 static ck_rc endpoint_from(const char *name, const char *v, bool bare_ok, char *out, size_t outlen,
                            struct ck_err *err)
@@ -124,21 +123,13 @@ static ck_rc gcs_target(const struct ck_cloud *c, const struct ck_cloud_call *ca
     return CK_OK;
 }
 
-/* GCS's XML error documents have S3's shape (<Error><Code>..<Message>..). */
-static bool gcs_error_code(const struct ck_http_response *resp, char *code, size_t codesz,
-                           char *msg, size_t msgsz)
-{
-    return resp->error_body_len &&
-           ck_s3_xml_error(resp->error_body, resp->error_body_len, code, codesz, msg, msgsz);
-}
-
 const struct ck_cloud_ops ck_gcs_cloud_ops = {
     .name = "gcs",
     .configure = gcs_configure,
     .ready = gcs_ready,
     .target = gcs_target,
     .authorize = gcs_authorize,
-    .error_code = gcs_error_code,
+    .error_code = ck_cloud_xml_error_code,
     .destroy = gcs_destroy,
     .version_header = "x-goog-generation",
 };

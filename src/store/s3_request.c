@@ -17,7 +17,6 @@
 
 #include "auth/sigv4.h"
 #include "store/s3.h"
-#include "store/s3_xml.h"
 #include "util/clock.h"
 
 #define AUTH_MAX 2048
@@ -170,20 +169,13 @@ static ck_rc s3_authorize(struct ck_cloud *c, const struct ck_cloud_call *call,
     return rc;
 }
 
-static bool s3_error_code(const struct ck_http_response *resp, char *code, size_t codesz, char *msg,
-                          size_t msgsz)
-{
-    return resp->error_body_len &&
-           ck_s3_xml_error(resp->error_body, resp->error_body_len, code, codesz, msg, msgsz);
-}
-
 const struct ck_cloud_ops ck_s3_cloud_ops = {
     .name = "s3",
     .configure = s3_configure,
     .ready = s3_ready,
     .target = s3_target,
     .authorize = s3_authorize,
-    .error_code = s3_error_code,
+    .error_code = ck_cloud_xml_error_code,
     .destroy = s3_destroy,
     .send_host = true,
 };
