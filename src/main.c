@@ -10,7 +10,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "cli/nofuse.h"
+#include "daemon/nofuse.h"
 #include "config/option_table.h"
 #include "config/options.h"
 #include "cli/run.h"

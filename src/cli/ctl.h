@@ -2,7 +2,7 @@
  * ctl.h - reading a mount's .status from outside (ckptfs save/status/wait).
  *
  * The document is the one the FUSE adapter serves (daemon/status.c) or the one the
- * no-FUSE server writes (nofuse_status.c, which adds "mode": "no-fuse"). Values are looked
+ * no-FUSE server writes (daemon/nofuse.c, "mode": "no-fuse"). Values are looked
  * up by dotted path ("save.last.generation") with the strict JSON reader of auth/aws_json.h.
  */
 #ifndef CK_CLI_CTL_H

@@ -1,9 +1,6 @@
 /*
- * proc.h - child processes and signals for `ckptfs run` and the no-FUSE server.
- *
- * Signals are never handled asynchronously here: the process blocks the ones it cares
- * about and reads them from a signalfd in its poll loop, so there is no handler and no
- * global (not even a self-pipe). Children get the original mask back before they run.
+ * proc.h - child processes for `ckptfs run`. Children get the signal mask of before
+ * ck_sig_open (util/signals.h) back before they run.
  */
 #ifndef CK_CLI_PROC_H
 #define CK_CLI_PROC_H
@@ -13,14 +10,7 @@
 #include <sys/types.h>
 
 #include "util/err.h"
-
-/* Blocks SIGTERM, SIGINT, SIGHUP, SIGQUIT and SIGCHLD (the old mask goes to *old) and
- * opens a signalfd for them in *fd (close it). */
-ck_rc ck_sig_open(sigset_t *old, int *fd, struct ck_err *err);
-
-/* Reads one pending signal from fd: its number (0 if none), and whether the kernel sent
- * it (a terminal's ^C reaches the whole foreground group: no need to forward it). */
-int ck_sig_read(int fd, bool *from_kernel);
+#include "util/signals.h"
 
 /* Who a spawned command runs as: uid < 0 keeps ours; gid < 0 with a uid: the user's own
  * group from the password database, else the uid itself as gid. Supplementary groups

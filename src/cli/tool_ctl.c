@@ -5,7 +5,7 @@
  * save: on a FUSE mount the close of .save returns when the save is durable (SPEC 2); a
  * thread blocks in it while this one shows progress from .status. On a no-FUSE mount
  * .save is a plain file watched with inotify: we read .status first, touch .save, and wait
- * for a save that started after the touch (nofuse.c writes .status before it looks at
+ * for a save that started after the touch (daemon/nofuse.c writes .status before it looks at
  * the event that starts a save, so the generation we wait for is exact).
  */
 #include <errno.h>

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/fetch.h"
+#include "restore/fetch.h"
 #include "cli/progress.h"
 #include "cli/tools.h"
 #include "util/fsutil.h"

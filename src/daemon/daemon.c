@@ -53,6 +53,35 @@ static ck_rc make_cache_dir(struct ck_daemon *d, const char *want, struct ck_err
     return CK_OK;
 }
 
+/* The mount's save area is cache-dir/save behind the FUSE gate; the no-FUSE mode's is the
+ * plain folder MOUNTPOINT/save (save/area.h). */
+static ck_rc open_area(struct ck_daemon *d, struct ck_err *err)
+{
+    if (!d->opt->no_fuse)
+        return ck_area_open(&d->area, d->cache_dir, err);
+    char mnt[PATH_MAX], save[PATH_MAX + 8];
+    if (!realpath(d->opt->mountpoint, mnt))
+        return ck_fail_errno(err, errno, "mountpoint %s", d->opt->mountpoint);
+    snprintf(save, sizeof(save), "%s/save", mnt);
+    return ck_area_open_plain(&d->area, save, d->cache_dir, err);
+}
+
+void ck_daemon_save_status(struct ck_daemon *d, struct ck_saver_status *out)
+{
+    if (d->saver)
+        ck_saver_status(d->saver, out);
+    else
+        *out = d->final;
+}
+
+void ck_daemon_load_status(struct ck_daemon *d, struct ck_load_status *out)
+{
+    if (d->loader)
+        ck_loader_status(d->loader, out);
+    else
+        *out = d->eager;
+}
+
 ck_rc ck_daemon_init(struct ck_daemon *d, const struct ck_options *o, struct ck_err *err)
 {
     memset(d, 0, sizeof(*d));
@@ -75,12 +104,15 @@ ck_rc ck_daemon_init(struct ck_daemon *d, const struct ck_options *o, struct ck_
         ck_err_prefix(err, "--dest");
         return rc;
     }
-    rc = ck_area_open(&d->area, d->cache_dir, err);
+    rc = open_area(d, err);
     if (rc)
         return rc;
     d->area_open = true;
-    struct ck_loader_cfg lc = {(const char *const *)d->src_uris, d->nsrc, &d->env, d->cache_dir};
-    rc = ck_loader_new(&lc, &d->loader, err);
+    if (!o->no_fuse) {
+        struct ck_loader_cfg lc = {(const char *const *)d->src_uris, d->nsrc, &d->env,
+                                   d->cache_dir};
+        rc = ck_loader_new(&lc, &d->loader, err);
+    }
     if (rc)
         return rc;
     if (ck_area_dirty(&d->area))
@@ -102,6 +134,12 @@ ck_rc ck_daemon_start(struct ck_daemon *d, struct ck_err *err)
         .autosave_quiet_s = o->autosave_quiet_s,
         .autosave_every_s = o->autosave_every_s,
     };
+    if (d->area.plain && (sc.autosave_quiet_s > 0 || sc.autosave_every_s > 0)) {
+        /* a plain area's changes are seen only by walking it; and `ckptfs save` on a
+         * no-FUSE mount counts on every save starting from a touch of .save */
+        ck_log_warn("--autosave is not available with --no-fuse: saves run on .save only");
+        sc.autosave_quiet_s = sc.autosave_every_s = 0;
+    }
     ck_rc rc = CK_OK;
     if (o->world > 1) {
         struct ck_world_cfg wc = {o->rank, o->world, o->world_id,  d->dest_uri,
@@ -115,36 +153,55 @@ ck_rc ck_daemon_start(struct ck_daemon *d, struct ck_err *err)
     if (!rc)
         rc = ck_metrics_start(d, o->metrics_path, &d->metrics, err);
     if (!rc)
-        ck_log_info("mounted: dest %s, cache %s, %zu source(s)", ck_store_uri(d->dest),
-                    d->cache_dir, d->nsrc);
+        ck_log_info("%s: dest %s, cache %s, %zu source(s)", d->loader ? "mounted" : "serving",
+                    ck_store_uri(d->dest), d->cache_dir, d->nsrc);
     return rc;
+}
+
+/* Where unsaved files stay, for the log: the plain folder, or the cache dir's save/ (which
+ * a mount with --cache-dir on it re-attaches). */
+static void kept_in(const struct ck_daemon *d, char *buf, size_t len)
+{
+    if (d->area.plain)
+        snprintf(buf, len, "%s", d->area.path);
+    else
+        snprintf(buf, len, "%s/save, and a mount with --cache-dir %s re-attaches them",
+                 d->cache_dir, d->cache_dir);
+}
+
+/* The save at unmount (or the no-FUSE server's stop) of what no save has covered. */
+static ck_rc save_at_exit(struct ck_daemon *d, struct ck_err *err)
+{
+    const char *what = d->area.plain ? "stopped" : "unmounted";
+    char where[2 * PATH_MAX + 64];
+    if (!ck_area_dirty(&d->area))
+        return CK_OK;
+    kept_in(d, where, sizeof(where));
+    if (d->world) {
+        ck_log_warn("%s with unsaved changes: not saved (a multi-rank mount saves only when "
+                    "asked, on every rank: a save of this rank alone would wait for ranks that "
+                    "do not save); they are kept in %s",
+                    what, where);
+        return CK_OK;
+    }
+    if (ck_options_exit_save(d->opt)) {
+        ck_log_info("%s with unsaved changes: saving", what);
+        return ck_saver_save_sync(d->saver, CK_TRIGGER_UNMOUNT, err);
+    }
+    ck_log_warn("%s with unsaved changes: not uploaded (%s); they are kept in %s", what,
+                d->opt->exit_decision_fd >= 0 ? "the command did not succeed"
+                                              : "--no-save-on-unmount",
+                where);
+    return CK_OK;
 }
 
 ck_rc ck_daemon_finish(struct ck_daemon *d, struct ck_err *err)
 {
-    ck_rc rc = CK_OK;
     if (!d->saver)
         return CK_OK;
-    if (ck_area_dirty(&d->area) && d->world) {
-        ck_log_warn("unmounted with unsaved changes: not saved (a multi-rank mount saves only "
-                    "when asked, on every rank: a save of this rank alone would wait for ranks "
-                    "that do not save); they are kept in %s/save",
-                    d->cache_dir);
-    } else if (ck_area_dirty(&d->area)) {
-        if (ck_options_exit_save(d->opt)) {
-            ck_log_info("unmounted with unsaved changes: saving");
-            rc = ck_saver_save_sync(d->saver, CK_TRIGGER_UNMOUNT, err);
-        } else {
-            ck_log_warn("unmounted with unsaved changes: not uploaded (%s); they are kept in "
-                        "%s/save, and a mount with --cache-dir %s re-attaches them",
-                        d->opt->exit_decision_fd >= 0 ? "the command did not succeed"
-                                                      : "--no-save-on-unmount",
-                        d->cache_dir, d->cache_dir);
-        }
-    }
-    struct ck_saver_status st;
-    ck_saver_status(d->saver, &st);
-    if (d->opt->carry_forward && st.saves_ok == 0) {
+    ck_rc rc = save_at_exit(d, err);
+    ck_saver_status(d->saver, &d->final);
+    if (d->opt->carry_forward && d->final.saves_ok == 0) {
         struct ck_err cerr;
         ck_err_clear(&cerr);
         ck_rc crc = ck_chain_carry_forward((const char *const *)d->src_uris, d->nsrc, d->dest_uri,
@@ -171,7 +228,8 @@ void ck_daemon_destroy(struct ck_daemon *d)
     if (d->loader)
         ck_loader_free(d->loader);
     ck_world_free(d->world); /* after the saver: its saves use it */
-    bool unsaved = d->area_open && ck_area_dirty(&d->area);
+    /* a plain area's unsaved files are in MOUNTPOINT/save, not in the cache dir */
+    bool unsaved = d->area_open && !d->area.plain && ck_area_dirty(&d->area);
     if (d->area_open)
         ck_area_close(&d->area);
     if (d->dest)

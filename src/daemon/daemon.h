@@ -4,6 +4,9 @@
  *   options -> cache dir (save/, prev/, work/) -> destination store
  *           -> save area + saver thread -> loader (lazy) -> status JSON
  *
+ * The no-FUSE mode (--no-fuse, daemon/nofuse.h) wires the same parts around a plain save
+ * area (MOUNTPOINT/save, save/area.h) and restores prev/ eagerly instead of the loader.
+ *
  * Lifecycle: ck_daemon_init (no threads: safe before fuse_daemonize forks),
  * ck_daemon_start (threads), the FUSE loop, ck_daemon_finish (save on unmount, carry
  * forward, stop the saver), ck_daemon_destroy. The struct is filled by init and read-only
@@ -37,7 +40,9 @@ struct ck_daemon {
     struct ck_area area;
     bool area_open;
     struct ck_saver *saver;
-    struct ck_loader *loader;
+    struct ck_saver_status final;      /* the saver's last status, once ck_daemon_finish ran */
+    struct ck_loader *loader;          /* prev/ on demand (FUSE); NULL in the no-FUSE mode */
+    struct ck_load_status eager;       /* the no-FUSE mode's prev/, restored before start */
     struct ck_metrics_thread *metrics; /* --metrics: NULL when off */
     struct ck_world *world;            /* --world > 1: this rank; else NULL */
     double started_wall;
@@ -51,6 +56,12 @@ ck_rc ck_daemon_start(struct ck_daemon *d, struct ck_err *err);
  * (restore/chain.h), stops the saver. Returns the first failure of these. */
 ck_rc ck_daemon_finish(struct ck_daemon *d, struct ck_err *err);
 void ck_daemon_destroy(struct ck_daemon *d);
+
+/* What .status shows of the saves (also after ck_daemon_finish stopped the saver). */
+void ck_daemon_save_status(struct ck_daemon *d, struct ck_saver_status *out);
+
+/* What .status shows of prev/: the loader's state, or the no-FUSE mode's eager restore. */
+void ck_daemon_load_status(struct ck_daemon *d, struct ck_load_status *out);
 
 /* Renders .status (SPEC 2) into out. */
 ck_rc ck_daemon_status_json(struct ck_daemon *d, struct ck_buf *out);

@@ -90,9 +90,8 @@ static bool observe(struct ck_metrics_thread *t)
 {
     struct ck_saver_status ss = {0};
     struct ck_load_status ls;
-    if (t->d->saver)
-        ck_saver_status(t->d->saver, &ss);
-    ck_loader_status(t->d->loader, &ls);
+    ck_daemon_save_status(t->d, &ss);
+    ck_daemon_load_status(t->d, &ls);
     bool changed = (int)ls.state != t->seen_load;
     if (ss.has_last && ss.last.generation != t->seen_gen) {
         t->seen_gen = ss.last.generation;
@@ -158,7 +157,7 @@ ck_rc ck_metrics_start(struct ck_daemon *d, const char *path, struct ck_metrics_
     t->d = d;
     t->path = path;
     t->seen_load = -1;
-    t->m.cache_dir = d->cache_dir;
+    t->m.cache_dir = d->area.plain ? d->area.path : d->cache_dir;
     pthread_mutex_init(&t->lock, NULL);
     pthread_cond_init(&t->cond, NULL);
     if (pthread_create(&t->thread, NULL, metrics_main, t) != 0) {

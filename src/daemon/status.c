@@ -219,13 +219,13 @@ ck_rc ck_daemon_status_json(struct ck_daemon *d, struct ck_buf *out)
 {
     struct ck_load_status ls;
     struct ck_saver_status ss = {0};
-    ck_loader_status(d->loader, &ls);
-    if (d->saver)
-        ck_saver_status(d->saver, &ss);
+    ck_daemon_load_status(d, &ls);
+    ck_daemon_save_status(d, &ss);
     struct ck_world_status ws;
     if (d->world)
         ck_world_status(d->world, &ws);
-    struct ck_status_view v = {"fuse", d->started_wall,         ck_store_uri(d->dest), &ls,
-                               &ss,    ck_area_dirty(&d->area), d->world ? &ws : NULL};
+    struct ck_status_view v = {
+        d->loader ? "fuse" : "no-fuse", d->started_wall,      ck_store_uri(d->dest), &ls, &ss,
+        ck_area_dirty(&d->area),        d->world ? &ws : NULL};
     return ck_status_render(&v, out);
 }

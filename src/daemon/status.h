@@ -1,6 +1,6 @@
 /*
  * status.h - the .status document (SPEC 2), rendered from a view of the state so that the
- * FUSE daemon (daemon.c: ck_daemon_status_json) and the no-FUSE server (cli/nofuse.c)
+ * FUSE daemon (daemon.c: ck_daemon_status_json) and the no-FUSE server (daemon/nofuse.c)
  * write exactly the same fields.
  */
 #ifndef CK_DAEMON_STATUS_H

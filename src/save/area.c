@@ -11,29 +11,15 @@
 #include <unistd.h>
 
 #include "util/clock.h"
+#include "util/fsutil.h"
 #include "util/log.h"
 
 #define CLEAN_MARKER "clean"
 
-ck_rc ck_area_open(struct ck_area *a, const char *cache_dir, struct ck_err *err)
+static void init_state(struct ck_area *a)
 {
-    a->dirfd = a->cache_dirfd = -1;
-    a->cache_dirfd = open(cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (a->cache_dirfd < 0)
-        return ck_fail_errno(err, errno, "cache dir %s", cache_dir);
-    bool fresh = mkdirat(a->cache_dirfd, "save", 0755) == 0;
-    if (!fresh && errno != EEXIST) {
-        ck_rc rc = ck_fail_errno(err, errno, "creating %s/save", cache_dir);
-        close(a->cache_dirfd);
-        return rc;
-    }
-    a->dirfd = openat(a->cache_dirfd, "save", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (a->dirfd < 0) {
-        ck_rc rc = ck_fail_errno(err, errno, "opening %s/save", cache_dir);
-        close(a->cache_dirfd);
-        return rc;
-    }
     pthread_mutex_init(&a->lock, NULL);
+    pthread_mutex_init(&a->scan_lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -41,6 +27,43 @@ ck_rc ck_area_open(struct ck_area *a, const char *cache_dir, struct ck_err *err)
     pthread_condattr_destroy(&ca);
     a->writers = a->mutators = 0;
     a->frozen = false;
+    a->change_seq = 1;
+    a->last_writer_close = ck_now();
+    a->snap = NULL;
+    a->snap_users = 0;
+    a->named = NULL;
+    a->nnamed = a->capnamed = 0;
+}
+
+/* Opens cache_dir, creates name in it if missing (*fresh: it was) and opens that too. */
+static ck_rc open_dirs(struct ck_area *a, const char *cache_dir, const char *name, bool *fresh,
+                       struct ck_err *err)
+{
+    a->dirfd = -1;
+    a->cache_dirfd = open(cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (a->cache_dirfd < 0)
+        return ck_fail_errno(err, errno, "cache dir %s", cache_dir);
+    int at = name[0] == '/' ? AT_FDCWD : a->cache_dirfd;
+    *fresh = mkdirat(at, name, 0755) == 0;
+    if (*fresh || errno == EEXIST)
+        a->dirfd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (a->dirfd >= 0)
+        return CK_OK;
+    ck_rc rc = ck_fail_errno(err, errno, "opening %s%s%s", at == AT_FDCWD ? "" : cache_dir,
+                             at == AT_FDCWD ? "" : "/", name);
+    close(a->cache_dirfd);
+    return rc;
+}
+
+ck_rc ck_area_open(struct ck_area *a, const char *cache_dir, struct ck_err *err)
+{
+    bool fresh;
+    ck_rc rc = open_dirs(a, cache_dir, "save", &fresh, err);
+    if (rc)
+        return rc;
+    init_state(a);
+    a->plain = false;
+    a->path = NULL;
     if (fresh) {
         /* A new save area holds nothing to save. */
         int fd = openat(a->cache_dirfd, CLEAN_MARKER, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
@@ -48,15 +71,48 @@ ck_rc ck_area_open(struct ck_area *a, const char *cache_dir, struct ck_err *err)
             close(fd);
     }
     a->clean_marker = faccessat(a->cache_dirfd, CLEAN_MARKER, F_OK, 0) == 0;
-    a->change_seq = 1;
     a->saved_seq = a->clean_marker ? 1 : 0;
-    a->last_writer_close = ck_now();
-    a->snap = NULL;
-    a->snap_users = 0;
-    a->named = NULL;
-    a->nnamed = a->capnamed = 0;
     ck_snap_clean(a->cache_dirfd); /* a save killed mid-way left its snapshot */
     return CK_OK;
+}
+
+ck_rc ck_area_open_plain(struct ck_area *a, const char *path, const char *cache_dir,
+                         struct ck_err *err)
+{
+    bool fresh;
+    if (path[0] != '/')
+        return ck_fail(err, CK_EINVAL, "save area %s: not an absolute path", path);
+    ck_rc rc = open_dirs(a, cache_dir, path, &fresh, err);
+    if (rc)
+        return rc;
+    a->path = strdup(path);
+    if (!a->path) {
+        close(a->dirfd);
+        close(a->cache_dirfd);
+        return ck_fail(err, CK_ENOMEM, "out of memory");
+    }
+    init_state(a);
+    a->plain = true;
+    a->clean_marker = false;
+    a->saved_seq = a->change_seq; /* what is there at the start counts as saved */
+    a->seen_fp = ck_tree_fingerprint(path);
+    return CK_OK;
+}
+
+void ck_area_rescan(struct ck_area *a)
+{
+    if (!a->plain)
+        return;
+    pthread_mutex_lock(&a->scan_lock);
+    uint64_t fp = ck_tree_fingerprint(a->path);
+    pthread_mutex_lock(&a->lock);
+    if (fp != a->seen_fp) {
+        a->seen_fp = fp;
+        a->change_seq++;
+        a->last_writer_close = ck_now(); /* the quiet time counts from the change seen */
+    }
+    pthread_mutex_unlock(&a->lock);
+    pthread_mutex_unlock(&a->scan_lock);
 }
 
 void ck_area_close(struct ck_area *a)
@@ -71,7 +127,10 @@ void ck_area_close(struct ck_area *a)
     free(a->named);
     a->named = NULL;
     a->nnamed = a->capnamed = 0;
+    free(a->path);
+    a->path = NULL;
     pthread_mutex_destroy(&a->lock);
+    pthread_mutex_destroy(&a->scan_lock);
     pthread_cond_destroy(&a->cond);
 }
 
@@ -216,6 +275,7 @@ unsigned ck_area_writers(struct ck_area *a)
 
 uint64_t ck_area_freeze(struct ck_area *a, double wait_s, unsigned *writers_left)
 {
+    ck_area_rescan(a);
     struct timespec until = deadline_after(wait_s);
     bool timed_out = false;
     pthread_mutex_lock(&a->lock);
@@ -251,7 +311,7 @@ void ck_area_mark_saved(struct ck_area *a, uint64_t seq)
     pthread_mutex_lock(&a->lock);
     if (seq > a->saved_seq)
         a->saved_seq = seq;
-    if (a->change_seq == seq && a->mutators == 0 && !a->clean_marker) {
+    if (!a->plain && a->change_seq == seq && a->mutators == 0 && !a->clean_marker) {
         int fd = openat(a->cache_dirfd, CLEAN_MARKER, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
         if (fd >= 0) {
             fsync(fd);
@@ -265,6 +325,7 @@ void ck_area_mark_saved(struct ck_area *a, uint64_t seq)
 
 bool ck_area_dirty(struct ck_area *a)
 {
+    ck_area_rescan(a);
     pthread_mutex_lock(&a->lock);
     bool dirty = a->change_seq != a->saved_seq;
     pthread_mutex_unlock(&a->lock);
@@ -273,6 +334,7 @@ bool ck_area_dirty(struct ck_area *a)
 
 void ck_area_quiet(struct ck_area *a, double now, double *quiet_s, bool *dirty)
 {
+    ck_area_rescan(a);
     pthread_mutex_lock(&a->lock);
     *dirty = a->change_seq != a->saved_seq;
     *quiet_s = a->writers > 0 ? 0 : now - a->last_writer_close;

@@ -12,8 +12,16 @@
  * records that the last save covered everything; the first mutation after it removes the
  * marker, so a restarted daemon knows whether save/ holds unsaved changes.
  *
+ * A plain area (ck_area_open_plain, the no-FUSE mode) is a directory that programs write
+ * directly, past the daemon: nothing passes the gate and no writer is counted. Its change
+ * counter moves when a rescan finds the tree's fingerprint (names, sizes, mtimes, modes and
+ * inodes of every entry) changed; freeze, dirty and quiet rescan first, so a save's seq is
+ * the tree it starts reading and a change made while it reads leaves save/ dirty after it.
+ * A plain area takes no snapshot (save/snapshot.h needs the gate): a save reads the files
+ * as they are.
+ *
  * Lock: lock protects every field below it. It is a leaf lock: nothing else is taken
- * while it is held.
+ * while it is held. scan_lock (plain areas) serializes rescans and is taken before lock.
  */
 #ifndef CK_SAVE_AREA_H
 #define CK_SAVE_AREA_H
@@ -47,11 +55,25 @@ struct ck_area {
     struct ck_area_writer *named; /* writers with a name, for .status (protected by lock) */
     size_t nnamed, capnamed;
     unsigned snap_users; /* mutations inside ck_snap_before_modify (protected by lock) */
+    /* plain areas only: */
+    bool plain;
+    char *path;                /* the directory, for the walk; owned */
+    pthread_mutex_t scan_lock; /* one rescan at a time */
+    uint64_t seen_fp;          /* fingerprint at the last rescan (protected by lock) */
 };
 
 /* Opens cache_dir/save (creating it) and reads the clean marker. */
 ck_rc ck_area_open(struct ck_area *a, const char *cache_dir, struct ck_err *err);
 void ck_area_close(struct ck_area *a);
+
+/* Opens a plain area on the directory path (creating it); what it holds now counts as
+ * saved. cache_dir keeps the clean marker and nothing else of the area. */
+ck_rc ck_area_open_plain(struct ck_area *a, const char *path, const char *cache_dir,
+                         struct ck_err *err);
+
+/* A plain area: walks the tree and bumps change_seq if it changed since the last rescan.
+ * Any other area: nothing (its mutations are counted as they happen). */
+void ck_area_rescan(struct ck_area *a);
 
 void ck_area_mutate_begin(struct ck_area *a);
 /* ck_area_mutate_begin for a change to the data or metadata of the existing inode

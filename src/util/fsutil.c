@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fts.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -147,4 +148,33 @@ ck_rc ck_pwrite_sparse(int fd, const void *buf, size_t len, uint64_t off, const 
         i += piece;
     }
     return pwrite_all(fd, p + len - run, run, off + len - run, what, err);
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ c[i]) * 1099511628211ull;
+    return h;
+}
+
+uint64_t ck_tree_fingerprint(const char *path)
+{
+    char *paths[] = {(char *)path, NULL};
+    FTS *f = fts_open(paths, FTS_PHYSICAL | FTS_NOCHDIR, NULL);
+    uint64_t h = 1469598103934665603ull;
+    if (!f)
+        return 1;
+    FTSENT *e;
+    while ((e = fts_read(f))) {
+        if (e->fts_info == FTS_DP || !e->fts_statp)
+            continue;
+        const struct stat *st = e->fts_statp;
+        uint64_t v[] = {(uint64_t)st->st_size, (uint64_t)st->st_mtim.tv_sec,
+                        (uint64_t)st->st_mtim.tv_nsec, st->st_mode, st->st_ino};
+        h = fnv(h, e->fts_path, strlen(e->fts_path) + 1);
+        h = fnv(h, v, sizeof(v));
+    }
+    fts_close(f);
+    return h ? h : 1;
 }

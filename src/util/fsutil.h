@@ -37,4 +37,9 @@ void ck_lock_dir_pid(int fd);
 ck_rc ck_pwrite_sparse(int fd, const void *buf, size_t len, uint64_t off, const char *what,
                        struct ck_err *err);
 
+/* A fingerprint of the tree under path: FNV-1a over every entry's path, size, mtime, mode
+ * and inode (never 0). A change of any of them changes it, with the odds of a 64-bit
+ * hash; content rewritten in place with the same size and mtime does not. */
+uint64_t ck_tree_fingerprint(const char *path);
+
 #endif

@@ -79,6 +79,46 @@ class NoFuseTest(MountTest):
         with tarfile.open(self.dest) as t:
             self.assertEqual(t.getnames(), ["late"])
 
+    def test_each_save_holds_the_changes_before_it(self):
+        """Three `ckptfs save` rounds through the saver thread: each object holds exactly
+        what save/ held when its save was asked for; .status counts generations 1..3."""
+        lists = [self.path(f"list{i}") for i in range(3)]
+        script = "; ".join(
+            f'echo {i} > "$CKPTFS_MOUNT/save/f{i}" && "$0" save "$CKPTFS_MOUNT" && '
+            f'tar -tzf "$1" | sort > {lists[i]}' for i in range(3)) + "; exit 3"
+        r = ck("run", "--no-fuse", "--dest", self.dest, self.mnt, "--", "sh", "-c", script, BIN,
+               self.dest)
+        self.assertEqual(r.returncode, 3, r.stderr)
+        for i in range(3):
+            self.assertEqual(open(lists[i]).read().split(), [f"f{k}" for k in range(i + 1)])
+        st = json.load(open(os.path.join(self.mnt, ".status")))
+        self.assertEqual((st["save"]["saves_ok"], st["save"]["last"]["generation"]), (3, 3))
+        self.assertFalse(st["save"]["dirty"])
+
+    def test_a_failed_save_says_so_and_stays_dirty(self):
+        blocker = self.path("blocker")
+        open(blocker, "w").write("a file where a folder should be")
+        dest = os.path.join(blocker, "next.tgz")
+        script = ('echo x > "$CKPTFS_MOUNT/save/f" && "$0" save "$CKPTFS_MOUNT"; '
+                  'echo $? > "$1"')
+        rc_file = self.path("rc")
+        r = ck("run", "--no-fuse", "--no-save-on-unmount", "--dest", dest, self.mnt, "--", "sh",
+               "-c", script, BIN, rc_file)
+        self.assertEqual(open(rc_file).read().strip(), "1", r.stderr)
+        self.assertIn("the save failed", r.stderr)
+        self.assertIn("blocker", r.stderr)  # the error names where
+        st = json.load(open(os.path.join(self.mnt, ".status")))
+        self.assertEqual(st["save"]["last"]["result"], "failed")
+        self.assertTrue(st["save"]["dirty"])
+        self.assertEqual(open(os.path.join(self.mnt, "save", "f")).read(), "x\n")
+
+    def test_autosave_is_refused_with_a_warning(self):
+        r = self.run_nf('echo x > "$CKPTFS_MOUNT/save/f"', "--autosave", "quiet=1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("--autosave is not available with --no-fuse", r.stderr)
+        with tarfile.open(self.dest) as t:  # saved at exit all the same
+            self.assertEqual(t.getnames(), ["f"])
+
     def test_metrics_textfile(self):
         prom = self.path("ckptfs.prom")
         r = self.run_nf('echo x > "$CKPTFS_MOUNT/save/f"', "--metrics", prom)

@@ -6,7 +6,9 @@
  */
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "save/area.h"
@@ -129,6 +131,44 @@ START_TEST(test_named_writers)
 }
 END_TEST
 
+/* A plain area (the no-FUSE mode's save/): changes are seen by a rescan, a save's seq is
+ * the tree it started reading, a change during the save leaves the area dirty. */
+START_TEST(test_plain_area_sees_changes_by_rescan)
+{
+    char dir[64], save[96], file[128];
+    tu_mkdtemp(dir, sizeof(dir));
+    snprintf(save, sizeof(save), "%s/save", dir);
+    snprintf(file, sizeof(file), "%s/a", save);
+    struct ck_area a;
+    struct ck_err err = {0};
+    ck_assert_int_ne(ck_area_open_plain(&a, "relative/save", dir, &err), CK_OK);
+    ck_assert_ptr_nonnull(strstr(err.msg, "relative/save"));
+    ck_assert_int_eq(ck_area_open_plain(&a, save, dir, &err), CK_OK);
+    ck_assert(!ck_area_dirty(&a)); /* what is there at the start counts as saved */
+    tu_write(file, "one");
+    ck_assert(ck_area_dirty(&a));
+    unsigned left;
+    uint64_t seq = ck_area_freeze(&a, 1, &left);
+    ck_assert_uint_eq(left, 0);
+    tu_write(file, "two, longer"); /* written while the save reads */
+    ck_area_thaw(&a);
+    ck_area_mark_saved(&a, seq);
+    ck_assert(ck_area_dirty(&a));
+    seq = ck_area_freeze(&a, 1, &left);
+    ck_area_thaw(&a);
+    ck_area_mark_saved(&a, seq);
+    ck_assert(!ck_area_dirty(&a));
+    ck_assert_int_ne(access(file, F_OK), -1);
+    tu_sh("mkdir '%s/sub' && touch '%s/sub/b'", save, save);
+    double quiet;
+    bool dirty;
+    ck_area_quiet(&a, 1e12, &quiet, &dirty);
+    ck_assert(dirty);
+    ck_area_close(&a);
+    tu_rmdir(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("area_gate");
@@ -137,6 +177,7 @@ int main(void)
     tcase_add_test(tc, test_open_in_flight_at_freeze_is_waited_for);
     tcase_add_test(tc, test_writer_wait_stays_bounded);
     tcase_add_test(tc, test_named_writers);
+    tcase_add_test(tc, test_plain_area_sees_changes_by_rescan);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -7,8 +7,8 @@
  * dest_dirfd: same formats, same refusal of hostile entries, a non-tar object becomes
  * dest/payload. No candidate: kind CK_KIND_NONE and dest untouched.
  */
-#ifndef CK_CLI_FETCH_H
-#define CK_CLI_FETCH_H
+#ifndef CK_RESTORE_FETCH_H
+#define CK_RESTORE_FETCH_H
 
 #include <stddef.h>
 #include <stdint.h>

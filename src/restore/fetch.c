@@ -1,5 +1,5 @@
 /* fetch.c - eager restore into a directory; see fetch.h. */
-#include "cli/fetch.h"
+#include "restore/fetch.h"
 
 #include <errno.h>
 #include <fcntl.h>
