@@ -21,7 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include <libxml/parser.h>
+#include "util/xml.h"
 
 #include "auth/aws_meta.h"
 #include "auth/aws_profile.h"
@@ -371,7 +371,7 @@ ck_rc ck_aws_provider_new(const struct ck_aws_provider_cfg *cfg, struct ck_aws_p
         ck_retry_policy_default(&p->cfg.retry);
     pthread_mutex_init(&p->lock, NULL);
     pthread_mutex_init(&p->refresh_lock, NULL);
-    xmlInitParser(); /* libxml2 wants this before threads use it */
+    ck_xml_init(); /* libxml2 wants this before threads use it */
     struct ck_aws_profile *prof = malloc(sizeof(*prof));
     ck_rc rc = prof ? ck_aws_profile_load(p->cfg.getenv_fn, prof, err)
                     : ck_fail(err, CK_ENOMEM, "aws credentials: out of memory");

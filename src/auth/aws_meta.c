@@ -9,7 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "auth/aws_json.h"
+#include "util/json_read.h"
+#include "util/clock.h"
 #include "auth/ini.h"
 #include "net/http.h"
 #include "util/buf.h"
@@ -212,7 +213,7 @@ ck_rc ck_aws_container_fetch(const struct ck_aws_container *c,
     if (rc)
         ck_err_prefix(err, "container credentials");
     else
-        rc = ck_aws_json_creds(reply.data ? reply.data : "", reply.len, what, out, err);
+        rc = ck_aws_meta_creds(reply.data ? reply.data : "", reply.len, what, out, err);
     memset(hdr, 0, sizeof(hdr));
     if (reply.data)
         memset(reply.data, 0, reply.len);
@@ -294,7 +295,7 @@ ck_rc ck_aws_imds_fetch(const struct ck_aws_imds *m, const struct ck_aws_provide
     if (!rc) {
         char what[1400];
         snprintf(what, sizeof(what), "imds: credentials at %s", url);
-        rc = ck_aws_json_creds(reply.data ? reply.data : "", reply.len, what, out, err);
+        rc = ck_aws_meta_creds(reply.data ? reply.data : "", reply.len, what, out, err);
     } else if (err && strncmp(err->msg, "imds", 4) != 0) {
         ck_err_prefix(err, "imds");
     }
@@ -302,5 +303,44 @@ ck_rc ck_aws_imds_fetch(const struct ck_aws_imds *m, const struct ck_aws_provide
     if (reply.data)
         memset(reply.data, 0, reply.len);
     ck_buf_free(&reply);
+    return rc;
+}
+
+static ck_rc member(const char *text, size_t len, const char *what, const char *key, char *out,
+                    size_t outlen, struct ck_err *err)
+{
+    ck_rc rc = ck_json_get_string(text, len, key, out, outlen);
+    switch (rc) {
+    case CK_OK:
+        return out[0] ? CK_OK : ck_fail(err, CK_ECORRUPT, "%s: empty \"%s\"", what, key);
+    case CK_ENOTFOUND:
+        return ck_fail(err, CK_ECORRUPT, "%s: no \"%s\" string in the reply", what, key);
+    case CK_EINVAL:
+        return ck_fail(err, CK_ECORRUPT, "%s: \"%s\" is too long or holds control characters", what,
+                       key);
+    default:
+        return ck_fail(err, CK_ECORRUPT, "%s: the reply is not a well-formed JSON object", what);
+    }
+}
+
+ck_rc ck_aws_meta_creds(const char *text, size_t len, const char *what, struct ck_aws_creds *out,
+                        struct ck_err *err)
+{
+    char code[64], exp[64];
+    ck_rc rc = ck_json_get_string(text, len, "Code", code, sizeof(code));
+    if (rc == CK_OK && strcmp(code, "Success") != 0)
+        return ck_fail(err, CK_EAUTH, "%s: Code is \"%s\", not \"Success\"", what, code);
+    if (rc != CK_OK && rc != CK_ENOTFOUND)
+        return member(text, len, what, "Code", code, sizeof(code), err);
+    rc = member(text, len, what, "AccessKeyId", out->access_key, sizeof(out->access_key), err);
+    if (!rc)
+        rc = member(text, len, what, "SecretAccessKey", out->secret_key, sizeof(out->secret_key),
+                    err);
+    if (!rc)
+        rc = member(text, len, what, "Token", out->session_token, sizeof(out->session_token), err);
+    if (!rc)
+        rc = member(text, len, what, "Expiration", exp, sizeof(exp), err);
+    if (!rc && ck_parse_iso8601(exp, &out->expires_wall) != CK_OK)
+        rc = ck_fail(err, CK_ECORRUPT, "%s: Expiration is not an ISO 8601 time", what);
     return rc;
 }

@@ -24,6 +24,12 @@
 #include "util/err.h"
 
 #define CK_AWS_META_REPLY_MAX (64 * 1024)
+
+/* Fills out's keys and expiry from a reply with AccessKeyId, SecretAccessKey, Token and
+ * Expiration (all required) and, if present, Code (must be "Success"). what names the
+ * reply in messages ("container credentials at http://..."). out->source is left as is. */
+ck_rc ck_aws_meta_creds(const char *text, size_t len, const char *what, struct ck_aws_creds *out,
+                        struct ck_err *err);
 #define CK_AWS_IMDS_CONNECT_S 1.0
 #define CK_AWS_IMDS_ATTEMPTS  2
 

@@ -8,10 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libxml/parser.h>
-#include <libxml/tree.h>
-
-#include "auth/aws_json.h"
+#include "util/xml.h"
 #include "auth/ini.h"
 #include "util/uri_encode.h"
 #include "net/http.h"
@@ -75,61 +72,20 @@ ck_rc ck_aws_web_identity_from_env(char *(*getenv_fn)(const char *), const char 
 
 /* ---- the reply ---------------------------------------------------------------------- */
 
-static bool named(const xmlNode *n, const char *name)
-{
-    return n->type == XML_ELEMENT_NODE && strcmp((const char *)n->name, name) == 0;
-}
-
-static const xmlNode *find_elem(const xmlNode *n, const char *name, int depth)
-{
-    for (; n && depth < 8; n = n->next) {
-        if (named(n, name))
-            return n;
-        const xmlNode *c =
-            n->type == XML_ELEMENT_NODE ? find_elem(n->children, name, depth + 1) : NULL;
-        if (c)
-            return c;
-    }
-    return NULL;
-}
-
-/* Text of the child element name of parent into out; only plain text children count. */
+/* Text of the child element name of parent into out: a token (util/xml.h). */
 static ck_rc child_text(const xmlNode *parent, const char *name, char *out, size_t outlen,
                         struct ck_err *err)
 {
-    const xmlNode *c = parent->children;
-    while (c && !named(c, name))
-        c = c->next;
-    if (!c)
-        return ck_fail(err, CK_ECORRUPT, "web identity: STS reply has no <%s>", name);
-    size_t o = 0;
-    for (const xmlNode *t = c->children; t; t = t->next) {
-        if (t->type != XML_TEXT_NODE && t->type != XML_CDATA_SECTION_NODE)
-            return ck_fail(err, CK_ECORRUPT, "web identity: STS reply <%s> is not plain text",
-                           name);
-        size_t n = strlen((const char *)t->content);
-        if (o + n >= outlen)
-            return ck_fail(err, CK_ECORRUPT, "web identity: STS reply <%s> is too long", name);
-        memcpy(out + o, t->content, n);
-        o += n;
-    }
-    out[o] = '\0';
-    for (size_t i = 0; i < o; i++)
-        if ((unsigned char)out[i] < 0x21 || out[i] == 0x7f)
-            return ck_fail(err, CK_ECORRUPT,
-                           "web identity: STS reply <%s> holds control "
-                           "characters or spaces",
-                           name);
-    if (o == 0)
-        return ck_fail(err, CK_ECORRUPT, "web identity: STS reply <%s> is empty", name);
-    return CK_OK;
+    const xmlNode *c = ck_xml_child(parent, name);
+    const char *why = "is missing";
+    if (c && ck_xml_token(c, out, outlen, &why))
+        return CK_OK;
+    return ck_fail(err, CK_ECORRUPT, "web identity: STS reply <%s> %s", name, why);
 }
 
 static ck_rc read_creds(const xmlDoc *doc, struct ck_aws_creds *out, struct ck_err *err)
 {
-    if (doc->intSubset || doc->extSubset)
-        return ck_fail(err, CK_EHOSTILE, "web identity: STS reply carries a DTD; refused");
-    const xmlNode *cr = find_elem(xmlDocGetRootElement((xmlDoc *)doc), "Credentials", 0);
+    const xmlNode *cr = ck_xml_find(xmlDocGetRootElement((xmlDoc *)doc), "Credentials", 8);
     if (!cr)
         return ck_fail(err, CK_ECORRUPT, "web identity: STS reply has no <Credentials>");
     char exp[64];
@@ -140,24 +96,23 @@ static ck_rc read_creds(const xmlDoc *doc, struct ck_aws_creds *out, struct ck_e
         rc = child_text(cr, "SessionToken", out->session_token, sizeof(out->session_token), err);
     if (!rc)
         rc = child_text(cr, "Expiration", exp, sizeof(exp), err);
-    if (!rc && ck_aws_parse_time(exp, &out->expires_wall) != CK_OK)
+    if (!rc && ck_parse_iso8601(exp, &out->expires_wall) != CK_OK)
         rc = ck_fail(err, CK_ECORRUPT, "web identity: STS reply <Expiration> is not ISO 8601");
     return rc;
 }
 
 ck_rc ck_aws_sts_parse(const char *xml, size_t len, struct ck_aws_creds *out, struct ck_err *err)
 {
-    if (len > CK_AWS_STS_REPLY_MAX)
-        return ck_fail(err, CK_EHOSTILE, "web identity: STS reply over %d bytes",
+    xmlDoc *doc;
+    ck_rc rc = ck_xml_parse(xml, len, CK_AWS_STS_REPLY_MAX, false, &doc);
+    if (rc == CK_EHOSTILE)
+        return ck_fail(err, rc, "web identity: STS reply over %d bytes or carrying a DTD; refused",
                        CK_AWS_STS_REPLY_MAX);
-    /* No XML_PARSE_NOENT, DTDLOAD or DTDATTR: entities are never expanded or fetched. */
-    int opts = XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOBLANKS;
-    xmlDoc *doc = xmlReadMemory(xml, (int)len, "sts-reply.xml", NULL, opts);
-    if (!doc)
-        return ck_fail(err, CK_ECORRUPT, "web identity: STS reply is not well-formed XML");
+    if (rc)
+        return ck_fail(err, rc, "web identity: STS reply is not well-formed XML");
     struct ck_aws_creds c;
     memset(&c, 0, sizeof(c));
-    ck_rc rc = read_creds(doc, &c, err);
+    rc = read_creds(doc, &c, err);
     xmlFreeDoc(doc);
     if (!rc) {
         memcpy(out->access_key, c.access_key, sizeof(c.access_key));

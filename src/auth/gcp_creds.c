@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/aws_json.h"
+#include "util/json_read.h"
 #include "auth/ini.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -84,7 +84,7 @@ ck_rc ck_gcp_file_source(const char *json, size_t len, const char *path,
                          struct ck_err *err)
 {
     char type[64];
-    ck_rc rc = ck_aws_json_string(json, len, "type", type, sizeof(type));
+    ck_rc rc = ck_json_get_string(json, len, "type", type, sizeof(type));
     if (rc == CK_ECORRUPT)
         rc = ck_fail(err, rc, "credentials file %s: not a well-formed JSON object", path);
     else if (rc)

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/aws_json.h"
+#include "util/json_read.h"
 #include "auth/gcp_creds.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -35,7 +35,7 @@ struct ext {
 static ck_rc str(const char *json, size_t len, const char *key, char *out, size_t outlen,
                  bool required, const char *path, struct ck_err *err)
 {
-    ck_rc rc = ck_aws_json_string(json, len, key, out, outlen);
+    ck_rc rc = ck_json_get_string(json, len, key, out, outlen);
     if (rc == CK_ECORRUPT)
         return ck_fail(err, rc, "credentials file %s: not a well-formed JSON object", path);
     if (rc == CK_ENOTFOUND && !required) {
@@ -71,7 +71,7 @@ static ck_rc subject_token(const struct ext *e, char **out, struct ck_err *err)
         return rc;
     }
     char *tok = malloc(SUBJECT_MAX);
-    rc = tok ? ck_aws_json_string(raw, strlen(raw), e->json_field, tok, SUBJECT_MAX) : CK_ENOMEM;
+    rc = tok ? ck_json_get_string(raw, strlen(raw), e->json_field, tok, SUBJECT_MAX) : CK_ENOMEM;
     ck_oauth_secret_free(raw);
     if (rc) {
         free(tok);
@@ -162,12 +162,12 @@ static ck_rc read_source(struct ext *e, const char *json, size_t len, const char
                          struct ck_err *err)
 {
     char src[4096], fmt[1024], type[32] = "";
-    if (ck_aws_json_raw(json, len, "credential_source", src, sizeof(src)) != CK_OK || src[0] != '{')
+    if (ck_json_get_raw(json, len, "credential_source", src, sizeof(src)) != CK_OK || src[0] != '{')
         return ck_fail(err, CK_EINVAL, "credentials file %s: no credential_source object", path);
     size_t sl = strlen(src);
     char probe[64];
-    if (ck_aws_json_string(src, sl, "environment_id", probe, sizeof(probe)) != CK_ENOTFOUND ||
-        ck_aws_json_raw(src, sl, "executable", probe, sizeof(probe)) != CK_ENOTFOUND)
+    if (ck_json_get_string(src, sl, "environment_id", probe, sizeof(probe)) != CK_ENOTFOUND ||
+        ck_json_get_raw(src, sl, "executable", probe, sizeof(probe)) != CK_ENOTFOUND)
         return ck_fail(err, CK_EUNSUPPORTED,
                        "credentials file %s: AWS and executable credential sources are not "
                        "supported (use a file or url source)",
@@ -178,8 +178,8 @@ static ck_rc read_source(struct ext *e, const char *json, size_t len, const char
     if (!rc && !e->file[0] && !e->url[0])
         rc = ck_fail(err, CK_EINVAL, "credentials file %s: credential_source has no file or url",
                      path);
-    if (!rc && ck_aws_json_raw(src, sl, "format", fmt, sizeof(fmt)) == CK_OK) {
-        if (ck_aws_json_string(fmt, strlen(fmt), "type", type, sizeof(type)) != CK_OK)
+    if (!rc && ck_json_get_raw(src, sl, "format", fmt, sizeof(fmt)) == CK_OK) {
+        if (ck_json_get_string(fmt, strlen(fmt), "type", type, sizeof(type)) != CK_OK)
             type[0] = '\0';
         if (strcmp(type, "json") == 0)
             rc = str(fmt, strlen(fmt), "subject_token_field_name", e->json_field,

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/aws_json.h"
+#include "util/json_read.h"
 #include "auth/gcp_creds.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -159,7 +159,7 @@ static void sa_free(void *ctx)
 static ck_rc pem_field(const char *json, size_t len, const char *path, char *out, size_t outlen,
                        struct ck_err *err)
 {
-    ck_rc rc = ck_aws_json_raw(json, len, "private_key", out, outlen);
+    ck_rc rc = ck_json_get_raw(json, len, "private_key", out, outlen);
     size_t n = rc ? 0 : strlen(out), j = 0;
     if (rc || n < 2 || out[0] != '"' || out[n - 1] != '"')
         return ck_fail(err, CK_EINVAL, "credentials file %s: no usable \"private_key\"", path);
@@ -184,7 +184,7 @@ static ck_rc pem_field(const char *json, size_t len, const char *path, char *out
 static ck_rc field(const char *json, size_t len, const char *path, const char *key, char *out,
                    size_t outlen, struct ck_err *err)
 {
-    ck_rc rc = ck_aws_json_string(json, len, key, out, outlen);
+    ck_rc rc = ck_json_get_string(json, len, key, out, outlen);
     if (rc == CK_ECORRUPT)
         return ck_fail(err, rc, "credentials file %s: not a well-formed JSON object", path);
     if (rc || !out[0])
@@ -208,10 +208,10 @@ ck_rc ck_gcp_service_account(const char *json, size_t len, const char *path,
     ck_rc rc = field(json, len, path, "client_email", s->email, sizeof(s->email), err);
     if (!rc)
         rc = pem_field(json, len, path, s->pem, CK_GCP_FILE_MAX, err);
-    if (!rc && ck_aws_json_string(json, len, "private_key_id", s->kid, sizeof(s->kid)) != CK_OK)
+    if (!rc && ck_json_get_string(json, len, "private_key_id", s->kid, sizeof(s->kid)) != CK_OK)
         s->kid[0] = '\0';
     if (!rc &&
-        ck_aws_json_string(json, len, "token_uri", s->token_uri, sizeof(s->token_uri)) != CK_OK)
+        ck_json_get_string(json, len, "token_uri", s->token_uri, sizeof(s->token_uri)) != CK_OK)
         snprintf(s->token_uri, sizeof(s->token_uri), "%s", CK_GCP_TOKEN_URI);
     if (!rc && (!plain(s->email) || !plain(s->kid) || !plain(s->token_uri)))
         rc = ck_fail(err, CK_EINVAL, "credentials file %s: unusual characters in a field", path);

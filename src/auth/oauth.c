@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/aws_json.h"
+#include "util/json_read.h"
 #include "auth/ini.h"
 #include "util/uri_encode.h"
 #include "util/clock.h"
@@ -39,12 +39,12 @@ void ck_oauth_error_name(const char *body, size_t len, char *out, size_t outlen)
 {
     char raw[256];
     out[0] = '\0';
-    if (ck_aws_json_string(body, len, "error", out, outlen) == CK_OK && printable_word(out) &&
+    if (ck_json_get_string(body, len, "error", out, outlen) == CK_OK && printable_word(out) &&
         strlen(out) < 64)
         return;
     out[0] = '\0';
-    if (ck_aws_json_raw(body, len, "error", raw, sizeof(raw)) == CK_OK &&
-        ck_aws_json_string(raw, strlen(raw), "status", out, outlen) == CK_OK &&
+    if (ck_json_get_raw(body, len, "error", raw, sizeof(raw)) == CK_OK &&
+        ck_json_get_string(raw, strlen(raw), "status", out, outlen) == CK_OK &&
         printable_word(out) && strlen(out) < 64)
         return;
     out[0] = '\0';
@@ -103,12 +103,12 @@ static ck_rc lifetime(const char *json, size_t len, const char *what, const char
 {
     char raw[64];
     if (expiry_key) {
-        if (ck_aws_json_string(json, len, expiry_key, raw, sizeof(raw)) != CK_OK ||
-            ck_aws_parse_time(raw, out) != CK_OK)
+        if (ck_json_get_string(json, len, expiry_key, raw, sizeof(raw)) != CK_OK ||
+            ck_parse_iso8601(raw, out) != CK_OK)
             return ck_fail(err, CK_ECORRUPT, "%s: no valid \"%s\" in the reply", what, expiry_key);
         return CK_OK;
     }
-    if (ck_aws_json_raw(json, len, "expires_in", raw, sizeof(raw)) != CK_OK)
+    if (ck_json_get_raw(json, len, "expires_in", raw, sizeof(raw)) != CK_OK)
         return ck_fail(err, CK_ECORRUPT, "%s: no \"expires_in\" in the reply", what);
     const char *p = raw[0] == '"' ? raw + 1 : raw;
     char *end;
@@ -124,7 +124,7 @@ ck_rc ck_oauth_parse_token(const char *json, size_t len, const char *what, const
                            const char *expiry_key, double now, struct ck_oauth_token *out,
                            struct ck_err *err)
 {
-    ck_rc rc = ck_aws_json_string(json, len, token_key, out->value, sizeof(out->value));
+    ck_rc rc = ck_json_get_string(json, len, token_key, out->value, sizeof(out->value));
     if (rc || !printable_word(out->value)) {
         /* a malformed reply may still have had its token decoded before the error */
         explicit_bzero(out->value, sizeof(out->value));

@@ -4,7 +4,7 @@
  * token reply's fields, form bodies, and a cached bearer token refreshed before it expires.
  *
  * Replies are untrusted: at most CK_OAUTH_REPLY_MAX bytes, read with the strict JSON reader
- * of aws_json.h; a token must be printable ASCII without spaces. An error reply's "error"
+ * of util/json_read.h; a token must be printable ASCII without spaces. An error reply's "error"
  * (and Google's "error.status" / Azure's "error_codes") is shown, never the body itself.
  * Tokens, assertions and client secrets never appear in a message or the log.
  */

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "auth/aws_json.h"
+#include "util/json_read.h"
 
 ck_rc ck_ctl_read(const char *mnt, char *doc, size_t cap, struct ck_err *err)
 {
@@ -43,7 +43,7 @@ bool ck_ctl_get(const char *doc, const char *path, char *out, size_t outlen)
         const char *dot = strchr(path, '.');
         size_t k = dot ? (size_t)(dot - path) : strlen(path);
         snprintf(key, sizeof(key), "%.*s", (int)(k < sizeof(key) ? k : sizeof(key) - 1), path);
-        ok = ck_aws_json_raw(cur, strlen(cur), key, next, CK_STATUS_MAX) == CK_OK;
+        ok = ck_json_get_raw(cur, strlen(cur), key, next, CK_STATUS_MAX) == CK_OK;
         if (ok) {
             char *t = cur;
             cur = next;

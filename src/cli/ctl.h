@@ -3,7 +3,7 @@
  *
  * The document is the one the FUSE adapter serves (daemon/status.c) or the one the
  * no-FUSE server writes (daemon/nofuse.c, "mode": "no-fuse"). Values are looked
- * up by dotted path ("save.last.generation") with the strict JSON reader of auth/aws_json.h.
+ * up by dotted path ("save.last.generation") with the strict JSON reader of util/json_read.h.
  */
 #ifndef CK_CLI_CTL_H
 #define CK_CLI_CTL_H

@@ -1,12 +1,13 @@
 /* cloud.c - the request, head, get, open and destroy the clouds share; see cloud.h. */
 #include "store/cloud.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "store/object_reply.h"
-#include "store/s3_xml.h"
+#include "util/xml.h"
 
 ck_rc ck_cloud_ready(struct ck_cloud *c, struct ck_err *err)
 {
@@ -141,11 +142,31 @@ ck_rc ck_cloud_perform(struct ck_cloud *c, const struct ck_cloud_call *call,
     return rc;
 }
 
+bool ck_cloud_error_doc(const char *body, size_t len, char *code, size_t codesz, char *msg,
+                        size_t msgsz)
+{
+    code[0] = msg[0] = '\0';
+    xmlDocPtr doc;
+    if (ck_xml_parse(body, len, CK_CLOUD_ERROR_MAX, true, &doc))
+        return false;
+    xmlNodePtr root = xmlDocGetRootElement(doc);
+    bool ok = ck_xml_is(root, "Error") &&
+              ck_xml_text(ck_xml_child(root, "Code"), code, codesz, false) && code[0];
+    for (size_t i = 0; ok && code[i]; i++)
+        ok = isalnum((unsigned char)code[i]) || code[i] == '.';
+    if (ok)
+        ck_xml_text(ck_xml_child(root, "Message"), msg, msgsz, true);
+    else
+        code[0] = msg[0] = '\0';
+    xmlFreeDoc(doc);
+    return ok;
+}
+
 bool ck_cloud_xml_error_code(const struct ck_http_response *resp, char *code, size_t codesz,
                              char *msg, size_t msgsz)
 {
     return resp->error_body_len &&
-           ck_s3_xml_error(resp->error_body, resp->error_body_len, code, codesz, msg, msgsz);
+           ck_cloud_error_doc(resp->error_body, resp->error_body_len, code, codesz, msg, msgsz);
 }
 
 ck_rc ck_cloud_head(struct ck_store *s, struct ck_store_info *info, struct ck_err *err)

@@ -126,8 +126,16 @@ ck_rc ck_cloud_ready(struct ck_cloud *c, struct ck_err *err);
 ck_rc ck_cloud_perform(struct ck_cloud *c, const struct ck_cloud_call *call,
                        struct ck_http_response *resp, struct ck_err *err);
 
-/* An error_code op for the S3-shaped XML error document (<Error><Code>..<Message>..),
- * which S3 and GCS's XML API both send. */
+#define CK_CLOUD_ERROR_MAX (256 * 1024) /* largest error document parsed */
+
+/* Code (letters, digits and dots, not empty) and Message (its first line, printable ASCII,
+ * cut to msgsz - 1; Azure's adds RequestId and Time lines) of the S3-shaped XML error
+ * document (<Error><Code>..<Message>..) that S3, GCS's XML API and Azure send; false if
+ * body is not one. A truncated body may still give both. */
+bool ck_cloud_error_doc(const char *body, size_t len, char *code, size_t codesz, char *msg,
+                        size_t msgsz);
+
+/* An error_code op for that document, in a reply's error body. */
 bool ck_cloud_xml_error_code(const struct ck_http_response *resp, char *code, size_t codesz,
                              char *msg, size_t msgsz);
 

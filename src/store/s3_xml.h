@@ -1,13 +1,8 @@
 /*
- * s3_xml.h - the XML of S3 replies and of CompleteMultipartUpload (internal to src/store/).
- *
- * Replies are untrusted: they are parsed with libxml2 with network access, entity
- * substitution and DTD loading off (XML_PARSE_NONET, no NOENT, no DTDLOAD), only up to
- * CK_S3_XML_MAX bytes, and every value taken from them is checked (printable ASCII,
- * capped) before it is used or shown. Only an error's Code and Message are ever shown.
- *
- * Threads: ck_s3_xml_init() (idempotent, pthread_once) runs libxml2's global set-up; every
- * parser here calls it first, so it is safe from any thread.
+ * s3_xml.h - the XML of the S3 multipart protocol (S3 and GCS's XML API): the replies to
+ * initiate, complete and list, and the CompleteMultipartUpload document (internal to
+ * src/store/). Replies are read with util/xml.h (untrusted: no network, no entities, no
+ * DTD, at most CK_S3_XML_MAX bytes, every value checked).
  */
 #ifndef CK_STORE_S3_XML_H
 #define CK_STORE_S3_XML_H
@@ -21,14 +16,6 @@
 
 #define CK_S3_XML_MAX       (256 * 1024) /* largest reply document parsed */
 #define CK_S3_UPLOAD_ID_MAX 1024
-
-void ck_s3_xml_init(void);
-
-/* Code (letters and digits, not empty) and Message (its first line, printable ASCII, cut
- * to msgsz - 1; Azure's adds RequestId and Time lines) of an S3 <Error> document (also
- * GCS's and Azure's); false if body is not one. A truncated body may still give both. */
-bool ck_s3_xml_error(const char *body, size_t len, char *code, size_t codesz, char *msg,
-                     size_t msgsz);
 
 /* ListMultipartUploads: calls fn(ctx, upload_id) for every <Upload> whose <Key> is key.
  * CK_ECORRUPT for a reply that is not such a listing. */

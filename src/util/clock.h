@@ -4,6 +4,8 @@
 
 #include <time.h>
 
+#include "util/err.h"
+
 static inline double ck_now(void)
 {
     struct timespec ts;
@@ -20,5 +22,9 @@ static inline double ck_wall_now(void)
 
 /* Sleeps for s seconds (s <= 0 returns at once). */
 void ck_sleep(double s);
+
+/* "YYYY-MM-DDTHH:MM:SS[.fff](Z|+HH:MM|-HH:MM)" (RFC 3339) to seconds since the epoch;
+ * CK_EINVAL for anything else. */
+ck_rc ck_parse_iso8601(const char *s, double *out);
 
 #endif

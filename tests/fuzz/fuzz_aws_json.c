@@ -5,34 +5,36 @@
 #include <string.h>
 
 #include "fuzz_util.h"
-#include "auth/aws_json.h"
+#include "util/json_read.h"
+#include "util/clock.h"
+#include "auth/aws_meta.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size > CK_AWS_JSON_MAX)
+    if (size > CK_JSON_READ_MAX)
         return 0;
     const char *text = (const char *)data;
     static const char *keys[] = {"AccessKeyId", "Expiration", "Code", "Token", ""};
     for (size_t k = 0; k < sizeof(keys) / sizeof(*keys); k++) {
         char out[48];
-        if (ck_aws_json_string(text, size, keys[k], out, sizeof(out)) == CK_OK &&
+        if (ck_json_get_string(text, size, keys[k], out, sizeof(out)) == CK_OK &&
             memchr(out, '\0', sizeof(out)) == NULL)
             abort();
-        if (ck_aws_json_raw(text, size, keys[k], out, sizeof(out)) == CK_OK &&
+        if (ck_json_get_raw(text, size, keys[k], out, sizeof(out)) == CK_OK &&
             memchr(out, '\0', sizeof(out)) == NULL)
             abort();
     }
     struct ck_aws_creds c;
     memset(&c, 0, sizeof(c));
     struct ck_err err = {0};
-    (void)ck_aws_json_creds(text, size, "fuzz", &c, &err);
+    (void)ck_aws_meta_creds(text, size, "fuzz", &c, &err);
     /* the expiry parser on the input as a string */
     char *s = ck_fuzz_cstring(data, size);
     if (s) {
         double t;
-        (void)ck_aws_parse_time(s, &t);
+        (void)ck_parse_iso8601(s, &t);
         free(s);
     }
     return 0;

@@ -8,8 +8,10 @@
 #include <string.h>
 
 #include "fuzz_util.h"
-#include "store/azure.h"
+#include "store/azure/azure.h"
+#include "store/cloud.h"
 #include "store/s3_xml.h"
+#include "util/xml.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -17,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int inited;
     if (!inited) {
-        ck_s3_xml_init();
+        ck_xml_init();
         inited = 1;
     }
     const uint8_t *nl = memchr(data, '\n', size);

@@ -9,7 +9,9 @@
 
 #include "util/uri_encode.h"
 #include "fuzz_util.h"
+#include "store/cloud.h"
 #include "store/s3_xml.h"
+#include "util/xml.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -17,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int inited;
     if (!inited) {
-        ck_s3_xml_init();
+        ck_xml_init();
         inited = 1;
     }
     const char *body = (const char *)data;
@@ -27,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char code[64], msg[200];
     memset(code, 'X', sizeof(code));
     memset(msg, 'X', sizeof(msg));
-    if (ck_s3_xml_error(body, size, code, sizeof(code), msg, sizeof(msg))) {
+    if (ck_cloud_error_doc(body, size, code, sizeof(code), msg, sizeof(msg))) {
         ck_fuzz_check_text(code, sizeof(code), 0x21);
         ck_fuzz_check_text(msg, sizeof(msg), 0x20);
         if (!code[0])

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/cloud.h"
 #include "store/s3_xml.h"
+#include "util/xml.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -74,13 +76,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int inited;
     if (!inited) {
-        ck_s3_xml_init();
+        ck_xml_init();
         inited = 1;
     }
     const char *body = (const char *)data;
     char code[64], msg[256], id[CK_S3_UPLOAD_ID_MAX + 1], etag[256];
     struct ck_err err = {0};
-    if (ck_s3_xml_error(body, size, code, sizeof(code), msg, sizeof(msg))) {
+    if (ck_cloud_error_doc(body, size, code, sizeof(code), msg, sizeof(msg))) {
         check_str(code, sizeof(code));
         check_str(msg, sizeof(msg));
     }

@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "auth/aws_creds.h"
-#include "auth/aws_json.h"
+#include "util/json_read.h"
 #include "auth/aws_meta.h"
 #include "auth/aws_sts.h"
 #include "net/http.h"
@@ -779,10 +779,10 @@ START_TEST(test_json_parser)
     char v[32];
     const char *good = " {\"A\": \"x\\u00e9\\ud83d\\ude00\\/\", \"N\": [1, {\"A\": \"inner\"}],"
                        " \"B\": true, \"C\": null, \"D\": -1.5e3}\n";
-    ck_assert_int_eq(ck_aws_json_string(good, strlen(good), "A", v, sizeof(v)), CK_OK);
+    ck_assert_int_eq(ck_json_get_string(good, strlen(good), "A", v, sizeof(v)), CK_OK);
     ck_assert_str_eq(v, "x\xc3\xa9\xf0\x9f\x98\x80/");
-    ck_assert_int_eq(ck_aws_json_string(good, strlen(good), "B", v, sizeof(v)), CK_ENOTFOUND);
-    ck_assert_int_eq(ck_aws_json_string(good, strlen(good), "Z", v, sizeof(v)), CK_ENOTFOUND);
+    ck_assert_int_eq(ck_json_get_string(good, strlen(good), "B", v, sizeof(v)), CK_ENOTFOUND);
+    ck_assert_int_eq(ck_json_get_string(good, strlen(good), "Z", v, sizeof(v)), CK_ENOTFOUND);
     const char *corrupt[] = {"",
                              "[]",
                              "{",
@@ -796,21 +796,21 @@ START_TEST(test_json_parser)
                              "{A:\"x\"}",
                              "{\"N\":[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]}"};
     for (size_t i = 0; i < sizeof(corrupt) / sizeof(corrupt[0]); i++)
-        ck_assert_msg(ck_aws_json_string(corrupt[i], strlen(corrupt[i]), "A", v, sizeof(v)) ==
+        ck_assert_msg(ck_json_get_string(corrupt[i], strlen(corrupt[i]), "A", v, sizeof(v)) ==
                           CK_ECORRUPT,
                       "accepted: %s", corrupt[i]);
     const char *toolong = "{\"A\": \"0123456789012345678901234567890123456789\"}";
-    ck_assert_int_eq(ck_aws_json_string(toolong, strlen(toolong), "A", v, sizeof(v)), CK_EINVAL);
+    ck_assert_int_eq(ck_json_get_string(toolong, strlen(toolong), "A", v, sizeof(v)), CK_EINVAL);
     const char *ctrl = "{\"A\": \"a\\nb\"}";
-    ck_assert_int_eq(ck_aws_json_string(ctrl, strlen(ctrl), "A", v, sizeof(v)), CK_EINVAL);
+    ck_assert_int_eq(ck_json_get_string(ctrl, strlen(ctrl), "A", v, sizeof(v)), CK_EINVAL);
     /* a NUL inside the text is not the end of it */
-    ck_assert_int_eq(ck_aws_json_string("{\"A\":\"x\"}\0{", 11, "A", v, sizeof(v)), CK_ECORRUPT);
+    ck_assert_int_eq(ck_json_get_string("{\"A\":\"x\"}\0{", 11, "A", v, sizeof(v)), CK_ECORRUPT);
     double t;
-    ck_assert_int_eq(ck_aws_parse_time("2015-08-30T12:36:00Z", &t), CK_OK);
+    ck_assert_int_eq(ck_parse_iso8601("2015-08-30T12:36:00Z", &t), CK_OK);
     ck_assert(t == 1440938160.0);
-    ck_assert_int_eq(ck_aws_parse_time("2015-08-30T12:36:00.123Z", &t), CK_OK);
+    ck_assert_int_eq(ck_parse_iso8601("2015-08-30T12:36:00.123Z", &t), CK_OK);
     ck_assert(t == 1440938160.0);
-    ck_assert_int_eq(ck_aws_parse_time("2015-08-30T14:36:00+02:00", &t), CK_OK);
+    ck_assert_int_eq(ck_parse_iso8601("2015-08-30T14:36:00+02:00", &t), CK_OK);
     ck_assert(t == 1440938160.0);
     const char *badt[] = {"2015-08-30 12:36:00Z",
                           "2015-13-30T12:36:00Z",
@@ -819,7 +819,7 @@ START_TEST(test_json_parser)
                           "1e9",
                           ""};
     for (size_t i = 0; i < sizeof(badt) / sizeof(badt[0]); i++)
-        ck_assert_msg(ck_aws_parse_time(badt[i], &t) != CK_OK, "accepted %s", badt[i]);
+        ck_assert_msg(ck_parse_iso8601(badt[i], &t) != CK_OK, "accepted %s", badt[i]);
 }
 END_TEST
 

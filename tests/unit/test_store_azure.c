@@ -21,7 +21,7 @@
 
 #include "auth/azure_sharedkey.h"
 #include "net/http.h"
-#include "store/azure.h"
+#include "store/azure/azure.h"
 #include "store/store.h"
 #include "testutil.h"
 #include "util/buf.h"

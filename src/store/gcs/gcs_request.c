@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "util/uri_encode.h"
-#include "store/gcs.h"
+#include "store/gcs/gcs.h"
 
 static ck_rc endpoint_from(const char *name, const char *v, bool bare_ok, char *out, size_t outlen,
                            struct ck_err *err)

@@ -1,17 +1,16 @@
 /*
- * aws_json.c - a strict reader of one flat JSON object, and ISO 8601 times; see aws_json.h.
+ * json_read.c - a strict reader of one flat JSON object; see json_read.h.
  *
  * Design: a recursive-descent scanner over the whole object for each lookup (replies are
  * a few hundred bytes and hold five members). Strings are decoded only for the member that
  * is asked for; \uXXXX escapes become UTF-8 (surrogate pairs joined, lone ones refused).
  */
-#include "auth/aws_json.h"
+#include "util/json_read.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #define MAX_DEPTH 16
 
@@ -241,7 +240,7 @@ static ck_rc wanted_value(struct rd *r, char *out, size_t outlen)
 /* Walks the top-level object; decodes the first member named key into out. */
 static ck_rc walk(const char *text, size_t len, const char *key, char *out, size_t outlen, bool raw)
 {
-    if (len > CK_AWS_JSON_MAX)
+    if (len > CK_JSON_READ_MAX)
         return CK_ECORRUPT;
     struct rd r = {.p = text, .end = text + len, .raw = raw};
     ck_rc result = CK_ENOTFOUND;
@@ -284,7 +283,7 @@ static ck_rc walk(const char *text, size_t len, const char *key, char *out, size
     return r.p == r.end ? result : CK_ECORRUPT;
 }
 
-ck_rc ck_aws_json_string(const char *text, size_t len, const char *key, char *out, size_t outlen)
+ck_rc ck_json_get_string(const char *text, size_t len, const char *key, char *out, size_t outlen)
 {
     if (outlen == 0)
         return CK_EINVAL;
@@ -292,102 +291,10 @@ ck_rc ck_aws_json_string(const char *text, size_t len, const char *key, char *ou
     return walk(text, len, key, out, outlen, false);
 }
 
-ck_rc ck_aws_json_raw(const char *text, size_t len, const char *key, char *out, size_t outlen)
+ck_rc ck_json_get_raw(const char *text, size_t len, const char *key, char *out, size_t outlen)
 {
     if (outlen == 0)
         return CK_EINVAL;
     out[0] = '\0';
     return walk(text, len, key, out, outlen, true);
-}
-
-static ck_rc member(const char *text, size_t len, const char *what, const char *key, char *out,
-                    size_t outlen, struct ck_err *err)
-{
-    ck_rc rc = ck_aws_json_string(text, len, key, out, outlen);
-    switch (rc) {
-    case CK_OK:
-        return out[0] ? CK_OK : ck_fail(err, CK_ECORRUPT, "%s: empty \"%s\"", what, key);
-    case CK_ENOTFOUND:
-        return ck_fail(err, CK_ECORRUPT, "%s: no \"%s\" string in the reply", what, key);
-    case CK_EINVAL:
-        return ck_fail(err, CK_ECORRUPT, "%s: \"%s\" is too long or holds control characters", what,
-                       key);
-    default:
-        return ck_fail(err, CK_ECORRUPT, "%s: the reply is not a well-formed JSON object", what);
-    }
-}
-
-ck_rc ck_aws_json_creds(const char *text, size_t len, const char *what, struct ck_aws_creds *out,
-                        struct ck_err *err)
-{
-    char code[64], exp[64];
-    ck_rc rc = ck_aws_json_string(text, len, "Code", code, sizeof(code));
-    if (rc == CK_OK && strcmp(code, "Success") != 0)
-        return ck_fail(err, CK_EAUTH, "%s: Code is \"%s\", not \"Success\"", what, code);
-    if (rc != CK_OK && rc != CK_ENOTFOUND)
-        return member(text, len, what, "Code", code, sizeof(code), err);
-    rc = member(text, len, what, "AccessKeyId", out->access_key, sizeof(out->access_key), err);
-    if (!rc)
-        rc = member(text, len, what, "SecretAccessKey", out->secret_key, sizeof(out->secret_key),
-                    err);
-    if (!rc)
-        rc = member(text, len, what, "Token", out->session_token, sizeof(out->session_token), err);
-    if (!rc)
-        rc = member(text, len, what, "Expiration", exp, sizeof(exp), err);
-    if (!rc && ck_aws_parse_time(exp, &out->expires_wall) != CK_OK)
-        rc = ck_fail(err, CK_ECORRUPT, "%s: Expiration is not an ISO 8601 time", what);
-    return rc;
-}
-
-/* n decimal digits at s into *v. */
-static bool digits(const char *s, int n, int *v)
-{
-    *v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        *v = *v * 10 + (s[i] - '0');
-    }
-    return true;
-}
-
-ck_rc ck_aws_parse_time(const char *s, double *out)
-{
-    int Y, M, D, h, m, sec, oh = 0, om = 0;
-    if (strlen(s) < 20 || !digits(s, 4, &Y) || s[4] != '-' || !digits(s + 5, 2, &M) ||
-        s[7] != '-' || !digits(s + 8, 2, &D) || (s[10] != 'T' && s[10] != 't') ||
-        !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &m) || s[16] != ':' ||
-        !digits(s + 17, 2, &sec))
-        return CK_EINVAL;
-    const char *p = s + 19;
-    if (*p == '.') {
-        p++;
-        const char *f = p;
-        while (*p >= '0' && *p <= '9' && p - f < 9)
-            p++;
-        if (p == f)
-            return CK_EINVAL;
-    }
-    int sign = 0;
-    if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
-        sign = 0;
-    else if ((*p == '+' || *p == '-') && digits(p + 1, 2, &oh) && p[3] == ':' &&
-             digits(p + 4, 2, &om) && p[6] == '\0')
-        sign = *p == '+' ? 1 : -1;
-    else
-        return CK_EINVAL;
-    if (Y < 1970 || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60 || oh > 23 ||
-        om > 59)
-        return CK_EINVAL;
-    struct tm tm = {.tm_year = Y - 1900,
-                    .tm_mon = M - 1,
-                    .tm_mday = D,
-                    .tm_hour = h,
-                    .tm_min = m,
-                    .tm_sec = sec};
-    time_t t = timegm(&tm);
-    if (t == (time_t)-1)
-        return CK_EINVAL;
-    *out = (double)t - sign * (oh * 3600.0 + om * 60.0);
-    return CK_OK;
 }

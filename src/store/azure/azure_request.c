@@ -15,8 +15,8 @@
 #include <time.h>
 
 #include "util/uri_encode.h"
-#include "store/azure.h"
-#include "store/s3_xml.h"
+#include "store/azure/azure.h"
+#include "store/cloud.h"
 #include "util/clock.h"
 
 #define AUTH_MAX (CK_OAUTH_TOKEN_MAX + 16)
@@ -181,7 +181,7 @@ static ck_rc azure_target(const struct ck_cloud *c, const struct ck_cloud_call *
 bool ck_azure_error_code(const char *body, size_t len, const char *header_code, char *code,
                          size_t codesz, char *msg, size_t msgsz)
 {
-    if (len && ck_s3_xml_error(body, len, code, codesz, msg, msgsz))
+    if (len && ck_cloud_error_doc(body, len, code, codesz, msg, msgsz))
         return true;
     code[0] = msg[0] = '\0';
     size_t n = strlen(header_code);

@@ -8,7 +8,7 @@
  * first request. A missing object (404, NoSuchKey) is "does not exist", never an error.
  */
 #include "store/backend.h"
-#include "store/s3.h"
+#include "store/s3/s3.h"
 
 static const struct ck_store_ops s3_ops = {
     .name = "s3",

@@ -9,7 +9,7 @@
  */
 #include <string.h>
 
-#include "store/s3.h"
+#include "store/s3/s3.h"
 #include "store/s3_mpu.h"
 #include "util/buf.h"
 

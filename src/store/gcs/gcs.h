@@ -6,8 +6,8 @@
  * gcs_request.c GCS's part of the cloud core: settings, URLs, a bearer token on every
  * attempt. See docs/gcs.md.
  */
-#ifndef CK_STORE_GCS_H
-#define CK_STORE_GCS_H
+#ifndef CK_STORE_GCS_GCS_H
+#define CK_STORE_GCS_GCS_H
 
 #include <stdbool.h>
 

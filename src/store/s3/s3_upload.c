@@ -55,7 +55,7 @@
 #include "store/cond_put.h"
 #include "store/create_only.h"
 #include "store/digest.h"
-#include "store/s3.h"
+#include "store/s3/s3.h"
 #include "store/s3_mpu.h"
 #include "util/clock.h"
 #include "util/log.h"

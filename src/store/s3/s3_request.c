@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "auth/sigv4.h"
-#include "store/s3.h"
+#include "store/s3/s3.h"
 #include "util/clock.h"
 
 #define AUTH_MAX 2048

@@ -9,7 +9,7 @@
  */
 #include <string.h>
 
-#include "store/gcs.h"
+#include "store/gcs/gcs.h"
 #include "store/s3_mpu.h"
 #include "util/buf.h"
 

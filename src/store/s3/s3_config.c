@@ -5,7 +5,7 @@
  * without a server. The endpoint override and the style come from the environment because
  * that is where AWS's SDKs and Flyte put them.
  */
-#include "store/s3_config.h"
+#include "store/s3/s3_config.h"
 
 #include <ctype.h>
 #include <stdio.h>

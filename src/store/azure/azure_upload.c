@@ -28,7 +28,7 @@
 #include <string.h>
 
 #include "util/uri_encode.h"
-#include "store/azure.h"
+#include "store/azure/azure.h"
 #include "store/cond_put.h"
 #include "store/create_only.h"
 #include "store/digest.h"

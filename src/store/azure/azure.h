@@ -5,8 +5,8 @@
  * part_upload.c, Put Block List as the atomic commit), azure_request.c Azure's part of the
  * cloud core: settings, URLs, the authorization of every attempt. See docs/azure.md.
  */
-#ifndef CK_STORE_AZURE_H
-#define CK_STORE_AZURE_H
+#ifndef CK_STORE_AZURE_AZURE_H
+#define CK_STORE_AZURE_AZURE_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -11,8 +11,8 @@
  * Multipart tuning: CKPTFS_S3_PART_SIZE (bytes, K/M/G suffix allowed; 5 MiB .. 5 GiB,
  * default 8 MiB) and CKPTFS_S3_CONCURRENCY (parts in flight, 1 .. 32, default 4).
  */
-#ifndef CK_STORE_S3_CONFIG_H
-#define CK_STORE_S3_CONFIG_H
+#ifndef CK_STORE_S3_S3_CONFIG_H
+#define CK_STORE_S3_S3_CONFIG_H
 
 #include <stdbool.h>
 #include <stdint.h>

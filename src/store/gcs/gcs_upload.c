@@ -29,7 +29,7 @@
 #include "store/cond_put.h"
 #include "store/create_only.h"
 #include "store/digest.h"
-#include "store/gcs.h"
+#include "store/gcs/gcs.h"
 #include "store/s3_mpu.h"
 
 struct gcs_up {

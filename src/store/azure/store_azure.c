@@ -8,7 +8,7 @@
  * container is an error (404 ContainerNotFound on HEAD has no body, so it also reads as
  * "no blob": the first save then fails naming the container).
  */
-#include "store/azure.h"
+#include "store/azure/azure.h"
 #include "store/backend.h"
 
 /* Delete Blob (a 404 is CK_ENOTFOUND: ck_store_delete takes it for done). Uncommitted blocks of a

@@ -10,14 +10,14 @@
  * attempt, error documents. The credentials provider, the region and hence the endpoint
  * are resolved lazily on the first request (ck_cloud_ready), so opening a store does no I/O.
  */
-#ifndef CK_STORE_S3_H
-#define CK_STORE_S3_H
+#ifndef CK_STORE_S3_S3_H
+#define CK_STORE_S3_S3_H
 
 #include <stdbool.h>
 
 #include "auth/aws_creds.h"
 #include "store/cloud.h"
-#include "store/s3_config.h"
+#include "store/s3/s3_config.h"
 
 /* The S3 part of a cloud store (ck_cloud.priv); set by configure and, once, by ready. */
 struct ck_s3 {

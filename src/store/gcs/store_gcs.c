@@ -7,7 +7,7 @@
  * A missing object (404) is "does not exist", never an error.
  */
 #include "store/backend.h"
-#include "store/gcs.h"
+#include "store/gcs/gcs.h"
 
 static const struct ck_store_ops gcs_ops = {
     .name = "gcs",
