@@ -10,21 +10,14 @@
  * parent. Blobs are checked from outside with tests/tools/azblob.py.
  */
 #include <check.h>
-#include <libgen.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "auth/azure_sharedkey.h"
-#include "net/http.h"
 #include "store/azure/azure.h"
 #include "store/store.h"
-#include "testutil.h"
-#include "util/buf.h"
+#include "store_testutil.h"
 
 #define CONTAINER "ckb"
 #define ACCOUNT   "devstoreaccount1"
@@ -35,6 +28,7 @@
 static struct {
     char dir[256];
     char tools[512];
+    struct tu_server azurite;
     int azurite_port, proxy_port;
     pid_t proxy_pid;
 } T;
@@ -116,61 +110,6 @@ END_TEST
 
 /* ---- create-only puts against Azurite ----------------------------------------------- */
 
-static ck_rc buf_sink_write(void *ctx, const void *p, size_t n, struct ck_err *err)
-{
-    return ck_buf_append(ctx, p, n) ? ck_fail(err, CK_ENOMEM, "test buffer full") : CK_OK;
-}
-
-static void test_env(struct ck_store_env *env)
-{
-    ck_store_env_default(env);
-    env->retry.max_attempts = 4;
-    env->retry.base_delay_s = 0.01;
-    env->retry.max_delay_s = 0.05;
-    env->retry.deadline_s = 30;
-    env->stall_timeout_s = 2;
-    env->connect_timeout_s = 2;
-}
-
-/* One request to the proxy's control endpoint; its status. */
-static long control(enum ck_http_method m, const char *what, const char *body, struct ck_buf *out)
-{
-    char url[128];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/__fault/%s", T.proxy_port, what);
-    struct ck_http_request req;
-    struct ck_http_response resp;
-    struct ck_err err;
-    struct ck_sink sink = {buf_sink_write, out};
-    ck_http_request_init(&req);
-    req.method = m;
-    req.url = req.display_url = url;
-    req.body_mem = body;
-    req.body_len = body ? strlen(body) : 0;
-    req.sink = out ? &sink : NULL;
-    req.retry.max_attempts = 1;
-    if (out)
-        ck_buf_init(out, 1 << 20);
-    ck_assert_msg(ck_http_perform(&req, &resp, &err) == CK_OK, "%s", err.msg);
-    return resp.status;
-}
-
-static void set_plan(const char *plan)
-{
-    control(CK_HTTP_PUT, "reset", "", NULL);
-    control(CK_HTTP_PUT, "plan", plan, NULL);
-}
-
-static int log_count(const char *needle)
-{
-    struct ck_buf log;
-    control(CK_HTTP_GET, "log", NULL, &log);
-    int n = 0;
-    for (const char *p = log.data; p && (p = strstr(p, needle)); p++)
-        n++;
-    ck_buf_free(&log);
-    return n;
-}
-
 /* A store of az://ckb/blob (Shared Key) through the proxy, with plan set. */
 static struct ck_store *open_blob(struct ck_store_env *env, const char *blob, const char *plan)
 {
@@ -182,8 +121,8 @@ static struct ck_store *open_blob(struct ck_store_env *env, const char *blob, co
     setenv("AZURE_STORAGE_CONNECTION_STRING", cs, 1);
     setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9", 1); /* never a real IMDS */
     setenv("CKPTFS_AZURE_BLOCK_SIZE", "64K", 1);
-    set_plan(plan);
-    test_env(env);
+    tu_fault_plan(T.proxy_port, plan);
+    tu_store_env(env);
     snprintf(uri, sizeof(uri), "az://" CONTAINER "/%s", blob);
     struct ck_store *s;
     struct ck_err err;
@@ -192,27 +131,11 @@ static struct ck_store *open_blob(struct ck_store_env *env, const char *blob, co
     return s;
 }
 
-/* One upload of data with opts; its result. */
-static ck_rc put_with(struct ck_store *s, const struct ck_put_opts *o, const void *data, size_t len,
-                      struct ck_err *err)
-{
-    struct ck_store_upload *u;
-    ck_rc rc = ck_store_put_begin(s, o, &u, err);
-    if (rc)
-        return rc;
-    rc = ck_store_put_write(u, data, len, err);
-    if (rc) {
-        ck_store_put_abort(u);
-        return rc;
-    }
-    return ck_store_put_commit(u, err);
-}
-
 static ck_rc put_opts(struct ck_store *s, bool if_absent, const void *data, size_t len,
                       struct ck_err *err)
 {
     struct ck_put_opts o = {.size = CK_STORE_SIZE_UNKNOWN, .if_absent = if_absent};
-    return put_with(s, &o, data, len, err);
+    return tu_put(s, &o, data, len, err);
 }
 
 /* The blob as azblob.py reads it straight from Azurite: its text, or "MISSING". */
@@ -240,7 +163,7 @@ START_TEST(test_create_only_on_missing_blob)
     struct ck_err err;
     ck_assert_msg(put_opts(s, true, "rank 0", 6, &err) == CK_OK, "%s", err.msg);
     expect_blob("co/missing", "rank 0");
-    ck_assert_int_eq(log_count("\"PUT\""), 1);
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"PUT\""), 1);
     ck_store_close(s);
 }
 END_TEST
@@ -251,30 +174,19 @@ START_TEST(test_create_only_on_existing_blob)
     struct ck_store *s = open_blob(&env, "co/exists", "");
     struct ck_err err;
     ck_assert_msg(put_opts(s, false, "old object", 10, &err) == CK_OK, "%s", err.msg);
-    set_plan("");
+    tu_fault_plan(T.proxy_port, "");
     ck_assert_int_eq(put_opts(s, true, "rank 1", 6, &err), CK_EEXIST);
     ck_assert_str_eq(err.msg, "PUT az://ckb/co/exists: an object is already there "
                               "(If-None-Match: *)");
     expect_blob("co/exists", "old object");
-    ck_assert_int_eq(log_count("\"PUT\""), 1); /* a first-attempt refusal is final */
-    ck_assert_int_eq(log_count("\"GET\""), 0);
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"PUT\""),
+                     1); /* a first-attempt refusal is final */
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"GET\""), 0);
     ck_store_close(s);
     s = open_blob(&env, "co/exists2", "");
     ck_assert_msg(put_opts(s, true, "first", 5, &err) == CK_OK, "%s", err.msg);
     ck_assert_int_eq(put_opts(s, true, "second", 6, &err), CK_EEXIST);
     expect_blob("co/exists2", "first");
-    ck_store_close(s);
-}
-END_TEST
-
-START_TEST(test_plain_put_still_overwrites)
-{
-    struct ck_store_env env;
-    struct ck_store *s = open_blob(&env, "co/plain", "");
-    struct ck_err err;
-    ck_assert_msg(put_opts(s, true, "first", 5, &err) == CK_OK, "%s", err.msg);
-    ck_assert_msg(put_opts(s, false, "overwritten", 11, &err) == CK_OK, "%s", err.msg);
-    expect_blob("co/plain", "overwritten");
     ck_store_close(s);
 }
 END_TEST
@@ -287,13 +199,13 @@ START_TEST(test_create_only_reply_lost)
     struct ck_err err;
     ck_assert_msg(put_opts(s, true, "rank 2", 6, &err) == CK_OK, "%s", err.msg);
     expect_blob("co/lost", "rank 2");
-    ck_assert_int_eq(log_count("\"PUT\""), 2);
-    ck_assert_int_eq(log_count("\"GET\""), 1);
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"PUT\""), 2);
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"GET\""), 1);
     ck_store_close(s);
     /* Another blob there, our refusal's reply lost, the retry refused too: CK_EEXIST. */
     s = open_blob(&env, "co/theirs", "");
     ck_assert_msg(put_opts(s, false, "their claim", 11, &err) == CK_OK, "%s", err.msg);
-    set_plan("lost");
+    tu_fault_plan(T.proxy_port, "lost");
     ck_assert_int_eq(put_opts(s, true, "our claim", 9, &err), CK_EEXIST);
     expect_blob("co/theirs", "their claim");
     ck_store_close(s);
@@ -310,7 +222,7 @@ START_TEST(test_create_only_too_large_is_unsupported)
     ck_assert_int_eq(put_opts(s, true, data, 100000, &err), CK_EUNSUPPORTED);
     ck_assert_msg(strstr(err.msg, "PUT az://ckb/co/large: a create-only put of 100000 bytes"), "%s",
                   err.msg);
-    ck_assert_int_eq(log_count("\"path\""), 0); /* nothing was sent */
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"path\""), 0); /* nothing was sent */
     expect_blob("co/large", "MISSING");
     ck_store_close(s);
     free(data);
@@ -323,7 +235,7 @@ static ck_rc put_if_match(struct ck_store *s, const char *version, const void *d
                           struct ck_err *err)
 {
     struct ck_put_opts o = {.size = CK_STORE_SIZE_UNKNOWN, .if_match = version};
-    return put_with(s, &o, data, len, err);
+    return tu_put(s, &o, data, len, err);
 }
 
 static void head_info(struct ck_store *s, struct ck_store_info *info)
@@ -381,79 +293,35 @@ END_TEST
 
 /* ---- servers ------------------------------------------------------------------------ */
 
-static bool start_proxy(void)
-{
-    int fds[2];
-    if (pipe(fds) != 0)
-        return false;
-    char script[600], upstream[16];
-    snprintf(script, sizeof(script), "%s/faultproxy.py", T.tools);
-    snprintf(upstream, sizeof(upstream), "%d", T.azurite_port);
-    T.proxy_pid = fork();
-    if (T.proxy_pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the test */
-        dup2(fds[1], 1);
-        close(fds[0]);
-        execlp("python3", "python3", script, "--upstream", upstream, "--log", "/dev/null",
-               (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    char line[32] = "";
-    FILE *f = fdopen(fds[0], "r");
-    bool ok = T.proxy_pid > 0 && f && fgets(line, sizeof(line), f);
-    if (f)
-        fclose(f);
-    T.proxy_port = ok ? atoi(line) : 0;
-    return T.proxy_port > 0;
-}
-
 static bool start_servers(void)
 {
-    const char *tools = getenv("CK_TEST_TOOLS");
-    char here[512], cmd[1400], line[64] = "";
-    snprintf(here, sizeof(here), "%s", __FILE__);
-    snprintf(T.tools, sizeof(T.tools), "%s", tools ? tools : dirname(here));
-    if (!tools)
-        strncat(T.tools, "/../tools", sizeof(T.tools) - strlen(T.tools) - 1);
+    tu_tools(T.tools, sizeof(T.tools));
     snprintf(T.dir, sizeof(T.dir), "/tmp/ck-store-azure-XXXXXX");
     if (!mkdtemp(T.dir))
         return false;
-    snprintf(cmd, sizeof(cmd), "'%s/azurite' start '%s/azurite'", T.tools, T.dir);
-    FILE *p = popen(cmd, "r");
-    if (p && fgets(line, sizeof(line), p) && strncmp(line, "PORT=", 5) == 0)
-        T.azurite_port = atoi(line + 5);
-    if (!p || pclose(p) != 0 || T.azurite_port <= 0) {
-        fprintf(stderr, "test_store_azure: azurite start failed (bash scripts/deps.sh test)\n");
+    char dir[300];
+    snprintf(dir, sizeof(dir), "%s/azurite", T.dir);
+    if (!tu_tool_start(&T.azurite, "azurite", dir, NULL))
         return false;
-    }
-    snprintf(cmd, sizeof(cmd),
-             "python3 -c \"import sys; sys.path.insert(0, '%s'); import azblob; "
-             "azblob.create_container(%d, '" CONTAINER "')\"",
-             T.tools, T.azurite_port);
-    if (system(cmd) != 0) {
+    T.azurite_port = T.azurite.port;
+    if (tu_sh("python3 -c \"import sys; sys.path.insert(0, '%s'); import azblob; "
+              "azblob.create_container(%d, '" CONTAINER "')\"",
+              T.tools, T.azurite_port) != 0) {
         fprintf(stderr, "test_store_azure: creating the container with azblob.py failed\n");
         return false;
     }
-    if (!start_proxy()) {
+    T.proxy_port = tu_faultproxy(T.azurite_port, "/dev/null", &T.proxy_pid);
+    if (T.proxy_port <= 0)
         fprintf(stderr, "test_store_azure: faultproxy failed\n");
-        return false;
-    }
-    return true;
+    return T.proxy_port > 0;
 }
 
 static void stop_servers(bool keep)
 {
-    if (T.proxy_pid > 0) {
-        kill(T.proxy_pid, SIGTERM);
-        waitpid(T.proxy_pid, NULL, 0);
-    }
+    tu_stop_pid(T.proxy_pid);
+    tu_tool_stop(&T.azurite);
     if (!T.dir[0])
         return;
-    char cmd[1400];
-    snprintf(cmd, sizeof(cmd), "'%s/azurite' stop '%s/azurite'", T.tools, T.dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "test_store_azure: azurite stop failed\n");
     if (keep)
         fprintf(stderr, "test_store_azure: failures; Azurite's data and log kept in %s\n", T.dir);
     else
@@ -474,7 +342,6 @@ static Suite *store_azure_suite(bool with_azurite)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_create_only_on_missing_blob);
     tcase_add_test(tc, test_create_only_on_existing_blob);
-    tcase_add_test(tc, test_plain_put_still_overwrites);
     tcase_add_test(tc, test_create_only_reply_lost);
     tcase_add_test(tc, test_create_only_too_large_is_unsupported);
     tcase_add_test(tc, test_conditional_replace);

@@ -9,88 +9,23 @@
  * the fake's GET /__fake/object/BUCKET/KEY.
  */
 #include <check.h>
-#include <libgen.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include "net/http.h"
 #include "store/store.h"
-#include "util/buf.h"
+#include "store_testutil.h"
 
 #define BUCKET "ckb"
 #define MiB    (1024 * 1024)
 
 /* Set once by main() before the suite forks its tests; read-only afterwards. */
 static struct {
-    char tools[512];
     int gcs_port, proxy_port;
     pid_t gcs_pid, proxy_pid;
 } T;
 
 /* ---- helpers ------------------------------------------------------------------------ */
-
-static ck_rc buf_sink_write(void *ctx, const void *p, size_t n, struct ck_err *err)
-{
-    return ck_buf_append(ctx, p, n) ? ck_fail(err, CK_ENOMEM, "test buffer full") : CK_OK;
-}
-
-static void test_env(struct ck_store_env *env)
-{
-    ck_store_env_default(env);
-    env->retry.max_attempts = 4;
-    env->retry.base_delay_s = 0.01;
-    env->retry.max_delay_s = 0.05;
-    env->retry.deadline_s = 30;
-    env->stall_timeout_s = 2;
-    env->connect_timeout_s = 2;
-}
-
-/* One plain request to the fake or the proxy's control endpoint; its status. */
-static long http_call(enum ck_http_method m, int port, const char *path, const char *body,
-                      const char *header, struct ck_buf *out)
-{
-    char url[320];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
-    struct ck_http_request req;
-    struct ck_http_response resp;
-    struct ck_err err;
-    struct ck_sink sink = {buf_sink_write, out};
-    ck_http_request_init(&req);
-    req.method = m;
-    req.url = req.display_url = url;
-    req.body_mem = body;
-    req.body_len = body ? strlen(body) : 0;
-    req.headers[0] = header;
-    req.sink = out ? &sink : NULL;
-    req.retry.max_attempts = 1;
-    if (out)
-        ck_buf_init(out, 1 << 20);
-    ck_http_perform(&req, &resp, &err);
-    return resp.status;
-}
-
-static void set_plan(const char *plan)
-{
-    ck_assert_int_eq(http_call(CK_HTTP_PUT, T.proxy_port, "/__fault/reset", "", NULL, NULL), 200);
-    ck_assert_int_eq(http_call(CK_HTTP_PUT, T.proxy_port, "/__fault/plan", plan, NULL, NULL), 200);
-}
-
-/* Counts logged requests whose JSON line contains needle. */
-static int log_count(const char *needle)
-{
-    struct ck_buf log;
-    ck_assert_int_eq(http_call(CK_HTTP_GET, T.proxy_port, "/__fault/log", NULL, NULL, &log), 200);
-    int n = 0;
-    for (const char *p = log.data; p && (p = strstr(p, needle)); p++)
-        n++;
-    ck_buf_free(&log);
-    return n;
-}
 
 /* A store of gs://ckb/key through the proxy, with plan set. */
 static struct ck_store *open_key(struct ck_store_env *env, const char *key, const char *plan)
@@ -101,8 +36,8 @@ static struct ck_store *open_key(struct ck_store_env *env, const char *key, cons
     unsetenv("CKPTFS_GCS_ENDPOINT");
     unsetenv("GOOGLE_APPLICATION_CREDENTIALS");
     setenv("CKPTFS_GCS_PART_SIZE", "5M", 1);
-    set_plan(plan);
-    test_env(env);
+    tu_fault_plan(T.proxy_port, plan);
+    tu_store_env(env);
     snprintf(uri, sizeof(uri), "gs://" BUCKET "/%s", key);
     struct ck_store *s;
     struct ck_err err;
@@ -111,27 +46,11 @@ static struct ck_store *open_key(struct ck_store_env *env, const char *key, cons
     return s;
 }
 
-/* One upload of data with opts; its result. */
-static ck_rc put_with(struct ck_store *s, const struct ck_put_opts *o, const void *data, size_t len,
-                      struct ck_err *err)
-{
-    struct ck_store_upload *u;
-    ck_rc rc = ck_store_put_begin(s, o, &u, err);
-    if (rc)
-        return rc;
-    rc = ck_store_put_write(u, data, len, err);
-    if (rc) {
-        ck_store_put_abort(u);
-        return rc;
-    }
-    return ck_store_put_commit(u, err);
-}
-
 static ck_rc put_opts(struct ck_store *s, bool if_absent, const void *data, size_t len,
                       struct ck_err *err)
 {
     struct ck_put_opts o = {.size = CK_STORE_SIZE_UNKNOWN, .if_absent = if_absent};
-    return put_with(s, &o, data, len, err);
+    return tu_put(s, &o, data, len, err);
 }
 
 /* The object as the fake holds it (checked from outside the store). */
@@ -140,7 +59,7 @@ static void expect_object(const char *key, const char *want)
     char path[256];
     snprintf(path, sizeof(path), "/__fake/object/" BUCKET "/%s", key);
     struct ck_buf b;
-    ck_assert_int_eq(http_call(CK_HTTP_GET, T.gcs_port, path, NULL, NULL, &b), 200);
+    ck_assert_int_eq(tu_http_call(CK_HTTP_GET, T.gcs_port, path, NULL, NULL, &b), 200);
     ck_assert_msg(b.len == strlen(want) && memcmp(b.data, want, b.len) == 0,
                   "%s: the fake holds %zu bytes, expected '%s'", key, b.len, want);
     ck_buf_free(&b);
@@ -150,7 +69,7 @@ static void expect_no_object(const char *key)
 {
     char path[256];
     snprintf(path, sizeof(path), "/__fake/object/" BUCKET "/%s", key);
-    ck_assert_int_eq(http_call(CK_HTTP_GET, T.gcs_port, path, NULL, NULL, NULL), 404);
+    ck_assert_int_eq(tu_http_call(CK_HTTP_GET, T.gcs_port, path, NULL, NULL, NULL), 404);
 }
 
 /* ---- create-only puts --------------------------------------------------------------- */
@@ -162,8 +81,9 @@ START_TEST(test_create_only_on_missing_key)
     struct ck_err err;
     ck_assert_msg(put_opts(s, true, "rank 0", 6, &err) == CK_OK, "%s", err.msg);
     expect_object("co/missing", "rank 0");
-    ck_assert_int_eq(log_count("\"PUT\""), 1);
-    ck_assert_int_eq(log_count("\"GET\""), 0); /* no sweep of multipart uploads */
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"PUT\""), 1);
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"GET\""),
+                     0); /* no sweep of multipart uploads */
     ck_store_close(s);
 }
 END_TEST
@@ -174,30 +94,19 @@ START_TEST(test_create_only_on_existing_key)
     struct ck_store *s = open_key(&env, "co/exists", "");
     struct ck_err err;
     ck_assert_msg(put_opts(s, false, "old object", 10, &err) == CK_OK, "%s", err.msg);
-    set_plan("");
+    tu_fault_plan(T.proxy_port, "");
     ck_assert_int_eq(put_opts(s, true, "rank 1", 6, &err), CK_EEXIST);
     ck_assert_str_eq(err.msg, "PUT gs://ckb/co/exists: an object is already there "
                               "(x-goog-if-generation-match: 0)");
     expect_object("co/exists", "old object");
-    ck_assert_int_eq(log_count("\"PUT\""), 1); /* a first-attempt 412 is final */
-    ck_assert_int_eq(log_count("\"GET\""), 0);
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"PUT\""),
+                     1); /* a first-attempt 412 is final */
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"GET\""), 0);
     ck_store_close(s);
     s = open_key(&env, "co/exists2", "");
     ck_assert_msg(put_opts(s, true, "first", 5, &err) == CK_OK, "%s", err.msg);
     ck_assert_int_eq(put_opts(s, true, "second", 6, &err), CK_EEXIST);
     expect_object("co/exists2", "first");
-    ck_store_close(s);
-}
-END_TEST
-
-START_TEST(test_plain_put_still_overwrites)
-{
-    struct ck_store_env env;
-    struct ck_store *s = open_key(&env, "co/plain", "");
-    struct ck_err err;
-    ck_assert_msg(put_opts(s, true, "first", 5, &err) == CK_OK, "%s", err.msg);
-    ck_assert_msg(put_opts(s, false, "overwritten", 11, &err) == CK_OK, "%s", err.msg);
-    expect_object("co/plain", "overwritten");
     ck_store_close(s);
 }
 END_TEST
@@ -210,13 +119,13 @@ START_TEST(test_create_only_reply_lost)
     struct ck_err err;
     ck_assert_msg(put_opts(s, true, "rank 2", 6, &err) == CK_OK, "%s", err.msg);
     expect_object("co/lost", "rank 2");
-    ck_assert_int_eq(log_count("\"PUT\""), 2);
-    ck_assert_int_eq(log_count("\"GET\""), 1);
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"PUT\""), 2);
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"GET\""), 1);
     ck_store_close(s);
     /* Another object there, our 412's reply lost, the retry's 412: CK_EEXIST. */
     s = open_key(&env, "co/theirs", "");
     ck_assert_msg(put_opts(s, false, "their claim", 11, &err) == CK_OK, "%s", err.msg);
-    set_plan("lost");
+    tu_fault_plan(T.proxy_port, "lost");
     ck_assert_int_eq(put_opts(s, true, "our claim", 9, &err), CK_EEXIST);
     expect_object("co/theirs", "their claim");
     ck_store_close(s);
@@ -238,7 +147,7 @@ START_TEST(test_create_only_too_large_is_unsupported)
     ck_assert_int_eq(put_opts(s, true, data, 6 * MiB, &err), CK_EUNSUPPORTED);
     ck_assert_msg(strstr(err.msg, "PUT gs://ckb/co/large: a create-only put of 6291456 bytes"),
                   "%s", err.msg);
-    ck_assert_int_eq(log_count("\"path\""), 0); /* nothing was sent */
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"path\""), 0); /* nothing was sent */
     expect_no_object("co/large");
     ck_store_close(s);
     free(data);
@@ -249,14 +158,14 @@ START_TEST(test_fake_takes_the_header_not_the_json_parameter)
 {
     /* The XML API's form is the header; the JSON API's query parameter is refused by the
      * fake (a tripwire: a client sending it would be overwriting on real GCS). */
-    ck_assert_int_eq(http_call(CK_HTTP_PUT, T.gcs_port, "/" BUCKET "/co/json?ifGenerationMatch=0",
-                               "x", NULL, NULL),
+    ck_assert_int_eq(tu_http_call(CK_HTTP_PUT, T.gcs_port,
+                                  "/" BUCKET "/co/json?ifGenerationMatch=0", "x", NULL, NULL),
                      400);
-    ck_assert_int_eq(http_call(CK_HTTP_PUT, T.gcs_port, "/" BUCKET "/co/hdr", "a",
-                               "x-goog-if-generation-match: 0", NULL),
+    ck_assert_int_eq(tu_http_call(CK_HTTP_PUT, T.gcs_port, "/" BUCKET "/co/hdr", "a",
+                                  "x-goog-if-generation-match: 0", NULL),
                      200);
-    ck_assert_int_eq(http_call(CK_HTTP_PUT, T.gcs_port, "/" BUCKET "/co/hdr", "b",
-                               "x-goog-if-generation-match: 0", NULL),
+    ck_assert_int_eq(tu_http_call(CK_HTTP_PUT, T.gcs_port, "/" BUCKET "/co/hdr", "b",
+                                  "x-goog-if-generation-match: 0", NULL),
                      412);
     expect_object("co/hdr", "a");
 }
@@ -268,7 +177,7 @@ static ck_rc put_if_match(struct ck_store *s, const char *version, const void *d
                           struct ck_err *err)
 {
     struct ck_put_opts o = {.size = CK_STORE_SIZE_UNKNOWN, .if_match = version};
-    return put_with(s, &o, data, len, err);
+    return tu_put(s, &o, data, len, err);
 }
 
 /* The object's generation, as HEAD gives it (a number, not the ETag). */
@@ -311,10 +220,10 @@ START_TEST(test_conditional_replace)
     s = open_key(&env, "cm/lost", "");
     ck_assert_msg(put_if_match(s, "", "gen 1", 5, &err) == CK_OK, "%s", err.msg);
     generation(s, g1);
-    set_plan("lost");
+    tu_fault_plan(T.proxy_port, "lost");
     ck_assert_msg(put_if_match(s, g1, "gen 2", 5, &err) == CK_OK, "%s", err.msg);
     expect_object("cm/lost", "gen 2");
-    ck_assert_int_eq(log_count("\"PUT\""), 2);
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"PUT\""), 2);
     ck_store_close(s);
     free(data);
 }
@@ -335,61 +244,25 @@ END_TEST
 
 /* ---- servers ------------------------------------------------------------------------ */
 
-/* Runs argv (it dies with this process); the port it prints first, or 0. */
-static int spawn_port(char *const argv[], pid_t *pid)
-{
-    int fds[2];
-    if (pipe(fds) != 0)
-        return 0;
-    *pid = fork();
-    if (*pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the test */
-        dup2(fds[1], 1);
-        close(fds[0]);
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    char line[32] = "";
-    FILE *f = fdopen(fds[0], "r");
-    bool ok = *pid > 0 && f && fgets(line, sizeof(line), f);
-    if (f)
-        fclose(f);
-    return ok ? atoi(line) : 0;
-}
-
 static bool start_servers(void)
 {
-    const char *tools = getenv("CK_TEST_TOOLS");
-    char here[512], fake[600], proxy[600], upstream[16];
-    snprintf(here, sizeof(here), "%s", __FILE__);
-    snprintf(T.tools, sizeof(T.tools), "%s", tools ? tools : dirname(here));
-    if (!tools)
-        strncat(T.tools, "/../tools", sizeof(T.tools) - strlen(T.tools) - 1);
-    snprintf(fake, sizeof(fake), "%s/fake_gcs.py", T.tools);
-    char *gcs_argv[] = {"python3", fake, "--public", BUCKET, NULL};
-    T.gcs_port = spawn_port(gcs_argv, &T.gcs_pid);
-    if (T.gcs_port <= 0) {
-        fprintf(stderr, "test_store_gcs: fake_gcs.py did not start\n");
-        return false;
-    }
-    snprintf(proxy, sizeof(proxy), "%s/faultproxy.py", T.tools);
-    snprintf(upstream, sizeof(upstream), "%d", T.gcs_port);
-    char *proxy_argv[] = {"python3", proxy, "--upstream", upstream, "--log", "/dev/null", NULL};
-    T.proxy_port = spawn_port(proxy_argv, &T.proxy_pid);
-    if (T.proxy_port <= 0) {
-        fprintf(stderr, "test_store_gcs: faultproxy.py did not start\n");
-        return false;
-    }
-    return true;
+    char tools[512], fake[600];
+    tu_tools(tools, sizeof(tools));
+    snprintf(fake, sizeof(fake), "%s/fake_gcs.py", tools);
+    char *argv[] = {"python3", fake, "--public", BUCKET, NULL};
+    T.gcs_port = tu_spawn_port(argv, &T.gcs_pid);
+    if (T.gcs_port > 0)
+        T.proxy_port = tu_faultproxy(T.gcs_port, "/dev/null", &T.proxy_pid);
+    if (T.proxy_port <= 0)
+        fprintf(stderr, "test_store_gcs: fake_gcs.py or faultproxy.py did not start\n");
+    return T.proxy_port > 0;
 }
 
-static void stop(pid_t pid)
+static void stop_servers(bool failed)
 {
-    if (pid > 0) {
-        kill(pid, SIGTERM);
-        waitpid(pid, NULL, 0);
-    }
+    (void)failed;
+    tu_stop_pid(T.proxy_pid);
+    tu_stop_pid(T.gcs_pid);
 }
 
 static Suite *store_gcs_suite(void)
@@ -399,7 +272,6 @@ static Suite *store_gcs_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_create_only_on_missing_key);
     tcase_add_test(tc, test_create_only_on_existing_key);
-    tcase_add_test(tc, test_plain_put_still_overwrites);
     tcase_add_test(tc, test_create_only_reply_lost);
     tcase_add_test(tc, test_create_only_too_large_is_unsupported);
     tcase_add_test(tc, test_fake_takes_the_header_not_the_json_parameter);
@@ -411,21 +283,5 @@ static Suite *store_gcs_suite(void)
 
 int main(void)
 {
-    struct ck_err err;
-    if (ck_http_global_init(&err) != CK_OK) {
-        fprintf(stderr, "%s\n", err.msg);
-        return 1;
-    }
-    int failed = 1;
-    if (start_servers()) {
-        SRunner *sr = srunner_create(store_gcs_suite());
-        srunner_set_fork_status(sr, CK_FORK);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-    }
-    stop(T.proxy_pid);
-    stop(T.gcs_pid);
-    ck_http_global_cleanup();
-    return failed != 0;
+    return tu_store_main(store_gcs_suite, start_servers, stop_servers);
 }

@@ -30,6 +30,7 @@
 
 #include "net/http.h"
 #include "store/store.h"
+#include "store_testutil.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -40,6 +41,7 @@
 static struct {
     char dir[256]; /* temp root: ngx/ (nginx), proxy.log */
     char tools[512];
+    struct tu_server nginx;
     int nginx_port;
     int proxy_port;
     pid_t proxy_pid;
@@ -48,20 +50,13 @@ static struct {
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
-static ck_rc buf_sink_write(void *ctx, const void *p, size_t n, struct ck_err *err)
-{
-    return ck_buf_append(ctx, p, n) ? ck_fail(err, CK_ENOMEM, "test buffer full") : CK_OK;
-}
-
+/* tu_store_env with one more attempt and a shorter stall: the stall tests run in seconds. */
 static void test_env(struct ck_store_env *env)
 {
-    ck_store_env_default(env);
+    tu_store_env(env);
     env->retry.max_attempts = 5;
-    env->retry.base_delay_s = 0.01;
-    env->retry.max_delay_s = 0.05;
     env->retry.deadline_s = 20;
     env->stall_timeout_s = 1;
-    env->connect_timeout_s = 2;
 }
 
 /* Opens http://127.0.0.1:PORT/path through the proxy (via_proxy) or straight to nginx. */
@@ -80,7 +75,7 @@ static struct ck_store *open_at(const struct ck_store_env *env, bool via_proxy, 
 static ck_rc get_into(struct ck_store *s, uint64_t off, uint64_t len, struct ck_buf *out,
                       struct ck_err *err)
 {
-    struct ck_sink sink = {buf_sink_write, out};
+    struct ck_sink sink = {tu_buf_sink_write, out};
     ck_buf_init(out, 8u << 20);
     return ck_store_get(s, off, len, &sink, err);
 }
@@ -133,36 +128,10 @@ static ck_rc put_bytes(struct ck_store *s, const void *data, size_t len, struct 
 }
 
 /* A request to the proxy's control endpoint; the reply body goes to out if not NULL. */
-static void control(enum ck_http_method m, const char *what, const char *body, struct ck_buf *out)
-{
-    char url[128];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/__fault/%s", T.proxy_port, what);
-    struct ck_http_request req;
-    struct ck_http_response resp;
-    struct ck_err err;
-    struct ck_sink sink = {buf_sink_write, out};
-    ck_http_request_init(&req);
-    req.method = m;
-    req.url = req.display_url = url;
-    req.body_mem = body;
-    req.body_len = body ? strlen(body) : 0;
-    req.sink = out ? &sink : NULL;
-    req.retry.max_attempts = 1;
-    if (out)
-        ck_buf_init(out, 1 << 20);
-    ck_assert_msg(ck_http_perform(&req, &resp, &err) == CK_OK, "%s", err.msg);
-}
-
-static void set_plan(const char *plan)
-{
-    control(CK_HTTP_PUT, "reset", "", NULL);
-    control(CK_HTTP_PUT, "plan", plan, NULL);
-}
-
 /* The proxy's log: one JSON line per proxied request. */
 static int proxy_requests(struct ck_buf *log)
 {
-    control(CK_HTTP_GET, "log", NULL, log);
+    ck_assert_int_eq(tu_http_call(CK_HTTP_GET, T.proxy_port, "/__fault/log", NULL, NULL, log), 200);
     int n = 0;
     for (size_t i = 0; i < log->len; i++)
         n += log->data[i] == '\n';
@@ -285,7 +254,7 @@ START_TEST(test_get_retries_transient_statuses)
 {
     struct ck_store_env env;
     test_env(&env);
-    set_plan("status=503,status=500,retry-after=1,status=502");
+    tu_fault_plan(T.proxy_port, "status=503,status=500,retry-after=1,status=502");
     struct ck_store *s = open_at(&env, true, "big.bin");
     struct ck_buf b, log;
     struct ck_err err;
@@ -302,7 +271,7 @@ START_TEST(test_get_resumes_after_reset)
 {
     struct ck_store_env env;
     test_env(&env);
-    set_plan("reset@100000");
+    tu_fault_plan(T.proxy_port, "reset@100000");
     struct ck_store *s = open_at(&env, true, "big.bin");
     struct ck_buf b, log;
     struct ck_err err;
@@ -327,7 +296,7 @@ START_TEST(test_ranged_get_resumes_after_truncation)
 {
     struct ck_store_env env;
     test_env(&env);
-    set_plan("truncate@200000,truncate@1");
+    tu_fault_plan(T.proxy_port, "truncate@200000,truncate@1");
     struct ck_store *s = open_at(&env, true, "big.bin");
     struct ck_buf b, log;
     struct ck_err err;
@@ -352,7 +321,7 @@ START_TEST(test_get_resumes_after_stall)
 {
     struct ck_store_env env;
     test_env(&env);
-    set_plan("stall=4@5000");
+    tu_fault_plan(T.proxy_port, "stall=4@5000");
     struct ck_store *s = open_at(&env, true, "big.bin");
     struct ck_buf b, log;
     struct ck_err err;
@@ -372,7 +341,7 @@ START_TEST(test_retry_after_is_honoured)
     struct ck_store_env env;
     test_env(&env);
     env.retry.max_delay_s = 0.6; /* Retry-After: 1 is honoured up to this */
-    set_plan("retry-after=1");
+    tu_fault_plan(T.proxy_port, "retry-after=1");
     struct ck_store *s = open_at(&env, true, "big.bin");
     struct ck_buf b;
     struct ck_err err;
@@ -392,7 +361,7 @@ START_TEST(test_put_retried_after_5xx)
 {
     struct ck_store_env env;
     test_env(&env);
-    set_plan("status=503,status=500");
+    tu_fault_plan(T.proxy_port, "status=503,status=500");
     struct ck_store *s = open_at(&env, true, "put/retried.bin");
     struct ck_err err;
     unsigned passes = 0;
@@ -420,7 +389,7 @@ START_TEST(test_wrong_range_refused)
 {
     struct ck_store_env env;
     test_env(&env);
-    set_plan("shift=7");
+    tu_fault_plan(T.proxy_port, "shift=7");
     struct ck_store *s = open_at(&env, true, "big.bin");
     struct ck_buf b;
     struct ck_err err;
@@ -437,7 +406,7 @@ START_TEST(test_full_reply_to_range_is_cut_to_the_range)
 {
     struct ck_store_env env;
     test_env(&env);
-    set_plan("norange,norange");
+    tu_fault_plan(T.proxy_port, "norange,norange");
     struct ck_store *s = open_at(&env, true, "big.bin");
     struct ck_buf b;
     struct ck_err err;
@@ -458,7 +427,7 @@ START_TEST(test_head_refused_falls_back_to_range)
     struct ck_store *s = open_at(&env, true, "big.bin");
     struct ck_store_info info;
     struct ck_err err;
-    set_plan("status=405");
+    tu_fault_plan(T.proxy_port, "status=405");
     ck_assert_msg(ck_store_head(s, &info, &err) == CK_OK, "%s", err.msg);
     ck_assert(info.exists);
     ck_assert_uint_eq(info.size, BIG_SIZE);
@@ -470,7 +439,7 @@ START_TEST(test_head_refused_falls_back_to_range)
     ck_store_close(s);
 
     s = open_at(&env, true, "no/such/object");
-    set_plan("status=403");
+    tu_fault_plan(T.proxy_port, "status=403");
     ck_assert_int_eq(ck_store_head(s, &info, &err), CK_OK);
     ck_assert(!info.exists);
     ck_store_close(s);
@@ -483,9 +452,9 @@ START_TEST(test_head_fallback_on_empty_object)
     test_env(&env);
     struct ck_store *s = open_at(&env, true, "empty/obj");
     struct ck_err err;
-    set_plan("");
+    tu_fault_plan(T.proxy_port, "");
     ck_assert_msg(put_bytes(s, "", 0, &err) == CK_OK, "%s", err.msg);
-    set_plan("status=403");
+    tu_fault_plan(T.proxy_port, "status=403");
     struct ck_store_info info;
     ck_assert_msg(ck_store_head(s, &info, &err) == CK_OK, "%s", err.msg);
     ck_assert(info.exists);
@@ -505,7 +474,7 @@ START_TEST(test_put_403_keeps_old_object)
     ck_assert_msg(put_bytes(direct, "old", 3, &err) == CK_OK, "%s", err.msg);
     ck_store_close(direct);
 
-    set_plan("status=403");
+    tu_fault_plan(T.proxy_port, "status=403");
     struct ck_store *s = open_at(&env, true, "perm/obj?X-Amz-Signature=SECRET&sig=SECRET");
     ck_assert_int_eq(put_bytes(s, "new contents", 12, &err), CK_EAUTH);
     char want[200];
@@ -530,7 +499,7 @@ START_TEST(test_put_500_forever_gives_up)
     ck_assert_msg(put_bytes(direct, "old", 3, &err) == CK_OK, "%s", err.msg);
     ck_store_close(direct);
 
-    set_plan("status=500*inf");
+    tu_fault_plan(T.proxy_port, "status=500*inf");
     struct ck_store *s = open_at(&env, true, "perm/obj500");
     unsigned passes = 0;
     ck_assert_int_eq(put_passes(s, T.big, 100000, &passes, &err), CK_ENET);
@@ -549,7 +518,7 @@ START_TEST(test_get_403_not_retried)
 {
     struct ck_store_env env;
     test_env(&env);
-    set_plan("status=403*inf");
+    tu_fault_plan(T.proxy_port, "status=403*inf");
     struct ck_store *s = open_at(&env, true, "big.bin");
     struct ck_buf b, log;
     struct ck_err err;
@@ -591,7 +560,7 @@ START_TEST(test_no_secret_in_logs)
 
     struct ck_store_env env;
     test_env(&env);
-    set_plan("status=503,reset@1000");
+    tu_fault_plan(T.proxy_port, "status=503,reset@1000");
     struct ck_store *s = open_at(&env, true, "big.bin?X-Amz-Signature=SECRET");
     struct ck_buf b;
     struct ck_err err;
@@ -1313,7 +1282,7 @@ END_TEST
  * (CK_ETIMEDOUT, ETIMEDOUT at the mount), not a plain network failure. */
 START_TEST(test_http_stalls_to_the_end_are_a_timeout)
 {
-    set_plan("stall=20@100*inf");
+    tu_fault_plan(T.proxy_port, "stall=20@100*inf");
     char url[128];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/big.bin", T.proxy_port);
     struct ck_http_request req;
@@ -1325,7 +1294,7 @@ START_TEST(test_http_stalls_to_the_end_are_a_timeout)
     req.retry.max_attempts = 2;
     req.retry.base_delay_s = 0.01;
     ck_assert_int_eq(ck_http_perform(&req, &resp, &err), CK_ETIMEDOUT);
-    control(CK_HTTP_PUT, "release", "", NULL);
+    tu_http_call(CK_HTTP_PUT, T.proxy_port, "/__fault/release", "", NULL, NULL);
     ck_assert_msg(strstr(err.msg, "no progress for 1 s") && strstr(err.msg, "gave up after 2"),
                   "%s", err.msg);
 }
@@ -1342,7 +1311,7 @@ static void *set_after(void *arg)
  * timeout far away) within about a second. */
 START_TEST(test_http_cancel_cuts_a_stalled_transfer)
 {
-    set_plan("stall=20@5000");
+    tu_fault_plan(T.proxy_port, "stall=20@5000");
     char url[128];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/big.bin", T.proxy_port);
     atomic_bool cancel;
@@ -1360,25 +1329,13 @@ START_TEST(test_http_cancel_cuts_a_stalled_transfer)
     ck_assert_int_eq(ck_http_perform(&req, &resp, &err), CK_ECANCELED);
     double took = ck_now() - t0;
     pthread_join(t, NULL);
-    control(CK_HTTP_PUT, "release", "", NULL);
+    tu_http_call(CK_HTTP_PUT, T.proxy_port, "/__fault/release", "", NULL, NULL);
     ck_assert_msg(took < 2.0, "took %.2f s", took);
     ck_assert_msg(strstr(err.msg, "cancelled"), "%s", err.msg);
 }
 END_TEST
 
 /* ---- servers ------------------------------------------------------------------------ */
-
-static int run_tool(const char *verb, char *out, size_t outsz)
-{
-    char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "'%s/nginx-dav' %s '%s/ngx'", T.tools, verb, T.dir);
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return -1;
-    if (out && !fgets(out, (int)outsz, p))
-        out[0] = '\0';
-    return pclose(p);
-}
 
 static bool write_big(void)
 {
@@ -1399,73 +1356,33 @@ static bool write_big(void)
     return ok && chmod(path, 0644) == 0;
 }
 
-/* Starts faultproxy.py in front of nginx and reads its port from its stdout. */
-static bool start_proxy(void)
-{
-    int fds[2];
-    if (pipe(fds) != 0)
-        return false;
-    char script[600], upstream[16], logp[300];
-    snprintf(script, sizeof(script), "%s/faultproxy.py", T.tools);
-    snprintf(upstream, sizeof(upstream), "%d", T.nginx_port);
-    snprintf(logp, sizeof(logp), "%s/proxy.log", T.dir);
-    T.proxy_pid = fork();
-    if (T.proxy_pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the test */
-        dup2(fds[1], 1);
-        close(fds[0]);
-        execlp("python3", "python3", script, "--upstream", upstream, "--log", logp, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    char line[32] = "";
-    FILE *f = fdopen(fds[0], "r");
-    bool ok = T.proxy_pid > 0 && f && fgets(line, sizeof(line), f);
-    if (f)
-        fclose(f);
-    T.proxy_port = ok ? atoi(line) : 0;
-    return T.proxy_port > 0;
-}
-
 static bool start_servers(void)
 {
-    const char *tools = getenv("CK_TEST_TOOLS");
-    char here[512];
-    snprintf(here, sizeof(here), "%s", __FILE__);
-    snprintf(T.tools, sizeof(T.tools), "%s", tools ? tools : dirname(here));
-    if (!tools) /* run by hand: tests/unit/../tools */
-        strncat(T.tools, "/../tools", sizeof(T.tools) - strlen(T.tools) - 1);
+    tu_tools(T.tools, sizeof(T.tools));
     snprintf(T.dir, sizeof(T.dir), "/tmp/ck-store-http-XXXXXX");
     if (!mkdtemp(T.dir))
         return false;
-    char port[32] = "";
-    if (run_tool("start", port, sizeof(port)) != 0 || atoi(port) <= 0) {
-        fprintf(stderr, "test_store_http: nginx-dav start failed (tools: %s)\n", T.tools);
+    char dir[300], logp[300];
+    snprintf(dir, sizeof(dir), "%s/ngx", T.dir);
+    if (!tu_tool_start(&T.nginx, "nginx-dav", dir, NULL))
         return false;
-    }
-    T.nginx_port = atoi(port);
-    if (!write_big() || !start_proxy()) {
+    T.nginx_port = T.nginx.port;
+    snprintf(logp, sizeof(logp), "%s/proxy.log", T.dir);
+    if (write_big())
+        T.proxy_port = tu_faultproxy(T.nginx_port, logp, &T.proxy_pid);
+    if (T.proxy_port <= 0)
         fprintf(stderr, "test_store_http: test data or faultproxy failed\n");
-        return false;
-    }
-    return true;
+    return T.proxy_port > 0;
 }
 
 static void stop_servers(bool keep)
 {
-    if (T.proxy_pid > 0) {
-        kill(T.proxy_pid, SIGTERM);
-        waitpid(T.proxy_pid, NULL, 0);
-    }
-    if (T.dir[0]) {
-        run_tool("stop", NULL, 0);
-        char cmd[400];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", T.dir);
-        if (keep)
-            fprintf(stderr, "test_store_http: failures; logs kept in %s\n", T.dir);
-        else if (system(cmd) != 0)
-            fprintf(stderr, "test_store_http: could not remove %s\n", T.dir);
-    }
+    tu_stop_pid(T.proxy_pid);
+    tu_tool_stop(&T.nginx);
+    if (T.dir[0] && keep)
+        fprintf(stderr, "test_store_http: failures; logs kept in %s\n", T.dir);
+    else if (T.dir[0])
+        tu_rmdir(T.dir);
     free(T.big);
 }
 
@@ -1510,20 +1427,5 @@ static Suite *store_http_suite(void)
 
 int main(void)
 {
-    struct ck_err err;
-    if (ck_http_global_init(&err) != CK_OK) {
-        fprintf(stderr, "%s\n", err.msg);
-        return 1;
-    }
-    int failed = 1;
-    if (start_servers()) {
-        SRunner *sr = srunner_create(store_http_suite());
-        srunner_set_fork_status(sr, CK_FORK);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-    }
-    stop_servers(failed != 0);
-    ck_http_global_cleanup();
-    return failed != 0;
+    return tu_store_main(store_http_suite, start_servers, stop_servers);
 }

@@ -28,6 +28,7 @@
 #include "store/s3_xml.h"
 #include "store/store.h"
 #include "store/uri.h"
+#include "store_testutil.h"
 #include "util/buf.h"
 
 #define BUCKET "ckb"
@@ -37,6 +38,7 @@
 static struct {
     char dir[256];
     char tools[512];
+    struct tu_server moto;
     int moto_port;
     int proxy_port;
     pid_t proxy_pid;
@@ -45,22 +47,6 @@ static struct {
 } T;
 
 /* ---- helpers ------------------------------------------------------------------------ */
-
-static ck_rc buf_sink_write(void *ctx, const void *p, size_t n, struct ck_err *err)
-{
-    return ck_buf_append(ctx, p, n) ? ck_fail(err, CK_ENOMEM, "test buffer full") : CK_OK;
-}
-
-static void test_env(struct ck_store_env *env)
-{
-    ck_store_env_default(env);
-    env->retry.max_attempts = 4;
-    env->retry.base_delay_s = 0.01;
-    env->retry.max_delay_s = 0.05;
-    env->retry.deadline_s = 30;
-    env->stall_timeout_s = 2;
-    env->connect_timeout_s = 2;
-}
 
 /* Credentials and endpoint for the stores a test opens (via the proxy or straight). */
 static void use_moto(bool via_proxy, const char *akid, const char *secret)
@@ -88,48 +74,9 @@ static struct ck_store *open_key(const struct ck_store_env *env, const char *key
     return s;
 }
 
-static char *pattern(size_t n, uint64_t seed)
-{
-    char *p = malloc(n);
-    ck_assert_ptr_nonnull(p);
-    uint64_t x = seed | 1;
-    for (size_t i = 0; i < n; i++) {
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        p[i] = (char)(x >> 24);
-    }
-    return p;
-}
-
-/* An upload of data with opts (NULL: defaults), written in pieces as the pipeline does. */
-static ck_rc put_with(struct ck_store *s, const struct ck_put_opts *opts, const void *data,
-                      size_t len, struct ck_err *err)
-{
-    struct ck_store_upload *u;
-    ck_rc rc = ck_store_put_begin(s, opts, &u, err);
-    if (rc)
-        return rc;
-    const size_t chunk = 1 << 20; /* what the save pipeline hands over, roughly */
-    for (size_t off = 0; off < len && rc == CK_OK; off += chunk)
-        rc = ck_store_put_write(u, (const char *)data + off, len - off < chunk ? len - off : chunk,
-                                err);
-    if (rc) {
-        ck_store_put_abort(u);
-        return rc;
-    }
-    return ck_store_put_commit(u, err);
-}
-
 static ck_rc put_bytes(struct ck_store *s, const void *data, size_t len, struct ck_err *err)
 {
-    return put_with(s, NULL, data, len, err);
-}
-
-static ck_rc get_into(struct ck_store *s, uint64_t off, uint64_t len, struct ck_buf *out,
-                      struct ck_err *err)
-{
-    struct ck_sink sink = {buf_sink_write, out};
-    ck_buf_init(out, 64u << 20);
-    return ck_store_get(s, off, len, &sink, err);
+    return tu_put_pass(s, NULL, data, len, err);
 }
 
 /* Runs tests/tools/s3util.py against moto directly; its first output line into out. */
@@ -183,49 +130,12 @@ static void wait_for_open_uploads(int n)
 }
 
 /* A request to the proxy's control endpoint; the reply body goes to out if not NULL. */
-static void control(enum ck_http_method m, const char *what, const char *body, struct ck_buf *out)
-{
-    char url[128];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/__fault/%s", T.proxy_port, what);
-    struct ck_http_request req;
-    struct ck_http_response resp;
-    struct ck_err err;
-    struct ck_sink sink = {buf_sink_write, out};
-    ck_http_request_init(&req);
-    req.method = m;
-    req.url = req.display_url = url;
-    req.body_mem = body;
-    req.body_len = body ? strlen(body) : 0;
-    req.sink = out ? &sink : NULL;
-    req.retry.max_attempts = 1;
-    if (out)
-        ck_buf_init(out, 1 << 20);
-    ck_assert_msg(ck_http_perform(&req, &resp, &err) == CK_OK, "%s", err.msg);
-}
-
-static void set_plan(const char *plan)
-{
-    control(CK_HTTP_PUT, "reset", "", NULL);
-    control(CK_HTTP_PUT, "plan", plan, NULL);
-}
-
-/* Counts logged requests whose JSON line contains needle. */
-static int log_count(const char *needle)
-{
-    struct ck_buf log;
-    control(CK_HTTP_GET, "log", NULL, &log);
-    int n = 0;
-    for (const char *p = log.data; p && (p = strstr(p, needle)); p++)
-        n++;
-    ck_buf_free(&log);
-    return n;
-}
-
 /* The most part uploads (PUT ...?partNumber) the proxy saw running at the same time. */
 static int max_parts_in_flight(void)
 {
     struct ck_buf log;
-    control(CK_HTTP_GET, "log", NULL, &log);
+    ck_assert_int_eq(tu_http_call(CK_HTTP_GET, T.proxy_port, "/__fault/log", NULL, NULL, &log),
+                     200);
     double t0[256], t1[256];
     int n = 0, best = 0;
     for (char *line = log.data; line && *line && n < 256;) {
@@ -481,10 +391,10 @@ START_TEST(test_put_get_small)
 {
     use_moto(false, T.akid, T.secret);
     struct ck_store_env env;
-    test_env(&env);
+    tu_store_env(&env);
     struct ck_store *s = open_key(&env, "small/obj");
     struct ck_err err;
-    char *data = pattern(100000, 1);
+    char *data = tu_pattern(100000, 1);
     ck_assert_msg(put_bytes(s, data, 100000, &err) == CK_OK, "%s", err.msg);
     struct ck_store_info info;
     ck_assert_msg(ck_store_head(s, &info, &err) == CK_OK, "%s", err.msg);
@@ -492,18 +402,18 @@ START_TEST(test_put_get_small)
     ck_assert_uint_eq(info.size, 100000);
     ck_assert(info.etag[0]);
     struct ck_buf b;
-    ck_assert_msg(get_into(s, 0, CK_STORE_TO_END, &b, &err) == CK_OK, "%s", err.msg);
+    ck_assert_msg(tu_get(s, 0, CK_STORE_TO_END, &b, &err) == CK_OK, "%s", err.msg);
     ck_assert_uint_eq(b.len, 100000);
     ck_assert(memcmp(b.data, data, 100000) == 0);
     ck_buf_free(&b);
-    ck_assert_msg(get_into(s, 777, 4321, &b, &err) == CK_OK, "%s", err.msg);
+    ck_assert_msg(tu_get(s, 777, 4321, &b, &err) == CK_OK, "%s", err.msg);
     ck_assert_uint_eq(b.len, 4321);
     ck_assert(memcmp(b.data, data + 777, 4321) == 0);
     ck_buf_free(&b);
-    ck_assert_msg(get_into(s, 100000, CK_STORE_TO_END, &b, &err) == CK_OK, "%s", err.msg);
+    ck_assert_msg(tu_get(s, 100000, CK_STORE_TO_END, &b, &err) == CK_OK, "%s", err.msg);
     ck_assert_uint_eq(b.len, 0);
     ck_buf_free(&b);
-    ck_assert_int_eq(get_into(s, 99990, 100, &b, &err), CK_ECORRUPT);
+    ck_assert_int_eq(tu_get(s, 99990, 100, &b, &err), CK_ECORRUPT);
     ck_buf_free(&b);
     expect_object("small/obj", data, 100000);
     /* An empty object is one PUT too. */
@@ -519,14 +429,14 @@ START_TEST(test_missing_key)
 {
     use_moto(false, T.akid, T.secret);
     struct ck_store_env env;
-    test_env(&env);
+    tu_store_env(&env);
     struct ck_store *s = open_key(&env, "no/such/key");
     struct ck_err err;
     struct ck_store_info info;
     ck_assert_msg(ck_store_head(s, &info, &err) == CK_OK, "%s", err.msg);
     ck_assert(!info.exists);
     struct ck_buf b;
-    ck_assert_int_eq(get_into(s, 0, CK_STORE_TO_END, &b, &err), CK_ENOTFOUND);
+    ck_assert_int_eq(tu_get(s, 0, CK_STORE_TO_END, &b, &err), CK_ENOTFOUND);
     ck_assert_msg(strstr(err.msg, "NoSuchKey"), "%s", err.msg);
     ck_buf_free(&b);
     ck_store_close(s);
@@ -540,7 +450,7 @@ START_TEST(test_wrong_secret_is_refused)
     wrong[0] = wrong[0] == 'A' ? 'B' : 'A';
     use_moto(false, T.akid, wrong);
     struct ck_store_env env;
-    test_env(&env);
+    tu_store_env(&env);
     struct ck_store *s = open_key(&env, "small/denied");
     struct ck_err err;
     ck_assert_int_eq(put_bytes(s, "hello", 5, &err), CK_EAUTH);
@@ -561,11 +471,11 @@ START_TEST(test_access_denied_names_code_and_message)
 {
     use_moto(false, T.denied_akid, T.denied_secret);
     struct ck_store_env env;
-    test_env(&env);
+    tu_store_env(&env);
     struct ck_store *s = open_key(&env, "small/obj");
     struct ck_err err;
     struct ck_buf b;
-    ck_assert_int_eq(get_into(s, 0, CK_STORE_TO_END, &b, &err), CK_EAUTH);
+    ck_assert_int_eq(tu_get(s, 0, CK_STORE_TO_END, &b, &err), CK_EAUTH);
     ck_assert_msg(strstr(err.msg, "GET s3://ckb/small/obj: HTTP 403 AccessDenied: Access Denied"),
                   "%s", err.msg);
     ck_buf_free(&b);
@@ -581,12 +491,12 @@ static char *multipart(const char *key, const char *plan, size_t size, int attem
     use_moto(true, T.akid, T.secret);
     setenv("CKPTFS_S3_PART_SIZE", "5M", 1);
     setenv("CKPTFS_S3_CONCURRENCY", "4", 1);
-    set_plan(plan);
+    tu_fault_plan(T.proxy_port, plan);
     struct ck_store_env env;
-    test_env(&env);
+    tu_store_env(&env);
     env.retry.max_attempts = attempts;
     struct ck_store *s = open_key(&env, key);
-    char *data = pattern(size, (uint64_t)size ^ (uint64_t)strlen(plan));
+    char *data = tu_pattern(size, (uint64_t)size ^ (uint64_t)strlen(plan));
     ck_rc rc = put_bytes(s, data, size, err);
     ck_assert_msg(rc == want_rc, "rc %d: %s", rc, err->msg);
     ck_store_close(s);
@@ -598,22 +508,25 @@ START_TEST(test_multipart_round_trip)
     struct ck_err err;
     size_t size = 30 * MiB + 12345;
     char *data = multipart("big/obj", "", size, 4, CK_OK, &err);
-    ck_assert_int_eq(log_count("uploads="), 0); /* the query string is not logged... */
-    ck_assert_int_eq(log_count("\"POST\""), 2); /* ...but Create and Complete are there */
-    ck_assert_int_eq(log_count("\"PUT\""), 7);  /* 6 full parts and the rest */
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "uploads="),
+                     0); /* the query string is not logged... */
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"POST\""),
+                     2); /* ...but Create and Complete are there */
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"PUT\""),
+                     7); /* 6 full parts and the rest */
     int inflight = max_parts_in_flight();
     ck_assert_msg(inflight >= 2, "at most %d parts in flight", inflight);
     expect_object("big/obj", data, size);
     /* Read it back through the store: whole, and a range across a part boundary. */
     struct ck_store_env env;
-    test_env(&env);
+    tu_store_env(&env);
     struct ck_store *s = open_key(&env, "big/obj");
     struct ck_buf b;
-    ck_assert_msg(get_into(s, 0, CK_STORE_TO_END, &b, &err) == CK_OK, "%s", err.msg);
+    ck_assert_msg(tu_get(s, 0, CK_STORE_TO_END, &b, &err) == CK_OK, "%s", err.msg);
     ck_assert_uint_eq(b.len, size);
     ck_assert(memcmp(b.data, data, size) == 0);
     ck_buf_free(&b);
-    ck_assert_msg(get_into(s, 5 * MiB - 10, 20, &b, &err) == CK_OK, "%s", err.msg);
+    ck_assert_msg(tu_get(s, 5 * MiB - 10, 20, &b, &err) == CK_OK, "%s", err.msg);
     ck_assert(memcmp(b.data, data + 5 * MiB - 10, 20) == 0);
     ck_buf_free(&b);
     ck_store_close(s);
@@ -636,21 +549,22 @@ START_TEST(test_multipart_survives_transient_faults)
         multipart("big/faults", "pass,status=503,slowdown,status=500,reqtimeout,pass*4,error200",
                   size, 5, CK_OK, &err);
     expect_object("big/faults", data, size);
-    ck_assert_int_eq(log_count("\"action\": \"error200\""), 1);
-    ck_assert_int_eq(log_count("\"PUT\""), 8); /* 4 parts + 4 retried alone, no restart */
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"action\": \"error200\""), 1);
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"PUT\""),
+                     8); /* 4 parts + 4 retried alone, no restart */
     ck_assert_int_eq(open_uploads(), 0);
     /* GETs through faults: reset and truncation mid-body, a 503 and a SlowDown. */
-    set_plan("reset@100000,status=503,truncate@2000000,slowdown");
+    tu_fault_plan(T.proxy_port, "reset@100000,status=503,truncate@2000000,slowdown");
     struct ck_store_env env;
-    test_env(&env);
+    tu_store_env(&env);
     env.retry.max_attempts = 6;
     struct ck_store *s = open_key(&env, "big/faults");
     struct ck_buf b;
-    ck_assert_msg(get_into(s, 0, CK_STORE_TO_END, &b, &err) == CK_OK, "%s", err.msg);
+    ck_assert_msg(tu_get(s, 0, CK_STORE_TO_END, &b, &err) == CK_OK, "%s", err.msg);
     ck_assert_uint_eq(b.len, size);
     ck_assert(memcmp(b.data, data, size) == 0);
     ck_buf_free(&b);
-    ck_assert_int_eq(log_count("\"GET\""), 5);
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"GET\""), 5);
     ck_store_close(s);
     free(data);
 }
@@ -661,7 +575,7 @@ START_TEST(test_failed_multipart_keeps_old_object)
     struct ck_err err;
     use_moto(false, T.akid, T.secret);
     struct ck_store_env env;
-    test_env(&env);
+    tu_store_env(&env);
     struct ck_store *s = open_key(&env, "big/keep");
     ck_assert_msg(put_bytes(s, "old object", 10, &err) == CK_OK, "%s", err.msg);
     ck_store_close(s);
@@ -670,14 +584,14 @@ START_TEST(test_failed_multipart_keeps_old_object)
     setenv("CKPTFS_S3_CONCURRENCY", "1", 1);
     use_moto(true, T.akid, T.secret);
     setenv("CKPTFS_S3_PART_SIZE", "5M", 1);
-    set_plan("pass*2,status=500*4");
+    tu_fault_plan(T.proxy_port, "pass*2,status=500*4");
     s = open_key(&env, "big/keep");
-    char *data = pattern(12 * MiB, 5);
+    char *data = tu_pattern(12 * MiB, 5);
     ck_assert_int_eq(put_bytes(s, data, 12 * MiB, &err), CK_ENET);
     ck_assert_msg(strstr(err.msg, "part 2") && strstr(err.msg, "gave up after 4 attempts"), "%s",
                   err.msg);
     ck_store_close(s);
-    ck_assert_int_eq(log_count("\"DELETE\""), 1);
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"DELETE\""), 1);
     expect_object("big/keep", "old object", 10);
     ck_assert_int_eq(open_uploads(), 0);
     free(data);
@@ -691,7 +605,7 @@ static void ambiguous_commit(const char *key, const char *plan, ck_rc want, bool
     struct ck_err err;
     use_moto(false, T.akid, T.secret);
     struct ck_store_env env;
-    test_env(&env);
+    tu_store_env(&env);
     struct ck_store *s = open_key(&env, key);
     ck_assert_msg(put_bytes(s, "old object", 10, &err) == CK_OK, "%s", err.msg);
     ck_store_close(s);
@@ -702,7 +616,7 @@ static void ambiguous_commit(const char *key, const char *plan, ck_rc want, bool
     else
         expect_object(key, "old object", 10);
     /* aborted only when the commit did not happen */
-    ck_assert_int_eq(log_count("\"DELETE\""), new_object ? 0 : 1);
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"DELETE\""), new_object ? 0 : 1);
     ck_assert_int_eq(open_uploads(), 0);
     free(data);
 }
@@ -724,7 +638,8 @@ START_TEST(test_complete_slow_is_not_cut)
 {
     /* 3 s of silence before the server even sees Complete, with a 2 s stall timeout. */
     ambiguous_commit("amb/slow", "pass*5,delay=3", CK_OK, true);
-    ck_assert_int_eq(log_count("\"POST\""), 2); /* Create and one Complete: no retry */
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"POST\""),
+                     2); /* Create and one Complete: no retry */
 }
 END_TEST
 
@@ -739,9 +654,9 @@ START_TEST(test_single_put_applied_reply_lost)
 {
     struct ck_err err;
     use_moto(true, T.akid, T.secret);
-    set_plan("after=500*4");
+    tu_fault_plan(T.proxy_port, "after=500*4");
     struct ck_store_env env;
-    test_env(&env);
+    tu_store_env(&env);
     struct ck_store *s = open_key(&env, "amb/single");
     ck_assert_msg(put_bytes(s, "small new object", 16, &err) == CK_OK, "%s", err.msg);
     ck_store_close(s);
@@ -755,12 +670,12 @@ START_TEST(test_put_abort_leaves_nothing)
     use_moto(false, T.akid, T.secret);
     setenv("CKPTFS_S3_PART_SIZE", "5M", 1);
     struct ck_store_env env;
-    test_env(&env);
+    tu_store_env(&env);
     struct ck_store *s = open_key(&env, "big/abort");
     ck_assert_msg(put_bytes(s, "old", 3, &err) == CK_OK, "%s", err.msg);
     struct ck_store_upload *u;
     ck_assert_int_eq(ck_store_put_begin(s, NULL, &u, &err), CK_OK);
-    char *data = pattern(12 * MiB, 9);
+    char *data = tu_pattern(12 * MiB, 9);
     ck_assert_msg(ck_store_put_write(u, data, 12 * MiB, &err) == CK_OK, "%s", err.msg);
     ck_assert_int_eq(open_uploads(), 1); /* parts are on their way */
     ck_store_put_abort(u);
@@ -776,19 +691,19 @@ START_TEST(test_permanent_403_fails_clearly)
     struct ck_err err;
     use_moto(true, T.akid, T.secret);
     setenv("CKPTFS_S3_PART_SIZE", "5M", 1);
-    set_plan("status=403*inf");
+    tu_fault_plan(T.proxy_port, "status=403*inf");
     struct ck_store_env env;
-    test_env(&env);
+    tu_store_env(&env);
     struct ck_store *s = open_key(&env, "big/forbidden");
-    char *data = pattern(12 * MiB, 3);
+    char *data = tu_pattern(12 * MiB, 3);
     ck_assert_int_eq(put_bytes(s, data, 12 * MiB, &err), CK_EAUTH);
     ck_assert_msg(strstr(err.msg, "HTTP 403") && strstr(err.msg, "CreateMultipartUpload"), "%s",
                   err.msg);
-    ck_assert_int_eq(log_count("\"path\""), 1); /* no retries of a 403 */
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"path\""), 1); /* no retries of a 403 */
     ck_assert_int_eq(put_bytes(s, "x", 1, &err), CK_EAUTH);
     ck_assert_msg(strstr(err.msg, "PUT s3://ckb/big/forbidden: HTTP 403"), "%s", err.msg);
     ck_store_close(s);
-    set_plan("");
+    tu_fault_plan(T.proxy_port, "");
     ck_assert_int_eq(open_uploads(), 0);
     free(data);
 }
@@ -797,9 +712,9 @@ END_TEST
 START_TEST(test_anonymous_requests_are_unsigned)
 {
     use_moto(true, T.akid, T.secret);
-    set_plan("");
+    tu_fault_plan(T.proxy_port, "");
     struct ck_store_env env;
-    test_env(&env);
+    tu_store_env(&env);
     env.no_sign_request = true;
     struct ck_store *s = open_key(&env, "small/obj");
     struct ck_err err;
@@ -815,15 +730,15 @@ END_TEST
 static ck_rc put_if_absent(struct ck_store *s, const void *data, size_t len, struct ck_err *err)
 {
     struct ck_put_opts o = {.size = CK_STORE_SIZE_UNKNOWN, .if_absent = true};
-    return put_with(s, &o, data, len, err);
+    return tu_put_pass(s, &o, data, len, err);
 }
 
 /* A store of key through the proxy (plan set), each request allowed 4 tries. */
 static struct ck_store *open_via_proxy(struct ck_store_env *env, const char *key, const char *plan)
 {
     use_moto(true, T.akid, T.secret);
-    set_plan(plan);
-    test_env(env);
+    tu_fault_plan(T.proxy_port, plan);
+    tu_store_env(env);
     return open_key(env, key);
 }
 
@@ -834,8 +749,9 @@ START_TEST(test_create_only_on_missing_key)
     struct ck_err err;
     ck_assert_msg(put_if_absent(s, "rank 0", 6, &err) == CK_OK, "%s", err.msg);
     expect_object("co/missing", "rank 0", 6);
-    ck_assert_int_eq(log_count("\"PUT\""), 1);
-    ck_assert_int_eq(log_count("\"GET\""), 0); /* no sweep: ListMultipartUploads is a GET */
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"PUT\""), 1);
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"GET\""),
+                     0); /* no sweep: ListMultipartUploads is a GET */
     ck_store_close(s);
 }
 END_TEST
@@ -846,32 +762,20 @@ START_TEST(test_create_only_on_existing_key)
     struct ck_store *s = open_via_proxy(&env, "co/exists", "");
     struct ck_err err;
     ck_assert_msg(put_bytes(s, "old object", 10, &err) == CK_OK, "%s", err.msg);
-    set_plan("");
+    tu_fault_plan(T.proxy_port, "");
     ck_assert_int_eq(put_if_absent(s, "rank 1", 6, &err), CK_EEXIST);
     ck_assert_str_eq(err.msg,
                      "PUT s3://ckb/co/exists: an object is already there (If-None-Match: *)");
     expect_object("co/exists", "old object", 10);
     /* The first reply was a 412: final at once, no retry, nothing read back. */
-    ck_assert_int_eq(log_count("\"PUT\""), 1);
-    ck_assert_int_eq(log_count("\"GET\""), 0);
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"PUT\""), 1);
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"GET\""), 0);
     /* Created create-only, then refused the same way. */
     ck_store_close(s);
     s = open_key(&env, "co/exists2");
     ck_assert_msg(put_if_absent(s, "first", 5, &err) == CK_OK, "%s", err.msg);
     ck_assert_int_eq(put_if_absent(s, "second", 6, &err), CK_EEXIST);
     expect_object("co/exists2", "first", 5);
-    ck_store_close(s);
-}
-END_TEST
-
-START_TEST(test_plain_put_still_overwrites)
-{
-    struct ck_store_env env;
-    struct ck_store *s = open_via_proxy(&env, "co/plain", "");
-    struct ck_err err;
-    ck_assert_msg(put_if_absent(s, "first", 5, &err) == CK_OK, "%s", err.msg);
-    ck_assert_msg(put_bytes(s, "overwritten", 11, &err) == CK_OK, "%s", err.msg);
-    expect_object("co/plain", "overwritten", 11);
     ck_store_close(s);
 }
 END_TEST
@@ -884,8 +788,8 @@ START_TEST(test_create_only_reply_lost_is_ours)
     struct ck_err err;
     ck_assert_msg(put_if_absent(s, "rank 2", 6, &err) == CK_OK, "%s", err.msg);
     expect_object("co/lost", "rank 2", 6);
-    ck_assert_int_eq(log_count("\"PUT\""), 2);
-    ck_assert_int_eq(log_count("\"GET\""), 1);
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"PUT\""), 2);
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"GET\""), 1);
     /* Applied, then 500s until the retries are spent: read back, ours. */
     ck_store_close(s);
     s = open_via_proxy(&env, "co/500", "after=500*4");
@@ -903,7 +807,7 @@ START_TEST(test_create_only_412_after_retry_is_not_success)
     struct ck_store *s = open_via_proxy(&env, "co/theirs", "");
     struct ck_err err;
     ck_assert_msg(put_bytes(s, "their claim", 11, &err) == CK_OK, "%s", err.msg);
-    set_plan("lost");
+    tu_fault_plan(T.proxy_port, "lost");
     ck_assert_int_eq(put_if_absent(s, "our claim", 9, &err), CK_EEXIST);
     ck_assert_msg(strstr(err.msg, "an object is already there (If-None-Match: *)"), "%s", err.msg);
     expect_object("co/theirs", "their claim", 11);
@@ -924,11 +828,11 @@ START_TEST(test_create_only_too_large_is_unsupported)
     setenv("CKPTFS_S3_PART_SIZE", "5M", 1);
     struct ck_store *s = open_via_proxy(&env, "co/large", "");
     struct ck_err err;
-    char *data = pattern(6 * MiB, 11);
+    char *data = tu_pattern(6 * MiB, 11);
     ck_assert_int_eq(put_if_absent(s, data, 6 * MiB, &err), CK_EUNSUPPORTED);
     ck_assert_msg(strstr(err.msg, "PUT s3://ckb/co/large: a create-only put of 6291456 bytes"),
                   "%s", err.msg);
-    ck_assert_int_eq(log_count("\"path\""), 0); /* nothing was sent */
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"path\""), 0); /* nothing was sent */
     ck_assert_int_eq(open_uploads(), 0);
     ck_store_close(s);
     free(data);
@@ -941,7 +845,7 @@ static ck_rc put_if_match(struct ck_store *s, const char *version, const void *d
                           struct ck_err *err)
 {
     struct ck_put_opts o = {.size = CK_STORE_SIZE_UNKNOWN, .if_match = version};
-    return put_with(s, &o, data, len, err);
+    return tu_put_pass(s, &o, data, len, err);
 }
 
 static void head_version(struct ck_store *s, char out[128])
@@ -988,10 +892,10 @@ START_TEST(test_conditional_replace_reply_lost_is_ours)
     ck_assert_msg(put_bytes(s, "gen 1", 5, &err) == CK_OK, "%s", err.msg);
     char v1[128];
     head_version(s, v1);
-    set_plan("lost");
+    tu_fault_plan(T.proxy_port, "lost");
     ck_assert_msg(put_if_match(s, v1, "gen 2", 5, &err) == CK_OK, "%s", err.msg);
     expect_object("cm/lost", "gen 2", 5);
-    ck_assert_int_eq(log_count("\"PUT\""), 2);
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"PUT\""), 2);
     ck_store_close(s);
 }
 END_TEST
@@ -1005,7 +909,7 @@ START_TEST(test_conditional_multipart_if_none_match)
     struct ck_store *s = open_via_proxy(&env, "cm/big", "");
     struct ck_err err;
     ck_assert_msg(put_bytes(s, "old object", 10, &err) == CK_OK, "%s", err.msg);
-    char *data = pattern(11 * MiB, 13);
+    char *data = tu_pattern(11 * MiB, 13);
     ck_assert_int_eq(put_if_match(s, "", data, 11 * MiB, &err), CK_EEXIST);
     ck_assert_msg(strstr(err.msg, "(If-None-Match: *)"), "%s", err.msg);
     expect_object("cm/big", "old object", 10);
@@ -1032,7 +936,7 @@ START_TEST(test_delete_object_and_open_uploads)
     struct ck_put_opts o = {.size = CK_STORE_SIZE_UNKNOWN};
     struct ck_store_upload *left;
     ck_assert_msg(ck_store_put_begin(s, &o, &left, &err) == CK_OK, "%s", err.msg);
-    char *data = pattern(11 * MiB, 17);
+    char *data = tu_pattern(11 * MiB, 17);
     ck_assert_msg(ck_store_put_write(left, data, 11 * MiB, &err) == CK_OK, "%s", err.msg);
     wait_for_open_uploads(1);
     struct ck_store *t = open_key(&env, "del/shard");
@@ -1111,7 +1015,7 @@ static int stub_puts(int port)
     struct ck_err err;
     struct ck_buf b;
     ck_buf_init(&b, 64);
-    struct ck_sink sink = {buf_sink_write, &b};
+    struct ck_sink sink = {tu_buf_sink_write, &b};
     ck_http_request_init(&req);
     req.url = req.display_url = url;
     req.sink = &sink;
@@ -1128,7 +1032,7 @@ static struct ck_store *open_stub(struct ck_store_env *env, int port, const char
     setenv("AWS_ENDPOINT_URL", url, 1);
     setenv("AWS_REGION", "us-east-1", 1);
     setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
-    test_env(env);
+    tu_store_env(env);
     env->no_sign_request = true;
     return open_key(env, key);
 }
@@ -1144,7 +1048,7 @@ START_TEST(test_create_only_conflict_is_sent_again)
     ck_assert_msg(put_if_absent(s, "winner", 6, &err) == CK_OK, "%s", err.msg);
     ck_assert_int_eq(stub_puts(port), 3);
     struct ck_buf b;
-    ck_assert_msg(get_into(s, 0, CK_STORE_TO_END, &b, &err) == CK_OK, "%s", err.msg);
+    ck_assert_msg(tu_get(s, 0, CK_STORE_TO_END, &b, &err) == CK_OK, "%s", err.msg);
     ck_assert_uint_eq(b.len, 6);
     ck_assert(memcmp(b.data, "winner", 6) == 0);
     ck_buf_free(&b);
@@ -1166,98 +1070,41 @@ END_TEST
 
 /* ---- servers ------------------------------------------------------------------------ */
 
-static bool read_moto_env(FILE *p)
-{
-    char line[512];
-    while (fgets(line, sizeof(line), p)) {
-        line[strcspn(line, "\n")] = '\0';
-        if (strncmp(line, "PORT=", 5) == 0)
-            T.moto_port = atoi(line + 5);
-        else if (strncmp(line, "AWS_ACCESS_KEY_ID=", 18) == 0)
-            snprintf(T.akid, sizeof(T.akid), "%.*s", (int)sizeof(T.akid) - 1, line + 18);
-        else if (strncmp(line, "AWS_SECRET_ACCESS_KEY=", 22) == 0)
-            snprintf(T.secret, sizeof(T.secret), "%.*s", (int)sizeof(T.secret) - 1, line + 22);
-    }
-    return T.moto_port > 0 && T.akid[0] && T.secret[0];
-}
-
-static bool start_proxy(void)
-{
-    int fds[2];
-    if (pipe(fds) != 0)
-        return false;
-    char script[600], upstream[16], logp[300];
-    snprintf(script, sizeof(script), "%s/faultproxy.py", T.tools);
-    snprintf(upstream, sizeof(upstream), "%d", T.moto_port);
-    snprintf(logp, sizeof(logp), "%s/proxy.log", T.dir);
-    T.proxy_pid = fork();
-    if (T.proxy_pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the test */
-        dup2(fds[1], 1);
-        close(fds[0]);
-        execlp("python3", "python3", script, "--upstream", upstream, "--log", logp, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    char line[32] = "";
-    FILE *f = fdopen(fds[0], "r");
-    bool ok = T.proxy_pid > 0 && f && fgets(line, sizeof(line), f);
-    if (f)
-        fclose(f);
-    T.proxy_port = ok ? atoi(line) : 0;
-    return T.proxy_port > 0;
-}
-
 static bool start_servers(void)
 {
-    const char *tools = getenv("CK_TEST_TOOLS");
-    char here[512], cmd[1200];
-    snprintf(here, sizeof(here), "%s", __FILE__);
-    snprintf(T.tools, sizeof(T.tools), "%s", tools ? tools : dirname(here));
-    if (!tools)
-        strncat(T.tools, "/../tools", sizeof(T.tools) - strlen(T.tools) - 1);
+    tu_tools(T.tools, sizeof(T.tools));
     snprintf(T.dir, sizeof(T.dir), "/tmp/ck-store-s3-XXXXXX");
     if (!mkdtemp(T.dir))
         return false;
-    snprintf(cmd, sizeof(cmd), "'%s/moto-s3' start '%s/moto' --auth", T.tools, T.dir);
-    FILE *p = popen(cmd, "r");
-    bool ok = p && read_moto_env(p);
-    if (p && pclose(p) != 0)
-        ok = false;
-    if (!ok) {
-        fprintf(stderr, "test_store_s3: moto-s3 start failed (is moto_server installed?)\n");
+    char dir[300], logp[300], keys[300];
+    snprintf(dir, sizeof(dir), "%s/moto", T.dir);
+    if (!tu_tool_start(&T.moto, "moto-s3", dir, "--auth"))
         return false;
-    }
-    char keys[300];
+    T.moto_port = T.moto.port;
+    snprintf(T.akid, sizeof(T.akid), "%s", T.moto.akid);
+    snprintf(T.secret, sizeof(T.secret), "%s", T.moto.secret);
     if (s3util(NULL, 0, "mkbucket " BUCKET) != 0 || s3util(keys, sizeof(keys), "mkuser nobody") ||
         sscanf(keys, "%127s %127s", T.denied_akid, T.denied_secret) != 2) {
         fprintf(stderr, "test_store_s3: setting up the bucket and users with boto3 failed\n");
         return false;
     }
-    if (!start_proxy()) {
+    snprintf(logp, sizeof(logp), "%s/proxy.log", T.dir);
+    T.proxy_port = tu_faultproxy(T.moto_port, logp, &T.proxy_pid);
+    if (T.proxy_port <= 0)
         fprintf(stderr, "test_store_s3: faultproxy failed\n");
-        return false;
-    }
-    return true;
+    return T.proxy_port > 0;
 }
 
 static void stop_servers(bool keep)
 {
-    if (T.proxy_pid > 0) {
-        kill(T.proxy_pid, SIGTERM);
-        waitpid(T.proxy_pid, NULL, 0);
-    }
-    if (T.dir[0]) {
-        char cmd[1200];
-        snprintf(cmd, sizeof(cmd), "'%s/moto-s3' stop '%s/moto'", T.tools, T.dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "test_store_s3: moto-s3 stop failed\n");
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", T.dir);
-        if (keep)
-            fprintf(stderr, "test_store_s3: failures; logs kept in %s\n", T.dir);
-        else if (system(cmd) != 0)
-            fprintf(stderr, "test_store_s3: could not remove %s\n", T.dir);
-    }
+    tu_stop_pid(T.proxy_pid);
+    tu_tool_stop(&T.moto);
+    if (!T.dir[0])
+        return;
+    if (keep)
+        fprintf(stderr, "test_store_s3: failures; logs kept in %s\n", T.dir);
+    else
+        tu_rmdir(T.dir);
 }
 
 static Suite *store_s3_suite(void)
@@ -1290,7 +1137,6 @@ static Suite *store_s3_suite(void)
     tcase_add_test(tc, test_anonymous_requests_are_unsigned);
     tcase_add_test(tc, test_create_only_on_missing_key);
     tcase_add_test(tc, test_create_only_on_existing_key);
-    tcase_add_test(tc, test_plain_put_still_overwrites);
     tcase_add_test(tc, test_create_only_reply_lost_is_ours);
     tcase_add_test(tc, test_create_only_412_after_retry_is_not_success);
     tcase_add_test(tc, test_create_only_too_large_is_unsupported);
@@ -1305,20 +1151,5 @@ static Suite *store_s3_suite(void)
 
 int main(void)
 {
-    struct ck_err err;
-    if (ck_http_global_init(&err) != CK_OK) {
-        fprintf(stderr, "%s\n", err.msg);
-        return 1;
-    }
-    int failed = 1;
-    if (start_servers()) {
-        SRunner *sr = srunner_create(store_s3_suite());
-        srunner_set_fork_status(sr, CK_FORK);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-    }
-    stop_servers(failed != 0);
-    ck_http_global_cleanup();
-    return failed != 0;
+    return tu_store_main(store_s3_suite, start_servers, stop_servers);
 }
