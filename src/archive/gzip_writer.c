@@ -45,6 +45,7 @@ struct ck_gzw {
     unsigned nworkers;
     uint64_t bytes_in;
     uint64_t bytes_out;
+    uint64_t cut_at;               /* a member ends at this input offset (ck_gzw_cut_at); 0: none */
     struct ck_gzw_member *members; /* owned */
     size_t nmembers, capmembers;
     bool failed;
@@ -239,12 +240,17 @@ ck_rc ck_gzw_write(struct ck_gzw *gz, const void *buf, size_t len, struct ck_err
         }
         size_t n = gz->opts.block_size - s->in_len;
         n = n < len ? n : len;
+        if (gz->cut_at > gz->bytes_in && gz->cut_at - gz->bytes_in < n)
+            n = (size_t)(gz->cut_at - gz->bytes_in);
         memcpy(s->in + s->in_len, p, n);
         s->in_len += n;
         gz->bytes_in += n;
         p += n;
         len -= n;
-        if (s->in_len == gz->opts.block_size) {
+        bool cut = gz->bytes_in == gz->cut_at;
+        if (cut)
+            gz->cut_at = 0;
+        if (s->in_len == gz->opts.block_size || cut) {
             ck_rc rc = submit_fill(gz, err);
             if (rc) {
                 gz->failed = true;
@@ -253,6 +259,27 @@ ck_rc ck_gzw_write(struct ck_gzw *gz, const void *buf, size_t len, struct ck_err
         }
     }
     return CK_OK;
+}
+
+ck_rc ck_gzw_cut_at(struct ck_gzw *gz, uint64_t in_off, struct ck_err *err)
+{
+    if (gz->failed || gz->finished)
+        return ck_fail(err, CK_EINVAL, "gzip writer: cut after %s",
+                       gz->failed ? "an error" : "finish");
+    if (in_off < gz->bytes_in || (gz->cut_at && gz->cut_at != in_off))
+        return ck_fail(err, CK_EINVAL, "gzip writer: a cut at %llu, input at %llu%s",
+                       (unsigned long long)in_off, (unsigned long long)gz->bytes_in,
+                       gz->cut_at ? ", another cut pending" : "");
+    if (in_off > gz->bytes_in) {
+        gz->cut_at = in_off;
+        return CK_OK;
+    }
+    struct slot *s = &gz->slots[gz->fill];
+    if (s->state != SLOT_FILLING || s->in_len == 0)
+        return CK_OK; /* a member starts here anyway */
+    ck_rc rc = submit_fill(gz, err);
+    gz->failed = rc != CK_OK;
+    return rc;
 }
 
 ck_rc ck_gzw_finish(struct ck_gzw *gz, struct ck_err *err)

@@ -2,8 +2,9 @@
  * gzip_writer.h - compresses a byte stream into a gzip stream pushed into a sink, on all
  * cores.
  *
- * The input is cut into blocks (CK_GZW_BLOCK by default); each block becomes one
- * independent gzip member (deflate_block.h), compressed by a pool of worker threads and
+ * The input is cut into blocks (CK_GZW_BLOCK by default, or shorter where the caller asks
+ * for a boundary: ck_gzw_cut_at); each block becomes one independent gzip member
+ * (deflate_block.h), compressed by a pool of worker threads and
  * written to the sink in order by the caller's thread. Memory is bounded: at most
  * 2 x threads blocks are in flight. The member table (where each block starts in the
  * input and in the output) is kept so that the caller can write a seek index after
@@ -45,6 +46,11 @@ ck_rc ck_gzw_new(const struct ck_codec *codec, const struct ck_sink *out, struct
 ck_rc ck_gzw_new_opts(const struct ck_gzw_opts *opts, const struct ck_sink *out, struct ck_gzw **gz,
                       struct ck_err *err);
 ck_rc ck_gzw_write(struct ck_gzw *gz, const void *buf, size_t len, struct ck_err *err);
+/* A member boundary at input offset in_off (at or after the bytes written so far): the
+ * member being filled ends there, short if need be, and the next byte starts a new one.
+ * At most one cut is pending at a time (CK_EINVAL otherwise). The save pipeline cuts
+ * around a large file's data so that its members depend on its bytes alone. */
+ck_rc ck_gzw_cut_at(struct ck_gzw *gz, uint64_t in_off, struct ck_err *err);
 ck_rc ck_gzw_finish(struct ck_gzw *gz, struct ck_err *err);
 void ck_gzw_free(struct ck_gzw *gz);
 

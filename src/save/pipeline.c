@@ -139,6 +139,26 @@ static const char *leave_out(void *ctx, const char *name)
     return ck_exclude_match(l->ex, name) ? "" : NULL;
 }
 
+/* pack's observe hook: the seek index's entry, and member boundaries around the data of
+ * a large regular file (docs/format.md "Member-aligned files"): its members then depend
+ * on its bytes alone, whatever comes before it in the tree. */
+struct observer {
+    struct ck_ix_builder *ix;
+    struct ck_gzw *gz;
+};
+
+static ck_rc observe(void *ctx, const struct ck_pack_entry *e, struct ck_err *err)
+{
+    struct observer *o = ctx;
+    ck_rc rc = ck_ix_builder_add(o->ix, e, err);
+    if (rc || !S_ISREG(e->mode) || e->segs || e->size < CK_SAVE_ALIGN_MIN)
+        return rc;
+    rc = ck_gzw_cut_at(o->gz, e->data_off, err);
+    if (!rc) /* the data padded to tar's 512-byte records */
+        rc = ck_gzw_cut_at(o->gz, e->data_off + ((e->size + 511) & ~(uint64_t)511), err);
+    return rc;
+}
+
 /* tar -> parallel gzip members -> store, then the seek index after the last member. */
 static ck_rc write_tar(int dirfd, struct ck_snap *snap, const struct ck_codec *codec,
                        const struct ck_exclude *ex, const struct ck_pack_trailer *trailer,
@@ -157,8 +177,9 @@ static ck_rc write_tar(int dirfd, struct ck_snap *snap, const struct ck_codec *c
     if (!rc) {
         struct counting_sink in = {ck_gzw_sink(gz), pr};
         struct ck_sink in_sink = {counting_in_write, &in};
-        struct ck_pack_opts po = {.observe = ck_ix_builder_add,
-                                  .observe_ctx = ix,
+        struct observer ob = {ix, gz};
+        struct ck_pack_opts po = {.observe = observe,
+                                  .observe_ctx = &ob,
                                   .trailer = trailer,
                                   .skipped = note_skipped,
                                   .skipped_ctx = res,

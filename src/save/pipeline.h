@@ -30,6 +30,10 @@
 #include "save/snapshot.h"
 #include "store/store.h"
 
+/* A regular file of at least this many bytes has its own gzip members: its data starts a
+ * member and the entry after it starts another (docs/format.md "Member-aligned files"). */
+#define CK_SAVE_ALIGN_MIN (1u << 20)
+
 /* Live counters of a running save, read by .status while it runs. */
 struct ck_save_progress {
     _Atomic uint64_t bytes_in;  /* local bytes archived so far */

@@ -179,6 +179,52 @@ START_TEST(test_write_after_finish_refused)
 }
 END_TEST
 
+/* Member boundaries where the caller asks (ck_gzw_cut_at): now, ahead of the input inside
+ * a write, and refused behind the input or over a pending one. */
+START_TEST(test_cut_at)
+{
+    const size_t n = 3 * CK_GZW_BLOCK + 5000;
+    unsigned char *data = malloc(n);
+    ck_assert_ptr_nonnull(data);
+    for (size_t i = 0; i < n; i++)
+        data[i] = (unsigned char)(i * 7 + i / 3);
+    struct ck_codec c;
+    ck_assert(ck_codec_parse("gzip-1", &c));
+    struct ck_buf out;
+    ck_buf_init(&out, (size_t)1 << 30);
+    struct ck_sink sink = {.write = t_buf_sink_write, .ctx = &out};
+    struct ck_gzw *gz;
+    struct ck_err err;
+    ck_assert_int_eq(ck_gzw_new(&c, &sink, &gz, &err), CK_OK);
+    ck_assert_int_eq(ck_gzw_write(gz, data, 100, &err), CK_OK);
+    ck_assert_int_eq(ck_gzw_cut_at(gz, 100, &err), CK_OK); /* now */
+    ck_assert_int_eq(ck_gzw_cut_at(gz, 100, &err), CK_OK); /* nothing since: no empty member */
+    ck_assert_int_eq(ck_gzw_cut_at(gz, 100 + 777, &err), CK_OK);     /* ahead */
+    ck_assert_int_eq(ck_gzw_cut_at(gz, 100 + 999, &err), CK_EINVAL); /* one pending */
+    ck_assert_int_eq(ck_gzw_write(gz, data + 100, n - 100, &err), CK_OK);
+    ck_assert_int_eq(ck_gzw_cut_at(gz, 5, &err), CK_EINVAL); /* behind the input */
+    ck_assert_int_eq(ck_gzw_finish(gz, &err), CK_OK);
+    size_t count;
+    const struct ck_gzw_member *m = ck_gzw_members(gz, &count);
+    ck_assert_uint_eq(count, 6); /* 100, 777, three full blocks, the rest */
+    ck_assert_uint_eq(m[0].in_len, 100);
+    ck_assert_uint_eq(m[1].in_off, 100);
+    ck_assert_uint_eq(m[1].in_len, 777);
+    ck_assert_uint_eq(m[2].in_off, 877);
+    ck_assert_uint_eq(m[2].in_len, CK_GZW_BLOCK);
+    uint64_t total = 0;
+    for (size_t i = 0; i < count; i++) {
+        ck_assert_uint_eq(m[i].in_off, total);
+        total += m[i].in_len;
+    }
+    ck_assert_uint_eq(total, n);
+    check_gunzip(&out, data, n);
+    ck_gzw_free(gz);
+    ck_buf_free(&out);
+    free(data);
+}
+END_TEST
+
 START_TEST(test_sink_adapter)
 {
     struct ck_codec c = {.kind = CK_CODEC_GZIP, .level = 6};
@@ -210,6 +256,7 @@ int main(void)
     tcase_add_test(tc, test_sink_error_propagates);
     tcase_add_test(tc, test_write_after_finish_refused);
     tcase_add_test(tc, test_sink_adapter);
+    tcase_add_test(tc, test_cut_at);
     suite_add_tcase(s, tc);
     return t_run_suite(s);
 }
