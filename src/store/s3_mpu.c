@@ -128,3 +128,52 @@ bool ck_mpu_copy_source(const char *bucket, const char *key, char *out, size_t c
     out[n] = '/';
     return ck_uri_encode(key, 1, out + n + 1, cap - n - 1) == CK_OK;
 }
+
+ck_rc ck_mpu_copy_object(struct ck_cloud *d, const struct ck_cloud *s, const char *header,
+                         const char *label, const char *query, struct ck_err *err)
+{
+    char source[3 * (222 + 1024) + 3];
+    if (!ck_mpu_copy_source(s->bucket, s->key, source, sizeof(source)))
+        return CK_EUNSUPPORTED; /* names too long to send as a header: stream instead */
+    struct ck_buf reply;
+    ck_buf_init(&reply, 64 * 1024);
+    struct ck_cloud_call c = {
+        .method = CK_HTTP_PUT,
+        .query = query,
+        .label = label,
+        .hdr = {{header, source}},
+        .reply_body = &reply,
+        .error_in_2xx = true,
+    };
+    struct ck_http_response resp;
+    ck_rc rc = ck_cloud_perform(d, &c, &resp, err);
+    ck_buf_free(&reply);
+    return rc;
+}
+
+ck_rc ck_mpu_up_begin(void *ctx, struct ck_err *err)
+{
+    struct ck_mpu_up *u = ctx;
+    return ck_mpu_initiate(&u->mpu, err);
+}
+
+void ck_mpu_up_abort(void *ctx)
+{
+    struct ck_mpu_up *u = ctx;
+    ck_mpu_abort(&u->mpu);
+    ck_mpu_sweep(&u->mpu);
+}
+
+ck_rc ck_mpu_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
+                       const struct ck_mpu_proto *proto,
+                       void (*adjust)(void *ctx, enum ck_mpu_step step, struct ck_cloud_call *c),
+                       const struct ck_part_ops *ops, size_t result_size,
+                       struct ck_store_upload **out, struct ck_err *err)
+{
+    struct ck_mpu_up *u;
+    ck_rc rc = ck_cloud_up_new(s, opts, sizeof(*u), (void **)&u, err);
+    if (rc)
+        return rc;
+    ck_mpu_init(&u->mpu, u->up.c, proto, adjust, u);
+    return ck_cloud_up_start(&u->up, ops, result_size, out, err);
+}

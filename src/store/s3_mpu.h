@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include "store/cloud.h"
+#include "store/part_upload.h"
 #include "store/s3_xml.h"
 
 enum ck_mpu_step {
@@ -92,5 +93,29 @@ void ck_mpu_sweep(struct ck_mpu *m);
  * x-goog-copy-source): "/BUCKET/KEY", URI-encoded ('/' in the key kept). False when it
  * does not fit in cap bytes (the caller streams the object instead). */
 bool ck_mpu_copy_source(const char *bucket, const char *key, char *out, size_t cap);
+
+/* A server-side copy of s's object to d's (S3 CopyObject, GCS's XML API copy): a PUT of
+ * d with header naming s (x-amz-copy-source, x-goog-copy-source). An <Error> in a 2xx
+ * reply is a failure; names too long for the header are CK_EUNSUPPORTED (the caller
+ * streams). The caller checks that both are on one endpoint. */
+ck_rc ck_mpu_copy_object(struct ck_cloud *d, const struct ck_cloud *s, const char *header,
+                         const char *label, const char *query, struct ck_err *err);
+
+/* An upload by this protocol: S3's and GCS's upload contexts (their put_begin). */
+struct ck_mpu_up {
+    struct ck_cloud_up up; /* first: part_upload.c frees the context */
+    struct ck_mpu mpu;     /* initiate, complete and abort */
+};
+
+/* part_upload.h ops both backends share: begin initiates; abort aborts, then sweeps. */
+ck_rc ck_mpu_up_begin(void *ctx, struct ck_err *err);
+void ck_mpu_up_abort(void *ctx);
+
+/* A backend's put_begin: its upload context (ck_mpu_up, adjust's ctx) with ops. */
+ck_rc ck_mpu_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
+                       const struct ck_mpu_proto *proto,
+                       void (*adjust)(void *ctx, enum ck_mpu_step step, struct ck_cloud_call *c),
+                       const struct ck_part_ops *ops, size_t result_size,
+                       struct ck_store_upload **out, struct ck_err *err);
 
 #endif

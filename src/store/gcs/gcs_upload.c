@@ -32,11 +32,6 @@
 #include "store/gcs/gcs.h"
 #include "store/s3_mpu.h"
 
-struct gcs_up {
-    struct ck_cloud_up up; /* first: part_upload.c frees the context */
-    struct ck_mpu mpu;     /* initiate, complete and abort (s3_mpu.c) */
-};
-
 struct part_result {
     char etag[128]; /* first: see ck_mpu_complete */
 };
@@ -65,21 +60,15 @@ static void set_generation(struct ck_cloud_call *c, const char *value)
  * replace's precondition. */
 static void mpu_adjust(void *ctx, enum ck_mpu_step step, struct ck_cloud_call *c)
 {
-    struct gcs_up *u = ctx;
+    struct ck_mpu_up *u = ctx;
     if (step == CK_MPU_COMPLETE)
         set_generation(c, cond_value(&u->up.cond));
-}
-
-static ck_rc begin(void *ctx, struct ck_err *err)
-{
-    struct gcs_up *u = ctx;
-    return ck_mpu_initiate(&u->mpu, err);
 }
 
 static ck_rc send_part(void *ctx, unsigned number, const char *data, size_t len, void *result,
                        const atomic_bool *cancel, struct ck_err *err)
 {
-    struct gcs_up *u = ctx;
+    struct ck_mpu_up *u = ctx;
     struct part_result *r = result;
     char query[sizeof(u->mpu.id_query) + 32], label[32], md5[CK_MD5_B64_LEN];
     snprintf(query, sizeof(query), "partNumber=%u&%s", number, u->mpu.id_query);
@@ -103,10 +92,10 @@ static ck_rc send_part(void *ctx, unsigned number, const char *data, size_t len,
     return rc;
 }
 
-/* Complete, then the sweep; on failure part_upload.c calls abort_remote next, which sweeps. */
+/* Complete, then the sweep; on failure part_upload.c calls ck_mpu_up_abort next, which sweeps. */
 static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err *err)
 {
-    struct gcs_up *u = ctx;
+    struct ck_mpu_up *u = ctx;
     ck_rc rc = ck_mpu_complete(&u->mpu, n, results, sizeof(struct part_result), 0, NULL, 0, err);
     if (rc && u->up.cond.on)
         rc = ck_cond_settle(u->up.store, &u->up.cond, true, NULL, false, rc, err);
@@ -115,18 +104,10 @@ static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err 
     return rc;
 }
 
-/* Abort, then the sweep. */
-static void abort_remote(void *ctx)
-{
-    struct gcs_up *u = ctx;
-    ck_mpu_abort(&u->mpu);
-    ck_mpu_sweep(&u->mpu);
-}
-
 /* The whole object in one PUT, then the sweep for leftovers of an interrupted save. */
 static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
 {
-    struct gcs_up *u = ctx;
+    struct ck_mpu_up *u = ctx;
     char md5[CK_MD5_B64_LEN];
     ck_md5_b64(data, len, md5);
     struct ck_cloud_call c = {
@@ -155,10 +136,10 @@ static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
 }
 
 static const struct ck_part_ops gcs_part_ops = {
-    .begin = begin,
+    .begin = ck_mpu_up_begin,
     .send = send_part,
     .complete = complete,
-    .abort = abort_remote,
+    .abort = ck_mpu_up_abort,
     .single = single,
     .free_ctx = free,
 };
@@ -172,10 +153,6 @@ ck_rc ck_gcs_delete(struct ck_store *s, struct ck_err *err)
 ck_rc ck_gcs_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
                        struct ck_store_upload **out, struct ck_err *err)
 {
-    struct gcs_up *u;
-    ck_rc rc = ck_cloud_up_new(s, opts, sizeof(*u), (void **)&u, err);
-    if (rc)
-        return rc;
-    ck_mpu_init(&u->mpu, u->up.c, &gcs_proto, mpu_adjust, u);
-    return ck_cloud_up_start(&u->up, &gcs_part_ops, sizeof(struct part_result), out, err);
+    return ck_mpu_put_begin(s, opts, &gcs_proto, mpu_adjust, &gcs_part_ops,
+                            sizeof(struct part_result), out, err);
 }

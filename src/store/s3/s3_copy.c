@@ -11,10 +11,8 @@
 
 #include "store/s3/s3.h"
 #include "store/s3_mpu.h"
-#include "util/buf.h"
 
-#define COPY_MAX  (5ull << 30) /* CopyObject's limit */
-#define REPLY_MAX (64 * 1024)
+#define COPY_MAX (5ull << 30) /* CopyObject's limit */
 
 static bool same_endpoint(const struct ck_cloud *ca, const struct ck_cloud *cb)
 {
@@ -35,20 +33,5 @@ ck_rc ck_s3_copy_from(struct ck_store *dst, struct ck_store *src, uint64_t size,
         return rc;
     if (!same_endpoint(d, s))
         return CK_EUNSUPPORTED;
-    char source[3 * (222 + 1024) + 3];
-    if (!ck_mpu_copy_source(s->bucket, s->key, source, sizeof(source)))
-        return CK_EUNSUPPORTED; /* names too long to send as a header: stream instead */
-    struct ck_buf reply;
-    ck_buf_init(&reply, REPLY_MAX);
-    struct ck_cloud_call c = {
-        .method = CK_HTTP_PUT,
-        .label = "(copy)",
-        .hdr = {{"x-amz-copy-source", source}},
-        .reply_body = &reply,
-        .error_in_2xx = true,
-    };
-    struct ck_http_response resp;
-    rc = ck_cloud_perform(d, &c, &resp, err);
-    ck_buf_free(&reply);
-    return rc;
+    return ck_mpu_copy_object(d, s, "x-amz-copy-source", "(copy)", NULL, err);
 }

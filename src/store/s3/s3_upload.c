@@ -62,11 +62,6 @@
 
 _Static_assert(CK_S3_MAX_PAR <= CK_PART_MAX_PAR, "S3 parallelism beyond part_upload's pool");
 
-struct s3_up {
-    struct ck_cloud_up up; /* first: part_upload.c frees the context */
-    struct ck_mpu mpu;
-};
-
 struct part_result {
     char etag[128]; /* first: see ck_mpu_complete */
     char sent_b64[48];
@@ -85,24 +80,18 @@ static const struct ck_mpu_proto s3_proto = {.labels = step_labels, .initiate_qu
  * checksums; CompleteMultipartUpload carries a conditional replace's precondition. */
 static void mpu_adjust(void *ctx, enum ck_mpu_step step, struct ck_cloud_call *c)
 {
-    struct s3_up *u = ctx;
+    struct ck_mpu_up *u = ctx;
     if (step == CK_MPU_INITIATE)
         c->hdr[0] = (struct ck_cloud_header){"x-amz-checksum-algorithm", "SHA256"};
     if (step == CK_MPU_COMPLETE)
         ck_cond_values(&u->up.cond, &c->if_match, &c->if_none_match);
 }
 
-static ck_rc begin(void *ctx, struct ck_err *err)
-{
-    struct s3_up *u = ctx;
-    return ck_mpu_initiate(&u->mpu, err);
-}
-
 /* UploadPart, its SHA-256 signed as the payload hash and sent as x-amz-checksum-sha256. */
 static ck_rc send_part(void *ctx, unsigned number, const char *data, size_t len, void *result,
                        const atomic_bool *cancel, struct ck_err *err)
 {
-    struct s3_up *u = ctx;
+    struct ck_mpu_up *u = ctx;
     struct part_result *r = result;
     char hex[CK_SHA256_HEX_LEN + 1], query[sizeof(u->mpu.id_query) + 32], label[32];
     ck_s3_sha256(data, len, hex, r->sent_b64);
@@ -143,7 +132,7 @@ static unsigned etag_parts(const char *etag)
 
 /* Every part has an ETag and the checksum it was sent with (part_upload.c has checked
  * that they are 1..n and hold every byte written). */
-static ck_rc verify_parts(const struct s3_up *u, unsigned n, const struct part_result *res,
+static ck_rc verify_parts(const struct ck_mpu_up *u, unsigned n, const struct part_result *res,
                           struct ck_err *err)
 {
     if (n == 0)
@@ -161,7 +150,7 @@ static ck_rc verify_parts(const struct s3_up *u, unsigned n, const struct part_r
 
 /* After a commit that failed: true if the key holds the object that commit would have
  * made (its ETag is want), so the commit was applied and its failure was only the reply's. */
-static bool commit_applied(struct s3_up *u, const char *want, const struct ck_err *failure)
+static bool commit_applied(struct ck_mpu_up *u, const char *want, const struct ck_err *failure)
 {
     struct ck_store_info info;
     struct ck_err herr;
@@ -192,10 +181,10 @@ static bool multipart_etag(unsigned n, const struct part_result *res, char *out)
 }
 
 /* Checks the parts, then CompleteMultipartUpload, whose multipart ETag "...-N" must name
- * the parts sent. On failure part_upload.c calls abort_remote next, which sweeps. */
+ * the parts sent. On failure part_upload.c calls ck_mpu_up_abort next, which sweeps. */
 static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err *err)
 {
-    struct s3_up *u = ctx;
+    struct ck_mpu_up *u = ctx;
     char etag[128] = "", want[CK_ETAG_MD5_MAX];
     ck_rc rc = verify_parts(u, n, results, err);
     if (rc)
@@ -224,14 +213,6 @@ static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err 
     return CK_OK;
 }
 
-/* AbortMultipartUpload, then the sweep. */
-static void abort_remote(void *ctx)
-{
-    struct s3_up *u = ctx;
-    ck_mpu_abort(&u->mpu);
-    ck_mpu_sweep(&u->mpu);
-}
-
 /* 409 ConditionalRequestConflict: another write of the key was in progress; ours was
  * not applied and may be sent again. */
 static bool conflict(ck_rc rc, const struct ck_http_response *resp)
@@ -241,7 +222,7 @@ static bool conflict(ck_rc rc, const struct ck_http_response *resp)
 
 /* The create-only PUT of c, sent again after a 409 conflict while the retry policy allows;
  * *attempts counts every request sent. */
-static ck_rc put_create(struct s3_up *u, const struct ck_cloud_call *c,
+static ck_rc put_create(struct ck_mpu_up *u, const struct ck_cloud_call *c,
                         struct ck_http_response *resp, unsigned *attempts, struct ck_err *err)
 {
     struct ck_retry_state st;
@@ -277,7 +258,7 @@ static struct ck_cloud_call single_call(const char *data, size_t len, const char
     };
 }
 
-static ck_rc single_create(struct s3_up *u, const char *data, size_t len, struct ck_err *err)
+static ck_rc single_create(struct ck_mpu_up *u, const char *data, size_t len, struct ck_err *err)
 {
     char hex[CK_SHA256_HEX_LEN + 1], b64[48];
     struct ck_cloud_call c = single_call(data, len, "*", hex, b64);
@@ -294,7 +275,7 @@ static ck_rc single_create(struct s3_up *u, const char *data, size_t len, struct
 /* The whole object in one PUT, then the sweep for leftovers of an interrupted save. */
 static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
 {
-    struct s3_up *u = ctx;
+    struct ck_mpu_up *u = ctx;
     if (u->up.if_absent)
         return single_create(u, data, len, err);
     char hex[CK_SHA256_HEX_LEN + 1], b64[48];
@@ -328,10 +309,10 @@ static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
 }
 
 static const struct ck_part_ops s3_part_ops = {
-    .begin = begin,
+    .begin = ck_mpu_up_begin,
     .send = send_part,
     .complete = complete,
-    .abort = abort_remote,
+    .abort = ck_mpu_up_abort,
     .single = single,
     .free_ctx = free,
 };
@@ -345,10 +326,6 @@ ck_rc ck_s3_delete(struct ck_store *s, struct ck_err *err)
 ck_rc ck_s3_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
                       struct ck_store_upload **out, struct ck_err *err)
 {
-    struct s3_up *u;
-    ck_rc rc = ck_cloud_up_new(s, opts, sizeof(*u), (void **)&u, err);
-    if (rc)
-        return rc;
-    ck_mpu_init(&u->mpu, u->up.c, &s3_proto, mpu_adjust, u);
-    return ck_cloud_up_start(&u->up, &s3_part_ops, sizeof(struct part_result), out, err);
+    return ck_mpu_put_begin(s, opts, &s3_proto, mpu_adjust, &s3_part_ops,
+                            sizeof(struct part_result), out, err);
 }
