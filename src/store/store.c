@@ -5,6 +5,7 @@
 #include "store/store.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "store/backend.h"
 #include "store/uri.h"
@@ -87,6 +88,61 @@ ck_rc ck_store_put_write(struct ck_store_upload *u, const void *buf, size_t len,
     if (rc == CK_OK)
         u->bytes += len;
     return rc;
+}
+
+/* The source's version now is the one the caller named ("" or NULL: any). */
+static ck_rc check_source(const struct ck_copy_src *src, struct ck_err *err)
+{
+    struct ck_store_info info;
+    ck_rc rc = ck_store_head(src->store, &info, err);
+    if (rc || !src->version || !src->version[0])
+        return rc;
+    const char *now = info.version[0] ? info.version : info.etag;
+    if (!info.exists || strcmp(now, src->version) != 0)
+        return ck_fail(err, CK_EEXIST, "copying from %s: the source changed (version %s, %s)",
+                       src->store->display_uri, src->version,
+                       info.exists ? "another one now" : "gone now");
+    return CK_OK;
+}
+
+/* The range read with get and written, the source's version checked before and after. */
+static ck_rc copy_through(struct ck_store_upload *u, const struct ck_copy_src *src,
+                          struct ck_err *err)
+{
+    uint64_t before = u->bytes;
+    struct ck_sink sink = ck_store_upload_sink(u);
+    ck_rc rc = check_source(src, err);
+    if (!rc && src->len > 0)
+        rc = ck_store_get(src->store, src->off, src->len, &sink, err);
+    if (!rc && u->bytes - before != src->len)
+        rc = ck_fail(err, CK_ECORRUPT, "GET %s: %llu bytes of a %llu-byte range",
+                     src->store->display_uri, (unsigned long long)(u->bytes - before),
+                     (unsigned long long)src->len);
+    if (!rc)
+        rc = check_source(src, err);
+    return rc;
+}
+
+ck_rc ck_store_put_copy(struct ck_store_upload *u, const struct ck_copy_src *src, bool *server_side,
+                        struct ck_err *err)
+{
+    *server_side = false;
+    const struct ck_store_ops *ops = u->store->ops;
+    if (src->len > 0 && ops->put_copy && src->store->ops == ops) {
+        struct ck_err tried;
+        ck_err_clear(&tried);
+        ck_rc rc = ops->put_copy(u, src, &tried);
+        if (rc == CK_OK) {
+            u->bytes += src->len;
+            *server_side = true;
+            return CK_OK;
+        }
+        if (rc != CK_EUNSUPPORTED) {
+            *err = tried;
+            return rc;
+        }
+    }
+    return copy_through(u, src, err);
 }
 
 ck_rc ck_store_put_commit(struct ck_store_upload *u, struct ck_err *err)

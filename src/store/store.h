@@ -51,6 +51,14 @@
  *     refusal after a retry) is settled by a head(): our own new object is success, the
  *     expected one means the failure stands, any other is CK_EEXIST. A store that ignores
  *     the header (radosgw ignores If-Match on PUT, docs/s3.md) overwrites.
+ *   - Copied ranges (ck_store_put_copy): the next bytes of an upload may be a byte range of
+ *     an existing object, named with the version its head() showed: the upload then holds
+ *     exactly those bytes, as if written, or the call fails (CK_EEXIST "the source
+ *     changed" when the object is no longer that version; the upload must then be aborted,
+ *     as after a failed put_write). A backend that can copy on the server or the file
+ *     system does (put_copy: file:// with copy_file_range, a reflink where the file system
+ *     can); any other range is read with get and written, its version checked by a head
+ *     before and after. A saved object never holds a wrong byte of a source that changed.
  *   - Deletes (ck_store_delete): the object goes, and with it what unfinished uploads of
  *     its key left (S3 and GCS: open multipart uploads; file://: temp files of killed
  *     writers; Azure: nothing to do, uncommitted blocks expire by themselves). CK_OK also
@@ -76,6 +84,14 @@
 struct ck_store;
 struct ck_store_upload;
 struct ck_put_opts;
+
+/* A byte range of an existing object, the source of ck_store_put_copy. */
+struct ck_copy_src {
+    struct ck_store *store; /* the object's store (not owned) */
+    const char *version;    /* head()'s .version it must still have (its .etag where the
+                               store has no versions: http); "" or NULL: unchecked */
+    uint64_t off, len;
+};
 
 /* What head() learns about an object. */
 struct ck_store_info {
@@ -114,6 +130,9 @@ struct ck_store_ops {
      * endpoint, too large): the caller then streams the bytes. */
     ck_rc (*copy_from)(struct ck_store *dst, struct ck_store *src, uint64_t size,
                        struct ck_err *err);
+    /* Optional (NULL, or CK_EUNSUPPORTED: the bytes are read and written): see "Copied
+     * ranges" above. src is on the same backend (same ops). */
+    ck_rc (*put_copy)(struct ck_store_upload *u, const struct ck_copy_src *src, struct ck_err *err);
     /* Optional (NULL: CK_EUNSUPPORTED): see "Deletes" above; CK_ENOTFOUND counts as done. */
     ck_rc (*del)(struct ck_store *s, struct ck_err *err);
     void (*destroy)(struct ck_store *s);
@@ -183,6 +202,10 @@ ck_rc ck_store_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
                          struct ck_store_upload **out, struct ck_err *err);
 ck_rc ck_store_put_write(struct ck_store_upload *u, const void *buf, size_t len,
                          struct ck_err *err);
+/* Appends src's range to the upload (see "Copied ranges" above); *server_side tells
+ * whether the backend copied it without the bytes passing through here. */
+ck_rc ck_store_put_copy(struct ck_store_upload *u, const struct ck_copy_src *src, bool *server_side,
+                        struct ck_err *err);
 ck_rc ck_store_put_commit(struct ck_store_upload *u, struct ck_err *err);
 void ck_store_put_abort(struct ck_store_upload *u);
 

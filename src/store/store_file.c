@@ -203,6 +203,70 @@ static ck_rc file_put_write(struct ck_store_upload *up, const void *buf, size_t 
     return ck_fd_write_all(u->fd, buf, len, what, err);
 }
 
+/* Opens the source of a copy and checks its version and that the range lies inside it. */
+static ck_rc open_copy_source(const struct ck_copy_src *src, int *fd, struct ck_err *err)
+{
+    const char *d = src->store->display_uri;
+    *fd = open(fs_of(src->store)->path, O_RDONLY | O_CLOEXEC);
+    if (*fd < 0)
+        return errno == ENOENT ? ck_fail(err, CK_EEXIST, "copying from %s: the source is gone", d)
+                               : ck_fail_errno(err, errno, "copying from %s", d);
+    struct stat st;
+    char version[128];
+    ck_rc rc = fstat(*fd, &st) == 0 ? CK_OK : ck_fail_errno(err, errno, "copying from %s", d);
+    if (!rc)
+        file_version(&st, version);
+    if (!rc && src->version && src->version[0] && strcmp(version, src->version) != 0)
+        rc = ck_fail(err, CK_EEXIST, "copying from %s: the source changed (version %s, now %s)", d,
+                     src->version, version);
+    if (!rc && (src->off > (uint64_t)st.st_size || src->len > (uint64_t)st.st_size - src->off))
+        rc = ck_fail(err, CK_ECORRUPT,
+                     "copying from %s: %" PRIu64 " bytes, asked for [%" PRIu64 ", +%" PRIu64 ")", d,
+                     (uint64_t)st.st_size, src->off, src->len);
+    if (rc) {
+        close(*fd);
+        *fd = -1;
+    }
+    return rc;
+}
+
+/* The range copied by the file system (copy_file_range: a reflink where it can, else an
+ * in-kernel copy). Committed objects are never rewritten in place (a rename replaces
+ * them), so the open descriptor reads the version that was checked. CK_EUNSUPPORTED when
+ * the kernel cannot before any byte moved (another file system): the caller reads and
+ * writes the bytes. */
+static ck_rc file_put_copy(struct ck_store_upload *up, const struct ck_copy_src *src,
+                           struct ck_err *err)
+{
+    struct file_upload *u = (struct file_upload *)up;
+    int in;
+    ck_rc rc = open_copy_source(src, &in, err);
+    if (rc)
+        return rc;
+    loff_t off = (loff_t)src->off;
+    uint64_t left = src->len;
+    while (!rc && left > 0) {
+        size_t want = left < (1u << 30) ? (size_t)left : (1u << 30);
+        ssize_t n = copy_file_range(in, &off, u->fd, NULL, want, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        bool none_yet = left == src->len;
+        if (n < 0 && none_yet &&
+            (errno == EXDEV || errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL))
+            rc = CK_EUNSUPPORTED;
+        else if (n < 0)
+            rc = ck_fail_errno(err, errno, "PUT %s: copying from %s", up->store->display_uri,
+                               src->store->display_uri);
+        else if (n == 0)
+            rc = ck_fail(err, CK_EIO, "PUT %s: %s ended while copied", up->store->display_uri,
+                         src->store->display_uri);
+        else
+            left -= (uint64_t)n;
+    }
+    close(in);
+    return rc;
+}
+
 static void file_put_abort(struct ck_store_upload *up)
 {
     struct file_upload *u = (struct file_upload *)up;
@@ -359,6 +423,7 @@ static const struct ck_store_ops file_ops = {
     .put_write = file_put_write,
     .put_commit = file_put_commit,
     .put_abort = file_put_abort,
+    .put_copy = file_put_copy,
     .destroy = file_destroy,
 };
 

@@ -273,6 +273,53 @@ START_TEST(test_copy_from)
 }
 END_TEST
 
+/* A range of an existing object as the next bytes of an upload (store.h "Copied ranges"):
+ * on the file system where it can (file://), else read and written; a source that changed
+ * since its head() fails the copy and the destination keeps its old object. */
+START_TEST(test_put_copy_ranges)
+{
+    const size_t n = 3 * MiB;
+    char *data = tu_pattern(n, 9);
+    struct ck_store_env env;
+    struct ck_store *src = open_obj(&env, "pcopy/src");
+    struct ck_store *dst = open_obj(&env, "pcopy/dst");
+    put_ok(src, NULL, data, n);
+    put_ok(dst, NULL, "old", 3);
+    struct ck_store_info info;
+    head_ok(src, &info);
+    struct ck_put_opts o = {.replayable = true, .size = CK_STORE_SIZE_UNKNOWN};
+    struct ck_store_upload *u;
+    struct ck_err err;
+    bool server_side;
+    ck_assert_msg(ck_store_put_begin(dst, &o, &u, &err) == CK_OK, "%s", err.msg);
+    ck_assert_msg(ck_store_put_write(u, "head:", 5, &err) == CK_OK, "%s", err.msg);
+    struct ck_copy_src r = {src, info.version[0] ? info.version : info.etag, 1000, 2 * MiB};
+    ck_assert(r.version[0]); /* every backend here can tell a changed source */
+    ck_assert_msg(ck_store_put_copy(u, &r, &server_side, &err) == CK_OK, "%s", err.msg);
+    ck_assert(server_side == (strcmp(B.b->name, "file") == 0));
+    ck_assert_msg(ck_store_put_write(u, ":tail", 5, &err) == CK_OK, "%s", err.msg);
+    ck_assert_uint_eq(u->bytes, 10 + 2 * MiB);
+    ck_assert_msg(ck_store_put_commit(u, &err) == CK_OK, "%s", err.msg);
+    char *want = malloc(10 + 2 * MiB);
+    ck_assert_ptr_nonnull(want);
+    memcpy(want, "head:", 5);
+    memcpy(want + 5, data + 1000, 2 * MiB);
+    memcpy(want + 5 + 2 * MiB, ":tail", 5);
+    expect_bytes(dst, want, 10 + 2 * MiB);
+    /* the source replaced since its head(): the copy fails, the destination stays */
+    put_ok(src, NULL, "replaced", 8);
+    ck_assert_msg(ck_store_put_begin(dst, &o, &u, &err) == CK_OK, "%s", err.msg);
+    ck_assert_int_eq(ck_store_put_copy(u, &r, &server_side, &err), CK_EEXIST);
+    ck_assert_msg(strstr(err.msg, "changed") || strstr(err.msg, "gone"), "%s", err.msg);
+    ck_store_put_abort(u);
+    expect_bytes(dst, want, 10 + 2 * MiB);
+    free(want);
+    free(data);
+    ck_store_close(src);
+    ck_store_close(dst);
+}
+END_TEST
+
 /* ---- servers ------------------------------------------------------------------------ */
 
 static bool s3_setup(const char *tool, const char *extra)
@@ -382,6 +429,7 @@ static Suite *contract_suite(void)
     tcase_add_test(tc, test_conditional_replace);
     tcase_add_test(tc, test_delete);
     tcase_add_test(tc, test_copy_from);
+    tcase_add_test(tc, test_put_copy_ranges);
     suite_add_tcase(s, tc);
     return s;
 }
