@@ -61,7 +61,7 @@ static ck_rc make_dir(int at, const char *name, struct ck_err *err)
     return CK_OK;
 }
 
-/* MOUNTPOINT with save/ and an empty prev/ (a stale .save from an earlier run removed). */
+/* MOUNTPOINT with an empty prev/ (a stale .save from an earlier run removed). */
 static ck_rc setup_mountpoint(struct nofuse *n, const char *mountpoint, struct ck_err *err)
 {
     ck_rc rc = ck_mkdir_p(mountpoint, 0755, err);
@@ -69,9 +69,7 @@ static ck_rc setup_mountpoint(struct nofuse *n, const char *mountpoint, struct c
         rc = ck_fail_errno(err, errno, "mountpoint %s", mountpoint);
     if (!rc && (n->mntfd = open(n->mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
         rc = ck_fail_errno(err, errno, "opening %s", n->mnt);
-    if (!rc)
-        rc = make_dir(n->mntfd, "save", err);
-    if (!rc)
+    if (!rc) /* save/ is made by the plain save area (ck_daemon_init) */
         rc = make_dir(n->mntfd, "prev", err);
     int prevfd = rc ? -1 : openat(n->mntfd, "prev", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (!rc && prevfd < 0)
