@@ -20,10 +20,21 @@
 
 #define MAX_BUFS (CK_PART_MAX_PAR + 1)
 
+/* A source of copied parts (ck_part_upload_copy): checked again before the commit. */
+struct copy_source {
+    struct ck_store *store; /* not owned; open until the upload ends (store.h) */
+    char version[128];
+    struct copy_source *next;
+};
+
+/* A part: bytes in data, or (src set) len bytes at src_off of src's object, copied by the
+ * service. */
 struct part_buf {
     char *data;
     size_t cap, len;
     unsigned number;
+    const struct copy_source *src;
+    uint64_t src_off;
 };
 
 struct part_upload {
@@ -54,6 +65,7 @@ struct part_upload {
     unsigned results_cap;
     bool closing, failed;
     struct ck_err fail;
+    struct copy_source *sources; /* writer side; read-only once a part names them */
 };
 
 uint64_t ck_part_size(uint64_t first, uint64_t max_part, unsigned n)
@@ -80,6 +92,15 @@ static void fail_locked(struct part_upload *u, const struct ck_err *err)
     pthread_cond_broadcast(&u->cond);
 }
 
+static ck_rc send_one(struct part_upload *u, const struct part_buf *b, void *result,
+                      struct ck_err *err)
+{
+    if (!b->src)
+        return u->ops->send(u->ctx, b->number, b->data, b->len, result, &u->cancel, err);
+    struct ck_copy_src src = {b->src->store, b->src->version, b->src_off, b->len};
+    return u->ops->copy(u->ctx, b->number, &src, result, &u->cancel, err);
+}
+
 static void *worker_main(void *arg)
 {
     struct part_upload *u = arg;
@@ -98,7 +119,7 @@ static void *worker_main(void *arg)
         ck_rc rc = result ? CK_OK : ck_fail(&err, CK_ENOMEM, "%s: out of memory", u->disp);
         if (!rc) {
             memset(result, 0, u->cfg.result_size);
-            rc = u->ops->send(u->ctx, b.number, b.data, b.len, result, &u->cancel, &err);
+            rc = send_one(u, &b, result, &err);
         }
         pthread_mutex_lock(&u->lock);
         if (rc) {
@@ -108,7 +129,8 @@ static void *worker_main(void *arg)
                    u->cfg.result_size);
             u->sizes[b.number - 1] = b.len;
         }
-        u->freebufs[u->nfree++] = b;
+        if (!b.src)
+            u->freebufs[u->nfree++] = b;
         pthread_cond_broadcast(&u->cond);
     }
     pthread_mutex_unlock(&u->lock);
@@ -144,6 +166,11 @@ static void free_upload(struct part_upload *u)
     pthread_mutex_destroy(&u->lock);
     free(u->results);
     free(u->sizes);
+    while (u->sources) {
+        struct copy_source *next = u->sources->next;
+        free(u->sources);
+        u->sources = next;
+    }
     free(u);
 }
 
@@ -167,7 +194,6 @@ ck_rc ck_part_upload_new(struct ck_store *s, const struct ck_part_ops *ops, void
         u->cfg.parallel = CK_PART_MAX_PAR;
     u->disp = s->display_uri;
     u->want = part_size(&u->cfg, 1);
-    u->nbufs = 1;
     pthread_mutex_init(&u->lock, NULL);
     pthread_cond_init(&u->cond, NULL);
     *out = &u->hdr;
@@ -208,26 +234,35 @@ static ck_rc grow_results_locked(struct part_upload *u, struct ck_err *err)
     return CK_OK;
 }
 
+/* Queues part b (its number given here) under u->lock: waits for room in the queue, then
+ * checks the part count. */
+static ck_rc enqueue_locked(struct part_upload *u, struct part_buf *b, struct ck_err *err)
+{
+    while (!u->failed && u->qlen == MAX_BUFS)
+        pthread_cond_wait(&u->cond, &u->lock);
+    if (u->failed) {
+        *err = u->fail;
+        return err->rc;
+    }
+    if (u->submitted >= u->cfg.max_parts)
+        return ck_fail(err, CK_EINVAL, "%s: object needs more than %u parts", u->disp,
+                       u->cfg.max_parts);
+    ck_rc rc = grow_results_locked(u, err);
+    if (rc)
+        return rc;
+    b->number = ++u->submitted;
+    u->queue[(u->qhead + u->qlen) % MAX_BUFS] = *b;
+    u->qlen++;
+    pthread_cond_broadcast(&u->cond);
+    return CK_OK;
+}
+
 /* Queues the writer's buffer as the next part. */
 static ck_rc submit(struct part_upload *u, struct ck_err *err)
 {
-    ck_rc rc = CK_OK;
     pthread_mutex_lock(&u->lock);
-    if (u->failed) {
-        *err = u->fail;
-        rc = err->rc;
-    } else if (u->submitted >= u->cfg.max_parts) {
-        rc = ck_fail(err, CK_EINVAL, "%s: object needs more than %u parts", u->disp,
-                     u->cfg.max_parts);
-    } else {
-        rc = grow_results_locked(u, err);
-    }
-    if (!rc) {
-        u->cur.number = ++u->submitted;
-        u->queue[(u->qhead + u->qlen) % MAX_BUFS] = u->cur;
-        u->qlen++;
-        pthread_cond_broadcast(&u->cond);
-    } else {
+    ck_rc rc = enqueue_locked(u, &u->cur, err);
+    if (rc) {
         u->nbufs--;
         free(u->cur.data);
     }
@@ -272,7 +307,8 @@ static ck_rc take_buffer(struct part_upload *u, struct ck_err *err)
             pthread_mutex_lock(&u->lock);
             u->nbufs--;
             pthread_mutex_unlock(&u->lock);
-            return ck_fail(err, CK_ENOMEM, "%s: no memory for a %zu-byte part", u->disp, u->want);
+            return ck_fail(err, CK_ENOMEM, "PUT %s: no memory for a %zu-byte part", u->disp,
+                           u->want);
         }
         b.data = p;
         b.cap = u->want;
@@ -282,15 +318,15 @@ static ck_rc take_buffer(struct part_upload *u, struct ck_err *err)
     return CK_OK;
 }
 
+/* Hands the writer's buffer to the workers (starting the upload in parts if it has not
+ * started); the next part is filled from a buffer taken on the next write. */
 static ck_rc flush_part(struct part_upload *u, struct ck_err *err)
 {
     ck_rc rc = u->started ? CK_OK : start(u, err);
     if (!rc)
         rc = submit(u, err);
-    if (!rc) {
+    if (!rc)
         u->want = part_size(&u->cfg, u->submitted + 1);
-        rc = take_buffer(u, err);
-    }
     return rc;
 }
 
@@ -304,18 +340,13 @@ ck_rc ck_part_upload_write(struct ck_store_upload *up, const void *data, size_t 
             u->oversize = true; /* the commit says so; nothing more is kept */
             return CK_OK;
         }
-        if (u->cur.data && u->cur.len == u->want) {
-            ck_rc rc = flush_part(u, err);
-            if (rc)
-                return rc;
-        }
-        if (!u->cur.data) { /* the first part's buffer */
-            u->cur.data = malloc(u->want);
-            if (!u->cur.data)
-                return ck_fail(err, CK_ENOMEM, "PUT %s: no memory for a %zu-byte part", u->disp,
-                               u->want);
-            u->cur.cap = u->want;
-        }
+        ck_rc rc = CK_OK;
+        if (u->cur.data && u->cur.len == u->want)
+            rc = flush_part(u, err);
+        if (!rc && !u->cur.data)
+            rc = take_buffer(u, err);
+        if (rc)
+            return rc;
         size_t n = u->want - u->cur.len < len ? u->want - u->cur.len : len;
         memcpy(u->cur.data + u->cur.len, p, n);
         u->cur.len += n;
@@ -323,6 +354,101 @@ ck_rc ck_part_upload_write(struct ck_store_upload *up, const void *data, size_t 
         len -= n;
     }
     return CK_OK;
+}
+
+/* The sink that fills the writer's buffer with a copied range's leading bytes. */
+static ck_rc fill_cur(void *ctx, const void *buf, size_t len, struct ck_err *err)
+{
+    struct part_upload *u = ctx;
+    if (len > u->want - u->cur.len)
+        return ck_fail(err, CK_ECORRUPT, "PUT %s: more bytes of a copied range than asked for",
+                       u->disp);
+    memcpy(u->cur.data + u->cur.len, buf, len);
+    u->cur.len += len;
+    return CK_OK;
+}
+
+/* Reads the first lead bytes of src into the writer's buffer, which then holds min_part. */
+static ck_rc read_lead(struct part_upload *u, const struct ck_copy_src *src, uint64_t lead,
+                       struct ck_err *err)
+{
+    size_t before = u->cur.len;
+    struct ck_sink sink = {.write = fill_cur, .ctx = u};
+    ck_rc rc = ck_store_get(src->store, src->off, lead, &sink, err);
+    if (!rc && u->cur.len - before != lead)
+        rc = ck_fail(err, CK_ECORRUPT, "GET %s: %zu bytes of a %llu-byte range",
+                     src->store->display_uri, u->cur.len - before, (unsigned long long)lead);
+    return rc;
+}
+
+static ck_rc remember_source(struct part_upload *u, const struct ck_copy_src *src,
+                             const struct copy_source **out, struct ck_err *err)
+{
+    for (const struct copy_source *c = u->sources; c; c = c->next) {
+        if (c->store == src->store && strcmp(c->version, src->version) == 0) {
+            *out = c;
+            return CK_OK;
+        }
+    }
+    struct copy_source *c = calloc(1, sizeof(*c));
+    if (!c)
+        return ck_fail(err, CK_ENOMEM, "PUT %s: out of memory", u->disp);
+    c->store = src->store;
+    snprintf(c->version, sizeof(c->version), "%s", src->version);
+    c->next = u->sources;
+    u->sources = c;
+    *out = c;
+    return CK_OK;
+}
+
+/* Queues len bytes at off of src as copied parts of at most max_copy bytes, sized alike. */
+static ck_rc queue_copies(struct part_upload *u, const struct copy_source *src, uint64_t off,
+                          uint64_t len, struct ck_err *err)
+{
+    uint64_t n = (len + u->cfg.max_copy - 1) / u->cfg.max_copy;
+    ck_rc rc = CK_OK;
+    pthread_mutex_lock(&u->lock);
+    for (uint64_t i = 0; !rc && i < n; i++) {
+        uint64_t size = len / (n - i);
+        struct part_buf b = {.len = (size_t)size, .src = src, .src_off = off};
+        rc = enqueue_locked(u, &b, err);
+        off += size;
+        len -= size;
+    }
+    pthread_mutex_unlock(&u->lock);
+    return rc;
+}
+
+/* Bytes of src to read into the writer's buffer before parts can be copied: what brings
+ * a started part to min_part (a part but the last may not be smaller). */
+static uint64_t lead_bytes(const struct part_upload *u)
+{
+    return u->cur.len > 0 && u->cur.len < u->cfg.min_part ? u->cfg.min_part - u->cur.len : 0;
+}
+
+ck_rc ck_part_upload_copy(struct ck_store_upload *up, const struct ck_copy_src *src,
+                          struct ck_err *err)
+{
+    struct part_upload *u = (struct part_upload *)up;
+    uint64_t lead = lead_bytes(u), least = u->cfg.min_part ? u->cfg.min_part : 1;
+    if (!u->ops->copy || !u->cfg.max_copy || u->cfg.single_only || !src->version ||
+        !src->version[0] || src->len < lead + least || lead > u->want - u->cur.len)
+        return CK_EUNSUPPORTED; /* read and written (store.c) */
+    const struct copy_source *cs = NULL;
+    ck_rc rc = ck_store_check_source(src, err);
+    if (!rc)
+        rc = remember_source(u, src, &cs, err);
+    if (!rc && lead)
+        rc = read_lead(u, src, lead, err);
+    if (!rc && u->cur.len > 0)
+        rc = flush_part(u, err);
+    else if (!rc && !u->started)
+        rc = start(u, err);
+    if (!rc)
+        rc = queue_copies(u, cs, src->off + lead, src->len - lead, err);
+    if (!rc)
+        u->want = part_size(&u->cfg, u->submitted + 1);
+    return rc;
 }
 
 static ck_rc verify(struct part_upload *u, struct ck_err *err)
@@ -340,9 +466,22 @@ static ck_rc verify(struct part_upload *u, struct ck_err *err)
     return CK_OK;
 }
 
+/* The sources of copied parts still hold the versions copied (a service that ignores
+ * the copy's source condition, as moto and radosgw do, copied those bytes). */
+static ck_rc check_sources(const struct part_upload *u, struct ck_err *err)
+{
+    for (const struct copy_source *c = u->sources; c; c = c->next) {
+        struct ck_copy_src src = {c->store, c->version, 0, 0};
+        ck_rc rc = ck_store_check_source(&src, err);
+        if (rc)
+            return rc;
+    }
+    return CK_OK;
+}
+
 static ck_rc finish_parts(struct part_upload *u, struct ck_err *err)
 {
-    ck_rc rc = submit(u, err);
+    ck_rc rc = u->cur.len > 0 ? submit(u, err) : CK_OK; /* empty after a copied part */
     stop_workers(u, rc != CK_OK);
     if (!rc && u->failed) {
         *err = u->fail;
@@ -350,6 +489,8 @@ static ck_rc finish_parts(struct part_upload *u, struct ck_err *err)
     }
     if (!rc)
         rc = verify(u, err);
+    if (!rc)
+        rc = check_sources(u, err);
     if (!rc)
         rc = u->ops->complete(u->ctx, u->submitted, u->results, err);
     if (rc)

@@ -17,6 +17,17 @@
  * bytes: part_size * 2^floor((n-1)/1000), capped at max_part, so that with S3's limits
  * (5 MiB .. 5 GiB, 10,000 parts) any object fits while small ones keep small parts.
  *
+ * Copied parts (ck_part_upload_copy, the put_copy of a backend with a copy verb): a byte
+ * range of an existing object on the same service becomes parts the service copies (S3
+ * UploadPartCopy), never read here. A part but the last may not be smaller than min_part:
+ * a started part below it is first topped up to min_part with a ranged GET of the range's
+ * head, then handed over as it is; the rest is split into copied parts of at most
+ * max_copy bytes, sized alike. A range too short for that is refused (CK_EUNSUPPORTED: the
+ * caller reads and writes it). The source's version is checked by a HEAD at the call and
+ * again before complete (a service may ignore the copy's source condition: moto and
+ * radosgw do), so a source that changed fails the commit with CK_EEXIST. The source store
+ * must stay open until the upload ends.
+ *
  * With single_only (a create-only put, which backends do in one request only) nothing but
  * single is ever called: bytes past the first part are counted and dropped, and the
  * commit fails with CK_EUNSUPPORTED.
@@ -53,6 +64,10 @@ struct ck_part_ops {
     void (*abort)(void *ctx);
     ck_rc (*single)(void *ctx, const char *data, size_t len, struct ck_err *err);
     void (*free_ctx)(void *ctx);
+    /* Optional: part number made by the service of src's range (same service; its
+     * version checked by the service where it can). Like send, on a worker thread. */
+    ck_rc (*copy)(void *ctx, unsigned number, const struct ck_copy_src *src, void *result,
+                  const atomic_bool *cancel, struct ck_err *err);
 };
 
 struct ck_part_cfg {
@@ -60,6 +75,8 @@ struct ck_part_cfg {
     uint64_t max_part;  /* cap for grown parts */
     unsigned parallel;  /* workers, 1 .. CK_PART_MAX_PAR */
     unsigned max_parts; /* the service's limit */
+    uint64_t min_part;  /* smallest part but the last (0: any) */
+    uint64_t max_copy;  /* largest copied part (0: no copied parts) */
     size_t result_size; /* bytes of one part's result */
     bool single_only;   /* one request or nothing (a create-only put, store.h): bytes past
                            the first part are counted, not kept or sent, and the commit
@@ -78,6 +95,9 @@ ck_rc ck_part_upload_write(struct ck_store_upload *u, const void *buf, size_t le
                            struct ck_err *err);
 ck_rc ck_part_upload_commit(struct ck_store_upload *u, struct ck_err *err);
 void ck_part_upload_abort(struct ck_store_upload *u);
+/* See "Copied parts" above; store.h's put_copy contract. */
+ck_rc ck_part_upload_copy(struct ck_store_upload *u, const struct ck_copy_src *src,
+                          struct ck_err *err);
 
 /* Reads a size like "8M" (K/M/G suffixes) between lo and hi from variable name; *out keeps
  * its value when the variable is unset. CK_EINVAL naming the variable otherwise. */

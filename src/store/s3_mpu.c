@@ -77,7 +77,8 @@ ck_rc ck_mpu_complete(struct ck_mpu *m, unsigned n, const void *results, size_t 
     ck_rc rc = refs ? CK_OK : ck_fail(err, CK_ENOMEM, "%s: out of memory", m->cloud->display);
     for (unsigned i = 0; !rc && i < n; i++) {
         const char *res = (const char *)results + (size_t)i * result_size;
-        refs[i] = (struct ck_s3_part_ref){i + 1, res, checksum_off ? res + checksum_off : NULL};
+        const char *sum = checksum_off && res[checksum_off] ? res + checksum_off : NULL;
+        refs[i] = (struct ck_s3_part_ref){i + 1, res, sum};
     }
     if (!rc)
         rc = ck_s3_xml_complete_body(refs, n, &body, err);
@@ -132,7 +133,7 @@ bool ck_mpu_copy_source(const char *bucket, const char *key, char *out, size_t c
 ck_rc ck_mpu_copy_object(struct ck_cloud *d, const struct ck_cloud *s, const char *header,
                          const char *label, const char *query, struct ck_err *err)
 {
-    char source[3 * (222 + 1024) + 3];
+    char source[CK_MPU_COPY_SOURCE_MAX];
     if (!ck_mpu_copy_source(s->bucket, s->key, source, sizeof(source)))
         return CK_EUNSUPPORTED; /* names too long to send as a header: stream instead */
     struct ck_buf reply;

@@ -68,7 +68,8 @@ ck_rc ck_mpu_initiate(struct ck_mpu *m, struct ck_err *err);
 /* Completes the upload with n parts, from part_upload.c's results (result_size bytes each,
  * part 1 first), each starting with the part's ETag as a string; checksum_off > 0: each
  * also holds the base64 SHA-256 sent, as a string at that offset, listed as
- * ChecksumSHA256. etag (may be NULL) gets the object's ETag from the reply, "" if none. */
+ * ChecksumSHA256 (not listed where that string is empty: a copied part the service gave
+ * no checksum for). etag (may be NULL) gets the object's ETag from the reply, "" if none. */
 ck_rc ck_mpu_complete(struct ck_mpu *m, unsigned n, const void *results, size_t result_size,
                       size_t checksum_off, char *etag, size_t etagsz, struct ck_err *err);
 
@@ -93,6 +94,7 @@ void ck_mpu_sweep(struct ck_mpu *m);
  * x-goog-copy-source): "/BUCKET/KEY", URI-encoded ('/' in the key kept). False when it
  * does not fit in cap bytes (the caller streams the object instead). */
 bool ck_mpu_copy_source(const char *bucket, const char *key, char *out, size_t cap);
+#define CK_MPU_COPY_SOURCE_MAX (3 * (222 + 1024) + 3) /* room for any bucket and key */
 
 /* A server-side copy of s's object to d's (S3 CopyObject, GCS's XML API copy): a PUT of
  * d with header naming s (x-amz-copy-source, x-goog-copy-source). An <Error> in a 2xx

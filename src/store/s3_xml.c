@@ -69,6 +69,21 @@ ck_rc ck_s3_xml_complete_etag(const char *body, size_t len, char *out, size_t ou
     return CK_OK;
 }
 
+ck_rc ck_s3_xml_copy_part(const char *body, size_t len, char *etag, size_t etagsz, char *checksum,
+                          size_t cksz, const char *what, struct ck_err *err)
+{
+    xmlDocPtr doc = parse(body, len);
+    xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+    bool ok = ck_xml_is(root, "CopyPartResult") &&
+              ck_xml_text(ck_xml_child(root, "ETag"), etag, etagsz, false) && etag[0];
+    if (ok && !ck_xml_text(ck_xml_child(root, "ChecksumSHA256"), checksum, cksz, false))
+        checksum[0] = '\0';
+    xmlFreeDoc(doc);
+    if (!ok)
+        return ck_fail(err, CK_ECORRUPT, "%s: reply is not a CopyPartResult with an ETag", what);
+    return CK_OK;
+}
+
 ck_rc ck_s3_xml_complete_body(const struct ck_s3_part_ref *parts, size_t n, struct ck_buf *out,
                               struct ck_err *err)
 {

@@ -90,8 +90,7 @@ ck_rc ck_store_put_write(struct ck_store_upload *u, const void *buf, size_t len,
     return rc;
 }
 
-/* The source's version now is the one the caller named ("" or NULL: any). */
-static ck_rc check_source(const struct ck_copy_src *src, struct ck_err *err)
+ck_rc ck_store_check_source(const struct ck_copy_src *src, struct ck_err *err)
 {
     struct ck_store_info info;
     ck_rc rc = ck_store_head(src->store, &info, err);
@@ -111,7 +110,7 @@ static ck_rc copy_through(struct ck_store_upload *u, const struct ck_copy_src *s
 {
     uint64_t before = u->bytes;
     struct ck_sink sink = ck_store_upload_sink(u);
-    ck_rc rc = check_source(src, err);
+    ck_rc rc = ck_store_check_source(src, err);
     if (!rc && src->len > 0)
         rc = ck_store_get(src->store, src->off, src->len, &sink, err);
     if (!rc && u->bytes - before != src->len)
@@ -119,7 +118,7 @@ static ck_rc copy_through(struct ck_store_upload *u, const struct ck_copy_src *s
                      src->store->display_uri, (unsigned long long)(u->bytes - before),
                      (unsigned long long)src->len);
     if (!rc)
-        rc = check_source(src, err);
+        rc = ck_store_check_source(src, err);
     return rc;
 }
 

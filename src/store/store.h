@@ -57,8 +57,12 @@
  *     changed" when the object is no longer that version; the upload must then be aborted,
  *     as after a failed put_write). A backend that can copy on the server or the file
  *     system does (put_copy: file:// with copy_file_range, a reflink where the file system
- *     can); any other range is read with get and written, its version checked by a head
- *     before and after. A saved object never holds a wrong byte of a source that changed.
+ *     can; S3 with UploadPartCopy, part_upload.h "Copied parts"); any other range is read
+ *     with get and written, its version checked by a head before and after. A copy the
+ *     service makes later (S3's parts run on workers) is checked again before the commit,
+ *     which fails with CK_EEXIST if the source changed meanwhile. A saved object never
+ *     holds a wrong byte of a source that changed. The source store stays open until the
+ *     upload is committed or aborted.
  *   - Deletes (ck_store_delete): the object goes, and with it what unfinished uploads of
  *     its key left (S3 and GCS: open multipart uploads; file://: temp files of killed
  *     writers; Azure: nothing to do, uncommitted blocks expire by themselves). CK_OK also
@@ -202,6 +206,10 @@ ck_rc ck_store_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
                          struct ck_store_upload **out, struct ck_err *err);
 ck_rc ck_store_put_write(struct ck_store_upload *u, const void *buf, size_t len,
                          struct ck_err *err);
+/* CK_OK if src's object is still the version it names ("" or NULL: any); CK_EEXIST
+ * "the source changed" if not (another version, or gone). One head(). */
+ck_rc ck_store_check_source(const struct ck_copy_src *src, struct ck_err *err);
+
 /* Appends src's range to the upload (see "Copied ranges" above); *server_side tells
  * whether the backend copied it without the bytes passing through here. */
 ck_rc ck_store_put_copy(struct ck_store_upload *u, const struct ck_copy_src *src, bool *server_side,

@@ -598,6 +598,64 @@ START_TEST(test_failed_multipart_keeps_old_object)
 }
 END_TEST
 
+/* An upload of one part copied by S3 (UploadPartCopy) from key "cp/src" (12 MiB, put first
+ * without faults) at offset 1000, through the plan: the source's HEAD, Create, the copy,
+ * the source's HEAD again, Complete. Returns the source's bytes. */
+static char *copied_upload(const char *key, const char *plan, ck_rc want_rc, struct ck_err *err)
+{
+    use_moto(true, T.akid, T.secret);
+    tu_fault_plan(T.proxy_port, "");
+    struct ck_store_env env;
+    tu_store_env(&env);
+    struct ck_store *src = open_key(&env, "cp/src"), *dst = open_key(&env, key);
+    char *data = tu_pattern(12 * MiB, 12);
+    ck_assert_msg(put_bytes(src, data, 12 * MiB, err) == CK_OK, "%s", err->msg);
+    ck_assert_msg(put_bytes(dst, "old object", 10, err) == CK_OK, "%s", err->msg);
+    struct ck_store_info info;
+    ck_assert_msg(ck_store_head(src, &info, err) == CK_OK, "%s", err->msg);
+    tu_fault_plan(T.proxy_port, plan);
+    struct ck_put_opts o = {.replayable = true, .size = CK_STORE_SIZE_UNKNOWN};
+    struct ck_store_upload *u;
+    ck_assert_msg(ck_store_put_begin(dst, &o, &u, err) == CK_OK, "%s", err->msg);
+    struct ck_copy_src r = {src, info.version, 1000, 12 * MiB - 1000};
+    bool server_side;
+    ck_assert_msg(ck_store_put_copy(u, &r, &server_side, err) == CK_OK, "%s", err->msg);
+    ck_assert(server_side);
+    ck_rc rc = ck_store_put_commit(u, err);
+    ck_assert_msg(rc == want_rc, "rc %d: %s", rc, err->msg);
+    ck_store_close(src);
+    ck_store_close(dst);
+    return data;
+}
+
+/* A copied part meets a 500 and a "200 with <Error>": sent again, the object is right. */
+START_TEST(test_copied_part_survives_transient_faults)
+{
+    struct ck_err err;
+    char *data = copied_upload("cp/faults", "pass*2,status=500,error200", CK_OK, &err);
+    expect_object("cp/faults", data + 1000, 12 * MiB - 1000);
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"action\": \"error200\""), 1);
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"PUT\""), 3);
+    ck_assert_int_eq(open_uploads(), 0);
+    free(data);
+}
+END_TEST
+
+/* 412 on the copy (the source is not the version named; AWS honours
+ * x-amz-copy-source-if-match): the commit fails saying so, the old object stays. */
+START_TEST(test_copied_part_refused_source_keeps_old_object)
+{
+    struct ck_err err;
+    char *data = copied_upload("cp/refused", "pass*2,status=412", CK_EEXIST, &err);
+    ck_assert_msg(strstr(err.msg, "cp/src") && strstr(err.msg, "the source changed"), "%s",
+                  err.msg);
+    expect_object("cp/refused", "old object", 10);
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"DELETE\""), 1);
+    ck_assert_int_eq(open_uploads(), 0);
+    free(data);
+}
+END_TEST
+
 /* Ambiguous commits (issue 13): the destination decides. Each case starts from an old
  * object; 16 MiB + 3 in 5 MiB parts is Create, 4 parts, Complete. */
 static void ambiguous_commit(const char *key, const char *plan, ck_rc want, bool new_object)
@@ -1127,6 +1185,8 @@ static Suite *store_s3_suite(void)
     tcase_add_test(tc, test_multipart_round_trip);
     tcase_add_test(tc, test_multipart_survives_transient_faults);
     tcase_add_test(tc, test_failed_multipart_keeps_old_object);
+    tcase_add_test(tc, test_copied_part_survives_transient_faults);
+    tcase_add_test(tc, test_copied_part_refused_source_keeps_old_object);
     tcase_add_test(tc, test_complete_applied_reply_lost);
     tcase_add_test(tc, test_complete_500_after_success);
     tcase_add_test(tc, test_complete_slow_is_not_cut);

@@ -42,6 +42,10 @@ ck_rc ck_s3_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
 ck_rc ck_s3_copy_from(struct ck_store *dst, struct ck_store *src, uint64_t size,
                       struct ck_err *err);
 
+/* The store's put_copy op: copied parts (UploadPartCopy) from an S3 store on the same
+ * endpoint (s3_copy.c); CK_EUNSUPPORTED otherwise (the range is read and written). */
+ck_rc ck_s3_put_copy(struct ck_store_upload *u, const struct ck_copy_src *src, struct ck_err *err);
+
 /* SHA-256 of data as hex (CK_SHA256_HEX_LEN + 1) and base64 (45 bytes). */
 void ck_s3_sha256(const void *data, size_t len, char *hex, char *b64);
 

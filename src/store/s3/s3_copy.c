@@ -1,6 +1,7 @@
 /*
- * s3_copy.c - server-side copy for the S3 store (CopyObject), used by carry forward
- * (restore/chain.h) through ck_store_copy: the bytes never leave the service.
+ * s3_copy.c - server-side copies for the S3 store: CopyObject (copy_from), used by carry
+ * forward (restore/chain.h) through ck_store_copy, and UploadPartCopy of byte ranges into
+ * an upload (put_copy, part_upload.h "Copied parts"): the bytes never leave the service.
  *
  * Only between buckets on the same endpoint, and only up to CopyObject's 5 GiB limit;
  * otherwise CK_EUNSUPPORTED and the caller streams the object. CopyObject may answer
@@ -34,4 +35,18 @@ ck_rc ck_s3_copy_from(struct ck_store *dst, struct ck_store *src, uint64_t size,
     if (!same_endpoint(d, s))
         return CK_EUNSUPPORTED;
     return ck_mpu_copy_object(d, s, "x-amz-copy-source", "(copy)", NULL, err);
+}
+
+ck_rc ck_s3_put_copy(struct ck_store_upload *u, const struct ck_copy_src *src, struct ck_err *err)
+{
+    struct ck_cloud *d = ck_cloud_of(u->store), *s = ck_cloud_of(src->store);
+    char source[CK_MPU_COPY_SOURCE_MAX];
+    ck_rc rc = ck_cloud_ready(d, err);
+    if (!rc)
+        rc = ck_cloud_ready(s, err);
+    if (rc)
+        return rc;
+    if (!same_endpoint(d, s) || !ck_mpu_copy_source(s->bucket, s->key, source, sizeof(source)))
+        return CK_EUNSUPPORTED;
+    return ck_part_upload_copy(u, src, err);
 }

@@ -45,7 +45,9 @@ static ck_rc s3_configure(struct ck_cloud *c, const struct ck_uri *uri, struct c
     c->parts = (struct ck_part_cfg){.part_size = s3->set.part_size,
                                     .max_part = CK_S3_MAX_PART,
                                     .parallel = s3->set.parallel,
-                                    .max_parts = CK_S3_MAX_PARTS};
+                                    .max_parts = CK_S3_MAX_PARTS,
+                                    .min_part = CK_S3_MIN_PART,
+                                    .max_copy = CK_S3_MAX_PART};
     return rc;
 }
 

@@ -63,9 +63,10 @@
 _Static_assert(CK_S3_MAX_PAR <= CK_PART_MAX_PAR, "S3 parallelism beyond part_upload's pool");
 
 struct part_result {
-    char etag[128]; /* first: see ck_mpu_complete */
-    char sent_b64[48];
-    char got_b64[48]; /* the server's x-amz-checksum-sha256, "" if it sent none */
+    char etag[128];    /* first: see ck_mpu_complete */
+    char sent_b64[48]; /* a copied part: the service's ChecksumSHA256, "" if it gave none */
+    char got_b64[48];  /* the server's x-amz-checksum-sha256, "" if it sent none */
+    bool copied;       /* made by UploadPartCopy */
 };
 
 _Static_assert(offsetof(struct part_result, etag) == 0, "ck_mpu_complete wants the ETag first");
@@ -123,6 +124,58 @@ static ck_rc send_part(void *ctx, unsigned number, const char *data, size_t len,
     return CK_OK;
 }
 
+/* 412 on UploadPartCopy: the source is no longer the version named (AWS honours
+ * x-amz-copy-source-if-match; moto and radosgw ignore it, part_upload.c checks again). */
+static ck_rc copy_refused(const struct ck_copy_src *src, ck_rc rc,
+                          const struct ck_http_response *resp, struct ck_err *err)
+{
+    if (resp->status != 412)
+        return rc;
+    return ck_fail(err, CK_EEXIST, "copying from %s: the source changed (version %s, another now)",
+                   src->store->display_uri, src->version);
+}
+
+/* UploadPartCopy of src's range as part number; its ETag and the checksum S3 computed
+ * (listed at Complete) come in the CopyPartResult. */
+static ck_rc copy_part(void *ctx, unsigned number, const struct ck_copy_src *src, void *result,
+                       const atomic_bool *cancel, struct ck_err *err)
+{
+    struct ck_mpu_up *u = ctx;
+    struct part_result *r = result;
+    const struct ck_cloud *s = ck_cloud_of(src->store);
+    char source[CK_MPU_COPY_SOURCE_MAX], range[64], query[sizeof(u->mpu.id_query) + 32], label[48];
+    if (!ck_mpu_copy_source(s->bucket, s->key, source, sizeof(source)))
+        return ck_fail(err, CK_EINVAL, "%s: source name too long", src->store->display_uri);
+    snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)src->off,
+             (unsigned long long)(src->off + src->len - 1));
+    snprintf(query, sizeof(query), "partNumber=%u&%s", number, u->mpu.id_query);
+    snprintf(label, sizeof(label), "part %u, copied", number);
+    struct ck_buf reply;
+    ck_buf_init(&reply, 64 * 1024);
+    struct ck_cloud_call c = {
+        .method = CK_HTTP_PUT,
+        .query = query,
+        .label = label,
+        .hdr = {{"x-amz-copy-source", source},
+                {"x-amz-copy-source-range", range},
+                {"x-amz-copy-source-if-match", src->version}},
+        .reply_body = &reply,
+        .error_in_2xx = true,
+        .cancel = cancel,
+    };
+    struct ck_http_response resp;
+    ck_rc rc = copy_refused(src, ck_cloud_perform(u->up.c, &c, &resp, err), &resp, err);
+    if (!rc) {
+        char what[600];
+        snprintf(what, sizeof(what), "PUT %s (%s)", u->up.c->display, label);
+        rc = ck_s3_xml_copy_part(reply.data, reply.len, r->etag, sizeof(r->etag), r->sent_b64,
+                                 sizeof(r->sent_b64), what, err);
+    }
+    ck_buf_free(&reply);
+    r->copied = !rc;
+    return rc;
+}
+
 /* The part count in a multipart ETag ("...-N"), 0 if it has none. */
 static unsigned etag_parts(const char *etag)
 {
@@ -138,7 +191,7 @@ static ck_rc verify_parts(const struct ck_mpu_up *u, unsigned n, const struct pa
     if (n == 0)
         return ck_fail(err, CK_EINVAL, "%s: multipart upload without parts", u->up.c->display);
     for (unsigned i = 0; i < n; i++) {
-        if (!res[i].etag[0] || !res[i].sent_b64[0])
+        if (!res[i].etag[0] || (!res[i].sent_b64[0] && !res[i].copied))
             return ck_fail(err, CK_EIO, "%s: part %u of %u was not uploaded", u->up.c->display,
                            i + 1, n);
         if (res[i].got_b64[0] && strcmp(res[i].got_b64, res[i].sent_b64) != 0)
@@ -315,6 +368,7 @@ static const struct ck_part_ops s3_part_ops = {
     .abort = ck_mpu_up_abort,
     .single = single,
     .free_ctx = free,
+    .copy = copy_part,
 };
 
 /* The store's del op: the sweep of the key's open uploads, then DELETE. */

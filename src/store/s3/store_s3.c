@@ -20,6 +20,7 @@ static const struct ck_store_ops s3_ops = {
     .put_commit = ck_part_upload_commit,
     .put_abort = ck_part_upload_abort,
     .copy_from = ck_s3_copy_from,
+    .put_copy = ck_s3_put_copy,
     .del = ck_s3_delete,
     .destroy = ck_cloud_destroy,
 };
