@@ -204,6 +204,18 @@ static ck_rc set_file_attrs(struct xr *x, int fd, struct archive_entry *e, int64
     return CK_OK;
 }
 
+/* The entry's parent directory (*pfd, -1 on failure) and last name, with room made for it
+ * (ck_tree_make_room: *is_dir when a directory is there and want_dir). */
+static ck_rc open_slot(struct xr *x, bool want_dir, int *pfd, const char **base, bool *is_dir)
+{
+    ck_rc rc = ck_tree_open_parent(x->dest, x->name, true, x->qname, pfd, base, x->err);
+    if (rc) {
+        *pfd = -1;
+        return rc;
+    }
+    return ck_tree_make_room(*pfd, *base, want_dir, x->qname, is_dir, x->err);
+}
+
 static ck_rc do_file(struct xr *x, struct archive_entry *e, int64_t size)
 {
     if (x->declared_total + (uint64_t)size > x->lim->max_total_size)
@@ -212,10 +224,7 @@ static ck_rc do_file(struct xr *x, struct archive_entry *e, int64_t size)
     int pfd;
     const char *base;
     bool is_dir;
-    ck_rc rc = ck_tree_open_parent(x->dest, x->name, true, x->qname, &pfd, &base, x->err);
-    if (rc)
-        return rc;
-    rc = ck_tree_make_room(pfd, base, false, x->qname, &is_dir, x->err);
+    ck_rc rc = open_slot(x, false, &pfd, &base, &is_dir);
     int fd = -1;
     if (!rc) {
         fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -228,7 +237,8 @@ static ck_rc do_file(struct xr *x, struct archive_entry *e, int64_t size)
         rc = set_file_attrs(x, fd, e, size);
     if (fd >= 0)
         close(fd);
-    close(pfd);
+    if (pfd >= 0)
+        close(pfd);
     return rc;
 }
 
@@ -269,13 +279,11 @@ static ck_rc do_dir(struct xr *x, struct archive_entry *e)
     int pfd;
     const char *base;
     bool is_dir;
-    ck_rc rc = ck_tree_open_parent(x->dest, x->name, true, x->qname, &pfd, &base, x->err);
-    if (rc)
-        return rc;
-    rc = ck_tree_make_room(pfd, base, true, x->qname, &is_dir, x->err);
+    ck_rc rc = open_slot(x, true, &pfd, &base, &is_dir);
     if (!rc && !is_dir && mkdirat(pfd, base, 0700) < 0)
         rc = ck_fail_errno(x->err, errno, "archive entry '%s': mkdir", x->qname);
-    close(pfd);
+    if (pfd >= 0)
+        close(pfd);
     return rc ? rc : remember_dir(x, e);
 }
 
@@ -288,16 +296,14 @@ static ck_rc do_symlink(struct xr *x, struct archive_entry *e)
     int pfd;
     const char *base;
     bool is_dir;
-    ck_rc rc = ck_tree_open_parent(x->dest, x->name, true, x->qname, &pfd, &base, x->err);
-    if (rc)
-        return rc;
-    rc = ck_tree_make_room(pfd, base, false, x->qname, &is_dir, x->err);
+    ck_rc rc = open_slot(x, false, &pfd, &base, &is_dir);
     if (!rc && symlinkat(target, pfd, base) < 0)
         rc = ck_fail_errno(x->err, errno, "archive entry '%s': symlink", x->qname);
     struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, entry_mtime(e)};
     if (!rc && utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW) < 0)
         rc = ck_fail_errno(x->err, errno, "archive entry '%s': set mtime", x->qname);
-    close(pfd);
+    if (pfd >= 0)
+        close(pfd);
     return rc;
 }
 
@@ -336,9 +342,7 @@ static ck_rc do_hardlink(struct xr *x, const char *target)
     if (!rc)
         rc = open_link_target(x, tname, &tpfd, &tbase);
     if (!rc)
-        rc = ck_tree_open_parent(x->dest, x->name, true, x->qname, &pfd, &base, x->err);
-    if (!rc)
-        rc = ck_tree_make_room(pfd, base, false, x->qname, &is_dir, x->err);
+        rc = open_slot(x, false, &pfd, &base, &is_dir);
     if (!rc && linkat(tpfd, tbase, pfd, base, 0) < 0)
         rc = ck_fail_errno(x->err, errno, "archive entry '%s': hard link", x->qname);
     if (tpfd >= 0)

@@ -43,22 +43,8 @@ ck_rc ck_azure_wi_fetch(void *ctx, struct ck_oauth_token *out, struct ck_err *er
 ck_rc ck_azure_imds_fetch(void *ctx, struct ck_oauth_token *out, struct ck_err *err)
 {
     const struct ck_azure_imds *m = ctx;
-    double now = ck_wall_now();
-    struct ck_buf reply;
-    struct ck_oauth_call c = {
-        .method = CK_HTTP_GET,
-        .url = m->url,
-        .headers = {"Metadata: true"},
-        .what = "managed identity (IMDS)",
-        .metadata = true,
-        .retry = m->retry,
-    };
-    ck_rc rc = ck_oauth_perform(&c, &reply, err);
-    if (!rc)
-        rc = ck_oauth_parse_token(reply.data, reply.len, c.what, "access_token", NULL, now, out,
-                                  err);
-    ck_oauth_reply_free(&reply);
-    return rc;
+    return ck_oauth_metadata_token(m->url, "Metadata: true", "managed identity (IMDS)", &m->retry,
+                                   out, err);
 }
 
 static bool url_ok(const char *u)

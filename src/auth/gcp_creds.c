@@ -27,6 +27,20 @@ static const char *env(const struct ck_gcp_cfg *cfg, const char *name)
     return v && v[0] ? v : NULL;
 }
 
+ck_rc ck_gcp_source_set(struct ck_gcp_source *out, ck_rc rc, const char *name,
+                        ck_oauth_fetch_fn fetch, void *ctx, void (*free_ctx)(void *ctx))
+{
+    if (rc) {
+        free_ctx(ctx);
+        return rc;
+    }
+    snprintf(out->name, sizeof(out->name), "%s", name);
+    out->fetch = fetch;
+    out->ctx = ctx;
+    out->free_ctx = free_ctx;
+    return CK_OK;
+}
+
 /* ---- metadata server ---------------------------------------------------------------- */
 
 struct meta {
@@ -36,23 +50,9 @@ struct meta {
 
 static ck_rc meta_fetch(void *ctx, struct ck_oauth_token *out, struct ck_err *err)
 {
-    struct meta *m = ctx;
-    double now = ck_wall_now();
-    struct ck_buf reply;
-    struct ck_oauth_call c = {
-        .method = CK_HTTP_GET,
-        .url = m->url,
-        .headers = {"Metadata-Flavor: Google"},
-        .what = "GCE metadata server",
-        .metadata = true,
-        .retry = m->cfg.retry,
-    };
-    ck_rc rc = ck_oauth_perform(&c, &reply, err);
-    if (!rc)
-        rc = ck_oauth_parse_token(reply.data, reply.len, c.what, "access_token", NULL, now, out,
-                                  err);
-    ck_oauth_reply_free(&reply);
-    return rc;
+    const struct meta *m = ctx;
+    return ck_oauth_metadata_token(m->url, "Metadata-Flavor: Google", "GCE metadata server",
+                                   &m->cfg.retry, out, err);
 }
 
 static ck_rc metadata_source(const struct ck_gcp_cfg *cfg, struct ck_gcp_source *out,
@@ -70,11 +70,7 @@ static ck_rc metadata_source(const struct ck_gcp_cfg *cfg, struct ck_gcp_source 
         return ck_fail(err, CK_ENOMEM, "metadata: out of memory");
     snprintf(m->url, sizeof(m->url), "http://%s" META_PATH, host);
     m->cfg = *cfg;
-    snprintf(out->name, sizeof(out->name), "metadata");
-    out->fetch = meta_fetch;
-    out->ctx = m;
-    out->free_ctx = free;
-    return CK_OK;
+    return ck_gcp_source_set(out, CK_OK, "metadata", meta_fetch, m, free);
 }
 
 /* ---- key files ---------------------------------------------------------------------- */

@@ -52,6 +52,11 @@ struct ck_gcp_source {
     void (*free_ctx)(void *ctx);
 };
 
+/* The end of a source's set-up: with rc CK_OK fills out (name, fetch serving ctx,
+ * free_ctx); else frees ctx with free_ctx. Returns rc. */
+ck_rc ck_gcp_source_set(struct ck_gcp_source *out, ck_rc rc, const char *name,
+                        ck_oauth_fetch_fn fetch, void *ctx, void (*free_ctx)(void *ctx));
+
 struct ck_gcp_provider;
 
 /* Resolves the chain and fetches the first token (I/O). CK_EAUTH listing what was tried

@@ -209,15 +209,7 @@ ck_rc ck_gcp_external_account(const char *json, size_t len, const char *path,
                  sizeof(e->impersonate_url), false, path, err);
     if (!rc)
         rc = read_source(e, json, len, path, err);
-    if (rc) {
-        free(e);
-        return rc;
-    }
-    snprintf(out->name, sizeof(out->name), "external-account");
-    out->fetch = ext_fetch;
-    out->ctx = e;
-    out->free_ctx = free;
-    return CK_OK;
+    return ck_gcp_source_set(out, rc, "external-account", ext_fetch, e, free);
 }
 
 /* ---- authorized_user (gcloud auth application-default login) ------------------------ */
@@ -273,13 +265,5 @@ ck_rc ck_gcp_authorized_user(const char *json, size_t len, const char *path,
         rc = str(json, len, "token_uri", u->token_uri, sizeof(u->token_uri), false, path, err);
     if (!rc && !u->token_uri[0])
         snprintf(u->token_uri, sizeof(u->token_uri), "%s", CK_GCP_TOKEN_URI);
-    if (rc) {
-        user_free(u);
-        return rc;
-    }
-    snprintf(out->name, sizeof(out->name), "authorized-user");
-    out->fetch = user_fetch;
-    out->ctx = u;
-    out->free_ctx = user_free;
-    return CK_OK;
+    return ck_gcp_source_set(out, rc, "authorized-user", user_fetch, u, user_free);
 }

@@ -222,13 +222,5 @@ ck_rc ck_gcp_service_account(const char *json, size_t len, const char *path,
         if (rc)
             ck_err_prefix(err, "credentials file %s", path);
     }
-    if (rc) {
-        sa_free(s);
-        return rc;
-    }
-    snprintf(out->name, sizeof(out->name), "service-account");
-    out->fetch = sa_fetch;
-    out->ctx = s;
-    out->free_ctx = sa_free;
-    return CK_OK;
+    return ck_gcp_source_set(out, rc, "service-account", sa_fetch, s, sa_free);
 }

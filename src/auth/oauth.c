@@ -247,3 +247,24 @@ ck_rc ck_oauth_post_form(const char *url, struct ck_buf *form, ck_rc form_rc, co
     ck_oauth_reply_free(&reply);
     return rc;
 }
+
+ck_rc ck_oauth_metadata_token(const char *url, const char *header, const char *what,
+                              const struct ck_retry_policy *retry, struct ck_oauth_token *out,
+                              struct ck_err *err)
+{
+    double now = ck_wall_now();
+    struct ck_buf reply;
+    struct ck_oauth_call c = {
+        .method = CK_HTTP_GET,
+        .url = url,
+        .headers = {header},
+        .what = what,
+        .metadata = true,
+        .retry = *retry,
+    };
+    ck_rc rc = ck_oauth_perform(&c, &reply, err);
+    if (!rc)
+        rc = ck_oauth_parse_token(reply.data, reply.len, what, "access_token", NULL, now, out, err);
+    ck_oauth_reply_free(&reply);
+    return rc;
+}

@@ -51,6 +51,12 @@ struct ck_oauth_call {
 ck_rc ck_oauth_perform(const struct ck_oauth_call *call, struct ck_buf *reply, struct ck_err *err);
 void ck_oauth_reply_free(struct ck_buf *reply);
 
+/* A token from a cloud's metadata service (GCE, Azure IMDS): a GET of url with one header
+ * ("Metadata: true"), its reply's access_token and expires_in. */
+ck_rc ck_oauth_metadata_token(const char *url, const char *header, const char *what,
+                              const struct ck_retry_policy *retry, struct ck_oauth_token *out,
+                              struct ck_err *err);
+
 /* Reads a token reply: the string member token_key ("access_token", "accessToken") and the
  * lifetime: expires_in (seconds, number or digit string) when expiry_key is NULL, else an
  * RFC 3339 time in expiry_key ("expireTime"). now is the wall clock of the request. */

@@ -1,6 +1,7 @@
 /* cloud.c - the request, head, get, open and destroy the clouds share; see cloud.h. */
 #include "store/cloud.h"
 
+#include "store/digest.h"
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,6 +208,20 @@ void ck_cloud_destroy(struct ck_store *s)
     }
     free(s->display_uri);
     free(s);
+}
+
+ck_rc ck_cloud_put_md5(struct ck_cloud *c, struct ck_cloud_call *call, const char *data, size_t len,
+                       struct ck_http_response *resp, struct ck_err *err)
+{
+    char md5[CK_MD5_B64_LEN];
+    ck_md5_b64(data, len, md5);
+    call->method = CK_HTTP_PUT;
+    call->body = data;
+    call->body_len = len;
+    call->content_md5 = md5;
+    ck_rc rc = ck_cloud_perform(c, call, resp, err);
+    call->content_md5 = NULL;
+    return rc;
 }
 
 ck_rc ck_cloud_up_new(struct ck_store *s, const struct ck_put_opts *opts, size_t size, void **out,

@@ -126,6 +126,11 @@ ck_rc ck_cloud_ready(struct ck_cloud *c, struct ck_err *err);
 ck_rc ck_cloud_perform(struct ck_cloud *c, const struct ck_cloud_call *call,
                        struct ck_http_response *resp, struct ck_err *err);
 
+/* A PUT of data with its Content-MD5, which GCS and Azure check (parts, blocks, single
+ * puts); call names the rest (query, label, headers, conditions). */
+ck_rc ck_cloud_put_md5(struct ck_cloud *c, struct ck_cloud_call *call, const char *data, size_t len,
+                       struct ck_http_response *resp, struct ck_err *err);
+
 #define CK_CLOUD_ERROR_MAX (256 * 1024) /* largest error document parsed */
 
 /* Code (letters, digits and dots, not empty) and Message (its first line, printable ASCII,

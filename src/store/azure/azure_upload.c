@@ -65,23 +65,14 @@ static ck_rc send_block(void *ctx, unsigned number, const char *data, size_t len
 {
     struct az_up *u = ctx;
     struct block_result *r = result;
-    char enc[128], query[200], label[32], md5[CK_MD5_B64_LEN];
+    char enc[128], query[200], label[32];
     block_id(u, number, r->id);
     ck_uri_encode(r->id, 0, enc, sizeof(enc));
     snprintf(query, sizeof(query), "comp=block&blockid=%s", enc);
     snprintf(label, sizeof(label), "block %u", number);
-    ck_md5_b64(data, len, md5);
-    struct ck_cloud_call c = {
-        .method = CK_HTTP_PUT,
-        .query = query,
-        .label = label,
-        .body = data,
-        .body_len = len,
-        .content_md5 = md5,
-        .cancel = cancel,
-    };
+    struct ck_cloud_call c = {.query = query, .label = label, .cancel = cancel};
     struct ck_http_response resp;
-    return ck_cloud_perform(u->up.c, &c, &resp, err);
+    return ck_cloud_put_md5(u->up.c, &c, data, len, &resp, err);
 }
 
 static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err *err)
@@ -141,20 +132,14 @@ static bool blob_exists_reply(const struct ck_http_response *resp)
 static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
 {
     struct az_up *u = ctx;
-    char md5[CK_MD5_B64_LEN];
-    ck_md5_b64(data, len, md5);
     struct ck_cloud_call c = {
-        .method = CK_HTTP_PUT,
-        .body = data,
-        .body_len = len,
-        .content_md5 = md5,
         .content_type = "application/octet-stream",
         .hdr = {{"x-ms-blob-type", "BlockBlob"}},
         .if_none_match = u->up.if_absent ? "*" : NULL,
     };
     ck_cond_values(&u->up.cond, &c.if_match, &c.if_none_match);
     struct ck_http_response resp;
-    ck_rc rc = ck_cloud_perform(u->up.c, &c, &resp, err);
+    ck_rc rc = ck_cloud_put_md5(u->up.c, &c, data, len, &resp, err);
     if (rc && u->up.cond.on)
         rc = ck_cond_settle(u->up.store, &u->up.cond, false, NULL, false, rc, err);
     if (!u->up.if_absent)

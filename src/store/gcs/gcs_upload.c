@@ -70,21 +70,12 @@ static ck_rc send_part(void *ctx, unsigned number, const char *data, size_t len,
 {
     struct ck_mpu_up *u = ctx;
     struct part_result *r = result;
-    char query[sizeof(u->mpu.id_query) + 32], label[32], md5[CK_MD5_B64_LEN];
+    char query[sizeof(u->mpu.id_query) + 32], label[32];
     snprintf(query, sizeof(query), "partNumber=%u&%s", number, u->mpu.id_query);
     snprintf(label, sizeof(label), "part %u", number);
-    ck_md5_b64(data, len, md5);
-    struct ck_cloud_call c = {
-        .method = CK_HTTP_PUT,
-        .query = query,
-        .label = label,
-        .body = data,
-        .body_len = len,
-        .content_md5 = md5,
-        .cancel = cancel,
-    };
+    struct ck_cloud_call c = {.query = query, .label = label, .cancel = cancel};
     struct ck_http_response resp;
-    ck_rc rc = ck_cloud_perform(u->up.c, &c, &resp, err);
+    ck_rc rc = ck_cloud_put_md5(u->up.c, &c, data, len, &resp, err);
     if (!rc && !resp.etag[0])
         rc = ck_fail(err, CK_ECORRUPT, "PUT %s (%s): reply has no ETag", u->up.c->display, label);
     if (!rc)
@@ -108,18 +99,10 @@ static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err 
 static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
 {
     struct ck_mpu_up *u = ctx;
-    char md5[CK_MD5_B64_LEN];
-    ck_md5_b64(data, len, md5);
-    struct ck_cloud_call c = {
-        .method = CK_HTTP_PUT,
-        .body = data,
-        .body_len = len,
-        .content_md5 = md5,
-        .content_type = "application/octet-stream",
-    };
+    struct ck_cloud_call c = {.content_type = "application/octet-stream"};
     set_generation(&c, u->up.if_absent ? "0" : cond_value(&u->up.cond));
     struct ck_http_response resp;
-    ck_rc rc = ck_cloud_perform(u->up.c, &c, &resp, err);
+    ck_rc rc = ck_cloud_put_md5(u->up.c, &c, data, len, &resp, err);
     char want[CK_ETAG_MD5_MAX];
     if (rc && u->up.cond.on)
         rc = ck_cond_settle(u->up.store, &u->up.cond, true,
