@@ -12,6 +12,7 @@
  */
 #include "archive/gzip_writer.h"
 
+#include <isa-l/crc64.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@ struct slot {
     unsigned char *out;
     size_t out_len;
     uint64_t in_off;
+    uint64_t crc64; /* of in, by the worker */
 };
 
 struct ck_gzw {
@@ -80,6 +82,7 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&gz->lock);
         s->out_len =
             ck_block_compress(wa->st, &gz->opts.codec, s->in, s->in_len, s->out, gz->out_cap);
+        s->crc64 = crc64_ecma_refl(0, s->in, s->in_len);
         pthread_mutex_lock(&gz->lock);
         s->state = SLOT_DONE;
         pthread_cond_broadcast(&gz->cond);
@@ -180,8 +183,11 @@ static ck_rc record_member(struct ck_gzw *gz, const struct slot *s, struct ck_er
         gz->members = m;
         gz->capmembers = cap;
     }
-    gz->members[gz->nmembers++] =
-        (struct ck_gzw_member){s->in_off, gz->bytes_out, (uint32_t)s->in_len, (uint32_t)s->out_len};
+    const unsigned char *t = s->out + s->out_len - 8; /* trailer: CRC-32, ISIZE (LE) */
+    uint32_t crc =
+        (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24;
+    gz->members[gz->nmembers++] = (struct ck_gzw_member){
+        s->in_off, gz->bytes_out, (uint32_t)s->in_len, (uint32_t)s->out_len, crc, s->crc64};
     return CK_OK;
 }
 

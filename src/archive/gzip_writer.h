@@ -33,6 +33,8 @@ struct ck_gzw_member {
     uint64_t out_off; /* offset of the member in the output */
     uint32_t in_len;
     uint32_t out_len;
+    uint32_t crc32; /* CRC-32 of its input bytes (as in its gzip trailer) */
+    uint64_t crc64; /* CRC-64/ECMA-182, reflected (ISA-L crc64_ecma_refl), of them */
 };
 
 struct ck_gzw_opts {

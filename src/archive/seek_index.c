@@ -15,12 +15,14 @@
 
 #define IX_MAGIC        "CKIX"
 #define LOC_MAGIC       "CKPTIDX1"
-#define IX_VERSION      1u /* 2 when a sparse entry is present */
+#define IX_VERSION      3u /* written; 1 and 2 (no member identity) are read too */
 #define LOC_DATA_LEN    40u
 #define CHUNK_MAX       65000u                          /* index bytes per "CK" member */
 #define RAW_MAX         (512u << 20)                    /* cap on the serialized index */
 #define Z_MAX           (256u << 20)                    /* cap on the compressed index */
 #define MEMBER_IN_MAX   (64u << 20)                     /* cap on one member's tar bytes */
+#define MEMBER_LEN      24u                             /* a member record, versions 1-2 */
+#define MEMBER_LEN_V3   36u                             /* with its CRC-32 and CRC-64 */
 #define ENTRY_FIXED_LEN (1 + 4 * 4 + 8 + 4 + 8 + 8 + 4) /* an entry without name and link */
 
 /* ---------- little-endian helpers ---------- */
@@ -159,7 +161,7 @@ static ck_rc serialize(struct ck_ix_builder *b, const struct ck_gzw_member *m, s
 {
     ck_rc rc = ck_buf_append(raw, IX_MAGIC, 4);
     if (!rc)
-        rc = buf_u32(raw, b->sparse ? 2u : IX_VERSION);
+        rc = buf_u32(raw, IX_VERSION);
     if (!rc)
         rc = buf_u64(raw, tar_size);
     if (!rc)
@@ -174,6 +176,10 @@ static ck_rc serialize(struct ck_ix_builder *b, const struct ck_gzw_member *m, s
             rc = buf_u32(raw, m[i].in_len);
         if (!rc)
             rc = buf_u32(raw, m[i].out_len);
+        if (!rc)
+            rc = buf_u32(raw, m[i].crc32);
+        if (!rc)
+            rc = buf_u64(raw, m[i].crc64);
     }
     if (!rc)
         rc = ck_buf_append(raw, b->entries.data ? b->entries.data : "", b->entries.len);
@@ -224,7 +230,7 @@ ck_rc ck_ix_builder_write(struct ck_ix_builder *b, const struct ck_gzw_member *m
         ck_buf_free(&raw);
         return ck_fail(err, CK_ENOMEM, "seek index: compression failed");
     }
-    rc = write_members(z, zlen, (uint32_t)raw.len, data_end, b->sparse ? 2u : IX_VERSION, out, err);
+    rc = write_members(z, zlen, (uint32_t)raw.len, data_end, IX_VERSION, out, err);
     free(z);
     ck_buf_free(&raw);
     return rc;
@@ -247,7 +253,7 @@ ck_rc ck_ix_parse_locator(const unsigned char *tail, size_t len, uint64_t object
         memcmp(p + 56, end, sizeof(end)) != 0)
         return CK_ENOTFOUND;
     const unsigned char *d = p + 16;
-    if (get_u32(d + 8) != IX_VERSION && get_u32(d + 8) != 2u)
+    if (get_u32(d + 8) < 1 || get_u32(d + 8) > IX_VERSION)
         return ck_fail(err, CK_ECORRUPT, "seek index: version %u is not supported", get_u32(d + 8));
     loc->index_off = get_u64(d + 12);
     loc->index_len = get_u64(d + 20);
@@ -323,6 +329,10 @@ static ck_rc decode_members(struct cursor *c, struct ck_seek_index *ix, uint64_t
         m->out_off = take_u64(c);
         m->in_len = take_u32(c);
         m->out_len = take_u32(c);
+        if (ix->member_ids) {
+            m->crc32 = take_u32(c);
+            m->crc64 = take_u64(c);
+        }
         if (c->bad || m->in_off != in || m->out_off != out || m->in_len > MEMBER_IN_MAX ||
             m->out_len < 18 || m->out_len > ck_block_bound(m->in_len))
             return ck_fail(err, CK_ECORRUPT, "seek index: member %zu does not add up", i);
@@ -466,9 +476,10 @@ static ck_rc decode_raw(const unsigned char *raw, size_t len, uint64_t data_end,
     uint32_t version = take_u32(&c);
     ix->tar_size = take_u64(&c);
     uint64_t nm = take_u64(&c), ne = take_u64(&c);
-    if (c.bad || memcmp(magic, IX_MAGIC, 4) != 0 || (version != IX_VERSION && version != 2u))
+    if (c.bad || memcmp(magic, IX_MAGIC, 4) != 0 || version < 1 || version > IX_VERSION)
         return ck_fail(err, CK_ECORRUPT, "seek index: bad header");
-    if (nm > len / 24 || ne > len / ENTRY_FIXED_LEN)
+    ix->member_ids = version >= 3;
+    if (nm > len / (ix->member_ids ? MEMBER_LEN_V3 : MEMBER_LEN) || ne > len / ENTRY_FIXED_LEN)
         return ck_fail(err, CK_ECORRUPT, "seek index: counts larger than the index");
     ix->nmembers = (size_t)nm;
     ix->nentries = (size_t)ne;

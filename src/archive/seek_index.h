@@ -19,13 +19,16 @@
  * every entry's data lies inside it, and every name and link target with the same rules
  * as extraction (entry_name.h). Anything else is CK_ECORRUPT or CK_EHOSTILE.
  *
- * Version 2 (written only when the archive holds a sparse file) adds the sparse entry: a
- * file whose data segments (logical offset, length) the index lists; the tar stream
- * holds them one after the other from data_off, the holes not at all.
+ * Version 2 added the sparse entry: a file whose data segments (logical offset, length)
+ * the index lists; the tar stream holds them one after the other from data_off, the holes
+ * not at all. Version 3 (written now) adds each member's identity: the CRC-32 and CRC-64
+ * of its tar bytes, by which a later save knows a member whose bytes it would write again
+ * (docs/format.md "Member identity"). Versions 1 and 2 are still read.
  */
 #ifndef CK_ARCHIVE_SEEK_INDEX_H
 #define CK_ARCHIVE_SEEK_INDEX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,6 +73,8 @@ struct ck_ix_member {
     uint64_t out_off; /* in the object */
     uint32_t in_len;
     uint32_t out_len;
+    uint32_t crc32; /* of the member's tar bytes (its gzip trailer's); 0 before version 3 */
+    uint64_t crc64; /* CRC-64/ECMA-182 (reflected) of them; 0 before version 3 */
 };
 
 struct ck_seek_index {
@@ -78,6 +83,7 @@ struct ck_seek_index {
     struct ck_ix_entry *entries; /* in archive order */
     size_t nentries;
     uint64_t tar_size;           /* bytes of the tar stream */
+    bool member_ids;             /* version 3: members carry crc32 and crc64 */
     char *arena;                 /* owns every name and link */
     struct ck_ix_seg *seg_arena; /* owns every sparse entry's segments */
 };

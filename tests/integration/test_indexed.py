@@ -8,6 +8,7 @@ import random
 import subprocess
 import sys
 import threading
+import zlib
 
 from ckfs import TOOLS, MountTest, tree
 
@@ -24,6 +25,20 @@ def data_offsets(obj_path):
     """{file name: offset of its data in the tar stream}, from the index."""
     _, _, _, entries = ckindex_mod.read_index(open(obj_path, "rb").read())
     return {e["name"].decode(): e["data_off"] for e in entries if e["type"] == 0}
+
+
+def crc64_xz(data):
+    """CRC-64/XZ (ECMA-182 polynomial, reflected, init and final xor all ones)."""
+    table = []
+    for n in range(256):
+        c = n
+        for _ in range(8):
+            c = (c >> 1) ^ 0xC96C5795D7870F42 if c & 1 else c >> 1
+        table.append(c)
+    crc = 0xFFFFFFFFFFFFFFFF
+    for b in data:
+        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFFFFFFFFFF
 
 
 def ckindex(*args):
@@ -139,6 +154,24 @@ class IndexedRestoreTest(MountTest):
             t.join(60)
         self.assertEqual(errors, [])
 
+    def test_members_carry_their_crcs(self):
+        """Version 3: each member's CRC-32 and CRC-64/XZ of its tar bytes (docs/format.md)."""
+        obj = open(self.obj, "rb").read()
+        loc, _, members, _ = ckindex_mod.read_index(obj)
+        self.assertEqual(loc["version"], 3)
+        for i, (_, ooff, ilen, olen, crc32, crc64) in enumerate(members):
+            data = zlib.decompressobj(31).decompress(obj[ooff:ooff + olen])
+            self.assertEqual(len(data), ilen)
+            self.assertEqual(zlib.crc32(data), crc32, f"member {i}")
+            if i < 3:  # pure Python: a few suffice
+                self.assertEqual(crc64_xz(data), crc64, f"member {i}")
+
+    def test_version_1_index_is_still_read(self):
+        ckindex("downgrade", self.obj, "1")
+        m = self.mount(self.path("dest", "next"), [self.obj])
+        self.assertEqual(tree(m.prev), tree(self.src))
+        self.assertTrue(m.status()["prev"]["indexed"])
+
     def test_hostile_index_is_refused(self):
         ckindex("rename", self.obj, "config.json", "../evil")
         m = self.mount(self.path("dest", "next"), [self.obj])
@@ -168,7 +201,7 @@ class IndexedRestoreTest(MountTest):
         _, _, members, entries = ckindex_mod.read_index(bytes(obj))
         big = next(e for e in entries if e["name"] == b"big")
         last = big["data_off"] + big["size"] - 1
-        ioff, ooff, ilen, olen = next(m for m in members if m[0] <= last < m[0] + m[2])
+        ioff, ooff, ilen, olen = next(m for m in members if m[0] <= last < m[0] + m[2])[:4]
         obj[ooff + olen // 2] ^= 0x10  # inside the member's deflate data
         open(self.obj, "wb").write(obj)
         m = self.mount(self.path("dest", "next"), [self.obj])

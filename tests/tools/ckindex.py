@@ -4,6 +4,8 @@
     ckindex.py show OBJECT            print the locator, the members and the entries
     ckindex.py rename OBJECT OLD NEW  rewrite the index so entry OLD is named NEW (tests
                                       use it to make hostile indexes over a benign tar)
+    ckindex.py downgrade OBJECT 1|2   rewrite the index as version 1 or 2 (no member
+                                      CRCs), as ckptfs before version 3 wrote it
 
 Python stdlib only. Written from docs/format.md, not from the C code, so the tests that use
 it check the format as documented.
@@ -47,9 +49,11 @@ def read_index(obj):
     version, tar_size, nm, ne = struct.unpack("<IQQQ", raw[4:32])
     p = 32
     members = []
+    mfmt = "<QQIIIQ" if version >= 3 else "<QQII"  # version 3: + CRC-32, CRC-64 of the member
+    msize = struct.calcsize(mfmt)
     for _ in range(nm):
-        members.append(struct.unpack("<QQII", raw[p:p + 24]))
-        p += 24
+        members.append(struct.unpack(mfmt, raw[p:p + msize]))
+        p += msize
     entries = []
     for _ in range(ne):
         t, mode, uid, gid, msec, mnsec, size, data_off, nlen = struct.unpack(
@@ -62,8 +66,8 @@ def read_index(obj):
         link = raw[p:p + llen]
         p += llen
         segs = None
-        if t == 3:  # a sparse file (version 2): its data segments
-            assert version == 2
+        if t == 3:  # a sparse file (version 2 on): its data segments
+            assert version >= 2
             n, = struct.unpack("<I", raw[p:p + 4])
             p += 4
             segs = [struct.unpack("<QQ", raw[p + 16 * i:p + 16 * i + 16]) for i in range(n)]
@@ -74,11 +78,15 @@ def read_index(obj):
     return loc, tar_size, members, entries
 
 
-def write_index(obj, loc, tar_size, members, entries):
-    version = 2 if any(e.get("segs") is not None for e in entries) else 1
+def write_index(obj, loc, tar_size, members, entries, version=None):
+    """Version 3 when the members carry their CRCs (6-tuples), else 2 with a sparse entry,
+    else 1; a lower version may be asked for (the CRCs are then left out)."""
+    if version is None:
+        sparse = any(e.get("segs") is not None for e in entries)
+        version = 3 if members and len(members[0]) == 6 else 2 if sparse else 1
     raw = b"CKIX" + struct.pack("<IQQQ", version, tar_size, len(members), len(entries))
     for m in members:
-        raw += struct.pack("<QQII", *m)
+        raw += struct.pack("<QQIIIQ", *m) if version >= 3 else struct.pack("<QQII", *m[:4])
     for e in entries:
         raw += struct.pack("<BIIIqIQQI", e["type"], e["mode"], e["uid"], e["gid"], e["mtime"][0],
                            e["mtime"][1], e["size"], e["data_off"], len(e["name"]))
@@ -113,6 +121,16 @@ def main(argv):
             print(f"no entry {argv[2]!r}", file=sys.stderr)
             return 1
         open(argv[1], "wb").write(write_index(obj, loc, tar_size, members, entries))
+        return 0
+    if len(argv) == 3 and argv[0] == "downgrade":  # rewrite as version 1 or 2 (no CRCs)
+        obj = open(argv[1], "rb").read()
+        loc, tar_size, members, entries = read_index(obj)
+        version = int(argv[2])
+        if version not in (1, 2):
+            print("downgrade to 1 or 2", file=sys.stderr)
+            return 2
+        out = write_index(obj, loc, tar_size, members, entries, version)
+        open(argv[1], "wb").write(out)
         return 0
     print(__doc__, file=sys.stderr)
     return 2
