@@ -262,7 +262,8 @@ ck_rc ck_ix_parse_locator(const unsigned char *tail, size_t len, uint64_t object
     loc->crc = get_u32(d + 36);
     uint64_t body = object_size - CK_IX_LOCATOR_LEN;
     if (loc->index_off > body || loc->index_len != body - loc->index_off || loc->z_len == 0 ||
-        loc->z_len > Z_MAX || loc->z_len > loc->index_len || loc->raw_len > RAW_MAX)
+        loc->z_len > Z_MAX || loc->z_len > loc->index_len || loc->raw_len > RAW_MAX ||
+        loc->index_len > loc->z_len + ((uint64_t)loc->z_len / CHUNK_MAX + 1) * 64)
         return ck_fail(err, CK_ECORRUPT, "seek index: the locator does not add up");
     return CK_OK;
 }
@@ -528,6 +529,28 @@ ck_rc ck_ix_decode(const unsigned char *buf, size_t len, const struct ck_ix_loca
     free(raw);
     if (rc)
         ck_ix_free(ix);
+    return rc;
+}
+
+ck_rc ck_ix_fetch(ck_ix_read_fn read, void *ctx, uint64_t size, struct ck_seek_index *ix,
+                  struct ck_err *err)
+{
+    memset(ix, 0, sizeof(*ix));
+    if (size < CK_IX_LOCATOR_LEN)
+        return CK_ENOTFOUND;
+    size_t tail_len = size < CK_IX_TAIL_FETCH ? (size_t)size : CK_IX_TAIL_FETCH;
+    uint64_t tail_off = size - tail_len;
+    unsigned char *tail = NULL, *buf = NULL;
+    struct ck_ix_locator loc;
+    ck_rc rc = read(ctx, tail_off, tail_len, &tail, err);
+    if (!rc)
+        rc = ck_ix_parse_locator(tail, tail_len, size, &loc, err);
+    if (!rc && loc.index_off >= tail_off)
+        rc = ck_ix_decode(tail + (loc.index_off - tail_off), (size_t)loc.index_len, &loc, ix, err);
+    else if (!rc && !(rc = read(ctx, loc.index_off, (size_t)loc.index_len, &buf, err)))
+        rc = ck_ix_decode(buf, (size_t)loc.index_len, &loc, ix, err);
+    free(buf);
+    free(tail);
     return rc;
 }
 

@@ -125,6 +125,18 @@ ck_rc ck_ix_decode(const unsigned char *buf, size_t len, const struct ck_ix_loca
                    struct ck_seek_index *ix, struct ck_err *err);
 void ck_ix_free(struct ck_seek_index *ix);
 
+#define CK_IX_TAIL_FETCH (256u << 10) /* what ck_ix_fetch reads first: the object's tail */
+
+/* How ck_ix_fetch reads the object: exactly len bytes at off into a new malloc'd buffer. */
+typedef ck_rc (*ck_ix_read_fn)(void *ctx, uint64_t off, size_t len, unsigned char **out,
+                               struct ck_err *err);
+
+/* The index of an object of size bytes, read with read(ctx, ...): its last
+ * CK_IX_TAIL_FETCH bytes, and the index members in a second read when they start before
+ * those. CK_ENOTFOUND: the object has no ckptfs index (a foreign archive). */
+ck_rc ck_ix_fetch(ck_ix_read_fn read, void *ctx, uint64_t size, struct ck_seek_index *ix,
+                  struct ck_err *err);
+
 /* The index of the first member that holds tar offset off (off < tar_size). */
 size_t ck_ix_member_at(const struct ck_seek_index *ix, uint64_t off);
 

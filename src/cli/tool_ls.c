@@ -20,24 +20,6 @@
 #include "archive/seek_index.h"
 #include "cli/tools.h"
 #include "store/store.h"
-#include "util/buf.h"
-
-#define LS_INDEX_MAX (256u << 20)
-
-static ck_rc buf_write(void *ctx, const void *p, size_t n, struct ck_err *err)
-{
-    ck_rc rc = ck_buf_append(ctx, p, n);
-    return rc ? ck_fail(err, rc, "reading the seek index: more than %u bytes", LS_INDEX_MAX)
-              : CK_OK;
-}
-
-static ck_rc get_range(struct ck_store *s, uint64_t off, uint64_t len, struct ck_buf *b,
-                       struct ck_err *err)
-{
-    ck_buf_reset(b);
-    struct ck_sink sink = {buf_write, b};
-    return ck_store_get(s, off, len, &sink, err);
-}
 
 static void print_line(bool lng, char type, unsigned mode, uint64_t size, int64_t mtime,
                        const char *name, const char *link)
@@ -62,27 +44,22 @@ static void print_index(const struct ck_seek_index *ix, bool lng)
     }
 }
 
+/* ck_ix_fetch's reader: a ranged GET of the store (ctx). */
+static ck_rc read_store(void *ctx, uint64_t off, size_t len, unsigned char **out,
+                        struct ck_err *err)
+{
+    return ck_store_get_mem(ctx, off, len, out, err);
+}
+
 /* CK_ENOTFOUND: the object has no ckptfs index. */
 static ck_rc ls_indexed(struct ck_store *s, uint64_t size, bool lng, struct ck_err *err)
 {
-    if (size < CK_IX_LOCATOR_LEN)
-        return CK_ENOTFOUND;
-    struct ck_buf b;
-    struct ck_ix_locator loc;
     struct ck_seek_index ix;
-    ck_buf_init(&b, LS_INDEX_MAX);
-    ck_rc rc = get_range(s, size - CK_IX_LOCATOR_LEN, CK_IX_LOCATOR_LEN, &b, err);
-    if (!rc)
-        rc = ck_ix_parse_locator((unsigned char *)b.data, b.len, size, &loc, err);
-    if (!rc)
-        rc = get_range(s, loc.index_off, loc.index_len, &b, err);
-    if (!rc)
-        rc = ck_ix_decode((unsigned char *)b.data, b.len, &loc, &ix, err);
+    ck_rc rc = ck_ix_fetch(read_store, s, size, &ix, err);
     if (!rc) {
         print_index(&ix, lng);
         ck_ix_free(&ix);
     }
-    ck_buf_free(&b);
     return rc;
 }
 

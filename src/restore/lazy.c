@@ -19,7 +19,6 @@
 #include "util/fsutil.h"
 #include "util/log.h"
 
-#define TAIL_FETCH    (256u << 10) /* the first ranged GET of the object's tail */
 #define FETCH_THREADS 4
 /* Members per ranged GET (8 MiB, Mountpoint's part size too), streamed member by member.
  * Whole restores of 1.5 GiB from radosgw, alternating with one curl GET of the object
@@ -70,62 +69,14 @@ struct ck_lazy {
 
 /* ---------- fetching the index ---------- */
 
-struct mem_sink {
-    unsigned char *buf;
-    size_t len, cap;
-};
-
-static ck_rc mem_write(void *ctx, const void *p, size_t n, struct ck_err *err)
-{
-    struct mem_sink *m = ctx;
-    if (n > m->cap - m->len)
-        return ck_fail(err, CK_ECORRUPT, "the store sent more bytes than asked for");
-    memcpy(m->buf + m->len, p, n);
-    m->len += n;
-    return CK_OK;
-}
-
-/* GETs [off, off+len) of the object into a new buffer. */
-static ck_rc fetch_range(struct ck_lazy *lz, uint64_t off, size_t len, unsigned char **out,
+/* ck_ix_fetch's reader: a ranged GET, counted. */
+static ck_rc fetch_range(void *ctx, uint64_t off, size_t len, unsigned char **out,
                          struct ck_err *err)
 {
-    struct mem_sink m = {malloc(len ? len : 1), 0, len};
-    if (!m.buf)
-        return ck_fail(err, CK_ENOMEM, "fetching %zu bytes: out of memory", len);
-    struct ck_sink sink = {mem_write, &m};
-    ck_rc rc = ck_store_get(lz->store, off, len, &sink, err);
-    if (!rc && m.len != len)
-        rc = ck_fail(err, CK_ECORRUPT, "GET %s: %zu of %zu bytes", ck_store_uri(lz->store), m.len,
-                     len);
-    if (rc) {
-        free(m.buf);
-        return rc;
-    }
-    atomic_fetch_add(&lz->fetched, len);
-    *out = m.buf;
-    return CK_OK;
-}
-
-static ck_rc read_index(struct ck_lazy *lz, uint64_t size, struct ck_err *err)
-{
-    size_t tail_len = size < TAIL_FETCH ? (size_t)size : TAIL_FETCH;
-    uint64_t tail_off = size - tail_len;
-    unsigned char *tail = NULL;
-    ck_rc rc = fetch_range(lz, tail_off, tail_len, &tail, err);
-    struct ck_ix_locator loc;
+    struct ck_lazy *lz = ctx;
+    ck_rc rc = ck_store_get_mem(lz->store, off, len, out, err);
     if (!rc)
-        rc = ck_ix_parse_locator(tail, tail_len, size, &loc, err);
-    if (!rc && loc.index_off >= tail_off) {
-        rc = ck_ix_decode(tail + (loc.index_off - tail_off), (size_t)loc.index_len, &loc, &lz->ix,
-                          err);
-    } else if (!rc) {
-        unsigned char *buf = NULL;
-        rc = fetch_range(lz, loc.index_off, (size_t)loc.index_len, &buf, err);
-        if (!rc)
-            rc = ck_ix_decode(buf, (size_t)loc.index_len, &loc, &lz->ix, err);
-        free(buf);
-    }
-    free(tail);
+        atomic_fetch_add(&lz->fetched, len);
     return rc;
 }
 
@@ -740,7 +691,7 @@ ck_rc ck_lazy_open(struct ck_store *store, uint64_t size, int prev_dirfd, struct
     atomic_init(&lz->fetched, 0);
     ck_rc rc = lz->prev_dirfd < 0 ? ck_fail_errno(err, errno, "prev/") : CK_OK;
     if (!rc)
-        rc = read_index(lz, size, err);
+        rc = ck_ix_fetch(fetch_range, lz, size, &lz->ix, err);
     if (!rc)
         rc = build_skeleton(lz, err);
     if (!rc)

@@ -236,3 +236,37 @@ ck_rc ck_store_copy(struct ck_store *src, uint64_t size, struct ck_store *dst, b
     }
     return copy_streamed(src, size, dst, err);
 }
+
+/* The sink of ck_store_get_mem: at most cap bytes into buf. */
+struct mem_sink {
+    unsigned char *buf;
+    size_t len, cap;
+};
+
+static ck_rc mem_write(void *ctx, const void *p, size_t n, struct ck_err *err)
+{
+    struct mem_sink *m = ctx;
+    if (n > m->cap - m->len)
+        return ck_fail(err, CK_ECORRUPT, "the store sent more bytes than asked for");
+    memcpy(m->buf + m->len, p, n);
+    m->len += n;
+    return CK_OK;
+}
+
+ck_rc ck_store_get_mem(struct ck_store *s, uint64_t off, size_t len, unsigned char **out,
+                       struct ck_err *err)
+{
+    struct mem_sink m = {malloc(len ? len : 1), 0, len};
+    if (!m.buf)
+        return ck_fail(err, CK_ENOMEM, "GET %s: no memory for %zu bytes", ck_store_uri(s), len);
+    struct ck_sink sink = {mem_write, &m};
+    ck_rc rc = len ? ck_store_get(s, off, len, &sink, err) : CK_OK;
+    if (!rc && m.len != len)
+        rc = ck_fail(err, CK_ECORRUPT, "GET %s: %zu of %zu bytes", ck_store_uri(s), m.len, len);
+    if (rc) {
+        free(m.buf);
+        return rc;
+    }
+    *out = m.buf;
+    return CK_OK;
+}

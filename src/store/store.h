@@ -202,6 +202,9 @@ static inline bool ck_store_conditional(const struct ck_store *s)
 ck_rc ck_store_head(struct ck_store *s, struct ck_store_info *info, struct ck_err *err);
 ck_rc ck_store_get(struct ck_store *s, uint64_t off, uint64_t len, const struct ck_sink *sink,
                    struct ck_err *err);
+/* Exactly len bytes at off into a new malloc'd buffer (*out; the caller frees it). */
+ck_rc ck_store_get_mem(struct ck_store *s, uint64_t off, size_t len, unsigned char **out,
+                       struct ck_err *err);
 ck_rc ck_store_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
                          struct ck_store_upload **out, struct ck_err *err);
 ck_rc ck_store_put_write(struct ck_store_upload *u, const void *buf, size_t len,
