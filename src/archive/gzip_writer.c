@@ -169,7 +169,7 @@ ck_rc ck_gzw_new_opts(const struct ck_gzw_opts *opts, const struct ck_sink *out,
 ck_rc ck_gzw_new(const struct ck_codec *codec, const struct ck_sink *out, struct ck_gzw **gz,
                  struct ck_err *err)
 {
-    struct ck_gzw_opts o = {*codec, 0, 0};
+    struct ck_gzw_opts o = {.codec = *codec};
     return ck_gzw_new_opts(&o, out, gz, err);
 }
 
@@ -205,7 +205,9 @@ static ck_rc drain_slot(struct ck_gzw *gz, size_t i, struct ck_err *err)
     ck_rc rc = s->out_len ? CK_OK : ck_fail(err, CK_EIO, "gzip writer: a block did not compress");
     if (!rc)
         rc = record_member(gz, s, err);
-    if (!rc)
+    if (!rc && gz->opts.member)
+        rc = gz->opts.member(gz->opts.member_ctx, &gz->members[gz->nmembers - 1], s->out, err);
+    else if (!rc)
         rc = ck_sink_write(&gz->out, s->out, s->out_len, err);
     if (!rc)
         gz->bytes_out += s->out_len;

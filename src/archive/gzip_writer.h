@@ -37,10 +37,17 @@ struct ck_gzw_member {
     uint64_t crc64; /* CRC-64/ECMA-182, reflected (ISA-L crc64_ecma_refl), of them */
 };
 
+/* Where a member goes instead of the output sink (ck_gzw_opts.member): m describes it (its
+ * out_off counts what was handed over before it), bytes holds its m->out_len bytes. */
+typedef ck_rc (*ck_gzw_member_fn)(void *ctx, const struct ck_gzw_member *m,
+                                  const unsigned char *bytes, struct ck_err *err);
+
 struct ck_gzw_opts {
     struct ck_codec codec;
-    unsigned threads;  /* 0: one per online CPU */
-    size_t block_size; /* 0: CK_GZW_BLOCK */
+    unsigned threads;        /* 0: one per online CPU */
+    size_t block_size;       /* 0: CK_GZW_BLOCK */
+    ck_gzw_member_fn member; /* NULL: members go to the output sink */
+    void *member_ctx;
 };
 
 ck_rc ck_gzw_new(const struct ck_codec *codec, const struct ck_sink *out, struct ck_gzw **gz,

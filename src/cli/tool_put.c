@@ -27,8 +27,9 @@ struct put_job {
 static void *put_thread(void *arg)
 {
     struct put_job *j = arg;
-    struct ck_save_excludes ex = {NULL, 0}; /* DIR/.ckptfsignore applies */
-    j->rc = ck_save_pipeline_run(j->dirfd, NULL, j->dest, &j->codec, &ex, NULL, NULL, NULL,
+    struct ck_save_excludes ex = {NULL, 0};       /* DIR/.ckptfsignore applies */
+    struct ck_save_extra extra = {.reuse = true}; /* members of an object already at URI */
+    j->rc = ck_save_pipeline_run(j->dirfd, NULL, j->dest, &j->codec, &ex, &extra, NULL, NULL,
                                  &j->prog, &j->res, &j->err);
     atomic_store(&j->done, true);
     return NULL;
@@ -39,9 +40,11 @@ static void report(const struct put_job *j, const char *dir, double secs)
     char b[32], c[32];
     ck_fmt_bytes(j->res.bytes, b, sizeof(b));
     ck_fmt_bytes(j->res.compressed, c, sizeof(c));
-    fprintf(stderr, "put: %s -> %s: %s, %llu entries, %s -> %s in %.2f s (%.1f MB/s)\n", dir,
-            ck_store_uri(j->dest), ck_object_kind_name(j->res.kind),
-            (unsigned long long)j->res.entries, b, c, secs,
+    char r[32];
+    ck_fmt_bytes(j->res.reuse.reused_bytes, r, sizeof(r));
+    fprintf(stderr, "put: %s -> %s: %s, %llu entries, %s -> %s (%s reused) in %.2f s (%.1f MB/s)\n",
+            dir, ck_store_uri(j->dest), ck_object_kind_name(j->res.kind),
+            (unsigned long long)j->res.entries, b, c, r, secs,
             secs > 0 ? (double)j->res.bytes / 1e6 / secs : 0);
 }
 

@@ -9,7 +9,9 @@
  *             "current": REPORT|null, "last": REPORT|null},
  *    "last_error": null|"..."}
  *   REPORT = {"generation", "trigger", "phase", "result", "kind", "started_at", "seconds",
- *             "entries", "bytes", "compressed_bytes", "mb_per_s", "writers_left", "waited_s",
+ *             "entries", "bytes", "compressed_bytes", "reused_bytes" (copied from the
+ *             previous object, issue 25), "uploaded_bytes", "reuse_note" (why nothing was
+ *             reused, or null), "mb_per_s", "writers_left", "waited_s",
  * "waited_for", "snapshot_ms", "skipped", "warnings" (entries left out of the archive and why),
  * "error"}
  *
@@ -96,6 +98,12 @@ static void put_report(struct ck_json *j, const struct ck_save_report *r)
     ck_json_uint(j, r->bytes);
     ck_json_key(j, "compressed_bytes");
     ck_json_uint(j, r->compressed);
+    ck_json_key(j, "reused_bytes");
+    ck_json_uint(j, r->reused);
+    ck_json_key(j, "uploaded_bytes");
+    ck_json_uint(j, r->compressed - (r->reused < r->compressed ? r->reused : r->compressed));
+    ck_json_key(j, "reuse_note");
+    ck_json_str(j, r->reuse_note[0] ? r->reuse_note : NULL);
     ck_json_key(j, "mb_per_s");
     ck_json_num(j, r->seconds > 0 ? (double)r->bytes / 1e6 / r->seconds : 0);
     ck_json_key(j, "writers_left");

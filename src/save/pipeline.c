@@ -15,6 +15,7 @@
 #include "archive/gzip_writer.h"
 #include "archive/pack.h"
 #include "archive/seek_index.h"
+#include "save/splice.h"
 #include "util/log.h"
 #include "layout/manifest.h"
 
@@ -159,51 +160,70 @@ static ck_rc observe(void *ctx, const struct ck_pack_entry *e, struct ck_err *er
     return rc;
 }
 
-/* tar -> parallel gzip members -> store, then the seek index after the last member. */
+/* The tar stream's pack, with the hooks the pipeline needs. */
+static ck_rc pack_into(int dirfd, struct ck_snap *snap, struct ck_gzw *gz, struct ck_ix_builder *ix,
+                       const struct ck_exclude *ex, const struct ck_pack_trailer *trailer,
+                       struct ck_save_progress *pr, struct ck_save_result *res,
+                       struct ck_pack_stats *st, struct ck_err *err)
+{
+    struct counting_sink in = {ck_gzw_sink(gz), pr};
+    struct ck_sink in_sink = {counting_in_write, &in};
+    struct observer ob = {ix, gz};
+    struct leave_out lo = {ex, trailer != NULL};
+    struct ck_pack_opts po = {.observe = observe,
+                              .observe_ctx = &ob,
+                              .trailer = trailer,
+                              .skipped = note_skipped,
+                              .skipped_ctx = res,
+                              .leave_out = leave_out,
+                              .leave_out_ctx = &lo};
+    if (snap) {
+        po.file_begin = ck_snap_file_begin;
+        po.file_end = ck_snap_file_end;
+        po.file_ctx = snap;
+    }
+    return ck_pack_tar_ex(dirfd, &in_sink, &po, st, err);
+}
+
+/* tar -> parallel gzip members -> the splice (members of src copied, the others written)
+ * -> store, then the seek index after the last member. */
 static ck_rc write_tar(int dirfd, struct ck_snap *snap, const struct ck_codec *codec,
                        const struct ck_exclude *ex, const struct ck_pack_trailer *trailer,
-                       struct ck_store_upload *up, struct ck_save_progress *pr,
-                       struct ck_save_result *res, struct ck_err *err)
+                       const struct ck_splice_src *src, struct ck_store_upload *up,
+                       struct ck_save_progress *pr, struct ck_save_result *res, struct ck_err *err)
 {
     struct counting_sink out = {ck_store_upload_sink(up), pr};
     struct ck_sink out_sink = {counting_write, &out};
     struct ck_gzw *gz = NULL;
     struct ck_ix_builder *ix = NULL;
+    struct ck_splice *sp = NULL;
     ck_rc rc = ck_ix_builder_new(&ix, err);
     if (!rc)
-        rc = ck_gzw_new(codec, &out_sink, &gz, err);
-    struct ck_pack_stats st = {0};
-    struct leave_out lo = {ex, trailer != NULL};
+        rc = ck_splice_new(up, &out_sink, src, &sp, err);
     if (!rc) {
-        struct counting_sink in = {ck_gzw_sink(gz), pr};
-        struct ck_sink in_sink = {counting_in_write, &in};
-        struct observer ob = {ix, gz};
-        struct ck_pack_opts po = {.observe = observe,
-                                  .observe_ctx = &ob,
-                                  .trailer = trailer,
-                                  .skipped = note_skipped,
-                                  .skipped_ctx = res,
-                                  .leave_out = leave_out,
-                                  .leave_out_ctx = &lo};
-        if (snap) {
-            po.file_begin = ck_snap_file_begin;
-            po.file_end = ck_snap_file_end;
-            po.file_ctx = snap;
-        }
-        rc = ck_pack_tar_ex(dirfd, &in_sink, &po, &st, err);
+        struct ck_gzw_opts go = {.codec = *codec, .member = ck_splice_member, .member_ctx = sp};
+        rc = ck_gzw_new_opts(&go, &out_sink, &gz, err);
     }
+    struct ck_pack_stats st = {0};
+    if (!rc)
+        rc = pack_into(dirfd, snap, gz, ix, ex, trailer, pr, res, &st, err);
     if (!rc)
         rc = ck_gzw_finish(gz, err);
+    if (!rc)
+        rc = ck_splice_finish(sp, err);
     if (!rc) {
         size_t n;
-        const struct ck_gzw_member *m = ck_gzw_members(gz, &n);
-        rc = ck_ix_builder_write(ix, m, n, st.tar_bytes, ck_gzw_bytes_out(gz), &out_sink, err);
+        const struct ck_gzw_member *m = ck_splice_members(sp, &n);
+        rc = ck_ix_builder_write(ix, m, n, st.tar_bytes, ck_splice_bytes_out(sp), &out_sink, err);
     }
     res->entries = st.entries;
     res->bytes = st.tar_bytes;
     res->skipped = st.skipped;
     res->excluded = st.excluded;
+    if (sp)
+        ck_splice_get_stats(sp, &res->reuse);
     ck_gzw_free(gz);
+    ck_splice_free(sp);
     ck_ix_builder_free(ix);
     return rc;
 }
@@ -212,13 +232,18 @@ static ck_rc write_tar(int dirfd, struct ck_snap *snap, const struct ck_codec *c
  * handed to the upload (then opts->size can be set for the next pass). */
 static ck_rc run_pass(int dirfd, struct ck_snap *snap, struct ck_store *dest,
                       const struct ck_codec *codec, const struct ck_exclude *ex,
-                      const struct ck_pack_trailer *trailer, const struct ck_put_opts *opts,
-                      struct ck_save_progress *pr, struct ck_save_result *res, bool *may_replay,
-                      bool *wrote_all, struct ck_err *err)
+                      const struct ck_pack_trailer *trailer, const struct ck_splice_src *src,
+                      const struct ck_put_opts *opts, struct ck_save_progress *pr,
+                      struct ck_save_result *res, bool *may_replay, bool *wrote_all,
+                      struct ck_err *err)
 {
     enum ck_object_kind kind = res->kind;
+    char note[sizeof(res->reuse_note)];
+    memcpy(note, res->reuse_note, sizeof(note));
     memset(res, 0, sizeof(*res));
     res->kind = kind;
+    if (!src)
+        memcpy(res->reuse_note, note, sizeof(note));
     atomic_store(&pr->bytes_in, 0);
     atomic_store(&pr->bytes_out, 0);
     struct ck_store_upload *up = NULL;
@@ -231,7 +256,7 @@ static ck_rc run_pass(int dirfd, struct ck_snap *snap, struct ck_store *dest,
     if (kind == CK_KIND_PAYLOAD)
         rc = write_raw(dirfd, snap, up, pr, res, err);
     else if (kind == CK_KIND_TAR)
-        rc = write_tar(dirfd, snap, codec, ex, trailer, up, pr, res, err);
+        rc = write_tar(dirfd, snap, codec, ex, trailer, src, up, pr, res, err);
     *wrote_all = rc == CK_OK;
     if (rc) {
         ck_store_put_abort(up);
@@ -250,6 +275,56 @@ static ck_rc check_trailer_name(int dirfd, const struct ck_pack_trailer *t, stru
                        "save/%s: this name is reserved for the multi-rank manifest; rename it",
                        t->name);
     return CK_OK;
+}
+
+/* The previous object at dest whose members a save may copy (splice.h), or NULL: none,
+ * or one whose index cannot be read (then logged, and the save is a full one). */
+static struct ck_splice_src *load_reuse(struct ck_store *dest, const struct ck_save_extra *extra,
+                                        struct ck_save_result *res)
+{
+    struct ck_splice_src *src = NULL;
+    struct ck_err e;
+    ck_err_clear(&e);
+    if (!extra || !extra->reuse) {
+        snprintf(res->reuse_note, sizeof(res->reuse_note),
+                 "not looked for: no earlier save of this mount at the destination");
+        return NULL;
+    }
+    ck_rc rc = res->kind == CK_KIND_TAR ? ck_splice_src_load(dest, &src, &e) : CK_ENOTFOUND;
+    if (rc == CK_ENOTFOUND)
+        snprintf(res->reuse_note, sizeof(res->reuse_note),
+                 "no earlier ckptfs object with member identities at the destination");
+    else if (rc)
+        snprintf(res->reuse_note, sizeof(res->reuse_note), "%s", e.msg);
+    if (rc && rc != CK_ENOTFOUND)
+        ck_log_warn("save: not reusing the previous object's members: %s", e.msg);
+    else if (!rc)
+        ck_log_debug("save: members of %s (%zu) may be reused", ck_store_uri(dest),
+                     src->ix.nmembers);
+    return rc ? NULL : src;
+}
+
+/* After a pass that ended with rc: whether to archive again. The store may ask for the
+ * object again (CK_EREPLAY); and a copy from a previous object that changed since its
+ * index was read fails (CK_EEXIST): that save is made again in full (*src dropped). */
+static bool again(struct ck_splice_src **src, ck_rc rc, const struct ck_err *err,
+                  struct ck_save_result *res)
+{
+    if (rc == CK_EREPLAY)
+        return true;
+    if (rc != CK_EEXIST || !*src)
+        return false;
+    struct ck_copy_src c = {(*src)->store, (*src)->version, 0, 0};
+    struct ck_err e;
+    if (ck_store_check_source(&c, &e) == CK_OK)
+        return false; /* another reason (a conditional replace that lost) */
+    ck_log_info("save: %s changed during the save (%s); saving again without reusing it",
+                ck_store_uri(c.store), err->msg);
+    snprintf(res->reuse_note, sizeof(res->reuse_note), "%s changed during the save",
+             ck_store_uri(c.store));
+    ck_splice_src_free(*src);
+    *src = NULL;
+    return true;
 }
 
 ck_rc ck_save_pipeline_run(int save_dirfd, struct ck_snap *snap, struct ck_store *dest,
@@ -272,36 +347,36 @@ ck_rc ck_save_pipeline_run(int save_dirfd, struct ck_snap *snap, struct ck_store
                                .size = CK_STORE_SIZE_UNKNOWN,
                                .pass = 0,
                                .if_match = extra ? extra->if_match : NULL};
+    struct ck_splice_src *src = rc ? NULL : load_reuse(dest, extra, res);
     bool read_reported = false;
     while (!rc) {
         bool may_replay = false, wrote_all = false;
-        rc = run_pass(save_dirfd, snap, dest, codec, ex, trailer, &opts, progress, res, &may_replay,
-                      &wrote_all, err);
-        /* Writers go on once the tree is read, unless a replay would read it again with
+        rc = run_pass(save_dirfd, snap, dest, codec, ex, trailer, src, &opts, progress, res,
+                      &may_replay, &wrote_all, err);
+        /* Writers go on once the tree is read, unless another pass would read it again with
          * nothing keeping it as it was (no snapshot: the caller's gate is closed). */
-        if (read_done && !read_reported && (snap || !may_replay)) {
+        if (read_done && !read_reported && (snap || (!may_replay && !src))) {
             read_done(ctx);
             read_reported = true;
         }
-        if (rc != CK_EREPLAY)
+        if (!again(&src, rc, err, res))
             break;
         if (opts.pass + 1 >= CK_STORE_MAX_PASSES) {
             rc = ck_fail(err, CK_ENET,
-                         "PUT %s: still asked to send the object again after %u "
-                         "passes",
+                         "PUT %s: still asked to send the object again after %u passes",
                          ck_store_uri(dest), CK_STORE_MAX_PASSES);
             break;
         }
-        opts.size = wrote_all ? res->compressed : CK_STORE_SIZE_UNKNOWN;
+        opts.size = wrote_all && rc == CK_EREPLAY ? res->compressed : CK_STORE_SIZE_UNKNOWN;
         opts.pass++;
-        ck_log_info("PUT %s: the store needs the object again (%s); archiving it again, "
-                    "pass %u",
-                    ck_store_uri(dest), err && err->msg[0] ? err->msg : "replay", opts.pass + 1);
+        ck_log_info("PUT %s: archiving it again, pass %u (%s)", ck_store_uri(dest), opts.pass + 1,
+                    err->msg[0] ? err->msg : "replay");
         ck_err_clear(err);
         rc = CK_OK;
         if (snap)
             ck_snap_rewind(snap);
     }
+    ck_splice_src_free(src);
     ck_exclude_free(ex);
     if (snap)
         ck_snap_release(snap);

@@ -28,6 +28,7 @@
 #include "archive/extract.h"
 #include "archive/pack.h"
 #include "save/snapshot.h"
+#include "save/splice.h"
 #include "store/store.h"
 
 /* A regular file of at least this many bytes has its own gzip members: its data starts a
@@ -48,6 +49,8 @@ struct ck_save_result {
     uint64_t skipped;                   /* entries left out of the archive (archive/pack.h) */
     uint64_t excluded;                  /* left out on purpose (--exclude, .ckptfsignore) */
     char skipped_names[CK_ERR_MSG_MAX]; /* "name: why; ..." of the first ones, cut */
+    struct ck_splice_stats reuse;       /* members copied from the previous object */
+    char reuse_note[CK_ERR_MSG_MAX];    /* why nothing could be reused, or "" */
 };
 
 /* What a save leaves out on purpose: --exclude patterns, and save/.ckptfsignore
@@ -62,6 +65,8 @@ struct ck_save_extra {
     bool always_tar; /* a tar even of an empty tree or a lone "payload" (world shards) */
     const struct ck_pack_trailer *trailer; /* an entry after the tree, or NULL */
     const char *if_match; /* a conditional replace of dest (store.h ck_put_opts), or NULL */
+    bool reuse;           /* copy members of the object at dest that the new one would hold too
+                             (splice.h); false: look for none (no request is made for it) */
 };
 
 /* Archives the tree under dirfd: the snapshot's tree when snap is not NULL (its

@@ -47,6 +47,9 @@ struct ck_saver {
     double last_start; /* ck_now() when the last save started */
     /* written by the saver thread, read by status: */
     struct ck_save_progress progress;
+    /* the saver thread's own: a save of this saver put a tar at dest, whose members the
+     * next save may copy (pipeline.h ck_save_extra.reuse) */
+    bool saved_tar;
 };
 
 const char *ck_save_trigger_name(enum ck_save_trigger t)
@@ -150,6 +153,8 @@ static void finish_report(struct ck_saver *s, ck_rc rc, const struct ck_err *err
     c->entries = res->entries;
     c->bytes = res->bytes;
     c->compressed = res->compressed;
+    c->reused = res->reuse.reused_bytes;
+    snprintf(c->reuse_note, sizeof(c->reuse_note), "%s", res->reuse_note);
     c->skipped = res->skipped;
     c->excluded = res->excluded;
     snprintf(c->warnings, sizeof(c->warnings), "%s", res->skipped_names);
@@ -215,9 +220,11 @@ static void log_result(const struct job *j, ck_rc rc, const struct ck_err *err,
         ck_log_error("save %llu failed after %.2f s: %s", (unsigned long long)j->generation, secs,
                      err->msg);
     else
-        ck_log_info("save %llu done: %s, %llu bytes -> %llu bytes in %.2f s (%.1f MB/s)",
+        ck_log_info("save %llu done: %s, %llu bytes -> %llu bytes (%llu of them reused) in "
+                    "%.2f s (%.1f MB/s)",
                     (unsigned long long)j->generation, ck_object_kind_name(res->kind),
-                    (unsigned long long)res->bytes, (unsigned long long)res->compressed, secs,
+                    (unsigned long long)res->bytes, (unsigned long long)res->compressed,
+                    (unsigned long long)res->reuse.reused_bytes, secs,
                     secs > 0 ? (double)res->bytes / 1e6 / secs : 0.0);
 }
 
@@ -256,12 +263,12 @@ static void run_job(struct ck_saver *s, const struct job *j)
     const struct ck_save_target *t = s->cfg.target;
     struct ck_save_plan plan = {
         .store = s->cfg.dest, .superseded = newer_queued, .superseded_ctx = s};
+    plan.extra.reuse = !t && s->saved_tar; /* members of this saver's last object */
     ck_rc rc = t ? t->begin(t->ctx, &plan, &err) : CK_OK;
     bool began = t && !rc;
     if (!rc)
         rc = ck_save_pipeline_run(dirfd, snap, plan.store, &s->cfg.codec, &s->cfg.excludes,
-                                  t ? &plan.extra : NULL, on_read_done, &r, &s->progress, &res,
-                                  &err);
+                                  &plan.extra, on_read_done, &r, &s->progress, &res, &err);
     if (began)
         t->end(t->ctx, &plan, rc);
     if (!r.thawed)
@@ -272,6 +279,8 @@ static void run_job(struct ck_saver *s, const struct job *j)
     }
     if (!rc)
         ck_area_mark_saved(s->cfg.area, seq);
+    if (!t && !rc)
+        s->saved_tar = res.kind == CK_KIND_TAR;
     log_result(j, rc, &err, &res, ck_now() - t0);
     finish_report(s, rc, &err, &res, t0);
     notify_all(j, false, rc, rc ? err.msg : NULL);

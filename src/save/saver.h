@@ -61,6 +61,8 @@ struct ck_save_report {
     uint64_t entries;
     uint64_t bytes;
     uint64_t compressed;
+    uint64_t reused;                 /* of compressed: copied from the previous object */
+    char reuse_note[CK_ERR_MSG_MAX]; /* why nothing was reused, or "" */
     unsigned writers_left;           /* files still open for writing at the snapshot */
     double waited_s;                 /* how long the save waited for files open for writing */
     char waited_for[CK_ERR_MSG_MAX]; /* their names, or "" */

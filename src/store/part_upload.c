@@ -401,11 +401,15 @@ static ck_rc remember_source(struct part_upload *u, const struct ck_copy_src *sr
     return CK_OK;
 }
 
-/* Queues len bytes at off of src as copied parts of at most max_copy bytes, sized alike. */
+/* Queues len bytes at off of src as copied parts sized alike: about CK_PART_COPY_CHUNK
+ * each (the workers copy them side by side), more where a range would need over 1,000
+ * parts, never over max_copy. */
 static ck_rc queue_copies(struct part_upload *u, const struct copy_source *src, uint64_t off,
                           uint64_t len, struct ck_err *err)
 {
-    uint64_t n = (len + u->cfg.max_copy - 1) / u->cfg.max_copy;
+    uint64_t chunk = len / 1000 > CK_PART_COPY_CHUNK ? len / 1000 : CK_PART_COPY_CHUNK;
+    chunk = chunk < u->cfg.max_copy ? chunk : u->cfg.max_copy;
+    uint64_t n = (len + chunk - 1) / chunk;
     ck_rc rc = CK_OK;
     pthread_mutex_lock(&u->lock);
     for (uint64_t i = 0; !rc && i < n; i++) {

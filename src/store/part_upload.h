@@ -21,10 +21,11 @@
  * range of an existing object on the same service becomes parts the service copies (S3
  * UploadPartCopy), never read here. A part but the last may not be smaller than min_part:
  * a started part below it is first topped up to min_part with a ranged GET of the range's
- * head, then handed over as it is; the rest is split into copied parts of at most
- * max_copy bytes, sized alike. A range too short for that is refused (CK_EUNSUPPORTED: the
- * caller reads and writes it). The source's version is checked by a HEAD at the call and
- * again before complete (a service may ignore the copy's source condition: moto and
+ * head, then handed over as it is; the rest is split into copied parts sized alike, about
+ * CK_PART_COPY_CHUNK each so that the workers copy side by side (larger where a range
+ * would need over 1,000 parts; at most max_copy). A range too short for that is refused
+ * (CK_EUNSUPPORTED: the caller reads and writes it). The source's version is checked by a HEAD at
+ * the call and again before complete (a service may ignore the copy's source condition: moto and
  * radosgw do), so a source that changed fails the commit with CK_EEXIST. The source store
  * must stay open until the upload ends.
  *
@@ -50,8 +51,9 @@
 
 #include "store/store.h"
 
-#define CK_PART_MAX_PAR 32u
-#define CK_PART_MEMORY  (128u << 20) /* part buffers of one upload, at most (see above) */
+#define CK_PART_MAX_PAR    32u
+#define CK_PART_MEMORY     (128u << 20)  /* part buffers of one upload, at most (see above) */
+#define CK_PART_COPY_CHUNK (64ull << 20) /* a copied part, about (ck_part_upload_copy) */
 
 struct ck_part_ops {
     ck_rc (*begin)(void *ctx, struct ck_err *err);

@@ -33,7 +33,7 @@ static void write_archive(const char *dir, const char *codec, size_t block, stru
 {
     struct ck_err err;
     struct ck_sink out = {mem_write, m};
-    struct ck_gzw_opts o = {{0}, 2, block};
+    struct ck_gzw_opts o = {.threads = 2, .block_size = block};
     ck_assert(ck_codec_parse(codec, &o.codec));
     struct ck_gzw *gz;
     ck_assert_int_eq(ck_gzw_new_opts(&o, &out, &gz, &err), CK_OK);

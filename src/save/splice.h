@@ -1,0 +1,80 @@
+/*
+ * splice.h - a save that reuses members of the previous object (issue 25).
+ *
+ * The gzip writer hands each member of the new object to ck_splice_member (its member
+ * hook, gzip_writer.h) in order, with the member's identity: its length and the CRC-32
+ * and CRC-64 of its tar bytes (docs/format.md "Member identity"). A member whose identity
+ * a member of the previous object has (its version 3 seek index, ck_splice_src_load) is
+ * not sent: runs of such members that are also consecutive in the previous object become
+ * one copied range of it (ck_store_put_copy: S3 UploadPartCopy, copy_file_range on
+ * file://; read and written where the store cannot copy). Every other member is written.
+ * The new object is whole and standalone: the copied members decompress to the same tar
+ * bytes; only where they sit in the object is known to the new seek index, which is
+ * built from ck_splice_members.
+ *
+ * A run shorter than CK_SPLICE_MIN bytes of the previous object is written from the
+ * member bytes in hand instead (a copy below S3's 5 MiB part would be read back anyway):
+ * the members of a run are kept until it reaches CK_SPLICE_MIN, so memory stays below
+ * CK_SPLICE_MIN plus one member.
+ *
+ * The source is checked by the store: a previous object that changed since its index was
+ * read fails the copy or the commit with CK_EEXIST ("the source changed"), never a wrong
+ * byte; the pipeline then saves again without reuse (pipeline.c).
+ *
+ * Not thread-safe: one splice per upload, used from the gzip writer's caller thread.
+ */
+#ifndef CK_SAVE_SPLICE_H
+#define CK_SAVE_SPLICE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "archive/gzip_writer.h"
+#include "archive/seek_index.h"
+#include "store/store.h"
+
+#define CK_SPLICE_MIN (8u << 20) /* object bytes a copied range holds at least */
+
+/* The previous object a save may take members from. */
+struct ck_splice_src {
+    struct ck_store *store; /* not owned; open until the save ends */
+    char version[128];      /* head()'s version (or ETag) of the object the index is of */
+    uint64_t size;
+    struct ck_seek_index ix;
+    uint32_t *table; /* open addressing: member index + 1, 0 empty */
+    size_t table_mask;
+};
+
+/* Reads the index of s's object for reuse: a head, the index (ck_ix_fetch) and a second
+ * head that must show the same version. CK_ENOTFOUND when there is nothing to reuse (no
+ * object, no version, no ckptfs index, an index without member identities); any other
+ * failure names what. */
+ck_rc ck_splice_src_load(struct ck_store *s, struct ck_splice_src **out, struct ck_err *err);
+void ck_splice_src_free(struct ck_splice_src *src);
+
+/* What a splice did. */
+struct ck_splice_stats {
+    uint64_t reused_bytes;   /* object bytes copied from the previous object */
+    uint64_t reused_members; /* members of the new object that were copied */
+    uint64_t copies;         /* copied ranges */
+    uint64_t server_side;    /* of them, copied without passing through here */
+};
+
+struct ck_splice;
+
+/* A splice into upload u (bytes written go through out, a sink into u); src NULL: every
+ * member is written. */
+ck_rc ck_splice_new(struct ck_store_upload *u, const struct ck_sink *out,
+                    const struct ck_splice_src *src, struct ck_splice **sp, struct ck_err *err);
+/* The gzip writer's member hook (ctx is the splice). */
+ck_rc ck_splice_member(void *ctx, const struct ck_gzw_member *m, const unsigned char *bytes,
+                       struct ck_err *err);
+/* Ends the pending run: after the gzip writer's finish, before the index is written. */
+ck_rc ck_splice_finish(struct ck_splice *sp, struct ck_err *err);
+/* The new object's members (for the seek index) and its data bytes. */
+const struct ck_gzw_member *ck_splice_members(const struct ck_splice *sp, size_t *n);
+uint64_t ck_splice_bytes_out(const struct ck_splice *sp);
+void ck_splice_get_stats(const struct ck_splice *sp, struct ck_splice_stats *st);
+void ck_splice_free(struct ck_splice *sp);
+
+#endif
