@@ -209,6 +209,87 @@ class S3Test(MountTest):
         m.unmount()
         return self.object(key)
 
+    def write_shards(self, m, n, size, seed):
+        """n files of size bytes in save/ (random, from seed), fixed mtimes; their bytes."""
+        rnd = random.Random(seed)
+        out = {}
+        for i in range(n):
+            data = rnd.randbytes(size)
+            p = os.path.join(m.save, f"shard-{i:02d}.bin")
+            with open(p, "wb") as f:
+                f.write(data)
+            os.utime(p, (1_700_000_000 + i, 1_700_000_000 + i))
+            out[p] = data
+        return out
+
+    def sent(self, proxy):
+        """Bytes the proxy saw going to the store (bodies of PUT and POST)."""
+        return sum(r["bytes_in"] for r in proxy.records() if r["method"] in ("PUT", "POST"))
+
+    def test_second_save_copies_what_did_not_change(self):
+        """docs/reuse.md: 10 shards of 4 MiB, one rewritten: the 36 MiB that did not change
+        are copied inside the store (UploadPartCopy), not sent again."""
+        uri = f"s3://{self.bucket}/reuse/_flytecheckpoints"
+        proxy = self.proxy()
+        env = self.moto.env(proxy.url, CKPTFS_S3_PART_SIZE="5M", CKPTFS_S3_CONCURRENCY="4")
+        m = self.mount(uri, env=env)
+        self.write_shards(m, 10, 4 << 20, 1)
+        self.assertEqual(m.touch_save(), 0, m.logtext())
+        full = self.sent(proxy)
+        self.assertGreater(full, 40 << 20)
+        proxy._control("PUT", "/__fault/reset")
+        p = os.path.join(m.save, "shard-05.bin")
+        with open(p, "wb") as f:
+            f.write(os.urandom(4 << 20))
+        os.utime(p, (1_700_000_100, 1_700_000_100))
+        self.assertEqual(m.touch_save(), 0, m.logtext())
+        last = m.status()["save"]["last"]
+        sent = self.sent(proxy)
+        self.assertGreaterEqual(last["reused_bytes"], 32 << 20, last)
+        self.assertLess(sent, full * 0.2, f"sent {sent} of {full} bytes again")
+        copies = [r for r in proxy.records() if r["method"] == "PUT" and r["bytes_in"] == 0]
+        self.assertTrue(copies, "no UploadPartCopy went to the store")
+        want = tree(m.save)
+        m.unmount()
+        self.check_object("reuse/_flytecheckpoints", want)
+        self.assertEqual(self.open_uploads(), [])
+
+    def test_previous_object_replaced_during_the_save_is_saved_in_full(self):
+        """The object whose members a save copies is replaced while the copy waits: the
+        commit refuses the copied bytes (the source is checked again before Complete) and
+        the save is made again without reuse; the object holds exactly the new tree."""
+        uri = f"s3://{self.bucket}/replaced/_flytecheckpoints"
+        proxy = self.proxy()
+        env = self.moto.env(proxy.url, CKPTFS_S3_PART_SIZE="5M", CKPTFS_S3_CONCURRENCY="4")
+        m = self.mount(uri, env=env)
+        self.write_shards(m, 4, 4 << 20, 2)
+        self.assertEqual(m.touch_save(), 0, m.logtext())
+        with open(os.path.join(m.save, "a-config.json"), "wb") as f:
+            f.write(b'{"step": 2}')
+        # the index lookup (HEAD, GET, HEAD), the copy's HEAD of its source, the GET of the
+        # range's head that tops up the first part, CreateMultipartUpload; then the first
+        # part and the copied part are held at a gate (answered 500, sent again after)
+        proxy._control("PUT", "/__fault/reset")
+        proxy.set_plan("pass*6,gate=500*2")
+        done = []
+        t = threading.Thread(target=lambda: done.append(m.touch_save()))
+        t.start()
+        wait_for(lambda: len([r for r in proxy.records() if r["action"].startswith("gate")]) == 2,
+                 30, "two requests at the gate")
+        self.s3.put_object(Bucket=self.bucket, Key="replaced/_flytecheckpoints",
+                           Body=b"someone else's object")
+        proxy.release()
+        t.join(120)
+        self.assertEqual(done, [0], m.logtext())
+        last = m.status()["save"]["last"]
+        self.assertEqual(last["reused_bytes"], 0, last)
+        self.assertIn("changed during the save", last["reuse_note"])
+        self.assertIn("saving again without reusing it", m.logtext())
+        want = tree(m.save)
+        m.unmount()
+        self.check_object("replaced/_flytecheckpoints", want)
+        self.assertEqual(self.open_uploads(), [])
+
     def failed_save(self, key, plan, env_extra):
         proxy = self.proxy()
         env = self.moto.env(proxy.url, CKPTFS_S3_PART_SIZE="5M", **env_extra)

@@ -124,15 +124,25 @@ static ck_rc send_part(void *ctx, unsigned number, const char *data, size_t len,
     return CK_OK;
 }
 
-/* 412 on UploadPartCopy: the source is no longer the version named (AWS honours
- * x-amz-copy-source-if-match; moto and radosgw ignore it, part_upload.c checks again). */
+/* A refused UploadPartCopy: 412 means the source is no longer the version named (AWS
+ * honours x-amz-copy-source-if-match; moto and radosgw ignore it, part_upload.c checks
+ * again before Complete); any other 4xx (416 for a range past a shorter new object, 404)
+ * is "the source changed" too when a HEAD shows it did. */
 static ck_rc copy_refused(const struct ck_copy_src *src, ck_rc rc,
                           const struct ck_http_response *resp, struct ck_err *err)
 {
-    if (resp->status != 412)
+    if (!rc || resp->status < 400 || resp->status > 499)
         return rc;
-    return ck_fail(err, CK_EEXIST, "copying from %s: the source changed (version %s, another now)",
-                   src->store->display_uri, src->version);
+    if (resp->status == 412)
+        return ck_fail(err, CK_EEXIST,
+                       "copying from %s: the source changed (version %s, another now)",
+                       src->store->display_uri, src->version);
+    struct ck_err e;
+    ck_err_clear(&e);
+    if (ck_store_check_source(src, &e) != CK_EEXIST)
+        return rc;
+    *err = e;
+    return CK_EEXIST;
 }
 
 /* UploadPartCopy of src's range as part number; its ETag and the checksum S3 computed
