@@ -44,10 +44,11 @@ struct part_upload {
     struct ck_part_cfg cfg;
     const char *disp;
     /* writer side (one thread) */
-    struct part_buf cur; /* the part being filled */
-    size_t want;         /* its size */
-    bool started;        /* begin succeeded: abort is owed on failure */
-    bool oversize;       /* single_only, and more bytes came than one request holds */
+    struct part_buf cur;  /* the part being filled */
+    struct part_buf pend; /* a full part held back once copies began (see hold_part) */
+    size_t want;          /* its size */
+    bool started;         /* begin succeeded: abort is owed on failure */
+    bool oversize;        /* single_only, and more bytes came than one request holds */
     pthread_t workers[CK_PART_MAX_PAR];
     unsigned nworkers;
     atomic_bool cancel;
@@ -160,6 +161,7 @@ static void free_upload(struct part_upload *u)
     for (unsigned i = 0; i < u->nfree; i++)
         free(u->freebufs[i].data);
     free(u->cur.data);
+    free(u->pend.data);
     if (u->ops->free_ctx)
         u->ops->free_ctx(u->ctx);
     pthread_cond_destroy(&u->cond);
@@ -257,18 +259,68 @@ static ck_rc enqueue_locked(struct part_upload *u, struct part_buf *b, struct ck
     return CK_OK;
 }
 
-/* Queues the writer's buffer as the next part. */
-static ck_rc submit(struct part_upload *u, struct ck_err *err)
+/* Queues the writer's buffer b (the one filling, or the one held back) as the next part. */
+static ck_rc submit_buf(struct part_upload *u, struct part_buf *b, struct ck_err *err)
 {
     pthread_mutex_lock(&u->lock);
-    ck_rc rc = enqueue_locked(u, &u->cur, err);
+    ck_rc rc = enqueue_locked(u, b, err);
     if (rc) {
         u->nbufs--;
-        free(u->cur.data);
+        free(b->data);
     }
-    memset(&u->cur, 0, sizeof(u->cur));
+    memset(b, 0, sizeof(*b));
     pthread_mutex_unlock(&u->lock);
     return rc;
+}
+
+static ck_rc submit(struct part_upload *u, struct ck_err *err)
+{
+    return submit_buf(u, &u->cur, err);
+}
+
+/* Once parts are copied, a written stretch between two copied ranges may end in a part
+ * below min_part, which the next copy would top up with bytes of its range, sent again.
+ * So the last full part is held back (pend) until the part after it holds min_part; a
+ * copy (or the commit) that comes first joins the short part to it (settle_pend). */
+static bool holding(const struct part_upload *u)
+{
+    return u->sources && u->cfg.min_part;
+}
+
+static ck_rc hold_part(struct part_upload *u, struct ck_err *err)
+{
+    ck_rc rc = u->pend.data ? submit_buf(u, &u->pend, err) : CK_OK;
+    if (rc)
+        return rc;
+    u->pend = u->cur;
+    memset(&u->cur, 0, sizeof(u->cur));
+    u->want = part_size(&u->cfg, u->submitted + 2);
+    return CK_OK;
+}
+
+/* Submits the held-back part, the short part being filled joined to it. */
+static ck_rc settle_pend(struct part_upload *u, struct ck_err *err)
+{
+    if (!u->pend.data)
+        return CK_OK;
+    if (u->cur.len > 0 && u->cur.len < u->cfg.min_part) {
+        if (u->pend.cap < u->pend.len + u->cur.len) {
+            char *p = realloc(u->pend.data, u->pend.len + u->cur.len);
+            if (!p)
+                return ck_fail(err, CK_ENOMEM, "PUT %s: no memory to join a short part", u->disp);
+            u->pend.data = p;
+            u->pend.cap = u->pend.len + u->cur.len;
+        }
+        memcpy(u->pend.data + u->pend.len, u->cur.data, u->cur.len);
+        u->pend.len += u->cur.len;
+        pthread_mutex_lock(&u->lock);
+        u->cur.len = 0;
+        u->freebufs[u->nfree++] = u->cur;
+        pthread_cond_broadcast(&u->cond);
+        pthread_mutex_unlock(&u->lock);
+        memset(&u->cur, 0, sizeof(u->cur));
+    }
+    return submit_buf(u, &u->pend, err);
 }
 
 /* How many buffers of part bytes may exist: parallel + 1, fewer once parts are so big that
@@ -342,7 +394,7 @@ ck_rc ck_part_upload_write(struct ck_store_upload *up, const void *data, size_t 
         }
         ck_rc rc = CK_OK;
         if (u->cur.data && u->cur.len == u->want)
-            rc = flush_part(u, err);
+            rc = holding(u) ? hold_part(u, err) : flush_part(u, err);
         if (!rc && !u->cur.data)
             rc = take_buffer(u, err);
         if (rc)
@@ -352,6 +404,8 @@ ck_rc ck_part_upload_write(struct ck_store_upload *up, const void *data, size_t 
         u->cur.len += n;
         p += n;
         len -= n;
+        if (u->pend.data && u->cur.len >= u->cfg.min_part && (rc = submit_buf(u, &u->pend, err)))
+            return rc;
     }
     return CK_OK;
 }
@@ -434,10 +488,15 @@ ck_rc ck_part_upload_copy(struct ck_store_upload *up, const struct ck_copy_src *
                           struct ck_err *err)
 {
     struct part_upload *u = (struct part_upload *)up;
-    uint64_t lead = lead_bytes(u), least = u->cfg.min_part ? u->cfg.min_part : 1;
     if (!u->ops->copy || !u->cfg.max_copy || u->cfg.single_only || !src->version ||
-        !src->version[0] || src->len < lead + least || lead > u->want - u->cur.len)
+        !src->version[0] || src->len < (u->cfg.min_part ? u->cfg.min_part : 1))
         return CK_EUNSUPPORTED; /* read and written (store.c) */
+    ck_rc prc = settle_pend(u, err);
+    if (prc)
+        return prc;
+    uint64_t lead = lead_bytes(u), least = u->cfg.min_part ? u->cfg.min_part : 1;
+    if (src->len < lead + least || lead > u->want - u->cur.len)
+        return CK_EUNSUPPORTED;
     const struct copy_source *cs = NULL;
     ck_rc rc = ck_store_check_source(src, err);
     if (!rc)
@@ -485,7 +544,9 @@ static ck_rc check_sources(const struct part_upload *u, struct ck_err *err)
 
 static ck_rc finish_parts(struct part_upload *u, struct ck_err *err)
 {
-    ck_rc rc = u->cur.len > 0 ? submit(u, err) : CK_OK; /* empty after a copied part */
+    ck_rc rc = settle_pend(u, err);
+    if (!rc && u->cur.len > 0) /* empty after a copied part */
+        rc = submit(u, err);
     stop_workers(u, rc != CK_OK);
     if (!rc && u->failed) {
         *err = u->fail;

@@ -21,13 +21,14 @@
  * range of an existing object on the same service becomes parts the service copies (S3
  * UploadPartCopy), never read here. A part but the last may not be smaller than min_part:
  * a started part below it is first topped up to min_part with a ranged GET of the range's
- * head, then handed over as it is; the rest is split into copied parts sized alike, about
- * CK_PART_COPY_CHUNK each so that the workers copy side by side (larger where a range
- * would need over 1,000 parts; at most max_copy). A range too short for that is refused
- * (CK_EUNSUPPORTED: the caller reads and writes it). The source's version is checked by a HEAD at
- * the call and again before complete (a service may ignore the copy's source condition: moto and
- * radosgw do), so a source that changed fails the commit with CK_EEXIST. The source store
- * must stay open until the upload ends.
+ * head, then handed over as it is (once parts were copied, the last full part written is
+ * held back until the next holds min_part, so that a short one joins it instead); the rest is split
+ * into copied parts sized alike, about CK_PART_COPY_CHUNK each so that the workers copy side by
+ * side (larger where a range would need over 1,000 parts; at most max_copy). A range too short for
+ * that is refused (CK_EUNSUPPORTED: the caller reads and writes it). The source's version is
+ * checked by a HEAD at the call and again before complete (a service may ignore the copy's source
+ * condition: moto and radosgw do), so a source that changed fails the commit with CK_EEXIST. The
+ * source store must stay open until the upload ends.
  *
  * With single_only (a create-only put, which backends do in one request only) nothing but
  * single is ever called: bytes past the first part are counted and dropped, and the

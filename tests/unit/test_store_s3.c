@@ -656,6 +656,52 @@ START_TEST(test_copied_part_refused_source_keeps_old_object)
 }
 END_TEST
 
+/* Between two copied ranges, a written stretch of 12 MiB in 5 MiB parts ends in a 2 MiB
+ * part: it joins the full part before it (one 7 MiB part) instead of being topped up with
+ * the next range's first bytes (a GET, and those bytes sent again). */
+START_TEST(test_short_written_part_joins_the_one_before)
+{
+    struct ck_err err;
+    use_moto(true, T.akid, T.secret);
+    setenv("CKPTFS_S3_PART_SIZE", "5M", 1);
+    tu_fault_plan(T.proxy_port, "");
+    struct ck_store_env env;
+    tu_store_env(&env);
+    struct ck_store *src = open_key(&env, "join/src"), *dst = open_key(&env, "join/dst");
+    char *data = tu_pattern(12 * MiB, 21), *mid = tu_pattern(12 * MiB, 22);
+    ck_assert_msg(put_bytes(src, data, 12 * MiB, &err) == CK_OK, "%s", err.msg);
+    struct ck_store_info info;
+    ck_assert_msg(ck_store_head(src, &info, &err) == CK_OK, "%s", err.msg);
+    struct ck_put_opts o = {.replayable = true, .size = CK_STORE_SIZE_UNKNOWN};
+    struct ck_store_upload *u;
+    ck_assert_msg(ck_store_put_begin(dst, &o, &u, &err) == CK_OK, "%s", err.msg);
+    struct ck_copy_src r = {src, info.version, 0, 6 * MiB};
+    bool server_side;
+    ck_assert_msg(ck_store_put_copy(u, &r, &server_side, &err) == CK_OK, "%s", err.msg);
+    ck_assert(server_side);
+    ck_assert_msg(ck_store_put_write(u, mid, 12 * MiB, &err) == CK_OK, "%s", err.msg);
+    int gets = tu_fault_log_count(T.proxy_port, "\"GET\"");
+    r.off = 6 * MiB;
+    ck_assert_msg(ck_store_put_copy(u, &r, &server_side, &err) == CK_OK, "%s", err.msg);
+    ck_assert(server_side);
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"GET\""), gets); /* no top-up */
+    ck_assert_msg(ck_store_put_commit(u, &err) == CK_OK, "%s", err.msg);
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"bytes_in\": 7340032"), 1);
+    char *want = malloc(24 * MiB);
+    ck_assert_ptr_nonnull(want);
+    memcpy(want, data, 6 * MiB);
+    memcpy(want + 6 * MiB, mid, 12 * MiB);
+    memcpy(want + 18 * MiB, data + 6 * MiB, 6 * MiB);
+    expect_object("join/dst", want, 24 * MiB);
+    ck_assert_int_eq(open_uploads(), 0);
+    ck_store_close(src);
+    ck_store_close(dst);
+    free(want);
+    free(mid);
+    free(data);
+}
+END_TEST
+
 /* Ambiguous commits (issue 13): the destination decides. Each case starts from an old
  * object; 16 MiB + 3 in 5 MiB parts is Create, 4 parts, Complete. */
 static void ambiguous_commit(const char *key, const char *plan, ck_rc want, bool new_object)
@@ -1187,6 +1233,7 @@ static Suite *store_s3_suite(void)
     tcase_add_test(tc, test_failed_multipart_keeps_old_object);
     tcase_add_test(tc, test_copied_part_survives_transient_faults);
     tcase_add_test(tc, test_copied_part_refused_source_keeps_old_object);
+    tcase_add_test(tc, test_short_written_part_joins_the_one_before);
     tcase_add_test(tc, test_complete_applied_reply_lost);
     tcase_add_test(tc, test_complete_500_after_success);
     tcase_add_test(tc, test_complete_slow_is_not_cut);
