@@ -290,6 +290,12 @@ static struct ck_splice_src *load_reuse(struct ck_store *dest, const struct ck_s
                  "not looked for: no earlier save of this mount at the destination");
         return NULL;
     }
+    if (!ck_store_copies_ranges(dest)) { /* copying would read the bytes back: send them */
+        snprintf(res->reuse_note, sizeof(res->reuse_note),
+                 "this store cannot copy byte ranges of an object (GCS, Azure, http): every "
+                 "byte is sent");
+        return NULL;
+    }
     ck_rc rc = res->kind == CK_KIND_TAR ? ck_splice_src_load(dest, &src, &e) : CK_ENOTFOUND;
     if (rc == CK_ENOTFOUND)
         snprintf(res->reuse_note, sizeof(res->reuse_note),

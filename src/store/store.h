@@ -194,6 +194,14 @@ static inline bool ck_store_deletes(const struct ck_store *s)
 }
 
 /* Whether s does conditional replaces (ck_put_opts .if_match): every backend but http. */
+/* Whether the store can make a byte range of one of its objects part of an upload
+ * without the bytes passing through here (put_copy: file://, S3); elsewhere
+ * ck_store_put_copy reads the range and writes it. */
+static inline bool ck_store_copies_ranges(const struct ck_store *s)
+{
+    return s->ops->put_copy != NULL;
+}
+
 static inline bool ck_store_conditional(const struct ck_store *s)
 {
     return s->ops->conditional;
