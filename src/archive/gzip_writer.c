@@ -173,22 +173,39 @@ ck_rc ck_gzw_new(const struct ck_codec *codec, const struct ck_sink *out, struct
     return ck_gzw_new_opts(&o, out, gz, err);
 }
 
-static ck_rc record_member(struct ck_gzw *gz, const struct slot *s, struct ck_err *err)
+/* The member slot s makes, at the output's current end. */
+static struct ck_gzw_member member_of(const struct ck_gzw *gz, const struct slot *s)
 {
-    if (gz->nmembers == gz->capmembers) {
-        size_t cap = gz->capmembers ? gz->capmembers * 2 : 256;
-        struct ck_gzw_member *m = realloc(gz->members, cap * sizeof(*m));
-        if (!m)
-            return ck_fail(err, CK_ENOMEM, "gzip writer: out of memory for the member table");
-        gz->members = m;
-        gz->capmembers = cap;
-    }
     const unsigned char *t = s->out + s->out_len - 8; /* trailer: CRC-32, ISIZE (LE) */
     uint32_t crc =
         (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24;
-    gz->members[gz->nmembers++] = (struct ck_gzw_member){
+    return (struct ck_gzw_member){
         s->in_off, gz->bytes_out, (uint32_t)s->in_len, (uint32_t)s->out_len, crc, s->crc64};
+}
+
+static ck_rc record_member(struct ck_gzw *gz, const struct ck_gzw_member *m, struct ck_err *err)
+{
+    if (gz->nmembers == gz->capmembers) {
+        size_t cap = gz->capmembers ? gz->capmembers * 2 : 256;
+        struct ck_gzw_member *v = realloc(gz->members, cap * sizeof(*v));
+        if (!v)
+            return ck_fail(err, CK_ENOMEM, "gzip writer: out of memory for the member table");
+        gz->members = v;
+        gz->capmembers = cap;
+    }
+    gz->members[gz->nmembers++] = *m;
     return CK_OK;
+}
+
+/* Hands slot s's member to the member hook (which keeps its own table), or records it and
+ * writes it to the sink. */
+static ck_rc emit(struct ck_gzw *gz, const struct slot *s, struct ck_err *err)
+{
+    struct ck_gzw_member m = member_of(gz, s);
+    if (gz->opts.member)
+        return gz->opts.member(gz->opts.member_ctx, &m, s->out, err);
+    ck_rc rc = record_member(gz, &m, err);
+    return rc ? rc : ck_sink_write(&gz->out, s->out, s->out_len, err);
 }
 
 /* Waits for slot i to be compressed and writes its member; leaves it FREE. */
@@ -202,13 +219,8 @@ static ck_rc drain_slot(struct ck_gzw *gz, size_t i, struct ck_err *err)
     pthread_mutex_unlock(&gz->lock);
     if (!done)
         return CK_OK;
-    ck_rc rc = s->out_len ? CK_OK : ck_fail(err, CK_EIO, "gzip writer: a block did not compress");
-    if (!rc)
-        rc = record_member(gz, s, err);
-    if (!rc && gz->opts.member)
-        rc = gz->opts.member(gz->opts.member_ctx, &gz->members[gz->nmembers - 1], s->out, err);
-    else if (!rc)
-        rc = ck_sink_write(&gz->out, s->out, s->out_len, err);
+    ck_rc rc = s->out_len ? emit(gz, s, err)
+                          : ck_fail(err, CK_EIO, "gzip writer: a block did not compress");
     if (!rc)
         gz->bytes_out += s->out_len;
     pthread_mutex_lock(&gz->lock);

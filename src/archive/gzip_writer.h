@@ -66,7 +66,8 @@ void ck_gzw_free(struct ck_gzw *gz);
 uint64_t ck_gzw_bytes_in(const struct ck_gzw *gz);
 uint64_t ck_gzw_bytes_out(const struct ck_gzw *gz);
 
-/* The members written so far (valid until the next call on gz). */
+/* The members written so far (valid until the next call on gz); none when a member hook
+ * (ck_gzw_opts.member) takes them. */
 const struct ck_gzw_member *ck_gzw_members(const struct ck_gzw *gz, size_t *count);
 
 /* A sink that feeds ck_gzw_write; ctx is gz. */

@@ -74,7 +74,6 @@ static ck_rc buf_u64(struct ck_buf *b, uint64_t v)
 struct ck_ix_builder {
     struct ck_buf entries; /* serialized entries, in order */
     uint64_t nentries;
-    bool sparse; /* a sparse entry was added: version 2 */
 };
 
 ck_rc ck_ix_builder_new(struct ck_ix_builder **out, struct ck_err *err)
@@ -115,7 +114,6 @@ static ck_rc add_segs(struct ck_ix_builder *b, const struct ck_pack_entry *e)
         if (!rc)
             rc = buf_u64(&b->entries, e->segs[i].len);
     }
-    b->sparse = true;
     return rc;
 }
 

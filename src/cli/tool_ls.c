@@ -44,18 +44,11 @@ static void print_index(const struct ck_seek_index *ix, bool lng)
     }
 }
 
-/* ck_ix_fetch's reader: a ranged GET of the store (ctx). */
-static ck_rc read_store(void *ctx, uint64_t off, size_t len, unsigned char **out,
-                        struct ck_err *err)
-{
-    return ck_store_get_mem(ctx, off, len, out, err);
-}
-
 /* CK_ENOTFOUND: the object has no ckptfs index. */
 static ck_rc ls_indexed(struct ck_store *s, uint64_t size, bool lng, struct ck_err *err)
 {
     struct ck_seek_index ix;
-    ck_rc rc = ck_ix_fetch(read_store, s, size, &ix, err);
+    ck_rc rc = ck_ix_fetch(ck_store_read_mem, s, size, &ix, err);
     if (!rc) {
         print_index(&ix, lng);
         ck_ix_free(&ix);

@@ -238,12 +238,9 @@ static ck_rc run_pass(int dirfd, struct ck_snap *snap, struct ck_store *dest,
                       struct ck_err *err)
 {
     enum ck_object_kind kind = res->kind;
-    char note[sizeof(res->reuse_note)];
-    memcpy(note, res->reuse_note, sizeof(note));
-    memset(res, 0, sizeof(*res));
-    res->kind = kind;
-    if (!src)
-        memcpy(res->reuse_note, note, sizeof(note));
+    struct ck_save_result fresh = {.kind = kind}; /* the kind and the reuse note stay */
+    memcpy(fresh.reuse_note, res->reuse_note, sizeof(fresh.reuse_note));
+    *res = fresh;
     atomic_store(&pr->bytes_in, 0);
     atomic_store(&pr->bytes_out, 0);
     struct ck_store_upload *up = NULL;
@@ -282,9 +279,6 @@ static ck_rc check_trailer_name(int dirfd, const struct ck_pack_trailer *t, stru
 static struct ck_splice_src *load_reuse(struct ck_store *dest, const struct ck_save_extra *extra,
                                         struct ck_save_result *res)
 {
-    struct ck_splice_src *src = NULL;
-    struct ck_err e;
-    ck_err_clear(&e);
     if (!extra || !extra->reuse) {
         snprintf(res->reuse_note, sizeof(res->reuse_note),
                  "not looked for: no earlier save of this mount at the destination");
@@ -296,18 +290,21 @@ static struct ck_splice_src *load_reuse(struct ck_store *dest, const struct ck_s
                  "byte is sent");
         return NULL;
     }
+    struct ck_splice_src *src = NULL;
+    struct ck_err e;
+    ck_err_clear(&e);
     ck_rc rc = res->kind == CK_KIND_TAR ? ck_splice_src_load(dest, &src, &e) : CK_ENOTFOUND;
-    if (rc == CK_ENOTFOUND)
+    if (rc == CK_ENOTFOUND) {
         snprintf(res->reuse_note, sizeof(res->reuse_note),
                  "no earlier ckptfs object with member identities at the destination");
-    else if (rc)
+    } else if (rc) {
         snprintf(res->reuse_note, sizeof(res->reuse_note), "%s", e.msg);
-    if (rc && rc != CK_ENOTFOUND)
         ck_log_warn("save: not reusing the previous object's members: %s", e.msg);
-    else if (!rc)
+    } else {
         ck_log_debug("save: members of %s (%zu) may be reused", ck_store_uri(dest),
                      src->ix.nmembers);
-    return rc ? NULL : src;
+    }
+    return src;
 }
 
 /* After a pass that ended with rc: whether to archive again. The store may ask for the

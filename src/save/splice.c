@@ -78,12 +78,6 @@ static size_t lookup(const struct ck_splice_src *src, const struct ck_gzw_member
     return SIZE_MAX;
 }
 
-static ck_rc read_store(void *ctx, uint64_t off, size_t len, unsigned char **out,
-                        struct ck_err *err)
-{
-    return ck_store_get_mem(ctx, off, len, out, err);
-}
-
 static const char *version_of(const struct ck_store_info *info)
 {
     return info->version[0] ? info->version : info->etag;
@@ -91,7 +85,7 @@ static const char *version_of(const struct ck_store_info *info)
 
 static ck_rc load_index(struct ck_splice_src *src, struct ck_err *err)
 {
-    ck_rc rc = ck_ix_fetch(read_store, src->store, src->size, &src->ix, err);
+    ck_rc rc = ck_ix_fetch(ck_store_read_mem, src->store, src->size, &src->ix, err);
     if (!rc && (!src->ix.member_ids || src->ix.nmembers > UINT32_MAX - 1))
         rc = CK_ENOTFOUND; /* written before member identities: nothing to match */
     struct ck_store_info info;

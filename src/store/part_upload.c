@@ -410,29 +410,18 @@ ck_rc ck_part_upload_write(struct ck_store_upload *up, const void *data, size_t 
     return CK_OK;
 }
 
-/* The sink that fills the writer's buffer with a copied range's leading bytes. */
-static ck_rc fill_cur(void *ctx, const void *buf, size_t len, struct ck_err *err)
-{
-    struct part_upload *u = ctx;
-    if (len > u->want - u->cur.len)
-        return ck_fail(err, CK_ECORRUPT, "PUT %s: more bytes of a copied range than asked for",
-                       u->disp);
-    memcpy(u->cur.data + u->cur.len, buf, len);
-    u->cur.len += len;
-    return CK_OK;
-}
-
 /* Reads the first lead bytes of src into the writer's buffer, which then holds min_part. */
 static ck_rc read_lead(struct part_upload *u, const struct ck_copy_src *src, uint64_t lead,
                        struct ck_err *err)
 {
-    size_t before = u->cur.len;
-    struct ck_sink sink = {.write = fill_cur, .ctx = u};
-    ck_rc rc = ck_store_get(src->store, src->off, lead, &sink, err);
-    if (!rc && u->cur.len - before != lead)
-        rc = ck_fail(err, CK_ECORRUPT, "GET %s: %zu bytes of a %llu-byte range",
-                     src->store->display_uri, u->cur.len - before, (unsigned long long)lead);
-    return rc;
+    unsigned char *b;
+    ck_rc rc = ck_store_get_mem(src->store, src->off, (size_t)lead, &b, err);
+    if (rc)
+        return rc;
+    memcpy(u->cur.data + u->cur.len, b, (size_t)lead);
+    u->cur.len += (size_t)lead;
+    free(b);
+    return CK_OK;
 }
 
 static ck_rc remember_source(struct part_upload *u, const struct ck_copy_src *src,
@@ -488,13 +477,14 @@ ck_rc ck_part_upload_copy(struct ck_store_upload *up, const struct ck_copy_src *
                           struct ck_err *err)
 {
     struct part_upload *u = (struct part_upload *)up;
+    uint64_t least = u->cfg.min_part ? u->cfg.min_part : 1;
     if (!u->ops->copy || !u->cfg.max_copy || u->cfg.single_only || !src->version ||
-        !src->version[0] || src->len < (u->cfg.min_part ? u->cfg.min_part : 1))
+        !src->version[0] || src->len < least)
         return CK_EUNSUPPORTED; /* read and written (store.c) */
     ck_rc prc = settle_pend(u, err);
     if (prc)
         return prc;
-    uint64_t lead = lead_bytes(u), least = u->cfg.min_part ? u->cfg.min_part : 1;
+    uint64_t lead = lead_bytes(u);
     if (src->len < lead + least || lead > u->want - u->cur.len)
         return CK_EUNSUPPORTED;
     const struct copy_source *cs = NULL;

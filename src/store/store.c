@@ -270,3 +270,9 @@ ck_rc ck_store_get_mem(struct ck_store *s, uint64_t off, size_t len, unsigned ch
     *out = m.buf;
     return CK_OK;
 }
+
+ck_rc ck_store_read_mem(void *store, uint64_t off, size_t len, unsigned char **out,
+                        struct ck_err *err)
+{
+    return ck_store_get_mem(store, off, len, out, err);
+}

@@ -213,6 +213,10 @@ ck_rc ck_store_get(struct ck_store *s, uint64_t off, uint64_t len, const struct 
 /* Exactly len bytes at off into a new malloc'd buffer (*out; the caller frees it). */
 ck_rc ck_store_get_mem(struct ck_store *s, uint64_t off, size_t len, unsigned char **out,
                        struct ck_err *err);
+/* The same with the store passed as ctx: a reader callback (archive/seek_index.h's
+ * ck_ix_read_fn). */
+ck_rc ck_store_read_mem(void *store, uint64_t off, size_t len, unsigned char **out,
+                        struct ck_err *err);
 ck_rc ck_store_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
                          struct ck_store_upload **out, struct ck_err *err);
 ck_rc ck_store_put_write(struct ck_store_upload *u, const void *buf, size_t len,
