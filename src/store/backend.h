@@ -15,12 +15,12 @@ ck_rc ck_store_file_open(const struct ck_uri *uri, const struct ck_store_env *en
                          struct ck_store **out, struct ck_err *err);
 ck_rc ck_store_http_open(const struct ck_uri *uri, const struct ck_store_env *env,
                          struct ck_store **out, struct ck_err *err);
-ck_rc ck_store_s3_open(const struct ck_uri *uri, const struct ck_store_env *env,
-                       struct ck_store **out, struct ck_err *err);
 
-ck_rc ck_store_gcs_open(const struct ck_uri *uri, const struct ck_store_env *env,
-                        struct ck_store **out, struct ck_err *err);
-ck_rc ck_store_azure_open(const struct ck_uri *uri, const struct ck_store_env *env,
-                          struct ck_store **out, struct ck_err *err);
+/* The clouds, opened with ck_cloud_open (cloud.h): s3/s3_request.c, gcs/gcs_request.c,
+ * azure/azure_request.c. */
+struct ck_cloud_ops;
+extern const struct ck_cloud_ops ck_s3_cloud_ops;
+extern const struct ck_cloud_ops ck_gcs_cloud_ops;
+extern const struct ck_cloud_ops ck_azure_cloud_ops;
 
 #endif

@@ -251,9 +251,8 @@ ck_rc ck_cloud_up_start(struct ck_cloud_up *up, const struct ck_part_ops *ops, s
     return ck_part_upload_new(up->store, ops, up, &cfg, out, err);
 }
 
-ck_rc ck_cloud_open(const struct ck_cloud_ops *ops, const struct ck_store_ops *sops,
-                    const struct ck_uri *uri, const struct ck_store_env *env, struct ck_store **out,
-                    struct ck_err *err)
+ck_rc ck_cloud_open(const struct ck_cloud_ops *ops, const struct ck_uri *uri,
+                    const struct ck_store_env *env, struct ck_store **out, struct ck_err *err)
 {
     struct ck_store *s = calloc(1, sizeof(*s));
     struct ck_cloud *c = calloc(1, sizeof(*c));
@@ -263,7 +262,7 @@ ck_rc ck_cloud_open(const struct ck_cloud_ops *ops, const struct ck_store_ops *s
         return ck_fail(err, CK_ENOMEM, "opening %s: out of memory", uri->display);
     }
     pthread_mutex_init(&c->lock, NULL);
-    s->ops = sops;
+    s->ops = &ops->store;
     s->env = env;
     s->priv = c;
     s->display_uri = strdup(uri->display);

@@ -8,8 +8,8 @@
  * the first request, the URL of a request, the authorization of each attempt, and how its
  * error replies name a code. One request (struct ck_cloud_call) is described once and
  * run by ck_cloud_perform with the HTTP engine's retries; head, get, open and destroy are
- * the same for all three. Uploads, copies and deletes stay with each cloud (s3_upload.c,
- * gcs_upload.c, azure_upload.c), built on ck_cloud_perform.
+ * the same for all three (CK_CLOUD_STORE_OPS). Uploads, copies and deletes stay with each
+ * cloud (s3_upload.c, gcs_upload.c, azure_upload.c), built on ck_cloud_perform.
  */
 #ifndef CK_STORE_CLOUD_H
 #define CK_STORE_CLOUD_H
@@ -73,10 +73,18 @@ struct ck_cloud_target {
 };
 
 struct ck_cloud;
+struct ck_mpu_proto;
+
+/* The store ops every cloud shares, written once: a cloud's .store table adds its name,
+ * put_begin and the verbs it has (del, copy_from, put_copy). */
+#define CK_CLOUD_STORE_OPS                                                                         \
+    .conditional = true, .head = ck_cloud_head, .get = ck_cloud_get,                               \
+    .put_write = ck_part_upload_write, .put_commit = ck_part_upload_commit,                        \
+    .put_abort = ck_part_upload_abort, .destroy = ck_cloud_destroy
 
 /* What each cloud does its own way. */
 struct ck_cloud_ops {
-    const char *name; /* "s3", "gcs", "azure" (struct ck_store_ops.name) */
+    struct ck_store_ops store; /* the store's ops (name "s3", "gcs", "azure") */
     /* At open: reads the settings (environment, URI), sets c->parts and c->priv. No I/O. */
     ck_rc (*configure)(struct ck_cloud *c, const struct ck_uri *uri, struct ck_err *err);
     /* On the first request, under c->lock: credentials, region, endpoint. */
@@ -92,10 +100,11 @@ struct ck_cloud_ops {
     bool (*error_code)(const struct ck_http_response *resp, char *code, size_t codesz, char *msg,
                        size_t msgsz);
     void (*destroy)(void *priv);
-    bool send_host;             /* send Host explicitly (S3: what is signed is what is sent) */
-    const char *error_header;   /* a reply header captured on every call (Azure's error code) */
-    const char *version_header; /* the header a HEAD reads the object's version from
-                                   (GCS: x-goog-generation); NULL: the ETag */
+    const struct ck_mpu_proto *mpu; /* S3-protocol multipart uploads (S3, GCS; s3_mpu.h) */
+    bool send_host;                 /* send Host explicitly (S3: what is signed is what is sent) */
+    const char *error_header;       /* a reply header captured on every call (Azure's error code) */
+    const char *version_header;     /* the header a HEAD reads the object's version from
+                                       (GCS: x-goog-generation); NULL: the ETag */
 };
 
 struct ck_cloud {
@@ -111,11 +120,10 @@ struct ck_cloud {
     bool ready;           /* set once under lock; ready's results are read-only after */
 };
 
-/* Opens a store of this cloud: the struct ck_store with sops, a struct ck_cloud as its
- * priv, configured. No I/O. */
-ck_rc ck_cloud_open(const struct ck_cloud_ops *ops, const struct ck_store_ops *sops,
-                    const struct ck_uri *uri, const struct ck_store_env *env, struct ck_store **out,
-                    struct ck_err *err);
+/* Opens a store of this cloud: the struct ck_store with ops->store, a struct ck_cloud as
+ * its priv, configured. No I/O. */
+ck_rc ck_cloud_open(const struct ck_cloud_ops *ops, const struct ck_uri *uri,
+                    const struct ck_store_env *env, struct ck_store **out, struct ck_err *err);
 
 /* Runs the cloud's first-request set-up (ops->ready) if it has not run. Thread-safe. */
 ck_rc ck_cloud_ready(struct ck_cloud *c, struct ck_err *err);

@@ -14,11 +14,9 @@
 
 #define REPLY_MAX (64 * 1024)
 
-void ck_mpu_init(struct ck_mpu *m, struct ck_cloud *cloud, const struct ck_mpu_proto *proto,
-                 void (*adjust)(void *ctx, enum ck_mpu_step step, struct ck_cloud_call *c),
-                 void *ctx)
+void ck_mpu_init(struct ck_mpu *m, struct ck_cloud *cloud, void *ctx)
 {
-    *m = (struct ck_mpu){.cloud = cloud, .proto = proto, .adjust = adjust, .ctx = ctx};
+    *m = (struct ck_mpu){.cloud = cloud, .proto = cloud->ops->mpu, .ctx = ctx};
 }
 
 ck_rc ck_mpu_run(struct ck_mpu *m, enum ck_mpu_step step, struct ck_cloud_call *c,
@@ -26,16 +24,16 @@ ck_rc ck_mpu_run(struct ck_mpu *m, enum ck_mpu_step step, struct ck_cloud_call *
 {
     c->label = m->proto->labels[step];
     c->commit = step == CK_MPU_COMPLETE;
-    if (m->adjust)
-        m->adjust(m->ctx, step, c);
+    if (m->ctx && m->proto->adjust)
+        m->proto->adjust(m->ctx, step, c);
     struct ck_http_response resp;
     return ck_cloud_perform(m->cloud, c, &resp, err);
 }
 
-ck_rc ck_mpu_delete_object(struct ck_store *s, const struct ck_mpu_proto *proto, struct ck_err *err)
+ck_rc ck_mpu_delete_object(struct ck_store *s, struct ck_err *err)
 {
     struct ck_mpu m;
-    ck_mpu_init(&m, ck_cloud_of(s), proto, NULL, NULL);
+    ck_mpu_init(&m, ck_cloud_of(s), NULL);
     ck_mpu_sweep(&m);
     struct ck_cloud_call c = {.method = CK_HTTP_DELETE};
     struct ck_http_response resp;
@@ -166,15 +164,13 @@ void ck_mpu_up_abort(void *ctx)
 }
 
 ck_rc ck_mpu_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
-                       const struct ck_mpu_proto *proto,
-                       void (*adjust)(void *ctx, enum ck_mpu_step step, struct ck_cloud_call *c),
-                       const struct ck_part_ops *ops, size_t result_size,
                        struct ck_store_upload **out, struct ck_err *err)
 {
     struct ck_mpu_up *u;
     ck_rc rc = ck_cloud_up_new(s, opts, sizeof(*u), (void **)&u, err);
     if (rc)
         return rc;
-    ck_mpu_init(&u->mpu, u->up.c, proto, adjust, u);
-    return ck_cloud_up_start(&u->up, ops, result_size, out, err);
+    ck_mpu_init(&u->mpu, u->up.c, u);
+    const struct ck_mpu_proto *p = u->mpu.proto;
+    return ck_cloud_up_start(&u->up, p->part_ops, p->result_size, out, err);
 }

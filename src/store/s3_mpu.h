@@ -29,29 +29,31 @@ enum ck_mpu_step {
     CK_MPU_STEPS
 };
 
-/* What differs between the two services' protocols. */
+/* What differs between the two services' protocols (a cloud's ck_cloud_ops.mpu). */
 struct ck_mpu_proto {
     const char *const *labels;  /* a name per step (CK_MPU_STEPS): "CreateMultipartUpload", ... */
     const char *initiate_query; /* "uploads=" (S3) or "uploads" (GCS); also the listing's */
     bool list_prefix;           /* the listing asks for prefix=key (GCS); else filters here */
+    /* adds what is the backend's own to a step's request of an upload (ctx: its struct
+     * ck_mpu_up; S3 asks for SHA-256 checksums at initiate; a conditional replace's
+     * precondition goes on complete), or NULL */
+    void (*adjust)(void *ctx, enum ck_mpu_step step, struct ck_cloud_call *c);
+    const struct ck_part_ops *part_ops; /* the upload's parts (CK_MPU_PART_OPS and its own) */
+    size_t result_size;                 /* part_upload.c's result of a part */
 };
 
 struct ck_mpu {
     /* set by ck_mpu_init */
     struct ck_cloud *cloud; /* the store's (its display URI and key) */
     const struct ck_mpu_proto *proto;
-    /* adds what is the backend's own to a step's request (S3 asks for SHA-256 checksums at
-     * initiate; a conditional replace's precondition goes on complete), or NULL */
-    void (*adjust)(void *ctx, enum ck_mpu_step step, struct ck_cloud_call *c);
-    void *ctx;
+    void *ctx; /* proto->adjust's, or NULL (no upload: no adjust) */
     /* set by ck_mpu_initiate */
     char upload_id[CK_S3_UPLOAD_ID_MAX + 1];
     char id_query[3 * CK_S3_UPLOAD_ID_MAX + 16]; /* "uploadId=<encoded>" */
 };
 
-void ck_mpu_init(struct ck_mpu *m, struct ck_cloud *cloud, const struct ck_mpu_proto *proto,
-                 void (*adjust)(void *ctx, enum ck_mpu_step step, struct ck_cloud_call *c),
-                 void *ctx);
+/* The steps of cloud's protocol (cloud->ops->mpu) for the upload ctx, or NULL. */
+void ck_mpu_init(struct ck_mpu *m, struct ck_cloud *cloud, void *ctx);
 
 /* Runs one step's request: the backend's adjust, then the cloud core. */
 ck_rc ck_mpu_run(struct ck_mpu *m, enum ck_mpu_step step, struct ck_cloud_call *c,
@@ -59,8 +61,7 @@ ck_rc ck_mpu_run(struct ck_mpu *m, enum ck_mpu_step step, struct ck_cloud_call *
 
 /* The store's del op for both services: the sweep of the key's open uploads, then DELETE
  * (a 404 is CK_ENOTFOUND, which ck_store_delete takes for done). */
-ck_rc ck_mpu_delete_object(struct ck_store *s, const struct ck_mpu_proto *proto,
-                           struct ck_err *err);
+ck_rc ck_mpu_delete_object(struct ck_store *s, struct ck_err *err);
 
 /* Initiates the upload: fills upload_id and id_query. */
 ck_rc ck_mpu_initiate(struct ck_mpu *m, struct ck_err *err);
@@ -112,12 +113,11 @@ struct ck_mpu_up {
 /* part_upload.h ops both backends share: begin initiates; abort aborts, then sweeps. */
 ck_rc ck_mpu_up_begin(void *ctx, struct ck_err *err);
 void ck_mpu_up_abort(void *ctx);
+#define CK_MPU_PART_OPS .begin = ck_mpu_up_begin, .abort = ck_mpu_up_abort, .free_ctx = free
 
-/* A backend's put_begin: its upload context (ck_mpu_up, adjust's ctx) with ops. */
+/* The store's put_begin for both services: an upload context (ck_mpu_up, adjust's ctx)
+ * with the protocol's part ops. */
 ck_rc ck_mpu_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
-                       const struct ck_mpu_proto *proto,
-                       void (*adjust)(void *ctx, enum ck_mpu_step step, struct ck_cloud_call *c),
-                       const struct ck_part_ops *ops, size_t result_size,
                        struct ck_store_upload **out, struct ck_err *err);
 
 #endif

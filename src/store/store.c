@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "store/backend.h"
+#include "store/cloud.h"
 #include "store/uri.h"
 
 void ck_store_env_default(struct ck_store_env *env)
@@ -26,23 +27,17 @@ ck_rc ck_store_open(const char *uri, const struct ck_store_env *env, struct ck_s
     ck_rc rc = ck_uri_parse(uri, &u, err);
     if (rc)
         return rc;
-    switch (u.kind) {
-    case CK_URI_FILE:
+    static const struct ck_cloud_ops *const clouds[] = {
+        [CK_URI_S3] = &ck_s3_cloud_ops,
+        [CK_URI_GCS] = &ck_gcs_cloud_ops,
+        [CK_URI_AZURE] = &ck_azure_cloud_ops,
+    };
+    if (u.kind == CK_URI_FILE)
         rc = ck_store_file_open(&u, env, out, err);
-        break;
-    case CK_URI_HTTP:
+    else if (u.kind == CK_URI_HTTP)
         rc = ck_store_http_open(&u, env, out, err);
-        break;
-    case CK_URI_S3:
-        rc = ck_store_s3_open(&u, env, out, err);
-        break;
-    case CK_URI_GCS:
-        rc = ck_store_gcs_open(&u, env, out, err);
-        break;
-    case CK_URI_AZURE:
-        rc = ck_store_azure_open(&u, env, out, err);
-        break;
-    }
+    else
+        rc = ck_cloud_open(clouds[u.kind], &u, env, out, err);
     ck_uri_free(&u);
     return rc;
 }

@@ -4,9 +4,9 @@
  * A backend is a table of operations plus private state (struct ck_store). The daemon,
  * the save pipeline and the loader use only the ck_store_* calls below; nothing outside
  * src/store/ knows which backend it talks to. Backends today: file:// and plain paths
- * (store_file.c), http:// and https:// (store_http.c), s3:// (store_s3.c, docs/s3.md),
- * gs:// (store_gcs.c, docs/gcs.md), az:// / abfs[s]:// / https://ACCOUNT.blob.core.windows.net
- * (store_azure.c, docs/azure.md).
+ * (store_file.c), http:// and https:// (store_http.c), s3:// (s3/, docs/s3.md),
+ * gs:// (gcs/, docs/gcs.md), az:// / abfs[s]:// / https://ACCOUNT.blob.core.windows.net
+ * (azure/, docs/azure.md).
  *
  * Semantics every backend keeps:
  *   - head: exists=false (rc CK_OK) for a missing object; an error only for real failures

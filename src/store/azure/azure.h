@@ -1,8 +1,8 @@
 /*
  * azure.h - the Azure Blob backend's own state (internal to src/store/); what it shares
- * with S3 and GCS is in cloud.h. store_azure.c is its store ops table (head and get are
- * the cloud core's), azure_upload.c the block upload (Put Block in parallel through
- * part_upload.c, Put Block List as the atomic commit), azure_request.c Azure's part of the
+ * with S3 and GCS is in cloud.h. azure_request.c holds its table of ops (store and cloud;
+ * head and get are the cloud core's), azure_upload.c the block upload (Put Block in parallel
+ * through part_upload.c, Put Block List as the atomic commit), azure_request.c Azure's part of the
  * cloud core: settings, URLs, the authorization of every attempt. See docs/azure.md.
  */
 #ifndef CK_STORE_AZURE_AZURE_H
@@ -24,10 +24,6 @@ struct ck_azure {
     char *uri_sas;                /* query of a blob URL (secret), or NULL; owned */
     struct ck_azure_creds *creds; /* owned; set by ready (its token cache locks itself) */
 };
-
-/* Azure's part of the cloud core (azure_request.c): settings, URLs, Shared Key, SAS or
- * bearer on every attempt, Azure's error codes. */
-extern const struct ck_cloud_ops ck_azure_cloud_ops;
 
 /* The error code and message of a failed reply: <Error><Code> and the first line of its
  * <Message> (Azure adds RequestId and Time lines) from the len bytes of body, else the

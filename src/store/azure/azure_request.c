@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "util/uri_encode.h"
+#include "store/backend.h"
 #include "store/azure/azure.h"
 #include "store/cloud.h"
 #include "util/clock.h"
@@ -202,8 +203,18 @@ static bool azure_error_code(const struct ck_http_response *resp, char *code, si
                                msg, msgsz);
 }
 
+/* Delete Blob (a 404 is CK_ENOTFOUND: ck_store_delete takes it for done). Uncommitted blocks of a
+ * blob expire by themselves (there is no call to remove them alone). */
+static ck_rc azure_delete(struct ck_store *s, struct ck_err *err)
+{
+    struct ck_cloud_call c = {.method = CK_HTTP_DELETE};
+    struct ck_http_response resp;
+    return ck_cloud_perform(ck_cloud_of(s), &c, &resp, err);
+}
+
 const struct ck_cloud_ops ck_azure_cloud_ops = {
-    .name = "azure",
+    .store = {CK_CLOUD_STORE_OPS, .name = "azure", .put_begin = ck_azure_put_begin,
+              .del = azure_delete},
     .configure = azure_configure,
     .ready = azure_ready,
     .target = azure_target,

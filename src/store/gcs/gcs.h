@@ -1,7 +1,7 @@
 /*
  * gcs.h - the GCS backend's own state (internal to src/store/); what it shares with S3
- * and Azure is in cloud.h. store_gcs.c is its store ops table (head and get are the cloud
- * core's), gcs_upload.c the XML API multipart upload (through part_upload.c, with
+ * and Azure is in cloud.h. gcs_request.c holds its table of ops (store and cloud; head and
+ * get are the cloud core's), gcs_upload.c the XML API multipart upload (through part_upload.c, with
  * initiate, complete, abort and the sweep of stale uploads shared with S3: s3_mpu.h),
  * gcs_request.c GCS's part of the cloud core: settings, URLs, a bearer token on every
  * attempt. See docs/gcs.md.
@@ -26,18 +26,13 @@ struct ck_gcs {
     struct ck_gcp_provider *prov; /* owned; set by ready, thread-safe itself */
 };
 
-/* GCS's part of the cloud core (gcs_request.c): settings, URLs, bearer tokens. */
-extern const struct ck_cloud_ops ck_gcs_cloud_ops;
-
 /* The store's copy_from op: a server-side copy from another gs:// store on the same
  * endpoint (gcs_copy.c); CK_EUNSUPPORTED when that cannot serve. */
 ck_rc ck_gcs_copy_from(struct ck_store *dst, struct ck_store *src, uint64_t size,
                        struct ck_err *err);
 
-/* The store's del op (gcs_upload.c). */
-ck_rc ck_gcs_delete(struct ck_store *s, struct ck_err *err);
-
-ck_rc ck_gcs_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
-                       struct ck_store_upload **out, struct ck_err *err);
+/* GCS's multipart protocol and upload parts (gcs_upload.c); the store's put_begin and
+ * del are s3_mpu.c's. */
+extern const struct ck_mpu_proto ck_gcs_mpu_proto;
 
 #endif

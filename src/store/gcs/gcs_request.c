@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "util/uri_encode.h"
+#include "store/backend.h"
+#include "store/s3_mpu.h"
 #include "store/gcs/gcs.h"
 
 static ck_rc endpoint_from(const char *name, const char *v, bool bare_ok, char *out, size_t outlen,
@@ -124,7 +126,9 @@ static ck_rc gcs_target(const struct ck_cloud *c, const struct ck_cloud_call *ca
 }
 
 const struct ck_cloud_ops ck_gcs_cloud_ops = {
-    .name = "gcs",
+    .store = {CK_CLOUD_STORE_OPS, .name = "gcs", .put_begin = ck_mpu_put_begin,
+              .copy_from = ck_gcs_copy_from, .del = ck_mpu_delete_object},
+    .mpu = &ck_gcs_mpu_proto,
     .configure = gcs_configure,
     .ready = gcs_ready,
     .target = gcs_target,

@@ -40,9 +40,6 @@ static const char *const step_labels[CK_MPU_STEPS] = {
     "initiate multipart upload", "complete multipart upload", "abort multipart upload",
     "list multipart uploads", "abort a stale multipart upload"};
 
-static const struct ck_mpu_proto gcs_proto = {
-    .labels = step_labels, .initiate_query = "uploads", .list_prefix = true};
-
 /* A conditional replace's precondition value, or NULL. */
 static const char *cond_value(const struct ck_cond *cond)
 {
@@ -118,24 +115,12 @@ static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
     return rc;
 }
 
-static const struct ck_part_ops gcs_part_ops = {
-    .begin = ck_mpu_up_begin,
-    .send = send_part,
-    .complete = complete,
-    .abort = ck_mpu_up_abort,
-    .single = single,
-    .free_ctx = free,
-};
+static const struct ck_part_ops gcs_part_ops = {CK_MPU_PART_OPS, .send = send_part,
+                                                .complete = complete, .single = single};
 
-/* The store's del op: the sweep of the key's open uploads, then DELETE. */
-ck_rc ck_gcs_delete(struct ck_store *s, struct ck_err *err)
-{
-    return ck_mpu_delete_object(s, &gcs_proto, err);
-}
-
-ck_rc ck_gcs_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
-                       struct ck_store_upload **out, struct ck_err *err)
-{
-    return ck_mpu_put_begin(s, opts, &gcs_proto, mpu_adjust, &gcs_part_ops,
-                            sizeof(struct part_result), out, err);
-}
+const struct ck_mpu_proto ck_gcs_mpu_proto = {.labels = step_labels,
+                                              .initiate_query = "uploads",
+                                              .list_prefix = true,
+                                              .adjust = mpu_adjust,
+                                              .part_ops = &gcs_part_ops,
+                                              .result_size = sizeof(struct part_result)};

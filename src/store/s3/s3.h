@@ -2,8 +2,8 @@
  * s3.h - the S3 backend's own state (internal to src/store/); what it shares with GCS and
  * Azure is in cloud.h.
  *
- * store_s3.c is its store ops table (head and get are the cloud core's); s3_upload.c
- * supplies the requests of an upload (a single PUT or a multipart upload) to
+ * s3_request.c holds its table of ops (store and cloud; head and get are the cloud core's);
+ * s3_upload.c supplies the requests of an upload (a single PUT or a multipart upload) to
  * part_upload.c, which does the parts in flight; s3_mpu.c and s3_sweep.c (shared with GCS,
  * see s3_mpu.h) run initiate, complete and abort and the sweep of stale uploads of the
  * key; s3_request.c is S3's part of the cloud core: settings, endpoint, SigV4 on every
@@ -28,14 +28,9 @@ struct ck_s3 {
     char region[64];
 };
 
-/* S3's part of the cloud core (s3_request.c): settings, SigV4, S3 error documents. */
-extern const struct ck_cloud_ops ck_s3_cloud_ops;
-
-/* The store's del op (s3_upload.c). */
-ck_rc ck_s3_delete(struct ck_store *s, struct ck_err *err);
-
-ck_rc ck_s3_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
-                      struct ck_store_upload **out, struct ck_err *err);
+/* S3's multipart protocol and upload parts (s3_upload.c); the store's put_begin and del
+ * are s3_mpu.c's. */
+extern const struct ck_mpu_proto ck_s3_mpu_proto;
 
 /* The store's copy_from op: CopyObject from another S3 store on the same endpoint
  * (s3_copy.c); CK_EUNSUPPORTED when that cannot serve. */

@@ -75,8 +75,6 @@ static const char *const step_labels[CK_MPU_STEPS] = {
     "CreateMultipartUpload", "CompleteMultipartUpload", "AbortMultipartUpload",
     "ListMultipartUploads", "AbortMultipartUpload of a stale upload"};
 
-static const struct ck_mpu_proto s3_proto = {.labels = step_labels, .initiate_query = "uploads="};
-
 /* S3's own part of the multipart requests: CreateMultipartUpload asks for SHA-256
  * checksums; CompleteMultipartUpload carries a conditional replace's precondition. */
 static void mpu_adjust(void *ctx, enum ck_mpu_step step, struct ck_cloud_call *c)
@@ -372,24 +370,10 @@ static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
 }
 
 static const struct ck_part_ops s3_part_ops = {
-    .begin = ck_mpu_up_begin,
-    .send = send_part,
-    .complete = complete,
-    .abort = ck_mpu_up_abort,
-    .single = single,
-    .free_ctx = free,
-    .copy = copy_part,
-};
+    CK_MPU_PART_OPS, .send = send_part, .complete = complete, .single = single, .copy = copy_part};
 
-/* The store's del op: the sweep of the key's open uploads, then DELETE. */
-ck_rc ck_s3_delete(struct ck_store *s, struct ck_err *err)
-{
-    return ck_mpu_delete_object(s, &s3_proto, err);
-}
-
-ck_rc ck_s3_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
-                      struct ck_store_upload **out, struct ck_err *err)
-{
-    return ck_mpu_put_begin(s, opts, &s3_proto, mpu_adjust, &s3_part_ops,
-                            sizeof(struct part_result), out, err);
-}
+const struct ck_mpu_proto ck_s3_mpu_proto = {.labels = step_labels,
+                                             .initiate_query = "uploads=",
+                                             .adjust = mpu_adjust,
+                                             .part_ops = &s3_part_ops,
+                                             .result_size = sizeof(struct part_result)};
