@@ -36,35 +36,24 @@ static void put_prev(struct ck_json *j, const struct ck_load_status *ls)
 {
     ck_json_key(j, "prev");
     ck_json_obj_begin(j);
-    ck_json_key(j, "state");
-    ck_json_str(j, ck_load_state_name(ls->state));
-    ck_json_key(j, "source");
-    ck_json_str(j, ls->source[0] ? ls->source : NULL);
-    ck_json_key(j, "kind");
-    ck_json_str(j, ls->state == CK_LOAD_READY ? ck_object_kind_name(ls->kind) : NULL);
-    ck_json_key(j, "indexed");
-    ck_json_bool(j, ls->indexed);
-    ck_json_key(j, "bytes_done");
-    ck_json_uint(j, ls->bytes_done);
-    ck_json_key(j, "bytes_total");
-    ck_json_uint(j, ls->bytes_total);
-    ck_json_key(j, "entries");
-    ck_json_uint(j, ls->entries);
-    ck_json_key(j, "seconds");
-    ck_json_num(j, ls->seconds);
+    ck_json_kv_str(j, "state", ck_load_state_name(ls->state));
+    ck_json_kv_str(j, "source", ls->source[0] ? ls->source : NULL);
+    ck_json_kv_str(j, "kind", ls->state == CK_LOAD_READY ? ck_object_kind_name(ls->kind) : NULL);
+    ck_json_kv_bool(j, "indexed", ls->indexed);
+    ck_json_kv_uint(j, "bytes_done", ls->bytes_done);
+    ck_json_kv_uint(j, "bytes_total", ls->bytes_total);
+    ck_json_kv_uint(j, "entries", ls->entries);
+    ck_json_kv_num(j, "seconds", ls->seconds);
     ck_json_key(j, "world");
     if (ls->world > 1) {
         ck_json_obj_begin(j);
-        ck_json_key(j, "ranks");
-        ck_json_uint(j, ls->world);
-        ck_json_key(j, "generation");
-        ck_json_uint(j, ls->generation);
+        ck_json_kv_uint(j, "ranks", ls->world);
+        ck_json_kv_uint(j, "generation", ls->generation);
         ck_json_obj_end(j);
     } else {
         ck_json_null(j);
     }
-    ck_json_key(j, "error");
-    ck_json_str(j, ls->error[0] ? ls->error : NULL);
+    ck_json_kv_str(j, "error", ls->error[0] ? ls->error : NULL);
     ck_json_obj_end(j);
 }
 
@@ -78,50 +67,29 @@ static void put_report(struct ck_json *j, const struct ck_save_report *r)
     char when[32];
     iso_time(r->started_wall, when, sizeof(when));
     ck_json_obj_begin(j);
-    ck_json_key(j, "generation");
-    ck_json_uint(j, r->generation);
-    ck_json_key(j, "trigger");
-    ck_json_str(j, ck_save_trigger_name(r->trigger));
-    ck_json_key(j, "phase");
-    ck_json_str(j, ck_save_phase_name(r->phase));
-    ck_json_key(j, "result");
-    ck_json_str(j, result_name(r->phase));
-    ck_json_key(j, "kind");
-    ck_json_str(j, r->phase == CK_PHASE_DONE ? ck_object_kind_name(r->kind) : NULL);
-    ck_json_key(j, "started_at");
-    ck_json_str(j, when);
-    ck_json_key(j, "seconds");
-    ck_json_num(j, r->seconds);
-    ck_json_key(j, "entries");
-    ck_json_uint(j, r->entries);
-    ck_json_key(j, "bytes");
-    ck_json_uint(j, r->bytes);
-    ck_json_key(j, "compressed_bytes");
-    ck_json_uint(j, r->compressed);
-    ck_json_key(j, "reused_bytes");
-    ck_json_uint(j, r->reused);
-    ck_json_key(j, "uploaded_bytes");
-    ck_json_uint(j, r->compressed - (r->reused < r->compressed ? r->reused : r->compressed));
-    ck_json_key(j, "reuse_note");
-    ck_json_str(j, r->reuse_note[0] ? r->reuse_note : NULL);
-    ck_json_key(j, "mb_per_s");
-    ck_json_num(j, r->seconds > 0 ? (double)r->bytes / 1e6 / r->seconds : 0);
-    ck_json_key(j, "writers_left");
-    ck_json_uint(j, r->writers_left);
-    ck_json_key(j, "waited_s");
-    ck_json_num(j, r->waited_s);
-    ck_json_key(j, "waited_for");
-    ck_json_str(j, r->waited_for[0] ? r->waited_for : NULL);
-    ck_json_key(j, "snapshot_ms");
-    ck_json_num(j, r->snapshot_ms);
-    ck_json_key(j, "excluded");
-    ck_json_uint(j, r->excluded);
-    ck_json_key(j, "skipped");
-    ck_json_uint(j, r->skipped);
-    ck_json_key(j, "warnings");
-    ck_json_str(j, r->warnings[0] ? r->warnings : NULL);
-    ck_json_key(j, "error");
-    ck_json_str(j, r->error[0] ? r->error : NULL);
+    ck_json_kv_uint(j, "generation", r->generation);
+    ck_json_kv_str(j, "trigger", ck_save_trigger_name(r->trigger));
+    ck_json_kv_str(j, "phase", ck_save_phase_name(r->phase));
+    ck_json_kv_str(j, "result", result_name(r->phase));
+    ck_json_kv_str(j, "kind", r->phase == CK_PHASE_DONE ? ck_object_kind_name(r->kind) : NULL);
+    ck_json_kv_str(j, "started_at", when);
+    ck_json_kv_num(j, "seconds", r->seconds);
+    ck_json_kv_uint(j, "entries", r->entries);
+    ck_json_kv_uint(j, "bytes", r->bytes);
+    ck_json_kv_uint(j, "compressed_bytes", r->compressed);
+    ck_json_kv_uint(j, "reused_bytes", r->reused);
+    ck_json_kv_uint(j, "uploaded_bytes",
+                    r->compressed - (r->reused < r->compressed ? r->reused : r->compressed));
+    ck_json_kv_str(j, "reuse_note", r->reuse_note[0] ? r->reuse_note : NULL);
+    ck_json_kv_num(j, "mb_per_s", r->seconds > 0 ? (double)r->bytes / 1e6 / r->seconds : 0);
+    ck_json_kv_uint(j, "writers_left", r->writers_left);
+    ck_json_kv_num(j, "waited_s", r->waited_s);
+    ck_json_kv_str(j, "waited_for", r->waited_for[0] ? r->waited_for : NULL);
+    ck_json_kv_num(j, "snapshot_ms", r->snapshot_ms);
+    ck_json_kv_uint(j, "excluded", r->excluded);
+    ck_json_kv_uint(j, "skipped", r->skipped);
+    ck_json_kv_str(j, "warnings", r->warnings[0] ? r->warnings : NULL);
+    ck_json_kv_str(j, "error", r->error[0] ? r->error : NULL);
     ck_json_obj_end(j);
 }
 
@@ -129,14 +97,10 @@ static void put_save(struct ck_json *j, const struct ck_saver_status *ss, bool d
 {
     ck_json_key(j, "save");
     ck_json_obj_begin(j);
-    ck_json_key(j, "dirty");
-    ck_json_bool(j, dirty);
-    ck_json_key(j, "queued");
-    ck_json_bool(j, ss->queued);
-    ck_json_key(j, "saves_ok");
-    ck_json_uint(j, ss->saves_ok);
-    ck_json_key(j, "saves_failed");
-    ck_json_uint(j, ss->saves_failed);
+    ck_json_kv_bool(j, "dirty", dirty);
+    ck_json_kv_bool(j, "queued", ss->queued);
+    ck_json_kv_uint(j, "saves_ok", ss->saves_ok);
+    ck_json_kv_uint(j, "saves_failed", ss->saves_failed);
     ck_json_key(j, "current");
     if (ss->running)
         put_report(j, &ss->current);
@@ -159,20 +123,13 @@ static void put_world(struct ck_json *j, const struct ck_world_status *w)
         return;
     }
     ck_json_obj_begin(j);
-    ck_json_key(j, "rank");
-    ck_json_uint(j, w->rank);
-    ck_json_key(j, "size");
-    ck_json_uint(j, w->size);
-    ck_json_key(j, "claimed");
-    ck_json_uint(j, w->claimed);
-    ck_json_key(j, "durable");
-    ck_json_uint(j, w->durable);
-    ck_json_key(j, "committed");
-    ck_json_uint(j, w->committed);
-    ck_json_key(j, "failed");
-    ck_json_uint(j, w->failed);
-    ck_json_key(j, "waiting_for_ranks");
-    ck_json_uint(j, w->waiting_for);
+    ck_json_kv_uint(j, "rank", w->rank);
+    ck_json_kv_uint(j, "size", w->size);
+    ck_json_kv_uint(j, "claimed", w->claimed);
+    ck_json_kv_uint(j, "durable", w->durable);
+    ck_json_kv_uint(j, "committed", w->committed);
+    ck_json_kv_uint(j, "failed", w->failed);
+    ck_json_kv_uint(j, "waiting_for_ranks", w->waiting_for);
     ck_json_obj_end(j);
 }
 

@@ -37,4 +37,11 @@ void ck_json_bool(struct ck_json *j, bool v);
 void ck_json_null(struct ck_json *j);
 ck_rc ck_json_finish(struct ck_json *j);
 
+/* A member of the open object: its key, then its value as above. */
+void ck_json_kv_str(struct ck_json *j, const char *key, const char *s);
+void ck_json_kv_int(struct ck_json *j, const char *key, int64_t v);
+void ck_json_kv_uint(struct ck_json *j, const char *key, uint64_t v);
+void ck_json_kv_num(struct ck_json *j, const char *key, double v);
+void ck_json_kv_bool(struct ck_json *j, const char *key, bool v);
+
 #endif
