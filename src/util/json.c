@@ -183,32 +183,16 @@ ck_rc ck_json_finish(struct ck_json *j)
     return j->rc;
 }
 
-void ck_json_kv_str(struct ck_json *j, const char *key, const char *s)
-{
-    ck_json_key(j, key);
-    ck_json_str(j, s);
-}
-
-void ck_json_kv_int(struct ck_json *j, const char *key, int64_t v)
-{
-    ck_json_key(j, key);
-    ck_json_int(j, v);
-}
-
-void ck_json_kv_uint(struct ck_json *j, const char *key, uint64_t v)
-{
-    ck_json_key(j, key);
-    ck_json_uint(j, v);
-}
-
-void ck_json_kv_num(struct ck_json *j, const char *key, double v)
-{
-    ck_json_key(j, key);
-    ck_json_num(j, v);
-}
-
-void ck_json_kv_bool(struct ck_json *j, const char *key, bool v)
-{
-    ck_json_key(j, key);
-    ck_json_bool(j, v);
-}
+/* ck_json_kv_TYPE: the key, then ck_json_TYPE. */
+#define KV(type, ctype)                                                                            \
+    void ck_json_kv_##type(struct ck_json *j, const char *key, ctype v)                            \
+    {                                                                                              \
+        ck_json_key(j, key);                                                                       \
+        ck_json_##type(j, v);                                                                      \
+    }
+KV(str, const char *)
+KV(int, int64_t)
+KV(uint, uint64_t)
+KV(num, double)
+KV(bool, bool)
+#undef KV
