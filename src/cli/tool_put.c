@@ -27,8 +27,8 @@ struct put_job {
 static void *put_thread(void *arg)
 {
     struct put_job *j = arg;
-    struct ck_save_excludes ex = {NULL, 0};       /* DIR/.ckptfsignore applies */
-    struct ck_save_extra extra = {.reuse = true}; /* members of an object already at URI */
+    struct ck_save_excludes ex = {NULL, 0};               /* DIR/.ckptfsignore applies */
+    struct ck_save_extra extra = {.reuse_from = j->dest}; /* an object already at URI */
     j->rc = ck_save_pipeline_run(j->dirfd, NULL, j->dest, &j->codec, &ex, &extra, NULL, NULL,
                                  &j->prog, &j->res, &j->err);
     atomic_store(&j->done, true);

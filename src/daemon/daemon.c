@@ -121,6 +121,19 @@ ck_rc ck_daemon_init(struct ck_daemon *d, const struct ck_options *o, struct ck_
     return CK_OK;
 }
 
+/* The saver's previous (saver.h): the --src chain's checkpoint (the first that exists, as
+ * the restore picks it); no request at all without --src. */
+static ck_rc previous_checkpoint(void *ctx, struct ck_store **out, struct ck_err *err)
+{
+    const struct ck_daemon *d = ctx;
+    uint64_t size;
+    size_t index;
+    *out = NULL;
+    return d->nsrc == 0 ? CK_OK
+                        : ck_chain_pick((const char *const *)d->src_uris, d->nsrc, &d->env, out,
+                                        &size, &index, err);
+}
+
 ck_rc ck_daemon_start(struct ck_daemon *d, struct ck_err *err)
 {
     const struct ck_options *o = d->opt;
@@ -133,6 +146,8 @@ ck_rc ck_daemon_start(struct ck_daemon *d, struct ck_err *err)
         .save_wait_s = o->save_wait_s,
         .autosave_quiet_s = o->autosave_quiet_s,
         .autosave_every_s = o->autosave_every_s,
+        .previous = previous_checkpoint,
+        .previous_ctx = d,
     };
     if (d->area.plain && (sc.autosave_quiet_s > 0 || sc.autosave_every_s > 0)) {
         /* a plain area's changes are seen only by walking it; and `ckptfs save` on a

@@ -274,57 +274,64 @@ static ck_rc check_trailer_name(int dirfd, const struct ck_pack_trailer *t, stru
     return CK_OK;
 }
 
-/* The previous object at dest whose members a save may copy (splice.h), or NULL: none,
- * or one whose index cannot be read (then logged, and the save is a full one). */
+/* The previous object (extra->reuse_from's) whose members a save to dest may copy
+ * (splice.h), or NULL: none, or one whose index cannot be read (then logged, and the save
+ * is a full one). */
 static struct ck_splice_src *load_reuse(struct ck_store *dest, const struct ck_save_extra *extra,
                                         struct ck_save_result *res)
 {
-    if (!extra || !extra->reuse) {
-        snprintf(res->reuse_note, sizeof(res->reuse_note),
-                 "not looked for: no earlier save of this mount at the destination");
-        return NULL;
-    }
-    if (!ck_store_copies_ranges(dest)) { /* copying would read the bytes back: send them */
-        snprintf(res->reuse_note, sizeof(res->reuse_note),
-                 "this store cannot copy byte ranges of an object (GCS, Azure, http): every "
-                 "byte is sent");
+    struct ck_store *from = extra ? extra->reuse_from : NULL;
+    const char *why = NULL;
+    if (!from)
+        why = "not looked for: no earlier save of this mount at the destination, and no "
+              "--src checkpoint";
+    else if (!ck_store_copies_ranges(dest)) /* copying would read the bytes back: send them */
+        why = "this store cannot copy byte ranges of an object (GCS, Azure, http): every byte "
+              "is sent";
+    else if (!ck_store_copies_from(dest, from))
+        why = "the previous checkpoint is on another store or endpoint than the destination: "
+              "every byte is sent";
+    if (why) {
+        snprintf(res->reuse_note, sizeof(res->reuse_note), "%s", why);
         return NULL;
     }
     struct ck_splice_src *src = NULL;
     struct ck_err e;
     ck_err_clear(&e);
-    ck_rc rc = res->kind == CK_KIND_TAR ? ck_splice_src_load(dest, &src, &e) : CK_ENOTFOUND;
+    ck_rc rc = res->kind == CK_KIND_TAR ? ck_splice_src_load(from, &src, &e) : CK_ENOTFOUND;
     if (rc == CK_ENOTFOUND) {
         snprintf(res->reuse_note, sizeof(res->reuse_note),
-                 "no earlier ckptfs object with member identities at the destination");
+                 "no earlier ckptfs object with member identities at %s", ck_store_uri(from));
     } else if (rc) {
         snprintf(res->reuse_note, sizeof(res->reuse_note), "%s", e.msg);
         ck_log_warn("save: not reusing the previous object's members: %s", e.msg);
     } else {
-        ck_log_debug("save: members of %s (%zu) may be reused", ck_store_uri(dest),
+        ck_log_debug("save: members of %s (%zu) may be reused", ck_store_uri(from),
                      src->ix.nmembers);
     }
     return src;
 }
 
 /* After a pass that ended with rc: whether to archive again. The store may ask for the
- * object again (CK_EREPLAY); and a copy from a previous object that changed since its
- * index was read fails (CK_EEXIST): that save is made again in full (*src dropped). */
+ * object again (CK_EREPLAY). A copy from a previous object that changed since its index
+ * was read fails (CK_EEXIST), and a store may refuse to copy from it (CK_EAUTH,
+ * CK_EREMOTE: a --src bucket these credentials may not read): that save is made again in
+ * full (*src dropped). */
 static bool again(struct ck_splice_src **src, ck_rc rc, const struct ck_err *err,
                   struct ck_save_result *res)
 {
     if (rc == CK_EREPLAY)
         return true;
-    if (rc != CK_EEXIST || !*src)
+    if (!*src || (rc != CK_EEXIST && rc != CK_EAUTH && rc != CK_EREMOTE))
         return false;
     struct ck_copy_src c = {(*src)->store, (*src)->version, 0, 0};
     struct ck_err e;
-    if (ck_store_check_source(&c, &e) == CK_OK)
+    if (rc == CK_EEXIST && ck_store_check_source(&c, &e) == CK_OK)
         return false; /* another reason (a conditional replace that lost) */
-    ck_log_info("save: %s changed during the save (%s); saving again without reusing it",
-                ck_store_uri(c.store), err->msg);
-    snprintf(res->reuse_note, sizeof(res->reuse_note), "%s changed during the save",
-             ck_store_uri(c.store));
+    const char *what = rc == CK_EEXIST ? "changed during the save" : "could not be copied from";
+    ck_log_info("save: %s %s (%s); saving again without reusing it", ck_store_uri(c.store), what,
+                err->msg);
+    snprintf(res->reuse_note, sizeof(res->reuse_note), "%s %s", ck_store_uri(c.store), what);
     ck_splice_src_free(*src);
     *src = NULL;
     return true;

@@ -64,9 +64,10 @@ struct ck_save_excludes {
 struct ck_save_extra {
     bool always_tar; /* a tar even of an empty tree or a lone "payload" (world shards) */
     const struct ck_pack_trailer *trailer; /* an entry after the tree, or NULL */
-    const char *if_match; /* a conditional replace of dest (store.h ck_put_opts), or NULL */
-    bool reuse;           /* copy members of the object at dest that the new one would hold too
-                             (splice.h); false: look for none (no request is made for it) */
+    const char *if_match;        /* a conditional replace of dest (store.h ck_put_opts), or NULL */
+    struct ck_store *reuse_from; /* copy members of this store's object (dest, or the
+                             previous attempt's --src) that the new one would hold too
+                             (splice.h); NULL: look for none (no request is made for it) */
 };
 
 /* Archives the tree under dirfd: the snapshot's tree when snap is not NULL (its

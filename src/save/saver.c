@@ -48,7 +48,7 @@ struct ck_saver {
     /* written by the saver thread, read by status: */
     struct ck_save_progress progress;
     /* the saver thread's own: a save of this saver put a tar at dest, whose members the
-     * next save may copy (pipeline.h ck_save_extra.reuse) */
+     * next save may copy (pipeline.h ck_save_extra.reuse_from) */
     bool saved_tar;
 };
 
@@ -238,6 +238,34 @@ static bool newer_queued(void *ctx)
     return q;
 }
 
+/* The object whose members a plain save may copy (pipeline.h ck_save_extra.reuse_from):
+ * this saver's last object at dest, else the one cfg.previous opens (*owned, closed by the
+ * caller after the save; not asked for when dest cannot copy ranges), else none. */
+static struct ck_store *reuse_source(struct ck_saver *s, bool plain, struct ck_store **owned)
+{
+    *owned = NULL;
+    if (!plain || s->saved_tar || !s->cfg.previous || !ck_store_copies_ranges(s->cfg.dest))
+        return plain && s->saved_tar ? s->cfg.dest : NULL;
+    struct ck_err err;
+    ck_err_clear(&err);
+    if (s->cfg.previous(s->cfg.previous_ctx, owned, &err) != CK_OK) {
+        ck_log_warn("save: not reusing the previous checkpoint's members: %s", err.msg);
+        *owned = NULL;
+    }
+    return *owned;
+}
+
+/* Ends the snapshot (or the closed gate) of a save. */
+static void release_tree(struct ck_saver *s, const struct run *r, struct ck_snap *snap)
+{
+    if (!r->thawed)
+        ck_area_thaw(s->cfg.area);
+    if (snap) {
+        ck_area_set_snap(s->cfg.area, NULL);
+        ck_snap_free(snap);
+    }
+}
+
 static void run_job(struct ck_saver *s, const struct job *j)
 {
     double t0 = ck_now();
@@ -263,7 +291,8 @@ static void run_job(struct ck_saver *s, const struct job *j)
     const struct ck_save_target *t = s->cfg.target;
     struct ck_save_plan plan = {
         .store = s->cfg.dest, .superseded = newer_queued, .superseded_ctx = s};
-    plan.extra.reuse = !t && s->saved_tar; /* members of this saver's last object */
+    struct ck_store *prev;
+    plan.extra.reuse_from = reuse_source(s, !t, &prev);
     ck_rc rc = t ? t->begin(t->ctx, &plan, &err) : CK_OK;
     bool began = t && !rc;
     if (!rc)
@@ -271,12 +300,8 @@ static void run_job(struct ck_saver *s, const struct job *j)
                                   &plan.extra, on_read_done, &r, &s->progress, &res, &err);
     if (began)
         t->end(t->ctx, &plan, rc);
-    if (!r.thawed)
-        ck_area_thaw(s->cfg.area);
-    if (snap) {
-        ck_area_set_snap(s->cfg.area, NULL);
-        ck_snap_free(snap);
-    }
+    ck_store_close(prev);
+    release_tree(s, &r, snap);
     if (!rc)
         ck_area_mark_saved(s->cfg.area, seq);
     if (!t && !rc)

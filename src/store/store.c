@@ -99,6 +99,12 @@ ck_rc ck_store_check_source(const struct ck_copy_src *src, struct ck_err *err)
     return CK_OK;
 }
 
+bool ck_store_copies_from(struct ck_store *dst, struct ck_store *src)
+{
+    const struct ck_store_ops *ops = dst->ops;
+    return ops->put_copy && src->ops == ops && (!ops->copies_from || ops->copies_from(dst, src));
+}
+
 /* The range read with get and written, the source's version checked before and after. */
 static ck_rc copy_through(struct ck_store_upload *u, const struct ck_copy_src *src,
                           struct ck_err *err)

@@ -137,6 +137,9 @@ struct ck_store_ops {
     /* Optional (NULL, or CK_EUNSUPPORTED: the bytes are read and written): see "Copied
      * ranges" above. src is on the same backend (same ops). */
     ck_rc (*put_copy)(struct ck_store_upload *u, const struct ck_copy_src *src, struct ck_err *err);
+    /* Optional (NULL: any store of this backend): whether put_copy can copy from src's
+     * objects into dst's (S3: one endpoint and region). May resolve credentials. */
+    bool (*copies_from)(struct ck_store *dst, struct ck_store *src);
     /* Optional (NULL: CK_EUNSUPPORTED): see "Deletes" above; CK_ENOTFOUND counts as done. */
     ck_rc (*del)(struct ck_store *s, struct ck_err *err);
     void (*destroy)(struct ck_store *s);
@@ -201,6 +204,10 @@ static inline bool ck_store_copies_ranges(const struct ck_store *s)
 {
     return s->ops->put_copy != NULL;
 }
+
+/* Whether dst copies byte ranges of src's objects that way (ck_store_copies_ranges, and src
+ * on the same backend and, for S3, the same endpoint). May resolve credentials. */
+bool ck_store_copies_from(struct ck_store *dst, struct ck_store *src);
 
 static inline bool ck_store_conditional(const struct ck_store *s)
 {

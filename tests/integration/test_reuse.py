@@ -167,6 +167,52 @@ class ReuseTest(MountTest):
         check_readers(self, obj, want)
 
 
+class SrcReuseTest(MountTest):
+    """A retried attempt saves to a new --dest: its first save copies what it shares with
+    the previous attempt's checkpoint (--src), which it restored, instead of sending it."""
+
+    def test_first_save_copies_from_the_src_checkpoint(self):
+        a, b = self.path("dest", "attempt-1.tgz"), self.path("dest", "attempt-2.tgz")
+        m1 = self.mount(a, name="m1")
+        files = {"base/w1.bin": os.urandom(12 * MiB), "base/w2.bin": os.urandom(9 * MiB),
+                 "cfg.json": b'{"step": 100}', "tok.txt": b"t" * 5000}
+        for rel, data in files.items():
+            os.makedirs(os.path.dirname(os.path.join(m1.save, rel)), exist_ok=True)
+            with open(os.path.join(m1.save, rel), "wb") as f:
+                f.write(data)
+        self.assertEqual(m1.touch_save(), 0, m1.logtext())
+        self.assertEqual(m1.unmount(), 0)
+        # the next attempt resumes as users do: copies prev/ into save/, trains, saves
+        m2 = self.mount(b, [a], name="m2")
+        subprocess.run(["cp", "-a", m2.prev + "/.", m2.save], check=True)
+        with open(os.path.join(m2.save, "cfg.json"), "wb") as f:
+            f.write(b'{"step": 200}')
+        self.assertEqual(m2.touch_save(), 0, m2.logtext())
+        last = m2.status()["save"]["last"]
+        self.assertIsNone(last["reuse_note"], last)
+        self.assertGreaterEqual(last["reused_bytes"], 21 * MiB, last)
+        self.assertLess(last["uploaded_bytes"], MiB, last)
+        want = tree(m2.save)
+        self.assertEqual(m2.unmount(), 0)
+        os.unlink(a)  # the new object stands alone
+        check_readers(self, b, want)
+
+    def test_a_foreign_src_archive_is_not_copied(self):
+        """A --src written by GNU tar has no member identities: the first save sends every
+        byte and says why."""
+        src = os.path.dirname(self.path("src", "x"))
+        with open(os.path.join(src, "x.bin"), "wb") as f:
+            f.write(os.urandom(2 * MiB))
+        a = self.path("dest", "gnu.tgz")
+        subprocess.run(["tar", "czf", a, "-C", src, "."], check=True)
+        m = self.mount(self.path("dest", "b.tgz"), [a], name="m")
+        subprocess.run(["cp", "-a", m.prev + "/.", m.save], check=True)
+        self.assertEqual(m.touch_save(), 0, m.logtext())
+        last = m.status()["save"]["last"]
+        self.assertEqual(last["reused_bytes"], 0, last)
+        self.assertIn("no earlier ckptfs object with member identities", last["reuse_note"])
+
+
 if __name__ == "__main__":
     import unittest
     unittest.main()

@@ -254,6 +254,43 @@ class S3Test(MountTest):
         self.check_object("reuse/_flytecheckpoints", want)
         self.assertEqual(self.open_uploads(), [])
 
+    def test_first_save_of_a_retry_copies_from_its_src(self):
+        """docs/reuse.md: a retried attempt (new --dest key, the previous attempt's object
+        as --src) copies what it restored and kept from the --src object; the new object
+        stands alone. A --dest on another store sends every byte and says why."""
+        k1, k2 = "attempt-1/_flytecheckpoints", "attempt-2/_flytecheckpoints"
+        proxy = self.proxy()
+        env = self.moto.env(proxy.url, CKPTFS_S3_PART_SIZE="5M", CKPTFS_S3_CONCURRENCY="4")
+        m1 = self.mount(f"s3://{self.bucket}/{k1}", env=env, name="m1")
+        self.write_shards(m1, 6, 4 << 20, 3)
+        self.assertEqual(m1.touch_save(), 0, m1.logtext())
+        full = self.sent(proxy)
+        self.assertEqual(m1.unmount(), 0)
+        proxy._control("PUT", "/__fault/reset")
+        m2 = self.mount(f"s3://{self.bucket}/{k2}", [f"s3://{self.bucket}/{k1}"], env=env,
+                        name="m2")
+        subprocess.run(["cp", "-a", m2.prev + "/.", m2.save], check=True)
+        with open(os.path.join(m2.save, "step.json"), "wb") as f:
+            f.write(b'{"step": 2}')
+        self.assertEqual(m2.touch_save(), 0, m2.logtext())
+        last = m2.status()["save"]["last"]
+        self.assertIsNone(last["reuse_note"], last)
+        self.assertGreaterEqual(last["reused_bytes"], 20 << 20, last)
+        sent = self.sent(proxy)
+        self.assertLess(sent, full * 0.35, f"sent {sent} of {full} bytes again")
+        want = tree(m2.save)
+        self.assertEqual(m2.unmount(), 0)
+        self.s3.delete_object(Bucket=self.bucket, Key=k1)
+        self.check_object(k2, want)
+        self.assertEqual(self.open_uploads(), [])
+        m3 = self.mount(self.path("dest", "local.tgz"), [f"s3://{self.bucket}/{k2}"], env=env,
+                        name="m3")
+        subprocess.run(["cp", "-a", m3.prev + "/.", m3.save], check=True)
+        self.assertEqual(m3.touch_save(), 0, m3.logtext())
+        last = m3.status()["save"]["last"]
+        self.assertEqual(last["reused_bytes"], 0, last)
+        self.assertIn("another store", last["reuse_note"])
+
     def test_previous_object_replaced_during_the_save_is_saved_in_full(self):
         """The object whose members a save copies is replaced while the copy waits: the
         commit refuses the copied bytes (the source is checked again before Complete) and

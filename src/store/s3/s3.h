@@ -39,6 +39,9 @@ ck_rc ck_s3_copy_from(struct ck_store *dst, struct ck_store *src, uint64_t size,
 
 /* The store's put_copy op: copied parts (UploadPartCopy) from an S3 store on the same
  * endpoint (s3_copy.c); CK_EUNSUPPORTED otherwise (the range is read and written). */
+/* The store's copies_from op: both on one endpoint and region (s3_copy.c). */
+bool ck_s3_copies_from(struct ck_store *dst, struct ck_store *src);
+
 ck_rc ck_s3_put_copy(struct ck_store_upload *u, const struct ck_copy_src *src, struct ck_err *err);
 
 /* SHA-256 of data as hex (CK_SHA256_HEX_LEN + 1) and base64 (45 bytes). */

@@ -37,6 +37,14 @@ ck_rc ck_s3_copy_from(struct ck_store *dst, struct ck_store *src, uint64_t size,
     return ck_mpu_copy_object(d, s, "x-amz-copy-source", "(copy)", NULL, err);
 }
 
+bool ck_s3_copies_from(struct ck_store *dst, struct ck_store *src)
+{
+    struct ck_cloud *d = ck_cloud_of(dst), *s = ck_cloud_of(src);
+    struct ck_err ignored;
+    return ck_cloud_ready(d, &ignored) == CK_OK && ck_cloud_ready(s, &ignored) == CK_OK &&
+           same_endpoint(d, s);
+}
+
 ck_rc ck_s3_put_copy(struct ck_store_upload *u, const struct ck_copy_src *src, struct ck_err *err)
 {
     struct ck_cloud *d = ck_cloud_of(u->store), *s = ck_cloud_of(src->store);

@@ -176,7 +176,7 @@ static ck_rc s3_authorize(struct ck_cloud *c, const struct ck_cloud_call *call,
 const struct ck_cloud_ops ck_s3_cloud_ops = {
     .store = {CK_CLOUD_STORE_OPS, .name = "s3", .put_begin = ck_mpu_put_begin,
               .copy_from = ck_s3_copy_from, .put_copy = ck_s3_put_copy,
-              .del = ck_mpu_delete_object},
+              .copies_from = ck_s3_copies_from, .del = ck_mpu_delete_object},
     .mpu = &ck_s3_mpu_proto,
     .configure = s3_configure,
     .ready = s3_ready,
