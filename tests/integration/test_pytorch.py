@@ -3,6 +3,7 @@ resumes bit-identically from its last durable checkpoint, and a checkpoint torn 
 crash never replaces the good one. Uses Debian's python3-torch with /usr/bin/python3
 (scripts/deps.sh installs it)."""
 import io
+import json
 import os
 import signal
 import subprocess
@@ -74,6 +75,48 @@ class PyTorchTest(MountTest):
         r = self.run_train("a1", self.path("d", "attempt1.tgz"), src=dest)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("resumed at step 10", r.stdout)
+
+    def test_frozen_base_weights_are_copied_not_sent(self):
+        """docs/reuse.md with a real client: a fine-tuning loop as nobody (pathlib,
+        torch.save) saves frozen base weights and a small adapter at every checkpoint; the
+        second save copies the base's members from the first object instead of sending
+        them, and the object reads back with torch.load."""
+        from test_users import NOBODY, NOGROUP, py_as_user
+        os.chmod(self.base, 0o755)
+        dest = self.path("dest", "lora.tgz")
+        extra = ["-o", "allow_other", "--uid", str(NOBODY), "--gid", str(NOGROUP)]
+        m = self.mount(dest, extra=extra)
+        code = """
+            import json, pathlib, sys, torch
+            mnt = pathlib.Path(sys.argv[1])
+            torch.manual_seed(0)
+            base = {f"layer{i}.weight": torch.randn(512, 1024) for i in range(8)}  # 16 MiB
+            out = []
+            for step in (1, 2):
+                d = mnt / "save" / "checkpoint"
+                d.mkdir(parents=True, exist_ok=True)
+                torch.save(base, d / "base.pt")  # written again at every save, unchanged
+                torch.save({"step": step, "lora_A": torch.randn(8, 1024) * step},
+                           d / "adapter.pt")
+                (mnt / ".save").touch()
+                last = json.loads((mnt / ".status").read_text())["save"]["last"]
+                out.append([last["result"], last["reused_bytes"], last["compressed_bytes"]])
+            print(json.dumps(out))
+        """
+        r = py_as_user(code, m.mnt, check=False)
+        self.assertEqual(r.returncode, 0, r.stderr + m.logtext())
+        (ok1, reused1, _), (ok2, reused2, size2) = json.loads(r.stdout)
+        self.assertEqual((ok1, ok2, reused1), ("ok", "ok", 0), r.stdout)
+        self.assertGreaterEqual(reused2, 15 << 20, r.stdout)
+        self.assertLess(size2 - reused2, 1 << 20, r.stdout)
+        self.assertEqual(m.unmount(), 0)
+        self.assertEqual(load_member(dest, "checkpoint/adapter.pt")[0], 0)
+        with tarfile.open(dest, "r:*") as t:
+            base = t.extractfile("checkpoint/base.pt").read()
+        code = ("import io, sys, torch; b = torch.load(io.BytesIO(sys.stdin.buffer.read())); "
+                "torch.manual_seed(0); sys.exit(0 if torch.equal(b['layer7.weight'], "
+                "[torch.randn(512, 1024) for _ in range(8)][7]) else 1)")
+        self.assertEqual(subprocess.run([PY, "-c", code], input=base).returncode, 0)
 
 
 @unittest.skipUnless(have_torch(), "python3-torch is not installed (scripts/deps.sh test)")
