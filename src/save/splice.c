@@ -83,18 +83,29 @@ static const char *version_of(const struct ck_store_info *info)
     return info->version[0] ? info->version : info->etag;
 }
 
-static ck_rc load_index(struct ck_splice_src *src, struct ck_err *err)
+ck_rc ck_splice_src_new(struct ck_store *s, const char *version, uint64_t size,
+                        struct ck_seek_index *ix, struct ck_splice_src **out, struct ck_err *err)
 {
-    ck_rc rc = ck_ix_fetch(ck_store_read_mem, src->store, src->size, &src->ix, err);
-    if (!rc && (!src->ix.member_ids || src->ix.nmembers > UINT32_MAX - 1))
-        rc = CK_ENOTFOUND; /* written before member identities: nothing to match */
-    struct ck_store_info info;
+    struct ck_splice_src *src = calloc(1, sizeof(*src));
+    ck_rc rc = src ? CK_OK : ck_fail(err, CK_ENOMEM, "reuse: out of memory");
+    if (!rc) {
+        src->store = s;
+        src->size = size;
+        snprintf(src->version, sizeof(src->version), "%s", version);
+        src->ix = *ix;
+        memset(ix, 0, sizeof(*ix));
+        if (!src->ix.member_ids || src->ix.nmembers > UINT32_MAX - 1)
+            rc = CK_ENOTFOUND; /* written before member identities: nothing to match */
+    }
     if (!rc)
-        rc = ck_store_head(src->store, &info, err);
-    if (!rc && (!info.exists || strcmp(version_of(&info), src->version) != 0))
-        rc = ck_fail(err, CK_EEXIST, "%s changed while its index was read",
-                     ck_store_uri(src->store));
-    return rc ? rc : build_table(src, err);
+        rc = build_table(src, err);
+    if (rc) {
+        ck_splice_src_free(src);
+        ck_ix_free(ix);
+        return rc;
+    }
+    *out = src;
+    return CK_OK;
 }
 
 ck_rc ck_splice_src_load(struct ck_store *s, struct ck_splice_src **out, struct ck_err *err)
@@ -105,19 +116,20 @@ ck_rc ck_splice_src_load(struct ck_store *s, struct ck_splice_src **out, struct 
         return rc;
     if (!info.exists || !version_of(&info)[0] || info.size < CK_IX_LOCATOR_LEN)
         return CK_ENOTFOUND;
-    struct ck_splice_src *src = calloc(1, sizeof(*src));
-    if (!src)
-        return ck_fail(err, CK_ENOMEM, "reuse: out of memory");
-    src->store = s;
-    src->size = info.size;
-    snprintf(src->version, sizeof(src->version), "%s", version_of(&info));
-    rc = load_index(src, err);
+    char version[sizeof(((struct ck_splice_src *)0)->version)];
+    snprintf(version, sizeof(version), "%s", version_of(&info));
+    struct ck_seek_index ix = {0};
+    rc = ck_ix_fetch(ck_store_read_mem, s, info.size, &ix, err);
+    struct ck_store_info again;
+    if (!rc)
+        rc = ck_store_head(s, &again, err);
+    if (!rc && (!again.exists || strcmp(version_of(&again), version) != 0))
+        rc = ck_fail(err, CK_EEXIST, "%s changed while its index was read", ck_store_uri(s));
     if (rc) {
-        ck_splice_src_free(src);
+        ck_ix_free(&ix);
         return rc;
     }
-    *out = src;
-    return CK_OK;
+    return ck_splice_src_new(s, version, info.size, &ix, out, err);
 }
 
 void ck_splice_src_free(struct ck_splice_src *src)

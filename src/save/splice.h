@@ -50,6 +50,10 @@ struct ck_splice_src {
  * object, no version, no ckptfs index, an index without member identities); any other
  * failure names what. */
 ck_rc ck_splice_src_load(struct ck_store *s, struct ck_splice_src **out, struct ck_err *err);
+/* The same from an index in hand (moved into *out, *ix zeroed), of s's object of that
+ * version and size; no I/O. */
+ck_rc ck_splice_src_new(struct ck_store *s, const char *version, uint64_t size,
+                        struct ck_seek_index *ix, struct ck_splice_src **out, struct ck_err *err);
 void ck_splice_src_free(struct ck_splice_src *src);
 
 /* What a splice did. */

@@ -1,0 +1,248 @@
+/*
+ * test_splice.c - the splice's run logic on its own (save/splice.h): which members of a
+ * new object are copied from the previous object and which are written, on file:// (whose
+ * put_copy is copy_file_range). The previous object here is 24 members of 1 MiB with
+ * made-up identities; the new members handed to the splice carry their own bytes, shorter
+ * and different from the previous object's, so the output shows which way each went.
+ */
+#include <check.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "save/splice.h"
+#include "testutil.h"
+
+#define NPREV   24
+#define PREV_SZ (1u << 20) /* bytes of each previous member in the object */
+#define OWN_SZ  1000u      /* bytes of each member the gzip writer hands over */
+
+struct fixture {
+    char dir[64], prev_path[128], dest_path[128];
+    unsigned char *prev; /* the previous object's bytes */
+    struct ck_store *prev_store, *dest;
+    struct ck_splice_src *src;
+    struct ck_store_upload *u;
+    struct ck_sink sink;
+    struct ck_splice *sp;
+    unsigned char *want; /* what the new object must hold */
+    size_t want_len;
+    uint64_t in_off;
+};
+
+static uint32_t id32(unsigned i)
+{
+    return 0x9e370000u + i;
+}
+
+static uint64_t id64(unsigned i)
+{
+    return 0xc0ffee0000ull * (i + 1) + i;
+}
+
+static void write_prev(struct fixture *f, unsigned char fill_base)
+{
+    for (unsigned i = 0; i < NPREV; i++)
+        memset(f->prev + (size_t)i * PREV_SZ, fill_base + i, PREV_SZ);
+    FILE *o = fopen(f->prev_path, "wb");
+    ck_assert_ptr_nonnull(o);
+    ck_assert_uint_eq(fwrite(f->prev, 1, (size_t)NPREV * PREV_SZ, o), (size_t)NPREV * PREV_SZ);
+    fclose(o);
+}
+
+static void setup(struct fixture *f, bool with_src)
+{
+    struct ck_err err;
+    static struct ck_store_env env;
+    ck_store_env_default(&env);
+    memset(f, 0, sizeof(*f));
+    tu_mkdtemp(f->dir, sizeof(f->dir));
+    snprintf(f->prev_path, sizeof(f->prev_path), "%s/prev.tgz", f->dir);
+    snprintf(f->dest_path, sizeof(f->dest_path), "%s/new.tgz", f->dir);
+    f->prev = malloc((size_t)NPREV * PREV_SZ);
+    f->want = malloc((size_t)64 * PREV_SZ);
+    ck_assert_ptr_nonnull(f->prev);
+    ck_assert_ptr_nonnull(f->want);
+    write_prev(f, 'A');
+    ck_assert_int_eq(ck_store_open(f->prev_path, &env, &f->prev_store, &err), CK_OK);
+    ck_assert_int_eq(ck_store_open(f->dest_path, &env, &f->dest, &err), CK_OK);
+    if (with_src) {
+        struct ck_store_info info;
+        ck_assert_int_eq(ck_store_head(f->prev_store, &info, &err), CK_OK);
+        struct ck_seek_index ix = {.member_ids = true, .nmembers = NPREV};
+        ix.members = calloc(NPREV, sizeof(*ix.members));
+        for (unsigned i = 0; i < NPREV; i++)
+            ix.members[i] = (struct ck_ix_member){(uint64_t)i * (PREV_SZ + 7),
+                                                  (uint64_t)i * PREV_SZ,
+                                                  PREV_SZ + 7,
+                                                  PREV_SZ,
+                                                  id32(i),
+                                                  id64(i)};
+        const char *version = info.version[0] ? info.version : info.etag;
+        ck_assert_int_eq(ck_splice_src_new(f->prev_store, version, info.size, &ix, &f->src, &err),
+                         CK_OK);
+    }
+    ck_assert_int_eq(ck_store_put_begin(f->dest, NULL, &f->u, &err), CK_OK);
+    f->sink = ck_store_upload_sink(f->u);
+    ck_assert_int_eq(ck_splice_new(f->u, &f->sink, f->src, &f->sp, &err), CK_OK);
+}
+
+static void teardown(struct fixture *f)
+{
+    ck_splice_free(f->sp);
+    ck_splice_src_free(f->src);
+    ck_store_close(f->prev_store);
+    ck_store_close(f->dest);
+    free(f->prev);
+    free(f->want);
+    tu_rmdir(f->dir);
+}
+
+/* Hands over a member with previous member i's identity (i < 0: a new one) and its own
+ * bytes; written says whether the new object must hold those bytes here. */
+static ck_rc hand(struct fixture *f, int i, unsigned char fill, bool written, struct ck_err *err)
+{
+    unsigned char own[OWN_SZ];
+    memset(own, fill, sizeof(own));
+    struct ck_gzw_member m = {f->in_off, 0, PREV_SZ + 7, OWN_SZ, 0, 0};
+    if (i >= 0) {
+        m.crc32 = id32((unsigned)i);
+        m.crc64 = id64((unsigned)i);
+    } else {
+        m.in_len = 999;
+        m.crc32 = 1;
+        m.crc64 = (uint64_t)fill;
+    }
+    f->in_off += m.in_len;
+    if (written) {
+        memcpy(f->want + f->want_len, own, OWN_SZ);
+        f->want_len += OWN_SZ;
+    }
+    return ck_splice_member(f->sp, &m, own, err);
+}
+
+/* Previous members first..last, each of which the new object must hold copied (the run
+ * reaches CK_SPLICE_MIN) or written from the bytes handed over. */
+static void hand_run(struct fixture *f, int first, int last, bool copied)
+{
+    struct ck_err err;
+    for (int i = first; i <= last; i++)
+        ck_assert_int_eq(hand(f, i, (unsigned char)('a' + i), !copied, &err), CK_OK);
+    if (copied) {
+        size_t len = (size_t)(last - first + 1) * PREV_SZ;
+        memcpy(f->want + f->want_len, f->prev + (size_t)first * PREV_SZ, len);
+        f->want_len += len;
+    }
+}
+
+static void check_object(struct fixture *f)
+{
+    FILE *in = fopen(f->dest_path, "rb");
+    ck_assert_ptr_nonnull(in);
+    unsigned char *got = malloc(f->want_len + 1);
+    size_t n = fread(got, 1, f->want_len + 1, in);
+    fclose(in);
+    ck_assert_uint_eq(n, f->want_len);
+    ck_assert(memcmp(got, f->want, n) == 0);
+    free(got);
+}
+
+START_TEST(test_long_runs_are_copied_short_ones_written)
+{
+    struct fixture f;
+    struct ck_err err;
+    setup(&f, true);
+    ck_assert_int_eq(hand(&f, -1, 'n', true, &err), CK_OK); /* new: written */
+    hand_run(&f, 0, 9, true);                               /* 10 MiB: copied */
+    hand_run(&f, 12, 14, false);                            /* 3 MiB: written */
+    hand_run(&f, 20, 20, false);                            /* 5 is not after 20 */
+    hand_run(&f, 5, 5, false);                              /* and 15 not after 5 */
+    hand_run(&f, 15, 23, true);                             /* 9 MiB, ends at finish */
+    ck_assert_int_eq(ck_splice_finish(f.sp, &err), CK_OK);
+    ck_assert_int_eq(ck_store_put_commit(f.u, &err), CK_OK);
+    f.u = NULL;
+    check_object(&f);
+
+    struct ck_splice_stats st;
+    ck_splice_get_stats(f.sp, &st);
+    ck_assert_uint_eq(st.copies, 2);
+    ck_assert_uint_eq(st.reused_members, 19);
+    ck_assert_uint_eq(st.reused_bytes, 19ull * PREV_SZ);
+    /* the member table: every member in order, out offsets where the bytes now sit */
+    size_t n;
+    const struct ck_gzw_member *m = ck_splice_members(f.sp, &n);
+    ck_assert_uint_eq(n, 25);
+    uint64_t out = 0, in = 0;
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_uint_eq(m[i].out_off, out);
+        ck_assert_uint_eq(m[i].in_off, in);
+        out += m[i].out_len;
+        in += m[i].in_len;
+    }
+    ck_assert_uint_eq(out, f.want_len);
+    ck_assert_uint_eq(ck_splice_bytes_out(f.sp), f.want_len);
+    ck_assert_uint_eq(m[1].out_len, PREV_SZ); /* a copied member has its old length */
+    ck_assert_uint_eq(m[1].crc64, id64(0));
+    ck_assert_uint_eq(m[11].out_len, OWN_SZ); /* a written one its own */
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(test_without_a_source_every_member_is_written)
+{
+    struct fixture f;
+    struct ck_err err;
+    setup(&f, false);
+    hand_run(&f, 0, 11, false);
+    ck_assert_int_eq(ck_splice_finish(f.sp, &err), CK_OK);
+    ck_assert_int_eq(ck_store_put_commit(f.u, &err), CK_OK);
+    f.u = NULL;
+    check_object(&f);
+    struct ck_splice_stats st;
+    ck_splice_get_stats(f.sp, &st);
+    ck_assert_uint_eq(st.copies, 0);
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(test_a_source_that_changed_fails_the_copy)
+{
+    struct fixture f;
+    struct ck_err err;
+    setup(&f, true);
+    hand_run(&f, 0, 9, true);
+    sleep(1);            /* another mtime, whatever the file system's granularity */
+    write_prev(&f, 'a'); /* the previous object replaced after its index was read */
+    ck_rc rc = ck_splice_finish(f.sp, &err);
+    ck_assert_int_eq(rc, CK_EEXIST);
+    ck_assert_ptr_nonnull(strstr(err.msg, "the source changed"));
+    ck_store_put_abort(f.u);
+    f.u = NULL;
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(test_an_index_without_member_identities_is_nothing_to_reuse)
+{
+    struct ck_err err;
+    struct ck_seek_index ix = {.member_ids = false, .nmembers = 1};
+    ix.members = calloc(1, sizeof(*ix.members));
+    struct ck_splice_src *src = NULL;
+    ck_assert_int_eq(ck_splice_src_new(NULL, "v", 100, &ix, &src, &err), CK_ENOTFOUND);
+    ck_assert_ptr_null(src);
+    ck_assert_ptr_null(ix.members);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("splice");
+    TCase *tc = tcase_create("runs");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_long_runs_are_copied_short_ones_written);
+    tcase_add_test(tc, test_without_a_source_every_member_is_written);
+    tcase_add_test(tc, test_a_source_that_changed_fails_the_copy);
+    tcase_add_test(tc, test_an_index_without_member_identities_is_nothing_to_reuse);
+    suite_add_tcase(s, tc);
+    return tu_run_suite(s);
+}
