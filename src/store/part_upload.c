@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "util/log.h"
+#include "util/size.h"
 
 #define MAX_BUFS (CK_PART_MAX_PAR + 1)
 
@@ -590,25 +591,6 @@ void ck_part_upload_abort(struct ck_store_upload *up)
     free_upload(u);
 }
 
-static ck_rc parse_size(const char *v, uint64_t *out)
-{
-    char *end;
-    unsigned long long n = strtoull(v, &end, 10);
-    if (end == v || !isdigit((unsigned char)v[0]))
-        return CK_EINVAL;
-    unsigned shift = 0;
-    if (*end == 'K' || *end == 'k')
-        shift = 10, end++;
-    else if (*end == 'M' || *end == 'm')
-        shift = 20, end++;
-    else if (*end == 'G' || *end == 'g')
-        shift = 30, end++;
-    if (*end || n > (UINT64_MAX >> shift))
-        return CK_EINVAL;
-    *out = (uint64_t)n << shift;
-    return CK_OK;
-}
-
 ck_rc ck_part_env_size(const char *name, uint64_t lo, uint64_t hi, uint64_t *out,
                        struct ck_err *err)
 {
@@ -616,7 +598,7 @@ ck_rc ck_part_env_size(const char *name, uint64_t lo, uint64_t hi, uint64_t *out
     uint64_t n;
     if (!v || !v[0])
         return CK_OK;
-    if (parse_size(v, &n) || n < lo || n > hi)
+    if (!ck_parse_size(v, &n) || n < lo || n > hi)
         return ck_fail(err, CK_EINVAL, "%s: not a size between %llu and %llu bytes", name,
                        (unsigned long long)lo, (unsigned long long)hi);
     *out = n;

@@ -13,32 +13,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "util/uri_encode.h"
 #include "store/part_upload.h"
-
-/* "8388608", "8M", "8MiB", "512K", "1G". */
-static bool parse_size(const char *s, uint64_t *out)
-{
-    char *end;
-    if (!isdigit((unsigned char)s[0]))
-        return false;
-    unsigned long long v = strtoull(s, &end, 10);
-    uint64_t mul = 1;
-    if (*end == 'K' || *end == 'k')
-        mul = 1ull << 10;
-    else if (*end == 'M' || *end == 'm')
-        mul = 1ull << 20;
-    else if (*end == 'G' || *end == 'g')
-        mul = 1ull << 30;
-    if (mul != 1)
-        end++;
-    if (mul != 1 && strcmp(end, "iB") == 0)
-        end += 2;
-    if (*end != '\0' || v > UINT64_MAX / mul)
-        return false;
-    *out = v * mul;
-    return true;
-}
+#include "util/size.h"
+#include "util/uri_encode.h"
 
 static ck_rc read_style(char *(*getenv_fn)(const char *), struct ck_s3_settings *out,
                         struct ck_err *err)
@@ -68,7 +45,7 @@ static ck_rc read_tuning(char *(*getenv_fn)(const char *), struct ck_s3_settings
     const char *ps = getenv_fn("CKPTFS_S3_PART_SIZE");
     out->part_size = CK_S3_DEFAULT_PART;
     if (ps && ps[0] &&
-        (!parse_size(ps, &out->part_size) || out->part_size < CK_S3_MIN_PART ||
+        (!ck_parse_size(ps, &out->part_size) || out->part_size < CK_S3_MIN_PART ||
          out->part_size > CK_S3_MAX_PART))
         return ck_fail(err, CK_EINVAL, "CKPTFS_S3_PART_SIZE='%.32s': expected 5M .. 5G", ps);
     const char *pc = getenv_fn("CKPTFS_S3_CONCURRENCY");
