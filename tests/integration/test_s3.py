@@ -291,6 +291,40 @@ class S3Test(MountTest):
         self.assertEqual(last["reused_bytes"], 0, last)
         self.assertIn("another store", last["reuse_note"])
 
+    def test_kill_9_while_parts_are_copied(self):
+        """kill -9 of the daemon while a reusing save's parts (copied and written) are in
+        flight (the first written part and a copied one held at the proxy): the old object
+        stays whole; the next daemon on the same cache dir saves the tree and its sweep
+        leaves no upload of the killed one open."""
+        key = "killed/_flytecheckpoints"
+        proxy = self.proxy()
+        env = self.moto.env(proxy.url, CKPTFS_S3_PART_SIZE="5M", CKPTFS_S3_CONCURRENCY="4")
+        cache = self.path("kcache")
+        m = self.mount(f"s3://{self.bucket}/{key}", env=env, cache=cache, name="k1")
+        self.write_shards(m, 4, 4 << 20, 4)
+        self.assertEqual(m.touch_save(), 0, m.logtext())
+        old = self.object(key)
+        with open(os.path.join(m.save, "a-config.json"), "wb") as f:
+            f.write(b'{"step": 3}')
+        proxy._control("PUT", "/__fault/reset")
+        proxy.set_plan("pass*6,gate=500*2")  # as in the test below: the first two parts
+        t = threading.Thread(target=m.touch_save)
+        t.start()
+        wait_for(lambda: len([r for r in proxy.records() if r["action"].startswith("gate")]) == 2,
+                 30, "two requests at the gate")
+        m.kill()
+        proxy.release()
+        t.join(60)
+        self.assertEqual(self.object(key), old, "the old object changed")
+        proxy.set_plan("")
+        m2 = self.mount(f"s3://{self.bucket}/{key}", env=env, cache=cache, name="k2")
+        self.assertTrue(os.path.exists(os.path.join(m2.save, "a-config.json")))
+        self.assertEqual(m2.touch_save(), 0, m2.logtext())
+        want = tree(m2.save)
+        self.assertEqual(m2.unmount(), 0)
+        self.check_object(key, want)
+        self.assertEqual(self.open_uploads(), [])
+
     def test_previous_object_replaced_during_the_save_is_saved_in_full(self):
         """The object whose members a save copies is replaced while the copy waits: the
         commit refuses the copied bytes (the source is checked again before Complete) and
