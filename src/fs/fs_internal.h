@@ -122,6 +122,12 @@ int ck_node_stat(struct ck_fs *fs, struct ck_node *n, struct stat *st);
 /* --uid/--gid: everything under prev/ is shown as theirs (save/ holds real owners). */
 void ck_node_show_owner(const struct ck_fs *fs, const struct ck_node *n, struct stat *st);
 
+/* How long the kernel may keep n's entry and attributes: a file of prev/ never changes
+ * (CK_PREV_TIMEOUT); everything else, and prev/'s folders (filled while a foreign archive
+ * streams in), fs->timeout. */
+#define CK_PREV_TIMEOUT 3600.0
+double ck_node_timeout(const struct ck_fs *fs, const struct ck_node *n, mode_t mode);
+
 /* ops_top.c: the virtual top level and the control files. */
 struct savectl_handle;
 bool ck_top_is_virtual(fuse_ino_t ino);

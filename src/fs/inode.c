@@ -250,6 +250,11 @@ void ck_node_show_owner(const struct ck_fs *fs, const struct ck_node *n, struct 
     }
 }
 
+double ck_node_timeout(const struct ck_fs *fs, const struct ck_node *n, mode_t mode)
+{
+    return n->area == CK_NODE_PREV && !S_ISDIR(mode) ? CK_PREV_TIMEOUT : fs->timeout;
+}
+
 static void fill_entry(struct ck_fs *fs, struct ck_node *n, const struct stat *st,
                        struct fuse_entry_param *e)
 {
@@ -258,8 +263,8 @@ static void fill_entry(struct ck_fs *fs, struct ck_node *n, const struct stat *s
     e->attr = *st;
     e->attr.st_ino = e->ino;
     ck_node_show_owner(fs, n, &e->attr);
-    e->attr_timeout = fs->timeout;
-    e->entry_timeout = fs->timeout;
+    e->attr_timeout = ck_node_timeout(fs, n, st->st_mode);
+    e->entry_timeout = e->attr_timeout;
 }
 
 int ck_nodes_lookup(struct ck_fs *fs, struct ck_node *parent, const char *name,

@@ -130,7 +130,7 @@ static void reply_node_attr(fuse_req_t req, struct ck_node *n, struct fuse_file_
     fix_prev_stat(req, n, &st);
     ck_node_show_owner(ck_fs_of(req), n, &st);
     st.st_ino = (ino_t)(uintptr_t)n;
-    fuse_reply_attr(req, &st, ck_fs_of(req)->timeout);
+    fuse_reply_attr(req, &st, ck_node_timeout(ck_fs_of(req), n, st.st_mode));
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -513,6 +513,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     }
     fi->fh = fh_make(fd, writer && waited_for(fi->flags));
     fi->keep_cache = n->area == CK_NODE_PREV && !(fi->flags & O_DIRECT); /* never changes */
+    fi->noflush = n->area == CK_NODE_PREV; /* read-only: a close has nothing to report */
     fi->direct_io = direct_io_handle(fi);
     struct ck_area *area = area_of(req); /* req is gone once answered */
     if (fuse_reply_open(req, fi) != 0) {
