@@ -30,6 +30,15 @@ static void render(const struct ck_metrics *m, struct ck_buf *b)
                   "# TYPE ckptfs_save_compressed_bytes_total counter\n"
                   "ckptfs_save_compressed_bytes_total %llu\n",
                   (unsigned long long)m->save_compressed);
+    uint64_t reused = m->save_reused < m->save_compressed ? m->save_reused : m->save_compressed;
+    ck_buf_printf(b,
+                  "# HELP ckptfs_save_reused_bytes_total Object bytes copied from the previous "
+                  "object, not sent.\n"
+                  "# TYPE ckptfs_save_reused_bytes_total counter\n"
+                  "ckptfs_save_reused_bytes_total %llu\n"
+                  "# TYPE ckptfs_save_uploaded_bytes_total counter\n"
+                  "ckptfs_save_uploaded_bytes_total %llu\n",
+                  (unsigned long long)reused, (unsigned long long)(m->save_compressed - reused));
     ck_buf_printf(b, "# TYPE ckptfs_last_save_seconds gauge\nckptfs_last_save_seconds %.6f\n",
                   m->last_save_seconds);
     ck_buf_printf(b,
@@ -99,6 +108,7 @@ static bool observe(struct ck_metrics_thread *t)
         if (ss.last.phase == CK_PHASE_DONE) {
             t->m.save_bytes += ss.last.bytes;
             t->m.save_compressed += ss.last.compressed;
+            t->m.save_reused += ss.last.reused;
             t->m.last_success_wall = ss.last.started_wall + ss.last.seconds;
         }
         changed = true;

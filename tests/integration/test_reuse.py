@@ -5,10 +5,11 @@ save: members whose identity (length, CRC-32, CRC-64) the previous object at the
 destination has are copied from it, not sent (save/splice.h). Checked with the independent
 index reader (tests/tools/ckindex.py) and the real readers."""
 import os
+import re
 import subprocess
 import sys
 
-from ckfs import BIN, MountTest, tree
+from ckfs import BIN, MountTest, tree, wait_for
 from test_roundtrip import extract_bsdtar, extract_gnutar, extract_python
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
@@ -106,7 +107,8 @@ class ReuseTest(MountTest):
 
     def test_unchanged_members_are_copied_not_sent(self):
         obj = self.path("dest", "ck.tgz")
-        m = self.mount(obj)
+        prom = self.path("m", "ckptfs.prom")
+        m = self.mount(obj, extra=["--metrics", prom])
         w1, w2 = os.urandom(12 * MiB), bytearray(os.urandom(12 * MiB))
         files = {"a/w1.bin": w1, "a/w2.bin": bytes(w2), "cfg.json": b'{"step": 1}',
                  "z.txt": b"z" * 4000}
@@ -136,6 +138,14 @@ class ReuseTest(MountTest):
         self.assertEqual(second["uploaded_bytes"],
                          second["compressed_bytes"] - second["reused_bytes"])
         self.assertIn("reused", m.logtext())
+
+        def metric(name):
+            found = re.search(name + r" (\d+)\n", open(prom).read())
+            return int(found.group(1)) if found else None
+        wait_for(lambda: metric("ckptfs_save_reused_bytes_total") == second["reused_bytes"], 10,
+                 "the metrics of the second save")
+        self.assertEqual(metric("ckptfs_save_uploaded_bytes_total"),
+                         metric("ckptfs_save_compressed_bytes_total") - second["reused_bytes"])
         again, aligned = file_members(obj, "a/w1.bin")
         self.assertTrue(aligned)
         self.assertEqual(again, w1_members)
