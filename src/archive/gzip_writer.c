@@ -12,7 +12,6 @@
  */
 #include "archive/gzip_writer.h"
 
-#include <isa-l/crc.h>
 #include <isa-l/crc64.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -32,8 +31,6 @@ struct slot {
     size_t out_len;
     uint64_t in_off;
     uint64_t crc64; /* of in, by the worker */
-    uint32_t crc32; /* of in, by the worker when it asked the known hook */
-    bool known;     /* the known hook claimed it: out holds nothing */
 };
 
 struct ck_gzw {
@@ -70,27 +67,6 @@ static struct slot *take_ready(struct ck_gzw *gz)
     return NULL;
 }
 
-/* A block's member: its identity, then (unless the known hook claims it) its bytes. Only
- * whole blocks are offered to the hook: a short one (a cut, the end) costs little to
- * compress, and claiming it could leave a tiny run that must then be copied. */
-static void compress_slot(const struct ck_gzw *gz, struct ck_block_state *st, struct slot *s)
-{
-    s->crc64 = crc64_ecma_refl(0, s->in, s->in_len);
-    s->known = false;
-    if (gz->opts.known && s->in_len == gz->opts.block_size) {
-        uint32_t out_len;
-        s->crc32 = crc32_gzip_refl(0, s->in, s->in_len);
-        if (gz->opts.known(gz->opts.member_ctx, (uint32_t)s->in_len, s->crc32, s->crc64,
-                           &out_len) &&
-            out_len > 0) {
-            s->known = true;
-            s->out_len = out_len;
-            return;
-        }
-    }
-    s->out_len = ck_block_compress(st, &gz->opts.codec, s->in, s->in_len, s->out, gz->out_cap);
-}
-
 static void *worker_main(void *arg)
 {
     struct worker_arg *wa = arg;
@@ -104,7 +80,9 @@ static void *worker_main(void *arg)
             break;
         s->state = SLOT_BUSY;
         pthread_mutex_unlock(&gz->lock);
-        compress_slot(gz, wa->st, s);
+        s->out_len =
+            ck_block_compress(wa->st, &gz->opts.codec, s->in, s->in_len, s->out, gz->out_cap);
+        s->crc64 = crc64_ecma_refl(0, s->in, s->in_len);
         pthread_mutex_lock(&gz->lock);
         s->state = SLOT_DONE;
         pthread_cond_broadcast(&gz->cond);
@@ -174,8 +152,6 @@ ck_rc ck_gzw_new_opts(const struct ck_gzw_opts *opts, const struct ck_sink *out,
         gz->opts.threads = default_threads();
     if (gz->opts.block_size == 0)
         gz->opts.block_size = CK_GZW_BLOCK;
-    if (!gz->opts.member)
-        gz->opts.known = NULL; /* a claimed member has no bytes for the sink */
     gz->out = *out;
     pthread_mutex_init(&gz->lock, NULL);
     pthread_cond_init(&gz->cond, NULL);
@@ -201,9 +177,8 @@ ck_rc ck_gzw_new(const struct ck_codec *codec, const struct ck_sink *out, struct
 static struct ck_gzw_member member_of(const struct ck_gzw *gz, const struct slot *s)
 {
     const unsigned char *t = s->out + s->out_len - 8; /* trailer: CRC-32, ISIZE (LE) */
-    uint32_t crc = s->known ? s->crc32
-                            : (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 |
-                                  (uint32_t)t[3] << 24;
+    uint32_t crc =
+        (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24;
     return (struct ck_gzw_member){
         s->in_off, gz->bytes_out, (uint32_t)s->in_len, (uint32_t)s->out_len, crc, s->crc64};
 }
@@ -228,7 +203,7 @@ static ck_rc emit(struct ck_gzw *gz, const struct slot *s, struct ck_err *err)
 {
     struct ck_gzw_member m = member_of(gz, s);
     if (gz->opts.member)
-        return gz->opts.member(gz->opts.member_ctx, &m, s->known ? NULL : s->out, err);
+        return gz->opts.member(gz->opts.member_ctx, &m, s->out, err);
     ck_rc rc = record_member(gz, &m, err);
     return rc ? rc : ck_sink_write(&gz->out, s->out, s->out_len, err);
 }

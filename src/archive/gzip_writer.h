@@ -38,9 +38,7 @@ struct ck_gzw_member {
 };
 
 /* Where a member goes instead of the output sink (ck_gzw_opts.member): m describes it (its
- * out_off counts what was handed over before it), bytes holds its m->out_len bytes; NULL
- * for a member the known hook claimed (not compressed: its bytes are elsewhere, m->out_len
- * is what the hook said). */
+ * out_off counts what was handed over before it), bytes holds its m->out_len bytes. */
 typedef ck_rc (*ck_gzw_member_fn)(void *ctx, const struct ck_gzw_member *m,
                                   const unsigned char *bytes, struct ck_err *err);
 
@@ -50,11 +48,6 @@ struct ck_gzw_opts {
     size_t block_size;       /* 0: CK_GZW_BLOCK */
     ck_gzw_member_fn member; /* NULL: members go to the output sink */
     void *member_ctx;
-    /* Optional, with member: asked on a worker thread (so thread-safe) before a whole
-     * block (block_size bytes) is compressed, with its identity; true claims it (*out_len: its
-     * compressed length elsewhere): it is not compressed and reaches member with bytes NULL. */
-    bool (*known)(const void *ctx, uint32_t in_len, uint32_t crc32, uint64_t crc64,
-                  uint32_t *out_len);
 };
 
 ck_rc ck_gzw_new(const struct ck_codec *codec, const struct ck_sink *out, struct ck_gzw **gz,

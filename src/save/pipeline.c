@@ -201,10 +201,7 @@ static ck_rc write_tar(int dirfd, struct ck_snap *snap, const struct ck_codec *c
     if (!rc)
         rc = ck_splice_new(up, &out_sink, src, &sp, err);
     if (!rc) {
-        struct ck_gzw_opts go = {.codec = *codec,
-                                 .member = ck_splice_member,
-                                 .member_ctx = sp,
-                                 .known = src ? ck_splice_known : NULL};
+        struct ck_gzw_opts go = {.codec = *codec, .member = ck_splice_member, .member_ctx = sp};
         rc = ck_gzw_new_opts(&go, &out_sink, &gz, err);
     }
     struct ck_pack_stats st = {0};

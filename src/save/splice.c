@@ -20,7 +20,6 @@ struct ck_splice {
     uint64_t run_out;    /* their bytes in the previous object */
     uint64_t run_in_off; /* where the run starts in the new tar stream */
     bool committed;      /* run_out reached CK_SPLICE_MIN: it will be copied */
-    bool bytesless;      /* a member of it came without bytes (claimed): it will be copied */
     /* until then, the run's members as the gzip writer made them (to write them instead) */
     struct ck_gzw_member *held;
     size_t nheld, capheld;
@@ -207,12 +206,8 @@ static ck_rc hold(struct ck_splice *sp, const struct ck_gzw_member *m, const uns
     if (rc)
         return rc;
     sp->held[sp->nheld++] = *m;
-    if (bytes) {
-        memcpy(sp->hbytes + sp->hlen, bytes, m->out_len);
-        sp->hlen += m->out_len;
-    } else {
-        sp->bytesless = true;
-    }
+    memcpy(sp->hbytes + sp->hlen, bytes, m->out_len);
+    sp->hlen += m->out_len;
     if (sp->run_out >= CK_SPLICE_MIN) { /* it will be copied: what was held is not needed */
         sp->committed = true;
         sp->nheld = sp->hlen = 0;
@@ -248,7 +243,7 @@ static ck_rc flush_run(struct ck_splice *sp, struct ck_err *err)
     if (!sp->run)
         return CK_OK;
     ck_rc rc = CK_OK;
-    if (sp->committed || sp->bytesless) {
+    if (sp->committed) {
         rc = copy_run(sp, err);
     } else {
         size_t off = 0;
@@ -257,7 +252,7 @@ static ck_rc flush_run(struct ck_splice *sp, struct ck_err *err)
             off += sp->held[i].out_len;
         }
     }
-    sp->run = sp->committed = sp->bytesless = false;
+    sp->run = sp->committed = false;
     sp->k = sp->nheld = sp->hlen = 0;
     sp->run_out = 0;
     return rc;
@@ -274,26 +269,12 @@ ck_rc ck_splice_member(void *ctx, const struct ck_gzw_member *m, const unsigned 
         return hold(sp, m, bytes, err);
     ck_rc rc = flush_run(sp, err);
     size_t j = rc ? SIZE_MAX : lookup(sp->src, m);
-    if (!rc && j == SIZE_MAX && !bytes)
-        rc = ck_fail(err, CK_EINVAL, "save: a claimed member the previous object lacks");
     if (rc || j == SIZE_MAX)
         return rc ? rc : write_member(sp, m, bytes, err);
     sp->run = true;
     sp->p0 = j;
     sp->run_in_off = m->in_off;
     return hold(sp, m, bytes, err);
-}
-
-bool ck_splice_known(const void *ctx, uint32_t in_len, uint32_t crc32, uint64_t crc64,
-                     uint32_t *out_len)
-{
-    const struct ck_splice *sp = ctx;
-    struct ck_gzw_member m = {.in_len = in_len, .crc32 = crc32, .crc64 = crc64};
-    size_t i = sp->src ? lookup(sp->src, &m) : SIZE_MAX;
-    if (i == SIZE_MAX)
-        return false;
-    *out_len = sp->src->ix.members[i].out_len;
-    return true;
 }
 
 ck_rc ck_splice_finish(struct ck_splice *sp, struct ck_err *err)

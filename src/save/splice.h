@@ -73,12 +73,6 @@ ck_rc ck_splice_new(struct ck_store_upload *u, const struct ck_sink *out,
 /* The gzip writer's member hook (ctx is the splice). */
 ck_rc ck_splice_member(void *ctx, const struct ck_gzw_member *m, const unsigned char *bytes,
                        struct ck_err *err);
-/* The gzip writer's known hook (ctx is the splice; thread-safe): a block whose identity a
- * member of the previous object has is not compressed, since its bytes will be copied
- * from there. A run holding such a member is copied whatever its length (a short one
- * the store may read back and write: store.h "Copied ranges"). */
-bool ck_splice_known(const void *ctx, uint32_t in_len, uint32_t crc32, uint64_t crc64,
-                     uint32_t *out_len);
 /* Ends the pending run: after the gzip writer's finish, before the index is written. */
 ck_rc ck_splice_finish(struct ck_splice *sp, struct ck_err *err);
 /* The new object's members (for the seek index) and its data bytes. */

@@ -1,8 +1,5 @@
 /* test_gzip_writer.c - every codec writes a gzip stream that zlib decodes to the input. */
 #include <check.h>
-#include <isa-l/crc.h>
-#include <isa-l/crc64.h>
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -228,71 +225,6 @@ START_TEST(test_cut_at)
 }
 END_TEST
 
-/* The known hook of test_known_blocks_are_not_compressed: claims the whole blocks whose
- * CRC-64 it lists (a compressed length of 4242 elsewhere); the member hook notes what it
- * got. */
-struct known_ctx {
-    uint64_t crc64[8];
-    size_t n;
-    struct ck_gzw_member seen[8];
-    bool bytes[8];
-    size_t nseen;
-};
-
-static bool claim_listed(const void *ctx, uint32_t in_len, uint32_t crc32, uint64_t crc64,
-                         uint32_t *out_len)
-{
-    const struct known_ctx *k = ctx;
-    (void)crc32;
-    for (size_t i = 0; i < k->n; i++)
-        if (k->crc64[i] == crc64 && in_len == CK_GZW_BLOCK) {
-            *out_len = 4242;
-            return true;
-        }
-    return false;
-}
-
-static ck_rc note_member(void *ctx, const struct ck_gzw_member *m, const unsigned char *bytes,
-                         struct ck_err *err)
-{
-    struct known_ctx *k = ctx;
-    (void)err;
-    k->bytes[k->nseen] = bytes != NULL;
-    k->seen[k->nseen++] = *m;
-    return CK_OK;
-}
-
-START_TEST(test_known_blocks_are_not_compressed)
-{
-    const size_t n = 3 * CK_GZW_BLOCK + 100;
-    unsigned char *data = random_bytes(n);
-    struct known_ctx k = {.n = 1};
-    k.crc64[0] = crc64_ecma_refl(0, data + CK_GZW_BLOCK, CK_GZW_BLOCK); /* the second block */
-    struct ck_gzw_opts o = {.member = note_member, .member_ctx = &k, .known = claim_listed};
-    ck_assert(ck_codec_parse("gzip-1", &o.codec));
-    struct ck_buf out;
-    ck_buf_init(&out, 1 << 20);
-    struct ck_sink sink = {.write = t_buf_sink_write, .ctx = &out};
-    struct ck_gzw *gz;
-    struct ck_err err;
-    ck_assert_int_eq(ck_gzw_new_opts(&o, &sink, &gz, &err), CK_OK);
-    ck_assert_int_eq(ck_gzw_write(gz, data, n, &err), CK_OK);
-    ck_assert_int_eq(ck_gzw_finish(gz, &err), CK_OK);
-    ck_assert_uint_eq(k.nseen, 4);
-    for (size_t i = 0; i < 4; i++)
-        ck_assert(k.bytes[i] == (i != 1));
-    ck_assert_uint_eq(k.seen[1].out_len, 4242);
-    ck_assert_uint_eq(k.seen[1].in_off, CK_GZW_BLOCK);
-    ck_assert_uint_eq(k.seen[1].crc64, k.crc64[0]);
-    ck_assert_uint_eq(k.seen[1].crc32, crc32_gzip_refl(0, data + CK_GZW_BLOCK, CK_GZW_BLOCK));
-    ck_assert_uint_eq(k.seen[2].out_off, k.seen[1].out_off + 4242);
-    ck_assert_uint_eq(out.len, 0); /* every member went to the hook */
-    ck_gzw_free(gz);
-    ck_buf_free(&out);
-    free(data);
-}
-END_TEST
-
 START_TEST(test_sink_adapter)
 {
     struct ck_codec c = {.kind = CK_CODEC_GZIP, .level = 6};
@@ -325,7 +257,6 @@ int main(void)
     tcase_add_test(tc, test_write_after_finish_refused);
     tcase_add_test(tc, test_sink_adapter);
     tcase_add_test(tc, test_cut_at);
-    tcase_add_test(tc, test_known_blocks_are_not_compressed);
     suite_add_tcase(s, tc);
     return t_run_suite(s);
 }
