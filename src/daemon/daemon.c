@@ -121,17 +121,15 @@ ck_rc ck_daemon_init(struct ck_daemon *d, const struct ck_options *o, struct ck_
     return CK_OK;
 }
 
-/* The saver's previous (saver.h): the --src chain's checkpoint (the first that exists, as
- * the restore picks it); no request at all without --src. */
+/* The saver's previous (saver.h): the --src checkpoint prev/ was loaded from, once it is
+ * (ck_loader_reusable_src). No request is made here: a save never waits for a --src
+ * that prev/ has not read (or could not reach). */
 static ck_rc previous_checkpoint(void *ctx, struct ck_store **out, struct ck_err *err)
 {
     const struct ck_daemon *d = ctx;
-    uint64_t size;
-    size_t index;
+    const char *uri = d->loader ? ck_loader_reusable_src(d->loader) : NULL;
     *out = NULL;
-    return d->nsrc == 0 ? CK_OK
-                        : ck_chain_pick((const char *const *)d->src_uris, d->nsrc, &d->env, out,
-                                        &size, &index, err);
+    return uri ? ck_store_open(uri, &d->env, out, err) : CK_OK;
 }
 
 ck_rc ck_daemon_start(struct ck_daemon *d, struct ck_err *err)

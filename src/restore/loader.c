@@ -55,7 +55,17 @@ struct ck_loader {
     struct ck_store *lazy_store; /* the source, kept open while lazy serves from it */
     struct ck_lazy *lazy;        /* set before READY, read-only afterwards */
     struct ck_shards shards;     /* the other ranks' shards (multi-rank), likewise */
+    const char *picked; /* the cfg.srcs entry of a one-rank ckptfs archive prev/ serves from
+                           its index, or NULL (protected by lock) */
 };
+
+const char *ck_loader_reusable_src(struct ck_loader *l)
+{
+    pthread_mutex_lock(&l->lock);
+    const char *uri = l->st.state == CK_LOAD_READY ? l->picked : NULL;
+    pthread_mutex_unlock(&l->lock);
+    return uri;
+}
 
 const char *ck_load_state_name(enum ck_load_state s)
 {
@@ -255,6 +265,7 @@ static ck_rc load_indexed(struct ck_loader *l, struct ck_store *s, const char *u
     pthread_mutex_lock(&l->lock);
     l->lazy = lz;
     l->lazy_store = s;
+    l->picked = shards.world <= 1 ? uri : NULL;
     l->shards = shards;
     l->st.world = shards.world;
     l->st.generation = shards.generation;

@@ -81,6 +81,11 @@ void ck_loader_status(struct ck_loader *l, struct ck_load_status *out);
 /* The lazy server of prev/ when the load is READY from a seek index, else NULL. */
 struct ck_lazy *ck_loader_lazy(struct ck_loader *l);
 
+/* The --src URI (as configured) of the previous checkpoint once prev/ is loaded, when it is
+ * a ckptfs archive of one rank served from its seek index (whose members a save may
+ * copy); NULL otherwise: not loaded (yet), none, failed, a foreign archive, multi-rank. */
+const char *ck_loader_reusable_src(struct ck_loader *l);
+
 /* Cancels a running load, joins its threads and answers every waiting request (EIO or
  * CK_ECANCELED), but keeps l for status: called before the FUSE session goes away, so that
  * no reply is sent to a session that no longer exists. */

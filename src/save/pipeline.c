@@ -284,7 +284,7 @@ static struct ck_splice_src *load_reuse(struct ck_store *dest, const struct ck_s
     const char *why = NULL;
     if (!from)
         why = "not looked for: no earlier save of this mount at the destination, and no "
-              "--src checkpoint";
+              "ckptfs --src checkpoint loaded in prev/";
     else if (!ck_store_copies_ranges(dest)) /* copying would read the bytes back: send them */
         why = "this store cannot copy byte ranges of an object (GCS, Azure, http): every byte "
               "is sent";

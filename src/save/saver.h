@@ -113,8 +113,8 @@ struct ck_saver_cfg {
     double autosave_quiet_s;
     double autosave_every_s;
     /* Optional: opens the object a mount's first plain save may copy members of (*out;
-     * NULL and CK_OK when there is none): the --src chain's (pipeline.h
-     * ck_save_extra.reuse_from). Later saves use their own last object. */
+     * NULL and CK_OK when there is none): the --src checkpoint prev/ was loaded from
+     * (pipeline.h ck_save_extra.reuse_from). Later saves use their own last object. */
     ck_rc (*previous)(void *ctx, struct ck_store **out, struct ck_err *err);
     void *previous_ctx;
 };

@@ -208,8 +208,8 @@ class SrcReuseTest(MountTest):
         check_readers(self, b, want)
 
     def test_a_foreign_src_archive_is_not_copied(self):
-        """A --src written by GNU tar has no member identities: the first save sends every
-        byte and says why."""
+        """A --src written by GNU tar has no seek index (prev/ extracts it whole): the first
+        save looks for nothing to copy, sends every byte and says why."""
         src = os.path.dirname(self.path("src", "x"))
         with open(os.path.join(src, "x.bin"), "wb") as f:
             f.write(os.urandom(2 * MiB))
@@ -220,7 +220,7 @@ class SrcReuseTest(MountTest):
         self.assertEqual(m.touch_save(), 0, m.logtext())
         last = m.status()["save"]["last"]
         self.assertEqual(last["reused_bytes"], 0, last)
-        self.assertIn("no earlier ckptfs object with member identities", last["reuse_note"])
+        self.assertIn("no ckptfs --src checkpoint loaded in prev/", last["reuse_note"])
 
 
 if __name__ == "__main__":
