@@ -240,12 +240,17 @@ static bool newer_queued(void *ctx)
 
 /* The object whose members a plain save may copy (pipeline.h ck_save_extra.reuse_from):
  * this saver's last object at dest, else the one cfg.previous opens (*owned, closed by the
- * caller after the save; not asked for when dest cannot copy ranges), else none. */
+ * caller after the save; opening makes no request), else none. Whether dest can copy from
+ * it at all is the pipeline's to decide (and to say in .status). */
 static struct ck_store *reuse_source(struct ck_saver *s, bool plain, struct ck_store **owned)
 {
     *owned = NULL;
-    if (!plain || s->saved_tar || !s->cfg.previous || !ck_store_copies_ranges(s->cfg.dest))
-        return plain && s->saved_tar ? s->cfg.dest : NULL;
+    if (!plain)
+        return NULL;
+    if (s->saved_tar)
+        return s->cfg.dest;
+    if (!s->cfg.previous)
+        return NULL;
     struct ck_err err;
     ck_err_clear(&err);
     if (s->cfg.previous(s->cfg.previous_ctx, owned, &err) != CK_OK) {
