@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/size.h"
+
 #define F(member) offsetof(struct ck_options, member)
 
 /* ---------- values with their own syntax ---------- */
@@ -60,6 +62,14 @@ static ck_rc set_compress(struct ck_options *o, const char *name, const char *s,
 {
     if (!ck_codec_parse(s, &o->codec))
         return ck_fail(err, CK_EINVAL, "%s: '%s' is not auto, store or gzip-1 .. gzip-9", name, s);
+    return CK_OK;
+}
+
+static ck_rc set_cache_limit(struct ck_options *o, const char *name, const char *s,
+                             struct ck_err *err)
+{
+    if (!ck_parse_size(s, &o->cache_limit) || o->cache_limit == 0)
+        return ck_fail(err, CK_EINVAL, "%s: '%s' is not a size above 0 (512M, 4G, ...)", name, s);
     return CK_OK;
 }
 
@@ -158,6 +168,10 @@ static const struct ck_opt_def table[] = {
     {"--cache-dir", NULL, "cache_dir", CK_OPT_STRING, F(cache_dir), NULL, "DIR",
      "local disk for save/ and prev/ (default: a new folder\n"
      "under $TMPDIR or /var/tmp); reuse it to re-attach save/"},
+    {"--cache-limit", NULL, "cache_limit", CK_OPT_CALL, 0, set_cache_limit, "SIZE",
+     "keep at most SIZE (512M, 4G) of prev/'s data on the cache\n"
+     "disk; more is evicted and fetched again when read again\n"
+     "(default: no limit)"},
     {"--no-save-on-unmount", NULL, "no_save_on_unmount", CK_OPT_SET_FALSE, F(save_on_unmount), NULL,
      NULL, "do not save unsaved changes when unmounted"},
     {"--carry-forward", NULL, "carry_forward", CK_OPT_SET_TRUE, F(carry_forward), NULL, NULL,

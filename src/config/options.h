@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "archive/codec.h"
 #include "util/err.h"
@@ -39,6 +40,7 @@ struct ck_options {
     const char *excludes[CK_MAX_EXCLUDES]; /* --exclude GLOB (archive/exclude.h) */
     size_t nexclude;
     const char *cache_dir; /* NULL: a fresh folder under $TMPDIR or /var/tmp */
+    uint64_t cache_limit;  /* --cache-limit: prev/'s restored data on disk; 0: none */
     const char *mountpoint;
     bool foreground;
     bool debug;

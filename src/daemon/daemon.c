@@ -109,8 +109,8 @@ ck_rc ck_daemon_init(struct ck_daemon *d, const struct ck_options *o, struct ck_
         return rc;
     d->area_open = true;
     if (!o->no_fuse) {
-        struct ck_loader_cfg lc = {(const char *const *)d->src_uris, d->nsrc, &d->env,
-                                   d->cache_dir};
+        struct ck_loader_cfg lc = {(const char *const *)d->src_uris, d->nsrc, &d->env, d->cache_dir,
+                                   o->cache_limit};
         rc = ck_loader_new(&lc, &d->loader, err);
     }
     if (rc)

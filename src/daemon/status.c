@@ -4,7 +4,8 @@
  *   {"mode": "fuse|no-fuse", "state": "idle|loading|saving|error", "mounted_at": ...,
  *    "dest": URI,
  *    "prev": {"state", "source", "kind", "bytes_done", "bytes_total", "entries",
- *             "seconds", "error"},
+ *             "seconds", "cache": {"limit" (--cache-limit, or null), "bytes" (restored
+ *             data on the cache disk), "evicted_bytes"}, "world", "error"},
  *    "save": {"dirty", "queued", "saves_ok", "saves_failed",
  *             "current": REPORT|null, "last": REPORT|null},
  *    "last_error": null|"..."}
@@ -44,6 +45,16 @@ static void put_prev(struct ck_json *j, const struct ck_load_status *ls)
     ck_json_kv_uint(j, "bytes_total", ls->bytes_total);
     ck_json_kv_uint(j, "entries", ls->entries);
     ck_json_kv_num(j, "seconds", ls->seconds);
+    ck_json_key(j, "cache");
+    ck_json_obj_begin(j);
+    ck_json_key(j, "limit");
+    if (ls->cache_limit)
+        ck_json_uint(j, ls->cache_limit);
+    else
+        ck_json_null(j);
+    ck_json_kv_uint(j, "bytes", ls->cache_bytes);
+    ck_json_kv_uint(j, "evicted_bytes", ls->cache_evicted);
+    ck_json_obj_end(j);
     ck_json_key(j, "world");
     if (ls->world > 1) {
         ck_json_obj_begin(j);

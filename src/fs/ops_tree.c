@@ -627,6 +627,7 @@ struct parked_read {
     int fd;
     size_t size;
     off_t off;
+    struct ck_lazy_hold hold; /* its members stay on the cache disk until answered */
 };
 
 static void resume_read(void *ctx, ck_rc rc)
@@ -640,6 +641,7 @@ static void resume_read(void *ctx, ck_rc rc)
             reply_read(p->req, p->fd, p->size, p->off, false);
         ck_fs_reply_end(fs);
     }
+    ck_lazy_release(&p->hold);
     free(p);
 }
 
@@ -658,10 +660,13 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
             fuse_reply_err(req, ENOMEM);
             return;
         }
-        *p = (struct parked_read){req, fh_fd(fi), size, off};
-        if (!ck_lazy_want(lz, n->dev, n->ino, (uint64_t)off, size, resume_read, p))
+        *p = (struct parked_read){req, fh_fd(fi), size, off, {NULL, 0, 0}};
+        if (!ck_lazy_want(lz, n->dev, n->ino, (uint64_t)off, size, resume_read, p, &p->hold))
             return; /* answered by a fetch thread */
+        reply_read(req, fh_fd(fi), size, off, false);
+        ck_lazy_release(&p->hold);
         free(p);
+        return;
     }
     reply_read(req, fh_fd(fi), size, off, n->area == CK_NODE_SAVE);
 }

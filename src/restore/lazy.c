@@ -16,6 +16,8 @@
 #include <isa-l/igzip_lib.h>
 
 #include "archive/extract_tree.h"
+#include "restore/fill.h"
+#include "restore/resident.h"
 #include "util/fsutil.h"
 #include "util/log.h"
 
@@ -28,7 +30,7 @@
 #define RUN_MAX   8
 #define READAHEAD 128 /* members fetched ahead of a read, within its file, in batches */
 
-enum mstate { M_ABSENT, M_QUEUED, M_FETCHING, M_PRESENT, M_FAILED };
+enum mstate { M_ABSENT, M_QUEUED, M_FETCHING, M_PRESENT, M_FAILED, M_EVICTING };
 
 struct waiter {
     size_t first, last; /* members needed */
@@ -61,6 +63,8 @@ struct ck_lazy {
     bool stop;                  /* (lock) */
     char error[CK_ERR_MSG_MAX]; /* the last fetch failure (lock) */
     ck_rc error_rc;             /* its result: what a read of a failed member answers (lock) */
+    struct ck_resident res;     /* what stays on disk under --cache-limit (lock) */
+    size_t run_max, readahead;  /* members per GET, and ahead of a read */
     pthread_t threads[FETCH_THREADS];
     unsigned nthreads;
     _Atomic uint64_t fetched;
@@ -151,29 +155,33 @@ static int cmp_file_ref(const void *a, const void *b)
     return x->dev < y->dev ? -1 : x->dev > y->dev;
 }
 
-static ck_rc check_space(struct ck_lazy *lz, struct ck_err *err)
+/* The disk prev/ needs (its data, or the cache limit when that is less) must be free. */
+static ck_rc check_space(struct ck_lazy *lz, uint64_t limit, struct ck_err *err)
 {
     uint64_t total = 0;
     for (size_t i = 0; i < lz->ix.nentries; i++)
         total += lz->ix.entries[i].stored; /* a sparse file's holes take no space */
+    uint64_t need = limit && limit < total ? limit : total;
     struct statvfs v;
-    if (fstatvfs(lz->prev_dirfd, &v) == 0 && total > (uint64_t)v.f_bavail * v.f_frsize)
+    if (fstatvfs(lz->prev_dirfd, &v) == 0 && need > (uint64_t)v.f_bavail * v.f_frsize)
         return ck_fail(err, CK_ENOSPC,
-                       "the previous checkpoint holds %llu bytes; the cache "
-                       "disk has %llu free",
+                       "the previous checkpoint holds %llu bytes; the cache disk has %llu "
+                       "free%s",
                        (unsigned long long)total,
-                       (unsigned long long)((uint64_t)v.f_bavail * v.f_frsize));
+                       (unsigned long long)((uint64_t)v.f_bavail * v.f_frsize),
+                       limit ? " (less than --cache-limit)"
+                             : " (--cache-limit SIZE keeps at most SIZE of it on disk)");
     return CK_OK;
 }
 
-static ck_rc build_skeleton(struct ck_lazy *lz, struct ck_err *err)
+static ck_rc build_skeleton(struct ck_lazy *lz, uint64_t limit, struct ck_err *err)
 {
     size_t n = lz->ix.nentries;
     lz->files = calloc(n + 1, sizeof(*lz->files));
     lz->by_data = calloc(n + 1, sizeof(*lz->by_data));
     if (!lz->files || !lz->by_data)
         return ck_fail(err, CK_ENOMEM, "prev/: out of memory");
-    ck_rc rc = check_space(lz, err);
+    ck_rc rc = check_space(lz, limit, err);
     for (size_t i = 0; !rc && i < n; i++)
         rc = make_entry(lz, i, err);
     if (rc)
@@ -190,79 +198,11 @@ static ck_rc build_skeleton(struct ck_lazy *lz, struct ck_err *err)
     return CK_OK;
 }
 
-/* ---------- writing fetched members into the placeholders ---------- */
+/* ---------- fetching members into the placeholders ---------- */
 
-static ck_rc write_file_part(struct ck_lazy *lz, const struct ck_ix_entry *e, uint64_t at,
-                             const unsigned char *p, size_t n, struct ck_err *err)
+static struct ck_fill fill_of(const struct ck_lazy *lz)
 {
-    int pfd;
-    const char *base;
-    ck_rc rc = ck_tree_open_parent(lz->prev_dirfd, e->name, false, e->name, &pfd, &base, err);
-    if (rc)
-        return rc;
-    int fd = openat(pfd, base, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-    bool chmodded = false;
-    mode_t mode = e->mode & CK_TREE_MODE_MASK;
-    if (fd < 0 && errno == EACCES && fchmodat(pfd, base, mode | S_IWUSR, 0) == 0) {
-        chmodded = true; /* a read-only file and a daemon that is not root */
-        fd = openat(pfd, base, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-    }
-    if (fd < 0)
-        rc = ck_fail_errno(err, errno, "prev/%s: open for filling", e->name);
-    char what[600];
-    snprintf(what, sizeof(what), "prev/%.500s", e->name);
-    while (!rc && n > 0) { /* stored bytes at "at" go to their place in the file */
-        uint64_t logical, run;
-        ck_ix_logical_at(e, at, &logical, &run);
-        size_t k = run < n ? (size_t)run : n;
-        /* a placeholder made by ftruncate: its zeros stay holes (fsutil.h) */
-        rc = ck_pwrite_sparse(fd, p, k, logical, what, err);
-        at += k;
-        p += k;
-        n -= k;
-    }
-    if (fd >= 0) {
-        struct timespec t[2] = {{e->mtime_sec, e->mtime_nsec}, {e->mtime_sec, e->mtime_nsec}};
-        futimens(fd, t);
-        close(fd);
-    }
-    if (chmodded)
-        fchmodat(pfd, base, mode, 0);
-    close(pfd);
-    return rc;
-}
-
-/* The first file (in data order) whose data ends after tar offset off. */
-static size_t first_file_after(const struct ck_lazy *lz, uint64_t off)
-{
-    size_t lo = 0, hi = lz->nby_data;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        const struct ck_ix_entry *e = &lz->ix.entries[lz->by_data[mid]];
-        if (e->data_off + e->stored <= off)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-static ck_rc scatter(struct ck_lazy *lz, uint64_t a, const unsigned char *data, size_t n,
-                     struct ck_err *err)
-{
-    uint64_t b = a + n;
-    for (size_t k = first_file_after(lz, a); k < lz->nby_data; k++) {
-        const struct ck_ix_entry *e = &lz->ix.entries[lz->by_data[k]];
-        if (e->data_off >= b)
-            break;
-        uint64_t from = e->data_off > a ? e->data_off : a;
-        uint64_t to = e->data_off + e->stored < b ? e->data_off + e->stored : b;
-        ck_rc rc =
-            write_file_part(lz, e, from - e->data_off, data + (from - a), (size_t)(to - from), err);
-        if (rc)
-            return rc;
-    }
-    return CK_OK;
+    return (struct ck_fill){lz->prev_dirfd, &lz->ix, lz->by_data, lz->nby_data};
 }
 
 static ck_rc inflate_member(const struct ck_ix_member *m, const unsigned char *in,
@@ -301,8 +241,9 @@ static ck_rc run_member_complete(struct run_sink *r, struct ck_err *err)
 {
     const struct ck_ix_member *m = &r->lz->ix.members[r->next];
     ck_rc rc = inflate_member(m, r->in, r->out, err);
+    struct ck_fill f = fill_of(r->lz);
     if (!rc)
-        rc = scatter(r->lz, m->in_off, r->out, m->in_len, err);
+        rc = ck_fill_write(&f, m->in_off, r->out, (size_t)m->in_len, err);
     if (!rc) {
         member_done(r->lz, r->next);
         r->next++;
@@ -406,6 +347,7 @@ static void member_done(struct ck_lazy *lz, size_t i)
 {
     pthread_mutex_lock(&lz->lock);
     lz->state[i] = M_PRESENT;
+    ck_resident_arrived(&lz->res, i, lz->ix.members[i].in_len);
     struct waiter *done = take_finished(lz);
     char error[CK_ERR_MSG_MAX];
     memcpy(error, lz->error, sizeof(error));
@@ -424,13 +366,49 @@ static bool pop_run(struct ck_lazy *lz, size_t *first, size_t *last)
             continue;
         *first = *last = i;
         lz->state[i] = M_FETCHING;
-        while (*last + 1 < lz->ix.nmembers && *last + 1 - *first < RUN_MAX &&
+        while (*last + 1 < lz->ix.nmembers && *last + 1 - *first < lz->run_max &&
                lz->state[*last + 1] == M_QUEUED) {
             lz->state[++*last] = M_FETCHING;
         }
         return true;
     }
     return false;
+}
+
+/* Queues member i if nobody has it (lock held). */
+static void enqueue(struct ck_lazy *lz, size_t i)
+{
+    if (lz->state[i] != M_ABSENT && lz->state[i] != M_FAILED)
+        return;
+    lz->state[i] = M_QUEUED;
+    lz->queue[(lz->qhead + lz->qlen) % lz->ix.nmembers] = i;
+    lz->qlen++;
+}
+
+/* Under --cache-limit: reserves members [first, last] and evicts members until they fit,
+ * least recently used first, never one a read holds (resident.h). A member being evicted
+ * is M_EVICTING, which nothing fetches or serves; once its bytes are holes it is absent,
+ * and queued again if a read waits for it (lock held; dropped while punching). */
+static void make_room(struct ck_lazy *lz, size_t first, size_t last)
+{
+    for (size_t i = first; i <= last; i++)
+        ck_resident_reserve(&lz->res, lz->ix.members[i].in_len);
+    size_t v;
+    while (ck_resident_victim(&lz->res, &v)) {
+        lz->state[v] = M_EVICTING;
+        pthread_mutex_unlock(&lz->lock);
+        const struct ck_ix_member *m = &lz->ix.members[v];
+        struct ck_fill f = fill_of(lz);
+        struct ck_err err;
+        if (ck_fill_punch(&f, m->in_off, m->in_len, &err))
+            ck_log_warn("%s (it is fetched again when read)", err.msg);
+        pthread_mutex_lock(&lz->lock);
+        lz->state[v] = M_ABSENT;
+        if (ck_resident_pinned(&lz->res, v)) {
+            enqueue(lz, v);
+            pthread_cond_signal(&lz->cond);
+        }
+    }
 }
 
 static void *fetch_main(void *arg)
@@ -443,6 +421,7 @@ static void *fetch_main(void *arg)
             pthread_cond_wait(&lz->cond, &lz->lock);
         if (lz->stop)
             break;
+        make_room(lz, first, last);
         pthread_mutex_unlock(&lz->lock);
         struct ck_err err;
         ck_err_clear(&err);
@@ -451,8 +430,10 @@ static void *fetch_main(void *arg)
         free(r.in);
         free(r.out);
         pthread_mutex_lock(&lz->lock);
-        for (size_t i = r.next; i <= last; i++)
+        for (size_t i = r.next; i <= last; i++) {
             lz->state[i] = M_FAILED;
+            ck_resident_unreserve(&lz->res, lz->ix.members[i].in_len);
+        }
         if (rc) {
             snprintf(lz->error, sizeof(lz->error), "%s", err.msg);
             lz->error_rc = rc;
@@ -468,28 +449,18 @@ static void *fetch_main(void *arg)
     return NULL;
 }
 
-/* Queues member i if nobody has it (lock held). */
-static void enqueue(struct ck_lazy *lz, size_t i)
-{
-    if (lz->state[i] != M_ABSENT && lz->state[i] != M_FAILED)
-        return;
-    lz->state[i] = M_QUEUED;
-    lz->queue[(lz->qhead + lz->qlen) % lz->ix.nmembers] = i;
-    lz->qlen++;
-}
-
-/* Read-ahead within a file, in batches: once fewer than READAHEAD / 2 members past a read
- * are on their way, the next READAHEAD are queued together, so they leave as a few long
- * runs (few GETs) rather than one member at a time (lock held). */
+/* Read-ahead within a file, in batches: once fewer than half of lz->readahead members past
+ * a read are on their way, the next lz->readahead are queued together, so they leave as a
+ * few long runs (few GETs) rather than one member at a time (lock held). */
 static void queue_readahead(struct ck_lazy *lz, size_t last, size_t file_last)
 {
-    size_t k = last + 1;
-    while (k <= file_last && k <= last + READAHEAD / 2 && lz->state[k] != M_ABSENT &&
+    size_t ra = lz->readahead, k = last + 1;
+    while (k <= file_last && k <= last + ra / 2 && lz->state[k] != M_ABSENT &&
            lz->state[k] != M_FAILED)
         k++;
-    if (k > file_last || k > last + READAHEAD / 2)
+    if (k > file_last || k > last + ra / 2)
         return;
-    for (size_t i = k; i <= file_last && i < k + READAHEAD; i++)
+    for (size_t i = k; i <= file_last && i < k + ra; i++)
         enqueue(lz, i);
 }
 
@@ -525,8 +496,9 @@ void ck_lazy_fix_stat(struct ck_lazy *lz, struct stat *st)
 }
 
 int ck_lazy_want(struct ck_lazy *lz, dev_t dev, ino_t ino, uint64_t off, uint64_t len,
-                 ck_lazy_cb cb, void *ctx)
+                 ck_lazy_cb cb, void *ctx, struct ck_lazy_hold *hold)
 {
+    *hold = (struct ck_lazy_hold){NULL, 0, 0};
     const struct file_ref *f;
     lz = owner(lz, dev, ino, &f);
     if (!lz)
@@ -547,6 +519,8 @@ int ck_lazy_want(struct ck_lazy *lz, dev_t dev, ino_t ino, uint64_t off, uint64_
         cb(ctx, CK_ECANCELED);
         return 0;
     }
+    ck_resident_pin(&lz->res, first, last);
+    *hold = (struct ck_lazy_hold){lz, first, last};
     bool ready = true;
     for (size_t i = first; i <= last; i++) {
         enqueue(lz, i);
@@ -565,6 +539,29 @@ int ck_lazy_want(struct ck_lazy *lz, dev_t dev, ino_t ino, uint64_t off, uint64_
         return 0;
     }
     return ready;
+}
+
+void ck_lazy_release(struct ck_lazy_hold *hold)
+{
+    struct ck_lazy *lz = hold->lz;
+    if (!lz)
+        return;
+    pthread_mutex_lock(&lz->lock);
+    ck_resident_unpin(&lz->res, hold->first, hold->last);
+    pthread_mutex_unlock(&lz->lock);
+    hold->lz = NULL;
+}
+
+void ck_lazy_cache_use(struct ck_lazy *lz, struct ck_lazy_cache *out)
+{
+    *out = (struct ck_lazy_cache){0};
+    for (; lz; lz = lz->next) {
+        pthread_mutex_lock(&lz->lock);
+        out->limit += lz->res.limit;
+        out->bytes += lz->res.used;
+        out->evicted_bytes += lz->res.evicted;
+        pthread_mutex_unlock(&lz->lock);
+    }
 }
 
 uint64_t ck_lazy_bytes_fetched(struct ck_lazy *lz)
@@ -678,8 +675,24 @@ static ck_rc start_threads(struct ck_lazy *lz, struct ck_err *err)
     return CK_OK;
 }
 
-ck_rc ck_lazy_open(struct ck_store *store, uint64_t size, int prev_dirfd, struct ck_lazy **out,
-                   uint64_t *entries, struct ck_err *err)
+/* Under a cache limit, GETs and read-ahead fit a quarter of it (at least one member). */
+static ck_rc set_limit(struct ck_lazy *lz, uint64_t limit, struct ck_err *err)
+{
+    ck_resident_free(&lz->res);
+    ck_rc rc = ck_resident_init(&lz->res, lz->ix.nmembers, limit, err);
+    uint64_t tar = 0;
+    for (size_t i = 0; i < lz->ix.nmembers; i++)
+        tar += lz->ix.members[i].in_len;
+    uint64_t per = lz->ix.nmembers ? tar / lz->ix.nmembers + 1 : 1;
+    uint64_t fit = limit ? limit / 4 / per : READAHEAD;
+    fit = fit < 1 ? 1 : fit;
+    lz->run_max = fit < RUN_MAX ? (size_t)fit : RUN_MAX;
+    lz->readahead = fit < READAHEAD ? (size_t)fit : READAHEAD;
+    return rc;
+}
+
+ck_rc ck_lazy_open(struct ck_store *store, uint64_t size, int prev_dirfd, uint64_t cache_limit,
+                   struct ck_lazy **out, uint64_t *entries, struct ck_err *err)
 {
     struct ck_lazy *lz = calloc(1, sizeof(*lz));
     if (!lz)
@@ -693,7 +706,9 @@ ck_rc ck_lazy_open(struct ck_store *store, uint64_t size, int prev_dirfd, struct
     if (!rc)
         rc = ck_ix_fetch(fetch_range, lz, size, &lz->ix, err);
     if (!rc)
-        rc = build_skeleton(lz, err);
+        rc = build_skeleton(lz, cache_limit, err);
+    if (!rc)
+        rc = set_limit(lz, cache_limit, err);
     if (!rc)
         rc = start_threads(lz, err);
     if (rc) {
@@ -703,6 +718,23 @@ ck_rc ck_lazy_open(struct ck_store *store, uint64_t size, int prev_dirfd, struct
     *entries = lz->ix.nentries;
     *out = lz;
     return CK_OK;
+}
+
+ck_rc ck_lazy_share_limit(struct ck_lazy *lz, uint64_t cache_limit, struct ck_err *err)
+{
+    size_t n = 0;
+    for (struct ck_lazy *p = lz; p; p = p->next)
+        n++;
+    uint64_t each = cache_limit / n;
+    if (cache_limit && each == 0)
+        each = 1;
+    ck_rc rc = CK_OK;
+    for (; lz && !rc; lz = lz->next) {
+        pthread_mutex_lock(&lz->lock);
+        rc = set_limit(lz, each, err);
+        pthread_mutex_unlock(&lz->lock);
+    }
+    return rc;
 }
 
 void ck_lazy_stop(struct ck_lazy *lz)
@@ -734,6 +766,7 @@ void ck_lazy_free(struct ck_lazy *lz)
     free(lz->by_data);
     free(lz->state);
     free(lz->queue);
+    ck_resident_free(&lz->res);
     pthread_mutex_destroy(&lz->lock);
     pthread_cond_destroy(&lz->cond);
     free(lz);

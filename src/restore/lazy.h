@@ -14,6 +14,12 @@
  * answered from a fetch thread. Sequential reads trigger read-ahead of the next members,
  * so a whole restore overlaps download, decompression and serving.
  *
+ * With a cache limit (--cache-limit), the members on the cache disk and those being
+ * fetched stay under it: members are evicted, least recently used first, by punching
+ * their bytes out of the placeholders (resident.h, fill.h), and fetched again if read
+ * again. A read holds the members it reads (ck_lazy_want's hold) until it is answered,
+ * so no byte is evicted under it; GETs and read-ahead shrink to fit a quarter of the limit.
+ *
  * Lock: lazy->lock (in lazy.c) protects member states, the job queue and waiters; never
  * held while fetching, decompressing, writing files or calling a waiter.
  */
@@ -35,8 +41,12 @@ typedef void (*ck_lazy_cb)(void *ctx, ck_rc rc);
 /* Reads the index of the object (size bytes) in store. CK_ENOTFOUND when the object has
  * no ckptfs index (a foreign archive: use full extraction). On success the tree skeleton
  * exists under prev_dirfd and *out serves reads; store must outlive *out. */
-ck_rc ck_lazy_open(struct ck_store *store, uint64_t size, int prev_dirfd, struct ck_lazy **out,
-                   uint64_t *entries, struct ck_err *err);
+ck_rc ck_lazy_open(struct ck_store *store, uint64_t size, int prev_dirfd, uint64_t cache_limit,
+                   struct ck_lazy **out, uint64_t *entries, struct ck_err *err);
+
+/* Gives each shard of lz's chain an equal share of cache_limit (0: none). Before prev/ is
+ * served. */
+ck_rc ck_lazy_share_limit(struct ck_lazy *lz, uint64_t cache_limit, struct ck_err *err);
 
 /* Whether prev/'s file with inode ino is served lazily (a placeholder). */
 int ck_lazy_is_placeholder(struct ck_lazy *lz, dev_t dev, ino_t ino);
@@ -46,10 +56,27 @@ int ck_lazy_is_placeholder(struct ck_lazy *lz, dev_t dev, ino_t ino);
  * stat in between must not see, or let the kernel cache, the moment of the fill. */
 void ck_lazy_fix_stat(struct ck_lazy *lz, struct stat *st);
 
+/* The members a read holds on the cache disk (none when lz is NULL). */
+struct ck_lazy_hold {
+    struct ck_lazy *lz;
+    size_t first, last;
+};
+
 /* Makes bytes [off, off+len) of the placeholder (dev, ino) present. Returns 1 if they are
- * present already (cb is not called), 0 if cb will be called once they are. */
+ * present already (cb is not called), 0 if cb will be called once they are. Either way
+ * they stay present until ck_lazy_release(hold), which the caller calls once it has read
+ * them (or cb told it they cannot be). */
 int ck_lazy_want(struct ck_lazy *lz, dev_t dev, ino_t ino, uint64_t off, uint64_t len,
-                 ck_lazy_cb cb, void *ctx);
+                 ck_lazy_cb cb, void *ctx, struct ck_lazy_hold *hold);
+void ck_lazy_release(struct ck_lazy_hold *hold);
+
+/* The cache disk's use by prev/'s data (the whole chain). */
+struct ck_lazy_cache {
+    uint64_t limit;         /* 0: none */
+    uint64_t bytes;         /* restored bytes on disk */
+    uint64_t evicted_bytes; /* evicted so far */
+};
+void ck_lazy_cache_use(struct ck_lazy *lz, struct ck_lazy_cache *out);
 
 /* Makes lz serve next's placeholders too (the shards of a multi-rank checkpoint share one
  * prev/): every call on lz covers the chain, and ck_lazy_free(lz) frees next. */

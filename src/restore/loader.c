@@ -239,10 +239,12 @@ static ck_rc load_indexed(struct ck_loader *l, struct ck_store *s, const char *u
 {
     uint64_t entries = 0;
     struct ck_lazy *lz = NULL;
-    ck_rc rc = ck_lazy_open(s, size, l->prev_dirfd, &lz, &entries, err);
+    ck_rc rc = ck_lazy_open(s, size, l->prev_dirfd, l->cfg.cache_limit, &lz, &entries, err);
     struct ck_shards shards = {.world = 1};
     if (!rc) {
         rc = ck_shards_attach(lz, uri, l->cfg.env, l->prev_dirfd, &shards, &entries, err);
+        if (!rc && shards.world > 1) /* the limit is the whole prev/'s, shared by the shards */
+            rc = ck_lazy_share_limit(lz, l->cfg.cache_limit, err);
         if (rc) { /* a multi-rank checkpoint that is not whole is no checkpoint */
             ck_lazy_free(lz);
             ck_shards_close(&shards);
@@ -432,8 +434,14 @@ void ck_loader_status(struct ck_loader *l, struct ck_load_status *out)
 {
     pthread_mutex_lock(&l->lock);
     *out = l->st;
-    if (l->lazy)
+    out->cache_limit = l->cfg.cache_limit;
+    if (l->lazy) {
         out->bytes_done = ck_lazy_bytes_fetched(l->lazy);
+        struct ck_lazy_cache c;
+        ck_lazy_cache_use(l->lazy, &c);
+        out->cache_bytes = c.bytes;
+        out->cache_evicted = c.evicted_bytes;
+    }
     if (out->state == CK_LOAD_RUNNING)
         out->seconds = ck_now() - l->t0;
     pthread_mutex_unlock(&l->lock);

@@ -47,6 +47,9 @@ struct ck_load_status {
     unsigned world;      /* ranks of a multi-rank checkpoint (restore/shards.h); 0 or 1: one */
     uint64_t generation; /* its generation */
     double seconds;
+    uint64_t cache_limit;   /* --cache-limit (0: none) */
+    uint64_t cache_bytes;   /* restored data on the cache disk now (served from the index) */
+    uint64_t cache_evicted; /* restored data evicted to stay under the limit, so far */
     char error[CK_ERR_MSG_MAX];
 };
 
@@ -55,6 +58,7 @@ struct ck_loader_cfg {
     size_t nsrc;
     const struct ck_store_env *env; /* not owned */
     const char *cache_dir;          /* holds prev/ and work/ */
+    uint64_t cache_limit;           /* --cache-limit: prev/'s restored data on disk; 0: none */
 };
 
 typedef void (*ck_load_cb)(void *ctx, ck_rc rc);

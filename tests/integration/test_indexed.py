@@ -10,7 +10,7 @@ import sys
 import threading
 import zlib
 
-from ckfs import TOOLS, MountTest, tree
+from ckfs import BIN, TOOLS, MountTest, tree
 
 sys.path.insert(0, TOOLS)
 import ckindex as ckindex_mod  # noqa: E402  (the independent reader of docs/format.md)
@@ -49,27 +49,33 @@ def ckindex(*args):
     return out.stdout
 
 
+def save_source(t):
+    """Saves a tree of SIZES (member boundaries, stored and deflated members) with a
+    mount; t.src, t.data and t.obj name it."""
+    t.src = os.path.dirname(t.path("src", "x"))
+    rnd = random.Random(7)
+    t.data = {}
+    for name, size in SIZES.items():
+        p = os.path.join(t.src, name)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        # half compressible text, half random: both stored and deflated members
+        body = (b"step=%d loss=0.123\n" % size) * (size // 40 + 1)
+        blob = (body[: size // 2] + rnd.randbytes(size - size // 2))[:size]
+        open(p, "wb").write(blob)
+        t.data[name] = blob
+    os.symlink("big", os.path.join(t.src, "link"))
+    open(os.path.join(t.src, "config.json"), "w").write('{"a": 1}\n')
+    t.obj = t.path("dest", "ck.tgz")
+    m = t.mount(t.obj, name="writer")
+    subprocess.run(["cp", "-a", t.src + "/.", m.save], check=True)
+    t.assertEqual(m.touch_save(), 0)
+    m.unmount()
+
+
 class IndexedRestoreTest(MountTest):
     def setUp(self):
         super().setUp()
-        self.src = os.path.dirname(self.path("src", "x"))
-        rnd = random.Random(7)
-        self.data = {}
-        for name, size in SIZES.items():
-            p = os.path.join(self.src, name)
-            os.makedirs(os.path.dirname(p), exist_ok=True)
-            # half compressible text, half random: both stored and deflated members
-            body = (b"step=%d loss=0.123\n" % size) * (size // 40 + 1)
-            blob = (body[: size // 2] + rnd.randbytes(size - size // 2))[:size]
-            open(p, "wb").write(blob)
-            self.data[name] = blob
-        os.symlink("big", os.path.join(self.src, "link"))
-        open(os.path.join(self.src, "config.json"), "w").write('{"a": 1}\n')
-        self.obj = self.path("dest", "ck.tgz")
-        m = self.mount(self.obj, name="writer")
-        subprocess.run(["cp", "-a", self.src + "/.", m.save], check=True)
-        self.assertEqual(m.touch_save(), 0)
-        m.unmount()
+        save_source(self)
 
     def test_tree_from_the_index_and_every_byte_right(self):
         m = self.mount(self.path("dest", "next"), [self.obj])
@@ -212,3 +218,109 @@ class IndexedRestoreTest(MountTest):
         # the rest of the checkpoint is still readable, and the daemon is up
         self.assertEqual(open(os.path.join(m.prev, "one"), "rb").read(), self.data["one"])
         open(os.path.join(m.save, "still"), "w").write("up")
+
+
+def disk_bytes(root):
+    """Bytes the regular files under root take on disk (allocated blocks)."""
+    n = 0
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            n += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+    return n
+
+
+def drop_page_cache(root):
+    """Makes the kernel forget the pages it cached of every file under root (a FUSE
+    mount's too), so the next reads reach the daemon."""
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
+class CacheLimitTest(MountTest):
+    """--cache-limit (issue 26): prev/'s restored data on the cache disk stays under the
+    limit, the rest is evicted and fetched again when read again, every byte right."""
+
+    def setUp(self):
+        super().setUp()
+        save_source(self)
+    LIMIT = 6 * MIB  # the tree holds about 26 MiB: four times the limit and more
+
+    def limited(self, limit=LIMIT):
+        m = self.mount(self.path("dest", "next"), [self.obj],
+                       extra=["--cache-limit", str(limit)])
+        return m, os.path.join(m.cache, "prev")
+
+    def assert_within(self, m, cache_prev, limit):
+        cache = m.status()["prev"]["cache"]
+        self.assertEqual(cache["limit"], limit)
+        self.assertLessEqual(cache["bytes"], limit)
+        # files the limit does not count: partial blocks of small files, config.json
+        self.assertLessEqual(disk_bytes(cache_prev), limit + 256 * 1024)
+        return cache
+
+    def test_whole_tree_and_random_reads_under_a_quarter_of_its_size(self):
+        m, cache_prev = self.limited()
+        self.assertEqual(tree(m.prev), tree(self.src))  # a whole-tree read, in walk order
+        first = self.assert_within(m, cache_prev, self.LIMIT)
+        self.assertGreater(first["evicted_bytes"], 10 * MIB)
+        fetched = m.status()["prev"]["bytes_done"]
+        rnd = random.Random(5)
+        names = [n for n, size in SIZES.items() if size > 0]
+        for k in range(120):
+            if k % 20 == 0:
+                drop_page_cache(m.prev)
+            name = rnd.choice(names)
+            off = rnd.randrange(SIZES[name])
+            n = rnd.choice([1, 4096, 70000, 2 * MIB + 5])
+            with open(os.path.join(m.prev, name), "rb") as f:
+                f.seek(off)
+                self.assertEqual(f.read(n), self.data[name][off:off + n], f"{name} @{off}+{n}")
+        again = self.assert_within(m, cache_prev, self.LIMIT)
+        self.assertGreater(again["evicted_bytes"], first["evicted_bytes"])
+        self.assertGreater(m.status()["prev"]["bytes_done"], fetched)  # evicted, fetched again
+
+    def test_concurrent_readers_under_a_tiny_limit(self):
+        # Smaller than what four fetch threads and the readers hold at once: a read's
+        # members are never evicted under it, so the cache may pass the limit by those.
+        m, cache_prev = self.limited(2 * MIB)
+        errors = []
+
+        def read(name):
+            try:
+                for _ in range(2):
+                    with open(os.path.join(m.prev, name), "rb") as f:
+                        if f.read() != self.data[name]:
+                            errors.append(name)
+                    drop_page_cache(os.path.join(m.prev, name))
+            except OSError as e:
+                errors.append(f"{name}: {e}")
+
+        threads = [threading.Thread(target=read, args=(n,)) for n in SIZES for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertEqual(errors, [])
+        self.assertGreater(m.status()["prev"]["cache"]["evicted_bytes"], 0)
+
+    def test_no_limit_counts_what_is_restored(self):
+        m = self.mount(self.path("dest", "next"), [self.obj])
+        self.assertEqual(open(os.path.join(m.prev, "weights.bin"), "rb").read(),
+                         self.data["weights.bin"])
+        cache = m.status()["prev"]["cache"]
+        self.assertIsNone(cache["limit"])
+        self.assertGreaterEqual(cache["bytes"], SIZES["weights.bin"])
+        self.assertEqual(cache["evicted_bytes"], 0)
+
+    def test_bad_limits_are_refused(self):
+        for bad in ["0", "-1", "1.5G", "lots"]:
+            out = subprocess.run([BIN, "--cache-limit", bad,
+                                  "--dest", self.obj, self.path("m", "x")],
+                                 capture_output=True, text=True)
+            self.assertEqual(out.returncode, 2, out.stderr)
+            self.assertIn("--cache-limit", out.stderr)

@@ -28,7 +28,7 @@ static ck_rc load(const char *dir, const char *const *srcs, size_t n, struct ck_
     struct ck_store_env env;
     ck_store_env_default(&env);
     env.retry.max_attempts = 1;
-    struct ck_loader_cfg cfg = {srcs, n, &env, dir};
+    struct ck_loader_cfg cfg = {srcs, n, &env, dir, 0};
     struct ck_loader *l;
     struct ck_err err;
     ck_assert_int_eq(ck_loader_new(&cfg, &l, &err), CK_OK);

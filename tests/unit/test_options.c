@@ -204,7 +204,7 @@ START_TEST(test_mount_fuse3_convention)
     env_dest = env_src = NULL;
     char *argv[] = {"ckptfs", "file:///ck/next", "/mnt", "-o",
                     ("rw,src=/ck/prev,allow_other,cache_dir=/c,no_save_on_unmount,"
-                     "autosave_quiet=30,compress=gzip-1,grace=12,metrics=/m.prom")};
+                     "cache_limit=64M,autosave_quiet=30,compress=gzip-1,grace=12,metrics=/m.prom")};
     struct ck_options o;
     struct ck_err err;
     ck_assert_int_eq(parse(&o, &err, 5, argv), CK_OK);
@@ -213,6 +213,7 @@ START_TEST(test_mount_fuse3_convention)
     ck_assert_uint_eq(o.nsrc, 1);
     ck_assert_str_eq(o.srcs[0], "/ck/prev");
     ck_assert_str_eq(o.cache_dir, "/c");
+    ck_assert_uint_eq(o.cache_limit, 64u << 20);
     ck_assert(!o.save_on_unmount);
     ck_assert_double_eq(o.autosave_quiet_s, 30);
     ck_assert_int_eq(o.codec.level, 1);
