@@ -171,7 +171,7 @@ static const struct ck_opt_def table[] = {
     {"--cache-limit", NULL, "cache_limit", CK_OPT_CALL, 0, set_cache_limit, "SIZE",
      "keep at most SIZE (512M, 4G) of prev/'s data on the cache\n"
      "disk; more is evicted and fetched again when read again\n"
-     "(default: no limit)"},
+     "(default: none if it fits the free space, else half of it)"},
     {"--no-save-on-unmount", NULL, "no_save_on_unmount", CK_OPT_SET_FALSE, F(save_on_unmount), NULL,
      NULL, "do not save unsaved changes when unmounted"},
     {"--carry-forward", NULL, "carry_forward", CK_OPT_SET_TRUE, F(carry_forward), NULL, NULL,

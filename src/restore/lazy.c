@@ -155,33 +155,14 @@ static int cmp_file_ref(const void *a, const void *b)
     return x->dev < y->dev ? -1 : x->dev > y->dev;
 }
 
-/* The disk prev/ needs (its data, or the cache limit when that is less) must be free. */
-static ck_rc check_space(struct ck_lazy *lz, uint64_t limit, struct ck_err *err)
-{
-    uint64_t total = 0;
-    for (size_t i = 0; i < lz->ix.nentries; i++)
-        total += lz->ix.entries[i].stored; /* a sparse file's holes take no space */
-    uint64_t need = limit && limit < total ? limit : total;
-    struct statvfs v;
-    if (fstatvfs(lz->prev_dirfd, &v) == 0 && need > (uint64_t)v.f_bavail * v.f_frsize)
-        return ck_fail(err, CK_ENOSPC,
-                       "the previous checkpoint holds %llu bytes; the cache disk has %llu "
-                       "free%s",
-                       (unsigned long long)total,
-                       (unsigned long long)((uint64_t)v.f_bavail * v.f_frsize),
-                       limit ? " (less than --cache-limit)"
-                             : " (--cache-limit SIZE keeps at most SIZE of it on disk)");
-    return CK_OK;
-}
-
-static ck_rc build_skeleton(struct ck_lazy *lz, uint64_t limit, struct ck_err *err)
+static ck_rc build_skeleton(struct ck_lazy *lz, struct ck_err *err)
 {
     size_t n = lz->ix.nentries;
     lz->files = calloc(n + 1, sizeof(*lz->files));
     lz->by_data = calloc(n + 1, sizeof(*lz->by_data));
     if (!lz->files || !lz->by_data)
         return ck_fail(err, CK_ENOMEM, "prev/: out of memory");
-    ck_rc rc = check_space(lz, limit, err);
+    ck_rc rc = CK_OK;
     for (size_t i = 0; !rc && i < n; i++)
         rc = make_entry(lz, i, err);
     if (rc)
@@ -564,6 +545,15 @@ void ck_lazy_cache_use(struct ck_lazy *lz, struct ck_lazy_cache *out)
     }
 }
 
+uint64_t ck_lazy_data_bytes(struct ck_lazy *lz)
+{
+    uint64_t n = 0;
+    for (; lz; lz = lz->next)
+        for (size_t i = 0; i < lz->ix.nentries; i++)
+            n += lz->ix.entries[i].stored; /* a sparse file's holes take no space */
+    return n;
+}
+
 uint64_t ck_lazy_bytes_fetched(struct ck_lazy *lz)
 {
     uint64_t n = 0;
@@ -691,8 +681,8 @@ static ck_rc set_limit(struct ck_lazy *lz, uint64_t limit, struct ck_err *err)
     return rc;
 }
 
-ck_rc ck_lazy_open(struct ck_store *store, uint64_t size, int prev_dirfd, uint64_t cache_limit,
-                   struct ck_lazy **out, uint64_t *entries, struct ck_err *err)
+ck_rc ck_lazy_open(struct ck_store *store, uint64_t size, int prev_dirfd, struct ck_lazy **out,
+                   uint64_t *entries, struct ck_err *err)
 {
     struct ck_lazy *lz = calloc(1, sizeof(*lz));
     if (!lz)
@@ -706,9 +696,9 @@ ck_rc ck_lazy_open(struct ck_store *store, uint64_t size, int prev_dirfd, uint64
     if (!rc)
         rc = ck_ix_fetch(fetch_range, lz, size, &lz->ix, err);
     if (!rc)
-        rc = build_skeleton(lz, cache_limit, err);
+        rc = build_skeleton(lz, err);
     if (!rc)
-        rc = set_limit(lz, cache_limit, err);
+        rc = set_limit(lz, 0, err);
     if (!rc)
         rc = start_threads(lz, err);
     if (rc) {

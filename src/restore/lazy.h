@@ -41,8 +41,11 @@ typedef void (*ck_lazy_cb)(void *ctx, ck_rc rc);
 /* Reads the index of the object (size bytes) in store. CK_ENOTFOUND when the object has
  * no ckptfs index (a foreign archive: use full extraction). On success the tree skeleton
  * exists under prev_dirfd and *out serves reads; store must outlive *out. */
-ck_rc ck_lazy_open(struct ck_store *store, uint64_t size, int prev_dirfd, uint64_t cache_limit,
-                   struct ck_lazy **out, uint64_t *entries, struct ck_err *err);
+ck_rc ck_lazy_open(struct ck_store *store, uint64_t size, int prev_dirfd, struct ck_lazy **out,
+                   uint64_t *entries, struct ck_err *err);
+
+/* The bytes prev/'s files hold in all (the chain's; holes of sparse files not counted). */
+uint64_t ck_lazy_data_bytes(struct ck_lazy *lz);
 
 /* Gives each shard of lz's chain an equal share of cache_limit (0: none). Before prev/ is
  * served. */

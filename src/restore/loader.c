@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -29,7 +30,8 @@ struct waiter {
     char relpath[]; /* for lookups parked until an entry completes ("" for the whole load) */
 };
 
-#define NAME_BUCKETS 4096
+#define NAME_BUCKETS   4096
+#define AUTO_LIMIT_MIN (8u << 20) /* less would fetch the same members again and again */
 
 /* Entries complete on disk while a foreign archive streams in (names relative to prev/). */
 struct name_node {
@@ -98,6 +100,7 @@ ck_rc ck_loader_new(const struct ck_loader_cfg *cfg, struct ck_loader **out, str
     if (!l)
         return ck_fail(err, CK_ENOMEM, "loader: out of memory");
     l->cfg = *cfg;
+    l->st.cache_limit = cfg->cache_limit;
     l->prev_dirfd = open_subdir(cfg->cache_dir, "prev", err);
     l->work_dirfd = l->prev_dirfd < 0 ? -1 : open_subdir(cfg->cache_dir, "work", err);
     ck_rc rc = l->work_dirfd < 0 ? err->rc : CK_OK;
@@ -232,6 +235,31 @@ static ck_rc load_streamed(struct ck_loader *l, struct ck_store *s, struct ck_er
     return rc;
 }
 
+/* The most of prev/'s data the cache disk keeps (lazy.h): --cache-limit, or half the
+ * free space when none was given and the checkpoint does not fit in it. */
+static ck_rc fit_cache(struct ck_loader *l, struct ck_lazy *lz, struct ck_err *err)
+{
+    uint64_t total = ck_lazy_data_bytes(lz), limit = l->cfg.cache_limit, room = UINT64_MAX;
+    struct statvfs v;
+    if (fstatvfs(l->prev_dirfd, &v) == 0)
+        room = (uint64_t)v.f_bavail * v.f_frsize;
+    if (!limit && total > room) {
+        if (room / 2 < AUTO_LIMIT_MIN)
+            return ck_fail(err, CK_ENOSPC,
+                           "the previous checkpoint holds %llu bytes; the cache disk has "
+                           "%llu free",
+                           (unsigned long long)total, (unsigned long long)room);
+        limit = room / 2;
+        ck_log_warn("prev/: the previous checkpoint holds %llu bytes, the cache disk has %llu "
+                    "free: keeping at most %llu of it there (as --cache-limit would)",
+                    (unsigned long long)total, (unsigned long long)room, (unsigned long long)limit);
+    }
+    pthread_mutex_lock(&l->lock);
+    l->st.cache_limit = limit;
+    pthread_mutex_unlock(&l->lock);
+    return limit ? ck_lazy_share_limit(lz, limit, err) : CK_OK;
+}
+
 /* A ckptfs archive: the tree from its seek index at once, data on demand (lazy.h).
  * CK_ENOTFOUND if the object has no index; the caller then extracts it whole. */
 static ck_rc load_indexed(struct ck_loader *l, struct ck_store *s, const char *uri, uint64_t size,
@@ -239,12 +267,12 @@ static ck_rc load_indexed(struct ck_loader *l, struct ck_store *s, const char *u
 {
     uint64_t entries = 0;
     struct ck_lazy *lz = NULL;
-    ck_rc rc = ck_lazy_open(s, size, l->prev_dirfd, l->cfg.cache_limit, &lz, &entries, err);
+    ck_rc rc = ck_lazy_open(s, size, l->prev_dirfd, &lz, &entries, err);
     struct ck_shards shards = {.world = 1};
     if (!rc) {
         rc = ck_shards_attach(lz, uri, l->cfg.env, l->prev_dirfd, &shards, &entries, err);
-        if (!rc && shards.world > 1) /* the limit is the whole prev/'s, shared by the shards */
-            rc = ck_lazy_share_limit(lz, l->cfg.cache_limit, err);
+        if (!rc)
+            rc = fit_cache(l, lz, err);
         if (rc) { /* a multi-rank checkpoint that is not whole is no checkpoint */
             ck_lazy_free(lz);
             ck_shards_close(&shards);
@@ -434,7 +462,6 @@ void ck_loader_status(struct ck_loader *l, struct ck_load_status *out)
 {
     pthread_mutex_lock(&l->lock);
     *out = l->st;
-    out->cache_limit = l->cfg.cache_limit;
     if (l->lazy) {
         out->bytes_done = ck_lazy_bytes_fetched(l->lazy);
         struct ck_lazy_cache c;

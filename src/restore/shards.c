@@ -43,7 +43,7 @@ static ck_rc attach_one(struct ck_lazy *lz, const char *uri, const struct ck_sto
     struct ck_lazy *next = NULL;
     uint64_t n = 0;
     if (!rc) {
-        rc = ck_lazy_open(*store, size, prev_dirfd, 0, &next, &n, err); /* limit: loader.c */
+        rc = ck_lazy_open(*store, size, prev_dirfd, &next, &n, err);
         if (rc == CK_ENOTFOUND)
             rc = ck_fail(err, CK_ECORRUPT, "not a ckptfs archive (no seek index)");
         if (rc)
