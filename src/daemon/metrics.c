@@ -39,6 +39,15 @@ static void render(const struct ck_metrics *m, struct ck_buf *b)
                   "# TYPE ckptfs_save_uploaded_bytes_total counter\n"
                   "ckptfs_save_uploaded_bytes_total %llu\n",
                   (unsigned long long)reused, (unsigned long long)(m->save_compressed - reused));
+    ck_buf_printf(b,
+                  "# HELP ckptfs_save_files_total Files with data in saves that matched a "
+                  "previous object, by what became of them.\n"
+                  "# TYPE ckptfs_save_files_total counter\n"
+                  "ckptfs_save_files_total{outcome=\"reused\"} %llu\n"
+                  "ckptfs_save_files_total{outcome=\"short_run\"} %llu\n"
+                  "ckptfs_save_files_total{outcome=\"changed\"} %llu\n",
+                  (unsigned long long)m->files_reused, (unsigned long long)m->files_short,
+                  (unsigned long long)m->files_changed);
     ck_buf_printf(b, "# TYPE ckptfs_last_save_seconds gauge\nckptfs_last_save_seconds %.6f\n",
                   m->last_save_seconds);
     ck_buf_printf(b,
@@ -109,6 +118,9 @@ static bool observe(struct ck_metrics_thread *t)
             t->m.save_bytes += ss.last.bytes;
             t->m.save_compressed += ss.last.compressed;
             t->m.save_reused += ss.last.reused;
+            t->m.files_reused += ss.last.files_reused;
+            t->m.files_short += ss.last.files_short;
+            t->m.files_changed += ss.last.files_changed;
             t->m.last_success_wall = ss.last.started_wall + ss.last.seconds;
         }
         changed = true;

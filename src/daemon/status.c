@@ -12,9 +12,10 @@
  *   REPORT = {"generation", "trigger", "phase", "result", "kind", "started_at", "seconds",
  *             "entries", "bytes", "compressed_bytes", "reused_bytes" (copied from the
  *             previous object, issue 25), "uploaded_bytes", "reuse_note" (why nothing was
- *             reused, or null), "mb_per_s", "writers_left", "waited_s",
- * "waited_for", "snapshot_ms", "skipped", "warnings" (entries left out of the archive and why),
- * "error"}
+ *             reused, or null), "files" (null, or what became of the files with data:
+ *             {"unchanged", "reused", "not_reused": {"changed", "short_run"}}), "mb_per_s",
+ * "writers_left", "waited_s", "waited_for", "snapshot_ms", "skipped", "warnings" (entries left out
+ * of the archive and why), "error"}
  *
  * Only display URIs appear (no query strings, no credentials).
  */
@@ -68,6 +69,25 @@ static void put_prev(struct ck_json *j, const struct ck_load_status *ls)
     ck_json_obj_end(j);
 }
 
+/* What became of the files with data, against the previous object (null without one). */
+static void put_files(struct ck_json *j, const struct ck_save_report *r)
+{
+    ck_json_key(j, "files");
+    if (!r->files_known || r->phase != CK_PHASE_DONE) {
+        ck_json_null(j);
+        return;
+    }
+    ck_json_obj_begin(j);
+    ck_json_kv_uint(j, "unchanged", r->files_reused + r->files_short);
+    ck_json_kv_uint(j, "reused", r->files_reused);
+    ck_json_key(j, "not_reused");
+    ck_json_obj_begin(j);
+    ck_json_kv_uint(j, "changed", r->files_changed);
+    ck_json_kv_uint(j, "short_run", r->files_short);
+    ck_json_obj_end(j);
+    ck_json_obj_end(j);
+}
+
 static const char *result_name(enum ck_save_phase p)
 {
     return p == CK_PHASE_DONE ? "ok" : p == CK_PHASE_FAILED ? "failed" : "running";
@@ -92,6 +112,7 @@ static void put_report(struct ck_json *j, const struct ck_save_report *r)
     ck_json_kv_uint(j, "uploaded_bytes",
                     r->compressed - (r->reused < r->compressed ? r->reused : r->compressed));
     ck_json_kv_str(j, "reuse_note", r->reuse_note[0] ? r->reuse_note : NULL);
+    put_files(j, r);
     ck_json_kv_num(j, "mb_per_s", r->seconds > 0 ? (double)r->bytes / 1e6 / r->seconds : 0);
     ck_json_kv_uint(j, "writers_left", r->writers_left);
     ck_json_kv_num(j, "waited_s", r->waited_s);

@@ -146,12 +146,25 @@ static const char *leave_out(void *ctx, const char *name)
 struct observer {
     struct ck_ix_builder *ix;
     struct ck_gzw *gz;
+    struct ck_splice *sp; /* counts what became of each file */
 };
+
+static uint64_t stored_bytes(const struct ck_pack_entry *e)
+{
+    if (!e->segs)
+        return e->size;
+    uint64_t n = 0;
+    for (size_t i = 0; i < e->nsegs; i++)
+        n += e->segs[i].len;
+    return n;
+}
 
 static ck_rc observe(void *ctx, const struct ck_pack_entry *e, struct ck_err *err)
 {
     struct observer *o = ctx;
     ck_rc rc = ck_ix_builder_add(o->ix, e, err);
+    if (!rc && S_ISREG(e->mode))
+        rc = ck_splice_add_file(o->sp, e->data_off, stored_bytes(e), err);
     if (rc || !S_ISREG(e->mode) || e->segs || e->size < CK_SAVE_ALIGN_MIN)
         return rc;
     rc = ck_gzw_cut_at(o->gz, e->data_off, err);
@@ -161,17 +174,16 @@ static ck_rc observe(void *ctx, const struct ck_pack_entry *e, struct ck_err *er
 }
 
 /* The tar stream's pack, with the hooks the pipeline needs. */
-static ck_rc pack_into(int dirfd, struct ck_snap *snap, struct ck_gzw *gz, struct ck_ix_builder *ix,
+static ck_rc pack_into(int dirfd, struct ck_snap *snap, struct observer *ob,
                        const struct ck_exclude *ex, const struct ck_pack_trailer *trailer,
                        struct ck_save_progress *pr, struct ck_save_result *res,
                        struct ck_pack_stats *st, struct ck_err *err)
 {
-    struct counting_sink in = {ck_gzw_sink(gz), pr};
+    struct counting_sink in = {ck_gzw_sink(ob->gz), pr};
     struct ck_sink in_sink = {counting_in_write, &in};
-    struct observer ob = {ix, gz};
     struct leave_out lo = {ex, trailer != NULL};
     struct ck_pack_opts po = {.observe = observe,
-                              .observe_ctx = &ob,
+                              .observe_ctx = ob,
                               .trailer = trailer,
                               .skipped = note_skipped,
                               .skipped_ctx = res,
@@ -205,8 +217,9 @@ static ck_rc write_tar(int dirfd, struct ck_snap *snap, const struct ck_codec *c
         rc = ck_gzw_new_opts(&go, &out_sink, &gz, err);
     }
     struct ck_pack_stats st = {0};
+    struct observer ob = {ix, gz, sp};
     if (!rc)
-        rc = pack_into(dirfd, snap, gz, ix, ex, trailer, pr, res, &st, err);
+        rc = pack_into(dirfd, snap, &ob, ex, trailer, pr, res, &st, err);
     if (!rc)
         rc = ck_gzw_finish(gz, err);
     if (!rc)

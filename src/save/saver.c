@@ -155,6 +155,10 @@ static void finish_report(struct ck_saver *s, ck_rc rc, const struct ck_err *err
     c->compressed = res->compressed;
     c->reused = res->reuse.reused_bytes;
     snprintf(c->reuse_note, sizeof(c->reuse_note), "%s", res->reuse_note);
+    c->files_known = res->reuse_note[0] == '\0' && res->kind == CK_KIND_TAR;
+    c->files_reused = res->reuse.files_reused;
+    c->files_short = res->reuse.files_short;
+    c->files_changed = res->reuse.files_changed;
     c->skipped = res->skipped;
     c->excluded = res->excluded;
     snprintf(c->warnings, sizeof(c->warnings), "%s", res->skipped_names);
@@ -220,11 +224,14 @@ static void log_result(const struct job *j, ck_rc rc, const struct ck_err *err,
         ck_log_error("save %llu failed after %.2f s: %s", (unsigned long long)j->generation, secs,
                      err->msg);
     else
-        ck_log_info("save %llu done: %s, %llu bytes -> %llu bytes (%llu of them reused) in "
-                    "%.2f s (%.1f MB/s)",
+        ck_log_info("save %llu done: %s, %llu bytes -> %llu bytes (%llu of them reused; files: "
+                    "%llu reused, %llu unchanged but sent, %llu changed) in %.2f s (%.1f MB/s)",
                     (unsigned long long)j->generation, ck_object_kind_name(res->kind),
                     (unsigned long long)res->bytes, (unsigned long long)res->compressed,
-                    (unsigned long long)res->reuse.reused_bytes, secs,
+                    (unsigned long long)res->reuse.reused_bytes,
+                    (unsigned long long)res->reuse.files_reused,
+                    (unsigned long long)res->reuse.files_short,
+                    (unsigned long long)res->reuse.files_changed, secs,
                     secs > 0 ? (double)res->bytes / 1e6 / secs : 0.0);
 }
 

@@ -63,6 +63,10 @@ struct ck_save_report {
     uint64_t compressed;
     uint64_t reused;                 /* of compressed: copied from the previous object */
     char reuse_note[CK_ERR_MSG_MAX]; /* why nothing was reused, or "" */
+    bool files_known;                /* a previous object was matched: the files_* counts */
+    uint64_t files_reused;           /* files whose bytes were all copied from it */
+    uint64_t files_short;            /* unchanged, sent again: runs under 8 MiB (splice.h) */
+    uint64_t files_changed;          /* with bytes it does not have */
     unsigned writers_left;           /* files still open for writing at the snapshot */
     double waited_s;                 /* how long the save waited for files open for writing */
     char waited_for[CK_ERR_MSG_MAX]; /* their names, or "" */

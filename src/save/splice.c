@@ -7,12 +7,23 @@
 
 #include "util/log.h"
 
+/* What became of a member of the new object. */
+enum fate { NEW, SHORT, COPIED };
+
+struct file_range {
+    uint64_t off, len;
+};
+
 struct ck_splice {
     struct ck_store_upload *u;
     struct ck_sink out;
     const struct ck_splice_src *src; /* NULL: nothing to reuse */
     struct ck_gzw_member *members;   /* the new object's */
     size_t n, cap;
+    uint8_t *fates; /* [n]: enum fate of each */
+    size_t fcap;
+    struct file_range *files; /* ck_splice_add_file's, when src */
+    size_t nfiles, capfiles;
     uint64_t bytes_out; /* data bytes of the new object so far, written or copied */
     /* the pending run: members p0 .. p0+k-1 of the previous object */
     bool run;
@@ -172,11 +183,15 @@ static ck_rc grow(void **v, size_t *cap, size_t need, size_t elem, struct ck_err
 }
 
 /* Appends a member of the new object at bytes_out (m's in_off, lengths and identity). */
-static ck_rc record(struct ck_splice *sp, const struct ck_gzw_member *m, struct ck_err *err)
+static ck_rc record(struct ck_splice *sp, const struct ck_gzw_member *m, enum fate f,
+                    struct ck_err *err)
 {
     ck_rc rc = grow((void **)&sp->members, &sp->cap, sp->n + 1, sizeof(*sp->members), err);
+    if (!rc)
+        rc = grow((void **)&sp->fates, &sp->fcap, sp->n + 1, 1, err);
     if (rc)
         return rc;
+    sp->fates[sp->n] = (uint8_t)f;
     struct ck_gzw_member *r = &sp->members[sp->n++];
     *r = *m;
     r->out_off = sp->bytes_out;
@@ -185,10 +200,10 @@ static ck_rc record(struct ck_splice *sp, const struct ck_gzw_member *m, struct 
 }
 
 static ck_rc write_member(struct ck_splice *sp, const struct ck_gzw_member *m,
-                          const unsigned char *bytes, struct ck_err *err)
+                          const unsigned char *bytes, enum fate f, struct ck_err *err)
 {
     ck_rc rc = ck_sink_write(&sp->out, bytes, m->out_len, err);
-    return rc ? rc : record(sp, m, err);
+    return rc ? rc : record(sp, m, f, err);
 }
 
 /* Keeps m (and, until the run is committed, its bytes) as the run's next member. */
@@ -226,7 +241,7 @@ static ck_rc copy_run(struct ck_splice *sp, struct ck_err *err)
     for (size_t i = 0; !rc && i < sp->k; i++, p++) {
         struct ck_gzw_member m = {in_off, 0, p->in_len, p->out_len, p->crc32, p->crc64};
         in_off += p->in_len;
-        rc = record(sp, &m, err);
+        rc = record(sp, &m, COPIED, err);
     }
     if (!rc) {
         sp->st.reused_bytes += sp->run_out;
@@ -248,7 +263,7 @@ static ck_rc flush_run(struct ck_splice *sp, struct ck_err *err)
     } else {
         size_t off = 0;
         for (size_t i = 0; !rc && i < sp->nheld; i++) {
-            rc = write_member(sp, &sp->held[i], sp->hbytes + off, err);
+            rc = write_member(sp, &sp->held[i], sp->hbytes + off, SHORT, err);
             off += sp->held[i].out_len;
         }
     }
@@ -263,23 +278,59 @@ ck_rc ck_splice_member(void *ctx, const struct ck_gzw_member *m, const unsigned 
 {
     struct ck_splice *sp = ctx;
     if (!sp->src)
-        return write_member(sp, m, bytes, err);
+        return write_member(sp, m, bytes, NEW, err);
     size_t next = sp->p0 + sp->k;
     if (sp->run && next < sp->src->ix.nmembers && same(&sp->src->ix.members[next], m))
         return hold(sp, m, bytes, err);
     ck_rc rc = flush_run(sp, err);
     size_t j = rc ? SIZE_MAX : lookup(sp->src, m);
     if (rc || j == SIZE_MAX)
-        return rc ? rc : write_member(sp, m, bytes, err);
+        return rc ? rc : write_member(sp, m, bytes, NEW, err);
     sp->run = true;
     sp->p0 = j;
     sp->run_in_off = m->in_off;
     return hold(sp, m, bytes, err);
 }
 
+ck_rc ck_splice_add_file(struct ck_splice *sp, uint64_t data_off, uint64_t len, struct ck_err *err)
+{
+    if (!sp->src || len == 0)
+        return CK_OK;
+    ck_rc rc = grow((void **)&sp->files, &sp->capfiles, sp->nfiles + 1, sizeof(*sp->files), err);
+    if (!rc)
+        sp->files[sp->nfiles++] = (struct file_range){data_off, len};
+    return rc;
+}
+
+/* The worst fate of the members that hold [off, off + len), from member *k on (files and
+ * members both in tar order; *k moves past the members wholly before it). */
+static enum fate file_fate(const struct ck_splice *sp, const struct file_range *f, size_t *k)
+{
+    while (*k < sp->n && sp->members[*k].in_off + sp->members[*k].in_len <= f->off)
+        (*k)++;
+    enum fate worst = COPIED;
+    for (size_t j = *k; j < sp->n && sp->members[j].in_off < f->off + f->len; j++)
+        worst = sp->fates[j] < worst ? (enum fate)sp->fates[j] : worst;
+    return *k < sp->n ? worst : NEW;
+}
+
+static void count_files(struct ck_splice *sp)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < sp->nfiles; i++) {
+        enum fate f = file_fate(sp, &sp->files[i], &k);
+        sp->st.files_reused += f == COPIED;
+        sp->st.files_short += f == SHORT;
+        sp->st.files_changed += f == NEW;
+    }
+}
+
 ck_rc ck_splice_finish(struct ck_splice *sp, struct ck_err *err)
 {
-    return flush_run(sp, err);
+    ck_rc rc = flush_run(sp, err);
+    if (!rc)
+        count_files(sp);
+    return rc;
 }
 
 const struct ck_gzw_member *ck_splice_members(const struct ck_splice *sp, size_t *n)
@@ -303,6 +354,8 @@ void ck_splice_free(struct ck_splice *sp)
     if (!sp)
         return;
     free(sp->members);
+    free(sp->fates);
+    free(sp->files);
     free(sp->held);
     free(sp->hbytes);
     free(sp);

@@ -62,6 +62,11 @@ struct ck_splice_stats {
     uint64_t reused_members; /* members of the new object that were copied */
     uint64_t copies;         /* copied ranges */
     uint64_t server_side;    /* of them, copied without passing through here */
+    /* Files with data (ck_splice_add_file), when there was a previous object: */
+    uint64_t files_reused;  /* every byte copied from it */
+    uint64_t files_short;   /* unchanged, but sent again: in a run below CK_SPLICE_MIN */
+    uint64_t files_changed; /* bytes it does not have (the file's, or, for a file under
+                               1 MiB, those of a file sharing its 1 MiB block) */
 };
 
 struct ck_splice;
@@ -70,10 +75,15 @@ struct ck_splice;
  * member is written. */
 ck_rc ck_splice_new(struct ck_store_upload *u, const struct ck_sink *out,
                     const struct ck_splice_src *src, struct ck_splice **sp, struct ck_err *err);
+/* Names a regular file's stored bytes in the tar stream, [data_off, data_off + len), in
+ * tar order: ck_splice_finish counts what became of it (stats files_*). Nothing is kept
+ * when there is no previous object. */
+ck_rc ck_splice_add_file(struct ck_splice *sp, uint64_t data_off, uint64_t len, struct ck_err *err);
 /* The gzip writer's member hook (ctx is the splice). */
 ck_rc ck_splice_member(void *ctx, const struct ck_gzw_member *m, const unsigned char *bytes,
                        struct ck_err *err);
-/* Ends the pending run: after the gzip writer's finish, before the index is written. */
+/* Ends the pending run and counts the files: after the gzip writer's finish, before the
+ * index is written. */
 ck_rc ck_splice_finish(struct ck_splice *sp, struct ck_err *err);
 /* The new object's members (for the seek index) and its data bytes. */
 const struct ck_gzw_member *ck_splice_members(const struct ck_splice *sp, size_t *n);

@@ -119,6 +119,7 @@ class ReuseTest(MountTest):
         first = self.save(m)
         self.assertEqual(first["reused_bytes"], 0)
         self.assertIn("no earlier save of this mount", first["reuse_note"])
+        self.assertIsNone(first["files"])  # nothing to compare with
         w1_members, _ = file_members(obj, "a/w1.bin")
         # a 1 MiB stretch of w2 changes, and a small file: w1 is one run of 12 members
         # (copied), which goes on into w2's first 6 MiB when w2's header did not change
@@ -137,14 +138,21 @@ class ReuseTest(MountTest):
         self.assertEqual(second["uploaded_bytes"],
                          second["compressed_bytes"] - second["reused_bytes"])
         self.assertIn("reused", m.logtext())
+        # w1 is copied whole; w2 has a changed stretch; cfg.json changed, and z.txt shares
+        # its 1 MiB block with it
+        self.assertEqual(second["files"], {"unchanged": 1, "reused": 1,
+                                           "not_reused": {"changed": 3, "short_run": 0}})
+        self.assertIn("files: 1 reused, 0 unchanged but sent, 3 changed", m.logtext())
 
         def metric(name):
-            found = re.search(name + r" (\d+)\n", open(prom).read())
+            found = re.search(re.escape(name) + r" (\d+)\n", open(prom).read())
             return int(found.group(1)) if found else None
         wait_for(lambda: metric("ckptfs_save_reused_bytes_total") == second["reused_bytes"], 10,
                  "the metrics of the second save")
         self.assertEqual(metric("ckptfs_save_uploaded_bytes_total"),
                          metric("ckptfs_save_compressed_bytes_total") - second["reused_bytes"])
+        self.assertEqual(metric('ckptfs_save_files_total{outcome="reused"}'), 1)
+        self.assertEqual(metric('ckptfs_save_files_total{outcome="changed"}'), 3)
         again, aligned = file_members(obj, "a/w1.bin")
         self.assertTrue(aligned)
         self.assertEqual(again, w1_members)

@@ -188,6 +188,38 @@ START_TEST(test_long_runs_are_copied_short_ones_written)
 }
 END_TEST
 
+START_TEST(test_files_are_counted_by_what_became_of_their_members)
+{
+    struct fixture f;
+    struct ck_err err;
+    setup(&f, true);
+    const uint64_t l = PREV_SZ + 7, base = 999; /* matched members' tar bytes; the new one's */
+    ck_assert_int_eq(hand(&f, -1, 'n', true, &err), CK_OK); /* tar [0, 999): new */
+    hand_run(&f, 0, 9, true);                               /* copied */
+    hand_run(&f, 12, 14, false);                            /* unchanged, run too short */
+    const uint64_t files[][2] = {
+        {0, 500},                   /* in the new member: changed */
+        {base + 5, 2 * l},          /* in copied members: reused */
+        {base + 10 * l - 100, 200}, /* copied, then short: sent again */
+        {base + 11 * l, 50},        /* short */
+        {base + 12 * l + 5, 10},    /* short */
+        {base + 13 * l - 1, 0},     /* no data: not counted */
+    };
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+        ck_assert_int_eq(ck_splice_add_file(f.sp, files[i][0], files[i][1], &err), CK_OK);
+    ck_assert_int_eq(ck_splice_finish(f.sp, &err), CK_OK);
+    ck_assert_int_eq(ck_store_put_commit(f.u, &err), CK_OK);
+    f.u = NULL;
+    check_object(&f);
+    struct ck_splice_stats st;
+    ck_splice_get_stats(f.sp, &st);
+    ck_assert_uint_eq(st.files_changed, 1);
+    ck_assert_uint_eq(st.files_reused, 1);
+    ck_assert_uint_eq(st.files_short, 3);
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(test_without_a_source_every_member_is_written)
 {
     struct fixture f;
@@ -240,6 +272,7 @@ int main(void)
     TCase *tc = tcase_create("runs");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_long_runs_are_copied_short_ones_written);
+    tcase_add_test(tc, test_files_are_counted_by_what_became_of_their_members);
     tcase_add_test(tc, test_without_a_source_every_member_is_written);
     tcase_add_test(tc, test_a_source_that_changed_fails_the_copy);
     tcase_add_test(tc, test_an_index_without_member_identities_is_nothing_to_reuse);
