@@ -141,17 +141,23 @@ void ck_top_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 void ck_top_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void ck_top_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void ck_top_opendir(fuse_req_t req, struct fuse_file_info *fi);
-void ck_top_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi);
+/* plus: READDIRPLUS, whose entries here carry no attributes (the kernel looks them up). */
+void ck_top_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, bool plus);
 /* Requests a save and answers req when it is durable (fsync on save/). */
 void ck_top_sync_save(fuse_req_t req, enum ck_save_trigger trigger);
 
 /* ops_tree.c: the ops of save/ and prev/; ops_dir.c: directories of both. */
 extern const struct fuse_lowlevel_ops ck_fs_ops;
 void ck_tree_lookup(fuse_req_t req, struct ck_node *parent, const char *name);
+/* ck_tree_lookup's entry, not sent (a lookup reference is added). Returns 0 or errno. */
+int ck_tree_entry(fuse_req_t req, struct ck_node *parent, const char *name,
+                  struct fuse_entry_param *e);
 void ck_tree_opendir(fuse_req_t req, struct ck_node *n, struct fuse_file_info *fi);
 void ck_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void ck_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                    struct fuse_file_info *fi);
+void ck_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi);
 void ck_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void ck_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
 

@@ -68,11 +68,31 @@ void ck_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         ck_tree_opendir(req, n, fi);
 }
 
-void ck_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-                   struct fuse_file_info *fi)
+/* One entry into buf (n bytes used, or more than left when it does not fit). With plus, a
+ * name other than . and .. is looked up as LOOKUP would (the kernel then needs no LOOKUP
+ * of its own for it): *looked is the node to forget if the entry does not fit. An entry
+ * that cannot be looked up (gone since the readdir) goes without attributes. */
+static size_t add_entry(fuse_req_t req, struct ck_node *dir, char *buf, size_t left,
+                        const struct dirent *d, bool plus, fuse_ino_t *looked)
+{
+    struct stat st = {.st_ino = d->d_ino, .st_mode = (mode_t)d->d_type << 12};
+    *looked = 0;
+    if (!plus)
+        return fuse_add_direntry(req, buf, left, d->d_name, &st, d->d_off);
+    struct fuse_entry_param e = {.attr = st};
+    bool dots = strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0;
+    if (!dots && ck_tree_entry(req, dir, d->d_name, &e) == 0)
+        *looked = e.ino;
+    else
+        e = (struct fuse_entry_param){.attr = st};
+    return fuse_add_direntry_plus(req, buf, left, d->d_name, &e, d->d_off);
+}
+
+static void readdir_any(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                        struct fuse_file_info *fi, bool plus)
 {
     if (ino == CK_INO_ROOT) {
-        ck_top_readdir(req, size, off, fi);
+        ck_top_readdir(req, size, off, fi, plus);
         return;
     }
     struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh;
@@ -81,6 +101,11 @@ void ck_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         fuse_reply_err(req, ENOMEM);
         return;
     }
+    /* While a foreign archive streams into prev/, a lookup waits for its entry to be
+     * whole (gate.c): no attributes of a file still being written. */
+    if (plus && ck_node_of(ino)->area == CK_NODE_PREV &&
+        ck_loader_state(ck_fs_of(req)->d->loader) != CK_LOAD_READY)
+        plus = false;
     if (off != h->offset) {
         seekdir(h->dp, off);
         h->entry = NULL;
@@ -97,11 +122,14 @@ void ck_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                 break;
             }
         }
-        struct stat st = {.st_ino = h->entry->d_ino, .st_mode = (mode_t)h->entry->d_type << 12};
+        fuse_ino_t looked;
         size_t n =
-            fuse_add_direntry(req, buf + used, size - used, h->entry->d_name, &st, h->entry->d_off);
-        if (n > size - used)
+            add_entry(req, ck_node_of(ino), buf + used, size - used, h->entry, plus, &looked);
+        if (n > size - used) {
+            if (looked) /* not sent: the kernel never saw this lookup */
+                ck_nodes_forget(ck_fs_of(req), ck_node_of(looked), 1);
             break;
+        }
         used += n;
         h->offset = h->entry->d_off;
         h->entry = NULL;
@@ -111,6 +139,20 @@ void ck_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     else
         fuse_reply_buf(req, buf, used);
     free(buf);
+}
+
+void ck_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                   struct fuse_file_info *fi)
+{
+    readdir_any(req, ino, size, off, fi, false);
+}
+
+/* Entries with their attributes: a walk of prev/ (os.walk, find, ls -l) then costs one
+ * request per folder read instead of one more per entry. */
+void ck_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi)
+{
+    readdir_any(req, ino, size, off, fi, true);
 }
 
 void ck_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -453,7 +453,7 @@ void ck_top_opendir(fuse_req_t req, struct fuse_file_info *fi)
     fuse_reply_open(req, fi);
 }
 
-void ck_top_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi)
+void ck_top_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, bool plus)
 {
     static const struct {
         const char *name;
@@ -475,8 +475,11 @@ void ck_top_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_inf
     size_t used = 0;
     for (size_t i = (size_t)off; i < sizeof(ents) / sizeof(ents[0]); i++) {
         struct stat st = {.st_ino = ents[i].ino ? ents[i].ino : 100 + i, .st_mode = ents[i].mode};
-        size_t n =
-            fuse_add_direntry(req, buf + used, size - used, ents[i].name, &st, (off_t)(i + 1));
+        struct fuse_entry_param e = {.attr = st}; /* ino 0: no attributes, looked up later */
+        size_t n = plus ? fuse_add_direntry_plus(req, buf + used, size - used, ents[i].name, &e,
+                                                 (off_t)(i + 1))
+                        : fuse_add_direntry(req, buf + used, size - used, ents[i].name, &st,
+                                            (off_t)(i + 1));
         if (n > size - used)
             break;
         used += n;

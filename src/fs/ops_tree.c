@@ -75,16 +75,23 @@ static void fix_prev_stat(fuse_req_t req, const struct ck_node *n, struct stat *
     st->st_ino = shown;
 }
 
+int ck_tree_entry(fuse_req_t req, struct ck_node *parent, const char *name,
+                  struct fuse_entry_param *e)
+{
+    int rc = ck_nodes_lookup(ck_fs_of(req), parent, name, e);
+    if (!rc)
+        fix_prev_stat(req, ck_node_of(e->ino), &e->attr);
+    return rc;
+}
+
 void ck_tree_lookup(fuse_req_t req, struct ck_node *parent, const char *name)
 {
     struct fuse_entry_param e;
-    int rc = ck_nodes_lookup(ck_fs_of(req), parent, name, &e);
-    if (rc) {
+    int rc = ck_tree_entry(req, parent, name, &e);
+    if (rc)
         fuse_reply_err(req, rc);
-        return;
-    }
-    fix_prev_stat(req, ck_node_of(e.ino), &e.attr);
-    fuse_reply_entry(req, &e);
+    else
+        fuse_reply_entry(req, &e);
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -828,6 +835,7 @@ const struct fuse_lowlevel_ops ck_fs_ops = {
     .fallocate = op_fallocate,
     .opendir = ck_op_opendir,
     .readdir = ck_op_readdir,
+    .readdirplus = ck_op_readdirplus,
     .releasedir = ck_op_releasedir,
     .fsyncdir = ck_op_fsyncdir,
     .statfs = op_statfs,

@@ -204,3 +204,52 @@ class DescriptorLimitTest(MountTest):
                 subprocess.run(["fusermount3", "-u", mnt])
             p.wait(60)
             log.close()
+
+
+class ListingTest(MountTest):
+    """Folders are listed with their entries' attributes (READDIRPLUS): what `ls -l`
+    shows after one listing is what each entry's own stat says, in save/ and in prev/,
+    and an entry changed or removed after a listing shows its new state."""
+
+    def listing(self, folder):
+        out = subprocess.run(["ls", "-ln", "--time-style=+%s", folder], check=True,
+                             capture_output=True, text=True).stdout.splitlines()[1:]
+        rows = [line.split(None, 6) for line in out]  # mode links uid gid size time name
+        return {r[6].split(" -> ")[0]: (r[0], int(r[4]), int(r[5])) for r in rows}
+
+    def expected(self, folder):
+        out = {}
+        for name in os.listdir(folder):
+            st = os.lstat(os.path.join(folder, name))
+            out[name] = (subprocess.run(["stat", "-c", "%A", os.path.join(folder, name)],
+                                        check=True, capture_output=True,
+                                        text=True).stdout.strip(),
+                         st.st_size, int(st.st_mtime))
+        return out
+
+    def test_listing_matches_each_stat(self):
+        m = self.mount(self.path("dest", "ck.tgz"))
+        for i, mode in enumerate([0o600, 0o644, 0o755, 0o400]):
+            p = os.path.join(m.save, f"f{i}")
+            with open(p, "wb") as f:
+                f.write(b"x" * (1000 * i + 7))
+            os.chmod(p, mode)
+            os.utime(p, (1_500_000_000 + i, 1_500_000_000 + i))
+        os.mkdir(os.path.join(m.save, "sub"))
+        os.symlink("f1", os.path.join(m.save, "link"))
+        first = self.listing(m.save)
+        self.assertEqual(first, self.expected(m.save))
+        self.assertEqual(first["f3"][1], 3007)
+        # changed and removed after the listing: the next listing shows it
+        with open(os.path.join(m.save, "f2"), "ab") as f:
+            f.write(b"more")
+        os.unlink(os.path.join(m.save, "f0"))
+        again = self.listing(m.save)
+        self.assertEqual(again["f2"][1], 2011)
+        self.assertNotIn("f0", again)
+        self.assertEqual(m.touch_save(), 0)
+        want = self.expected(m.save)
+        m.unmount()
+        m2 = self.mount(self.path("dest", "next.tgz"), [self.path("dest", "ck.tgz")], name="m2")
+        self.assertEqual(self.listing(m2.prev), want)
+        self.assertEqual(open(os.path.join(m2.prev, "f3"), "rb").read(), b"x" * 3007)
