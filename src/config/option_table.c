@@ -73,6 +73,15 @@ static ck_rc set_cache_limit(struct ck_options *o, const char *name, const char 
     return CK_OK;
 }
 
+static ck_rc set_memory_limit(struct ck_options *o, const char *name, const char *s,
+                              struct ck_err *err)
+{
+    if (!ck_parse_size(s, &o->memory_limit) || o->memory_limit < CK_MEMORY_MIN)
+        return ck_fail(err, CK_EINVAL, "%s: '%s' is not a size of 32M or more (256M, 1G, ...)",
+                       name, s);
+    return CK_OK;
+}
+
 static ck_rc set_log_level(struct ck_options *o, const char *name, const char *s,
                            struct ck_err *err)
 {
@@ -172,6 +181,9 @@ static const struct ck_opt_def table[] = {
      "keep at most SIZE (512M, 4G) of prev/'s data on the cache\n"
      "disk; more is evicted and fetched again when read again\n"
      "(default: none if it fits the free space, else half of it)"},
+    {"--memory-limit", NULL, "memory_limit", CK_OPT_CALL, 0, set_memory_limit, "SIZE",
+     "memory budget (256M, at least 32M): half of it for upload\n"
+     "part buffers; larger parts go through the cache disk"},
     {"--no-save-on-unmount", NULL, "no_save_on_unmount", CK_OPT_SET_FALSE, F(save_on_unmount), NULL,
      NULL, "do not save unsaved changes when unmounted"},
     {"--carry-forward", NULL, "carry_forward", CK_OPT_SET_TRUE, F(carry_forward), NULL, NULL,

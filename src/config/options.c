@@ -75,6 +75,7 @@ static void set_defaults(struct ck_options *o)
     o->save_on_unmount = true;
     o->codec.kind = CK_CODEC_AUTO;
     o->save_wait_s = 10;
+    o->memory_limit = CK_MEMORY_DEFAULT;
     o->log_level = CK_LOG_INFO;
     o->grace_s = 25;
     o->world = 1;

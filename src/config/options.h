@@ -22,10 +22,12 @@
 #include "util/err.h"
 #include "util/log.h"
 
-#define CK_MAX_SRCS     16
-#define CK_MAX_EXCLUDES 64
-#define CK_MAX_OWNED    32
-#define CK_MAX_WORLD    4096 /* ranks of one multi-rank checkpoint at most */
+#define CK_MAX_SRCS       16
+#define CK_MAX_EXCLUDES   64
+#define CK_MAX_OWNED      32
+#define CK_MAX_WORLD      4096           /* ranks of one multi-rank checkpoint at most */
+#define CK_MEMORY_DEFAULT (256ull << 20) /* --memory-limit (SPEC 5) */
+#define CK_MEMORY_MIN     (32ull << 20)  /* below it the fixed costs alone would not fit */
 
 enum ck_exit_save {
     CK_EXIT_SAVE_SUCCESS = 0, /* default */
@@ -41,6 +43,7 @@ struct ck_options {
     size_t nexclude;
     const char *cache_dir; /* NULL: a fresh folder under $TMPDIR or /var/tmp */
     uint64_t cache_limit;  /* --cache-limit: prev/'s restored data on disk; 0: none */
+    uint64_t memory_limit; /* --memory-limit: the daemon's memory budget (CK_MEMORY_DEFAULT) */
     const char *mountpoint;
     bool foreground;
     bool debug;

@@ -89,6 +89,12 @@ static void request_from_call(struct ck_http_request *req, const struct ck_cloud
     req->method = call->method;
     req->body_mem = call->body;
     req->body_len = call->body_len;
+    if (call->body_src) {
+        req->body_mem = NULL;
+        req->body_len = call->body_src->len;
+        req->body_read = ck_part_body_read;
+        req->body_ctx = (void *)call->body_src;
+    }
     req->has_range = call->has_range;
     req->range_off = call->range_off;
     req->range_len = call->range_len;
@@ -210,16 +216,21 @@ void ck_cloud_destroy(struct ck_store *s)
     free(s);
 }
 
-ck_rc ck_cloud_put_md5(struct ck_cloud *c, struct ck_cloud_call *call, const char *data, size_t len,
-                       struct ck_http_response *resp, struct ck_err *err)
+ck_rc ck_cloud_put_md5(struct ck_cloud *c, struct ck_cloud_call *call,
+                       const struct ck_part_body *body, struct ck_http_response *resp,
+                       struct ck_err *err)
 {
     char md5[CK_MD5_B64_LEN];
-    ck_md5_b64(data, len, md5);
+    memset(resp, 0, sizeof(*resp));
+    ck_rc rc = ck_part_body_md5_b64(body, md5, err);
+    if (rc)
+        return rc;
     call->method = CK_HTTP_PUT;
-    call->body = data;
-    call->body_len = len;
+    call->body = NULL;
+    call->body_len = body->len;
+    call->body_src = body;
     call->content_md5 = md5;
-    ck_rc rc = ck_cloud_perform(c, call, resp, err);
+    rc = ck_cloud_perform(c, call, resp, err);
     call->content_md5 = NULL;
     return rc;
 }
@@ -276,6 +287,10 @@ ck_rc ck_cloud_open(const struct ck_cloud_ops *ops, const struct ck_uri *uri,
         return ck_fail(err, CK_ENOMEM, "opening %s: out of memory", uri->display);
     }
     ck_rc rc = ops->configure(c, uri, err);
+    c->parts.memory = env->part_memory;
+    c->parts.spool_dir = env->spool_dir;
+    if (!rc) /* a test knob: parts double every N instead of CK_PART_GROWTH */
+        rc = ck_part_env_uint("CKPTFS_PART_GROWTH", 1, CK_PART_GROWTH, &c->parts.growth, err);
     if (rc) {
         ck_err_prefix(err, "%s", uri->display);
         ck_cloud_destroy(s);

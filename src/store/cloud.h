@@ -46,6 +46,8 @@ struct ck_cloud_call {
     const char *label; /* shown after the URI in messages ("part 3"), or NULL */
     const void *body;  /* PUT/POST body in memory */
     size_t body_len;
+    const struct ck_part_body *body_src; /* or a part's body (in memory or spooled): then
+                                            body is NULL and body_len its length */
     const char *body_sha256;   /* hex SHA-256 of body if the caller has it (S3 signs it) */
     const char *content_type;  /* or NULL */
     const char *content_md5;   /* base64, or NULL */
@@ -136,8 +138,9 @@ ck_rc ck_cloud_perform(struct ck_cloud *c, const struct ck_cloud_call *call,
 
 /* A PUT of data with its Content-MD5, which GCS and Azure check (parts, blocks, single
  * puts); call names the rest (query, label, headers, conditions). */
-ck_rc ck_cloud_put_md5(struct ck_cloud *c, struct ck_cloud_call *call, const char *data, size_t len,
-                       struct ck_http_response *resp, struct ck_err *err);
+ck_rc ck_cloud_put_md5(struct ck_cloud *c, struct ck_cloud_call *call,
+                       const struct ck_part_body *body, struct ck_http_response *resp,
+                       struct ck_err *err);
 
 #define CK_CLOUD_ERROR_MAX (256 * 1024) /* largest error document parsed */
 

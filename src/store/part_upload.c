@@ -28,11 +28,10 @@ struct copy_source {
     struct copy_source *next;
 };
 
-/* A part: bytes in data, or (src set) len bytes at src_off of src's object, copied by the
- * service. */
+/* A part: bytes in buf (memory or a spool file, part_body.h), or (src set) buf.len bytes
+ * at src_off of src's object, copied by the service. */
 struct part_buf {
-    char *data;
-    size_t cap, len;
+    struct ck_part_buf buf;
     unsigned number;
     const struct copy_source *src;
     uint64_t src_off;
@@ -70,18 +69,62 @@ struct part_upload {
     struct copy_source *sources; /* writer side; read-only once a part names them */
 };
 
-uint64_t ck_part_size(uint64_t first, uint64_t max_part, unsigned n)
+uint64_t ck_part_size(uint64_t first, uint64_t max_part, unsigned growth, unsigned n)
 {
-    unsigned doublings = n > 0 ? (n - 1) / 1000 : 0;
+    unsigned doublings = n > 0 ? (n - 1) / (growth ? growth : CK_PART_GROWTH) : 0;
     uint64_t size = first;
     for (unsigned i = 0; i < doublings && size < max_part; i++)
         size *= 2;
     return size < max_part ? size : max_part;
 }
 
+static uint64_t part_memory(const struct ck_part_cfg *c)
+{
+    return c->memory ? c->memory : CK_PART_MEMORY;
+}
+
+/* Whether a part of this size goes to a spool file: over half the part memory (two
+ * buffers, one filling and one uploading, must fit), when the upload has a spool dir. */
+static bool spooled(const struct ck_part_cfg *c, uint64_t part)
+{
+    return c->spool_dir && part > part_memory(c) / 2;
+}
+
+/* How many buffers of part bytes may exist: parallel + 1, fewer once parts are so big that
+ * they would exceed the part memory, never fewer than two (one filling, one uploading);
+ * spooled ones at most CK_PART_SPOOLED (they take cache disk). */
+static unsigned buffers_for(const struct ck_part_cfg *c, size_t part)
+{
+    unsigned n = c->parallel + 1;
+    if (spooled(c, part))
+        return n < CK_PART_SPOOLED ? n : CK_PART_SPOOLED;
+    uint64_t fit = part_memory(c) / (part ? part : 1);
+    if (fit < n)
+        n = (unsigned)fit;
+    return n < 2 ? 2 : n;
+}
+
 static uint64_t part_size(const struct ck_part_cfg *c, unsigned n)
 {
-    return ck_part_size(c->part_size, c->max_part, n);
+    return ck_part_size(c->part_size, c->max_part, c->growth, n);
+}
+
+/* The first part's size: at most half the part memory when parts may be spooled. */
+static uint64_t first_part(const struct ck_part_cfg *c)
+{
+    if (!spooled(c, c->part_size))
+        return c->part_size;
+    uint64_t half = part_memory(c) / 2;
+    return half > c->min_part ? half : c->min_part;
+}
+
+void ck_part_plan(const struct ck_part_cfg *c, unsigned n, struct ck_part_plan *out)
+{
+    struct ck_part_cfg eff = *c;
+    eff.part_size = first_part(c);
+    out->size = part_size(&eff, n);
+    out->spooled = spooled(&eff, out->size);
+    out->buffers = buffers_for(&eff, (size_t)out->size);
 }
 
 static void fail_locked(struct part_upload *u, const struct ck_err *err)
@@ -97,9 +140,11 @@ static void fail_locked(struct part_upload *u, const struct ck_err *err)
 static ck_rc send_one(struct part_upload *u, const struct part_buf *b, void *result,
                       struct ck_err *err)
 {
-    if (!b->src)
-        return u->ops->send(u->ctx, b->number, b->data, b->len, result, &u->cancel, err);
-    struct ck_copy_src src = {b->src->store, b->src->version, b->src_off, b->len};
+    if (!b->src) {
+        struct ck_part_body body = ck_part_buf_body(&b->buf);
+        return u->ops->send(u->ctx, b->number, &body, result, &u->cancel, err);
+    }
+    struct ck_copy_src src = {b->src->store, b->src->version, b->src_off, b->buf.len};
     return u->ops->copy(u->ctx, b->number, &src, result, &u->cancel, err);
 }
 
@@ -129,10 +174,12 @@ static void *worker_main(void *arg)
         } else {
             memcpy(u->results + (size_t)(b.number - 1) * u->cfg.result_size, result,
                    u->cfg.result_size);
-            u->sizes[b.number - 1] = b.len;
+            u->sizes[b.number - 1] = b.buf.len;
         }
-        if (!b.src)
+        if (!b.src) {
+            ck_part_buf_sent(&b.buf);
             u->freebufs[u->nfree++] = b;
+        }
         pthread_cond_broadcast(&u->cond);
     }
     pthread_mutex_unlock(&u->lock);
@@ -158,11 +205,11 @@ static void stop_workers(struct part_upload *u, bool cancel)
 static void free_upload(struct part_upload *u)
 {
     for (unsigned i = 0; i < u->qlen; i++)
-        free(u->queue[(u->qhead + i) % MAX_BUFS].data);
+        ck_part_buf_release(&u->queue[(u->qhead + i) % MAX_BUFS].buf);
     for (unsigned i = 0; i < u->nfree; i++)
-        free(u->freebufs[i].data);
-    free(u->cur.data);
-    free(u->pend.data);
+        ck_part_buf_release(&u->freebufs[i].buf);
+    ck_part_buf_release(&u->cur.buf);
+    ck_part_buf_release(&u->pend.buf);
     if (u->ops->free_ctx)
         u->ops->free_ctx(u->ctx);
     pthread_cond_destroy(&u->cond);
@@ -196,6 +243,7 @@ ck_rc ck_part_upload_new(struct ck_store *s, const struct ck_part_ops *ops, void
     if (u->cfg.parallel > CK_PART_MAX_PAR)
         u->cfg.parallel = CK_PART_MAX_PAR;
     u->disp = s->display_uri;
+    u->cfg.part_size = first_part(&u->cfg); /* in memory: it is the object if it fits */
     u->want = part_size(&u->cfg, 1);
     pthread_mutex_init(&u->lock, NULL);
     pthread_cond_init(&u->cond, NULL);
@@ -267,7 +315,7 @@ static ck_rc submit_buf(struct part_upload *u, struct part_buf *b, struct ck_err
     ck_rc rc = enqueue_locked(u, b, err);
     if (rc) {
         u->nbufs--;
-        free(b->data);
+        ck_part_buf_release(&b->buf);
     }
     memset(b, 0, sizeof(*b));
     pthread_mutex_unlock(&u->lock);
@@ -290,7 +338,7 @@ static bool holding(const struct part_upload *u)
 
 static ck_rc hold_part(struct part_upload *u, struct ck_err *err)
 {
-    ck_rc rc = u->pend.data ? submit_buf(u, &u->pend, err) : CK_OK;
+    ck_rc rc = ck_part_buf_has(&u->pend.buf) ? submit_buf(u, &u->pend, err) : CK_OK;
     if (rc)
         return rc;
     u->pend = u->cur;
@@ -302,20 +350,15 @@ static ck_rc hold_part(struct part_upload *u, struct ck_err *err)
 /* Submits the held-back part, the short part being filled joined to it. */
 static ck_rc settle_pend(struct part_upload *u, struct ck_err *err)
 {
-    if (!u->pend.data)
+    if (!ck_part_buf_has(&u->pend.buf))
         return CK_OK;
-    if (u->cur.len > 0 && u->cur.len < u->cfg.min_part) {
-        if (u->pend.cap < u->pend.len + u->cur.len) {
-            char *p = realloc(u->pend.data, u->pend.len + u->cur.len);
-            if (!p)
-                return ck_fail(err, CK_ENOMEM, "PUT %s: no memory to join a short part", u->disp);
-            u->pend.data = p;
-            u->pend.cap = u->pend.len + u->cur.len;
-        }
-        memcpy(u->pend.data + u->pend.len, u->cur.data, u->cur.len);
-        u->pend.len += u->cur.len;
+    if (u->cur.buf.len > 0 && u->cur.buf.len < u->cfg.min_part) {
+        ck_rc rc = ck_part_buf_append_buf(&u->pend.buf, &u->cur.buf, u->disp, err);
+        if (rc)
+            return rc;
+        ck_part_buf_sent(&u->cur.buf);
         pthread_mutex_lock(&u->lock);
-        u->cur.len = 0;
+        u->cur.buf.len = 0;
         u->freebufs[u->nfree++] = u->cur;
         pthread_cond_broadcast(&u->cond);
         pthread_mutex_unlock(&u->lock);
@@ -324,25 +367,34 @@ static ck_rc settle_pend(struct part_upload *u, struct ck_err *err)
     return submit_buf(u, &u->pend, err);
 }
 
-/* How many buffers of part bytes may exist: parallel + 1, fewer once parts are so big that
- * they would exceed CK_PART_MEMORY, never fewer than two (one filling, one uploading). */
-static unsigned buffers_for(unsigned parallel, size_t part)
+/* Frees the free buffers that are not of the kind a part of want bytes needs (lock held):
+ * once parts are spooled, the memory of smaller ones is given back. */
+static void drop_other_kind(struct part_upload *u)
 {
-    size_t fit = CK_PART_MEMORY / (part ? part : 1);
-    unsigned n = parallel + 1;
-    if (fit < n)
-        n = (unsigned)fit;
-    return n < 2 ? 2 : n;
+    bool spool = spooled(&u->cfg, u->want);
+    for (unsigned i = 0; i < u->nfree;) {
+        if (u->freebufs[i].buf.spooled == spool) {
+            i++;
+            continue;
+        }
+        ck_part_buf_release(&u->freebufs[i].buf);
+        u->freebufs[i] = u->freebufs[--u->nfree];
+        u->nbufs--;
+    }
 }
 
 /* A buffer of want bytes for the writer; blocks while all allowed buffers are in use. */
 static ck_rc take_buffer(struct part_upload *u, struct ck_err *err)
 {
     struct part_buf b = {0};
+    bool spool = spooled(&u->cfg, u->want);
     pthread_mutex_lock(&u->lock);
-    unsigned limit = buffers_for(u->cfg.parallel, u->want);
-    while (!u->failed && u->nfree == 0 && u->nbufs >= limit)
+    unsigned limit = buffers_for(&u->cfg, u->want);
+    drop_other_kind(u);
+    while (!u->failed && u->nfree == 0 && u->nbufs >= limit) {
         pthread_cond_wait(&u->cond, &u->lock);
+        drop_other_kind(u);
+    }
     if (u->failed) {
         *err = u->fail;
         pthread_mutex_unlock(&u->lock);
@@ -353,20 +405,19 @@ static ck_rc take_buffer(struct part_upload *u, struct ck_err *err)
     else
         u->nbufs++;
     pthread_mutex_unlock(&u->lock);
-    if (b.cap < u->want) {
-        char *p = realloc(b.data, u->want);
-        if (!p) {
-            free(b.data);
-            pthread_mutex_lock(&u->lock);
-            u->nbufs--;
-            pthread_mutex_unlock(&u->lock);
-            return ck_fail(err, CK_ENOMEM, "PUT %s: no memory for a %zu-byte part", u->disp,
-                           u->want);
-        }
-        b.data = p;
-        b.cap = u->want;
+    if (spool && !b.buf.spooled)
+        ck_log_info("PUT %s: parts of %zu bytes go through spool files in %s (over half of "
+                    "the %llu bytes of part memory: --memory-limit)",
+                    u->disp, u->want, u->cfg.spool_dir, (unsigned long long)part_memory(&u->cfg));
+    ck_rc rc = ck_part_buf_ready(&b.buf, u->want, spool ? u->cfg.spool_dir : NULL, u->disp, err);
+    if (rc) {
+        ck_part_buf_release(&b.buf);
+        pthread_mutex_lock(&u->lock);
+        u->nbufs--;
+        pthread_cond_broadcast(&u->cond);
+        pthread_mutex_unlock(&u->lock);
+        return rc;
     }
-    b.len = 0;
     u->cur = b;
     return CK_OK;
 }
@@ -389,23 +440,25 @@ ck_rc ck_part_upload_write(struct ck_store_upload *up, const void *data, size_t 
     struct part_upload *u = (struct part_upload *)up;
     const char *p = data;
     while (len > 0) {
-        if (u->cfg.single_only && u->cur.data && u->cur.len == u->want) {
+        if (u->cfg.single_only && ck_part_buf_has(&u->cur.buf) && u->cur.buf.len == u->want) {
             u->oversize = true; /* the commit says so; nothing more is kept */
             return CK_OK;
         }
         ck_rc rc = CK_OK;
-        if (u->cur.data && u->cur.len == u->want)
+        if (ck_part_buf_has(&u->cur.buf) && u->cur.buf.len == u->want)
             rc = holding(u) ? hold_part(u, err) : flush_part(u, err);
-        if (!rc && !u->cur.data)
+        if (!rc && !ck_part_buf_has(&u->cur.buf))
             rc = take_buffer(u, err);
         if (rc)
             return rc;
-        size_t n = u->want - u->cur.len < len ? u->want - u->cur.len : len;
-        memcpy(u->cur.data + u->cur.len, p, n);
-        u->cur.len += n;
+        size_t n = u->want - u->cur.buf.len < len ? u->want - u->cur.buf.len : len;
+        rc = ck_part_buf_append(&u->cur.buf, p, n, u->disp, err);
+        if (rc)
+            return rc;
         p += n;
         len -= n;
-        if (u->pend.data && u->cur.len >= u->cfg.min_part && (rc = submit_buf(u, &u->pend, err)))
+        if (ck_part_buf_has(&u->pend.buf) && u->cur.buf.len >= u->cfg.min_part &&
+            (rc = submit_buf(u, &u->pend, err)))
             return rc;
     }
     return CK_OK;
@@ -419,10 +472,9 @@ static ck_rc read_lead(struct part_upload *u, const struct ck_copy_src *src, uin
     ck_rc rc = ck_store_get_mem(src->store, src->off, (size_t)lead, &b, err);
     if (rc)
         return rc;
-    memcpy(u->cur.data + u->cur.len, b, (size_t)lead);
-    u->cur.len += (size_t)lead;
+    rc = ck_part_buf_append(&u->cur.buf, b, (size_t)lead, u->disp, err);
     free(b);
-    return CK_OK;
+    return rc;
 }
 
 static ck_rc remember_source(struct part_upload *u, const struct ck_copy_src *src,
@@ -458,7 +510,7 @@ static ck_rc queue_copies(struct part_upload *u, const struct copy_source *src, 
     pthread_mutex_lock(&u->lock);
     for (uint64_t i = 0; !rc && i < n; i++) {
         uint64_t size = len / (n - i);
-        struct part_buf b = {.len = (size_t)size, .src = src, .src_off = off};
+        struct part_buf b = {.buf = {.len = (size_t)size}, .src = src, .src_off = off};
         rc = enqueue_locked(u, &b, err);
         off += size;
         len -= size;
@@ -471,7 +523,8 @@ static ck_rc queue_copies(struct part_upload *u, const struct copy_source *src, 
  * a started part to min_part (a part but the last may not be smaller). */
 static uint64_t lead_bytes(const struct part_upload *u)
 {
-    return u->cur.len > 0 && u->cur.len < u->cfg.min_part ? u->cfg.min_part - u->cur.len : 0;
+    size_t have = u->cur.buf.len;
+    return have > 0 && have < u->cfg.min_part ? u->cfg.min_part - have : 0;
 }
 
 ck_rc ck_part_upload_copy(struct ck_store_upload *up, const struct ck_copy_src *src,
@@ -486,7 +539,7 @@ ck_rc ck_part_upload_copy(struct ck_store_upload *up, const struct ck_copy_src *
     if (prc)
         return prc;
     uint64_t lead = lead_bytes(u);
-    if (src->len < lead + least || lead > u->want - u->cur.len)
+    if (src->len < lead + least || lead > u->want - u->cur.buf.len)
         return CK_EUNSUPPORTED;
     const struct copy_source *cs = NULL;
     ck_rc rc = ck_store_check_source(src, err);
@@ -494,7 +547,7 @@ ck_rc ck_part_upload_copy(struct ck_store_upload *up, const struct ck_copy_src *
         rc = remember_source(u, src, &cs, err);
     if (!rc && lead)
         rc = read_lead(u, src, lead, err);
-    if (!rc && u->cur.len > 0)
+    if (!rc && u->cur.buf.len > 0)
         rc = flush_part(u, err);
     else if (!rc && !u->started)
         rc = start(u, err);
@@ -536,7 +589,7 @@ static ck_rc check_sources(const struct part_upload *u, struct ck_err *err)
 static ck_rc finish_parts(struct part_upload *u, struct ck_err *err)
 {
     ck_rc rc = settle_pend(u, err);
-    if (!rc && u->cur.len > 0) /* empty after a copied part */
+    if (!rc && u->cur.buf.len > 0) /* empty after a copied part */
         rc = submit(u, err);
     stop_workers(u, rc != CK_OK);
     if (!rc && u->failed) {
@@ -574,7 +627,7 @@ ck_rc ck_part_upload_commit(struct ck_store_upload *up, struct ck_err *err)
     else if (u->started)
         rc = finish_parts(u, err);
     else
-        rc = u->ops->single(u->ctx, u->cur.data ? u->cur.data : "", u->cur.len, err);
+        rc = u->ops->single(u->ctx, u->cur.buf.data ? u->cur.buf.data : "", u->cur.buf.len, err);
     free_upload(u);
     return rc;
 }

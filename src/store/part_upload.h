@@ -11,11 +11,13 @@
  * buffer; a part is handed to a pool of `parallel` workers only when it is full *and*
  * more bytes arrive, so at commit the last buffer is either the whole object (single) or
  * the last part. At most parallel + 1 part buffers exist, fewer once parts grow so that
- * buffers x part size stays within CK_PART_MEMORY (never fewer than two: one filling, one
- * uploading; so only parts over 64 MiB take more); put_write blocks while all are busy
- * (back-pressure on the save pipeline). Part n has ck_part_size(part_size, max_part, n)
- * bytes: part_size * 2^floor((n-1)/1000), capped at max_part, so that with S3's limits
- * (5 MiB .. 5 GiB, 10,000 parts) any object fits while small ones keep small parts.
+ * buffers x part size stays within cfg.memory (never fewer than two: one filling, one
+ * uploading); a part over half of cfg.memory goes to a spool file in cfg.spool_dir
+ * instead (part_body.h; at most CK_PART_SPOOLED of them), so memory stays within
+ * cfg.memory whatever the object's size (ck_part_plan). put_write blocks while all are
+ * busy (back-pressure on the save pipeline). Part n has ck_part_size(part_size, max_part,
+ * growth, n) bytes: part_size * 2^floor((n-1)/1000), capped at max_part, so that with S3's
+ * limits (5 MiB .. 5 GiB, 10,000 parts) any object fits while small ones keep small parts.
  *
  * Copied parts (ck_part_upload_copy, the put_copy of a backend with a copy verb): a byte
  * range of an existing object on the same service becomes parts the service copies (S3
@@ -47,20 +49,24 @@
 #define CK_STORE_PART_UPLOAD_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/part_body.h"
 #include "store/store.h"
 
 #define CK_PART_MAX_PAR    32u
-#define CK_PART_MEMORY     (128u << 20)  /* part buffers of one upload, at most (see above) */
+#define CK_PART_MEMORY     (128u << 20)  /* part buffers of one upload by default (see above) */
+#define CK_PART_SPOOLED    4u            /* spooled part buffers of one upload, at most */
+#define CK_PART_GROWTH     1000u         /* parts between two doublings of the part size */
 #define CK_PART_COPY_CHUNK (64ull << 20) /* a copied part, about (ck_part_upload_copy) */
 
 struct ck_part_ops {
     ck_rc (*begin)(void *ctx, struct ck_err *err);
     /* Uploads part number (1-based); fills result (result_size bytes, zeroed). Runs on a
      * worker thread, several at once. */
-    ck_rc (*send)(void *ctx, unsigned number, const char *data, size_t len, void *result,
+    ck_rc (*send)(void *ctx, unsigned number, const struct ck_part_body *body, void *result,
                   const atomic_bool *cancel, struct ck_err *err);
     /* results holds nparts results of result_size bytes, part 1 first. */
     ck_rc (*complete)(void *ctx, unsigned nparts, const void *results, struct ck_err *err);
@@ -74,21 +80,35 @@ struct ck_part_ops {
 };
 
 struct ck_part_cfg {
-    uint64_t part_size; /* first part */
-    uint64_t max_part;  /* cap for grown parts */
-    unsigned parallel;  /* workers, 1 .. CK_PART_MAX_PAR */
-    unsigned max_parts; /* the service's limit */
-    uint64_t min_part;  /* smallest part but the last (0: any) */
-    uint64_t max_copy;  /* largest copied part (0: no copied parts) */
-    size_t result_size; /* bytes of one part's result */
-    bool single_only;   /* one request or nothing (a create-only put, store.h): bytes past
-                           the first part are counted, not kept or sent, and the commit
-                           fails with CK_EUNSUPPORTED; begin and send are never called */
+    uint64_t part_size;    /* first part */
+    uint64_t max_part;     /* cap for grown parts */
+    unsigned parallel;     /* workers, 1 .. CK_PART_MAX_PAR */
+    unsigned max_parts;    /* the service's limit */
+    uint64_t min_part;     /* smallest part but the last (0: any) */
+    uint64_t max_copy;     /* largest copied part (0: no copied parts) */
+    size_t result_size;    /* bytes of one part's result */
+    bool single_only;      /* one request or nothing (a create-only put, store.h): bytes past
+                              the first part are counted, not kept or sent, and the commit
+                              fails with CK_EUNSUPPORTED; begin and send are never called */
+    uint64_t memory;       /* part buffers in memory at most (0: CK_PART_MEMORY) */
+    const char *spool_dir; /* where parts over memory / 2 are spooled; NULL: never (they
+                              are held in memory, over the budget) */
+    unsigned growth;       /* parts between doublings (0: CK_PART_GROWTH; tests set less) */
 };
 
-/* The size of part n (1-based; 0 counts as 1): first doubled every 1,000 parts, capped at
- * max_part. */
-uint64_t ck_part_size(uint64_t first, uint64_t max_part, unsigned n);
+/* The size of part n (1-based; 0 counts as 1): first doubled every `growth` parts (0:
+ * CK_PART_GROWTH), capped at max_part. */
+uint64_t ck_part_size(uint64_t first, uint64_t max_part, unsigned growth, unsigned n);
+
+/* What an upload does with part n (1-based): its size, whether it is spooled (over half
+ * the part memory, with a spool dir) and how many buffers of that kind may exist at once.
+ * The first part is never spooled: ck_part_upload_new makes it at most half the memory. */
+struct ck_part_plan {
+    uint64_t size;
+    bool spooled;
+    unsigned buffers;
+};
+void ck_part_plan(const struct ck_part_cfg *c, unsigned n, struct ck_part_plan *out);
 
 /* An upload of store s; see store.h for the put_* contract. */
 ck_rc ck_part_upload_new(struct ck_store *s, const struct ck_part_ops *ops, void *ctx,

@@ -17,6 +17,8 @@ void ck_store_env_default(struct ck_store_env *env)
     env->stall_timeout_s = 30;
     env->connect_timeout_s = 10;
     env->no_sign_request = false;
+    env->part_memory = 0;
+    env->spool_dir = NULL;
 }
 
 ck_rc ck_store_open(const char *uri, const struct ck_store_env *env, struct ck_store **out,

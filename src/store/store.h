@@ -111,7 +111,10 @@ struct ck_store_env {
     struct ck_retry_policy retry; /* for transient failures */
     double stall_timeout_s;       /* a transfer with no progress for this long is cut */
     double connect_timeout_s;
-    bool no_sign_request; /* s3, gs, azure: anonymous requests (--no-sign-request) */
+    bool no_sign_request;  /* s3, gs, azure: anonymous requests (--no-sign-request) */
+    uint64_t part_memory;  /* s3, gs, azure: part buffers of an upload in memory at most
+                              (0: the default, part_upload.h); larger parts are spooled */
+    const char *spool_dir; /* where (the cache dir); NULL: never spooled */
 };
 
 /* Fills env with defaults (no scratch dir, default retry policy, 30 s stall, 10 s connect,

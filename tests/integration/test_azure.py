@@ -115,6 +115,21 @@ class AzureTest(MountTest):
         self.assertEqual(tree(m2.prev), want)
         self.assertEqual(m2.status()["prev"]["kind"], "tar")
 
+    def test_large_blocks_are_spooled_under_the_memory_limit(self):
+        # Issue 26: blocks over --memory-limit / 4 go through the cache disk (part_body.h),
+        # each with its Content-MD5 read back from the spool file.
+        uri = f"az://{CONTAINER}/runs/1/spooled"
+        env = az_env(AZURE_STORAGE_CONNECTION_STRING=self.connstr(),
+                     CKPTFS_AZURE_BLOCK_SIZE="4M", CKPTFS_AZURE_CONCURRENCY="2",
+                     CKPTFS_PART_GROWTH="1")
+        m = self.mount(uri, env=env, name="m1", extra=["--memory-limit", "32M"])
+        with open(os.path.join(self.src, "weights.bin"), "wb") as f:
+            f.write(os.urandom(40 << 20))  # blocks of 4, 8, 16 and 12 MiB: two spooled
+        self.save(m)
+        self.assertIn("go through spool files", m.logtext())
+        m.unmount()
+        self.check_blob("runs/1/spooled", tree(self.src))
+
     def test_restore_resumes_after_a_cut_with_a_fresh_signature(self):
         # The GET is cut mid-body; the retry asks for the rest with a smaller Range, which
         # Shared Key must sign (Azurite refuses a signature over the first Range).

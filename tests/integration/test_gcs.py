@@ -146,6 +146,21 @@ class GcsTest(MountTest):
         self.assertEqual(m2.status()["prev"]["kind"], "tar")
         self.assertIn("service-account", m.logtext())
 
+    def test_large_parts_are_spooled_under_the_memory_limit(self):
+        # Issue 26: parts over --memory-limit / 4 go through the cache disk (part_body.h),
+        # each with its Content-MD5 read back from the spool file.
+        uri = f"gs://{BUCKET}/runs/1/spooled"
+        env = self.sa_env(CKPTFS_GCS_PART_SIZE="5M", CKPTFS_GCS_CONCURRENCY="2",
+                          CKPTFS_PART_GROWTH="1")
+        m = self.mount(uri, env=env, name="m1", extra=["--memory-limit", "32M"])
+        with open(os.path.join(self.src, "weights.bin"), "wb") as f:
+            f.write(os.urandom(40 << 20))  # parts of 5, 10, 20 and 5 MiB: two spooled
+        self.save(m)
+        self.assertIn("go through spool files", m.logtext())
+        m.unmount()
+        self.check_object("runs/1/spooled", tree(self.src))
+        self.assertEqual(self.gcs.state()["open_uploads"], 0)
+
     def test_restore_resumes_after_a_cut(self):
         with open(os.path.join(self.src, "weights.bin"), "wb") as f:
             f.write(os.urandom(3 << 20))

@@ -170,6 +170,56 @@ class S3Test(MountTest):
         self.assertEqual(tree(m2.prev), want)
         self.assertEqual(m2.status()["prev"]["kind"], "tar")
 
+    def peak_rss_mib(self, m):
+        with open(f"/proc/{m.proc.pid}/status") as f:
+            return [int(line.split()[1]) for line in f if line.startswith("VmHWM:")][0] / 1024
+
+    def save_growing_parts(self, name, memory_limit, blob):
+        """blob saved by a mount whose parts start at 5 MiB and double every 2 parts (the
+        test knob), through a proxy: the part sizes sent and the daemon's peak RSS."""
+        proxy = self.proxy()
+        env = self.moto.env(proxy.url, CKPTFS_S3_PART_SIZE="5M", CKPTFS_S3_CONCURRENCY="4",
+                            CKPTFS_PART_GROWTH="2")
+        key = f"runs/{name}/ckpt"
+        m = self.mount(f"s3://{self.bucket}/{key}", env=env, name=name,
+                       extra=["--memory-limit", memory_limit, "--compress", "store"])
+        with open(os.path.join(m.save, "weights.bin"), "wb") as f:
+            f.write(blob)
+        self.assertEqual(m.touch_save(), 0, m.logtext())
+        rss = self.peak_rss_mib(m)
+        log = m.logtext()
+        m.unmount()
+        parts = sorted(r["bytes_in"] for r in proxy.records()
+                       if r["method"] == "PUT" and r["bytes_in"] >= 5 << 20)
+        return key, parts, rss, log
+
+    def test_large_parts_go_through_the_cache_disk_under_the_memory_limit(self):
+        # Issue 26: parts over half the part memory (--memory-limit / 2) are spooled to the
+        # cache disk and sent from there, so the daemon's memory does not grow with them.
+        blob = os.urandom(100 << 20)
+        key, parts, rss, log = self.save_growing_parts("small", "32M", blob)
+        self.assertGreaterEqual(parts[-1], 30 << 20, parts)  # the last of a 40 MiB buffer
+        self.assertIn("go through spool files", log)
+        want = {"weights.bin": ("file", None, None, blob)}
+        got = {k: (v[0], None, None, v[3]) for k, v in self.saved_tree(key).items()}
+        self.assertEqual(got, want)
+        # the same save with room for every part in memory: its peak is higher by about
+        # the parts it holds (buffers of 20 and 40 MiB)
+        _, parts_mem, rss_mem, log_mem = self.save_growing_parts("large", "1G", blob)
+        self.assertEqual(parts_mem[:-1], parts[:-1])  # the last: the tar header's mtime
+        self.assertNotIn("go through spool files", log_mem)
+        self.assertLess(rss + 40, rss_mem, f"peak RSS {rss:.0f} MiB spooled, "
+                        f"{rss_mem:.0f} MiB in memory")
+        self.assertEqual(self.open_uploads(), [])
+
+    def saved_tree(self, key):
+        arc = self.path("dl", key.replace("/", "_"))
+        with open(arc, "wb") as f:
+            f.write(self.object(key))
+        out = os.path.dirname(self.path("out-" + key.replace("/", "_"), "x"))
+        extract_python(arc, out)
+        return tree(out)
+
     def test_small_tree_exact_round_trip(self):
         # Issue 14.2: a small tree (KiB-MiB files, a symlink, modes, fixed mtimes) and one
         # multipart file saved to signed S3 and restored from it: names, types, modes,

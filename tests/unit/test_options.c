@@ -172,7 +172,8 @@ START_TEST(test_help_and_version)
                           "  -h, --help              this text",
                           "  -d, --debug             FUSE debug output",
                           "  --world-timeout SECONDS rank 0 waits",
-                          " autosave_quiet ",
+                          " autosave_every ",
+                          " memory_limit",
                           "gs://bucket/key"};
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
         ck_assert_msg(strstr(text, want[i]), "'%s' not in:\n%s", want[i], text);

@@ -60,7 +60,7 @@ static ck_rc begin(void *ctx, struct ck_err *err)
     return CK_OK; /* Put Block needs no set-up */
 }
 
-static ck_rc send_block(void *ctx, unsigned number, const char *data, size_t len, void *result,
+static ck_rc send_block(void *ctx, unsigned number, const struct ck_part_body *body, void *result,
                         const atomic_bool *cancel, struct ck_err *err)
 {
     struct az_up *u = ctx;
@@ -72,7 +72,7 @@ static ck_rc send_block(void *ctx, unsigned number, const char *data, size_t len
     snprintf(label, sizeof(label), "block %u", number);
     struct ck_cloud_call c = {.query = query, .label = label, .cancel = cancel};
     struct ck_http_response resp;
-    return ck_cloud_put_md5(u->up.c, &c, data, len, &resp, err);
+    return ck_cloud_put_md5(u->up.c, &c, body, &resp, err);
 }
 
 static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err *err)
@@ -139,7 +139,8 @@ static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
     };
     ck_cond_values(&u->up.cond, &c.if_match, &c.if_none_match);
     struct ck_http_response resp;
-    ck_rc rc = ck_cloud_put_md5(u->up.c, &c, data, len, &resp, err);
+    struct ck_part_body body = ck_part_body_mem(data, len);
+    ck_rc rc = ck_cloud_put_md5(u->up.c, &c, &body, &resp, err);
     if (rc && u->up.cond.on)
         rc = ck_cond_settle(u->up.store, &u->up.cond, false, NULL, false, rc, err);
     if (!u->up.if_absent)

@@ -62,7 +62,7 @@ static void mpu_adjust(void *ctx, enum ck_mpu_step step, struct ck_cloud_call *c
         set_generation(c, cond_value(&u->up.cond));
 }
 
-static ck_rc send_part(void *ctx, unsigned number, const char *data, size_t len, void *result,
+static ck_rc send_part(void *ctx, unsigned number, const struct ck_part_body *body, void *result,
                        const atomic_bool *cancel, struct ck_err *err)
 {
     struct ck_mpu_up *u = ctx;
@@ -72,7 +72,7 @@ static ck_rc send_part(void *ctx, unsigned number, const char *data, size_t len,
     snprintf(label, sizeof(label), "part %u", number);
     struct ck_cloud_call c = {.query = query, .label = label, .cancel = cancel};
     struct ck_http_response resp;
-    ck_rc rc = ck_cloud_put_md5(u->up.c, &c, data, len, &resp, err);
+    ck_rc rc = ck_cloud_put_md5(u->up.c, &c, body, &resp, err);
     if (!rc && !resp.etag[0])
         rc = ck_fail(err, CK_ECORRUPT, "PUT %s (%s): reply has no ETag", u->up.c->display, label);
     if (!rc)
@@ -99,7 +99,8 @@ static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
     struct ck_cloud_call c = {.content_type = "application/octet-stream"};
     set_generation(&c, u->up.if_absent ? "0" : cond_value(&u->up.cond));
     struct ck_http_response resp;
-    ck_rc rc = ck_cloud_put_md5(u->up.c, &c, data, len, &resp, err);
+    struct ck_part_body body = ck_part_body_mem(data, len);
+    ck_rc rc = ck_cloud_put_md5(u->up.c, &c, &body, &resp, err);
     char want[CK_ETAG_MD5_MAX];
     if (rc && u->up.cond.on)
         rc = ck_cond_settle(u->up.store, &u->up.cond, true,

@@ -238,5 +238,5 @@ ck_rc ck_s3_target_build(const struct ck_s3_endpoint *ep, bool virtual_host, con
 
 uint64_t ck_s3_part_size(uint64_t base, unsigned n)
 {
-    return ck_part_size(base, CK_S3_MAX_PART, n); /* the rule s3_upload.c's uploads follow */
+    return ck_part_size(base, CK_S3_MAX_PART, 0, n); /* the rule s3_upload.c's uploads follow */
 }

@@ -87,28 +87,30 @@ static void mpu_adjust(void *ctx, enum ck_mpu_step step, struct ck_cloud_call *c
 }
 
 /* UploadPart, its SHA-256 signed as the payload hash and sent as x-amz-checksum-sha256. */
-static ck_rc send_part(void *ctx, unsigned number, const char *data, size_t len, void *result,
+static ck_rc send_part(void *ctx, unsigned number, const struct ck_part_body *body, void *result,
                        const atomic_bool *cancel, struct ck_err *err)
 {
     struct ck_mpu_up *u = ctx;
     struct part_result *r = result;
     char hex[CK_SHA256_HEX_LEN + 1], query[sizeof(u->mpu.id_query) + 32], label[32];
-    ck_s3_sha256(data, len, hex, r->sent_b64);
+    ck_rc rc = ck_part_body_sha256(body, hex, r->sent_b64, err);
+    if (rc)
+        return rc;
     snprintf(query, sizeof(query), "partNumber=%u&%s", number, u->mpu.id_query);
     snprintf(label, sizeof(label), "part %u", number);
     struct ck_cloud_call c = {
         .method = CK_HTTP_PUT,
         .query = query,
         .label = label,
-        .body = data,
-        .body_len = len,
+        .body_len = body->len,
+        .body_src = body,
         .body_sha256 = hex,
         .hdr = {{"x-amz-checksum-sha256", r->sent_b64}},
         .capture_header = "x-amz-checksum-sha256",
         .cancel = cancel,
     };
     struct ck_http_response resp;
-    ck_rc rc = ck_cloud_perform(u->up.c, &c, &resp, err);
+    rc = ck_cloud_perform(u->up.c, &c, &resp, err);
     if (rc)
         return rc;
     if (!resp.etag[0])
