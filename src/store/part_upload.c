@@ -367,13 +367,14 @@ static ck_rc settle_pend(struct part_upload *u, struct ck_err *err)
     return submit_buf(u, &u->pend, err);
 }
 
-/* Frees the free buffers that are not of the kind a part of want bytes needs (lock held):
- * once parts are spooled, the memory of smaller ones is given back. */
-static void drop_other_kind(struct part_upload *u)
+/* Frees free buffers (lock held): those not of the kind a part of want bytes needs (once
+ * parts are spooled, the memory of smaller ones is given back), and, once parts grew so
+ * that fewer of them fit, those over limit. */
+static void trim_free(struct part_upload *u, unsigned limit)
 {
     bool spool = spooled(&u->cfg, u->want);
     for (unsigned i = 0; i < u->nfree;) {
-        if (u->freebufs[i].buf.spooled == spool) {
+        if (u->freebufs[i].buf.spooled == spool && u->nbufs <= limit) {
             i++;
             continue;
         }
@@ -390,10 +391,10 @@ static ck_rc take_buffer(struct part_upload *u, struct ck_err *err)
     bool spool = spooled(&u->cfg, u->want);
     pthread_mutex_lock(&u->lock);
     unsigned limit = buffers_for(&u->cfg, u->want);
-    drop_other_kind(u);
-    while (!u->failed && u->nfree == 0 && u->nbufs >= limit) {
+    trim_free(u, limit);
+    while (!u->failed && (u->nbufs > limit || (u->nfree == 0 && u->nbufs == limit))) {
         pthread_cond_wait(&u->cond, &u->lock);
-        drop_other_kind(u);
+        trim_free(u, limit);
     }
     if (u->failed) {
         *err = u->fail;
