@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <isa-l/igzip_lib.h>
@@ -670,12 +669,14 @@ static ck_rc set_limit(struct ck_lazy *lz, uint64_t limit, struct ck_err *err)
 {
     ck_resident_free(&lz->res);
     ck_rc rc = ck_resident_init(&lz->res, lz->ix.nmembers, limit, err);
-    uint64_t tar = 0;
-    for (size_t i = 0; i < lz->ix.nmembers; i++)
-        tar += lz->ix.members[i].in_len;
-    uint64_t per = lz->ix.nmembers ? tar / lz->ix.nmembers + 1 : 1;
-    uint64_t fit = limit ? limit / 4 / per : READAHEAD;
-    fit = fit < 1 ? 1 : fit;
+    uint64_t fit = READAHEAD;
+    if (limit) { /* members of the average size that fit a quarter of it */
+        uint64_t tar = 0;
+        for (size_t i = 0; i < lz->ix.nmembers; i++)
+            tar += lz->ix.members[i].in_len;
+        fit = limit / 4 / (lz->ix.nmembers ? tar / lz->ix.nmembers + 1 : 1);
+        fit = fit < 1 ? 1 : fit;
+    }
     lz->run_max = fit < RUN_MAX ? (size_t)fit : RUN_MAX;
     lz->readahead = fit < READAHEAD ? (size_t)fit : READAHEAD;
     return rc;

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -123,12 +122,18 @@ ck_rc ck_loader_new(const struct ck_loader_cfg *cfg, struct ck_loader **out, str
     return CK_OK;
 }
 
-static void limits_for_cache(struct ck_loader *l, struct ck_extract_limits *lim)
+/* The cache disk's free bytes (UINT64_MAX when they cannot be read). */
+static uint64_t cache_room(const struct ck_loader *l)
 {
     struct statvfs vfs;
-    uint64_t free_bytes = UINT64_MAX;
-    if (fstatvfs(l->prev_dirfd, &vfs) == 0)
-        free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    if (fstatvfs(l->prev_dirfd, &vfs) != 0)
+        return UINT64_MAX;
+    return (uint64_t)vfs.f_bavail * vfs.f_frsize;
+}
+
+static void limits_for_cache(struct ck_loader *l, struct ck_extract_limits *lim)
+{
+    uint64_t free_bytes = cache_room(l);
     lim->max_entry_size = free_bytes;
     lim->max_total_size = free_bytes;
     lim->max_entries = 10u * 1000 * 1000;
@@ -239,10 +244,7 @@ static ck_rc load_streamed(struct ck_loader *l, struct ck_store *s, struct ck_er
  * free space when none was given and the checkpoint does not fit in it. */
 static ck_rc fit_cache(struct ck_loader *l, struct ck_lazy *lz, struct ck_err *err)
 {
-    uint64_t total = ck_lazy_data_bytes(lz), limit = l->cfg.cache_limit, room = UINT64_MAX;
-    struct statvfs v;
-    if (fstatvfs(l->prev_dirfd, &v) == 0)
-        room = (uint64_t)v.f_bavail * v.f_frsize;
+    uint64_t total = ck_lazy_data_bytes(lz), limit = l->cfg.cache_limit, room = cache_room(l);
     if (!limit && total > room) {
         if (room / 2 < AUTO_LIMIT_MIN)
             return ck_fail(err, CK_ENOSPC,
