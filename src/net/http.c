@@ -46,7 +46,7 @@ struct xfer {
     ck_rc cb_rc;                /* failure found inside a curl callback; final */
     struct ck_err cb_err;
     char curl_msg[CURL_ERROR_SIZE];
-    char captured[256]; /* req->capture_header of this attempt */
+    char captured[CK_HTTP_CAPTURES][256]; /* req->capture_headers of this attempt */
 };
 
 /* The headers of one attempt: the request's own plus what the hook adds. */
@@ -142,10 +142,9 @@ ck_rc ck_http_attempt_header(struct ck_http_attempt *a, const char *name, const 
     return CK_OK;
 }
 
-/* Keeps the value of req->capture_header (printable ASCII, trimmed, capped). */
-static void capture(struct xfer *x, const char *line, size_t len)
+/* Keeps the value of header name in out (printable ASCII, trimmed, capped). */
+static void capture(const char *name, const char *line, size_t len, char out[256])
 {
-    const char *name = x->req->capture_header;
     size_t nl = strlen(name);
     if (len <= nl || line[nl] != ':' || strncasecmp(line, name, nl) != 0)
         return;
@@ -155,14 +154,14 @@ static void capture(struct xfer *x, const char *line, size_t len)
     while (end > p && isspace((unsigned char)end[-1]))
         end--;
     size_t n = 0;
-    for (; p < end && n + 1 < sizeof(x->captured); p++) {
+    for (; p < end && n + 1 < 256; p++) {
         if (*p < 0x20 || *p > 0x7e) {
             n = 0; /* anything odd: keep nothing */
             break;
         }
-        x->captured[n++] = *p;
+        out[n++] = *p;
     }
-    x->captured[n] = '\0';
+    out[n] = '\0';
 }
 
 /* Where this attempt's body must start, given what was delivered. */
@@ -204,8 +203,9 @@ static size_t on_header(char *line, size_t size, size_t n, void *ud)
 {
     struct xfer *x = ud;
     size_t len = size * n;
-    if (x->req->capture_header)
-        capture(x, line, len);
+    for (int i = 0; i < CK_HTTP_CAPTURES; i++)
+        if (x->req->capture_headers[i])
+            capture(x->req->capture_headers[i], line, len, x->captured[i]);
     if (!ck_http_reply_line(&x->reply, line, len)) {
         cb_fail(x, CK_ECORRUPT, x->reply.invalid);
         return 0;
@@ -448,7 +448,8 @@ static void setup_attempt(struct xfer *x, struct curl_slist *headers)
     ck_http_reply_reset(&x->reply);
     x->skip = 0;
     x->curl_msg[0] = '\0';
-    x->captured[0] = '\0';
+    for (int i = 0; i < CK_HTTP_CAPTURES; i++)
+        x->captured[i][0] = '\0';
     ck_buf_reset(&x->errbody);
     if (req->reply_body)
         ck_buf_reset(req->reply_body);

@@ -56,6 +56,7 @@
 #define CK_HTTP_MAX_HEADERS    32         /* extra request headers */
 #define CK_HTTP_ERROR_BODY_MAX 2048       /* bytes of an error reply kept for its message */
 #define CK_HTTP_HEADER_MAX     16384      /* one header line added by an attempt hook */
+#define CK_HTTP_CAPTURES       2          /* reply headers kept by one request */
 
 enum ck_http_method {
     CK_HTTP_GET,
@@ -115,15 +116,16 @@ struct ck_http_request {
     uint64_t range_off;
     uint64_t range_len;
 
-    const struct ck_sink *sink;    /* 2xx GET body; NULL discards it */
-    struct ck_buf *reply_body;     /* other methods: 2xx body collected here (caller-owned,
-                                      capped by its max, emptied at each attempt; a longer
-                                      body is CK_ECORRUPT); NULL discards it */
-    bool error_in_2xx;             /* an XML <Error> body in a 2xx reply is a failure (needs
-                                      reply_body) */
-    bool path_as_is;               /* send the path exactly as given ("/./", "/../" kept) */
-    const char *capture_header;    /* a reply header whose value goes to resp->captured */
-    ck_http_attempt_fn on_attempt; /* NULL: none */
+    const struct ck_sink *sink; /* 2xx GET body; NULL discards it */
+    struct ck_buf *reply_body;  /* other methods: 2xx body collected here (caller-owned,
+                                   capped by its max, emptied at each attempt; a longer
+                                   body is CK_ECORRUPT); NULL discards it */
+    bool error_in_2xx;          /* an XML <Error> body in a 2xx reply is a failure (needs
+                                   reply_body) */
+    bool path_as_is;            /* send the path exactly as given ("/./", "/../" kept) */
+    const char *capture_headers[CK_HTTP_CAPTURES]; /* reply headers whose values go to
+                                                      resp->captured[i]; NULL: none */
+    ck_http_attempt_fn on_attempt;                 /* NULL: none */
     void *on_attempt_ctx;
     struct ck_retry_policy retry;
     double connect_timeout_s;
@@ -150,9 +152,10 @@ struct ck_http_response {
     char error_body[CK_HTTP_ERROR_BODY_MAX + 1]; /* start of the last error body, NUL-ended;
                                                     untrusted: parse, never echo whole */
     size_t error_body_len;
-    char captured[256]; /* value of req->capture_header (printable ASCII), or empty */
-    uint64_t delivered; /* body bytes pushed to the sink over all attempts */
-    unsigned attempts;  /* attempts made */
+    char captured[CK_HTTP_CAPTURES][256]; /* values of req->capture_headers (printable
+                                             ASCII), each empty if absent */
+    uint64_t delivered;                   /* body bytes pushed to the sink over all attempts */
+    unsigned attempts;                    /* attempts made */
 };
 
 /* Calls curl_global_init. Once, from main(), before threads start. */

@@ -1,12 +1,14 @@
 /* cloud.c - the request, head, get, open and destroy the clouds share; see cloud.h. */
 #include "store/cloud.h"
 
-#include "store/digest.h"
+#include <assert.h>
 #include <ctype.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/digest.h"
 #include "store/object_reply.h"
 #include "util/xml.h"
 
@@ -101,7 +103,8 @@ static void request_from_call(struct ck_http_request *req, const struct ck_cloud
     req->sink = call->sink;
     req->reply_body = call->reply_body;
     req->error_in_2xx = call->error_in_2xx;
-    req->capture_header = call->capture_header ? call->capture_header : c->ops->error_header;
+    req->capture_headers[0] = call->capture[0] ? call->capture[0] : c->ops->error_header;
+    req->capture_headers[1] = call->capture[1];
     req->path_as_is = true;
     req->retry = c->env->retry;
     req->connect_timeout_s = c->env->connect_timeout_s;
@@ -176,16 +179,34 @@ bool ck_cloud_xml_error_code(const struct ck_http_response *resp, char *code, si
            ck_cloud_error_doc(resp->error_body, resp->error_body_len, code, codesz, msg, msgsz);
 }
 
+void ck_cloud_add_header(struct ck_cloud_call *c, const char *name, const char *value)
+{
+    if (!name)
+        return;
+    int i = 0;
+    while (i < CK_CLOUD_HEADERS && c->hdr[i].name)
+        i++;
+    assert(i < CK_CLOUD_HEADERS);
+    if (i < CK_CLOUD_HEADERS)
+        c->hdr[i] = (struct ck_cloud_header){name, value};
+}
+
 ck_rc ck_cloud_head(struct ck_store *s, struct ck_store_info *info, struct ck_err *err)
 {
     struct ck_cloud *c = ck_cloud_of(s);
-    struct ck_cloud_call call = {.method = CK_HTTP_HEAD, .capture_header = c->ops->version_header};
+    struct ck_cloud_call call = {.method = CK_HTTP_HEAD,
+                                 .capture = {c->ops->version_header, c->ops->mark_header}};
     struct ck_http_response resp;
     ck_rc rc = ck_cloud_perform(c, &call, &resp, err);
     rc = ck_object_head_result(s, rc, &resp, info, err);
-    if (!rc && info->exists && c->ops->version_header) /* e.g. GCS: generations, not ETags */
+    if (rc || !info->exists)
+        return rc;
+    if (c->ops->version_header) /* e.g. GCS: generations, not ETags */
         snprintf(info->version, sizeof(info->version), "%.*s", (int)sizeof(info->version) - 1,
-                 resp.captured);
+                 resp.captured[0]);
+    if (c->ops->mark_header)
+        snprintf(info->mark, sizeof(info->mark), "%.*s", (int)sizeof(info->mark) - 1,
+                 resp.captured[1]);
     return rc;
 }
 
@@ -245,10 +266,15 @@ ck_rc ck_cloud_up_new(struct ck_store *s, const struct ck_put_opts *opts, size_t
     up->store = s;
     up->if_absent = opts->if_absent;
     ck_rc rc = ck_cond_init(&up->cond, opts, s->display_uri, err);
+    unsigned char rnd[CK_UPLOAD_MARK_LEN / 2];
+    if (!rc && RAND_bytes(rnd, sizeof(rnd)) != 1)
+        rc = ck_fail(err, CK_EIO, "PUT %s: no random bytes for the upload's mark", s->display_uri);
     if (rc) {
         free(up);
         return rc;
     }
+    for (size_t i = 0; i < sizeof(rnd); i++)
+        snprintf(up->mark + 2 * i, 3, "%02x", rnd[i]);
     *out = up;
     return CK_OK;
 }

@@ -58,14 +58,19 @@ struct ck_cloud_call {
                              cloud signs such headers; unused slots have name NULL */
     bool has_range;                               /* GET */
     uint64_t range_off, range_len;
-    const struct ck_sink *sink; /* GET body */
-    struct ck_buf *reply_body;  /* other methods' 2xx body (capped by its max) */
-    bool error_in_2xx;          /* a 200 with an <Error> document is a failure */
-    const char *capture_header; /* a reply header to keep (ck_http_request), or NULL */
-    const atomic_bool *cancel;  /* when set, no further attempt starts (CK_ECANCELED) */
-    bool bucket_level;          /* address the bucket (listings), not the key */
-    bool commit;                /* a commit: no short no-progress cut (CK_COMMIT_STALL_S) */
+    const struct ck_sink *sink;            /* GET body */
+    struct ck_buf *reply_body;             /* other methods' 2xx body (capped by its max) */
+    bool error_in_2xx;                     /* a 200 with an <Error> document is a failure */
+    const char *capture[CK_HTTP_CAPTURES]; /* reply headers to keep (ck_http_request);
+                                              capture[0] NULL: the cloud's error_header */
+    const atomic_bool *cancel;             /* when set, no further attempt starts (CK_ECANCELED) */
+    bool bucket_level;                     /* address the bucket (listings), not the key */
+    bool commit; /* a commit: no short no-progress cut (CK_COMMIT_STALL_S) */
 };
+
+/* Adds "name: value" to the first free slot of c->hdr; nothing if name is NULL. The
+ * slots are enough for every call (CK_CLOUD_HEADERS): more is a bug, caught by assert. */
+void ck_cloud_add_header(struct ck_cloud_call *c, const char *name, const char *value);
 
 /* Where one request goes. */
 struct ck_cloud_target {
@@ -107,6 +112,9 @@ struct ck_cloud_ops {
     const char *error_header;       /* a reply header captured on every call (Azure's error code) */
     const char *version_header;     /* the header a HEAD reads the object's version from
                                        (GCS: x-goog-generation); NULL: the ETag */
+    const char *mark_header;        /* the metadata header that carries the mark of the
+                                       upload that made the object (ck_cloud_up .mark), read
+                                       by HEAD; NULL: uploads are not marked */
 };
 
 struct ck_cloud {
@@ -169,6 +177,8 @@ struct ck_cloud_up {
                                commit */
     bool if_absent;         /* a create-only put: one request with the cloud's condition */
     struct ck_cond cond;    /* a conditional replace: the precondition on the commit */
+    char mark[CK_UPLOAD_MARK_LEN + 1]; /* random hex naming this upload; the object it
+                                          makes carries it in ops->mark_header */
 };
 
 /* A zeroed upload context of size bytes (a cloud's struct, starting with struct

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "store/digest.h"
 #include "util/log.h"
 
 ck_rc ck_cond_init(struct ck_cond *c, const struct ck_put_opts *opts, const char *uri,
@@ -38,8 +37,8 @@ void ck_cond_describe(const struct ck_cond *c, bool gcs, char *out, size_t cap)
         snprintf(out, cap, "If-None-Match: *");
 }
 
-ck_rc ck_cond_settle(struct ck_store *s, const struct ck_cond *c, bool gcs, const char *want,
-                     bool refused, ck_rc rc, struct ck_err *err)
+ck_rc ck_cond_settle(struct ck_store *s, const struct ck_cond *c, bool gcs,
+                     const struct ck_commit_id *id, bool refused, ck_rc rc, struct ck_err *err)
 {
     struct ck_store_info info;
     struct ck_err herr;
@@ -48,9 +47,9 @@ ck_rc ck_cond_settle(struct ck_store *s, const struct ck_cond *c, bool gcs, cons
         ck_log_warn("%s; checking the object after it: %s", err->msg, herr.msg);
         return rc;
     }
-    if (info.exists && want && want[0] && ck_etag_equal(info.etag, want)) {
-        ck_log_warn("%s; but %s holds the new object (ETag %s): the commit was applied", err->msg,
-                    s->display_uri, want);
+    if (ck_commit_is_ours(&info, id)) {
+        ck_log_warn("%s; but %s holds the new object: the commit was applied", err->msg,
+                    s->display_uri);
         ck_err_clear(err);
         return CK_OK;
     }

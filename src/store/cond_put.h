@@ -6,8 +6,8 @@
  * committing request (single PUT, CompleteMultipartUpload, Put Block List) carries it as
  * the store's precondition header. When that request fails, the failure may be ours to
  * settle: a refusal (412) after a retry may have met our own earlier attempt's object, and
- * a lost reply may hide a success. One HEAD decides: the object we made (its ETag known in
- * advance: S3's MD5-based ETags) is success; the expected object still there leaves the
+ * a lost reply may hide a success. One HEAD decides: the object we made (recognised by its
+ * ETag or its upload's mark: settle.h) is success; the expected object still there leaves the
  * failure as it was; anything else (another object, or none where one was expected) is
  * CK_EEXIST "the object changed since it was read". A store that refused the precondition
  * (412) although the expected object is there does not honour it (radosgw refuses every
@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 
+#include "store/settle.h"
 #include "store/store.h"
 
 struct ck_cond {
@@ -40,9 +41,9 @@ void ck_cond_values(const struct ck_cond *c, const char **if_match, const char *
 void ck_cond_describe(const struct ck_cond *c, bool gcs, char *out, size_t cap);
 
 /* After the committing request of a conditional put failed with rc (err holds its
- * message): see the top comment. want is the new object's ETag if known, else NULL;
+ * message): see the top comment. id names the new object as far as it is known;
  * refused: the server answered 412 (the precondition failed). */
-ck_rc ck_cond_settle(struct ck_store *s, const struct ck_cond *c, bool gcs, const char *want,
-                     bool refused, ck_rc rc, struct ck_err *err);
+ck_rc ck_cond_settle(struct ck_store *s, const struct ck_cond *c, bool gcs,
+                     const struct ck_commit_id *id, bool refused, ck_rc rc, struct ck_err *err);
 
 #endif

@@ -56,6 +56,7 @@ ck_rc ck_store_head(struct ck_store *s, struct ck_store_info *info, struct ck_er
     info->size = 0;
     info->etag[0] = '\0';
     info->version[0] = '\0';
+    info->mark[0] = '\0';
     return s->ops->head(s, info, err);
 }
 

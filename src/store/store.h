@@ -83,7 +83,8 @@
 #include "util/err.h"
 #include "util/sink.h"
 
-#define CK_STORE_TO_END UINT64_MAX
+#define CK_STORE_TO_END    UINT64_MAX
+#define CK_UPLOAD_MARK_LEN 16 /* hex digits of an upload's mark (ck_store_info .mark) */
 
 struct ck_store;
 struct ck_store_upload;
@@ -104,6 +105,8 @@ struct ck_store_info {
     char etag[128];    /* empty if the store gave none */
     char version[128]; /* what ck_put_opts .if_match takes: the ETag (file, S3, Azure), the
                           generation (GCS); empty where the store has none (http) */
+    char mark[CK_UPLOAD_MARK_LEN + 1]; /* the mark of the ckptfs upload that made the
+                          object, from its metadata (GCS, Azure); empty if none */
 };
 
 /* What every backend may use. Owned by the caller; must outlive the store. */

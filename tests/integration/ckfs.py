@@ -277,7 +277,10 @@ class FaultProxy:
             raise AssertionError(f"faultproxy {path}: {r.status} {data!r}")
         return data
 
-    def set_plan(self, plan):
+    def set_plan(self, plan, match=""):
+        """The plan, taken only by requests whose "METHOD TARGET" the regex match finds
+        ("": every request)."""
+        self._control("PUT", "/__fault/match", match.encode())
         self._control("PUT", "/__fault/plan", plan.encode())
 
     def release(self):

@@ -48,6 +48,19 @@ PERMANENT_SAVE = [
     ("pass,status=404", PARTS),                 # a part is refused (NoSuchUpload)
     ("pass*4,error200*8", S3),                  # Complete fails 8 times (budget)
 ]
+# The commit request of each backend (faultproxy's match): CompleteMultipartUpload (S3,
+# GCS's XML API), Put Block List (Azure)
+COMMIT_MATCH = {"s3": r"^POST \S*[?&]uploadId=", "rgw": r"^POST \S*[?&]uploadId=",
+                "gcs": r"^POST \S*[?&]uploadId=", "azure": r"^PUT \S*[?&]comp=blocklist"}
+# (plan for the commit requests only, applied, settled by a HEAD): an ambiguous commit is
+# settled at the destination, so .status says what the store holds
+COMMIT_PLANS = [
+    # applied, reply lost, two more 500s; then S3 and GCS answer NoSuchUpload (settled),
+    # Azure applies the same block list again (a success)
+    ("lost,after=500*2", True, False),
+    ("after=500*inf", True, True),      # applied, then 500 on every attempt
+    ("status=500*inf", False, False),   # never applied
+]
 # plans whose first fault hits InitiateMultipartUpload (S3, GCS) after the server has answered it
 LOST_INITIATE_REPLY = ("reset@0", "truncate@0", "stall=2")
 TRANSIENT_LOAD = ["status=503", "reset@0", "pass,reset@20000", "pass,truncate@30000",
@@ -242,6 +255,39 @@ class FaultRunner:
         print(f"\n{kind}: {len(tried)} fault plans on saves survived as specified")
         return side, key, m
 
+    def run_commit_faults(self, side, key, m):
+        """Faults on the commit request alone (COMMIT_PLANS): the save's outcome, .status
+        and the object agree: ok when the store holds the new object, failed when it holds
+        the old one. Ends with a clean save."""
+        gen = 100
+        for plan, applied, settled in COMMIT_PLANS:
+            gen += 1
+            old = side.read(key)
+            self.fill(m.save, gen)
+            want = object_tree_of_dir(m.cache, os.path.join(self.base, f"cwant{gen}"))
+            side.proxy._control("PUT", "/__fault/reset")
+            uploads_before = side.open_uploads()
+            side.proxy.set_plan(plan, match=COMMIT_MATCH[side.kind])
+            rc = m.touch_save()
+            side.proxy.set_plan("")
+            last = m.status()["save"]["last"]
+            self.assertTrue(self.faults_hit(side), f"{side.kind}: plan {plan!r} met no commit")
+            if applied:
+                self.assertEqual(rc, 0, f"{side.kind}: {plan!r}: {last}")
+                self.assertEqual(last["result"], "ok", plan)
+                self.assertEqual(self.obj_state(side.read(key)), want, plan)
+                if settled:
+                    self.assertIn("the commit was applied", m.logtext(), plan)
+            else:
+                self.assertNotEqual(rc, 0, f"{side.kind}: {plan!r} reported success")
+                self.assertEqual(last["result"], "failed", plan)
+                self.assertEqual(side.read(key), old, f"{plan!r}: the old object changed")
+            self.assertEqual(side.open_uploads(), uploads_before, f"{plan!r}: upload left open")
+        want = object_tree_of_dir(m.cache, os.path.join(self.base, "cwant-last"))
+        self.assertEqual(m.touch_save(), 0, m.logtext())
+        self.assertEqual(self.obj_state(side.read(key)), want)
+        print(f"{side.kind}: {len(COMMIT_PLANS)} commit fault plans settled as specified")
+
     def run_loads(self, side, key, m_saved):
         want = tree(m_saved.save)
         m_saved.unmount()
@@ -292,6 +338,7 @@ class FaultTest(FaultRunner, MountTest):
 
     def test_s3_faults(self):
         side, key, m = self.run_saves("s3")
+        self.run_commit_faults(side, key, m)
         self.run_loads(side, key, m)
 
     def test_s3_lost_initiate_reply_leaves_no_upload(self):

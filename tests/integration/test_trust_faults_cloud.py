@@ -1,7 +1,9 @@
 """Fault injection in front of the GCS (fake_gcs.py) and Azure (Azurite) backends: the
 plans of test_trust_faults.py that apply to them (every HTTP-level fault; part and commit
 faults for their uploads in parts), saves and loads, with the same checks: on GCS, as on
-S3, no plan leaves a multipart upload open (a lost initiate reply's upload is swept)."""
+S3, no plan leaves a multipart upload open (a lost initiate reply's upload is swept);
+and faults on the commit request alone (a lost reply, 500 after success, never applied),
+settled by the upload's mark in the object's metadata."""
 from ckfs import MountTest
 from test_trust_faults import FaultRunner
 
@@ -9,6 +11,7 @@ from test_trust_faults import FaultRunner
 class CloudFaultTest(FaultRunner, MountTest):
     def test_gcs_faults(self):
         side, key, m = self.run_saves("gcs")
+        self.run_commit_faults(side, key, m)
         self.run_loads(side, key, m)
         # a lost initiate reply leaves an upload of the key that the sweep aborts
         left = side.gcs.state()["uploads"]
@@ -17,4 +20,5 @@ class CloudFaultTest(FaultRunner, MountTest):
 
     def test_azure_faults(self):
         side, key, m = self.run_saves("azure")
+        self.run_commit_faults(side, key, m)
         self.run_loads(side, key, m)

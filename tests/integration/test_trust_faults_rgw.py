@@ -9,4 +9,5 @@ from test_trust_faults import FaultRunner
 class RgwFaultTest(FaultRunner, MountTest):
     def test_rgw_faults(self):
         side, key, m = self.run_saves("rgw")
+        self.run_commit_faults(side, key, m)
         self.run_loads(side, key, m)

@@ -28,6 +28,9 @@ One port on 127.0.0.1 serves:
     API name) is answered 400 here, a tripwire so that a client which sends it instead of
     the header (and would be overwriting) fails loudly. The header on other requests (a
     part, initiate) is not modelled: 501 NotImplemented.
+  - Custom metadata: x-goog-meta-* headers of a PUT, or of the initiate of a multipart
+    upload (for the object its complete makes), are kept with the object, returned by GET
+    and HEAD, and carried by a server-side copy, as GCS does.
   - GET /__fake/state: JSON {"tokens": N, "open_uploads": N, "uploads": [{"bucket", "key",
     "upload_id", "parts"}] (the open ones, in listing order), "objects": {name: size},
     "copies": N, "preconditions_failed": N (412s given)};
@@ -62,11 +65,13 @@ class State:
         self.copies = 0    # server-side copies (PUT with x-goog-copy-source)
         self.precondition_failures = 0  # 412s given for x-goog-if-generation-match
         self.gens = {}     # (bucket, key) -> generation of the live object
+        self.meta = {}     # (bucket, key) -> {x-goog-meta-* header: value}
         self.next_gen = 1700000000000000
 
-    def put(self, bucket, key, data):
+    def put(self, bucket, key, data, meta):
         """Stores an object under a new generation (caller holds the lock)."""
         self.objects[(bucket, key)] = data
+        self.meta[(bucket, key)] = dict(meta)
         self.next_gen += 1
         self.gens[(bucket, key)] = self.next_gen
         return self.next_gen
@@ -109,6 +114,11 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def custom_meta(self):
+        """The request's x-goog-meta-* headers, names in lower case."""
+        return {k.lower(): v for k, v in self.headers.items()
+                if k.lower().startswith("x-goog-meta-")}
 
     def error(self, status, code, msg):
         body = (f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code>"
@@ -291,7 +301,7 @@ class Handler(BaseHTTPRequestHandler):
         with self.st.lock:
             refused = not self.precondition_holds(bucket, key)
             if not refused:
-                gen = self.st.put(bucket, key, data)
+                gen = self.st.put(bucket, key, data, self.custom_meta())
         if refused:
             return self.precondition_failed()
         self.reply(200, headers={"ETag": '"%s"' % hashlib.md5(data).hexdigest(),
@@ -306,7 +316,7 @@ class Handler(BaseHTTPRequestHandler):
             data = self.st.objects.get((sb, sk))
             refused = not self.precondition_holds(bucket, key)
             if data is not None and not refused:
-                self.st.put(bucket, key, data)
+                self.st.put(bucket, key, data, self.st.meta.get((sb, sk), {}))
                 self.st.copies += 1
         if data is None:
             return self.error(404, "NoSuchKey", "The copy source does not exist.")
@@ -321,7 +331,8 @@ class Handler(BaseHTTPRequestHandler):
         if "uploads" in q:
             uid = secrets.token_hex(12)
             with self.st.lock:
-                self.st.uploads[uid] = {"bucket": bucket, "key": key, "parts": {}}
+                self.st.uploads[uid] = {"bucket": bucket, "key": key, "parts": {},
+                                        "meta": self.custom_meta()}
             body = (f"<?xml version='1.0' encoding='UTF-8'?><InitiateMultipartUploadResult "
                     f"xmlns='http://s3.amazonaws.com/doc/2006-03-01/'><Bucket>{bucket}</Bucket>"
                     f"<Key>{key}</Key><UploadId>{uid}</UploadId>"
@@ -341,7 +352,7 @@ class Handler(BaseHTTPRequestHandler):
                 refused = not self.precondition_holds(bucket, key)
                 if not refused:
                     obj = b"".join(up["parts"][n] for n in nums)
-                    gen = self.st.put(bucket, key, obj)
+                    gen = self.st.put(bucket, key, obj, up["meta"])
                     del self.st.uploads[q["uploadId"]]
             if refused:
                 return self.precondition_failed()
@@ -360,16 +371,18 @@ class Handler(BaseHTTPRequestHandler):
                 return self.error(404, "NoSuchKey", "No such object.")
             else:
                 self.st.gens.pop((bucket, key), None)
+                self.st.meta.pop((bucket, key), None)
         self.reply(204)
 
     def op_get(self, bucket, key, q, data):
         with self.st.lock:
             obj = self.st.objects.get((bucket, key))
             gen = self.st.gens.get((bucket, key))
+            meta = dict(self.st.meta.get((bucket, key), {}))
         if obj is None:
             return self.error(404, "NoSuchKey", "The specified key does not exist.")
         etag = '"%s"' % hashlib.md5(obj).hexdigest()
-        hdr = {"ETag": etag, "x-goog-generation": str(gen)}
+        hdr = dict(meta, **{"ETag": etag, "x-goog-generation": str(gen)})
         rng = self.headers.get("Range")
         if self.command == "GET" and rng:
             m = re.fullmatch(r"bytes=(\d+)-(\d*)", rng)

@@ -61,6 +61,7 @@ class State:
         self.released = threading.Condition(self.lock)
         self.releases = 0  # PUT /__fault/release count: ends the stalls running then
         self.plan = plan
+        self.match = None  # a compiled regex: only requests "METHOD TARGET" it finds take steps
         self.records = []
         self.log = log
         self.barriers = {}  # hold=N -> threading.Barrier(N)
@@ -77,8 +78,11 @@ class State:
         except threading.BrokenBarrierError:
             return False
 
-    def next_step(self):
+    def next_step(self, method, target):
+        """The plan's next step for this request (pass if it does not match)."""
         with self.lock:
+            if self.match and not self.match.search(f"{method} {target}"):
+                return {"kind": "pass", "arg": None, "at": None, "text": "pass"}
             while self.plan and self.plan[0][1] == 0:
                 self.plan.pop(0)
             if not self.plan:
@@ -161,7 +165,7 @@ class Handler(socketserver.StreamRequestHandler):
         if target.startswith("/__fault/"):
             self.control(method, target, body)
             return
-        step = st.next_step()
+        step = st.next_step(method, target)
         rng = next((v for k, v in headers if k.lower() == "range"), None)
         rec = {"method": method, "path": target.split("?")[0], "range": rng,
                "bytes_in": len(body), "action": step["text"], "t0": time.time()}
@@ -194,9 +198,13 @@ class Handler(socketserver.StreamRequestHandler):
                     out = "".join(json.dumps(r) + "\n" for r in st.records).encode()
             elif target == "/__fault/release" and method in ("PUT", "POST"):
                 st.release()
+            elif target == "/__fault/match" and method in ("PUT", "POST"):
+                text = body.decode()
+                with st.lock:
+                    st.match = re.compile(text) if text else None
             elif target == "/__fault/reset" and method in ("PUT", "POST"):
                 with st.lock:
-                    st.plan, st.records = [], []
+                    st.plan, st.records, st.match = [], [], None
             else:
                 code, out = 404, b"unknown control request\n"
         except ValueError as e:

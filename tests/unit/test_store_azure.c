@@ -1,7 +1,8 @@
 /*
  * test_store_azure.c - what the Azure backend shows of a failed reply: the <Error> code
  * and the first line of its message, or the x-ms-error-code header when the body has
- * none (HEAD); and create-only puts (store.h: Put Blob with If-None-Match: *, signed)
+ * none (HEAD); create-only puts (store.h: Put Blob with If-None-Match: *, signed),
+ * conditional replaces and ambiguous commits settled by the upload's mark (settle.h),
  * against Azurite (tests/tools/azurite, which checks Shared Key signatures) with
  * tests/tools/faultproxy.py in front of it for lost replies. The rest of the requests
  * run against Azurite in tests/integration/test_azure.py.
@@ -278,6 +279,88 @@ START_TEST(test_conditional_replace)
 }
 END_TEST
 
+/* ---- ambiguous commits: the destination decides ------------------------------------ */
+
+/* From an old blob, a put of 100000 bytes (2 blocks of 64 KiB, then Put Block List)
+ * under plan: its result is want, and the blob is the new one or still the old one;
+ * puts PUTs were sent (-1: any number). cond: a conditional replace of the old blob. */
+static void ambiguous_commit(const char *blob, const char *plan, ck_rc want, bool new_blob,
+                             int puts, bool cond)
+{
+    struct ck_store_env env;
+    struct ck_store *s = open_blob(&env, blob, "");
+    struct ck_err err;
+    ck_assert_msg(put_opts(s, false, "old blob", 8, &err) == CK_OK, "%s", err.msg);
+    struct ck_store_info old;
+    head_info(s, &old);
+    size_t size = 100000;
+    char *data = tu_pattern(size, 5);
+    tu_fault_plan(T.proxy_port, plan);
+    ck_rc rc = cond ? put_if_match(s, old.version, data, size, &err)
+                    : put_opts(s, false, data, size, &err);
+    ck_assert_msg(rc == want, "%s: %s", plan, err.msg);
+    if (puts >= 0)
+        ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"PUT\""), puts);
+    tu_fault_plan(T.proxy_port, "");
+    struct ck_buf b;
+    ck_assert_msg(tu_get(s, 0, CK_STORE_TO_END, &b, &err) == CK_OK, "%s", err.msg);
+    if (new_blob)
+        ck_assert_msg(b.len == size && memcmp(b.data, data, size) == 0, "%s: not the new blob",
+                      plan);
+    else
+        ck_assert_msg(b.len == 8 && memcmp(b.data, "old blob", 8) == 0, "%s: not the old blob",
+                      plan);
+    ck_buf_free(&b);
+    ck_store_close(s);
+    free(data);
+}
+
+START_TEST(test_block_list_applied_reply_lost)
+{
+    /* Applied, reply lost; the retries (500s) meet a committed list: the HEAD finds the
+     * blob with this upload's mark in its metadata. */
+    ambiguous_commit("amb/lost", "pass*2,lost,after=500*3", CK_OK, true, -1, false);
+}
+END_TEST
+
+START_TEST(test_block_list_500_after_success)
+{
+    ambiguous_commit("amb/500", "pass*2,after=500*4", CK_OK, true, -1, false);
+    /* conditional: the retry's If-Match meets our own blob (412); the mark says ours */
+    ambiguous_commit("amb/c500", "pass*2,after=500", CK_OK, true, -1, true);
+}
+END_TEST
+
+START_TEST(test_block_list_slow_is_not_cut)
+{
+    /* 3 s before Azurite even sees the list, with a 2 s stall timeout: one list. */
+    ambiguous_commit("amb/slow", "pass*2,delay=3", CK_OK, true, 3, false);
+}
+END_TEST
+
+START_TEST(test_block_list_failed_is_a_failure)
+{
+    ambiguous_commit("amb/fail", "pass*2,status=500*4", CK_ENET, false, -1, false);
+    ambiguous_commit("amb/cfail", "pass*2,status=500*4", CK_ENET, false, -1, true);
+}
+END_TEST
+
+START_TEST(test_put_blob_applied_reply_lost)
+{
+    struct ck_store_env env;
+    struct ck_store *s = open_blob(&env, "amb/single", "");
+    struct ck_err err;
+    ck_assert_msg(put_opts(s, false, "old", 3, &err) == CK_OK, "%s", err.msg);
+    tu_fault_plan(T.proxy_port, "after=500*4");
+    ck_assert_msg(put_opts(s, false, "small new blob", 14, &err) == CK_OK, "%s", err.msg);
+    expect_blob("amb/single", "small new blob");
+    tu_fault_plan(T.proxy_port, "status=500*4"); /* reached nothing: a failure */
+    ck_assert_int_eq(put_opts(s, false, "never", 5, &err), CK_ENET);
+    expect_blob("amb/single", "small new blob");
+    ck_store_close(s);
+}
+END_TEST
+
 START_TEST(test_delete)
 {
     struct ck_store_env env;
@@ -345,6 +428,11 @@ static Suite *store_azure_suite(bool with_azurite)
     tcase_add_test(tc, test_create_only_reply_lost);
     tcase_add_test(tc, test_create_only_too_large_is_unsupported);
     tcase_add_test(tc, test_conditional_replace);
+    tcase_add_test(tc, test_block_list_applied_reply_lost);
+    tcase_add_test(tc, test_block_list_500_after_success);
+    tcase_add_test(tc, test_block_list_slow_is_not_cut);
+    tcase_add_test(tc, test_block_list_failed_is_a_failure);
+    tcase_add_test(tc, test_put_blob_applied_reply_lost);
     tcase_add_test(tc, test_delete);
     suite_add_tcase(s, tc);
     return s;

@@ -85,6 +85,21 @@ static void head_ok(struct ck_store *s, struct ck_store_info *info)
     ck_assert_msg(ck_store_head(s, info, &err) == CK_OK, "%s", err.msg);
 }
 
+/* The clouds' objects carry the mark of the upload that made them (settle.h), a new one
+ * per upload; the other stores have none. */
+static void expect_mark(const struct ck_store_info *info, const char *other)
+{
+    bool cloud = strcmp(B.b->name, "file") != 0 && strcmp(B.b->name, "http") != 0;
+    if (!cloud) {
+        ck_assert_str_eq(info->mark, "");
+        return;
+    }
+    ck_assert_uint_eq(strlen(info->mark), CK_UPLOAD_MARK_LEN);
+    ck_assert_uint_eq(strspn(info->mark, "0123456789abcdef"), CK_UPLOAD_MARK_LEN);
+    if (other)
+        ck_assert_str_ne(info->mark, other);
+}
+
 /* ---- the contract ------------------------------------------------------------------- */
 
 START_TEST(test_put_head_get_and_ranges)
@@ -97,6 +112,7 @@ START_TEST(test_put_head_get_and_ranges)
     ck_assert(info.exists);
     ck_assert_uint_eq(info.size, 12);
     ck_assert(!B.b->conditional || info.version[0]); /* what .if_match takes */
+    expect_mark(&info, NULL);
     expect_bytes(s, "hello, world", 12);
     struct ck_buf got;
     struct ck_err err;
@@ -133,10 +149,13 @@ START_TEST(test_large_object_and_a_range_across_parts)
     char *data = tu_pattern(n, 42);
     struct ck_store_env env;
     struct ck_store *s = open_obj(&env, "large");
+    struct ck_store_info info, before;
+    put_ok(s, NULL, "x", 1);
+    head_ok(s, &before);
     put_ok(s, NULL, data, n);
-    struct ck_store_info info;
     head_ok(s, &info);
     ck_assert_uint_eq(info.size, n);
+    expect_mark(&info, before.mark); /* a multipart upload's, a new one */
     expect_bytes(s, data, n);
     struct ck_buf got;
     struct ck_err err;

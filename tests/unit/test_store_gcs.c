@@ -1,6 +1,7 @@
 /*
  * test_store_gcs.c - the gs:// backend's create-only puts (store.h): one XML API PUT with
- * x-goog-if-generation-match: 0, against tests/tools/fake_gcs.py (anonymous, a --public
+ * x-goog-if-generation-match: 0, conditional replaces, and ambiguous commits settled by
+ * the upload's mark (store/settle.h), against tests/tools/fake_gcs.py (anonymous, a --public
  * bucket reached through STORAGE_EMULATOR_HOST) with tests/tools/faultproxy.py in front
  * of it for lost replies. The rest of the backend runs in tests/integration/test_gcs.py.
  *
@@ -229,6 +230,99 @@ START_TEST(test_conditional_replace)
 }
 END_TEST
 
+/* ---- ambiguous commits: the destination decides ------------------------------------ */
+
+/* Open multipart uploads, as the fake counts them. */
+static int open_uploads(void)
+{
+    struct ck_buf b;
+    ck_assert_int_eq(tu_http_call(CK_HTTP_GET, T.gcs_port, "/__fake/state", NULL, NULL, &b), 200);
+    const char *p = strstr(b.data, "\"open_uploads\": ");
+    ck_assert_ptr_nonnull(p);
+    int n = atoi(p + strlen("\"open_uploads\": "));
+    ck_buf_free(&b);
+    return n;
+}
+
+/* From an old object, a put of 6 MiB + 3 (initiate, 2 parts, complete) under plan: its
+ * result is want, the key holds the new object or still the old one, the upload was
+ * aborted (one DELETE) only when the commit did not happen, and posts POSTs were sent
+ * (-1: any number). */
+static void ambiguous_commit(const char *key, const char *plan, ck_rc want, bool new_object,
+                             int posts)
+{
+    struct ck_store_env env;
+    struct ck_store *s = open_key(&env, key, "");
+    struct ck_err err;
+    ck_assert_msg(put_opts(s, false, "old object", 10, &err) == CK_OK, "%s", err.msg);
+    size_t size = 6 * MiB + 3;
+    char *data = tu_pattern(size, 7);
+    tu_fault_plan(T.proxy_port, plan);
+    ck_rc rc = put_opts(s, false, data, size, &err);
+    ck_assert_msg(rc == want, "%s: %s", plan, err.msg);
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"DELETE\""), new_object ? 0 : 1);
+    if (posts >= 0)
+        ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"POST\""), posts);
+    struct ck_buf b;
+    tu_fault_plan(T.proxy_port, "");
+    ck_assert_msg(tu_get(s, 0, CK_STORE_TO_END, &b, &err) == CK_OK, "%s", err.msg);
+    if (new_object)
+        ck_assert_msg(b.len == size && memcmp(b.data, data, size) == 0, "%s: not the new object",
+                      plan);
+    else
+        ck_assert_msg(b.len == 10 && memcmp(b.data, "old object", 10) == 0,
+                      "%s: not the old object", plan);
+    ck_buf_free(&b);
+    ck_assert_int_eq(open_uploads(), 0);
+    ck_store_close(s);
+    free(data);
+}
+
+START_TEST(test_complete_applied_reply_lost)
+{
+    /* The complete is applied, its reply lost; the retries meet NoSuchUpload (500s here):
+     * the HEAD finds the object with this upload's mark in its metadata. */
+    ambiguous_commit("amb/lost", "pass*3,lost,after=500*3", CK_OK, true, -1);
+}
+END_TEST
+
+START_TEST(test_complete_500_after_success)
+{
+    ambiguous_commit("amb/500", "pass*3,after=500*4", CK_OK, true, -1);
+}
+END_TEST
+
+START_TEST(test_complete_slow_is_not_cut)
+{
+    /* 3 s before the fake even sees the complete, with a 2 s stall timeout: one complete. */
+    ambiguous_commit("amb/slow", "pass*3,delay=3", CK_OK, true, 2); /* initiate, complete */
+}
+END_TEST
+
+START_TEST(test_complete_failed_is_a_failure)
+{
+    /* Refused every time: the HEAD finds the old object; the upload is aborted. */
+    ambiguous_commit("amb/fail", "pass*3,status=500*4", CK_ENET, false, -1);
+}
+END_TEST
+
+START_TEST(test_single_put_applied_reply_lost)
+{
+    struct ck_store_env env;
+    struct ck_store *s = open_key(&env, "amb/single", "");
+    struct ck_err err;
+    ck_assert_msg(put_opts(s, false, "old", 3, &err) == CK_OK, "%s", err.msg);
+    tu_fault_plan(T.proxy_port, "after=500*4");
+    ck_assert_msg(put_opts(s, false, "small new object", 16, &err) == CK_OK, "%s", err.msg);
+    expect_object("amb/single", "small new object");
+    /* a failure that reached nothing stays one */
+    tu_fault_plan(T.proxy_port, "status=500*4");
+    ck_assert_int_eq(put_opts(s, false, "never", 5, &err), CK_ENET);
+    expect_object("amb/single", "small new object");
+    ck_store_close(s);
+}
+END_TEST
+
 START_TEST(test_delete)
 {
     struct ck_store_env env;
@@ -276,6 +370,11 @@ static Suite *store_gcs_suite(void)
     tcase_add_test(tc, test_create_only_too_large_is_unsupported);
     tcase_add_test(tc, test_fake_takes_the_header_not_the_json_parameter);
     tcase_add_test(tc, test_conditional_replace);
+    tcase_add_test(tc, test_complete_applied_reply_lost);
+    tcase_add_test(tc, test_complete_500_after_success);
+    tcase_add_test(tc, test_complete_slow_is_not_cut);
+    tcase_add_test(tc, test_complete_failed_is_a_failure);
+    tcase_add_test(tc, test_single_put_applied_reply_lost);
     tcase_add_test(tc, test_delete);
     suite_add_tcase(s, tc);
     return s;

@@ -199,8 +199,8 @@ bool ck_azure_error_code(const char *body, size_t len, const char *header_code, 
 static bool azure_error_code(const struct ck_http_response *resp, char *code, size_t codesz,
                              char *msg, size_t msgsz)
 {
-    return ck_azure_error_code(resp->error_body, resp->error_body_len, resp->captured, code, codesz,
-                               msg, msgsz);
+    return ck_azure_error_code(resp->error_body, resp->error_body_len, resp->captured[0], code,
+                               codesz, msg, msgsz);
 }
 
 /* Delete Blob (a 404 is CK_ENOTFOUND: ck_store_delete takes it for done). Uncommitted blocks of a
@@ -222,4 +222,5 @@ const struct ck_cloud_ops ck_azure_cloud_ops = {
     .error_code = azure_error_code,
     .destroy = azure_destroy,
     .error_header = "x-ms-error-code",
+    .mark_header = "x-ms-meta-ckptfsupload",
 };

@@ -4,7 +4,8 @@
  * commit. Each block carries Content-MD5, which Azure verifies.
  *
  * Block ids are base64 of "ckptfs-<upload nonce>-<number>", all the same length as Azure
- * requires; the nonce keeps two saves that overlap from committing each other's blocks.
+ * requires; the nonce (the first 10 hex digits of the upload's mark, cloud.h) keeps two
+ * saves that overlap from committing each other's blocks.
  * A failed upload leaves its blocks uncommitted: they are invisible, never part of the
  * blob, and Azure discards them (after 7 days, or at the next commit of that blob). There
  * is no call to delete uncommitted blocks alone.
@@ -15,14 +16,19 @@
  * (412 ConditionNotMet is taken the same way): CK_EEXIST; one after a retry, or a lost
  * reply, is settled by reading the blob back (create_only.h).
  *
+ * The Put Blob and the Put Block List set the blob's metadata ckptfsupload to the
+ * upload's mark (Azure's metadata names are C# identifiers: no hyphen). A commit that
+ * fails in a way that may have been applied (a lost reply, a timeout, a 5xx after the
+ * write) is settled by one HEAD: the blob carrying our mark means the commit happened
+ * (settle.h). Azure's ETags are opaque, so the mark is what recognises our blob. The Put
+ * Block List is a commit request (cloud.h): a slow one is not cut by the stall timeout.
+ *
  * Conditional replaces (store.h): the Put Blob or the Put Block List carries If-Match:
  * ETAG (If-None-Match: * for "no blob"), in the string to sign; Azure answers 412
  * ConditionNotMet (409 BlobAlreadyExists for "*"). A failed one is settled by
- * cond_put.c's HEAD (Azure's ETags are opaque: our own new blob is not recognised, so a
- * lost reply after an applied commit is reported as a change, never as success).
+ * cond_put.c's HEAD, which also knows our blob by its mark.
  */
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +38,7 @@
 #include "store/cond_put.h"
 #include "store/create_only.h"
 #include "store/digest.h"
+#include "store/settle.h"
 #include "util/buf.h"
 #include "util/log.h"
 
@@ -39,7 +46,6 @@
 
 struct az_up {
     struct ck_cloud_up up; /* first: part_upload.c frees the context */
-    char nonce[11];
 };
 
 struct block_result {
@@ -49,7 +55,7 @@ struct block_result {
 static void block_id(const struct az_up *u, unsigned n, char out[40])
 {
     char raw[ID_RAW_LEN + 1];
-    snprintf(raw, sizeof(raw), "ckptfs-%s-%06u", u->nonce, n);
+    snprintf(raw, sizeof(raw), "ckptfs-%.10s-%06u", u->up.mark, n);
     EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)raw, ID_RAW_LEN);
 }
 
@@ -73,6 +79,15 @@ static ck_rc send_block(void *ctx, unsigned number, const struct ck_part_body *b
     struct ck_cloud_call c = {.query = query, .label = label, .cancel = cancel};
     struct ck_http_response resp;
     return ck_cloud_put_md5(u->up.c, &c, body, &resp, err);
+}
+
+/* A failed commit request (Put Blob, Put Block List) settled at the destination. */
+static ck_rc settle(struct az_up *u, ck_rc rc, struct ck_err *err)
+{
+    struct ck_commit_id id = {.mark = u->up.mark};
+    if (rc && u->up.cond.on)
+        return ck_cond_settle(u->up.store, &u->up.cond, false, &id, false, rc, err);
+    return ck_commit_settle(u->up.store, &id, rc, err);
 }
 
 static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err *err)
@@ -100,14 +115,14 @@ static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err 
         .body_len = body.len,
         .content_md5 = md5,
         .content_type = "application/xml",
+        .hdr = {{u->up.c->ops->mark_header, u->up.mark}},
+        .commit = true,
     };
     ck_cond_values(&u->up.cond, &c.if_match, &c.if_none_match);
     struct ck_http_response resp;
     rc = ck_cloud_perform(u->up.c, &c, &resp, err);
     ck_buf_free(&body);
-    if (rc && u->up.cond.on)
-        rc = ck_cond_settle(u->up.store, &u->up.cond, false, NULL, false, rc, err);
-    return rc;
+    return settle(u, rc, err);
 }
 
 static void abort_upload(void *ctx)
@@ -124,7 +139,7 @@ static bool blob_exists_reply(const struct ck_http_response *resp)
     if (resp->status == 412)
         return true;
     return resp->status == 409 &&
-           ck_azure_error_code(resp->error_body, resp->error_body_len, resp->captured, code,
+           ck_azure_error_code(resp->error_body, resp->error_body_len, resp->captured[0], code,
                                sizeof(code), msg, sizeof(msg)) &&
            strcmp(code, "BlobAlreadyExists") == 0;
 }
@@ -134,17 +149,15 @@ static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
     struct az_up *u = ctx;
     struct ck_cloud_call c = {
         .content_type = "application/octet-stream",
-        .hdr = {{"x-ms-blob-type", "BlockBlob"}},
+        .hdr = {{"x-ms-blob-type", "BlockBlob"}, {u->up.c->ops->mark_header, u->up.mark}},
         .if_none_match = u->up.if_absent ? "*" : NULL,
     };
     ck_cond_values(&u->up.cond, &c.if_match, &c.if_none_match);
     struct ck_http_response resp;
     struct ck_part_body body = ck_part_body_mem(data, len);
     ck_rc rc = ck_cloud_put_md5(u->up.c, &c, &body, &resp, err);
-    if (rc && u->up.cond.on)
-        rc = ck_cond_settle(u->up.store, &u->up.cond, false, NULL, false, rc, err);
     if (!u->up.if_absent)
-        return rc;
+        return settle(u, rc, err);
     struct ck_create_reply r = {.rc = rc,
                                 .exists = rc && blob_exists_reply(&resp),
                                 .attempts = resp.attempts,
@@ -168,12 +181,5 @@ ck_rc ck_azure_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
     ck_rc rc = ck_cloud_up_new(s, opts, sizeof(*u), (void **)&u, err);
     if (rc)
         return rc;
-    unsigned char rnd[5];
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
-        free(u);
-        return ck_fail(err, CK_EIO, "PUT %s: no random bytes for block ids", s->display_uri);
-    }
-    snprintf(u->nonce, sizeof(u->nonce), "%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3],
-             rnd[4]);
     return ck_cloud_up_start(&u->up, &azure_part_ops, sizeof(struct block_result), out, err);
 }

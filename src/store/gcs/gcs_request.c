@@ -136,4 +136,5 @@ const struct ck_cloud_ops ck_gcs_cloud_ops = {
     .error_code = ck_cloud_xml_error_code,
     .destroy = gcs_destroy,
     .version_header = "x-goog-generation",
+    .mark_header = "x-goog-meta-ckptfs-upload",
 };

@@ -17,10 +17,16 @@
  * PreconditionFailed when a live object is there: CK_EEXIST; a 412 after a retry or a
  * lost reply is settled by reading the object back (create_only.h).
  *
+ * The single PUT and the initiate (whose metadata the completed object gets) set the
+ * object's metadata x-goog-meta-ckptfs-upload to the upload's mark (cloud.h). A commit
+ * (the single PUT or the complete) that fails in a way that may have been applied (a lost
+ * reply, a timeout, a 5xx after the write; a retried complete then meets NoSuchUpload) is
+ * settled by one HEAD: the object carrying our mark, or a single PUT's MD5 as its ETag,
+ * means the commit happened (settle.h).
+ *
  * Conditional replaces (store.h): the single PUT or the complete carries
  * x-goog-if-generation-match: GENERATION (0 for "no object"); a failed one is settled by
- * cond_put.c's HEAD (a single PUT's new ETag is its MD5; a multipart one's is not known in
- * advance).
+ * cond_put.c's HEAD, which also knows our object by its mark.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +37,7 @@
 #include "store/digest.h"
 #include "store/gcs/gcs.h"
 #include "store/s3_mpu.h"
+#include "store/settle.h"
 
 struct part_result {
     char etag[128]; /* first: see ck_mpu_complete */
@@ -50,14 +57,22 @@ static const char *cond_value(const struct ck_cond *cond)
 static void set_generation(struct ck_cloud_call *c, const char *value)
 {
     if (value)
-        c->hdr[0] = (struct ck_cloud_header){"x-goog-if-generation-match", value};
+        ck_cloud_add_header(c, "x-goog-if-generation-match", value);
 }
 
-/* GCS's own part of the multipart requests: the complete carries a conditional
- * replace's precondition. */
+/* The object's metadata: the upload's mark. */
+static void set_mark(struct ck_cloud_call *c, const struct ck_mpu_up *u)
+{
+    ck_cloud_add_header(c, u->up.c->ops->mark_header, u->up.mark);
+}
+
+/* GCS's own part of the multipart requests: the initiate names the object's metadata,
+ * the complete carries a conditional replace's precondition. */
 static void mpu_adjust(void *ctx, enum ck_mpu_step step, struct ck_cloud_call *c)
 {
     struct ck_mpu_up *u = ctx;
+    if (step == CK_MPU_INITIATE)
+        set_mark(c, u);
     if (step == CK_MPU_COMPLETE)
         set_generation(c, cond_value(&u->up.cond));
 }
@@ -80,13 +95,22 @@ static ck_rc send_part(void *ctx, unsigned number, const struct ck_part_body *bo
     return rc;
 }
 
+/* A failed commit request (single PUT, complete) settled at the destination; etag is the
+ * new object's if known. */
+static ck_rc settle(struct ck_mpu_up *u, const char *etag, ck_rc rc, struct ck_err *err)
+{
+    struct ck_commit_id id = {.etag = etag, .mark = u->up.mark};
+    if (rc && u->up.cond.on)
+        return ck_cond_settle(u->up.store, &u->up.cond, true, &id, false, rc, err);
+    return ck_commit_settle(u->up.store, &id, rc, err);
+}
+
 /* Complete, then the sweep; on failure part_upload.c calls ck_mpu_up_abort next, which sweeps. */
 static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err *err)
 {
     struct ck_mpu_up *u = ctx;
     ck_rc rc = ck_mpu_complete(&u->mpu, n, results, sizeof(struct part_result), 0, NULL, 0, err);
-    if (rc && u->up.cond.on)
-        rc = ck_cond_settle(u->up.store, &u->up.cond, true, NULL, false, rc, err);
+    rc = settle(u, NULL, rc, err);
     if (!rc)
         ck_mpu_sweep(&u->mpu);
     return rc;
@@ -98,13 +122,13 @@ static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
     struct ck_mpu_up *u = ctx;
     struct ck_cloud_call c = {.content_type = "application/octet-stream"};
     set_generation(&c, u->up.if_absent ? "0" : cond_value(&u->up.cond));
+    set_mark(&c, u);
     struct ck_http_response resp;
     struct ck_part_body body = ck_part_body_mem(data, len);
     ck_rc rc = ck_cloud_put_md5(u->up.c, &c, &body, &resp, err);
     char want[CK_ETAG_MD5_MAX];
-    if (rc && u->up.cond.on)
-        rc = ck_cond_settle(u->up.store, &u->up.cond, true,
-                            ck_s3_etag_md5(data, len, want) ? want : NULL, false, rc, err);
+    if (rc && !u->up.if_absent)
+        rc = settle(u, ck_s3_etag_md5(data, len, want) ? want : NULL, rc, err);
     if (u->up.if_absent) {
         struct ck_create_reply r = {.rc = rc,
                                     .exists = rc && resp.status == 412,

@@ -185,4 +185,5 @@ const struct ck_cloud_ops ck_s3_cloud_ops = {
     .error_code = ck_cloud_xml_error_code,
     .destroy = s3_destroy,
     .send_host = true,
+    .mark_header = "x-amz-meta-ckptfs-upload",
 };

@@ -38,9 +38,14 @@
  * retry. The store must honour If-None-Match on PUT (AWS since 2024, moto, radosgw; see
  * docs/s3.md): one that ignores it overwrites.
  *
+ * The single PUT and CreateMultipartUpload set the object's metadata
+ * x-amz-meta-ckptfs-upload to the upload's mark (cloud.h). A commit that fails in a way
+ * that may have been applied is settled by one HEAD (settle.h): our object is known by
+ * the ETag it must have (MD5-based) or by the mark.
+ *
  * Conditional replaces (store.h): the single PUT or the CompleteMultipartUpload carries
  * If-Match: ETAG (If-None-Match: * for "no object"), signed; a failed one is settled by
- * cond_put.c's HEAD, which knows the ETag our own object would have. AWS honours both
+ * cond_put.c's HEAD, which knows our own object the same way. AWS honours both
  * headers on both requests; moto only If-None-Match on Complete; radosgw refuses every
  * If-Match on PUT (412 for the current ETag too: then, the HEAD having found the expected
  * object, the PUT is sent again without it, with a warning) and ignores it on Complete
@@ -76,12 +81,15 @@ static const char *const step_labels[CK_MPU_STEPS] = {
     "ListMultipartUploads", "AbortMultipartUpload of a stale upload"};
 
 /* S3's own part of the multipart requests: CreateMultipartUpload asks for SHA-256
- * checksums; CompleteMultipartUpload carries a conditional replace's precondition. */
+ * checksums and names the object's metadata (the upload's mark); CompleteMultipartUpload
+ * carries a conditional replace's precondition. */
 static void mpu_adjust(void *ctx, enum ck_mpu_step step, struct ck_cloud_call *c)
 {
     struct ck_mpu_up *u = ctx;
-    if (step == CK_MPU_INITIATE)
-        c->hdr[0] = (struct ck_cloud_header){"x-amz-checksum-algorithm", "SHA256"};
+    if (step == CK_MPU_INITIATE) {
+        ck_cloud_add_header(c, "x-amz-checksum-algorithm", "SHA256");
+        ck_cloud_add_header(c, u->up.c->ops->mark_header, u->up.mark);
+    }
     if (step == CK_MPU_COMPLETE)
         ck_cond_values(&u->up.cond, &c->if_match, &c->if_none_match);
 }
@@ -106,7 +114,7 @@ static ck_rc send_part(void *ctx, unsigned number, const struct ck_part_body *bo
         .body_src = body,
         .body_sha256 = hex,
         .hdr = {{"x-amz-checksum-sha256", r->sent_b64}},
-        .capture_header = "x-amz-checksum-sha256",
+        .capture = {"x-amz-checksum-sha256"},
         .cancel = cancel,
     };
     struct ck_http_response resp;
@@ -115,9 +123,10 @@ static ck_rc send_part(void *ctx, unsigned number, const struct ck_part_body *bo
         return rc;
     if (!resp.etag[0])
         return ck_fail(err, CK_ECORRUPT, "PUT %s (%s): reply has no ETag", u->up.c->display, label);
-    if (strlen(resp.captured) < sizeof(r->got_b64))
-        memcpy(r->got_b64, resp.captured, strlen(resp.captured) + 1);
-    if (resp.captured[0] && strcmp(resp.captured, r->sent_b64) != 0)
+    const char *got = resp.captured[0];
+    if (strlen(got) < sizeof(r->got_b64))
+        memcpy(r->got_b64, got, strlen(got) + 1);
+    if (got[0] && strcmp(got, r->sent_b64) != 0)
         return ck_fail(err, CK_ECORRUPT, "PUT %s (%s): server's SHA-256 differs from the one sent",
                        u->up.c->display, label);
     memcpy(r->etag, resp.etag, sizeof(r->etag));
@@ -211,24 +220,6 @@ static ck_rc verify_parts(const struct ck_mpu_up *u, unsigned n, const struct pa
     return CK_OK;
 }
 
-/* After a commit that failed: true if the key holds the object that commit would have
- * made (its ETag is want), so the commit was applied and its failure was only the reply's. */
-static bool commit_applied(struct ck_mpu_up *u, const char *want, const struct ck_err *failure)
-{
-    struct ck_store_info info;
-    struct ck_err herr;
-    ck_err_clear(&herr);
-    if (ck_store_head(u->up.store, &info, &herr) != CK_OK) {
-        ck_log_warn("%s; checking whether it was applied: %s", failure->msg, herr.msg);
-        return false;
-    }
-    if (!info.exists || !ck_etag_equal(info.etag, want))
-        return false;
-    ck_log_warn("%s; but %s holds the new object (ETag %s): the commit was applied", failure->msg,
-                u->up.c->display, want);
-    return true;
-}
-
 /* The ETag of the object Complete makes of these n parts (false if the parts' ETags are
  * not MD5s, as with SSE-KMS: then an ambiguous Complete stays a failure). */
 static bool multipart_etag(unsigned n, const struct part_result *res, char *out)
@@ -255,12 +246,12 @@ static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err 
     rc = ck_mpu_complete(&u->mpu, n, results, sizeof(struct part_result),
                          offsetof(struct part_result, sent_b64), etag, sizeof(etag), err);
     if (rc) {
-        bool known = multipart_etag(n, results, want);
+        struct ck_commit_id id = {.etag = multipart_etag(n, results, want) ? want : NULL,
+                                  .mark = u->up.mark};
         if (u->up.cond.on)
-            rc = ck_cond_settle(u->up.store, &u->up.cond, false, known ? want : NULL, false, rc,
-                                err);
-        else if (ck_commit_maybe_applied(rc) && known && commit_applied(u, want, err))
-            rc = CK_OK;
+            rc = ck_cond_settle(u->up.store, &u->up.cond, false, &id, false, rc, err);
+        else
+            rc = ck_commit_settle(u->up.store, &id, rc, err);
         if (!rc) {
             ck_err_clear(err);
             ck_mpu_sweep(&u->mpu);
@@ -303,10 +294,11 @@ static ck_rc put_create(struct ck_mpu_up *u, const struct ck_cloud_call *c,
     }
 }
 
-/* A create-only PUT (see the top comment); no sweep. */
-/* The single PUT of data, signed by its SHA-256 (hex and b64 are filled for it). */
-static struct ck_cloud_call single_call(const char *data, size_t len, const char *if_none_match,
-                                        char hex[CK_SHA256_HEX_LEN + 1], char b64[48])
+/* The single PUT of data, signed by its SHA-256 (hex and b64 are filled for it), with the
+ * upload's mark as metadata. */
+static struct ck_cloud_call single_call(const struct ck_mpu_up *u, const char *data, size_t len,
+                                        const char *if_none_match, char hex[CK_SHA256_HEX_LEN + 1],
+                                        char b64[48])
 {
     ck_s3_sha256(data, len, hex, b64);
     return (struct ck_cloud_call){
@@ -314,22 +306,23 @@ static struct ck_cloud_call single_call(const char *data, size_t len, const char
         .body = data,
         .body_len = len,
         .body_sha256 = hex,
-        .hdr = {{"x-amz-checksum-sha256", b64}},
+        .hdr = {{"x-amz-checksum-sha256", b64}, {u->up.c->ops->mark_header, u->up.mark}},
         .content_type = "application/octet-stream",
-        .capture_header = "x-amz-checksum-sha256",
+        .capture = {"x-amz-checksum-sha256"},
         .if_none_match = if_none_match,
     };
 }
 
+/* A create-only PUT (see the top comment); no sweep. */
 static ck_rc single_create(struct ck_mpu_up *u, const char *data, size_t len, struct ck_err *err)
 {
     char hex[CK_SHA256_HEX_LEN + 1], b64[48];
-    struct ck_cloud_call c = single_call(data, len, "*", hex, b64);
+    struct ck_cloud_call c = single_call(u, data, len, "*", hex, b64);
     struct ck_http_response resp;
     struct ck_create_reply r = {.condition = "If-None-Match: *"};
     r.rc = put_create(u, &c, &resp, &r.attempts, err);
     r.exists = r.rc && resp.status == 412;
-    if (!r.rc && resp.captured[0] && strcmp(resp.captured, b64) != 0)
+    if (!r.rc && resp.captured[0][0] && strcmp(resp.captured[0], b64) != 0)
         r.rc = ck_fail(err, CK_ECORRUPT, "PUT %s: server's SHA-256 differs from the one sent",
                        u->up.c->display);
     return ck_create_only_result(u->up.store, data, len, &r, err);
@@ -342,16 +335,16 @@ static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
     if (u->up.if_absent)
         return single_create(u, data, len, err);
     char hex[CK_SHA256_HEX_LEN + 1], b64[48];
-    struct ck_cloud_call c = single_call(data, len, NULL, hex, b64);
+    struct ck_cloud_call c = single_call(u, data, len, NULL, hex, b64);
     ck_cond_values(&u->up.cond, &c.if_match, &c.if_none_match);
     struct ck_http_response resp;
     ck_rc rc = ck_cloud_perform(u->up.c, &c, &resp, err);
     char want[CK_ETAG_MD5_MAX];
-    bool known = rc && ck_s3_etag_md5(data, len, want);
+    struct ck_commit_id id = {.etag = rc && ck_s3_etag_md5(data, len, want) ? want : NULL,
+                              .mark = u->up.mark};
     bool settled = false; /* a conditional put's failure, decided by cond_put.c's HEAD */
     if (rc && u->up.cond.on) {
-        rc = ck_cond_settle(u->up.store, &u->up.cond, false, known ? want : NULL,
-                            resp.status == 412, rc, err);
+        rc = ck_cond_settle(u->up.store, &u->up.cond, false, &id, resp.status == 412, rc, err);
         settled = rc != CK_EUNSUPPORTED;
         if (!settled) { /* radosgw: see the top comment */
             ck_log_warn("%s; putting it without the condition (this store cannot fence writers)",
@@ -360,10 +353,9 @@ static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
             rc = ck_cloud_perform(u->up.c, &c, &resp, err);
         }
     }
-    if (!settled && rc && ck_commit_maybe_applied(rc) && known && commit_applied(u, want, err)) {
-        ck_err_clear(err);
-        rc = CK_OK;
-    } else if (!settled && !rc && resp.captured[0] && strcmp(resp.captured, b64) != 0) {
+    if (!settled && rc) {
+        rc = ck_commit_settle(u->up.store, &id, rc, err);
+    } else if (!settled && !rc && resp.captured[0][0] && strcmp(resp.captured[0], b64) != 0) {
         rc = ck_fail(err, CK_ECORRUPT, "PUT %s: server's SHA-256 differs from the one sent",
                      u->up.c->display);
     }
