@@ -185,7 +185,8 @@ static ck_rc post(const struct ck_aws_web_identity *w, const struct ck_aws_provi
     req.headers[1] = "Accept: application/xml";
     req.body_mem = body->data;
     req.body_len = body->len;
-    req.reply_body = reply; /* capped at CK_AWS_STS_REPLY_MAX */
+    req.reply_body = reply;                /* capped at CK_AWS_STS_REPLY_MAX */
+    req.ca_file = getenv("AWS_CA_BUNDLE"); /* as for S3 (http.h, TLS) */
     req.retry = cfg->retry;
     if (cfg->connect_timeout_s > 0)
         req.connect_timeout_s = cfg->connect_timeout_s;

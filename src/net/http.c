@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <ctype.h>
@@ -415,6 +416,39 @@ static void set_method(struct xfer *x)
     }
 }
 
+/* The CA bundle this request trusts (see TLS in http.h), or NULL: the system's. */
+static const char *ca_bundle(const struct ck_http_request *req)
+{
+    const char *env[] = {"CURL_CA_BUNDLE", "SSL_CERT_FILE"};
+    if (req->ca_file && req->ca_file[0])
+        return req->ca_file;
+    for (size_t i = 0; i < sizeof(env) / sizeof(env[0]); i++) {
+        const char *v = getenv(env[i]);
+        if (v && v[0])
+            return v;
+    }
+    return NULL;
+}
+
+static void setup_tls(const struct ck_http_request *req, CURL *c)
+{
+    const char *ca = ca_bundle(req), *dir = getenv("SSL_CERT_DIR");
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (ca)
+        curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+    if (dir && dir[0])
+        curl_easy_setopt(c, CURLOPT_CAPATH, dir);
+}
+
+/* Whether c says the server's certificate, or the bundle to check it, was refused. */
+static bool curl_code_tls_trust(CURLcode c)
+{
+    return c == CURLE_PEER_FAILED_VERIFICATION || c == CURLE_SSL_CACERT_BADFILE ||
+           c == CURLE_SSL_ISSUER_ERROR || c == CURLE_SSL_CRL_BADFILE ||
+           c == CURLE_SSL_PINNEDPUBKEYNOTMATCH;
+}
+
 static void setup_attempt(struct xfer *x, struct curl_slist *headers)
 {
     const struct ck_http_request *req = x->req;
@@ -438,6 +472,7 @@ static void setup_attempt(struct xfer *x, struct curl_slist *headers)
         curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, stall);
     }
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    setup_tls(req, c);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
@@ -575,6 +610,14 @@ static enum outcome classify(struct xfer *x, CURLcode c, char *what, size_t what
         x->timed_out = x->stalled || c == CURLE_OPERATION_TIMEDOUT;
         if (x->stalled || curl_code_transient(c))
             return OUT_RETRY;
+        if (curl_code_tls_trust(c)) {
+            const char *ca = ca_bundle(x->req);
+            ck_fail(err, CK_EAUTH,
+                    "%s %s: TLS: %s (CAs trusted: %s; name the server's CA with SSL_CERT_FILE "
+                    "or CURL_CA_BUNDLE, AWS_CA_BUNDLE for s3://)",
+                    m, x->disp, what, ca ? ca : "the system's bundle");
+            return OUT_FAIL;
+        }
         ck_fail(err, c == CURLE_URL_MALFORMAT ? CK_EINVAL : CK_ENET, "%s %s: %s", m, x->disp, what);
         return OUT_FAIL;
     }

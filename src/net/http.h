@@ -34,6 +34,13 @@
  * URL (its query string may carry a presigned signature) and header values never appear
  * in messages or logs. Retries are logged with ck_log_warn.
  *
+ * TLS (https://): the server's certificate is always verified, name included; nothing
+ * turns that off. The CAs trusted are req->ca_file if set (S3 passes $AWS_CA_BUNDLE),
+ * else $CURL_CA_BUNDLE, else $SSL_CERT_FILE, else the system's bundle; $SSL_CERT_DIR adds
+ * a folder of hashed CA certificates. A refused certificate (untrusted, expired, for
+ * another name) or an unreadable bundle is not retried: CK_EAUTH, with curl's reason and
+ * the bundle that was used in the message.
+ *
  * Threads: ck_http_global_init() once before any thread starts; then ck_http_perform() may
  * run in several threads at once (each call uses its own curl handle; CURLOPT_NOSIGNAL).
  * Nothing here keeps connections between calls; parallel transfers (S3 multipart parts)
@@ -123,6 +130,8 @@ struct ck_http_request {
     bool error_in_2xx;          /* an XML <Error> body in a 2xx reply is a failure (needs
                                    reply_body) */
     bool path_as_is;            /* send the path exactly as given ("/./", "/../" kept) */
+    const char *ca_file;        /* https: the PEM bundle of the CAs to trust, or NULL: see TLS in
+                                   the top comment */
     const char *capture_headers[CK_HTTP_CAPTURES]; /* reply headers whose values go to
                                                       resp->captured[i]; NULL: none */
     ck_http_attempt_fn on_attempt;                 /* NULL: none */

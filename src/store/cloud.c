@@ -103,6 +103,7 @@ static void request_from_call(struct ck_http_request *req, const struct ck_cloud
     req->sink = call->sink;
     req->reply_body = call->reply_body;
     req->error_in_2xx = call->error_in_2xx;
+    req->ca_file = c->ops->ca_env ? getenv(c->ops->ca_env) : NULL;
     req->capture_headers[0] = call->capture[0] ? call->capture[0] : c->ops->error_header;
     req->capture_headers[1] = call->capture[1];
     req->path_as_is = true;

@@ -112,6 +112,8 @@ struct ck_cloud_ops {
     const char *error_header;       /* a reply header captured on every call (Azure's error code) */
     const char *version_header;     /* the header a HEAD reads the object's version from
                                        (GCS: x-goog-generation); NULL: the ETag */
+    const char *ca_env;             /* an environment variable naming this cloud's CA bundle,
+                                       before the generic ones (S3: AWS_CA_BUNDLE), or NULL */
     const char *mark_header;        /* the metadata header that carries the mark of the
                                        upload that made the object (ck_cloud_up .mark), read
                                        by HEAD; NULL: uploads are not marked */

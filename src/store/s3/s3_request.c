@@ -185,5 +185,6 @@ const struct ck_cloud_ops ck_s3_cloud_ops = {
     .error_code = ck_cloud_xml_error_code,
     .destroy = s3_destroy,
     .send_host = true,
+    .ca_env = "AWS_CA_BUNDLE",
     .mark_header = "x-amz-meta-ckptfs-upload",
 };
