@@ -5,7 +5,8 @@
  *    "dest": URI,
  *    "prev": {"state", "source", "kind", "bytes_done", "bytes_total", "entries",
  *             "seconds", "cache": {"limit" (--cache-limit, or null), "bytes" (restored
- *             data on the cache disk), "evicted_bytes"}, "world", "error"},
+ *             data on the cache disk), "evicted_bytes"}, "world", "error" (why the
+ *             load failed; or, prev/ ready, the last failed fetch of data on demand)},
  *    "save": {"dirty", "queued", "saves_ok", "saves_failed",
  *             "current": REPORT|null, "last": REPORT|null},
  *    "last_error": null|"..."}
@@ -180,7 +181,7 @@ static const char *last_error(const struct ck_load_status *ls, const struct ck_s
 {
     if (ss->has_last && ss->last.phase == CK_PHASE_FAILED)
         return ss->last.error;
-    if (ls->state == CK_LOAD_FAILED)
+    if (ls->state == CK_LOAD_FAILED || ls->error[0])
         return ls->error;
     return NULL;
 }

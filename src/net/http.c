@@ -522,11 +522,16 @@ static ck_rc status_rc(long status)
     return CK_ENET;
 }
 
-/* S3 error codes that mean "try again" whatever the status carrying them. */
+/* Error codes (of the XML error body) that mean "try again" whatever the status carrying
+ * them. The store telling that the body's checksum does not match the one sent (S3 and
+ * GCS BadDigest, S3 and radosgw XAmzContentSHA256Mismatch, Azure Md5Mismatch) means the
+ * bytes were damaged on the way: they are sent again from what the request holds. */
 static bool code_transient(const char *code)
 {
-    static const char *const codes[] = {"RequestTimeout", "SlowDown", "InternalError",
-                                        "ServiceUnavailable", NULL};
+    static const char *const codes[] = {"RequestTimeout", "SlowDown",
+                                        "InternalError",  "ServiceUnavailable",
+                                        "BadDigest",      "XAmzContentSHA256Mismatch",
+                                        "Md5Mismatch",    NULL};
     for (int i = 0; codes[i]; i++) {
         if (strcmp(code, codes[i]) == 0)
             return true;

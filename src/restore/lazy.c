@@ -391,6 +391,27 @@ static void make_room(struct ck_lazy *lz, size_t first, size_t last)
     }
 }
 
+/* Fetches members *next..last into their placeholders; *next is left at the first member
+ * not done. Data that does not decompress (a bit flipped on the way: the GET's bytes are
+ * checked only by the members' CRCs) is fetched once more before the members fail; the
+ * object itself damaged fails twice. */
+static ck_rc fetch_run(struct ck_lazy *lz, size_t *next, size_t last, struct ck_err *err)
+{
+    ck_rc rc = CK_OK;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        ck_err_clear(err);
+        struct run_sink r = {.lz = lz, .next = *next, .last = last};
+        rc = fill_run(lz, &r, err);
+        free(r.in);
+        free(r.out);
+        *next = r.next;
+        if (rc != CK_ECORRUPT || attempt > 0)
+            break;
+        ck_log_warn("prev/: %s; fetching it again", err->msg);
+    }
+    return rc;
+}
+
 static void *fetch_main(void *arg)
 {
     struct ck_lazy *lz = arg;
@@ -404,13 +425,10 @@ static void *fetch_main(void *arg)
         make_room(lz, first, last);
         pthread_mutex_unlock(&lz->lock);
         struct ck_err err;
-        ck_err_clear(&err);
-        struct run_sink r = {.lz = lz, .next = first, .last = last};
-        ck_rc rc = fill_run(lz, &r, &err);
-        free(r.in);
-        free(r.out);
+        size_t next = first;
+        ck_rc rc = fetch_run(lz, &next, last, &err);
         pthread_mutex_lock(&lz->lock);
-        for (size_t i = r.next; i <= last; i++) {
+        for (size_t i = next; i <= last; i++) {
             lz->state[i] = M_FAILED;
             ck_resident_unreserve(&lz->res, lz->ix.members[i].in_len);
         }
@@ -559,6 +577,16 @@ uint64_t ck_lazy_bytes_fetched(struct ck_lazy *lz)
     for (; lz; lz = lz->next)
         n += atomic_load(&lz->fetched);
     return n;
+}
+
+void ck_lazy_last_error(struct ck_lazy *lz, char *out, size_t cap)
+{
+    out[0] = '\0';
+    for (; lz && !out[0]; lz = lz->next) {
+        pthread_mutex_lock(&lz->lock);
+        snprintf(out, cap, "%s", lz->error);
+        pthread_mutex_unlock(&lz->lock);
+    }
 }
 
 void ck_lazy_hide(struct ck_lazy *lz, const char *name)

@@ -98,6 +98,10 @@ void ck_lazy_hide(struct ck_lazy *lz, const char *name);
 /* Bytes fetched from the store so far (the index included). */
 uint64_t ck_lazy_bytes_fetched(struct ck_lazy *lz);
 
+/* The last failed fetch of data on demand (what a read answered EIO for) into out, ""
+ * if none; over the chain. */
+void ck_lazy_last_error(struct ck_lazy *lz, char *out, size_t cap);
+
 /* Stops the fetch threads; waiting reads get CK_ECANCELED. lz stays valid (status). */
 void ck_lazy_stop(struct ck_lazy *lz);
 

@@ -470,6 +470,8 @@ void ck_loader_status(struct ck_loader *l, struct ck_load_status *out)
         ck_lazy_cache_use(l->lazy, &c);
         out->cache_bytes = c.bytes;
         out->cache_evicted = c.evicted_bytes;
+        if (!out->error[0])
+            ck_lazy_last_error(l->lazy, out->error, sizeof(out->error));
     }
     if (out->state == CK_LOAD_RUNNING)
         out->seconds = ck_now() - l->t0;

@@ -47,10 +47,11 @@ struct ck_load_status {
     unsigned world;      /* ranks of a multi-rank checkpoint (restore/shards.h); 0 or 1: one */
     uint64_t generation; /* its generation */
     double seconds;
-    uint64_t cache_limit;   /* --cache-limit, or the one chosen for a disk too small; 0: none */
-    uint64_t cache_bytes;   /* restored data on the cache disk now (served from the index) */
-    uint64_t cache_evicted; /* restored data evicted to stay under the limit, so far */
-    char error[CK_ERR_MSG_MAX];
+    uint64_t cache_limit;       /* --cache-limit, or the one chosen for a disk too small; 0: none */
+    uint64_t cache_bytes;       /* restored data on the cache disk now (served from the index) */
+    uint64_t cache_evicted;     /* restored data evicted to stay under the limit, so far */
+    char error[CK_ERR_MSG_MAX]; /* why the load failed; or, ready, the last failed fetch of
+                                   data on demand (a read under prev/ answered EIO) */
 };
 
 struct ck_loader_cfg {

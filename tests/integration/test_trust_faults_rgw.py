@@ -10,4 +10,5 @@ class RgwFaultTest(FaultRunner, MountTest):
     def test_rgw_faults(self):
         side, key, m = self.run_saves("rgw")
         self.run_commit_faults(side, key, m)
+        self.run_bit_flips(side, key, m)
         self.run_loads(side, key, m)

@@ -36,7 +36,8 @@ def parse_step(text):
         raise ValueError(f"bad plan step: {text!r}")
     kind, arg, at, count = m.groups()
     if kind not in ("pass", "status", "retry-after", "reset", "truncate", "stall", "shift",
-                    "norange", "hold", "gate", "lost", "after", "delay") + tuple(S3_ERRORS):
+                    "norange", "hold", "gate", "lost", "after", "delay", "flip",
+                    "flipreply") + tuple(S3_ERRORS):
         raise ValueError(f"unknown fault: {kind!r}")
     if kind in ("status", "retry-after", "stall", "shift", "hold", "gate", "after",
                 "delay") and arg is None:
@@ -45,6 +46,13 @@ def parse_step(text):
         raise ValueError("hold needs =N, N >= 2")
     times = -1 if count == "inf" else int(count or 1)
     return {"kind": kind, "arg": arg, "at": int(at) if at else None, "text": text.strip()}, times
+
+
+def flip_bit(data, at):
+    """data with the lowest bit of byte at flipped (nothing if data is shorter)."""
+    if at >= len(data):
+        return data
+    return data[:at] + bytes([data[at] ^ 1]) + data[at + 1:]
 
 
 def parse_plan(text):
@@ -256,6 +264,8 @@ class Handler(socketserver.StreamRequestHandler):
             return code
         if kind == "delay":
             time.sleep(float(arg))  # a slow server: nothing at all is sent meanwhile
+        if kind == "flip":
+            body = flip_bit(body, step["at"] or 0)
         headers = self.rewrite_range(kind, arg, headers)
         return self.forward(step, method, target, headers, body)
 
@@ -317,6 +327,8 @@ class Handler(socketserver.StreamRequestHandler):
             pending = b""
             if not chunk:
                 break
+            if kind == "flipreply" and sent <= (limit or 0) < sent + len(chunk):
+                chunk = flip_bit(chunk, (limit or 0) - sent)
             if cut and sent + len(chunk) >= limit:
                 self.request.sendall(chunk[: limit - sent])
                 self.fault_end(kind, step["arg"])
