@@ -183,6 +183,9 @@ static uint64_t take_snapshot(struct ck_saver *s, const struct job *j, const cha
     struct ck_area *a = s->cfg.area;
     unsigned left = 0;
     double w0 = ck_now();
+    pthread_mutex_lock(&s->lock); /* .status names the files while the save waits for them */
+    snprintf(s->current.waited_for, sizeof(s->current.waited_for), "%s", names);
+    pthread_mutex_unlock(&s->lock);
     uint64_t seq = ck_area_freeze(a, s->cfg.save_wait_s, &left);
     double waited = ck_now() - w0;
     if (waited >= 0.1)

@@ -294,6 +294,77 @@ class ConsistencyTest(MountTest):
         self.assertGreater(last["waited_s"], 0)
         self.assertEqual(last["waited_for"], "w")  # .status names the file it waited for
 
+    def test_autosave_quiet_is_held_off_by_an_open_writer(self):
+        # --autosave quiet=1: no save while a file is open for writing, one soon after the
+        # last writer closes, with the whole file
+        dest = self.path("dest", "ck")
+        m = self.mount(dest, extra=["--autosave", "quiet=1"])
+        f = open(os.path.join(m.save, "w"), "wb")
+        f.write(b"first half,")
+        f.flush()
+        time.sleep(3.5)  # three quiet periods and more
+        st = m.status()["save"]
+        self.assertEqual((st["saves_ok"], st["current"]), (0, None), st)
+        self.assertFalse(os.path.exists(dest))
+        f.write(b" second half")
+        f.close()
+        wait_for(lambda: m.status()["save"]["saves_ok"] == 1, 20, "the autosave")
+        last = m.status()["save"]["last"]
+        self.assertEqual((last["trigger"], last["result"]), ("autosave", "ok"))
+        self.assertEqual(members(dest), {"w": b"first half, second half"})
+        time.sleep(2.5)  # nothing changed since: no second save
+        self.assertEqual(m.status()["save"]["saves_ok"], 1)
+
+    def test_autosave_every_waits_for_an_open_writer(self):
+        # --autosave every=1: the save starts when due but waits for the writer (as any
+        # save does), so no half-written file is archived
+        dest = self.path("dest", "ck")
+        m = self.mount(dest, extra=["--autosave", "every=1", "--save-wait", "60"])
+        f = open(os.path.join(m.save, "w"), "wb")
+        f.write(b"being written")
+        f.flush()
+
+        def waiting():
+            cur = m.status()["save"]["current"]
+            return cur is not None and cur["phase"] == "waiting_writers"
+        wait_for(waiting, 20, "an autosave waiting for the writer")
+        time.sleep(0.3)
+        cur = m.status()["save"]["current"]  # the current save's fields while it waits
+        self.assertEqual((cur["generation"], cur["trigger"], cur["phase"], cur["result"]),
+                         (1, "autosave", "waiting_writers", "running"))
+        self.assertEqual(cur["waited_for"], "w")  # the file it waits for
+        self.assertGreater(cur["seconds"], 0.2)  # live
+        self.assertTrue(cur["started_at"].endswith("Z"))
+        self.assertIsNone(cur["error"])
+        self.assertFalse(os.path.exists(dest))
+        f.write(b", done")
+        f.close()
+        wait_for(lambda: m.status()["save"]["saves_ok"] >= 1, 20, "the autosave")
+        self.assertEqual(m.status()["save"]["last"]["trigger"], "autosave")
+        self.assertEqual(members(dest), {"w": b"being written, done"})
+
+    def test_unmount_during_an_async_save_waits_for_it(self):
+        # the async save's PUT is held 3 s by the fault proxy; the unmount comes meanwhile:
+        # the daemon exits only once that save is stored, and exits 0
+        from ckfs import FaultProxy, Nginx
+        ng = Nginx(self.base)
+        self.addCleanup(ng.stop)
+        proxy = FaultProxy(self.base, ng.port)
+        self.addCleanup(proxy.stop)
+        m = self.mount(f"{proxy.url}/ck.tgz")
+        blob = os.urandom(3 << 20)
+        open(os.path.join(m.save, "weights"), "wb").write(blob)
+        proxy.set_plan("delay=3", match="^PUT ")
+        subprocess.run(f"echo async > {m.mnt}/.save", shell=True, check=True, timeout=20)
+        wait_for(lambda: proxy.records(), 10, "the save's PUT")
+        t0 = time.monotonic()
+        self.assertEqual(m.unmount(), 0, m.logtext())
+        self.assertGreater(time.monotonic() - t0, 1.0)  # it waited for the held PUT
+        self.assertEqual(members(os.path.join(ng.data, "ck.tgz")), {"weights": blob})
+        log = m.logtext()
+        self.assertIn("save 1 done", log)
+        self.assertNotIn("save 2", log)  # nothing changed after it: no second save
+
     def test_the_wait_for_writers_is_bounded(self):
         dest = self.path("dest", "ck")
         m = self.mount(dest, extra=["--save-wait", "1"])
