@@ -12,9 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <isa-l/igzip_lib.h>
-
 #include "archive/extract_tree.h"
+#include "archive/ix_read.h"
 #include "restore/fill.h"
 #include "restore/resident.h"
 #include "util/fsutil.h"
@@ -185,25 +184,6 @@ static struct ck_fill fill_of(const struct ck_lazy *lz)
     return (struct ck_fill){lz->prev_dirfd, &lz->ix, lz->by_data, lz->nby_data};
 }
 
-static ck_rc inflate_member(const struct ck_ix_member *m, const unsigned char *in,
-                            unsigned char *out, struct ck_err *err)
-{
-    struct inflate_state st;
-    isal_inflate_init(&st);
-    st.crc_flag = ISAL_GZIP;
-    st.next_in = (uint8_t *)in;
-    st.avail_in = m->out_len;
-    st.next_out = out;
-    st.avail_out = m->in_len;
-    int r = isal_inflate(&st);
-    if (r != ISAL_DECOMP_OK || st.block_state != ISAL_BLOCK_FINISH || st.total_out != m->in_len ||
-        st.avail_in != 0)
-        return ck_fail(err, CK_ECORRUPT, "archive member at byte %llu does not decompress (%s)",
-                       (unsigned long long)m->out_off,
-                       r == ISAL_INCORRECT_CHECKSUM ? "checksum mismatch" : "bad data");
-    return CK_OK;
-}
-
 /* A run being fetched: each member is inflated and written into its placeholders as soon as
  * its last byte arrives, and becomes readable at once, so a long run costs no latency and
  * only one member's worth of memory. */
@@ -220,7 +200,7 @@ static void member_done(struct ck_lazy *lz, size_t i);
 static ck_rc run_member_complete(struct run_sink *r, struct ck_err *err)
 {
     const struct ck_ix_member *m = &r->lz->ix.members[r->next];
-    ck_rc rc = inflate_member(m, r->in, r->out, err);
+    ck_rc rc = ck_ix_inflate_member(m, r->in, r->out, err);
     struct ck_fill f = fill_of(r->lz);
     if (!rc)
         rc = ck_fill_write(&f, m->in_off, r->out, (size_t)m->in_len, err);
@@ -619,60 +599,10 @@ void ck_lazy_chain(struct ck_lazy *lz, struct ck_lazy *next)
 
 /* ---------- one small entry, read at once ---------- */
 
-static ck_rc inflate_entry(struct ck_lazy *lz, const struct ck_ix_entry *e, size_t first,
-                           size_t last, const unsigned char *in, char *out, struct ck_err *err)
-{
-    const struct ck_ix_member *m0 = &lz->ix.members[first];
-    ck_rc rc = CK_OK;
-    for (size_t i = first; !rc && i <= last; i++) {
-        const struct ck_ix_member *m = &lz->ix.members[i];
-        unsigned char *buf = malloc(m->in_len ? m->in_len : 1);
-        rc = buf ? inflate_member(m, in + (m->out_off - m0->out_off), buf, err)
-                 : ck_fail(err, CK_ENOMEM, "prev/%s: out of memory", e->name);
-        uint64_t a = m->in_off > e->data_off ? m->in_off : e->data_off;
-        uint64_t b = m->in_off + m->in_len < e->data_off + e->size ? m->in_off + m->in_len
-                                                                   : e->data_off + e->size;
-        if (!rc && b > a)
-            memcpy(out + (a - e->data_off), buf + (a - m->in_off), (size_t)(b - a));
-        free(buf);
-    }
-    return rc;
-}
-
 ck_rc ck_lazy_read_entry(struct ck_lazy *lz, const char *name, size_t max, char **out, size_t *len,
                          struct ck_err *err)
 {
-    const struct ck_ix_entry *e = NULL;
-    for (size_t i = 0; i < lz->ix.nentries && !e; i++)
-        if (lz->ix.entries[i].type == CK_IX_FILE && strcmp(lz->ix.entries[i].name, name) == 0)
-            e = &lz->ix.entries[i];
-    if (!e)
-        return CK_ENOTFOUND;
-    if (e->size > max)
-        return ck_fail(err, CK_EHOSTILE, "prev/%s: %llu bytes, more than the %zu expected", name,
-                       (unsigned long long)e->size, max);
-    char *buf = calloc(1, (size_t)e->size + 1);
-    if (!buf)
-        return ck_fail(err, CK_ENOMEM, "prev/%s: out of memory", name);
-    ck_rc rc = CK_OK;
-    if (e->size > 0) {
-        size_t first = ck_ix_member_at(&lz->ix, e->data_off);
-        size_t last = ck_ix_member_at(&lz->ix, e->data_off + e->size - 1);
-        const struct ck_ix_member *m0 = &lz->ix.members[first], *m1 = &lz->ix.members[last];
-        unsigned char *in = NULL;
-        rc = fetch_range(lz, m0->out_off, (size_t)(m1->out_off + m1->out_len - m0->out_off), &in,
-                         err);
-        if (!rc)
-            rc = inflate_entry(lz, e, first, last, in, buf, err);
-        free(in);
-    }
-    if (rc) {
-        free(buf);
-        return rc;
-    }
-    *out = buf;
-    *len = (size_t)e->size;
-    return CK_OK;
+    return ck_ix_read_entry(&lz->ix, fetch_range, lz, "prev/", name, max, out, len, err);
 }
 
 /* ---------- life cycle ---------- */

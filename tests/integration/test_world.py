@@ -2,8 +2,8 @@
 machine act as the ranks of one training job, each saving its own files; the generation
 is committed by rank 0's object at --dest, whose last entry is the manifest. A fresh
 mount with --src sees the union of every rank's tree; a generation that some rank did
-not make durable is never seen. Runs on file://, s3:// (moto, signatures on), gs://
-(tests/tools/fake_gcs.py) and Azure (Azurite)."""
+not make durable is never seen. Runs on file://, s3:// (moto, signatures on; Ceph's
+radosgw), gs:// (tests/tools/fake_gcs.py) and Azure (Azurite)."""
 import errno
 import hashlib
 import os
@@ -99,6 +99,13 @@ class WorldCases:
             t.join()
         return rcs
 
+    def assert_ls_refuses(self, name):
+        """ckptfs ls of a checkpoint whose shard changed fails, naming why."""
+        out = subprocess.run([BIN, "ls", self.dest(name)], capture_output=True, text=True,
+                             env=self.env())
+        self.assertEqual(out.returncode, 1, out.stdout)
+        self.assertIn("changed after the commit", out.stderr)
+
     def restore(self, name, tag, extra=()):
         return self.mount(self.dest(f"{name}-next-{tag}"), [self.dest(name)], env=self.env(),
                           name=f"{name}-reader-{tag}", extra=list(extra))
@@ -131,6 +138,13 @@ class WorldCases:
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertEqual(tree(got), want)
 
+        # ckptfs ls lists the union too (each name once, sorted), as prev/ shows it.
+        out = subprocess.run([BIN, "ls", self.dest("ck")], capture_output=True, text=True,
+                             env=self.env())
+        self.assertEqual(out.returncode, 0, out.stderr)
+        names = [line.split(" -> ")[0].rstrip("/") for line in out.stdout.splitlines()]
+        self.assertEqual(names, sorted(want))
+
         # A world of another size restores every file as well (4 saved, 2 restoring).
         rd2 = self.restore("ck", "b", extra=["--world", "2", "--rank", "1"])
         self.assertEqual(tree(rd2.prev), want)
@@ -149,6 +163,13 @@ class WorldCases:
                  if not k.startswith(("shared/r1", "shared/r2", "shared/r3"))
                  and not k.startswith(("model/shard-1", "model/shard-2", "model/shard-3"))}
         self.assertEqual(seen, rank0)
+        # GNU tar and bsdtar read the same object the same way, manifest included.
+        for tool in (["tar", "-xzf"], ["bsdtar", "-xf"]):
+            out = os.path.dirname(self.path(f"x-{tool[0]}", "x"))
+            subprocess.run([*tool, arc, "-C", out], check=True, capture_output=True)
+            seen = tree(out)
+            self.assertTrue(seen.pop(".ckptfs-world")[3].startswith(b"ckptfs-world 1\n"))
+            self.assertEqual(seen, rank0, tool[0])
 
     def test_missing_rank_keeps_the_previous_generation(self):
         ms = self.ranks("ck", extra=["--world-timeout", "5"])
@@ -180,6 +201,23 @@ class WorldCases:
         self.assertEqual(self.save_all(ms, [0, 2, 3, 1]), {0: 0, 1: 0, 2: 0, 3: 0},
                          ms[0].logtext())
         self.assertEqual(ms[2].status()["world"]["claimed"], 2)
+        rd = self.restore("ck", "a")
+        self.assertEqual(tree(rd.prev), want2)
+        self.assertEqual(rd.status()["prev"]["world"]["generation"], 2)
+
+    def test_a_rank_with_a_new_cache_dir_after_a_commit(self):
+        # Generation 1 committed; rank 1 comes back on another node (a new, empty cache
+        # dir): it learns the committed generation and saves the next one with the others.
+        ms = self.ranks("ck", world=3)
+        self.fill(ms, 1)
+        self.assertEqual(self.save_all(ms, [2, 1, 0]), {0: 0, 1: 0, 2: 0}, ms[0].logtext())
+        ms[1].unmount()
+        ms[1] = self.mount(self.dest("ck"), name="ck-r1-new", env=self.env(),
+                           extra=["--world", "3", "--rank", "1"])
+        self.assertEqual(os.listdir(ms[1].save), [])  # nothing of the old node
+        want2 = self.fill(ms, 2)
+        self.assertEqual(self.save_all(ms, [1, 0, 2]), {0: 0, 1: 0, 2: 0}, ms[0].logtext())
+        self.assertEqual(ms[1].status()["world"]["claimed"], 2)
         rd = self.restore("ck", "a")
         self.assertEqual(tree(rd.prev), want2)
         self.assertEqual(rd.status()["prev"]["world"]["generation"], 2)
@@ -351,6 +389,25 @@ class FileWorldTest(WorldCases, MountTest):
             os.listdir(rd.prev)
         self.assertEqual(e.exception.errno, errno.EIO)
         self.assertIn("changed after the commit", rd.status()["prev"]["error"])
+        self.assert_ls_refuses("ck")
+
+    def test_rewritten_shard_of_the_same_size_is_refused(self):
+        ms = self.ranks("ck", world=2)
+        self.fill(ms, 1)
+        self.assertEqual(self.save_all(ms, [1, 0]), {0: 0, 1: 0}, ms[0].logtext())
+        shard = self.path("store", "ck.tar.gz.ranks", "g1", "r1-of-2")
+        size = os.path.getsize(shard)
+        with open(shard, "r+b") as f:  # one byte changed in place: the size check passes
+            f.seek(100)
+            b = f.read(1)
+            f.seek(100)
+            f.write(bytes([b[0] ^ 0xFF]))
+        self.assertEqual(os.path.getsize(shard), size)
+        rd = self.restore("ck", "a")
+        with self.assertRaises(OSError):
+            os.listdir(rd.prev)
+        self.assertIn("changed after the commit", rd.status()["prev"]["error"])
+        self.assert_ls_refuses("ck")
 
     def test_second_rank0_of_a_generation_gives_way(self):
         ms = self.ranks("ck", world=2)
@@ -442,6 +499,25 @@ class S3WorldTest(WorldCases, MountTest):
     def read_object(self, name):
         return self.moto.client().get_object(Bucket="ckit", Key=f"world/{name}")["Body"].read()
 
+    def test_rewritten_shard_of_the_same_size_is_refused(self):
+        # Another object of exactly the shard's size at its key: the ETag, not the size,
+        # tells it apart.
+        ms = self.ranks("ck", world=2)
+        self.fill(ms, 1)
+        self.assertEqual(self.save_all(ms, [1, 0]), {0: 0, 1: 0}, ms[0].logtext())
+        s3 = self.moto.client()
+        key = "world/ck.ranks/g1/r1-of-2"
+        body = bytearray(s3.get_object(Bucket="ckit", Key=key)["Body"].read())
+        body[100] ^= 0xFF
+        s3.put_object(Bucket="ckit", Key=key, Body=bytes(body))
+        rd = self.restore("ck", "a")
+        with self.assertRaises(OSError):
+            os.listdir(rd.prev)
+        err = rd.status()["prev"]["error"]
+        self.assertIn("changed after the commit", err)
+        self.assertIn(f"{len(body)} bytes", err)  # the same size both sides
+        self.assert_ls_refuses("ck")
+
     def test_rank_killed_mid_upload(self):
         ms = self.ranks("ck")
         want1 = self.fill(ms, 1)
@@ -496,6 +572,26 @@ class S3WorldTest(WorldCases, MountTest):
         self.assertFalse([k for k in keys if "/g2/" in k], keys)
         self.assertEqual(len([k for k in keys if "/g3/" in k]), 4, keys)
         self.assertEqual(c.list_multipart_uploads(Bucket="ckit").get("Uploads", []), [])
+
+
+class RgwWorldTest(WorldCases, MountTest):
+    """The cases on Ceph's radosgw (a faithful S3: conditional writes, ETags)."""
+
+    def setUp(self):
+        super().setUp()
+        from test_s3 import Rgw
+        self.rgw = Rgw.shared()
+        self.bucket = self.rgw.bucket()
+
+    def dest(self, name):
+        return f"s3://{self.bucket}/world/{name}"
+
+    def env(self):
+        return self.rgw.env(CKPTFS_S3_PART_SIZE="5M")
+
+    def read_object(self, name):
+        return self.rgw.client().get_object(Bucket=self.bucket,
+                                            Key=f"world/{name}")["Body"].read()
 
 
 class GcsWorldTest(WorldCases, MountTest):
