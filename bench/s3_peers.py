@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
-"""ckptfs against the S3 peers on one realistic S3 server, one run, ratios (issue 13).
+"""ckptfs against the S3 peers on one realistic S3 server, side by side, ratios (issue 13).
 
-    python3 bench/s3_peers.py [--size MIB] [--peers s3fs,rclone-mount,rclone-copy] [--out FILE]
+    python3 bench/s3_peers.py [--size MIB] [--peers s3fs,rclone-mount,rclone-copy]
+                              [--runs N] [--out FILE]
+
+--runs N repeats every path N times, alternating (ckptfs, curl, each peer; then again),
+and reports the medians; every run's figures are kept in the JSON (--out).
 
 The server is Ceph's radosgw on 127.0.0.1 (tests/tools/rgw-s3: one monitor, one memstore
 OSD), which serves ranged GETs in proportion to the range, unlike moto. On the SPEC 5
@@ -20,12 +24,14 @@ the server and reads it back:
 and the plain baselines: one curl PUT of the ckptfs object's bytes (upload) and one curl GET
 of it to /dev/null (line rate of one stream). Reported per tool: write-to-durable time,
 first byte of a small file on a new mount, whole restore, peak RSS of the tool's process.
-Needs root (FUSE), the build, ceph-mon/ceph-osd/radosgw, s3fs, rclone, curl, boto3.
+Needs root (FUSE), the build, ceph-mon/ceph-osd/radosgw, s3fs, rclone (Debian packages
+s3fs and rclone), curl, boto3.
 """
 import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -317,41 +323,70 @@ def report(results):
     return "\n".join(lines)
 
 
+def one_run(work, rgw, data, peers):
+    """Every path once, in the same order: ckptfs, curl, then each peer."""
+    run = {"tools": {}, "baseline": {}}
+    print("[ckptfs]", file=sys.stderr)
+    bench_ckptfs(work, rgw, data, run["tools"].setdefault("ckptfs", {}))
+    print("[curl]", file=sys.stderr)
+    baselines(work, rgw, run["baseline"])
+    for peer in peers:
+        print(f"[{peer}]", file=sys.stderr)
+        r = run["tools"].setdefault(peer, {})
+        if peer == "s3fs":
+            bench_mount_peer(work, rgw, data, r, s3fs_mount, "s3fs/", False)
+        elif peer == "rclone-mount":
+            bench_mount_peer(work, rgw, data, r, rclone_mount, "rclone/", True)
+        elif peer == "rclone-copy":
+            bench_rclone_copy(work, rgw, data, r)
+    return run
+
+
+def medians(runs):
+    """{"tools": {tool: {field: median}}, "baseline": {field: median}} over the runs."""
+    out = {"tools": {}, "baseline": {}}
+    for k in runs[0]["baseline"]:
+        out["baseline"][k] = statistics.median(r["baseline"][k] for r in runs)
+    for tool, fields in runs[0]["tools"].items():
+        out["tools"][tool] = {f: statistics.median(r["tools"][tool][f] for r in runs)
+                              for f, v in fields.items() if isinstance(v, (int, float))}
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", type=int, default=1536, help="workload MiB")
     ap.add_argument("--peers", default="s3fs,rclone-mount,rclone-copy")
+    ap.add_argument("--runs", type=int, default=1,
+                    help="repeat every path this many times, alternating; medians reported")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
+    peers = [p for p in args.peers.split(",") if p]
+    for p in peers:
+        if p not in ("s3fs", "rclone-mount", "rclone-copy"):
+            sys.exit(f"s3_peers.py: unknown peer {p}")
     base, data = R.workload(args.size)
     work = tempfile.mkdtemp(prefix="peers-", dir=base)
     ceph = subprocess.run(["radosgw", "--version"], capture_output=True,
                           text=True).stdout.split()[2]
-    results = {"size_mib": args.size, "ceph": ceph, "tools": {}, "baseline": {}}
-    rgw = Rgw(work)
+    runs = []
     try:
-        print("[ckptfs]", file=sys.stderr)
-        bench_ckptfs(work, rgw, data, results["tools"].setdefault("ckptfs", {}))
-        print("[curl]", file=sys.stderr)
-        baselines(work, rgw, results["baseline"])
-        for peer in [p for p in args.peers.split(",") if p]:
-            print(f"[{peer}]", file=sys.stderr)
-            r = results["tools"].setdefault(peer, {})
-            if peer == "s3fs":
-                bench_mount_peer(work, rgw, data, r, s3fs_mount, "s3fs/", False)
-            elif peer == "rclone-mount":
-                bench_mount_peer(work, rgw, data, r, rclone_mount, "rclone/", True)
-            elif peer == "rclone-copy":
-                bench_rclone_copy(work, rgw, data, r)
-            else:
-                sys.exit(f"s3_peers.py: unknown peer {peer}")
+        for i in range(args.runs):
+            # A fresh server per run: radosgw frees deleted objects only at its garbage
+            # collection (hours later), and a memstore OSD keeps them in RAM meanwhile.
+            print(f"[run {i + 1} of {args.runs}]", file=sys.stderr)
+            rgw = Rgw(tempfile.mkdtemp(prefix=f"run{i}-", dir=work))
+            try:
+                runs.append(one_run(work, rgw, data, peers))
+            finally:
+                rgw.stop()
     finally:
-        rgw.stop()
         shutil.rmtree(work, ignore_errors=True)
+    results = {"size_mib": args.size, "ceph": ceph, "runs": runs, **medians(runs)}
     out = args.out or os.path.join(base, f"peers-{args.size}.json")
     with open(out, "w") as f:
         json.dump(results, f, indent=1)
-    print(report(results))
+    print(report(results) + f"\n(median of {args.runs} run(s); every run in {out})")
 
 
 if __name__ == "__main__":
