@@ -105,9 +105,7 @@ static ck_rc ls_world(struct ck_store *s, const char *uri, const struct ck_store
     if (rc)
         return rc;
     struct ck_world_manifest m;
-    rc = strlen(text) != len ? ck_fail(err, CK_ECORRUPT, "multi-rank manifest: a NUL byte")
-                             : ck_world_manifest_parse(text, CK_WORLD_MANIFEST, &m, err);
-    free(text);
+    rc = ck_world_manifest_parse_entry(text, len, &m, err);
     if (rc)
         return rc;
     struct ck_seek_index *ixs = calloc(m.world, sizeof(*ixs));

@@ -221,3 +221,12 @@ void ck_world_manifest_free(struct ck_world_manifest *m)
     free(m->shards);
     m->shards = NULL;
 }
+
+ck_rc ck_world_manifest_parse_entry(char *text, size_t len, struct ck_world_manifest *m,
+                                    struct ck_err *err)
+{
+    ck_rc rc = strlen(text) != len ? ck_fail(err, CK_ECORRUPT, "multi-rank manifest: a NUL byte")
+                                   : ck_world_manifest_parse(text, CK_WORLD_MANIFEST, m, err);
+    free(text);
+    return rc;
+}

@@ -81,4 +81,9 @@ ck_rc ck_world_manifest_parse(const char *text, const char *where, struct ck_wor
                               struct ck_err *err);
 void ck_world_manifest_free(struct ck_world_manifest *m);
 
+/* The manifest entry of an archive, read whole into text (len bytes, NUL-terminated; a
+ * NUL inside is CK_ECORRUPT), parsed as above; text is freed either way. */
+ck_rc ck_world_manifest_parse_entry(char *text, size_t len, struct ck_world_manifest *m,
+                                    struct ck_err *err);
+
 #endif

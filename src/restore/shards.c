@@ -70,9 +70,7 @@ ck_rc ck_shards_attach(struct ck_lazy *lz, const char *uri, const struct ck_stor
     if (rc)
         return rc;
     struct ck_world_manifest m;
-    rc = strlen(text) != len ? ck_fail(err, CK_ECORRUPT, "multi-rank manifest: a NUL byte")
-                             : ck_world_manifest_parse(text, CK_WORLD_MANIFEST, &m, err);
-    free(text);
+    rc = ck_world_manifest_parse_entry(text, len, &m, err);
     if (rc)
         return rc;
     ck_lazy_hide(lz, CK_WORLD_MANIFEST);

@@ -213,7 +213,6 @@ static uint64_t take_snapshot(struct ck_saver *s, const struct job *j, const cha
     pthread_mutex_lock(&s->lock);
     s->current.writers_left = left;
     s->current.waited_s = waited;
-    snprintf(s->current.waited_for, sizeof(s->current.waited_for), "%s", names);
     s->current.snapshot_ms = (ck_now() - t0) * 1e3;
     s->current.phase = CK_PHASE_ARCHIVING;
     pthread_mutex_unlock(&s->lock);

@@ -41,12 +41,8 @@ ck_rc ck_cond_settle(struct ck_store *s, const struct ck_cond *c, bool gcs,
                      const struct ck_commit_id *id, bool refused, ck_rc rc, struct ck_err *err)
 {
     struct ck_store_info info;
-    struct ck_err herr;
-    ck_err_clear(&herr);
-    if (ck_store_head(s, &info, &herr) != CK_OK) {
-        ck_log_warn("%s; checking the object after it: %s", err->msg, herr.msg);
+    if (!ck_settle_head(s, &info, err))
         return rc;
-    }
     if (ck_commit_is_ours(&info, id)) {
         ck_log_warn("%s; but %s holds the new object: the commit was applied", err->msg,
                     s->display_uri);

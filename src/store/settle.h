@@ -28,6 +28,10 @@ struct ck_commit_id {
 /* Whether info (a HEAD of the destination) is the object id names. */
 bool ck_commit_is_ours(const struct ck_store_info *info, const struct ck_commit_id *id);
 
+/* The HEAD that settles a commit that failed (failure says how) into info; false (a
+ * warning logged, failure left as it is) if the HEAD itself failed. */
+bool ck_settle_head(struct ck_store *s, struct ck_store_info *info, const struct ck_err *failure);
+
 /* After a commit that failed with rc (err says how), not a conditional one (cond_put.h
  * settles those): when the failure may have been applied (ck_commit_maybe_applied), HEADs
  * the destination; CK_OK (err cleared, a warning logged) if it holds the object id names,

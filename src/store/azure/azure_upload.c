@@ -44,18 +44,14 @@
 
 #define ID_RAW_LEN 24 /* "ckptfs-" + 10 hex + "-" + 6 digits */
 
-struct az_up {
-    struct ck_cloud_up up; /* first: part_upload.c frees the context */
-};
-
 struct block_result {
     char id[40]; /* base64 block id */
 };
 
-static void block_id(const struct az_up *u, unsigned n, char out[40])
+static void block_id(const struct ck_cloud_up *u, unsigned n, char out[40])
 {
     char raw[ID_RAW_LEN + 1];
-    snprintf(raw, sizeof(raw), "ckptfs-%.10s-%06u", u->up.mark, n);
+    snprintf(raw, sizeof(raw), "ckptfs-%.10s-%06u", u->mark, n);
     EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)raw, ID_RAW_LEN);
 }
 
@@ -69,7 +65,7 @@ static ck_rc begin(void *ctx, struct ck_err *err)
 static ck_rc send_block(void *ctx, unsigned number, const struct ck_part_body *body, void *result,
                         const atomic_bool *cancel, struct ck_err *err)
 {
-    struct az_up *u = ctx;
+    struct ck_cloud_up *u = ctx;
     struct block_result *r = result;
     char enc[128], query[200], label[32];
     block_id(u, number, r->id);
@@ -78,21 +74,21 @@ static ck_rc send_block(void *ctx, unsigned number, const struct ck_part_body *b
     snprintf(label, sizeof(label), "block %u", number);
     struct ck_cloud_call c = {.query = query, .label = label, .cancel = cancel};
     struct ck_http_response resp;
-    return ck_cloud_put_md5(u->up.c, &c, body, &resp, err);
+    return ck_cloud_put_md5(u->c, &c, body, &resp, err);
 }
 
 /* A failed commit request (Put Blob, Put Block List) settled at the destination. */
-static ck_rc settle(struct az_up *u, ck_rc rc, struct ck_err *err)
+static ck_rc settle(struct ck_cloud_up *u, ck_rc rc, struct ck_err *err)
 {
-    struct ck_commit_id id = {.mark = u->up.mark};
-    if (rc && u->up.cond.on)
-        return ck_cond_settle(u->up.store, &u->up.cond, false, &id, false, rc, err);
-    return ck_commit_settle(u->up.store, &id, rc, err);
+    struct ck_commit_id id = {.mark = u->mark};
+    if (rc && u->cond.on)
+        return ck_cond_settle(u->store, &u->cond, false, &id, false, rc, err);
+    return ck_commit_settle(u->store, &id, rc, err);
 }
 
 static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err *err)
 {
-    struct az_up *u = ctx;
+    struct ck_cloud_up *u = ctx;
     const struct block_result *res = results;
     struct ck_buf body;
     ck_buf_init(&body, (size_t)n * 64 + 128);
@@ -104,7 +100,7 @@ static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err 
     char md5[CK_MD5_B64_LEN];
     if (rc) {
         ck_buf_free(&body);
-        return ck_fail(err, rc, "PUT %s (block list): %u blocks: too large", u->up.c->display, n);
+        return ck_fail(err, rc, "PUT %s (block list): %u blocks: too large", u->c->display, n);
     }
     ck_md5_b64(body.data, body.len, md5);
     struct ck_cloud_call c = {
@@ -115,21 +111,21 @@ static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err 
         .body_len = body.len,
         .content_md5 = md5,
         .content_type = "application/xml",
-        .hdr = {{u->up.c->ops->mark_header, u->up.mark}},
+        .hdr = {{u->c->ops->mark_header, u->mark}},
         .commit = true,
     };
-    ck_cond_values(&u->up.cond, &c.if_match, &c.if_none_match);
+    ck_cond_values(&u->cond, &c.if_match, &c.if_none_match);
     struct ck_http_response resp;
-    rc = ck_cloud_perform(u->up.c, &c, &resp, err);
+    rc = ck_cloud_perform(u->c, &c, &resp, err);
     ck_buf_free(&body);
     return settle(u, rc, err);
 }
 
 static void abort_upload(void *ctx)
 {
-    struct az_up *u = ctx;
+    struct ck_cloud_up *u = ctx;
     ck_log_info("upload of %s abandoned: its uncommitted blocks are discarded by Azure",
-                u->up.c->display);
+                u->c->display);
 }
 
 /* Whether a refused Put Blob with If-None-Match: * says that a blob is there. */
@@ -146,23 +142,23 @@ static bool blob_exists_reply(const struct ck_http_response *resp)
 
 static ck_rc single(void *ctx, const char *data, size_t len, struct ck_err *err)
 {
-    struct az_up *u = ctx;
+    struct ck_cloud_up *u = ctx;
     struct ck_cloud_call c = {
         .content_type = "application/octet-stream",
-        .hdr = {{"x-ms-blob-type", "BlockBlob"}, {u->up.c->ops->mark_header, u->up.mark}},
-        .if_none_match = u->up.if_absent ? "*" : NULL,
+        .hdr = {{"x-ms-blob-type", "BlockBlob"}, {u->c->ops->mark_header, u->mark}},
+        .if_none_match = u->if_absent ? "*" : NULL,
     };
-    ck_cond_values(&u->up.cond, &c.if_match, &c.if_none_match);
+    ck_cond_values(&u->cond, &c.if_match, &c.if_none_match);
     struct ck_http_response resp;
     struct ck_part_body body = ck_part_body_mem(data, len);
-    ck_rc rc = ck_cloud_put_md5(u->up.c, &c, &body, &resp, err);
-    if (!u->up.if_absent)
+    ck_rc rc = ck_cloud_put_md5(u->c, &c, &body, &resp, err);
+    if (!u->if_absent)
         return settle(u, rc, err);
     struct ck_create_reply r = {.rc = rc,
                                 .exists = rc && blob_exists_reply(&resp),
                                 .attempts = resp.attempts,
                                 .condition = "If-None-Match: *"};
-    return ck_create_only_result(u->up.store, data, len, &r, err);
+    return ck_create_only_result(u->store, data, len, &r, err);
 }
 
 static const struct ck_part_ops azure_part_ops = {
@@ -177,9 +173,9 @@ static const struct ck_part_ops azure_part_ops = {
 ck_rc ck_azure_put_begin(struct ck_store *s, const struct ck_put_opts *opts,
                          struct ck_store_upload **out, struct ck_err *err)
 {
-    struct az_up *u;
+    struct ck_cloud_up *u;
     ck_rc rc = ck_cloud_up_new(s, opts, sizeof(*u), (void **)&u, err);
     if (rc)
         return rc;
-    return ck_cloud_up_start(&u->up, &azure_part_ops, sizeof(struct block_result), out, err);
+    return ck_cloud_up_start(u, &azure_part_ops, sizeof(struct block_result), out, err);
 }
