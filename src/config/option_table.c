@@ -102,6 +102,14 @@ static ck_rc set_rank(struct ck_options *o, const char *name, const char *s, str
     return ck_opt_parse_uint(name, s, CK_MAX_WORLD, &o->rank, err);
 }
 
+static ck_rc set_retries(struct ck_options *o, const char *name, const char *s, struct ck_err *err)
+{
+    ck_rc rc = ck_opt_parse_uint(name, s, CK_MAX_RETRIES + 1, &o->retries, err);
+    if (!rc && o->retries == 0)
+        rc = ck_fail(err, CK_EINVAL, "%s: at least 1 (one attempt, no retry)", name);
+    return rc;
+}
+
 static ck_rc set_exclude(struct ck_options *o, const char *name, const char *s, struct ck_err *err)
 {
     if (o->nexclude == CK_MAX_EXCLUDES)
@@ -205,6 +213,10 @@ static const struct ck_opt_def table[] = {
      "lines of save/.ckptfsignore"},
     {"--no-sign-request", NULL, "no_sign_request", CK_OPT_SET_TRUE, F(no_sign_request), NULL, NULL,
      "s3: send unsigned requests (public buckets)"},
+    {"--retries", NULL, "retries", CK_OPT_CALL, 0, set_retries, "N",
+     "try a request that fails transiently (5xx, 429, a reset,\n"
+     "a stall) at most N times in all, with backoff, within\n"
+     "120 s (8)"},
     {"--log-level", NULL, "log_level", CK_OPT_CALL, 0, set_log_level, "LEVEL",
      "error, warn, info (default), debug"},
     {"--syslog", NULL, NULL, CK_OPT_SET_TRUE, F(use_syslog), NULL, NULL,

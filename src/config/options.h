@@ -26,6 +26,7 @@
 #define CK_MAX_EXCLUDES   64
 #define CK_MAX_OWNED      32
 #define CK_MAX_WORLD      4096           /* ranks of one multi-rank checkpoint at most */
+#define CK_MAX_RETRIES    100            /* --retries at most */
 #define CK_MEMORY_DEFAULT (256ull << 20) /* --memory-limit (SPEC 5) */
 #define CK_MEMORY_MIN     (32ull << 20)  /* below it the fixed costs alone would not fit */
 
@@ -53,6 +54,7 @@ struct ck_options {
     bool show_version;
     bool use_syslog;
     bool no_sign_request; /* s3: send requests unsigned */
+    unsigned retries;     /* --retries N: attempts per request in all; 0: the default */
     struct ck_codec codec;
     double autosave_quiet_s; /* 0: off */
     double autosave_every_s; /* 0: off */

@@ -99,6 +99,8 @@ ck_rc ck_daemon_init(struct ck_daemon *d, const struct ck_options *o, struct ck_
         return rc;
     ck_store_env_default(&d->env);
     d->env.no_sign_request = o->no_sign_request;
+    if (o->retries)
+        d->env.retry.max_attempts = o->retries;
     d->env.part_memory = o->memory_limit / 2; /* the rest: compression, restore, FUSE */
     d->env.spool_dir = d->cache_dir;
     rc = ck_store_open(d->dest_uri, &d->env, &d->dest, err);

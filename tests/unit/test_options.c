@@ -152,6 +152,10 @@ START_TEST(test_errors_name_the_argument)
     expect_error(2, a7, "--dest needs a value");
     char *a8[] = {"ckptfs", "--dest", "/d", "--save-wait", "-1", "/mnt"};
     expect_error(6, a8, "-1");
+    char *a9[] = {"ckptfs", "--dest", "/d", "--retries", "0", "/mnt"};
+    expect_error(6, a9, "--retries: at least 1");
+    char *a10[] = {"ckptfs", "--dest", "/d", "--retries", "101", "/mnt"};
+    expect_error(6, a10, "--retries: '101' is not a number from 0 to 100");
 }
 END_TEST
 
@@ -205,7 +209,8 @@ START_TEST(test_mount_fuse3_convention)
     env_dest = env_src = NULL;
     char *argv[] = {"ckptfs", "file:///ck/next", "/mnt", "-o",
                     ("rw,src=/ck/prev,allow_other,cache_dir=/c,no_save_on_unmount,"
-                     "cache_limit=64M,autosave_quiet=30,compress=gzip-1,grace=12,metrics=/m.prom")};
+                     "cache_limit=64M,autosave_quiet=30,compress=gzip-1,grace=12,metrics=/m.prom,"
+                     "retries=3")};
     struct ck_options o;
     struct ck_err err;
     ck_assert_int_eq(parse(&o, &err, 5, argv), CK_OK);
@@ -220,6 +225,7 @@ START_TEST(test_mount_fuse3_convention)
     ck_assert_int_eq(o.codec.level, 1);
     ck_assert_double_eq(o.grace_s, 12);
     ck_assert_str_eq(o.metrics_path, "/m.prom");
+    ck_assert_uint_eq(o.retries, 3);
     ck_assert_int_eq(o.fuse_argc, 3); /* only FUSE's own options reach FUSE, in order */
     ck_assert_str_eq(o.fuse_argv[1], "-o");
     ck_assert_str_eq(o.fuse_argv[2], "rw,allow_other");
