@@ -2,7 +2,7 @@
 """ckptfs against the S3 peers on one realistic S3 server, side by side, ratios (issue 13).
 
     python3 bench/s3_peers.py [--size MIB] [--peers s3fs,rclone-mount,rclone-copy]
-                              [--runs N] [--out FILE]
+                              [--runs N] [--foreign] [--out FILE]
 
 --runs N repeats every path N times, alternating (ckptfs, curl, each peer; then again),
 and reports the medians; every run's figures are kept in the JSON (--out).
@@ -22,7 +22,13 @@ the server and reads it back:
   rclone-copy   rclone copy DIR remote: and back to a local folder, then read it
 
 and the plain baselines: one curl PUT of the ckptfs object's bytes (upload) and one curl GET
-of it to /dev/null (line rate of one stream). Reported per tool: write-to-durable time,
+of it to /dev/null (line rate of one stream).
+
+--foreign adds a checkpoint that is not ckptfs's: flyte-sdk's archive of the same workload
+(Python tarfile "w:gz", one gzip stream at level 9; made once and kept as
+$CKBENCH_DIR/flyte-SIZE.tgz). Timed: a ckptfs restore of it (a new mount with --src, read
+every file under prev/: parallel ranged GETs feeding one inflater) against
+`curl | gzip -dc | tar -x` of the same object into a local folder. Reported per tool: write-to-durable time,
 first byte of a small file on a new mount, whole restore, peak RSS of the tool's process.
 Needs root (FUSE), the build, ceph-mon/ceph-osd/radosgw, s3fs, rclone (Debian packages
 s3fs and rclone), curl, boto3.
@@ -162,6 +168,46 @@ def baselines(work, rgw, res):
     res["curl_get"] = R.timed(lambda: R.sh(rgw.curl("-o", "/dev/null",
                                                     f"{rgw.url}/{BUCKET}/ckptfs/ck.tgz")))
     rgw.delete_prefix("plain/")
+
+
+def flyte_archive(base, data, size_mib):
+    """flyte-sdk's archive of the workload (made once, kept under base)."""
+    import tarfile
+    keep = os.path.join(base, f"flyte-{size_mib}.tgz")
+    if not os.path.exists(keep):
+        with tarfile.open(keep + ".tmp", "w:gz") as tar:
+            for child in sorted(os.listdir(data)):
+                tar.add(os.path.join(data, child), arcname=child)
+        os.rename(keep + ".tmp", keep)
+    return keep
+
+
+def bench_foreign(work, rgw, archive, res):
+    """A foreign (flyte-sdk) archive: ckptfs's restore of it, then the plain pipeline."""
+    R.sh(rgw.curl("-o", "/dev/null", "-T", archive, f"{rgw.url}/{BUCKET}/flyte/ck.tgz"))
+    res["foreign_bytes"] = os.path.getsize(archive)
+    env_before = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(rgw.env())
+    try:
+        R.drop_caches()
+        m = R.Mount(work, "file://" + os.path.join(work, "unused.tgz"),
+                    [f"s3://{BUCKET}/flyte/ck.tgz"])
+        try:
+            res["foreign_restore"] = R.timed(lambda: R.read_all(os.path.join(m.mnt, "prev")))
+            res["rss_foreign_mib"] = m.peak_rss_mib()
+        finally:
+            m.unmount()
+    finally:
+        os.environ.clear()
+        os.environ.update(env_before)
+    out = tempfile.mkdtemp(dir=work)
+    curl = " ".join(f"'{a}'" for a in rgw.curl(f"{rgw.url}/{BUCKET}/flyte/ck.tgz"))
+    R.drop_caches()
+    res["pipeline"] = R.timed(lambda: R.sh(["bash", "-o", "pipefail", "-c",
+                                            f"{curl} | gzip -dc | tar -x -C {out}"]))
+    shutil.rmtree(out)
+    rgw.delete_prefix("flyte/")
 
 
 # ---------------------------------------------------------------- peers
@@ -320,16 +366,26 @@ def report(results):
               f"Plain: curl PUT of the object {b['curl_put']:.1f} s (ckptfs .save = "
               f"{c['save'] / b['curl_put']:.2f}x of it); curl GET of it to /dev/null "
               f"{b['curl_get']:.1f} s (ckptfs restore = {c['restore'] / b['curl_get']:.2f}x of it)."]
+    if "foreign_restore" in b:
+        lines.append(f"Foreign archive (flyte-sdk's, one gzip stream, "
+                     f"{b['foreign_bytes'] / 1048576:.0f} MiB): ckptfs restore "
+                     f"{b['foreign_restore']:.1f} s, curl | gzip -dc | tar -x "
+                     f"{b['pipeline']:.1f} s (ckptfs = {b['foreign_restore'] / b['pipeline']:.2f}x "
+                     f"of it); ckptfs peak RSS {b['rss_foreign_mib']:.0f} MiB.")
     return "\n".join(lines)
 
 
-def one_run(work, rgw, data, peers):
-    """Every path once, in the same order: ckptfs, curl, then each peer."""
+def one_run(work, rgw, data, peers, foreign):
+    """Every path once, in the same order: ckptfs, curl, then each peer (and the foreign
+    archive's two restores)."""
     run = {"tools": {}, "baseline": {}}
     print("[ckptfs]", file=sys.stderr)
     bench_ckptfs(work, rgw, data, run["tools"].setdefault("ckptfs", {}))
     print("[curl]", file=sys.stderr)
     baselines(work, rgw, run["baseline"])
+    if foreign:
+        print("[foreign archive]", file=sys.stderr)
+        bench_foreign(work, rgw, foreign, run["baseline"])
     for peer in peers:
         print(f"[{peer}]", file=sys.stderr)
         r = run["tools"].setdefault(peer, {})
@@ -359,6 +415,8 @@ def main():
     ap.add_argument("--peers", default="s3fs,rclone-mount,rclone-copy")
     ap.add_argument("--runs", type=int, default=1,
                     help="repeat every path this many times, alternating; medians reported")
+    ap.add_argument("--foreign", action="store_true",
+                    help="also restore flyte-sdk's archive of the workload")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     peers = [p for p in args.peers.split(",") if p]
@@ -366,6 +424,7 @@ def main():
         if p not in ("s3fs", "rclone-mount", "rclone-copy"):
             sys.exit(f"s3_peers.py: unknown peer {p}")
     base, data = R.workload(args.size)
+    foreign = flyte_archive(base, data, args.size) if args.foreign else None
     work = tempfile.mkdtemp(prefix="peers-", dir=base)
     ceph = subprocess.run(["radosgw", "--version"], capture_output=True,
                           text=True).stdout.split()[2]
@@ -377,7 +436,7 @@ def main():
             print(f"[run {i + 1} of {args.runs}]", file=sys.stderr)
             rgw = Rgw(tempfile.mkdtemp(prefix=f"run{i}-", dir=work))
             try:
-                runs.append(one_run(work, rgw, data, peers))
+                runs.append(one_run(work, rgw, data, peers, foreign))
             finally:
                 rgw.stop()
     finally:

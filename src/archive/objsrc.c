@@ -7,8 +7,13 @@
 ssize_t ck_objsrc_pread(const struct ck_objsrc *s, void *buf, size_t len, uint64_t off,
                         struct ck_err *err)
 {
-    if (s->wait && s->wait(s->ctx, off, err) != CK_OK)
+    uint64_t have = UINT64_MAX;
+    if (s->wait && s->wait(s->ctx, off, &have, err) != CK_OK)
         return -1;
+    if (have <= off)
+        return 0; /* the end of the object */
+    if (have - off < len)
+        len = (size_t)(have - off);
     for (;;) {
         ssize_t n = pread(s->fd, buf, len, (off_t)off);
         if (n >= 0)

@@ -3,10 +3,12 @@
  * still being downloaded.
  *
  * With wait == NULL the file is complete. Otherwise the loader downloads into the file
- * while extraction reads it: before reading at off, ck_objsrc_pread calls wait(ctx, off),
- * which blocks until the file holds byte off or the download has ended (CK_OK), or fails
- * with the download's error. So download, decompression and extraction overlap, and a
- * short read at the end means the real end of the object.
+ * while extraction reads it: before reading at off, ck_objsrc_pread calls
+ * wait(ctx, off, &have), which blocks until the file holds byte off or the download has
+ * ended (CK_OK), or fails with the download's error; have is where the bytes known to be
+ * there end (the file may hold later ranges already, with holes before them), and the
+ * read stops there. So download, decompression and extraction overlap, and a short read
+ * at the end means the real end of the object.
  */
 #ifndef CK_ARCHIVE_OBJSRC_H
 #define CK_ARCHIVE_OBJSRC_H
@@ -19,7 +21,7 @@
 
 struct ck_objsrc {
     int fd; /* not owned */
-    ck_rc (*wait)(void *ctx, uint64_t off, struct ck_err *err);
+    ck_rc (*wait)(void *ctx, uint64_t off, uint64_t *have, struct ck_err *err);
     void *ctx;
 };
 

@@ -81,10 +81,10 @@ static ck_rc fetch_shards(const char *uri, const struct ck_store_env *env,
     ck_rc rc = CK_OK;
     for (unsigned r = 1; !rc && r < m->world; r++) {
         struct ck_store *st = NULL;
-        uint64_t size = 0;
-        rc = ck_shard_open(uri, env, m, r, &st, &size, err);
+        struct ck_store_info info;
+        rc = ck_shard_open(uri, env, m, r, &st, &info, err);
         if (!rc)
-            rc = ck_ix_fetch(ck_store_read_mem, st, size, &ixs[r], err);
+            rc = ck_ix_fetch(ck_store_read_mem, st, info.size, &ixs[r], err);
         if (rc == CK_ENOTFOUND)
             rc = ck_fail(err, CK_ECORRUPT, "rank %u's shard has no ckptfs index", r);
         if (st)

@@ -7,7 +7,8 @@
 #include "util/log.h"
 
 ck_rc ck_chain_pick(const char *const *srcs, size_t nsrc, const struct ck_store_env *env,
-                    struct ck_store **store, uint64_t *size, size_t *index, struct ck_err *err)
+                    struct ck_store **store, struct ck_store_info *out, size_t *index,
+                    struct ck_err *err)
 {
     *store = NULL;
     for (size_t i = 0; i < nsrc; i++) {
@@ -26,7 +27,7 @@ ck_rc ck_chain_pick(const char *const *srcs, size_t nsrc, const struct ck_store_
         }
         if (info.exists && info.size > 0) {
             *store = s;
-            *size = info.size;
+            *out = info;
             *index = i;
             return CK_OK;
         }
@@ -64,9 +65,9 @@ ck_rc ck_chain_carry_forward(const char *const *srcs, size_t nsrc, const char *d
         return CK_OK;
     }
     struct ck_store *src;
-    uint64_t size = 0;
+    struct ck_store_info info;
     size_t index = 0;
-    rc = ck_chain_pick(srcs, nsrc, env, &src, &size, &index, err);
+    rc = ck_chain_pick(srcs, nsrc, env, &src, &info, &index, err);
     if (rc) {
         ck_err_prefix(err, "carry forward");
         return rc;
@@ -81,12 +82,12 @@ ck_rc ck_chain_carry_forward(const char *const *srcs, size_t nsrc, const char *d
     }
     double t0 = ck_now();
     bool server_side;
-    rc = ck_store_copy(src, size, dest, &server_side, err);
+    rc = ck_store_copy(src, info.size, dest, &server_side, err);
     if (rc)
         ck_err_prefix(err, "carry forward %s -> %s", ck_store_uri(src), ck_store_uri(dest));
     else
         ck_log_info("carried forward %s -> %s: %llu bytes, %s, %.2f s", ck_store_uri(src),
-                    ck_store_uri(dest), (unsigned long long)size,
+                    ck_store_uri(dest), (unsigned long long)info.size,
                     server_side ? "server-side copy" : "streamed", ck_now() - t0);
     ck_store_close(src);
     return rc;

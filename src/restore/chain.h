@@ -22,10 +22,11 @@
 #include "store/store.h"
 
 /* The first of srcs that exists and is not empty: *store (opened, owned by the caller),
- * its size and *index in srcs. *store is NULL (rc CK_OK) when none is. Errors carry
+ * its HEAD (*info) and *index in srcs. *store is NULL (rc CK_OK) when none is. Errors carry
  * "previous checkpoint" and the URI. */
 ck_rc ck_chain_pick(const char *const *srcs, size_t nsrc, const struct ck_store_env *env,
-                    struct ck_store **store, uint64_t *size, size_t *index, struct ck_err *err);
+                    struct ck_store **store, struct ck_store_info *info, size_t *index,
+                    struct ck_err *err);
 
 /* Carries the chain's checkpoint forward to dest (dest_uri as given to ck_store_open); see
  * above. Logs what it did; CK_OK also when there was nothing to do. */

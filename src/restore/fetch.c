@@ -40,34 +40,35 @@ static void limits_for(int dirfd, struct ck_extract_limits *lim)
 
 /* Opens uri and HEADs it: *s stays NULL when it is missing or empty. */
 static ck_rc probe(const struct ck_fetch_cfg *cfg, const char *uri, struct ck_store **s,
-                   uint64_t *size, struct ck_err *err)
+                   struct ck_store_info *info, struct ck_err *err)
 {
-    struct ck_store_info info;
     *s = NULL;
+    info->exists = false;
     ck_rc rc = ck_store_open(uri, cfg->env, s, err);
     if (!rc)
-        rc = ck_store_head(*s, &info, err);
-    if (rc || !info.exists || info.size == 0) {
+        rc = ck_store_head(*s, info, err);
+    if (rc || !info->exists || info->size == 0) {
         if (!rc)
             ck_log_info("checkpoint %s: %s", ck_store_uri(*s),
-                        info.exists ? "empty object, skipped" : "does not exist");
+                        info->exists ? "empty object, skipped" : "does not exist");
         if (*s)
             ck_store_close(*s);
         *s = NULL;
         return rc;
     }
-    *size = info.size;
     return CK_OK;
 }
 
 /* Streams the object of s into the directory (restore/streamed.h). */
-static ck_rc extract_one(const struct ck_fetch_cfg *cfg, struct ck_store *s, struct relay *r,
+static ck_rc extract_one(const struct ck_fetch_cfg *cfg, struct ck_store *s,
+                         const struct ck_store_info *info, struct relay *r,
                          enum ck_object_kind *kind, struct ck_extract_stats *st, struct ck_err *err)
 {
     struct ck_extract_limits lim;
     limits_for(cfg->dest_dirfd, &lim);
     atomic_bool cancel = false;
     struct ck_streamed_cfg sc = {.store = s,
+                                 .info = info,
                                  .work_dirfd = cfg->work_dirfd,
                                  .prev_dirfd = cfg->dest_dirfd,
                                  .limits = &lim,
@@ -109,17 +110,17 @@ static ck_rc fetch_shards(const struct ck_fetch_cfg *cfg, const char *uri, struc
         res->stats.entries--; /* the manifest */
     for (unsigned k = 1; !rc && k < m.world; k++) {
         struct ck_store *s = NULL;
-        uint64_t size = 0;
-        rc = ck_shard_open(uri, cfg->env, &m, k, &s, &size, err);
+        struct ck_store_info info;
+        rc = ck_shard_open(uri, cfg->env, &m, k, &s, &info, err);
         enum ck_object_kind kind;
         struct ck_extract_stats st = {0};
         if (!rc) {
-            r->total = size;
-            rc = extract_one(cfg, s, r, &kind, &st, err);
+            r->total = info.size;
+            rc = extract_one(cfg, s, &info, r, &kind, &st, err);
             if (rc)
                 ck_err_prefix(err, "rank %u's shard %s", k, ck_store_uri(s));
             res->stats.entries += st.entries;
-            res->object_bytes += size;
+            res->object_bytes += info.size;
         }
         if (s)
             ck_store_close(s);
@@ -137,18 +138,20 @@ ck_rc ck_fetch_to_dir(const struct ck_fetch_cfg *cfg, struct ck_fetch_result *re
     memset(res, 0, sizeof(*res));
     double t0 = ck_now();
     struct ck_store *s = NULL;
+    struct ck_store_info info;
     const char *uri = NULL;
     for (size_t i = 0; i < cfg->nuri && !s; i++) {
-        ck_rc rc = probe(cfg, cfg->uris[i], &s, &res->object_bytes, err);
+        ck_rc rc = probe(cfg, cfg->uris[i], &s, &info, err);
         if (rc)
             return rc;
         uri = cfg->uris[i];
     }
     if (!s)
         return CK_OK;
+    res->object_bytes = info.size;
     snprintf(res->source, sizeof(res->source), "%s", ck_store_uri(s));
     struct relay r = {cfg, res->object_bytes};
-    ck_rc rc = extract_one(cfg, s, &r, &res->kind, &res->stats, err);
+    ck_rc rc = extract_one(cfg, s, &info, &r, &res->kind, &res->stats, err);
     if (!rc && res->kind == CK_KIND_TAR)
         rc = fetch_shards(cfg, uri, &r, res, err);
     if (rc)

@@ -224,12 +224,20 @@ static void on_progress(void *ctx, uint64_t bytes)
 }
 
 /* Any other object: downloaded and extracted at the same time (streamed.h). */
-static ck_rc load_streamed(struct ck_loader *l, struct ck_store *s, struct ck_err *err)
+static ck_rc load_streamed(struct ck_loader *l, struct ck_store *s,
+                           const struct ck_store_info *info, struct ck_err *err)
 {
     struct ck_extract_limits lim;
     limits_for_cache(l, &lim);
-    struct ck_streamed_cfg cfg = {
-        s, l->work_dirfd, l->prev_dirfd, &lim, &l->cancel, on_progress, l, {on_entry_done, l}};
+    struct ck_streamed_cfg cfg = {.store = s,
+                                  .info = info,
+                                  .work_dirfd = l->work_dirfd,
+                                  .prev_dirfd = l->prev_dirfd,
+                                  .limits = &lim,
+                                  .cancel = &l->cancel,
+                                  .progress = on_progress,
+                                  .progress_ctx = l,
+                                  .hooks = {on_entry_done, l}};
     enum ck_object_kind kind = CK_KIND_NONE;
     struct ck_extract_stats xs = {0};
     ck_rc rc = ck_streamed_load(&cfg, &kind, &xs, err);
@@ -312,18 +320,18 @@ static ck_rc load_indexed(struct ck_loader *l, struct ck_store *s, const char *u
 static ck_rc load(struct ck_loader *l, struct ck_err *err)
 {
     struct ck_store *s = NULL;
-    uint64_t size = 0;
+    struct ck_store_info info;
     size_t index;
-    ck_rc rc = ck_chain_pick(l->cfg.srcs, l->cfg.nsrc, l->cfg.env, &s, &size, &index, err);
+    ck_rc rc = ck_chain_pick(l->cfg.srcs, l->cfg.nsrc, l->cfg.env, &s, &info, &index, err);
     if (rc || !s)
         return rc; /* an error, or no previous checkpoint: prev/ stays empty */
     pthread_mutex_lock(&l->lock);
     snprintf(l->st.source, sizeof(l->st.source), "%s", ck_store_uri(s));
-    l->st.bytes_total = size;
+    l->st.bytes_total = info.size;
     pthread_mutex_unlock(&l->lock);
     ck_log_info("loading previous checkpoint %s (%llu bytes)", ck_store_uri(s),
-                (unsigned long long)size);
-    rc = load_indexed(l, s, l->cfg.srcs[index], size, err);
+                (unsigned long long)info.size);
+    rc = load_indexed(l, s, l->cfg.srcs[index], info.size, err);
     if (rc != CK_ENOTFOUND) {
         if (rc) {
             ck_err_prefix(err, "previous checkpoint %s", ck_store_uri(s));
@@ -331,7 +339,7 @@ static ck_rc load(struct ck_loader *l, struct ck_err *err)
         }
         return rc; /* on success the store stays open for lazy reads */
     }
-    rc = load_streamed(l, s, err);
+    rc = load_streamed(l, s, &info, err);
     struct stat st;
     if (!rc && fstatat(l->prev_dirfd, CK_WORLD_MANIFEST, &st, AT_SYMLINK_NOFOLLOW) == 0)
         rc = ck_fail(err, CK_EUNSUPPORTED,

@@ -12,7 +12,7 @@
 
 ck_rc ck_shard_open(const char *uri, const struct ck_store_env *env,
                     const struct ck_world_manifest *m, unsigned r, struct ck_store **store,
-                    uint64_t *size, struct ck_err *err)
+                    struct ck_store_info *out, struct ck_err *err)
 {
     const struct ck_world_shard *sh = &m->shards[r];
     ck_rc rc = ck_world_open(uri, env, sh->suffix, store, err);
@@ -29,7 +29,7 @@ ck_rc ck_shard_open(const char *uri, const struct ck_store_env *env,
                      "(%" PRIu64 " bytes, ETag %s; the manifest says %" PRIu64 " bytes, ETag %s)",
                      m->generation, r, ck_store_uri(*store), info.size, info.etag, sh->size,
                      sh->etag[0] ? sh->etag : "-");
-    *size = info.size;
+    *out = info;
     return rc;
 }
 
@@ -38,12 +38,12 @@ static ck_rc attach_one(struct ck_lazy *lz, const char *uri, const struct ck_sto
                         int prev_dirfd, const struct ck_world_manifest *m, unsigned r,
                         struct ck_store **store, uint64_t *entries, struct ck_err *err)
 {
-    uint64_t size = 0;
-    ck_rc rc = ck_shard_open(uri, env, m, r, store, &size, err);
+    struct ck_store_info info;
+    ck_rc rc = ck_shard_open(uri, env, m, r, store, &info, err);
     struct ck_lazy *next = NULL;
     uint64_t n = 0;
     if (!rc) {
-        rc = ck_lazy_open(*store, size, prev_dirfd, &next, &n, err);
+        rc = ck_lazy_open(*store, info.size, prev_dirfd, &next, &n, err);
         if (rc == CK_ENOTFOUND)
             rc = ck_fail(err, CK_ECORRUPT, "not a ckptfs archive (no seek index)");
         if (rc)

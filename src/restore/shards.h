@@ -35,7 +35,7 @@ ck_rc ck_shards_attach(struct ck_lazy *lz, const char *uri, const struct ck_stor
  * *store is set (close it) whenever it could be opened. */
 ck_rc ck_shard_open(const char *uri, const struct ck_store_env *env,
                     const struct ck_world_manifest *m, unsigned r, struct ck_store **store,
-                    uint64_t *size, struct ck_err *err);
+                    struct ck_store_info *info, struct ck_err *err);
 
 /* Closes the shards' stores; after ck_lazy_free of the chain. */
 void ck_shards_close(struct ck_shards *s);

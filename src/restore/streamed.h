@@ -2,9 +2,10 @@
  * streamed.h - a foreign checkpoint (flyte-sdk's single gzip stream, bzip2, xz, plain tar,
  * or a raw object) downloaded and extracted at the same time.
  *
- * A download thread writes the object into cache-dir/work while the caller's thread
- * extracts it from the growing file (archive/objsrc.h), so download, decompression and
- * extraction overlap instead of running one after the other. A tar is extracted into
+ * Download threads write the object into cache-dir/work by parallel ranged GETs
+ * (restore/ranged.h) while the caller's thread extracts it from the growing file in order
+ * (archive/objsrc.h), so download, decompression and extraction overlap instead of running
+ * one after the other. A tar is extracted into
  * prev_dirfd with all of extract.h's checks; any other object becomes prev/payload once
  * it is complete. If extraction fails (a hostile entry, corrupt data), the download is
  * stopped at once.
@@ -19,9 +20,10 @@
 #include "store/store.h"
 
 struct ck_streamed_cfg {
-    struct ck_store *store; /* not owned */
-    int work_dirfd;         /* where the object file goes */
-    int prev_dirfd;         /* where the tree goes */
+    struct ck_store *store;           /* not owned */
+    const struct ck_store_info *info; /* its HEAD (size, ETag); NULL: unknown, one GET */
+    int work_dirfd;                   /* where the object file goes */
+    int prev_dirfd;                   /* where the tree goes */
     const struct ck_extract_limits *limits;
     const atomic_bool *cancel;                   /* set by the owner to stop */
     void (*progress)(void *ctx, uint64_t bytes); /* bytes downloaded so far (any thread) */

@@ -165,9 +165,10 @@ class HttpTest(MountTest):
         os.chmod(obj, 0o644)
         size = os.path.getsize(obj)
         # The HEAD and the look for a seek index (a GET of the object's tail) pass; the GET
-        # of the whole archive stalls halfway until the checks below release it (a timed
-        # stall could end, and the load with it, before a slow run gets to check).
-        p = self.proxy(f"pass*2,stall=60@{size // 2}")
+        # of the archive's first range (8 MiB; the later ranges come in parallel) stalls
+        # at 6 MiB, past part0.bin, until the checks below release it (a timed stall could
+        # end, and the load with it, before a slow run gets to check).
+        p = self.proxy(f"pass*2,stall=60@{6 << 20}")
         m = self.mount(self.path("dest", "x"), [p.url + "/foreign.tgz"])
         listing = {}
         t = threading.Thread(target=lambda: listing.setdefault("names", os.listdir(m.prev)))
@@ -176,7 +177,8 @@ class HttpTest(MountTest):
         # rest of the archive is still downloading (the listing thread still waits)
         first = open(os.path.join(m.prev, "part0.bin"), "rb").read()
         stalled = [(r["method"], r["range"]) for r in p.records() if "stall" in r["action"]]
-        self.assertEqual(stalled, [("GET", None)], "the stall is not on the archive's download")
+        self.assertEqual(stalled, [("GET", "bytes=0-8388607")],
+                         "the stall is not on the archive's download")
         self.assertEqual(m.status()["prev"]["state"], "loading")
         self.assertTrue(t.is_alive(), "the listing did not wait for the whole archive")
         self.assertEqual(first, open(os.path.join(d, "part0.bin"), "rb").read())
