@@ -1,5 +1,6 @@
 """https:// end to end: nginx with a test CA's certificate (tests/tools/nginx-tls) in front
-of nginx-dav (http store) and moto (S3, signatures on). The certificate is always
+of nginx-dav (http store), moto (S3, signatures on), the GCS fake (gs://, its token
+endpoint over http) and Azurite (az://, Shared Key). The certificate is always
 verified: the CA named by SSL_CERT_FILE, CURL_CA_BUNDLE or (S3) AWS_CA_BUNDLE is trusted;
 without it, with a certificate for another name, or with a bundle that cannot be read,
 the save fails with a clear TLS error naming the bundle, the old object stays, and the
@@ -55,6 +56,13 @@ class TlsFront:
 def env_with(**tls):
     """os.environ without any CA setting, plus tls."""
     env = {k: v for k, v in os.environ.items() if k not in TLS_VARS}
+    env.update(tls)
+    return env
+
+
+def only_tls(env, tls):
+    """env without any CA setting, plus tls."""
+    env = {k: v for k, v in env.items() if k not in TLS_VARS}
     env.update(tls)
     return env
 
@@ -164,3 +172,45 @@ class TlsTest(MountTest):
                        "m3", expect_ok=False)
         self.refused(m3, "the system's bundle")
         self.assertEqual(moto.client().get_object(Bucket=BUCKET, Key="tls/ck")["ETag"], before)
+
+    def cloud_round_trip(self, uri, env_ok, env_bare, read_object):
+        """A save and a restore over TLS with the test CA; then a save without it is refused
+        and the object stays as it was."""
+        m = self.save(uri, env_ok, "m1")
+        m.unmount()
+        m2 = self.mount(self.path("d", "x"), [uri], env=env_ok, name="m2")
+        self.assertEqual(tree(m2.prev), self.want)
+        m2.unmount()
+        before = read_object()
+        m3 = self.save(uri, env_bare, "m3", expect_ok=False)
+        self.refused(m3, "the system's bundle")
+        self.assertEqual(read_object(), before)
+
+    def test_gcs_over_tls(self):
+        from test_gcs import BUCKET as GBUCKET, FakeGcs, gcs_env
+        gcs = FakeGcs(self.base)
+        self.addCleanup(gcs.stop)
+        f = self.front("tls-gcs", gcs.port)
+
+        def env(**tls):
+            return only_tls(gcs_env(GOOGLE_APPLICATION_CREDENTIALS=gcs.sa_file(),
+                                    CKPTFS_GCS_ENDPOINT=f.url, CKPTFS_GCS_PART_SIZE="5M"), tls)
+        self.cloud_round_trip(f"gs://{GBUCKET}/tls/ck", env(SSL_CERT_FILE=self.pki["ca.pem"]),
+                              env(), lambda: gcs.object("tls/ck"))
+        self.assertIn("/tls/ck", open(os.path.join(f.dir, "logs", "access.log")).read())
+
+    def test_azure_over_tls(self):
+        from test_azure import ACCOUNT, CONTAINER, Azurite, az_env, azblob
+        az = Azurite(self.base)
+        self.addCleanup(az.stop)
+        azblob.create_container(az.port, CONTAINER)
+        f = self.front("tls-az", az.port)
+        conn = (f"DefaultEndpointsProtocol=https;AccountName={ACCOUNT};"
+                f"AccountKey={azblob.KEY};BlobEndpoint={f.url}/{ACCOUNT};")
+
+        def env(**tls):
+            return only_tls(az_env(AZURE_STORAGE_CONNECTION_STRING=conn,
+                                   CKPTFS_AZURE_BLOCK_SIZE="4M"), tls)
+        self.cloud_round_trip(f"az://{CONTAINER}/tls/ck", env(CURL_CA_BUNDLE=self.pki["ca.pem"]),
+                              env(), lambda: azblob.get_blob(az.port, CONTAINER, "tls/ck"))
+        self.assertIn("/tls/ck", open(os.path.join(f.dir, "logs", "access.log")).read())
