@@ -329,7 +329,8 @@ ck_rc ck_opt_apply(struct ck_options *o, const struct ck_opt_def *d, const char 
 static const char usage_head[] =
     "usage: ckptfs [OPTIONS] MOUNTPOINT\n"
     "       ckptfs run [OPTIONS] MOUNTPOINT -- COMMAND [ARGS...]\n"
-    "       ckptfs save|status MOUNTPOINT | wait [--committed] MOUNTPOINT\n"
+    "       ckptfs save [--async] MOUNTPOINT | status [--json] MOUNTPOINT\n"
+    "       ckptfs wait [--timeout SECONDS] [--committed] MOUNTPOINT\n"
     "       ckptfs ls URI | get URI DIR | put DIR URI\n"
     "       ckptfs SOURCE MOUNTPOINT -o dest=URI,... (mount -t fuse.ckptfs, fstab)\n"
     "\n"

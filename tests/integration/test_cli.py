@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import tarfile
+import unittest
 
 from ckfs import BIN, MountTest, Nginx, is_mounted, make_sample_tree, tree, wait_for
 from test_roundtrip import extract_python
@@ -135,6 +136,46 @@ class ToolsTest(MountTest):
         r = ck("put", "--compress", "gzip-9", big, self.path("big.tgz"))
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertNotIn("\r", r.stderr)  # plain lines, no bar, off a terminal
+
+
+def help_options():
+    """The long options and the -o keys that `ckptfs --help` lists (the option table)."""
+    text = subprocess.run([BIN, "--help"], capture_output=True, text=True, check=True).stdout
+    longs = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", text))
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if "options as KEY" in line) + 1
+    keys = set()
+    for line in lines[start:]:  # "keys: dest src ...", then more names, indented
+        m = re.fullmatch(r" {20,}(?:keys:)?([a-z_ ]+)", line)
+        if not m:
+            break
+        keys.update(m.group(1).split())
+    return longs, keys
+
+
+class DocsAgreeTest(unittest.TestCase):
+    """--help comes from the option table; the man page, README and docs/operations.md are
+    written by hand: every option and -o key is in each of them, and they name none that
+    the binary lacks."""
+
+    def test_man_page_readme_and_operations_list_every_option(self):
+        longs, keys = help_options()
+        self.assertIn("--retries", longs)
+        self.assertIn("world_timeout", keys)
+        root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+        man = open(os.path.join(root, "packaging", "ckptfs.1")).read()
+        readme = open(os.path.join(root, "README.md")).read()
+        ops = open(os.path.join(root, "docs", "operations.md")).read()
+        text = re.sub(r"\\f[BIRP]", " ", man.replace("\\-", "-"))  # roff: \- and fonts
+        man_longs = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", text))
+        self.assertEqual(sorted(longs - man_longs), [], "options missing in the man page")
+        self.assertEqual(sorted(man_longs - longs), [], "the man page names unknown options")
+        self.assertEqual(sorted(o for o in longs if o not in readme), [],
+                         "options missing in README.md")
+        self.assertEqual(sorted(k for k in keys if f"\\fB{k}" not in man), [],
+                         "-o keys missing in the man page")
+        self.assertEqual(sorted(k for k in keys if f"`{k}" not in ops), [],
+                         "-o keys missing in docs/operations.md")
 
 
 class ControlTest(MountTest):
