@@ -33,7 +33,7 @@ struct ck_ranged {
     unsigned inflight, running, requests;
     struct ck_tuner tuner;
     atomic_bool stop; /* written under lock; read by the GETs' writes without it */
-    ck_rc rc; /* the first failure */
+    ck_rc rc;         /* the first failure */
     struct ck_err err;
     unsigned nthreads;
     pthread_t threads[CK_RANGED_MAX];
