@@ -30,13 +30,14 @@ if [ "$what" = test ] && command -v systemctl >/dev/null && systemctl is-active 
     systemctl stop nginx || true
 fi
 [ -e /dev/fuse ] || { echo "deps.sh: /dev/fuse is missing: ckptfs needs FUSE" >&2; exit 1; }
-# The S3 tests run moto_server with boto3 (Python packages, not in Debian 12's archive).
+# The S3 tests run moto_server with boto3 (Python packages, not in Debian 12's archive);
+# test_examples.py reads the Kubernetes examples with PyYAML (which moto needs too).
 # These machines have them with their Python; elsewhere they come from PyPI.
-if [ "$what" = test ] && ! { command -v moto_server >/dev/null && python3 -c 'import boto3' 2>/dev/null; }; then
-    echo "deps.sh: installing moto[server] and boto3 with pip" >&2
+if [ "$what" = test ] && ! { command -v moto_server >/dev/null && python3 -c 'import boto3, yaml' 2>/dev/null; }; then
+    echo "deps.sh: installing moto[server], boto3 and pyyaml with pip" >&2
     python3 -m pip --version >/dev/null 2>&1 || apt-get install -y -qq python3-pip >/dev/null
-    python3 -m pip install -q 'moto[server]' boto3 2>/dev/null ||
-        python3 -m pip install -q --break-system-packages 'moto[server]' boto3 || {
+    python3 -m pip install -q 'moto[server]' boto3 pyyaml 2>/dev/null ||
+        python3 -m pip install -q --break-system-packages 'moto[server]' boto3 pyyaml || {
         echo "deps.sh: moto_server and boto3 are needed for the S3 tests and could not be installed" >&2
         exit 1
     }
