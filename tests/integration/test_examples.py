@@ -14,8 +14,10 @@ against moto holding the bucket the example names:
 What cannot run without a cluster: the kubelet itself, mount propagation between
 containers, the device plugin's resource, AppArmor, the service accounts' cloud roles."""
 import ast
+import contextlib
 import glob
 import os
+import pathlib
 import signal
 import subprocess
 import tarfile
@@ -191,6 +193,42 @@ class ExamplesRunTest(MountTest):
         took = self.stop_within_grace(p, pod, name)
         self.assertFalse(is_mounted(mnt), name)
         print(f"\n{name}: probe passed, saved, unmounted {took:.1f} s after SIGTERM")
+
+    def flyte_mount(self):
+        """packaging/flyte's ckptfs_mount, as written (taken from the file's syntax tree, so
+        neither flyte-sdk nor the kubernetes client is needed), with `ckptfs` on PATH."""
+        path = os.path.join(ROOT, "packaging", "flyte", "checkpoint_tasks.py")
+        tree_ = ast.parse(open(path).read(), path)
+        fn = next(n for n in tree_.body
+                  if isinstance(n, ast.FunctionDef) and n.name == "ckptfs_mount")
+        consts = [n for n in tree_.body if isinstance(n, ast.Assign)
+                  and all(isinstance(t, ast.Name) and t.id.isupper() for t in n.targets)]
+        ns = {"contextlib": contextlib, "os": os, "pathlib": pathlib, "subprocess": subprocess}
+        exec(compile(ast.Module(body=consts + [fn], type_ignores=[]), path, "exec"), ns)
+        bindir = os.path.dirname(self.path("bin", "x"))
+        os.symlink(os.path.abspath(BIN), os.path.join(bindir, "ckptfs"))
+        os.environ["PATH"] = bindir + os.pathsep + os.environ["PATH"]
+        return ns["ckptfs_mount"]
+
+    def test_flyte_task_mount_resumes_across_attempts(self):
+        mount = self.flyte_mount()
+        env_before = dict(os.environ)
+        self.addCleanup(lambda: (os.environ.clear(), os.environ.update(env_before)))
+        os.environ.update(self.moto.env())  # what the task's service account gives
+        dest0, dest1 = f"s3://{BUCKET}/flyte/a0/_flytecheckpoints", f"s3://{BUCKET}/flyte/a1/_flytecheckpoints"
+        mnt, cache = os.path.join(self.base, "ckpt"), self.path("cache0")
+        with mount(dest0, None, mnt=mnt, cache=cache) as m:  # a first attempt: src is None
+            self.assertEqual(os.listdir(m / "prev"), [])
+            (m / "save" / "step").write_text("100")
+            (m / ".save").touch()
+        wait_for(lambda: not is_mounted(mnt), 30, "the unmount")
+        # flyte.Checkpoint's load reads it: a gzip tar of the folder's entries
+        self.assertEqual(self.saved_step("flyte/a0/_flytecheckpoints"), b"100")
+        with mount(dest1, dest0, mnt=mnt, cache=self.path("cache1")) as m:  # the retry
+            self.assertEqual((m / "prev" / "step").read_text(), "100")
+            (m / "save" / "step").write_text("200")
+        wait_for(lambda: not is_mounted(mnt), 30, "the unmount")
+        self.assertEqual(self.saved_step("flyte/a1/_flytecheckpoints"), b"200")
 
     def test_every_pod_runs_its_ckptfs_command_line(self):
         ran = []
