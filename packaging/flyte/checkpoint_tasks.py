@@ -8,6 +8,10 @@ attempt's checkpoint is under /ckpt/prev (fetched lazily), what the task writes 
 /ckpt/save is saved by `touch /ckpt/.save` (it returns once the object is durable) and
 once more when the task ends. Retries make the next attempt resume.
 
+`train_container` does the same for any image: its command wraps the program in
+`ckptfs run` with the prefixes Flyte renders into the arguments ({{.checkpointOutputPrefix}},
+{{.prevCheckpointPrefix}}).
+
 The object is the one flyte.Checkpoint writes (a gzip tar of the folder's entries), so a
 task can mix the two: `train_py` below saves with `checkpoint.save_sync(folder)` and
 resumes with `checkpoint.load_sync()`, and either task resumes from the other's
@@ -18,8 +22,10 @@ container privileged (a hostPath of /dev/fuse with only CAP_SYS_ADMIN fails on c
 see ../kubernetes/pod-run.yaml for a device-plugin variant). Without them, add --no-fuse to
 CKPTFS_ARGS: prev/ is restored eagerly and save/ is a plain folder.
 
-For flyte-sdk 2.x (flyte.TaskEnvironment, flyte.PodTemplate, flyte.ctx().checkpoint).
-tests/integration/test_examples.py runs `ckptfs_mount` below, unchanged, against moto.
+For flyte-sdk 2.x (flyte.TaskEnvironment, flyte.PodTemplate, flyte.extras.ContainerTask,
+flyte.ctx().checkpoint). tests/integration/test_examples.py runs `ckptfs_mount` and
+CONTAINER_COMMAND below, unchanged (the templates rendered as Flyte renders them), against
+moto.
 """
 import contextlib
 import os
@@ -29,6 +35,19 @@ import subprocess
 CKPT = "/ckpt"    # the mountpoint (made by ckptfs)
 CACHE = "/cache"  # an emptyDir volume: save/ and the restored prev/ live there
 CKPTFS_ARGS = []  # more options for the mount, e.g. "--no-fuse", "--memory-limit", "512M"
+
+# A container task's command: any image with ckptfs and the training program. Flyte
+# renders the two checkpoint prefixes into the arguments of every attempt (the previous
+# one is "" on a first attempt: no previous checkpoint), and `ckptfs run` mounts, runs the
+# program with CKPTFS_MOUNT=/ckpt, saves what it left in /ckpt/save when it exits (or
+# within --grace after SIGTERM) and unmounts.
+CONTAINER_COMMAND = [
+    "ckptfs", "run", "--grace", "25", "--cache-dir", CACHE,
+    "--dest", "{{.checkpointOutputPrefix}}",
+    "--src", "{{.prevCheckpointPrefix}}",
+    CKPT, "--",
+    "python", "train.py", "--steps", "{{.inputs.steps}}", "--ckpt-dir", CKPT,
+]
 
 
 @contextlib.contextmanager
@@ -76,6 +95,18 @@ except ImportError:  # flyte-sdk not installed: ckptfs_mount stays usable on its
     env = None
 
 if env is not None:
+    from flyte.extras import ContainerTask
+
+    train_container = ContainerTask(
+        name="train-container",
+        image="registry.example.org/train-ckptfs:latest",  # ckptfs + train.py
+        inputs={"steps": int},
+        command=CONTAINER_COMMAND,
+        pod_template=env.pod_template,
+        retries=3,
+    )
+    env.add_task(train_container)
+
     @env.task(retries=3)
     def train(steps: int) -> int:
         cp = flyte.ctx().checkpoint

@@ -146,13 +146,14 @@ class ExamplesRunTest(MountTest):
         self.assertIn(rc, codes, f"{what}: {p.stderr.read()}")
         return time.monotonic() - t0
 
-    def run_wrapped(self, name, pod, container, argv):
-        """`ckptfs run ... -- python train.py ...` with TRAIN in place of train.py."""
+    def run_wrapped(self, name, pod, container, argv, train=TRAIN):
+        """`ckptfs run ... -- python train.py ...` with train (a shell script) in place of
+        train.py."""
         base = self.path(f"{pod['metadata']['name']}-{name}")
         os.makedirs(base, exist_ok=True)
         paths = Paths(base, pod, container)
         cut = argv.index("--")
-        args = paths.argv(argv[:cut]) + ["--", "sh", "-c", TRAIN]
+        args = paths.argv(argv[:cut]) + ["--", "sh", "-c", train]
         mnt = args[cut - 1]
         ready = os.path.join(base, "ready")
         env = dict(self.env(container), READY=ready)
@@ -229,6 +230,36 @@ class ExamplesRunTest(MountTest):
             (m / "save" / "step").write_text("200")
         wait_for(lambda: not is_mounted(mnt), 30, "the unmount")
         self.assertEqual(self.saved_step("flyte/a1/_flytecheckpoints"), b"200")
+
+    def test_flyte_container_task_command_resumes_across_attempts(self):
+        """CONTAINER_COMMAND rendered as Flyte renders it per attempt ("" for the previous
+        prefix of a first attempt), the program after `--` replaced by a stand-in."""
+        path = os.path.join(ROOT, "packaging", "flyte", "checkpoint_tasks.py")
+        tree_ = ast.parse(open(path).read(), path)
+        ns = {}
+        for n in tree_.body:
+            if isinstance(n, ast.Assign) and all(isinstance(t, ast.Name) and t.id.isupper()
+                                                 for t in n.targets):
+                exec(compile(ast.Module(body=[n], type_ignores=[]), path, "exec"), ns)
+        cmd = ns["CONTAINER_COMMAND"]
+        self.assertEqual(cmd[:2], ["ckptfs", "run"])
+        pod = {"metadata": {"name": "flyte"}, "spec": {
+            "terminationGracePeriodSeconds": 30,
+            "volumes": [{"name": "cache", "emptyDir": {}}]}}
+        container = {"name": "primary", "volumeMounts": [{"name": "cache",
+                                                           "mountPath": ns["CACHE"]}]}
+        dests = [f"s3://{BUCKET}/flyte-ct/a{n}/_flytecheckpoints" for n in range(2)]
+        prevs = ['""', dests[0]]  # Flyte's rendering of a first attempt's prefix is ""
+        for n in range(2):
+            argv = [a.replace("{{.checkpointOutputPrefix}}", dests[n])
+                    .replace("{{.prevCheckpointPrefix}}", prevs[n])
+                    .replace("{{.inputs.steps}}", "1000") for a in cmd[1:]]
+            self.run_wrapped(f"attempt{n}", pod, container, argv,
+                             train=f'cat "$CKPTFS_MOUNT/prev/step" > "$READY.prev" 2>/dev/null; '
+                                   f'echo "step 7" > "$CKPTFS_MOUNT/save/step" && '
+                                   f'touch "$READY" && exec sleep 600')
+        prev_seen = os.path.join(self.base, "flyte-attempt1", "ready.prev")
+        self.assertEqual(open(prev_seen).read(), "step 7\n")  # the retry saw attempt 0's
 
     def test_every_pod_runs_its_ckptfs_command_line(self):
         ran = []
