@@ -278,8 +278,8 @@ class FaultProxy:
         return data
 
     def set_plan(self, plan, match=""):
-        """The plan, taken only by requests whose "METHOD TARGET" the regex match finds
-        ("": every request)."""
+        """The plan, taken only by requests whose "METHOD TARGET[ Range: VALUE]" the regex
+        match finds ("": every request)."""
         self._control("PUT", "/__fault/match", match.encode())
         self._control("PUT", "/__fault/plan", plan.encode())
 

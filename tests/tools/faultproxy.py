@@ -69,7 +69,8 @@ class State:
         self.released = threading.Condition(self.lock)
         self.releases = 0  # PUT /__fault/release count: ends the stalls running then
         self.plan = plan
-        self.match = None  # a compiled regex: only requests "METHOD TARGET" it finds take steps
+        # a compiled regex: only requests whose "METHOD TARGET[ Range: V]" it finds take steps
+        self.match = None
         self.records = []
         self.log = log
         self.barriers = {}  # hold=N -> threading.Barrier(N)
@@ -86,10 +87,12 @@ class State:
         except threading.BrokenBarrierError:
             return False
 
-    def next_step(self, method, target):
-        """The plan's next step for this request (pass if it does not match)."""
+    def next_step(self, method, target, rng=None):
+        """The plan's next step for this request (pass if it does not match: the match
+        regex searches "METHOD TARGET", plus " Range: VALUE" when the request has one)."""
         with self.lock:
-            if self.match and not self.match.search(f"{method} {target}"):
+            what = f"{method} {target}" + (f" Range: {rng}" if rng else "")
+            if self.match and not self.match.search(what):
                 return {"kind": "pass", "arg": None, "at": None, "text": "pass"}
             while self.plan and self.plan[0][1] == 0:
                 self.plan.pop(0)
@@ -173,8 +176,8 @@ class Handler(socketserver.StreamRequestHandler):
         if target.startswith("/__fault/"):
             self.control(method, target, body)
             return
-        step = st.next_step(method, target)
         rng = next((v for k, v in headers if k.lower() == "range"), None)
+        step = st.next_step(method, target, rng)
         rec = {"method": method, "path": target.split("?")[0], "range": rng,
                "bytes_in": len(body), "action": step["text"], "t0": time.time()}
         st.begin(rec)
