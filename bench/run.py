@@ -289,13 +289,18 @@ def ckptfs_restore(work, be, res, small="config.json"):
 # ---------------------------------------------------------------- peers
 
 
+def flyte_tar(data, path):
+    """flyte-sdk's archive of the folder data: tarfile "w:gz" (level 9) of its sorted entries."""
+    with tarfile.open(path, "w:gz") as tar:
+        for child in sorted(os.listdir(data)):
+            tar.add(os.path.join(data, child), arcname=child)
+
+
 def flyte_save(work, be, data, res):
     def run():
         fd, tmp = tempfile.mkstemp(dir=work, suffix=".tar.gz")
         os.close(fd)
-        with tarfile.open(tmp, "w:gz") as tar:
-            for child in sorted(os.listdir(data)):
-                tar.add(os.path.join(data, child), arcname=child)
+        flyte_tar(data, tmp)
         be.upload(tmp, "flyte.tgz")
         os.unlink(tmp)
     res["flyte_save"] = timed(run)

@@ -171,13 +171,11 @@ def baselines(work, rgw, res):
 
 
 def flyte_archive(base, data, size_mib):
-    """flyte-sdk's archive of the workload (made once, kept under base)."""
-    import tarfile
+    """flyte-sdk's archive of the workload (made once, kept under base as restore_sizes.py
+    keeps it)."""
     keep = os.path.join(base, f"flyte-{size_mib}.tgz")
     if not os.path.exists(keep):
-        with tarfile.open(keep + ".tmp", "w:gz") as tar:
-            for child in sorted(os.listdir(data)):
-                tar.add(os.path.join(data, child), arcname=child)
+        R.flyte_tar(data, keep + ".tmp")
         os.rename(keep + ".tmp", keep)
     return keep
 

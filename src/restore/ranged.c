@@ -5,7 +5,6 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "restore/tuner.h"
@@ -173,8 +172,7 @@ static void *worker_main(void *arg)
 /* How many GETs at most: one for a local, small or unsized object. */
 static unsigned plan_threads(const struct ck_ranged_cfg *cfg)
 {
-    if (!cfg->info || strcmp(cfg->store->ops->name, "file") == 0 ||
-        cfg->info->size <= CK_TUNER_CHUNK_FIRST)
+    if (!cfg->info || ck_store_is_local(cfg->store) || cfg->info->size <= CK_TUNER_CHUNK_FIRST)
         return 1;
     unsigned max = cfg->max ? cfg->max : CK_RANGED_MAX;
     uint64_t ranges = (cfg->info->size + CK_TUNER_CHUNK_MIN - 1) / CK_TUNER_CHUNK_MIN;

@@ -127,6 +127,7 @@ void ck_store_env_default(struct ck_store_env *env);
 struct ck_store_ops {
     const char *name; /* "file", "http" */
     bool conditional; /* put_begin takes ck_put_opts .if_match (see above) */
+    bool local;       /* the object is on this host (file://): no request latency */
     ck_rc (*head)(struct ck_store *s, struct ck_store_info *info, struct ck_err *err);
     ck_rc (*get)(struct ck_store *s, uint64_t off, uint64_t len, const struct ck_sink *sink,
                  struct ck_err *err);
@@ -214,6 +215,12 @@ static inline bool ck_store_copies_ranges(const struct ck_store *s)
 /* Whether dst copies byte ranges of src's objects that way (ck_store_copies_ranges, and src
  * on the same backend and, for S3, the same endpoint). May resolve credentials. */
 bool ck_store_copies_from(struct ck_store *dst, struct ck_store *src);
+
+/* Whether s's object is on this host (file://), where parallel requests gain nothing. */
+static inline bool ck_store_is_local(const struct ck_store *s)
+{
+    return s->ops->local;
+}
 
 static inline bool ck_store_conditional(const struct ck_store *s)
 {

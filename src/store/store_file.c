@@ -416,6 +416,7 @@ static void file_destroy(struct ck_store *s)
 static const struct ck_store_ops file_ops = {
     .name = "file",
     .conditional = true,
+    .local = true,
     .del = file_delete,
     .head = file_head,
     .get = file_get,

@@ -62,6 +62,21 @@ def ckptfs_containers(pod):
     return out
 
 
+def flyte_parts(*functions):
+    """packaging/flyte/checkpoint_tasks.py's upper-case constants and the named functions, as
+    written (taken from the file's syntax tree, so neither flyte-sdk nor the kubernetes
+    client is needed): a namespace."""
+    path = os.path.join(ROOT, "packaging", "flyte", "checkpoint_tasks.py")
+    tree_ = ast.parse(open(path).read(), path)
+    body = [n for n in tree_.body
+            if (isinstance(n, ast.Assign) and all(isinstance(t, ast.Name) and t.id.isupper()
+                                                  for t in n.targets))
+            or (isinstance(n, ast.FunctionDef) and n.name in functions)]
+    ns = {"contextlib": contextlib, "os": os, "pathlib": pathlib, "subprocess": subprocess}
+    exec(compile(ast.Module(body=body, type_ignores=[]), path, "exec"), ns)
+    return ns
+
+
 class Paths:
     """Maps the container's absolute paths to fresh folders: a volume's mountPath to that
     volume's folder (shared by the pod's containers, as an emptyDir is), anything else to
@@ -196,16 +211,8 @@ class ExamplesRunTest(MountTest):
         print(f"\n{name}: probe passed, saved, unmounted {took:.1f} s after SIGTERM")
 
     def flyte_mount(self):
-        """packaging/flyte's ckptfs_mount, as written (taken from the file's syntax tree, so
-        neither flyte-sdk nor the kubernetes client is needed), with `ckptfs` on PATH."""
-        path = os.path.join(ROOT, "packaging", "flyte", "checkpoint_tasks.py")
-        tree_ = ast.parse(open(path).read(), path)
-        fn = next(n for n in tree_.body
-                  if isinstance(n, ast.FunctionDef) and n.name == "ckptfs_mount")
-        consts = [n for n in tree_.body if isinstance(n, ast.Assign)
-                  and all(isinstance(t, ast.Name) and t.id.isupper() for t in n.targets)]
-        ns = {"contextlib": contextlib, "os": os, "pathlib": pathlib, "subprocess": subprocess}
-        exec(compile(ast.Module(body=consts + [fn], type_ignores=[]), path, "exec"), ns)
+        """packaging/flyte's ckptfs_mount, as written, with `ckptfs` on PATH."""
+        ns = flyte_parts("ckptfs_mount")
         bindir = os.path.dirname(self.path("bin", "x"))
         os.symlink(os.path.abspath(BIN), os.path.join(bindir, "ckptfs"))
         os.environ["PATH"] = bindir + os.pathsep + os.environ["PATH"]
@@ -234,13 +241,7 @@ class ExamplesRunTest(MountTest):
     def test_flyte_container_task_command_resumes_across_attempts(self):
         """CONTAINER_COMMAND rendered as Flyte renders it per attempt ("" for the previous
         prefix of a first attempt), the program after `--` replaced by a stand-in."""
-        path = os.path.join(ROOT, "packaging", "flyte", "checkpoint_tasks.py")
-        tree_ = ast.parse(open(path).read(), path)
-        ns = {}
-        for n in tree_.body:
-            if isinstance(n, ast.Assign) and all(isinstance(t, ast.Name) and t.id.isupper()
-                                                 for t in n.targets):
-                exec(compile(ast.Module(body=[n], type_ignores=[]), path, "exec"), ns)
+        ns = flyte_parts()
         cmd = ns["CONTAINER_COMMAND"]
         self.assertEqual(cmd[:2], ["ckptfs", "run"])
         pod = {"metadata": {"name": "flyte"}, "spec": {

@@ -131,6 +131,33 @@ static inline void tu_tool_stop(const struct tu_server *s)
         fprintf(stderr, "%s stop %s failed\n", s->tool, s->dir);
 }
 
+/* nginx-dav serving DIR/ngx/data behind faultproxy (log DIR/proxy.log): the proxy's port,
+ * or 0 (with a message). Stopped with tu_nginx_proxy_stop. */
+static inline int tu_nginx_proxy_start(const char *dir, struct tu_server *nginx, pid_t *proxy_pid)
+{
+    char ngx[300], logp[300];
+    snprintf(ngx, sizeof(ngx), "%s/ngx", dir);
+    snprintf(logp, sizeof(logp), "%s/proxy.log", dir);
+    int port = tu_tool_start(nginx, "nginx-dav", ngx, NULL)
+                   ? tu_faultproxy(nginx->port, logp, proxy_pid)
+                   : 0;
+    if (port <= 0)
+        fprintf(stderr, "nginx-dav or faultproxy in %s failed\n", dir);
+    return port;
+}
+
+/* Stops both and removes dir, or keeps it (failed: with its logs) and says where. */
+static inline void tu_nginx_proxy_stop(const char *dir, const struct tu_server *nginx,
+                                       pid_t proxy_pid, bool failed)
+{
+    tu_stop_pid(proxy_pid);
+    tu_tool_stop(nginx);
+    if (dir[0] && failed)
+        fprintf(stderr, "failures; logs kept in %s\n", dir);
+    else if (dir[0])
+        tu_rmdir(dir);
+}
+
 /* ---- calls to a store --------------------------------------------------------------- */
 
 /* Short retries and timeouts: a test fails in seconds, not minutes. */

@@ -104,15 +104,22 @@ static void assert_file_is(int fd, const char *want, size_t len)
     free(got);
 }
 
-START_TEST(test_parallel_ranges_make_the_object)
+/* A download of name under plan that must make the first len bytes of T.obj; its GETs. */
+static unsigned download_ok(const char *plan, const char *name, size_t len)
 {
-    tu_fault_plan(T.proxy_port, "");
+    tu_fault_plan(T.proxy_port, plan);
     struct ck_err err;
     unsigned requests;
     int fd;
-    ck_assert_msg(download("obj.bin", &requests, &fd, &err) == CK_OK, "%s", err.msg);
-    assert_file_is(fd, T.obj, OBJ_SIZE);
+    ck_assert_msg(download(name, &requests, &fd, &err) == CK_OK, "%s", err.msg);
+    assert_file_is(fd, T.obj, len);
     close(fd);
+    return requests;
+}
+
+START_TEST(test_parallel_ranges_make_the_object)
+{
+    unsigned requests = download_ok("", "obj.bin", OBJ_SIZE);
     ck_assert_uint_ge(requests, 3); /* 8 MiB first ranges, then larger */
     /* ranged GETs (one per range) plus the HEADs before and after */
     ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"range\": \"bytes="), (int)requests);
@@ -123,13 +130,7 @@ END_TEST
 START_TEST(test_faults_in_ranges_are_survived)
 {
     /* a range cut by a reset, another truncated, a 503: each resumed or retried */
-    tu_fault_plan(T.proxy_port, "pass*2,reset@100000,pass,truncate@5000,status=503");
-    struct ck_err err;
-    unsigned requests;
-    int fd;
-    ck_assert_msg(download("obj.bin", &requests, &fd, &err) == CK_OK, "%s", err.msg);
-    assert_file_is(fd, T.obj, OBJ_SIZE);
-    close(fd);
+    download_ok("pass*2,reset@100000,pass,truncate@5000,status=503", "obj.bin", OBJ_SIZE);
 }
 END_TEST
 
@@ -147,14 +148,7 @@ END_TEST
 
 START_TEST(test_small_object_is_one_get)
 {
-    tu_fault_plan(T.proxy_port, "");
-    struct ck_err err;
-    unsigned requests;
-    int fd;
-    ck_assert_msg(download("small.bin", &requests, &fd, &err) == CK_OK, "%s", err.msg);
-    assert_file_is(fd, T.obj, 5 * MIB);
-    close(fd);
-    ck_assert_uint_eq(requests, 1);
+    ck_assert_uint_eq(download_ok("", "small.bin", 5 * MIB), 1);
     ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"HEAD\""), 1); /* no check after */
 }
 END_TEST
@@ -253,25 +247,15 @@ static bool start_servers(void)
     snprintf(T.dir, sizeof(T.dir), "/tmp/ck-ranged-XXXXXX");
     if (!mkdtemp(T.dir))
         return false;
-    char dir[300], logp[300];
-    snprintf(dir, sizeof(dir), "%s/ngx", T.dir);
-    if (!tu_tool_start(&T.nginx, "nginx-dav", dir, NULL))
-        return false;
+    T.proxy_port = tu_nginx_proxy_start(T.dir, &T.nginx, &T.proxy_pid);
     T.obj = pattern(OBJ_SIZE, 1);
-    snprintf(logp, sizeof(logp), "%s/proxy.log", T.dir);
-    if (T.obj && write_file("obj.bin", T.obj, OBJ_SIZE) && write_file("small.bin", T.obj, 5 * MIB))
-        T.proxy_port = tu_faultproxy(T.nginx.port, logp, &T.proxy_pid);
-    return T.proxy_port > 0;
+    return T.proxy_port > 0 && T.obj && write_file("obj.bin", T.obj, OBJ_SIZE) &&
+           write_file("small.bin", T.obj, 5 * MIB);
 }
 
 static void stop_servers(bool keep)
 {
-    tu_stop_pid(T.proxy_pid);
-    tu_tool_stop(&T.nginx);
-    if (T.dir[0] && keep)
-        fprintf(stderr, "test_ranged: failures; logs kept in %s\n", T.dir);
-    else if (T.dir[0])
-        tu_rmdir(T.dir);
+    tu_nginx_proxy_stop(T.dir, &T.nginx, T.proxy_pid, keep);
     free(T.obj);
 }
 

@@ -1362,27 +1362,18 @@ static bool start_servers(void)
     snprintf(T.dir, sizeof(T.dir), "/tmp/ck-store-http-XXXXXX");
     if (!mkdtemp(T.dir))
         return false;
-    char dir[300], logp[300];
-    snprintf(dir, sizeof(dir), "%s/ngx", T.dir);
-    if (!tu_tool_start(&T.nginx, "nginx-dav", dir, NULL))
-        return false;
+    T.proxy_port = tu_nginx_proxy_start(T.dir, &T.nginx, &T.proxy_pid);
     T.nginx_port = T.nginx.port;
-    snprintf(logp, sizeof(logp), "%s/proxy.log", T.dir);
-    if (write_big())
-        T.proxy_port = tu_faultproxy(T.nginx_port, logp, &T.proxy_pid);
-    if (T.proxy_port <= 0)
-        fprintf(stderr, "test_store_http: test data or faultproxy failed\n");
+    if (T.proxy_port > 0 && !write_big()) {
+        fprintf(stderr, "test_store_http: writing the test data failed\n");
+        return false;
+    }
     return T.proxy_port > 0;
 }
 
 static void stop_servers(bool keep)
 {
-    tu_stop_pid(T.proxy_pid);
-    tu_tool_stop(&T.nginx);
-    if (T.dir[0] && keep)
-        fprintf(stderr, "test_store_http: failures; logs kept in %s\n", T.dir);
-    else if (T.dir[0])
-        tu_rmdir(T.dir);
+    tu_nginx_proxy_stop(T.dir, &T.nginx, T.proxy_pid, keep);
     free(T.big);
 }
 
