@@ -289,11 +289,7 @@ static ck_rc load_indexed(struct ck_loader *l, struct ck_store *s, const char *u
             return rc == CK_ENOTFOUND ? CK_ECORRUPT : rc;
         }
     }
-    if (rc == CK_ENOTFOUND)
-        return rc;
-    if (rc == CK_EHOSTILE)
-        return rc; /* a tampered index: refuse the object, as extraction would */
-    if (rc) {
+    if (rc == CK_ECORRUPT) {
         /* A damaged index is only a lost shortcut: the tar inside is still readable. */
         ck_log_warn("previous checkpoint %s: seek index unusable (%s); extracting it whole",
                     ck_store_uri(s), err->msg);
@@ -302,6 +298,8 @@ static ck_rc load_indexed(struct ck_loader *l, struct ck_store *s, const char *u
         ck_empty_dir(l->prev_dirfd, "cache prev/", &ignored);
         return CK_ENOTFOUND;
     }
+    if (rc)        /* no index (CK_ENOTFOUND: extract it whole); a tampered index, refused as */
+        return rc; /* extraction would; the index's GET refused or failed: the store's error */
     pthread_mutex_lock(&l->lock);
     l->lazy = lz;
     l->lazy_store = s;

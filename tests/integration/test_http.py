@@ -150,6 +150,26 @@ class HttpTest(MountTest):
         # save/ and .status are unaffected
         open(os.path.join(m.save, "f"), "w").write("x")
 
+    def test_refused_index_read_is_an_error_not_a_whole_download(self):
+        """The seek index's ranged GET refused (403) fails the load with the store's error;
+        only a damaged index (test_indexed) falls back to downloading the object whole."""
+        p = self.proxy()
+        url = p.url + "/ranged/ck.tgz"
+        m, rc = self.save_tree(url)
+        self.assertEqual(rc, 0, m.logtext())
+        m.unmount()
+        p.set_plan("status=403*inf", match=r"^GET \S* Range: ")
+        m2 = self.mount(self.path("dest", "x"), [url], name="m2")
+        with self.assertRaises(OSError) as cm:
+            os.listdir(m2.prev)
+        self.assertEqual(cm.exception.errno, errno.EACCES)
+        st = m2.status()["prev"]
+        self.assertEqual(st["state"], "failed")
+        self.assertIn("403", st["error"])
+        gets = [r for r in p.records() if r["method"] == "GET"]
+        self.assertTrue(gets and all(r["range"] for r in gets), gets)
+        self.assertNotIn("extracting it whole", m2.logtext())
+
     def test_foreign_archive_is_extracted_while_it_downloads(self):
         import tarfile
         import threading
