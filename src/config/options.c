@@ -163,10 +163,6 @@ static ck_rc resolve_world(struct ck_options *o, char *(*getenv_fn)(const char *
         return ck_fail(err, CK_EINVAL,
                        "--autosave: not with --world > 1 (a save on one rank alone opens or "
                        "joins a round the others do not save; docs/world.md)");
-    if (o->world > 1 && o->carry_forward)
-        return ck_fail(err, CK_EINVAL,
-                       "--carry-forward: not with --world > 1 (every rank's "
-                       "shard would have to be copied)");
     return CK_OK;
 }
 

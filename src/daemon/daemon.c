@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "restore/chain.h"
+#include "daemon/carry.h"
 #include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -221,8 +221,16 @@ ck_rc ck_daemon_finish(struct ck_daemon *d, struct ck_err *err)
     if (d->opt->carry_forward && d->final.saves_ok == 0) {
         struct ck_err cerr;
         ck_err_clear(&cerr);
-        ck_rc crc = ck_chain_carry_forward((const char *const *)d->src_uris, d->nsrc, d->dest_uri,
-                                           d->dest, &d->env, &cerr);
+        struct ck_carry_cfg cc = {(const char *const *)d->src_uris,
+                                  d->nsrc,
+                                  d->dest_uri,
+                                  d->dest,
+                                  &d->env,
+                                  d->cache_dir,
+                                  &d->opt->codec,
+                                  d->opt->world_id,
+                                  d->opt->world > 1 ? d->opt->rank : 0};
+        ck_rc crc = ck_carry_forward(&cc, &cerr);
         if (crc && !rc) {
             rc = crc;
             *err = cerr;

@@ -51,10 +51,12 @@ static ck_rc dest_has_checkpoint(struct ck_store *dest, bool *has, struct ck_err
     return CK_OK;
 }
 
-ck_rc ck_chain_carry_forward(const char *const *srcs, size_t nsrc, const char *dest_uri,
-                             struct ck_store *dest, const struct ck_store_env *env,
-                             struct ck_err *err)
+ck_rc ck_chain_carry_source(const char *const *srcs, size_t nsrc, const char *dest_uri,
+                            struct ck_store *dest, const struct ck_store_env *env,
+                            struct ck_store **src, struct ck_store_info *info, size_t *index,
+                            struct ck_err *err)
 {
+    *src = NULL;
     bool has;
     ck_rc rc = dest_has_checkpoint(dest, &has, err);
     if (rc)
@@ -64,31 +66,31 @@ ck_rc ck_chain_carry_forward(const char *const *srcs, size_t nsrc, const char *d
                     ck_store_uri(dest));
         return CK_OK;
     }
-    struct ck_store *src;
-    struct ck_store_info info;
-    size_t index = 0;
-    rc = ck_chain_pick(srcs, nsrc, env, &src, &info, &index, err);
+    rc = ck_chain_pick(srcs, nsrc, env, src, info, index, err);
     if (rc) {
         ck_err_prefix(err, "carry forward");
         return rc;
     }
-    if (!src) {
+    if (!*src) {
         ck_log_info("carry forward: no previous checkpoint; nothing to do");
-        return CK_OK;
+    } else if (strcmp(srcs[*index], dest_uri) == 0) {
+        ck_store_close(*src);
+        *src = NULL;
     }
-    if (strcmp(srcs[index], dest_uri) == 0) {
-        ck_store_close(src);
-        return CK_OK;
-    }
+    return CK_OK;
+}
+
+ck_rc ck_chain_copy(struct ck_store *src, const struct ck_store_info *info, struct ck_store *dest,
+                    struct ck_err *err)
+{
     double t0 = ck_now();
     bool server_side;
-    rc = ck_store_copy(src, info.size, dest, &server_side, err);
+    ck_rc rc = ck_store_copy(src, info->size, dest, &server_side, err);
     if (rc)
         ck_err_prefix(err, "carry forward %s -> %s", ck_store_uri(src), ck_store_uri(dest));
     else
         ck_log_info("carried forward %s -> %s: %llu bytes, %s, %.2f s", ck_store_uri(src),
-                    ck_store_uri(dest), (unsigned long long)info.size,
+                    ck_store_uri(dest), (unsigned long long)info->size,
                     server_side ? "server-side copy" : "streamed", ck_now() - t0);
-    ck_store_close(src);
     return rc;
 }

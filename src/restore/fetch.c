@@ -78,6 +78,15 @@ static ck_rc extract_one(const struct ck_fetch_cfg *cfg, struct ck_store *s,
     return ck_streamed_load(&sc, kind, st, err);
 }
 
+ck_rc ck_fetch_object(struct ck_store *s, const struct ck_store_info *info, int work_dirfd,
+                      int dest_dirfd, enum ck_object_kind *kind, struct ck_extract_stats *st,
+                      struct ck_err *err)
+{
+    struct ck_fetch_cfg cfg = {.work_dirfd = work_dirfd, .dest_dirfd = dest_dirfd};
+    struct relay r = {&cfg, info->size};
+    return extract_one(&cfg, s, info, &r, kind, st, err);
+}
+
 /* The manifest extracted with rank 0's files, or CK_ENOTFOUND: a one-rank checkpoint. */
 static ck_rc read_manifest(int dirfd, struct ck_world_manifest *m, struct ck_err *err)
 {

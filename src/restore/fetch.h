@@ -38,4 +38,11 @@ struct ck_fetch_cfg {
 ck_rc ck_fetch_to_dir(const struct ck_fetch_cfg *cfg, struct ck_fetch_result *res,
                       struct ck_err *err);
 
+/* The object of s alone (info: its HEAD) into dest_dirfd, by the same streamed download and
+ * extraction; a multi-rank checkpoint's other shards are not fetched, and its manifest
+ * (layout/manifest.h) is extracted as a file. */
+ck_rc ck_fetch_object(struct ck_store *s, const struct ck_store_info *info, int work_dirfd,
+                      int dest_dirfd, enum ck_object_kind *kind, struct ck_extract_stats *st,
+                      struct ck_err *err);
+
 #endif

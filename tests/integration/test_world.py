@@ -171,6 +171,38 @@ class WorldCases:
             self.assertTrue(seen.pop(".ckptfs-world")[3].startswith(b"ckptfs-world 1\n"))
             self.assertEqual(seen, rank0, tool[0])
 
+    def test_carry_forward_copies_every_shard(self):
+        """--carry-forward in a world whose mounts saved nothing: rank 0 copies every shard
+        beside the new --dest and saves its own object again with a manifest naming the
+        copies (a copy has an ETag of its own: the old manifest would refuse it); a reader
+        of the new --dest sees the union byte for byte, and tarfile sees rank 0's files."""
+        ms = self.ranks("ck", world=2)
+        want = self.fill(ms, 1)
+        self.assertEqual(self.save_all(ms, [1, 0]), {0: 0, 1: 0}, ms[0].logtext())
+        for m in ms:
+            m.unmount()
+        nxt = [self.mount(self.dest("ck2"), [self.dest("ck")], name=f"ck2-r{r}", env=self.env(),
+                          extra=["--world", "2", "--rank", str(r), "--carry-forward"])
+               for r in (1, 0)]
+        for m in nxt:
+            self.assertEqual(m.unmount(), 0, m.logtext())
+        self.assertIn("rank 0 carries", nxt[0].logtext())
+        self.assertIn("generation 1 of 2 ranks, 1 shards copied", nxt[1].logtext())
+        self.assertNotIn("carry", os.listdir(nxt[1].cache))  # its scratch folder is gone
+        rd = self.restore("ck2", "c")
+        self.assertEqual(tree(rd.prev), want)
+        prev = rd.status()["prev"]
+        self.assertEqual((prev["world"], prev["error"]), ({"ranks": 2, "generation": 1}, None))
+        arc = self.path("dl", "ck2.tar.gz")
+        with open(arc, "wb") as f:
+            f.write(self.read_object("ck2"))
+        out = os.path.dirname(self.path("carried", "x"))
+        with tarfile.open(arc, "r:*") as t:
+            t.extractall(out, filter="data")
+        seen = tree(out)
+        self.assertTrue(seen.pop(".ckptfs-world")[3].startswith(b"ckptfs-world 1\ngeneration 1\n"))
+        self.assertEqual(set(seen), {k for k in want if "r1" not in k and "shard-1" not in k})
+
     def test_missing_rank_keeps_the_previous_generation(self):
         ms = self.ranks("ck", extra=["--world-timeout", "5"])
         want1 = self.fill(ms, 1)
@@ -390,6 +422,21 @@ class FileWorldTest(WorldCases, MountTest):
         self.assertEqual(e.exception.errno, errno.EIO)
         self.assertIn("changed after the commit", rd.status()["prev"]["error"])
         self.assert_ls_refuses("ck")
+
+    def test_carry_forward_refuses_a_rewritten_shard(self):
+        """A shard changed after its commit is not carried: the unmount fails naming it and
+        the new --dest gets no checkpoint (never a mix)."""
+        ms = self.ranks("ck", world=2)
+        self.fill(ms, 1)
+        self.assertEqual(self.save_all(ms, [1, 0]), {0: 0, 1: 0}, ms[0].logtext())
+        with open(self.path("store", "ck.tar.gz.ranks", "g1", "r1-of-2"), "ab") as f:
+            f.write(b"\0" * 512)
+        m = self.mount(self.dest("ck2"), [self.dest("ck")], name="ck2-r0",
+                       extra=["--world", "2", "--rank", "0", "--carry-forward"])
+        self.assertNotEqual(m.unmount(), 0)
+        self.assertIn("changed after the commit", m.logtext())
+        self.assertFalse(os.path.exists(self.path("store", "ck2.tar.gz")))
+        self.assertNotIn("carry", os.listdir(m.cache))  # its scratch folder is gone
 
     def test_rewritten_shard_of_the_same_size_is_refused(self):
         ms = self.ranks("ck", world=2)
