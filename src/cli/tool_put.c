@@ -1,17 +1,21 @@
 /* tool_put.c - `ckptfs put DIR URI`: DIR becomes one checkpoint object, same pipeline
- * as a mount's save (save/pipeline.h, snap NULL: DIR is read as it is). */
+ * as a mount's save (save/pipeline.h, snap NULL: DIR is read as it is), in the same
+ * memory budget (--memory-limit, 256M by default). */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli/progress.h"
 #include "cli/tools.h"
+#include "config/options.h"
 #include "save/pipeline.h"
 #include "util/clock.h"
+#include "util/size.h"
 
 struct put_job {
     int dirfd;
@@ -69,24 +73,53 @@ static ck_rc run_put(struct put_job *j, const char *dir)
 
 static int usage(void)
 {
-    fputs("usage: ckptfs put [--compress auto|store|gzip-N] DIR URI\n", stderr);
+    fputs("usage: ckptfs put [--compress auto|store|gzip-N] [--memory-limit SIZE] DIR URI\n",
+          stderr);
     return 2;
+}
+
+/* The flags before DIR URI; false: a usage error (said on stderr). */
+static bool parse_flags(int argc, char **argv, int *i, struct put_job *j, uint64_t *memory)
+{
+    while (*i + 1 < argc && argv[*i][0] == '-') {
+        const char *flag = argv[*i], *v = argv[*i + 1];
+        if (strcmp(flag, "--compress") == 0) {
+            if (!ck_codec_parse(v, &j->codec))
+                return false;
+        } else if (strcmp(flag, "--memory-limit") == 0) {
+            if (!ck_parse_size(v, memory) || *memory < CK_MEMORY_MIN) {
+                fprintf(stderr, "ckptfs put: --memory-limit: '%s' is not a size of 32M or more\n",
+                        v);
+                return false;
+            }
+        } else {
+            return false;
+        }
+        *i += 2;
+    }
+    return true;
+}
+
+/* As a mount's: half the memory budget for part buffers, larger parts spooled to a file
+ * that has no name (O_TMPFILE) in $TMPDIR or /var/tmp (store.h ck_store_env). */
+static void put_env(struct ck_store_env *env, uint64_t memory)
+{
+    ck_store_env_default(env);
+    env->part_memory = memory / 2;
+    const char *tmp = getenv("TMPDIR");
+    env->spool_dir = tmp && *tmp ? tmp : "/var/tmp";
 }
 
 int ck_tool_put(int argc, char **argv)
 {
     struct put_job j = {.dirfd = -1, .codec = {.kind = CK_CODEC_AUTO}};
     int i = 1;
-    if (i + 1 < argc && strcmp(argv[i], "--compress") == 0) {
-        if (!ck_codec_parse(argv[i + 1], &j.codec))
-            return usage();
-        i += 2;
-    }
-    if (argc - i != 2)
+    uint64_t memory = CK_MEMORY_DEFAULT;
+    if (!parse_flags(argc, argv, &i, &j, &memory) || argc - i != 2)
         return usage();
     const char *dir = argv[i], *uri = argv[i + 1];
     struct ck_store_env env;
-    ck_store_env_default(&env);
+    put_env(&env, memory);
     ck_rc rc = CK_OK;
     if ((j.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
         rc = ck_fail_errno(&j.err, errno, "put: opening %s", dir);

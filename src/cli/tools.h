@@ -3,7 +3,8 @@
  * to a running mount through its control files. Each takes its own argv (argv[0] is the
  * subcommand's name) and returns an exit status: 0 ok, 1 failed, 2 usage.
  *
- *   ckptfs put [--compress P] DIR URI   save DIR as one checkpoint object (SPEC 3)
+ *   ckptfs put [--compress P] [--memory-limit SIZE] DIR URI   save DIR as one checkpoint
+ *                                       object (SPEC 3), in a mount's memory budget
  *   ckptfs get URI... DIR               restore the first existing non-empty URI into DIR
  *   ckptfs ls [-l] URI                  list a checkpoint (from the seek index if it has one)
  *   ckptfs save [--async] MOUNTPOINT    save now; returns when durable (or at the snapshot)

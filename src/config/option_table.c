@@ -331,7 +331,7 @@ static const char usage_head[] =
     "       ckptfs run [OPTIONS] MOUNTPOINT -- COMMAND [ARGS...]\n"
     "       ckptfs save [--async] MOUNTPOINT | status [--json] MOUNTPOINT\n"
     "       ckptfs wait [--timeout SECONDS] [--committed] MOUNTPOINT\n"
-    "       ckptfs ls URI | get URI DIR | put DIR URI\n"
+    "       ckptfs ls URI | get URI DIR | put [--memory-limit SIZE] DIR URI\n"
     "       ckptfs SOURCE MOUNTPOINT -o dest=URI,... (mount -t fuse.ckptfs, fstab)\n"
     "\n"
     "Mounts a checkpoint filesystem: MOUNTPOINT/prev/ shows the previous checkpoint\n"

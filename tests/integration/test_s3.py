@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 
-from ckfs import TOOLS, FaultProxy, MountTest, make_sample_tree, tree, wait_for
+from ckfs import BIN, TOOLS, FaultProxy, MountTest, make_sample_tree, tree, wait_for
 from test_roundtrip import extract_python
 
 BUCKET = "ckit"
@@ -210,6 +210,46 @@ class S3Test(MountTest):
         self.assertNotIn("go through spool files", log_mem)
         self.assertLess(rss + 40, rss_mem, f"peak RSS {rss:.0f} MiB spooled, "
                         f"{rss_mem:.0f} MiB in memory")
+        self.assertEqual(self.open_uploads(), [])
+
+    def put_growing_parts(self, name, memory_limit, src):
+        """ckptfs put of src with parts growing as in save_growing_parts: the part sizes
+        sent, the process's peak RSS (MiB) and its log."""
+        proxy = self.proxy()
+        env = self.moto.env(proxy.url, CKPTFS_S3_PART_SIZE="5M", CKPTFS_S3_CONCURRENCY="4",
+                            CKPTFS_PART_GROWTH="2", CKPTFS_DEBUG="1")
+        key = f"runs/{name}/ckpt"
+        peak = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
+                "sys.exit(r.returncode)")
+        out = subprocess.run([sys.executable, "-c", peak, BIN, "put", "--compress", "store",
+                              "--memory-limit", memory_limit, src, f"s3://{self.bucket}/{key}"],
+                             env=env, capture_output=True, text=True)
+        self.assertEqual(out.returncode, 0, out.stderr[-3000:])
+        parts = sorted(r["bytes_in"] for r in proxy.records()
+                       if r["method"] == "PUT" and r["bytes_in"] >= 5 << 20)
+        return key, parts, int(out.stdout) / 1024, out.stderr
+
+    def test_put_spools_large_parts_under_its_memory_limit(self):
+        # Issue 26: `ckptfs put` keeps a mount's memory budget (--memory-limit, 256M by
+        # default): parts over half the part memory go through nameless files in $TMPDIR.
+        src = os.path.dirname(self.path("put-src", "x"))
+        blob = os.urandom(100 << 20)
+        open(os.path.join(src, "weights.bin"), "wb").write(blob)
+        key, parts, rss, log = self.put_growing_parts("put-small", "32M", src)
+        self.assertGreaterEqual(parts[-1], 30 << 20, parts)
+        self.assertIn("go through spool files in", log)
+        got = {k: v[3] for k, v in self.saved_tree(key).items()}
+        self.assertEqual(got, {"weights.bin": blob})
+        _, parts_mem, rss_mem, log_mem = self.put_growing_parts("put-large", "1G", src)
+        self.assertEqual(parts_mem, parts)
+        self.assertNotIn("go through spool files", log_mem)
+        self.assertLess(rss + 40, rss_mem, f"peak RSS {rss:.0f} MiB spooled, "
+                        f"{rss_mem:.0f} MiB in memory")
+        out = subprocess.run([BIN, "put", "--memory-limit", "8M", src, "/nowhere"],
+                             capture_output=True, text=True)
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("--memory-limit: '8M'", out.stderr)
         self.assertEqual(self.open_uploads(), [])
 
     def saved_tree(self, key):
@@ -451,6 +491,10 @@ class RgwS3Test(S3Test):
     def start_server(self):
         server = Rgw.shared()
         return server, server.bucket()
+
+    def test_put_spools_large_parts_under_its_memory_limit(self):
+        self.skipTest("the part plan and spooling are the client's (part_upload.c): the run "
+                      "on moto shows them; on radosgw it would add 20 s to every pass")
 
     def test_wrong_secret_is_refused_by_signature(self):
         env = self.moto.env(AWS_SECRET_ACCESS_KEY="wrong" + self.moto.keys[1])
