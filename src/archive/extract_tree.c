@@ -2,6 +2,7 @@
 #include "archive/extract_tree.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,44 @@ ck_rc ck_tree_open_parent(int dest_fd, const char *name, bool create, const char
     }
     *parent_fd = fd;
     *base = p;
+    return CK_OK;
+}
+
+void ck_tree_cursor_init(struct ck_tree_cursor *c)
+{
+    c->fd = -1;
+    c->len = 0;
+}
+
+void ck_tree_cursor_close(struct ck_tree_cursor *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    ck_tree_cursor_init(c);
+}
+
+ck_rc ck_tree_cursor_parent(struct ck_tree_cursor *c, int dest_fd, const char *name, bool create,
+                            const char *qname, int *parent_fd, const char **base,
+                            struct ck_err *err)
+{
+    const char *slash = strrchr(name, '/');
+    size_t len = slash ? (size_t)(slash - name) : 0;
+    if (c->fd >= 0 && len == c->len && memcmp(name, c->dir, len) == 0) {
+        *parent_fd = c->fd;
+        *base = slash ? slash + 1 : name;
+        return CK_OK;
+    }
+    ck_tree_cursor_close(c);
+    ck_rc rc = ck_tree_open_parent(dest_fd, name, create, qname, parent_fd, base, err);
+    if (rc)
+        return rc;
+    c->fd = *parent_fd;
+    if (len < sizeof(c->dir)) { /* longer paths are opened each time */
+        memcpy(c->dir, name, len);
+        c->len = len;
+    } else {
+        c->len = SIZE_MAX;
+    }
     return CK_OK;
 }
 

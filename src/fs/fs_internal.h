@@ -146,6 +146,12 @@ void ck_top_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_inf
 /* Requests a save and answers req when it is durable (fsync on save/). */
 void ck_top_sync_save(fuse_req_t req, enum ck_save_trigger trigger);
 
+/* prev_open.c: answers an open of prev/'s file n (fi filled in, fd its backing descriptor,
+ * which the handle owns from here on), a small file's data stored in the kernel's page
+ * cache first. */
+void ck_prev_open_reply(fuse_req_t req, fuse_ino_t ino, const struct ck_node *n, int fd,
+                        struct fuse_file_info *fi);
+
 /* ops_tree.c: the ops of save/ and prev/; ops_dir.c: directories of both. */
 extern const struct fuse_lowlevel_ops ck_fs_ops;
 void ck_tree_lookup(fuse_req_t req, struct ck_node *parent, const char *name);

@@ -40,12 +40,13 @@ static ck_rc change_stored(int fd, const struct ck_ix_entry *e, uint64_t at, con
     return rc;
 }
 
-static ck_rc change_file(const struct ck_fill *f, const struct ck_ix_entry *e, uint64_t at,
-                         const unsigned char *p, uint64_t n, struct ck_err *err)
+static ck_rc change_file(const struct ck_fill *f, struct ck_tree_cursor *cur,
+                         const struct ck_ix_entry *e, uint64_t at, const unsigned char *p,
+                         uint64_t n, struct ck_err *err)
 {
     int pfd;
     const char *base;
-    ck_rc rc = ck_tree_open_parent(f->dirfd, e->name, false, e->name, &pfd, &base, err);
+    ck_rc rc = ck_tree_cursor_parent(cur, f->dirfd, e->name, false, e->name, &pfd, &base, err);
     if (rc)
         return rc;
     int fd = openat(pfd, base, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -66,7 +67,6 @@ static ck_rc change_file(const struct ck_fill *f, const struct ck_ix_entry *e, u
     }
     if (chmodded)
         fchmodat(pfd, base, mode, 0);
-    close(pfd);
     return rc;
 }
 
@@ -89,18 +89,20 @@ static ck_rc change(const struct ck_fill *f, uint64_t a, const unsigned char *da
                     struct ck_err *err)
 {
     uint64_t b = a + n;
-    for (size_t k = first_file_after(f, a); k < f->n; k++) {
+    struct ck_tree_cursor cur;
+    ck_tree_cursor_init(&cur);
+    ck_rc rc = CK_OK;
+    for (size_t k = first_file_after(f, a); !rc && k < f->n; k++) {
         const struct ck_ix_entry *e = &f->ix->entries[f->by_data[k]];
         if (e->data_off >= b)
             break;
         uint64_t from = e->data_off > a ? e->data_off : a;
         uint64_t to = e->data_off + e->stored < b ? e->data_off + e->stored : b;
-        ck_rc rc =
-            change_file(f, e, from - e->data_off, data ? data + (from - a) : NULL, to - from, err);
-        if (rc)
-            return rc;
+        rc = change_file(f, &cur, e, from - e->data_off, data ? data + (from - a) : NULL, to - from,
+                         err);
     }
-    return CK_OK;
+    ck_tree_cursor_close(&cur);
+    return rc;
 }
 
 ck_rc ck_fill_write(const struct ck_fill *f, uint64_t at, const unsigned char *data, size_t n,

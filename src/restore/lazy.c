@@ -102,12 +102,13 @@ static ck_rc make_file(struct ck_lazy *lz, size_t i, int pfd, const char *base, 
     return rc;
 }
 
-static ck_rc make_entry(struct ck_lazy *lz, size_t i, struct ck_err *err)
+static ck_rc make_entry(struct ck_lazy *lz, size_t i, struct ck_tree_cursor *cur,
+                        struct ck_err *err)
 {
     const struct ck_ix_entry *e = &lz->ix.entries[i];
     int pfd;
     const char *base;
-    ck_rc rc = ck_tree_open_parent(lz->prev_dirfd, e->name, true, e->name, &pfd, &base, err);
+    ck_rc rc = ck_tree_cursor_parent(cur, lz->prev_dirfd, e->name, true, e->name, &pfd, &base, err);
     if (rc)
         return rc;
     struct timespec t[2] = {{e->mtime_sec, e->mtime_nsec}, {e->mtime_sec, e->mtime_nsec}};
@@ -122,13 +123,14 @@ static ck_rc make_entry(struct ck_lazy *lz, size_t i, struct ck_err *err)
             !S_ISDIR(st.st_mode))
             rc = ck_fail_errno(err, errno == EEXIST ? EEXIST : errno, "prev/%s: mkdir", e->name);
     }
-    close(pfd);
     return rc;
 }
 
 /* Directory modes and mtimes last, deepest first: creating children changes them. */
 static void finish_dirs(struct ck_lazy *lz)
 {
+    struct ck_tree_cursor cur;
+    ck_tree_cursor_init(&cur);
     for (size_t k = lz->ix.nentries; k-- > 0;) {
         const struct ck_ix_entry *e = &lz->ix.entries[k];
         if (e->type != CK_IX_DIR)
@@ -136,13 +138,14 @@ static void finish_dirs(struct ck_lazy *lz)
         int pfd;
         const char *base;
         struct ck_err ignored;
-        if (ck_tree_open_parent(lz->prev_dirfd, e->name, false, e->name, &pfd, &base, &ignored))
+        if (ck_tree_cursor_parent(&cur, lz->prev_dirfd, e->name, false, e->name, &pfd, &base,
+                                  &ignored))
             continue;
         struct timespec t[2] = {{e->mtime_sec, e->mtime_nsec}, {e->mtime_sec, e->mtime_nsec}};
         fchmodat(pfd, base, e->mode & CK_TREE_MODE_MASK, 0);
         utimensat(pfd, base, t, AT_SYMLINK_NOFOLLOW);
-        close(pfd);
     }
+    ck_tree_cursor_close(&cur);
 }
 
 static int cmp_file_ref(const void *a, const void *b)
@@ -161,8 +164,11 @@ static ck_rc build_skeleton(struct ck_lazy *lz, struct ck_err *err)
     if (!lz->files || !lz->by_data)
         return ck_fail(err, CK_ENOMEM, "prev/: out of memory");
     ck_rc rc = CK_OK;
+    struct ck_tree_cursor cur;
+    ck_tree_cursor_init(&cur);
     for (size_t i = 0; !rc && i < n; i++)
-        rc = make_entry(lz, i, err);
+        rc = make_entry(lz, i, &cur, err);
+    ck_tree_cursor_close(&cur);
     if (rc)
         return rc;
     finish_dirs(lz);
@@ -499,6 +505,7 @@ int ck_lazy_want(struct ck_lazy *lz, dev_t dev, ino_t ino, uint64_t off, uint64_
     }
     ck_resident_pin(&lz->res, first, last);
     *hold = (struct ck_lazy_hold){lz, first, last};
+    size_t queued = lz->qlen;
     bool ready = true;
     for (size_t i = first; i <= last; i++) {
         enqueue(lz, i);
@@ -510,7 +517,8 @@ int ck_lazy_want(struct ck_lazy *lz, dev_t dev, ino_t ino, uint64_t off, uint64_
         *w = (struct waiter){first, last, CK_OK, cb, ctx, lz->waiters};
         lz->waiters = w;
     }
-    pthread_cond_broadcast(&lz->cond);
+    if (lz->qlen != queued) /* the fetch threads sleep only on an empty queue */
+        pthread_cond_broadcast(&lz->cond);
     pthread_mutex_unlock(&lz->lock);
     if (!ready && !w) {
         cb(ctx, CK_ENOMEM);

@@ -5,6 +5,7 @@ handled (fallback to full extraction, or a clear refusal)."""
 import errno
 import os
 import random
+import signal
 import subprocess
 import sys
 import threading
@@ -171,6 +172,27 @@ class IndexedRestoreTest(MountTest):
             self.assertEqual(zlib.crc32(data), crc32, f"member {i}")
             if i < 3:  # pure Python: a few suffice
                 self.assertEqual(crc64_xz(data), crc64, f"member {i}")
+
+    def test_small_file_is_in_the_page_cache_when_open_returns(self):
+        """An open of a small prev/ file returns with its bytes in the kernel's page cache
+        (fs/prev_open.c), so reading them is no request to the daemon: they are read whole
+        while the daemon is stopped."""
+        m = self.mount(self.path("dest", "next"), [self.obj])
+        os.listdir(m.prev)  # the tree is laid out; no data is fetched yet
+        fd = os.open(os.path.join(m.prev, "b513"), os.O_RDONLY)
+        got = {}
+        t = threading.Thread(target=lambda: got.setdefault("b", os.pread(fd, 513, 0)))
+        os.kill(m.proc.pid, signal.SIGSTOP)
+        try:
+            t.start()
+            t.join(10)
+            waited = t.is_alive()
+        finally:
+            os.kill(m.proc.pid, signal.SIGCONT)
+        t.join(30)
+        os.close(fd)
+        self.assertFalse(waited, "the read waited for the daemon")
+        self.assertEqual(got["b"], self.data["b513"])
 
     def test_version_1_index_is_still_read(self):
         ckindex("downgrade", self.obj, "1")

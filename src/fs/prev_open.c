@@ -1,0 +1,89 @@
+/*
+ * prev_open.c - an open of a small prev/ file answers with its data already in the
+ * kernel's page cache of the mount (fuse_lowlevel_notify_store), so reading it costs no
+ * READ request.
+ *
+ * A restore of many small files (per-tensor files, tokenizer folders, data-loader state)
+ * is bound by FUSE round trips, not bytes: each file cost an OPEN, a READ and a RELEASE
+ * (prev/ opens ask for no FLUSH). prev/ never changes and its handles keep the page cache
+ * (keep_cache), so the bytes stored at open are the bytes a READ would have returned; the
+ * open waits for them instead of the read (restore/lazy.h: the same fetch, the same
+ * read-ahead, since the open asks for the whole file as the read would). Files up to
+ * CK_PREV_STORE_MAX only: a large file's reads are few per byte, and storing all of it at
+ * open would fetch what a reader of a part never wanted. When the data cannot be had
+ * (a failed fetch), the open succeeds as before and the read reports the error.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs/fs_internal.h"
+#include "restore/lazy.h"
+
+#define CK_PREV_STORE_MAX (128u << 10)
+
+struct parked_open {
+    fuse_req_t req;
+    fuse_ino_t ino;
+    int fd;
+    size_t size;
+    struct fuse_file_info fi;
+    struct ck_lazy_hold hold;
+};
+
+/* Puts the file's bytes into the kernel's page cache of ino; on any failure nothing is
+ * stored and the reads ask for them as usual. */
+static void store_pages(struct ck_fs *fs, const struct parked_open *p)
+{
+    char *buf = malloc(p->size);
+    ssize_t n = buf ? pread(p->fd, buf, p->size, 0) : -1;
+    if (n == (ssize_t)p->size) {
+        struct fuse_bufvec bv = FUSE_BUFVEC_INIT(p->size);
+        bv.buf[0].mem = buf;
+        (void)fuse_lowlevel_notify_store(fs->se, p->ino, 0, &bv, 0);
+    }
+    free(buf);
+}
+
+static void finish(struct parked_open *p, ck_rc rc)
+{
+    struct ck_fs *fs = ck_fs_reply_begin(p->req);
+    if (fs) {
+        if (!rc)
+            store_pages(fs, p);
+        if (fuse_reply_open(p->req, &p->fi) != 0)
+            close(p->fd);
+        ck_fs_reply_end(fs);
+    } else {
+        close(p->fd);
+    }
+    ck_lazy_release(&p->hold);
+    free(p);
+}
+
+static void resume_open(void *ctx, ck_rc rc)
+{
+    finish(ctx, rc);
+}
+
+void ck_prev_open_reply(fuse_req_t req, fuse_ino_t ino, const struct ck_node *n, int fd,
+                        struct fuse_file_info *fi)
+{
+    struct stat st;
+    struct parked_open *p = NULL;
+    if (fi->keep_cache && !fi->direct_io && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        st.st_size > 0 && st.st_size <= (off_t)CK_PREV_STORE_MAX)
+        p = malloc(sizeof(*p));
+    if (!p) {
+        if (fuse_reply_open(req, fi) != 0)
+            close(fd);
+        return;
+    }
+    *p = (struct parked_open){req, ino, fd, (size_t)st.st_size, *fi, {NULL, 0, 0}};
+    struct ck_lazy *lz = ck_loader_lazy(ck_fs_of(req)->d->loader);
+    if (lz && ck_lazy_is_placeholder(lz, n->dev, n->ino) &&
+        !ck_lazy_want(lz, n->dev, n->ino, 0, p->size, resume_open, p, &p->hold))
+        return; /* answered by a fetch thread */
+    finish(p, CK_OK);
+}
