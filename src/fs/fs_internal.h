@@ -33,6 +33,7 @@
 #include <fuse_lowlevel.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -57,6 +58,7 @@ struct ck_node {
     ino_t ino;
     enum ck_node_area area;
     bool area_root;       /* cache-dir/save or cache-dir/prev itself: never freed early */
+    atomic_bool stored;   /* prev/: its data was put into the kernel's page cache (prev_open.c) */
     uint64_t nlookup;     /* protected by fs->nodes_lock */
     struct ck_node *next; /* hash chain; protected by fs->nodes_lock */
 };
@@ -149,7 +151,7 @@ void ck_top_sync_save(fuse_req_t req, enum ck_save_trigger trigger);
 /* prev_open.c: answers an open of prev/'s file n (fi filled in, fd its backing descriptor,
  * which the handle owns from here on), a small file's data stored in the kernel's page
  * cache first. */
-void ck_prev_open_reply(fuse_req_t req, fuse_ino_t ino, const struct ck_node *n, int fd,
+void ck_prev_open_reply(fuse_req_t req, fuse_ino_t ino, struct ck_node *n, int fd,
                         struct fuse_file_info *fi);
 
 /* ops_tree.c: the ops of save/ and prev/; ops_dir.c: directories of both. */

@@ -11,7 +11,9 @@
  * read-ahead, since the open asks for the whole file as the read would). Files up to
  * CK_PREV_STORE_MAX only: a large file's reads are few per byte, and storing all of it at
  * open would fetch what a reader of a part never wanted. When the data cannot be had
- * (a failed fetch), the open succeeds as before and the read reports the error.
+ * (a failed fetch), the open succeeds as before and the read reports the error. Stored
+ * once per node: the kernel keeps the pages (keep_cache); if memory pressure takes them,
+ * reads ask for them again.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -26,6 +28,7 @@
 struct parked_open {
     fuse_req_t req;
     fuse_ino_t ino;
+    struct ck_node *node; /* the kernel holds a lookup of it while it opens */
     int fd;
     size_t size;
     struct fuse_file_info fi;
@@ -41,7 +44,8 @@ static void store_pages(struct ck_fs *fs, const struct parked_open *p)
     if (n == (ssize_t)p->size) {
         struct fuse_bufvec bv = FUSE_BUFVEC_INIT(p->size);
         bv.buf[0].mem = buf;
-        (void)fuse_lowlevel_notify_store(fs->se, p->ino, 0, &bv, 0);
+        if (fuse_lowlevel_notify_store(fs->se, p->ino, 0, &bv, 0) == 0)
+            atomic_store(&p->node->stored, true);
     }
     free(buf);
 }
@@ -67,20 +71,20 @@ static void resume_open(void *ctx, ck_rc rc)
     finish(ctx, rc);
 }
 
-void ck_prev_open_reply(fuse_req_t req, fuse_ino_t ino, const struct ck_node *n, int fd,
+void ck_prev_open_reply(fuse_req_t req, fuse_ino_t ino, struct ck_node *n, int fd,
                         struct fuse_file_info *fi)
 {
     struct stat st;
     struct parked_open *p = NULL;
     if (fi->keep_cache && !fi->direct_io && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-        st.st_size > 0 && st.st_size <= (off_t)CK_PREV_STORE_MAX)
+        st.st_size > 0 && st.st_size <= (off_t)CK_PREV_STORE_MAX && !atomic_load(&n->stored))
         p = malloc(sizeof(*p));
     if (!p) {
         if (fuse_reply_open(req, fi) != 0)
             close(fd);
         return;
     }
-    *p = (struct parked_open){req, ino, fd, (size_t)st.st_size, *fi, {NULL, 0, 0}};
+    *p = (struct parked_open){req, ino, n, fd, (size_t)st.st_size, *fi, {NULL, 0, 0}};
     struct ck_lazy *lz = ck_loader_lazy(ck_fs_of(req)->d->loader);
     if (lz && ck_lazy_is_placeholder(lz, n->dev, n->ino) &&
         !ck_lazy_want(lz, n->dev, n->ino, 0, p->size, resume_open, p, &p->hold))
