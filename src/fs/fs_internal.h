@@ -73,8 +73,9 @@ struct ck_fs {
     struct ck_node *idle_head, *idle_tail; /* idle nodes with an open fd, LRU first */
     size_t open_fds;                       /* fds of nodes with a handle (nodes_lock) */
     size_t fd_budget;                      /* at most this many of them open */
-    int handle_fd[2]; /* per area: an O_RDONLY descriptor for open_by_handle_at (an
-                       * O_PATH one is refused with EBADF) */
+    int handle_fd[2];  /* per area: an O_RDONLY descriptor for open_by_handle_at (an
+                        * O_PATH one is refused with EBADF) */
+    int handle_mnt[2]; /* per area: its mount id, or -1: its nodes keep their fds open */
     struct ck_node *save_root;
     struct ck_node *prev_root;
     double timeout; /* entry and attribute cache time for passthrough nodes */

@@ -33,6 +33,7 @@ int ck_nodes_init(struct ck_fs *fs)
     fs->nnodes = 0;
     fs->fd_budget = fd_budget();
     fs->handle_fd[0] = fs->handle_fd[1] = -1;
+    fs->handle_mnt[0] = fs->handle_mnt[1] = -1;
     fs->buckets = calloc(fs->nbuckets, sizeof(*fs->buckets));
     return fs->buckets ? 0 : ENOMEM;
 }
@@ -139,29 +140,24 @@ void ck_node_put(struct ck_fs *fs, struct ck_node *n)
     pthread_mutex_unlock(&fs->nodes_lock);
 }
 
-/* The file handle of fd if it can reopen it later (the same file system as the area's
- * root, a root daemon), else NULL: the node keeps fd open. */
-static struct file_handle *handle_of(int fd, int root)
+/* The file handle of fd, in a buffer of its own size, if it can reopen fd later: on the
+ * file system of its area's root (mount id root_mnt; -1: a daemon that is not root, which
+ * cannot open by handle), else NULL: the node keeps fd open. */
+static struct file_handle *handle_of(int fd, int root_mnt)
 {
-    if (geteuid() != 0)
+    union {
+        struct file_handle fh;
+        unsigned char bytes[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+    } buf;
+    int mnt = -1;
+    buf.fh.handle_bytes = MAX_HANDLE_SZ;
+    if (root_mnt < 0 || name_to_handle_at(fd, "", &buf.fh, &mnt, AT_EMPTY_PATH) != 0 ||
+        mnt != root_mnt)
         return NULL;
-    struct file_handle *fh = malloc(sizeof(*fh) + MAX_HANDLE_SZ);
-    struct file_handle *probe = malloc(sizeof(*probe) + MAX_HANDLE_SZ);
-    int mnt = 0, root_mnt = -1;
-    if (!fh || !probe) {
-        free(fh);
-        free(probe);
-        return NULL;
-    }
-    fh->handle_bytes = probe->handle_bytes = MAX_HANDLE_SZ;
-    /* the root's mount id: a handle reopens only on its own file system */
-    bool ok = name_to_handle_at(root, "", probe, &root_mnt, AT_EMPTY_PATH) == 0 &&
-              name_to_handle_at(fd, "", fh, &mnt, AT_EMPTY_PATH) == 0 && mnt == root_mnt;
-    free(probe);
-    if (!ok) {
-        free(fh);
-        return NULL;
-    }
+    size_t n = sizeof(buf.fh) + buf.fh.handle_bytes;
+    struct file_handle *fh = malloc(n);
+    if (fh)
+        memcpy(fh, &buf, n);
     return fh;
 }
 
@@ -284,10 +280,15 @@ int ck_nodes_lookup(struct ck_fs *fs, struct ck_node *parent, const char *name,
         close(fd);
         return e2;
     }
-    struct file_handle *fh =
-        handle_of(fd, parent->area == CK_NODE_SAVE ? fs->save_root->fd : fs->prev_root->fd);
     pthread_mutex_lock(&fs->nodes_lock);
     struct ck_node *n = find_locked(fs, st.st_dev, st.st_ino);
+    struct file_handle *fh = NULL;
+    if (!n) { /* a new node: its handle, taken without the lock (a system call) */
+        pthread_mutex_unlock(&fs->nodes_lock);
+        fh = handle_of(fd, fs->handle_mnt[parent->area]);
+        pthread_mutex_lock(&fs->nodes_lock);
+        n = find_locked(fs, st.st_dev, st.st_ino); /* another lookup may have made it */
+    }
     if (n) {
         close(fd);
         free(fh);
@@ -365,6 +366,14 @@ int ck_nodes_make_root(struct ck_fs *fs, const char *path, enum ck_node_area are
         close(fd);
         return e;
     }
+    union {
+        struct file_handle fh;
+        unsigned char bytes[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+    } probe;
+    probe.fh.handle_bytes = MAX_HANDLE_SZ;
+    int mnt = -1; /* a handle reopens only on its own file system, and only for root */
+    if (geteuid() == 0 && name_to_handle_at(fd, "", &probe.fh, &mnt, AT_EMPTY_PATH) == 0)
+        fs->handle_mnt[area] = mnt;
     struct ck_node *n = calloc(1, sizeof(*n));
     if (!n) {
         close(fd);
