@@ -814,8 +814,12 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
     conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
     /* Every readdir with attributes (ops_dir.c): a walk that opens each entry then needs no
      * LOOKUP of its own (the kernel's adaptive mode sent one for 18,431 of 30,001 files of a
-     * whole read of prev/). */
-    conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS_AUTO;
+     * whole read of prev/). Only when nodes need no descriptor of their own (a root daemon
+     * reopens them by handle): one that is not root keeps one per node, and keeps the
+     * adaptive mode, which looks up only what a program goes on to use. */
+    const struct ck_fs *fs = userdata;
+    if (fs->handle_mnt[CK_NODE_SAVE] >= 0 && fs->handle_mnt[CK_NODE_PREV] >= 0)
+        conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS_AUTO;
 }
 
 const struct fuse_lowlevel_ops ck_fs_ops = {
