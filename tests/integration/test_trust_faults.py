@@ -80,6 +80,10 @@ PERMANENT_LOAD = ["status=500*inf"]
 # a 206 for another range than asked: refused (EIO) or recovered, never wrong data
 # a bit flipped in every reply (the object as good as damaged): refused, never wrong data
 REFUSED_OR_RECOVERED_LOAD = ["pass,shift=100*inf", "pass,shift=1*inf", "flipreply@1000*inf"]
+# a proxy that drops the Range header: Azure's Shared Key signs it, so there the store
+# refuses the request (403: EACCES, the store's error, not a fallback to a whole download);
+# elsewhere the whole object comes back and the client takes its range from it
+SIGNED_RANGE_LOAD = ["pass,norange"]
 
 
 def strict_tree(root):
@@ -346,7 +350,8 @@ class FaultRunner:
                 self.assertTrue(st["prev"]["error"], plan)
                 # the daemon stays up
                 self.assertEqual(os.listdir(m.save), [])
-            elif plan in REFUSED_OR_RECOVERED_LOAD:
+            elif plan in REFUSED_OR_RECOVERED_LOAD or (plan in SIGNED_RANGE_LOAD and
+                                                       side.kind == "azure"):
                 try:
                     got = strict_tree(m.prev)
                     outcomes[plan] = "recovered"
