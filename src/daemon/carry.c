@@ -75,14 +75,11 @@ static ck_rc copy_shard(const struct ck_carry_cfg *cfg, const char *src_uri,
     return rc;
 }
 
-struct trailer {
-    const struct ck_world_manifest *m;
-};
-
+/* The trailer of rank 0's object saved again (archive/pack.h): ctx is the new manifest. */
 static ck_rc make_manifest(void *ctx, char **data, size_t *len, struct ck_err *err)
 {
-    const struct trailer *t = ctx;
-    return ck_world_manifest_format(t->m, data, len, err);
+    const struct ck_world_manifest *m = ctx;
+    return ck_world_manifest_format(m, data, len, err);
 }
 
 /* CACHE/carry/{tree,work}, empty: *tree and *work are their descriptors. */
@@ -120,8 +117,7 @@ static ck_rc resave_rank0(const struct ck_carry_cfg *cfg, struct ck_store *src,
         rc = ck_fail(err, CK_ECORRUPT, "rank 0's object is not a tar");
     if (!rc && unlinkat(tree, CK_WORLD_MANIFEST, 0) < 0)
         rc = ck_fail_errno(err, errno, "rank 0's object: its %s", CK_WORLD_MANIFEST);
-    struct trailer t = {m};
-    struct ck_pack_trailer pt = {CK_WORLD_MANIFEST, make_manifest, &t};
+    struct ck_pack_trailer pt = {CK_WORLD_MANIFEST, make_manifest, (void *)m};
     struct ck_save_extra extra = {.always_tar = true,
                                   .trailer = &pt,
                                   .if_match = ck_store_conditional(cfg->dest) ? "" : NULL,

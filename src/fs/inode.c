@@ -140,15 +140,18 @@ void ck_node_put(struct ck_fs *fs, struct ck_node *n)
     pthread_mutex_unlock(&fs->nodes_lock);
 }
 
+/* Room for any file handle, on the stack. */
+union handle_buf {
+    struct file_handle fh;
+    unsigned char bytes[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+};
+
 /* The file handle of fd, in a buffer of its own size, if it can reopen fd later: on the
  * file system of its area's root (mount id root_mnt; -1: a daemon that is not root, which
  * cannot open by handle), else NULL: the node keeps fd open. */
 static struct file_handle *handle_of(int fd, int root_mnt)
 {
-    union {
-        struct file_handle fh;
-        unsigned char bytes[sizeof(struct file_handle) + MAX_HANDLE_SZ];
-    } buf;
+    union handle_buf buf;
     int mnt = -1;
     buf.fh.handle_bytes = MAX_HANDLE_SZ;
     if (root_mnt < 0 || name_to_handle_at(fd, "", &buf.fh, &mnt, AT_EMPTY_PATH) != 0 ||
@@ -366,10 +369,7 @@ int ck_nodes_make_root(struct ck_fs *fs, const char *path, enum ck_node_area are
         close(fd);
         return e;
     }
-    union {
-        struct file_handle fh;
-        unsigned char bytes[sizeof(struct file_handle) + MAX_HANDLE_SZ];
-    } probe;
+    union handle_buf probe;
     probe.fh.handle_bytes = MAX_HANDLE_SZ;
     int mnt = -1; /* a handle reopens only on its own file system, and only for root */
     if (geteuid() == 0 && name_to_handle_at(fd, "", &probe.fh, &mnt, AT_EMPTY_PATH) == 0)

@@ -50,8 +50,11 @@ static void store_pages(struct ck_fs *fs, const struct parked_open *p)
     free(buf);
 }
 
-static void finish(struct parked_open *p, ck_rc rc)
+/* Answers the open (a ck_lazy_cb: ctx is the parked open), its pages stored first when its
+ * data is present (rc CK_OK). */
+static void finish(void *ctx, ck_rc rc)
 {
+    struct parked_open *p = ctx;
     struct ck_fs *fs = ck_fs_reply_begin(p->req);
     if (fs) {
         if (!rc)
@@ -64,11 +67,6 @@ static void finish(struct parked_open *p, ck_rc rc)
     }
     ck_lazy_release(&p->hold);
     free(p);
-}
-
-static void resume_open(void *ctx, ck_rc rc)
-{
-    finish(ctx, rc);
 }
 
 void ck_prev_open_reply(fuse_req_t req, fuse_ino_t ino, struct ck_node *n, int fd,
@@ -87,7 +85,7 @@ void ck_prev_open_reply(fuse_req_t req, fuse_ino_t ino, struct ck_node *n, int f
     *p = (struct parked_open){req, ino, n, fd, (size_t)st.st_size, *fi, {NULL, 0, 0}};
     struct ck_lazy *lz = ck_loader_lazy(ck_fs_of(req)->d->loader);
     if (lz && ck_lazy_is_placeholder(lz, n->dev, n->ino) &&
-        !ck_lazy_want(lz, n->dev, n->ino, 0, p->size, resume_open, p, &p->hold))
+        !ck_lazy_want(lz, n->dev, n->ino, 0, p->size, finish, p, &p->hold))
         return; /* answered by a fetch thread */
     finish(p, CK_OK);
 }

@@ -10,9 +10,8 @@
  * would leave its --dest empty and the next retry, reading that --dest, would start from
  * nothing. On unmount a mount that made no save of its own therefore copies the chain's
  * checkpoint to --dest (server-side where the store can, else streamed; atomic like every
- * put), unless
- * --dest already holds a checkpoint (an earlier daemon of the same attempt saved it: never
- * overwrite newer data with older) or the winner is --dest itself.
+ * put), unless --dest already holds a checkpoint (an earlier daemon of the same attempt
+ * saved it: never overwrite newer data with older) or the winner is --dest itself.
  */
 #ifndef CK_RESTORE_CHAIN_H
 #define CK_RESTORE_CHAIN_H

@@ -174,12 +174,23 @@ class S3Test(MountTest):
         with open(f"/proc/{m.proc.pid}/status") as f:
             return [int(line.split()[1]) for line in f if line.startswith("VmHWM:")][0] / 1024
 
-    def save_growing_parts(self, name, memory_limit, blob):
-        """blob saved by a mount whose parts start at 5 MiB and double every 2 parts (the
-        test knob), through a proxy: the part sizes sent and the daemon's peak RSS."""
+    def growing_parts(self, **more):
+        """A proxy, and the environment of an upload through it whose parts start at 5 MiB
+        and double every 2 parts (the test knob)."""
         proxy = self.proxy()
-        env = self.moto.env(proxy.url, CKPTFS_S3_PART_SIZE="5M", CKPTFS_S3_CONCURRENCY="4",
-                            CKPTFS_PART_GROWTH="2")
+        return proxy, self.moto.env(proxy.url, CKPTFS_S3_PART_SIZE="5M",
+                                    CKPTFS_S3_CONCURRENCY="4", CKPTFS_PART_GROWTH="2", **more)
+
+    @staticmethod
+    def parts_sent(proxy):
+        """The sizes of the parts of 5 MiB or more that went through proxy, sorted."""
+        return sorted(r["bytes_in"] for r in proxy.records()
+                      if r["method"] == "PUT" and r["bytes_in"] >= 5 << 20)
+
+    def save_growing_parts(self, name, memory_limit, blob):
+        """blob saved by a mount with growing parts (growing_parts): the part sizes sent and
+        the daemon's peak RSS."""
+        proxy, env = self.growing_parts()
         key = f"runs/{name}/ckpt"
         m = self.mount(f"s3://{self.bucket}/{key}", env=env, name=name,
                        extra=["--memory-limit", memory_limit, "--compress", "store"])
@@ -189,9 +200,7 @@ class S3Test(MountTest):
         rss = self.peak_rss_mib(m)
         log = m.logtext()
         m.unmount()
-        parts = sorted(r["bytes_in"] for r in proxy.records()
-                       if r["method"] == "PUT" and r["bytes_in"] >= 5 << 20)
-        return key, parts, rss, log
+        return key, self.parts_sent(proxy), rss, log
 
     def test_large_parts_go_through_the_cache_disk_under_the_memory_limit(self):
         # Issue 26: parts over half the part memory (--memory-limit / 2) are spooled to the
@@ -215,9 +224,7 @@ class S3Test(MountTest):
     def put_growing_parts(self, name, memory_limit, src):
         """ckptfs put of src with parts growing as in save_growing_parts: the part sizes
         sent, the process's peak RSS (MiB) and its log."""
-        proxy = self.proxy()
-        env = self.moto.env(proxy.url, CKPTFS_S3_PART_SIZE="5M", CKPTFS_S3_CONCURRENCY="4",
-                            CKPTFS_PART_GROWTH="2", CKPTFS_DEBUG="1")
+        proxy, env = self.growing_parts(CKPTFS_DEBUG="1")
         key = f"runs/{name}/ckpt"
         peak = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
                 "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
@@ -226,9 +233,7 @@ class S3Test(MountTest):
                               "--memory-limit", memory_limit, src, f"s3://{self.bucket}/{key}"],
                              env=env, capture_output=True, text=True)
         self.assertEqual(out.returncode, 0, out.stderr[-3000:])
-        parts = sorted(r["bytes_in"] for r in proxy.records()
-                       if r["method"] == "PUT" and r["bytes_in"] >= 5 << 20)
-        return key, parts, int(out.stdout) / 1024, out.stderr
+        return key, self.parts_sent(proxy), int(out.stdout) / 1024, out.stderr
 
     def test_put_spools_large_parts_under_its_memory_limit(self):
         # Issue 26: `ckptfs put` keeps a mount's memory budget (--memory-limit, 256M by

@@ -106,6 +106,17 @@ class WorldCases:
         self.assertEqual(out.returncode, 1, out.stdout)
         self.assertIn("changed after the commit", out.stderr)
 
+    def tarfile_view(self, name):
+        """What flyte.Checkpoint's tarfile sees of the object at dest(name) (the data filter):
+        the downloaded archive's path and the tree it extracts to."""
+        arc = self.path("dl", f"{name}.tar.gz")
+        with open(arc, "wb") as f:
+            f.write(self.read_object(name))
+        out = os.path.dirname(self.path(f"tarfile-{name}", "x"))
+        with tarfile.open(arc, "r:*") as t:
+            t.extractall(out, filter="data")
+        return arc, tree(out)
+
     def restore(self, name, tag, extra=()):
         return self.mount(self.dest(f"{name}-next-{tag}"), [self.dest(name)], env=self.env(),
                           name=f"{name}-reader-{tag}", extra=list(extra))
@@ -150,13 +161,7 @@ class WorldCases:
         self.assertEqual(tree(rd2.prev), want)
 
         # What flyte.Checkpoint's tarfile sees: rank 0's files and the manifest.
-        arc = self.path("dl", "ck.tar.gz")
-        with open(arc, "wb") as f:
-            f.write(self.read_object("ck"))
-        out = os.path.dirname(self.path("flyte", "x"))
-        with tarfile.open(arc, "r:*") as t:
-            t.extractall(out, filter="data")
-        seen = tree(out)
+        arc, seen = self.tarfile_view("ck")
         manifest = seen.pop(".ckptfs-world")[3].decode()
         self.assertTrue(manifest.startswith("ckptfs-world 1\ngeneration 1\nworld 4\n"), manifest)
         rank0 = {k: v for k, v in want.items()
@@ -193,13 +198,7 @@ class WorldCases:
         self.assertEqual(tree(rd.prev), want)
         prev = rd.status()["prev"]
         self.assertEqual((prev["world"], prev["error"]), ({"ranks": 2, "generation": 1}, None))
-        arc = self.path("dl", "ck2.tar.gz")
-        with open(arc, "wb") as f:
-            f.write(self.read_object("ck2"))
-        out = os.path.dirname(self.path("carried", "x"))
-        with tarfile.open(arc, "r:*") as t:
-            t.extractall(out, filter="data")
-        seen = tree(out)
+        _, seen = self.tarfile_view("ck2")
         self.assertTrue(seen.pop(".ckptfs-world")[3].startswith(b"ckptfs-world 1\ngeneration 1\n"))
         self.assertEqual(set(seen), {k for k in want if "r1" not in k and "shard-1" not in k})
 
