@@ -799,6 +799,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 #ifndef CK_FUSE_SPLICE
 #define CK_FUSE_SPLICE 1
 #endif
+#define CK_SPLICE_REPLY_MAX (512u * 1024u)
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
@@ -806,6 +807,15 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
         conn->want |= FUSE_CAP_SPLICE_WRITE; /* no SPLICE_MOVE: page stealing is not needed */
     if (CK_FUSE_SPLICE && (conn->capable & FUSE_CAP_SPLICE_READ))
         conn->want |= FUSE_CAP_SPLICE_READ;
+    /* A spliced reply (reply_read) must fit the worker's pipe with its 16-byte header, and
+     * a pipe grows to at most pipe-max-size (1 MiB by default; more needs
+     * CAP_SYS_RESOURCE, which containers drop). libfuse copies a larger reply through a
+     * fresh buffer of its size instead, page faults and all (direct reads of 4 MiB ran at
+     * a twentieth of the speed). A pipe's size is a power of two, so 512 KiB (plus the header)
+     * is the largest request whose reply fits 1 MiB; libfuse derives the largest request
+     * (max_pages) from max_write. docs/performance.md has the figures. */
+    if (CK_FUSE_SPLICE && conn->max_write > CK_SPLICE_REPLY_MAX)
+        conn->max_write = CK_SPLICE_REPLY_MAX;
     if (!CK_FUSE_SPLICE) /* libfuse asks for SPLICE_READ itself when write_buf is set */
         conn->want &=
             ~(unsigned)(FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE | FUSE_CAP_SPLICE_READ);

@@ -219,6 +219,25 @@ class DirectIoTest(MountTest):
             self.assertEqual(t.extractfile("rw.bin").read(), b"z" * 8192)
 
 
+    def test_direct_reads_of_prev_in_large_requests(self):
+        """4 MiB O_DIRECT reads under prev/, before and after the data is fetched: the kernel
+        splits them into the largest requests the mount takes, each answered whole (a
+        reply larger than the splice pipe once went through a fresh buffer per request)."""
+        src = self.path("src", "ck.tar.gz")
+        first = self.mount(src, name="first")
+        data = os.urandom((9 << 20) + 12345)
+        open(os.path.join(first.save, "w.bin"), "wb").write(data)
+        self.assertEqual(first.touch_save(), 0)
+        first.unmount()
+        m = self.mount(self.dest, srcs=[src], extra=["-o", "allow_other"])
+        path = os.path.join(m.prev, "w.bin")
+        for who in (NOBODY, None):  # the first read waits for the fetch, the second not
+            cmd = ["dd", f"if={path}", "bs=4M", "iflag=direct", "status=none"]
+            res = as_user(cmd, text=False) if who else subprocess.run(
+                cmd, check=True, capture_output=True)
+            self.assertEqual(res.stdout, data, who)
+
+
 class LeftOutTest(MountTest):
     """What the named readers refuse never reaches the object; a warning names it."""
 
