@@ -60,11 +60,8 @@ static ck_rc change_file(const struct ck_fill *f, struct ck_tree_cursor *cur,
         rc = ck_fail_errno(err, errno, "prev/%s: open for %s", e->name, p ? "filling" : "evicting");
     else
         rc = change_stored(fd, e, at, p, n, err);
-    if (fd >= 0) {
-        struct timespec t[2] = {{e->mtime_sec, e->mtime_nsec}, {e->mtime_sec, e->mtime_nsec}};
-        futimens(fd, t);
+    if (fd >= 0)
         close(fd);
-    }
     if (chmodded)
         fchmodat(pfd, base, mode, 0);
     return rc;

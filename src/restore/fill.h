@@ -5,9 +5,12 @@
  * prev/. ck_fill_write writes a stretch of the archive's tar stream (a decompressed gzip
  * member) into every file it overlaps, at their logical offsets (a GNU sparse file's
  * stored bytes go between its holes); ck_fill_punch makes the same stretch holes again
- * (--cache-limit evicts it: resident.h). Both put the archived mtime back, and a
- * read-only file is made writable for the moment of the change when the daemon is not
- * root. Neither takes a lock: the caller keeps readers away from the stretch (lazy.c).
+ * (--cache-limit evicts it: resident.h). A read-only file is made writable for the
+ * moment of the change when the daemon is not root. Neither puts the archived mtime back
+ * (a futimens per member took the file's inode lock from the other fetch threads writing
+ * it: 10% of a restore's CPU); a stat under prev/ shows the archived one (lazy.h
+ * ck_lazy_fix_stat). Neither takes a lock: the caller keeps readers away from the stretch
+ * (lazy.c).
  */
 #ifndef CK_RESTORE_FILL_H
 #define CK_RESTORE_FILL_H
