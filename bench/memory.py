@@ -2,7 +2,9 @@
 """The daemon's peak memory under --memory-limit while saving to S3 and restoring (issue 26,
 docs/storage.md "Part memory and spooled parts").
 
-    python3 bench/memory.py [--size 4096] [--store rgw] [--growth 4] [--out FILE]
+    python3 bench/memory.py [--size 4096] [--store rgw] [--growth 4] [--limits 64M,256M,8G]
+                            [--out FILE]
+    RGW_STORE=bluestore python3 bench/memory.py --size 20480 --limits 64M,256M
 
 The SPEC 5 workload of SIZE MiB (bench/gen_workload.c) is copied into the save/ of a mount
 whose --dest is an S3 object on radosgw (tests/tools/rgw-s3; or moto), with the part size
@@ -12,6 +14,8 @@ each --memory-limit: 64M, 256M (the default) and 8G (room for every part in memo
 the daemon did before the limit existed). Then each object is restored through a new mount
 (every file under prev/ read). Reports the daemon's peak RSS (VmHWM) for each save and
 restore, the largest part sent (counted at tests/tools/faultproxy.py) and the save's time.
+radosgw keeps objects in the OSD's memory unless RGW_STORE=bluestore (tests/tools/rgw-s3: a
+sparse file on the disk), which checkpoints larger than the machine's memory need.
 Needs root (FUSE), the build, boto3 and ceph-mon/ceph-osd/radosgw (or moto_server).
 """
 import argparse
@@ -84,6 +88,8 @@ def main():
     ap.add_argument("--size", type=int, default=4096)
     ap.add_argument("--store", default="rgw", choices=["rgw", "moto"])
     ap.add_argument("--growth", type=int, default=4)
+    ap.add_argument("--limits", default=",".join(LIMITS),
+                    help="--memory-limit values, comma-separated")
     ap.add_argument("--out", default="bench-memory.json")
     a = ap.parse_args()
     base, data = R.workload(a.size)
@@ -91,7 +97,7 @@ def main():
     store = reuse.Store(a.store, work)
     results = {}
     try:
-        for limit in LIMITS:
+        for limit in a.limits.split(","):
             r = save(work, store, data, limit, a.growth)
             r.update(restore(work, store, limit))
             results[limit] = r

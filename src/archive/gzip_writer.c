@@ -12,6 +12,7 @@
  */
 #include "archive/gzip_writer.h"
 
+#include <isa-l/crc.h>
 #include <isa-l/crc64.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -31,6 +32,8 @@ struct slot {
     size_t out_len;
     uint64_t in_off;
     uint64_t crc64; /* of in, by the worker */
+    uint32_t crc32; /* of in, by the worker when it asked the claim hook */
+    bool claimed;   /* the claim hook took it: not compressed (out_len 0) */
 };
 
 struct ck_gzw {
@@ -67,6 +70,20 @@ static struct slot *take_ready(struct ck_gzw *gz)
     return NULL;
 }
 
+/* A worker's job: the block's CRC-64, then its member, unless the claim hook takes it. */
+static void compress_slot(struct ck_gzw *gz, struct ck_block_state *st, struct slot *s)
+{
+    s->crc64 = crc64_ecma_refl(0, s->in, s->in_len);
+    s->claimed = false;
+    if (gz->opts.claim && s->in_len > 0) {
+        s->crc32 = crc32_gzip_refl(0, s->in, (uint64_t)s->in_len);
+        s->claimed = gz->opts.claim(gz->opts.claim_ctx, (uint32_t)s->in_len, s->crc32, s->crc64);
+    }
+    s->out_len =
+        s->claimed ? 0
+                   : ck_block_compress(st, &gz->opts.codec, s->in, s->in_len, s->out, gz->out_cap);
+}
+
 static void *worker_main(void *arg)
 {
     struct worker_arg *wa = arg;
@@ -80,9 +97,7 @@ static void *worker_main(void *arg)
             break;
         s->state = SLOT_BUSY;
         pthread_mutex_unlock(&gz->lock);
-        s->out_len =
-            ck_block_compress(wa->st, &gz->opts.codec, s->in, s->in_len, s->out, gz->out_cap);
-        s->crc64 = crc64_ecma_refl(0, s->in, s->in_len);
+        compress_slot(gz, wa->st, s);
         pthread_mutex_lock(&gz->lock);
         s->state = SLOT_DONE;
         pthread_cond_broadcast(&gz->cond);
@@ -148,6 +163,10 @@ ck_rc ck_gzw_new_opts(const struct ck_gzw_opts *opts, const struct ck_sink *out,
     if (!gz)
         return ck_fail(err, CK_ENOMEM, "gzip writer: out of memory");
     gz->opts = *opts;
+    if (opts->claim && !opts->member) {
+        free(gz);
+        return ck_fail(err, CK_EINVAL, "gzip writer: a claim hook needs a member hook");
+    }
     if (gz->opts.threads == 0)
         gz->opts.threads = default_threads();
     if (gz->opts.block_size == 0)
@@ -176,6 +195,9 @@ ck_rc ck_gzw_new(const struct ck_codec *codec, const struct ck_sink *out, struct
 /* The member slot s makes, at the output's current end. */
 static struct ck_gzw_member member_of(const struct ck_gzw *gz, const struct slot *s)
 {
+    if (s->claimed)
+        return (struct ck_gzw_member){s->in_off, gz->bytes_out, (uint32_t)s->in_len,
+                                      0,         s->crc32,      s->crc64};
     const unsigned char *t = s->out + s->out_len - 8; /* trailer: CRC-32, ISIZE (LE) */
     uint32_t crc =
         (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24;
@@ -203,7 +225,7 @@ static ck_rc emit(struct ck_gzw *gz, const struct slot *s, struct ck_err *err)
 {
     struct ck_gzw_member m = member_of(gz, s);
     if (gz->opts.member)
-        return gz->opts.member(gz->opts.member_ctx, &m, s->out, err);
+        return gz->opts.member(gz->opts.member_ctx, &m, s->claimed ? NULL : s->out, s->in, err);
     ck_rc rc = record_member(gz, &m, err);
     return rc ? rc : ck_sink_write(&gz->out, s->out, s->out_len, err);
 }
@@ -219,8 +241,9 @@ static ck_rc drain_slot(struct ck_gzw *gz, size_t i, struct ck_err *err)
     pthread_mutex_unlock(&gz->lock);
     if (!done)
         return CK_OK;
-    ck_rc rc = s->out_len ? emit(gz, s, err)
-                          : ck_fail(err, CK_EIO, "gzip writer: a block did not compress");
+    ck_rc rc = s->out_len || s->claimed
+                   ? emit(gz, s, err)
+                   : ck_fail(err, CK_EIO, "gzip writer: a block did not compress");
     if (!rc)
         gz->bytes_out += s->out_len;
     pthread_mutex_lock(&gz->lock);

@@ -17,6 +17,7 @@
 #ifndef CK_ARCHIVE_GZIP_WRITER_H
 #define CK_ARCHIVE_GZIP_WRITER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,9 +39,17 @@ struct ck_gzw_member {
 };
 
 /* Where a member goes instead of the output sink (ck_gzw_opts.member): m describes it (its
- * out_off counts what was handed over before it), bytes holds its m->out_len bytes. */
+ * out_off counts what was handed over before it), bytes holds its m->out_len bytes, raw
+ * its m->in_len input bytes. A block the claim hook took was not compressed: bytes is
+ * NULL and m->out_len 0 (its CRCs are set), and the hook compresses raw itself if it
+ * needs the member after all. */
 typedef ck_rc (*ck_gzw_member_fn)(void *ctx, const struct ck_gzw_member *m,
-                                  const unsigned char *bytes, struct ck_err *err);
+                                  const unsigned char *bytes, const unsigned char *raw,
+                                  struct ck_err *err);
+/* Whether a block of in_len input bytes with these CRCs (those of ck_gzw_member) may skip
+ * compression (a save reusing the previous object's member of that identity: splice.h).
+ * Called from the worker threads, so it must only read shared state. */
+typedef bool (*ck_gzw_claim_fn)(const void *ctx, uint32_t in_len, uint32_t crc32, uint64_t crc64);
 
 struct ck_gzw_opts {
     struct ck_codec codec;
@@ -48,6 +57,8 @@ struct ck_gzw_opts {
     size_t block_size;       /* 0: CK_GZW_BLOCK */
     ck_gzw_member_fn member; /* NULL: members go to the output sink */
     void *member_ctx;
+    ck_gzw_claim_fn claim; /* NULL: every block is compressed; needs member */
+    const void *claim_ctx;
 };
 
 ck_rc ck_gzw_new(const struct ck_codec *codec, const struct ck_sink *out, struct ck_gzw **gz,

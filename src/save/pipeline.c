@@ -211,9 +211,13 @@ static ck_rc write_tar(int dirfd, struct ck_snap *snap, const struct ck_codec *c
     struct ck_splice *sp = NULL;
     ck_rc rc = ck_ix_builder_new(&ix, err);
     if (!rc)
-        rc = ck_splice_new(up, &out_sink, src, &sp, err);
+        rc = ck_splice_new(up, &out_sink, codec, src, &sp, err);
     if (!rc) {
-        struct ck_gzw_opts go = {.codec = *codec, .member = ck_splice_member, .member_ctx = sp};
+        struct ck_gzw_opts go = {.codec = *codec,
+                                 .member = ck_splice_member,
+                                 .member_ctx = sp,
+                                 .claim = src ? ck_splice_claim : NULL,
+                                 .claim_ctx = src};
         rc = ck_gzw_new_opts(&go, &out_sink, &gz, err);
     }
     struct ck_pack_stats st = {0};

@@ -227,13 +227,15 @@ static void log_result(const struct job *j, ck_rc rc, const struct ck_err *err,
                      err->msg);
     else
         ck_log_info("save %llu done: %s, %llu bytes -> %llu bytes (%llu of them reused; files: "
-                    "%llu reused, %llu unchanged but sent, %llu changed) in %.2f s (%.1f MB/s)",
+                    "%llu reused, %llu unchanged but sent, %llu changed; %llu blocks not "
+                    "compressed) in %.2f s (%.1f MB/s)",
                     (unsigned long long)j->generation, ck_object_kind_name(res->kind),
                     (unsigned long long)res->bytes, (unsigned long long)res->compressed,
                     (unsigned long long)res->reuse.reused_bytes,
                     (unsigned long long)res->reuse.files_reused,
                     (unsigned long long)res->reuse.files_short,
-                    (unsigned long long)res->reuse.files_changed, secs,
+                    (unsigned long long)res->reuse.files_changed,
+                    (unsigned long long)(res->reuse.claimed - res->reuse.claimed_compressed), secs,
                     secs > 0 ? (double)res->bytes / 1e6 / secs : 0.0);
 }
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "archive/deflate_block.h"
 #include "util/log.h"
 
 /* What became of a member of the new object. */
@@ -14,9 +15,20 @@ struct file_range {
     uint64_t off, len;
 };
 
+/* A member of a run not yet committed: its compressed bytes, or (raw) its input bytes
+ * when the gzip writer's claim hook spared compressing it. */
+struct held {
+    struct ck_gzw_member m;
+    bool raw;
+};
+
 struct ck_splice {
     struct ck_store_upload *u;
     struct ck_sink out;
+    struct ck_codec codec;      /* for claimed members that are written after all */
+    struct ck_block_state *bst; /* made on first use */
+    unsigned char *zbuf;        /* a claimed member compressed here */
+    size_t zcap;
     const struct ck_splice_src *src; /* NULL: nothing to reuse */
     struct ck_gzw_member *members;   /* the new object's */
     size_t n, cap;
@@ -32,7 +44,7 @@ struct ck_splice {
     uint64_t run_in_off; /* where the run starts in the new tar stream */
     bool committed;      /* run_out reached CK_SPLICE_MIN: it will be copied */
     /* until then, the run's members as the gzip writer made them (to write them instead) */
-    struct ck_gzw_member *held;
+    struct held *held;
     size_t nheld, capheld;
     unsigned char *hbytes;
     size_t hlen, hcap;
@@ -154,14 +166,22 @@ void ck_splice_src_free(struct ck_splice_src *src)
 
 /* ---- the new object ---- */
 
+bool ck_splice_claim(const void *ctx, uint32_t in_len, uint32_t crc32, uint64_t crc64)
+{
+    struct ck_gzw_member m = {.in_len = in_len, .crc32 = crc32, .crc64 = crc64};
+    return in_len > 0 && lookup(ctx, &m) != SIZE_MAX;
+}
+
 ck_rc ck_splice_new(struct ck_store_upload *u, const struct ck_sink *out,
-                    const struct ck_splice_src *src, struct ck_splice **spp, struct ck_err *err)
+                    const struct ck_codec *codec, const struct ck_splice_src *src,
+                    struct ck_splice **spp, struct ck_err *err)
 {
     struct ck_splice *sp = calloc(1, sizeof(*sp));
     if (!sp)
         return ck_fail(err, CK_ENOMEM, "save: out of memory");
     sp->u = u;
     sp->out = *out;
+    sp->codec = *codec;
     sp->src = src;
     *spp = sp;
     return CK_OK;
@@ -206,23 +226,49 @@ static ck_rc write_member(struct ck_splice *sp, const struct ck_gzw_member *m,
     return rc ? rc : record(sp, m, f, err);
 }
 
-/* Keeps m (and, until the run is committed, its bytes) as the run's next member. */
+/* A member whose compression the claim hook spared, compressed now and written. */
+static ck_rc write_raw(struct ck_splice *sp, const struct ck_gzw_member *m,
+                       const unsigned char *raw, enum fate f, struct ck_err *err)
+{
+    ck_rc rc = sp->bst ? CK_OK : ck_block_state_new(&sp->bst, err);
+    size_t need = ck_block_bound(m->in_len);
+    if (!rc && need > sp->zcap) {
+        free(sp->zbuf);
+        sp->zbuf = malloc(need);
+        sp->zcap = sp->zbuf ? need : 0;
+        if (!sp->zbuf)
+            rc = ck_fail(err, CK_ENOMEM, "save: out of memory for a member");
+    }
+    if (rc)
+        return rc;
+    sp->st.claimed_compressed++;
+    struct ck_gzw_member w = *m;
+    w.out_len =
+        (uint32_t)ck_block_compress(sp->bst, &sp->codec, raw, m->in_len, sp->zbuf, sp->zcap);
+    if (w.out_len == 0)
+        return ck_fail(err, CK_EIO, "save: a block did not compress");
+    return write_member(sp, &w, sp->zbuf, f, err);
+}
+
+/* Keeps m (and, until the run is committed, its bytes, or raw's when bytes is NULL) as the
+ * run's next member. */
 static ck_rc hold(struct ck_splice *sp, const struct ck_gzw_member *m, const unsigned char *bytes,
-                  struct ck_err *err)
+                  const unsigned char *raw, struct ck_err *err)
 {
     const struct ck_ix_member *p = &sp->src->ix.members[sp->p0 + sp->k];
     sp->k++;
     sp->run_out += p->out_len;
     if (sp->committed)
         return CK_OK;
+    size_t len = bytes ? m->out_len : m->in_len;
     ck_rc rc = grow((void **)&sp->held, &sp->capheld, sp->nheld + 1, sizeof(*sp->held), err);
     if (!rc)
-        rc = grow((void **)&sp->hbytes, &sp->hcap, sp->hlen + m->out_len, 1, err);
+        rc = grow((void **)&sp->hbytes, &sp->hcap, sp->hlen + len, 1, err);
     if (rc)
         return rc;
-    sp->held[sp->nheld++] = *m;
-    memcpy(sp->hbytes + sp->hlen, bytes, m->out_len);
-    sp->hlen += m->out_len;
+    sp->held[sp->nheld++] = (struct held){*m, bytes == NULL};
+    memcpy(sp->hbytes + sp->hlen, bytes ? bytes : raw, len);
+    sp->hlen += len;
     if (sp->run_out >= CK_SPLICE_MIN) { /* it will be copied: what was held is not needed */
         sp->committed = true;
         sp->nheld = sp->hlen = 0;
@@ -263,8 +309,10 @@ static ck_rc flush_run(struct ck_splice *sp, struct ck_err *err)
     } else {
         size_t off = 0;
         for (size_t i = 0; !rc && i < sp->nheld; i++) {
-            rc = write_member(sp, &sp->held[i], sp->hbytes + off, SHORT, err);
-            off += sp->held[i].out_len;
+            const struct held *h = &sp->held[i];
+            rc = h->raw ? write_raw(sp, &h->m, sp->hbytes + off, SHORT, err)
+                        : write_member(sp, &h->m, sp->hbytes + off, SHORT, err);
+            off += h->raw ? h->m.in_len : h->m.out_len;
         }
     }
     sp->run = sp->committed = false;
@@ -274,22 +322,23 @@ static ck_rc flush_run(struct ck_splice *sp, struct ck_err *err)
 }
 
 ck_rc ck_splice_member(void *ctx, const struct ck_gzw_member *m, const unsigned char *bytes,
-                       struct ck_err *err)
+                       const unsigned char *raw, struct ck_err *err)
 {
     struct ck_splice *sp = ctx;
-    if (!sp->src)
-        return write_member(sp, m, bytes, NEW, err);
+    sp->st.claimed += bytes == NULL;
     size_t next = sp->p0 + sp->k;
-    if (sp->run && next < sp->src->ix.nmembers && same(&sp->src->ix.members[next], m))
-        return hold(sp, m, bytes, err);
+    if (sp->src && sp->run && next < sp->src->ix.nmembers && same(&sp->src->ix.members[next], m))
+        return hold(sp, m, bytes, raw, err);
     ck_rc rc = flush_run(sp, err);
-    size_t j = rc ? SIZE_MAX : lookup(sp->src, m);
-    if (rc || j == SIZE_MAX)
-        return rc ? rc : write_member(sp, m, bytes, NEW, err);
+    size_t j = rc || !sp->src ? SIZE_MAX : lookup(sp->src, m);
+    if (rc)
+        return rc;
+    if (j == SIZE_MAX)
+        return bytes ? write_member(sp, m, bytes, NEW, err) : write_raw(sp, m, raw, NEW, err);
     sp->run = true;
     sp->p0 = j;
     sp->run_in_off = m->in_off;
-    return hold(sp, m, bytes, err);
+    return hold(sp, m, bytes, raw, err);
 }
 
 ck_rc ck_splice_add_file(struct ck_splice *sp, uint64_t data_off, uint64_t len, struct ck_err *err)
@@ -358,5 +407,7 @@ void ck_splice_free(struct ck_splice *sp)
     free(sp->files);
     free(sp->held);
     free(sp->hbytes);
+    free(sp->zbuf);
+    ck_block_state_free(sp->bst);
     free(sp);
 }

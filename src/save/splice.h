@@ -17,6 +17,13 @@
  * the members of a run are kept until it reaches CK_SPLICE_MIN, so memory stays below
  * CK_SPLICE_MIN plus one member.
  *
+ * A block the previous object has need not be compressed at all: ck_splice_claim is the
+ * gzip writer's claim hook (its workers ask it with the block's CRCs before compressing),
+ * and such a member reaches ck_splice_member as its input bytes alone. Kept as they are
+ * while its run is short; compressed here only if the run ends short after all, or if
+ * the member does not continue a run and starts none (never: a claimed block has a
+ * match).
+ *
  * The source is checked by the store: a previous object that changed since its index was
  * read fails the copy or the commit with CK_EEXIST ("the source changed"), never a wrong
  * byte; the pipeline then saves again without reuse (pipeline.c).
@@ -58,10 +65,12 @@ void ck_splice_src_free(struct ck_splice_src *src);
 
 /* What a splice did. */
 struct ck_splice_stats {
-    uint64_t reused_bytes;   /* object bytes copied from the previous object */
-    uint64_t reused_members; /* members of the new object that were copied */
-    uint64_t copies;         /* copied ranges */
-    uint64_t server_side;    /* of them, copied without passing through here */
+    uint64_t reused_bytes;       /* object bytes copied from the previous object */
+    uint64_t reused_members;     /* members of the new object that were copied */
+    uint64_t copies;             /* copied ranges */
+    uint64_t server_side;        /* of them, copied without passing through here */
+    uint64_t claimed;            /* members the gzip workers did not compress (claim hook) */
+    uint64_t claimed_compressed; /* of them, compressed here after all: in a short run */
     /* Files with data (ck_splice_add_file), when there was a previous object: */
     uint64_t files_reused;  /* every byte copied from it */
     uint64_t files_short;   /* unchanged, but sent again: in a run below CK_SPLICE_MIN */
@@ -72,16 +81,20 @@ struct ck_splice_stats {
 struct ck_splice;
 
 /* A splice into upload u (bytes written go through out, a sink into u); src NULL: every
- * member is written. */
+ * member is written. codec compresses claimed members that are written after all. */
 ck_rc ck_splice_new(struct ck_store_upload *u, const struct ck_sink *out,
-                    const struct ck_splice_src *src, struct ck_splice **sp, struct ck_err *err);
+                    const struct ck_codec *codec, const struct ck_splice_src *src,
+                    struct ck_splice **sp, struct ck_err *err);
+/* The gzip writer's claim hook (ctx is the ck_splice_src): whether src has a member of
+ * that identity. Reads src only, from any thread. */
+bool ck_splice_claim(const void *ctx, uint32_t in_len, uint32_t crc32, uint64_t crc64);
 /* Names a regular file's stored bytes in the tar stream, [data_off, data_off + len), in
  * tar order: ck_splice_finish counts what became of it (stats files_*). Nothing is kept
  * when there is no previous object. */
 ck_rc ck_splice_add_file(struct ck_splice *sp, uint64_t data_off, uint64_t len, struct ck_err *err);
 /* The gzip writer's member hook (ctx is the splice). */
 ck_rc ck_splice_member(void *ctx, const struct ck_gzw_member *m, const unsigned char *bytes,
-                       struct ck_err *err);
+                       const unsigned char *raw, struct ck_err *err);
 /* Ends the pending run and counts the files: after the gzip writer's finish, before the
  * index is written. */
 ck_rc ck_splice_finish(struct ck_splice *sp, struct ck_err *err);

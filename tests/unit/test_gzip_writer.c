@@ -225,6 +225,82 @@ START_TEST(test_cut_at)
 }
 END_TEST
 
+/* The claim hook: blocks whose first byte is 'c' (4 of 6 here) reach the member hook as
+ * their input with their CRCs and no member; the others compressed, in input order. */
+static bool claim_c(const void *ctx, uint32_t in_len, uint32_t crc32, uint64_t crc64)
+{
+    (void)in_len;
+    (void)crc64;
+    const unsigned char *data = ctx; /* block k starts at k * CK_GZW_BLOCK */
+    for (size_t k = 0; k < 6; k++)
+        if (crc32 == crc32_z(0, data + k * CK_GZW_BLOCK, CK_GZW_BLOCK))
+            return data[k * CK_GZW_BLOCK] == 'c';
+    return false;
+}
+
+struct seen {
+    size_t n, claimed;
+    uint64_t in_off;
+    const unsigned char *data;
+};
+
+static ck_rc see_member(void *ctx, const struct ck_gzw_member *m, const unsigned char *bytes,
+                        const unsigned char *raw, struct ck_err *err)
+{
+    (void)err;
+    struct seen *s = ctx;
+    ck_assert_uint_eq(m->in_off, s->in_off);
+    ck_assert(memcmp(raw, s->data + m->in_off, m->in_len) == 0);
+    ck_assert_uint_eq(m->crc32, crc32_z(0, raw, m->in_len));
+    if (!bytes) {
+        ck_assert_int_eq(raw[0], 'c');
+        ck_assert_uint_eq(m->out_len, 0);
+        s->claimed++;
+    } else {
+        ck_assert_int_ne(raw[0], 'c');
+        ck_assert_uint_gt(m->out_len, 18); /* a gzip member of its own */
+        ck_assert_int_eq(bytes[0], 0x1f);
+    }
+    s->in_off += m->in_len;
+    s->n++;
+    return CK_OK;
+}
+
+START_TEST(test_claimed_blocks_are_not_compressed)
+{
+    const size_t n = 6 * (size_t)CK_GZW_BLOCK;
+    unsigned char *data = malloc(n);
+    ck_assert_ptr_nonnull(data);
+    for (size_t i = 0; i < n; i++)
+        data[i] = (unsigned char)(i * 13 + i / 5);
+    const char first[6] = {'c', 'x', 'c', 'c', 'y', 'c'};
+    for (size_t k = 0; k < 6; k++)
+        data[k * CK_GZW_BLOCK] = (unsigned char)first[k];
+    struct seen seen = {0, 0, 0, data};
+    struct ck_gzw_opts o = {.codec = {CK_CODEC_GZIP, 1},
+                            .member = see_member,
+                            .member_ctx = &seen,
+                            .claim = claim_c,
+                            .claim_ctx = data};
+    struct ck_buf out;
+    ck_buf_init(&out, 1 << 20);
+    struct ck_sink sink = {.write = t_buf_sink_write, .ctx = &out};
+    struct ck_gzw *gz;
+    struct ck_err err;
+    ck_assert_int_eq(ck_gzw_new_opts(&o, &sink, &gz, &err), CK_OK);
+    ck_assert_int_eq(ck_gzw_write(gz, data, n, &err), CK_OK);
+    ck_assert_int_eq(ck_gzw_finish(gz, &err), CK_OK);
+    ck_assert_uint_eq(seen.n, 6);
+    ck_assert_uint_eq(seen.claimed, 4);
+    ck_assert_uint_eq(out.len, 0); /* the member hook took everything */
+    ck_gzw_free(gz);
+    o.member = NULL; /* a claim hook alone is refused */
+    ck_assert_int_eq(ck_gzw_new_opts(&o, &sink, &gz, &err), CK_EINVAL);
+    ck_buf_free(&out);
+    free(data);
+}
+END_TEST
+
 START_TEST(test_sink_adapter)
 {
     struct ck_codec c = {.kind = CK_CODEC_GZIP, .level = 6};
@@ -257,6 +333,7 @@ int main(void)
     tcase_add_test(tc, test_write_after_finish_refused);
     tcase_add_test(tc, test_sink_adapter);
     tcase_add_test(tc, test_cut_at);
+    tcase_add_test(tc, test_claimed_blocks_are_not_compressed);
     suite_add_tcase(s, tc);
     return t_run_suite(s);
 }

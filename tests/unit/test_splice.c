@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "archive/deflate_block.h"
 #include "save/splice.h"
 #include "testutil.h"
 
@@ -84,7 +85,8 @@ static void setup(struct fixture *f, bool with_src)
     }
     ck_assert_int_eq(ck_store_put_begin(f->dest, NULL, &f->u, &err), CK_OK);
     f->sink = ck_store_upload_sink(f->u);
-    ck_assert_int_eq(ck_splice_new(f->u, &f->sink, f->src, &f->sp, &err), CK_OK);
+    struct ck_codec store = {CK_CODEC_STORE, 0};
+    ck_assert_int_eq(ck_splice_new(f->u, &f->sink, &store, f->src, &f->sp, &err), CK_OK);
 }
 
 static void teardown(struct fixture *f)
@@ -118,7 +120,27 @@ static ck_rc hand(struct fixture *f, int i, unsigned char fill, bool written, st
         memcpy(f->want + f->want_len, own, OWN_SZ);
         f->want_len += OWN_SZ;
     }
-    return ck_splice_member(f->sp, &m, own, err);
+    return ck_splice_member(f->sp, &m, own, own, err);
+}
+
+/* Hands over previous member i's identity the way the gzip writer does when its claim hook
+ * took the block: no member, the block's input bytes (filled with fill). written: the new
+ * object must hold them here, as the member the splice compresses (the store codec). */
+static ck_rc hand_claimed(struct fixture *f, unsigned i, unsigned char fill, bool written,
+                          struct ck_err *err)
+{
+    const uint32_t in_len = PREV_SZ + 7;
+    ck_assert(ck_splice_claim(f->src, in_len, id32(i), id64(i)));
+    unsigned char *raw = malloc(in_len);
+    ck_assert_ptr_nonnull(raw);
+    memset(raw, fill, in_len);
+    struct ck_gzw_member m = {f->in_off, 0, in_len, 0, id32(i), id64(i)};
+    f->in_off += in_len;
+    if (written)
+        f->want_len += ck_block_stored(raw, in_len, f->want + f->want_len, ck_block_bound(in_len));
+    ck_rc rc = ck_splice_member(f->sp, &m, NULL, raw, err);
+    free(raw);
+    return rc;
 }
 
 /* Previous members first..last, each of which the new object must hold copied (the run
@@ -147,6 +169,56 @@ static void check_object(struct fixture *f)
     free(got);
 }
 
+/* Ends the splice and the upload, checks the object and returns what the splice did. */
+static void finish(struct fixture *f, struct ck_splice_stats *st)
+{
+    struct ck_err err;
+    ck_assert_int_eq(ck_splice_finish(f->sp, &err), CK_OK);
+    ck_assert_int_eq(ck_store_put_commit(f->u, &err), CK_OK);
+    f->u = NULL;
+    check_object(f);
+    ck_splice_get_stats(f->sp, st);
+}
+
+/* Blocks the gzip writer did not compress: a long run of them is copied, a short one
+ * compressed by the splice and written; the member table has the written members' real
+ * lengths. */
+START_TEST(test_claimed_blocks_are_copied_or_compressed_late)
+{
+    struct fixture f;
+    struct ck_err err;
+    setup(&f, true);
+    ck_assert(!ck_splice_claim(f.src, PREV_SZ + 7, 1, 2)); /* an identity it lacks */
+    ck_assert(!ck_splice_claim(f.src, 0, id32(0), id64(0)));
+    for (unsigned i = 0; i < 10; i++) /* 10 MiB: copied */
+        ck_assert_int_eq(hand_claimed(&f, i, 'x', false, &err), CK_OK);
+    memcpy(f.want + f.want_len, f.prev, (size_t)10 * PREV_SZ);
+    f.want_len += (size_t)10 * PREV_SZ;
+    ck_assert_int_eq(hand(&f, -1, 'n', true, &err), CK_OK);         /* new: written */
+    ck_assert_int_eq(hand_claimed(&f, 12, 'y', true, &err), CK_OK); /* 2 MiB: written */
+    ck_assert_int_eq(hand(&f, 13, 'm', true, &err), CK_OK);         /* (compressed already) */
+    ck_assert_int_eq(hand_claimed(&f, 3, 'z', true, &err), CK_OK);  /* ends at finish */
+    struct ck_splice_stats st;
+    finish(&f, &st);
+    ck_assert_uint_eq(st.copies, 1);
+    ck_assert_uint_eq(st.claimed, 12);
+    ck_assert_uint_eq(st.claimed_compressed, 2);
+    size_t n;
+    const struct ck_gzw_member *m = ck_splice_members(f.sp, &n);
+    ck_assert_uint_eq(n, 14);
+    uint64_t out = 0;
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_uint_eq(m[i].out_off, out);
+        ck_assert_uint_ne(m[i].out_len, 0);
+        out += m[i].out_len;
+    }
+    ck_assert_uint_eq(out, f.want_len);
+    /* gzip header and trailer, the bytes, 5 bytes per stored block of at most 65535 */
+    ck_assert_uint_eq(m[11].out_len, 18 + (PREV_SZ + 7) + 5 * ((PREV_SZ + 7 + 65534) / 65535));
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(test_long_runs_are_copied_short_ones_written)
 {
     struct fixture f;
@@ -158,13 +230,8 @@ START_TEST(test_long_runs_are_copied_short_ones_written)
     hand_run(&f, 20, 20, false);                            /* 5 is not after 20 */
     hand_run(&f, 5, 5, false);                              /* and 15 not after 5 */
     hand_run(&f, 15, 23, true);                             /* 9 MiB, ends at finish */
-    ck_assert_int_eq(ck_splice_finish(f.sp, &err), CK_OK);
-    ck_assert_int_eq(ck_store_put_commit(f.u, &err), CK_OK);
-    f.u = NULL;
-    check_object(&f);
-
     struct ck_splice_stats st;
-    ck_splice_get_stats(f.sp, &st);
+    finish(&f, &st);
     ck_assert_uint_eq(st.copies, 2);
     ck_assert_uint_eq(st.reused_members, 19);
     ck_assert_uint_eq(st.reused_bytes, 19ull * PREV_SZ);
@@ -207,12 +274,8 @@ START_TEST(test_files_are_counted_by_what_became_of_their_members)
     };
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
         ck_assert_int_eq(ck_splice_add_file(f.sp, files[i][0], files[i][1], &err), CK_OK);
-    ck_assert_int_eq(ck_splice_finish(f.sp, &err), CK_OK);
-    ck_assert_int_eq(ck_store_put_commit(f.u, &err), CK_OK);
-    f.u = NULL;
-    check_object(&f);
     struct ck_splice_stats st;
-    ck_splice_get_stats(f.sp, &st);
+    finish(&f, &st);
     ck_assert_uint_eq(st.files_changed, 1);
     ck_assert_uint_eq(st.files_reused, 1);
     ck_assert_uint_eq(st.files_short, 3);
@@ -223,15 +286,10 @@ END_TEST
 START_TEST(test_without_a_source_every_member_is_written)
 {
     struct fixture f;
-    struct ck_err err;
     setup(&f, false);
     hand_run(&f, 0, 11, false);
-    ck_assert_int_eq(ck_splice_finish(f.sp, &err), CK_OK);
-    ck_assert_int_eq(ck_store_put_commit(f.u, &err), CK_OK);
-    f.u = NULL;
-    check_object(&f);
     struct ck_splice_stats st;
-    ck_splice_get_stats(f.sp, &st);
+    finish(&f, &st);
     ck_assert_uint_eq(st.copies, 0);
     teardown(&f);
 }
@@ -272,6 +330,7 @@ int main(void)
     TCase *tc = tcase_create("runs");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_long_runs_are_copied_short_ones_written);
+    tcase_add_test(tc, test_claimed_blocks_are_copied_or_compressed_late);
     tcase_add_test(tc, test_files_are_counted_by_what_became_of_their_members);
     tcase_add_test(tc, test_without_a_source_every_member_is_written);
     tcase_add_test(tc, test_a_source_that_changed_fails_the_copy);
