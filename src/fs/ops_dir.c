@@ -43,7 +43,11 @@ void ck_tree_opendir(fuse_req_t req, struct ck_node *n, struct fuse_file_info *f
         return;
     }
     fi->fh = (uint64_t)(uintptr_t)h;
+    /* prev/ never changes once loaded (a listing waits for the load: gate.c): the kernel
+     * keeps its listings (cache_readdir), across opens too (keep_cache, which for a
+     * directory keeps the readdir cache), so a second walk sends no READDIRPLUS. */
     fi->cache_readdir = n->area == CK_NODE_PREV;
+    fi->keep_cache = n->area == CK_NODE_PREV;
     if (fuse_reply_open(req, fi) != 0) {
         closedir(h->dp);
         free(h);

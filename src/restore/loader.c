@@ -354,11 +354,20 @@ static void *loader_main(void *arg)
     struct ck_loader *l = arg;
     struct ck_err err;
     ck_err_clear(&err);
+    /* prev/ itself keeps the mtime it showed before the load: laying out its entries
+     * moves it, and a kernel that saw the old one would drop the listing it keeps of
+     * prev/ (fs/ops_dir.c) the first time it looks again. */
+    struct stat before;
+    bool have_before = fstat(l->prev_dirfd, &before) == 0;
     ck_rc rc = load(l, &err);
     if (rc) {
         struct ck_err ignored;
         ck_empty_dir(l->prev_dirfd, "cache prev/", &ignored);
         ck_log_error("%s", err.msg);
+    }
+    if (have_before) {
+        struct timespec t[2] = {{0, UTIME_OMIT}, before.st_mtim};
+        futimens(l->prev_dirfd, t);
     }
     pthread_mutex_lock(&l->lock);
     l->result = rc;

@@ -4,6 +4,7 @@ needs, every byte at every member boundary is right, and a damaged or hostile in
 handled (fallback to full extraction, or a clear refusal)."""
 import errno
 import os
+import re
 import random
 import signal
 import subprocess
@@ -193,6 +194,24 @@ class IndexedRestoreTest(MountTest):
         os.close(fd)
         self.assertFalse(waited, "the read waited for the daemon")
         self.assertEqual(got["b"], self.data["b513"])
+
+    def test_a_second_listing_is_served_by_the_kernel(self):
+        """prev/ never changes once loaded, so the kernel keeps its listings across opens
+        (cache_readdir with keep_cache, fs/ops_dir.c): walking it again sends no READDIR or
+        READDIRPLUS (counted in the FUSE debug output) and lists the same."""
+        m = self.mount(self.path("dest", "next"), [self.obj], extra=["-d"])
+
+        def walk():
+            return sorted((d, sorted(ds), sorted(fs)) for d, ds, fs in os.walk(m.prev))
+
+        def listings():
+            return len(re.findall(r"opcode: READDIR(PLUS)? \(", m.logtext()))
+
+        first = walk()
+        before = listings()
+        self.assertGreater(before, 0)
+        self.assertEqual(walk(), first)
+        self.assertEqual(listings(), before, "the second walk listed directories again")
 
     def test_version_1_index_is_still_read(self):
         ckindex("downgrade", self.obj, "1")
