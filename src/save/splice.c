@@ -15,13 +15,6 @@ struct file_range {
     uint64_t off, len;
 };
 
-/* A member of a run not yet committed: its compressed bytes, or (raw) its input bytes
- * when the gzip writer's claim hook spared compressing it. */
-struct held {
-    struct ck_gzw_member m;
-    bool raw;
-};
-
 struct ck_splice {
     struct ck_store_upload *u;
     struct ck_sink out;
@@ -43,8 +36,9 @@ struct ck_splice {
     uint64_t run_out;    /* their bytes in the previous object */
     uint64_t run_in_off; /* where the run starts in the new tar stream */
     bool committed;      /* run_out reached CK_SPLICE_MIN: it will be copied */
-    /* until then, the run's members as the gzip writer made them (to write them instead) */
-    struct held *held;
+    /* until then, the run's members as the gzip writer made them (to write them instead):
+     * their compressed bytes, or their input bytes for a claimed one (out_len 0) */
+    struct ck_gzw_member *held;
     size_t nheld, capheld;
     unsigned char *hbytes;
     size_t hlen, hcap;
@@ -231,14 +225,8 @@ static ck_rc write_raw(struct ck_splice *sp, const struct ck_gzw_member *m,
                        const unsigned char *raw, enum fate f, struct ck_err *err)
 {
     ck_rc rc = sp->bst ? CK_OK : ck_block_state_new(&sp->bst, err);
-    size_t need = ck_block_bound(m->in_len);
-    if (!rc && need > sp->zcap) {
-        free(sp->zbuf);
-        sp->zbuf = malloc(need);
-        sp->zcap = sp->zbuf ? need : 0;
-        if (!sp->zbuf)
-            rc = ck_fail(err, CK_ENOMEM, "save: out of memory for a member");
-    }
+    if (!rc)
+        rc = grow((void **)&sp->zbuf, &sp->zcap, ck_block_bound(m->in_len), 1, err);
     if (rc)
         return rc;
     sp->st.claimed_compressed++;
@@ -266,7 +254,7 @@ static ck_rc hold(struct ck_splice *sp, const struct ck_gzw_member *m, const uns
         rc = grow((void **)&sp->hbytes, &sp->hcap, sp->hlen + len, 1, err);
     if (rc)
         return rc;
-    sp->held[sp->nheld++] = (struct held){*m, bytes == NULL};
+    sp->held[sp->nheld++] = *m;
     memcpy(sp->hbytes + sp->hlen, bytes ? bytes : raw, len);
     sp->hlen += len;
     if (sp->run_out >= CK_SPLICE_MIN) { /* it will be copied: what was held is not needed */
@@ -309,10 +297,10 @@ static ck_rc flush_run(struct ck_splice *sp, struct ck_err *err)
     } else {
         size_t off = 0;
         for (size_t i = 0; !rc && i < sp->nheld; i++) {
-            const struct held *h = &sp->held[i];
-            rc = h->raw ? write_raw(sp, &h->m, sp->hbytes + off, SHORT, err)
-                        : write_member(sp, &h->m, sp->hbytes + off, SHORT, err);
-            off += h->raw ? h->m.in_len : h->m.out_len;
+            const struct ck_gzw_member *h = &sp->held[i];
+            rc = h->out_len ? write_member(sp, h, sp->hbytes + off, SHORT, err)
+                            : write_raw(sp, h, sp->hbytes + off, SHORT, err);
+            off += h->out_len ? h->out_len : h->in_len;
         }
     }
     sp->run = sp->committed = false;
@@ -330,9 +318,9 @@ ck_rc ck_splice_member(void *ctx, const struct ck_gzw_member *m, const unsigned 
     if (sp->src && sp->run && next < sp->src->ix.nmembers && same(&sp->src->ix.members[next], m))
         return hold(sp, m, bytes, raw, err);
     ck_rc rc = flush_run(sp, err);
-    size_t j = rc || !sp->src ? SIZE_MAX : lookup(sp->src, m);
     if (rc)
         return rc;
+    size_t j = sp->src ? lookup(sp->src, m) : SIZE_MAX;
     if (j == SIZE_MAX)
         return bytes ? write_member(sp, m, bytes, NEW, err) : write_raw(sp, m, raw, NEW, err);
     sp->run = true;
