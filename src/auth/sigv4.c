@@ -25,21 +25,11 @@
 #include <openssl/hmac.h>
 
 #include "util/buf.h"
+#include "util/hex.h"
 
 #define CANON_MAX     (256u * 1024) /* canonical request cap */
 #define QUERY_MAX_KV  256           /* query parameters */
 #define HDR_VALUE_MAX 8192          /* one header value */
-
-static const char HEXL[] = "0123456789abcdef";
-
-static void hex_lower(const unsigned char *p, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = HEXL[p[i] >> 4];
-        out[2 * i + 1] = HEXL[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
 
 void ck_sha256_hex(const void *data, size_t len, char *hex)
 {
@@ -49,7 +39,7 @@ void ck_sha256_hex(const void *data, size_t len, char *hex)
         hex[0] = '\0'; /* cannot happen with a working libcrypto; callers then fail to sign */
         return;
     }
-    hex_lower(md, 32, hex);
+    ck_hex_lower(md, 32, hex);
 }
 
 void ck_sigv4_amz_date(double t, char out[17])
@@ -309,7 +299,7 @@ static bool signature_hex(const char *secret, const char *date, const char *regi
               hmac(k2, 32, service, k3) && hmac(k3, 32, "aws4_request", k4) &&
               hmac(k4, 32, to_sign, sig);
     if (ok)
-        hex_lower(sig, 32, hex);
+        ck_hex_lower(sig, 32, hex);
     OPENSSL_cleanse(k0, sizeof(k0));
     OPENSSL_cleanse(k1, 32);
     OPENSSL_cleanse(k2, 32);

@@ -136,11 +136,7 @@ static bool observe(struct ck_metrics_thread *t)
 
 static void wait_up_to(pthread_cond_t *c, pthread_mutex_t *m, double s)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    long ns = ts.tv_nsec + (long)(s * 1e9);
-    ts.tv_sec += ns / 1000000000L;
-    ts.tv_nsec = ns % 1000000000L;
+    struct timespec ts = ck_deadline_after(s);
     pthread_cond_timedwait(c, m, &ts);
 }
 
@@ -181,7 +177,7 @@ ck_rc ck_metrics_start(struct ck_daemon *d, const char *path, struct ck_metrics_
     t->seen_load = -1;
     t->m.cache_dir = d->area.plain ? d->area.path : d->cache_dir;
     pthread_mutex_init(&t->lock, NULL);
-    pthread_cond_init(&t->cond, NULL);
+    ck_cond_init_monotonic(&t->cond);
     if (pthread_create(&t->thread, NULL, metrics_main, t) != 0) {
         free(t);
         return ck_fail(err, CK_ENOMEM, "metrics: cannot start a thread");

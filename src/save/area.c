@@ -20,11 +20,7 @@ static void init_state(struct ck_area *a)
 {
     pthread_mutex_init(&a->lock, NULL);
     pthread_mutex_init(&a->scan_lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&a->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    ck_cond_init_monotonic(&a->cond);
     a->writers = a->mutators = 0;
     a->frozen = false;
     a->change_seq = 1;
@@ -255,16 +251,6 @@ void ck_area_writer_names(struct ck_area *a, char *buf, size_t cap)
     pthread_mutex_unlock(&a->lock);
 }
 
-static struct timespec deadline_after(double s)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    double t = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + s;
-    ts.tv_sec = (time_t)t;
-    ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
-    return ts;
-}
-
 unsigned ck_area_writers(struct ck_area *a)
 {
     pthread_mutex_lock(&a->lock);
@@ -276,7 +262,7 @@ unsigned ck_area_writers(struct ck_area *a)
 uint64_t ck_area_freeze(struct ck_area *a, double wait_s, unsigned *writers_left)
 {
     ck_area_rescan(a);
-    struct timespec until = deadline_after(wait_s);
+    struct timespec until = ck_deadline_after(wait_s);
     bool timed_out = false;
     pthread_mutex_lock(&a->lock);
     for (;;) {

@@ -354,9 +354,7 @@ static void wait_for_work(struct ck_saver *s)
             pthread_cond_wait(&s->cond, &s->lock);
             continue;
         }
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += 1;
+        struct timespec ts = ck_deadline_after(1);
         pthread_cond_timedwait(&s->cond, &s->lock, &ts);
         if (s->queued.active || s->stopping)
             break;
@@ -415,11 +413,7 @@ ck_rc ck_saver_start(const struct ck_saver_cfg *cfg, struct ck_saver **out, stru
     s->cfg = *cfg;
     s->next_generation = 1;
     pthread_mutex_init(&s->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    ck_cond_init_monotonic(&s->cond);
     s->last_start = ck_now();
     int e = pthread_create(&s->thread, NULL, saver_main, s);
     if (e) {

@@ -10,6 +10,8 @@
 
 #include <openssl/evp.h>
 
+#include "util/hex.h"
+
 #define CHUNK (1u << 20) /* bytes read from a spool file at a time */
 
 struct ck_part_body ck_part_body_mem(const void *mem, size_t len)
@@ -74,12 +76,7 @@ ck_rc ck_part_body_sha256(const struct ck_part_body *b, char *hex, char *b64, st
     ck_rc rc = digest(b, EVP_sha256(), d, &n, err);
     if (rc)
         return rc;
-    static const char digits[] = "0123456789abcdef";
-    for (unsigned i = 0; i < n; i++) {
-        hex[2 * i] = digits[d[i] >> 4];
-        hex[2 * i + 1] = digits[d[i] & 15];
-    }
-    hex[2 * n] = '\0';
+    ck_hex_lower(d, n, hex);
     if (b64)
         EVP_EncodeBlock((unsigned char *)b64, d, (int)n);
     return CK_OK;

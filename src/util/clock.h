@@ -2,6 +2,7 @@
 #ifndef CK_UTIL_CLOCK_H
 #define CK_UTIL_CLOCK_H
 
+#include <pthread.h>
 #include <time.h>
 
 #include "util/err.h"
@@ -19,6 +20,14 @@ static inline double ck_wall_now(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+
+/* Initialises c so that its timed waits count on the monotonic clock: a step of the wall
+ * clock neither shortens nor stretches them. Pair with ck_deadline_after. */
+void ck_cond_init_monotonic(pthread_cond_t *c);
+
+/* The monotonic time s seconds from now, as pthread_cond_timedwait takes it for a condition
+ * made by ck_cond_init_monotonic. */
+struct timespec ck_deadline_after(double s);
 
 /* Sleeps for s seconds (s <= 0 returns at once). */
 void ck_sleep(double s);

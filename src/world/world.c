@@ -498,9 +498,7 @@ static void *poll_main(void *arg)
     struct ck_world *w = arg;
     pthread_mutex_lock(&w->lock);
     while (!w->stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 1;
+        struct timespec ts = ck_deadline_after(1);
         pthread_cond_timedwait(&w->cond, &w->lock, &ts);
         uint64_t durable = w->st.durable;
         if (w->stop || durable <= w->st.committed || durable <= w->st.failed)
@@ -526,7 +524,7 @@ ck_rc ck_world_new(const struct ck_world_cfg *cfg, struct ck_world **out, struct
     w->target = (struct ck_save_target){world_begin, world_end, w};
     snprintf(w->state_path, sizeof(w->state_path), "%s/%s", cfg->cache_dir, STATE_FILE);
     pthread_mutex_init(&w->lock, NULL);
-    pthread_cond_init(&w->cond, NULL);
+    ck_cond_init_monotonic(&w->cond);
     char suffix[CK_WORLD_SUFFIX_MAX];
     ck_rc rc = ck_world_hint_suffix(cfg->id, suffix, err);
     if (!rc)

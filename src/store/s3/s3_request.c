@@ -20,6 +20,7 @@
 #include "store/s3_mpu.h"
 #include "store/s3/s3.h"
 #include "util/clock.h"
+#include "util/hex.h"
 
 #define AUTH_MAX 2048
 
@@ -27,12 +28,7 @@ void ck_s3_sha256(const void *data, size_t len, char *hex, char *b64)
 {
     unsigned char d[SHA256_DIGEST_LENGTH];
     SHA256(data, len, d);
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
-        hex[2 * i] = digits[d[i] >> 4];
-        hex[2 * i + 1] = digits[d[i] & 15];
-    }
-    hex[2 * SHA256_DIGEST_LENGTH] = '\0';
+    ck_hex_lower(d, SHA256_DIGEST_LENGTH, hex);
     if (b64)
         EVP_EncodeBlock((unsigned char *)b64, d, SHA256_DIGEST_LENGTH);
 }
