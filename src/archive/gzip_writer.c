@@ -325,6 +325,46 @@ ck_rc ck_gzw_cut_at(struct ck_gzw *gz, uint64_t in_off, struct ck_err *err)
     return rc;
 }
 
+/* Hands every block in flight to the sink or the member hook, oldest first. */
+static ck_rc drain_all(struct ck_gzw *gz, struct ck_err *err)
+{
+    ck_rc rc = CK_OK;
+    for (size_t k = 0; !rc && k < gz->nslots; k++)
+        rc = drain_slot(gz, (gz->fill + k) % gz->nslots, err);
+    return rc;
+}
+
+ck_rc ck_gzw_flush(struct ck_gzw *gz, struct ck_err *err)
+{
+    if (gz->failed || gz->finished)
+        return ck_fail(err, CK_EINVAL, "gzip writer: flush after %s",
+                       gz->failed ? "an error" : "finish");
+    struct slot *s = &gz->slots[gz->fill];
+    ck_rc rc = s->state == SLOT_FILLING && s->in_len > 0 ? submit_fill(gz, err) : CK_OK;
+    if (!rc)
+        rc = drain_all(gz, err);
+    gz->failed = rc != CK_OK;
+    return rc;
+}
+
+ck_rc ck_gzw_skip(struct ck_gzw *gz, uint64_t len, uint64_t *in_off, struct ck_err *err)
+{
+    if (!gz->opts.member)
+        return ck_fail(err, CK_EINVAL, "gzip writer: skip without a member hook");
+    uint64_t end = gz->bytes_in + len;
+    if (gz->cut_at && gz->cut_at < end)
+        return ck_fail(err, CK_EINVAL, "gzip writer: a cut at %llu inside skipped bytes",
+                       (unsigned long long)gz->cut_at);
+    ck_rc rc = ck_gzw_flush(gz, err);
+    if (rc)
+        return rc;
+    *in_off = gz->bytes_in;
+    gz->bytes_in = end;
+    if (gz->cut_at == end)
+        gz->cut_at = 0; /* a member starts here anyway */
+    return CK_OK;
+}
+
 ck_rc ck_gzw_finish(struct ck_gzw *gz, struct ck_err *err)
 {
     if (gz->failed || gz->finished)
@@ -345,8 +385,8 @@ ck_rc ck_gzw_finish(struct ck_gzw *gz, struct ck_err *err)
         pthread_mutex_unlock(&gz->lock);
         gz->fill = (gz->fill + 1) % gz->nslots;
     }
-    for (size_t k = 0; !rc && k < gz->nslots; k++)
-        rc = drain_slot(gz, (gz->fill + k) % gz->nslots, err);
+    if (!rc)
+        rc = drain_all(gz, err);
     gz->finished = true;
     gz->failed = rc != CK_OK;
     return rc;

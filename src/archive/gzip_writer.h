@@ -71,6 +71,17 @@ ck_rc ck_gzw_write(struct ck_gzw *gz, const void *buf, size_t len, struct ck_err
  * At most one cut is pending at a time (CK_EINVAL otherwise). The save pipeline cuts
  * around a large file's data so that its members depend on its bytes alone. */
 ck_rc ck_gzw_cut_at(struct ck_gzw *gz, uint64_t in_off, struct ck_err *err);
+/* Every byte written so far is compressed and handed over (the member being filled is
+ * cut here): the member hook has seen every member before the next byte. */
+ck_rc ck_gzw_flush(struct ck_gzw *gz, struct ck_err *err);
+/* The next len input bytes are not given to the writer: the caller has their members
+ * already (a save's file unchanged since the previous object, whose members are copied
+ * from it: save/splice.h). Every block before them is compressed and handed to the member
+ * hook first, in order; *in_off is where they start. The caller then hands their members
+ * to its own table (the splice) before writing more. At a member boundary only (the
+ * block being filled is cut here); a pending cut inside the range is refused, one at its
+ * end is done. Needs a member hook. */
+ck_rc ck_gzw_skip(struct ck_gzw *gz, uint64_t len, uint64_t *in_off, struct ck_err *err);
 ck_rc ck_gzw_finish(struct ck_gzw *gz, struct ck_err *err);
 void ck_gzw_free(struct ck_gzw *gz);
 

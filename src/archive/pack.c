@@ -57,6 +57,7 @@ struct pack {
     struct ck_err *err;
     struct ck_pack_opts opts; /* hooks; members may be NULL */
     ck_rc sink_rc;            /* set when the sink refused bytes */
+    uint64_t drop;            /* tar bytes still to keep from the sink (skip_data) */
     bool aborted;             /* a failure happened: nothing more goes to the sink */
 };
 
@@ -68,13 +69,18 @@ static la_ssize_t pack_write_cb(struct archive *a, void *ctx, const void *buf, s
         return -1;
     if (a == p->plain && p->plain_ending)
         return (la_ssize_t)len; /* the tar ends once, with the pax writer's end blocks */
-    ck_rc rc = ck_sink_write(p->out, buf, len, p->err);
+    size_t dropped = len < p->drop ? len : (size_t)p->drop; /* a skipped file's bytes */
+    p->drop -= dropped;
+    p->st.tar_bytes += dropped;
+    ck_rc rc = dropped < len
+                   ? ck_sink_write(p->out, (const char *)buf + dropped, len - dropped, p->err)
+                   : CK_OK;
     if (rc) {
         p->sink_rc = rc;
         archive_set_error(a, EIO, "output refused");
         return -1;
     }
-    p->st.tar_bytes += len;
+    p->st.tar_bytes += len - dropped;
     return (la_ssize_t)len;
 }
 
@@ -265,8 +271,6 @@ static ck_rc write_header(struct pack *p, const struct stat *st, const char *lin
     if (sparse && archive_write_data(p->cur, "", 0) != 0)
         return archive_fail(p, "sparse map of");
     p->st.entries++;
-    if (!p->opts.observe)
-        return CK_OK;
     /* Unbuffered writing: every header byte has reached the sink, data starts here. */
     struct ck_pack_entry pe = {p->name.data,
                                st->st_mode,
@@ -277,8 +281,16 @@ static ck_rc write_header(struct pack *p, const struct stat *st, const char *lin
                                link,
                                p->st.tar_bytes,
                                sparse ? p->segs : NULL,
-                               sparse ? p->nsegs : 0};
-    return p->opts.observe(p->opts.observe_ctx, &pe, p->err);
+                               sparse ? p->nsegs : 0,
+                               st->st_dev,
+                               st->st_ino};
+    ck_rc rc = p->opts.observe ? p->opts.observe(p->opts.observe_ctx, &pe, p->err) : CK_OK;
+    if (rc || !p->opts.skip_data || !S_ISREG(st->st_mode) || sparse)
+        return rc;
+    bool skip = false;
+    rc = p->opts.skip_data(p->opts.skip_ctx, &pe, &skip, p->err);
+    p->drop = skip ? (pe.size + 511) & ~(uint64_t)511 : 0;
+    return rc;
 }
 
 /* Writes len zeros (a hole of the file) into the archive, without reading them; a
@@ -353,8 +365,8 @@ static ck_rc pack_file(struct pack *p, int dfd, const char *base)
     p->sparse = mapped && size - data >= PACK_MIN_HOLES;
     if (!rc)
         rc = write_header(p, &st, NULL);
-    if (!rc)
-        rc = copy_data(p, fd, size, mapped);
+    if (!rc) /* a skipped file's bytes are zeros here, which the sink never sees */
+        rc = p->drop ? write_zeros(p, size) : copy_data(p, fd, size, mapped);
     p->sparse = false;
     close(fd);
     return rc;

@@ -14,6 +14,7 @@
 #ifndef CK_ARCHIVE_PACK_H
 #define CK_ARCHIVE_PACK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -52,6 +53,8 @@ struct ck_pack_entry {
      * may be 0 (all holes). NULL for every other entry (size bytes from data_off). */
     const struct ck_pack_seg *segs;
     size_t nsegs;
+    dev_t dev; /* of the file archived (the snapshot's link: the live inode, see */
+    ino_t ino; /* save/snapshot.h) */
 };
 
 typedef ck_rc (*ck_pack_entry_fn)(void *ctx, const struct ck_pack_entry *e, struct ck_err *err);
@@ -84,6 +87,12 @@ struct ck_pack_opts {
      * leaves it out with that warning (as skipped). */
     const char *(*leave_out)(void *ctx, const char *name);
     void *leave_out_ctx;
+    /* Asked of every regular file that is not a sparse entry, after observe: *skip true
+     * means the caller has its data already (save/known.h), so the file is not read and
+     * its data and padding (size rounded up to 512 bytes, from data_off) do not reach the
+     * sink; the tar offsets count them all the same. */
+    ck_rc (*skip_data)(void *ctx, const struct ck_pack_entry *e, bool *skip, struct ck_err *err);
+    void *skip_ctx;
 };
 
 ck_rc ck_pack_tar_ex(int dir_fd, const struct ck_sink *out, const struct ck_pack_opts *opts,

@@ -14,7 +14,9 @@
  *             "entries", "bytes", "compressed_bytes", "reused_bytes" (copied from the
  *             previous object, issue 25), "uploaded_bytes", "reuse_note" (why nothing was
  *             reused, or null), "files" (null, or what became of the files with data:
- *             {"unchanged", "reused", "not_reused": {"changed", "short_run"}}), "mb_per_s",
+ *             {"unchanged", "reused", "not_read" (of reused: unchanged since the last
+ *             save, so not even read, save/known.h), "not_reused": {"changed",
+ *             "short_run"}}), "mb_per_s",
  * "writers_left", "waited_s", "waited_for", "snapshot_ms", "skipped", "warnings" (entries left out
  * of the archive and why), "error"}
  *
@@ -81,6 +83,7 @@ static void put_files(struct ck_json *j, const struct ck_save_report *r)
     ck_json_obj_begin(j);
     ck_json_kv_uint(j, "unchanged", r->files_reused + r->files_short);
     ck_json_kv_uint(j, "reused", r->files_reused);
+    ck_json_kv_uint(j, "not_read", r->files_not_read);
     ck_json_key(j, "not_reused");
     ck_json_obj_begin(j);
     ck_json_kv_uint(j, "changed", r->files_changed);

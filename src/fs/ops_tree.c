@@ -534,6 +534,25 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     }
 }
 
+/* The file a create without O_EXCL found at name: opened, and truncated if asked, as a
+ * change of that inode (area.h: the snapshot of a running save keeps its bytes, and the
+ * next save reads it). Returns the descriptor, or -errno. */
+static int open_existing(fuse_req_t req, int pfd, const char *name, int flags)
+{
+    int fd = openat(pfd, name, open_flags(flags & ~(O_CREAT | O_TRUNC)), 0);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    if (!(flags & O_TRUNC) || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+        return fd;
+    ck_area_inode_changes(area_of(req), st.st_dev, st.st_ino);
+    if (ftruncate(fd, 0) == 0)
+        return fd;
+    int e = errno;
+    close(fd);
+    return -e;
+}
+
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
                       struct fuse_file_info *fi)
 {
@@ -551,8 +570,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
         close(fd);
         fd = -1;
     } else if (fd < 0 && rc == EEXIST && !(fi->flags & O_EXCL)) {
-        fd = openat(pfd, name, open_flags(fi->flags & ~O_CREAT), 0);
-        rc = fd < 0 ? errno : 0;
+        fd = open_existing(req, pfd, name, fi->flags);
+        rc = fd < 0 ? -fd : 0;
     }
     if (!rc && waited_for(fi->flags))
         writer_open(req, fd);

@@ -29,6 +29,7 @@ static void init_state(struct ck_area *a)
     a->snap_users = 0;
     a->named = NULL;
     a->nnamed = a->capnamed = 0;
+    a->changed = (struct ck_changed){0};
 }
 
 /* Opens cache_dir, creates name in it if missing (*fresh: it was) and opens that too. */
@@ -118,6 +119,7 @@ void ck_area_close(struct ck_area *a)
     if (a->cache_dirfd >= 0)
         close(a->cache_dirfd);
     a->dirfd = a->cache_dirfd = -1;
+    ck_changed_free(&a->changed);
     for (size_t i = 0; i < a->nnamed; i++)
         free(a->named[i].name);
     free(a->named);
@@ -149,7 +151,13 @@ void ck_area_mutate_begin(struct ck_area *a)
 void ck_area_mutate_begin_inode(struct ck_area *a, dev_t dev, ino_t ino)
 {
     ck_area_mutate_begin(a);
+    ck_area_inode_changes(a, dev, ino);
+}
+
+void ck_area_inode_changes(struct ck_area *a, dev_t dev, ino_t ino)
+{
     pthread_mutex_lock(&a->lock);
+    ck_changed_note(&a->changed, dev, ino, a->change_seq);
     struct ck_snap *snap = a->snap;
     if (snap)
         a->snap_users++;
@@ -161,6 +169,14 @@ void ck_area_mutate_begin_inode(struct ck_area *a, dev_t dev, ino_t ino)
     if (--a->snap_users == 0)
         pthread_cond_broadcast(&a->cond);
     pthread_mutex_unlock(&a->lock);
+}
+
+bool ck_area_unchanged_since(struct ck_area *a, dev_t dev, ino_t ino, uint64_t seq)
+{
+    pthread_mutex_lock(&a->lock);
+    bool unchanged = !a->plain && !ck_changed_since(&a->changed, dev, ino, seq);
+    pthread_mutex_unlock(&a->lock);
+    return unchanged;
 }
 
 void ck_area_set_snap(struct ck_area *a, struct ck_snap *snap)
@@ -297,6 +313,7 @@ void ck_area_mark_saved(struct ck_area *a, uint64_t seq)
     pthread_mutex_lock(&a->lock);
     if (seq > a->saved_seq)
         a->saved_seq = seq;
+    ck_changed_prune(&a->changed, seq);
     if (!a->plain && a->change_seq == seq && a->mutators == 0 && !a->clean_marker) {
         int fd = openat(a->cache_dirfd, CLEAN_MARKER, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
         if (fd >= 0) {

@@ -30,6 +30,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "save/changed.h"
 #include "save/snapshot.h"
 #include "util/err.h"
 
@@ -54,7 +55,8 @@ struct ck_area {
     struct ck_snap *snap;         /* the running save's snapshot, or NULL (protected by lock) */
     struct ck_area_writer *named; /* writers with a name, for .status (protected by lock) */
     size_t nnamed, capnamed;
-    unsigned snap_users; /* mutations inside ck_snap_before_modify (protected by lock) */
+    unsigned snap_users;       /* mutations inside ck_snap_before_modify (protected by lock) */
+    struct ck_changed changed; /* inodes changed since the last good save (protected) */
     /* plain areas only: */
     bool plain;
     char *path;                /* the directory, for the walk; owned */
@@ -76,9 +78,16 @@ ck_rc ck_area_open_plain(struct ck_area *a, const char *path, const char *cache_
 void ck_area_rescan(struct ck_area *a);
 
 void ck_area_mutate_begin(struct ck_area *a);
+/* Whether the file (dev, ino) of save/ has not changed since change_seq seq (a save's
+ * snapshot point; changed.h): always false for a plain area, which sees no change. */
+bool ck_area_unchanged_since(struct ck_area *a, dev_t dev, ino_t ino, uint64_t seq);
 /* ck_area_mutate_begin for a change to the data or metadata of the existing inode
- * (dev, ino): also gives a running save's snapshot its own copy first (snapshot.h). */
+ * (dev, ino): noted for ck_area_unchanged_since, and a running save's snapshot gets its own
+ * copy first (snapshot.h). */
 void ck_area_mutate_begin_inode(struct ck_area *a, dev_t dev, ino_t ino);
+/* The same inside a mutation already begun, once the inode is known (a create that finds
+ * the file there and truncates it). */
+void ck_area_inode_changes(struct ck_area *a, dev_t dev, ino_t ino);
 void ck_area_mutate_end(struct ck_area *a);
 void ck_area_writer_open(struct ck_area *a);
 /* Handles open for writing that a save would wait for, now. */
@@ -101,7 +110,7 @@ void ck_area_thaw(struct ck_area *a);
 void ck_area_set_snap(struct ck_area *a, struct ck_snap *snap);
 
 /* Records that a save of snapshot seq succeeded (writes the clean marker if nothing has
- * changed since). */
+ * changed since) and forgets the inode changes before seq (changed.h). */
 void ck_area_mark_saved(struct ck_area *a, uint64_t seq);
 
 /* Whether save/ holds changes no successful save has covered. */

@@ -15,6 +15,7 @@
 #include "archive/gzip_writer.h"
 #include "archive/pack.h"
 #include "archive/seek_index.h"
+#include "save/known.h"
 #include "save/splice.h"
 #include "util/log.h"
 #include "layout/manifest.h"
@@ -140,13 +141,29 @@ static const char *leave_out(void *ctx, const char *name)
     return ck_exclude_match(l->ex, name) ? "" : NULL;
 }
 
-/* pack's observe hook: the seek index's entry, and member boundaries around the data of
- * a large regular file (docs/format.md "Member-aligned files"): its members then depend
- * on its bytes alone, whatever comes before it in the tree. */
+/* What every pass of one save reads from. */
+struct pass_in {
+    int dirfd; /* the tree: the snapshot's, or save/ itself */
+    struct ck_snap *snap;
+    const struct ck_codec *codec;
+    const struct ck_exclude *ex;
+    const struct ck_pack_trailer *trailer;
+    const struct ck_save_extra *extra; /* NULL: a plain save with nothing to reuse */
+    struct ck_save_progress *pr;
+};
+
+/* pack's observe and skip_data hooks: the seek index's entry, member boundaries around
+ * the data of a large regular file (docs/format.md "Member-aligned files": its members
+ * then depend on its bytes alone, whatever comes before it in the tree), and such files
+ * not read when the previous object holds them unchanged (known.h). */
 struct observer {
     struct ck_ix_builder *ix;
     struct ck_gzw *gz;
     struct ck_splice *sp; /* counts what became of each file */
+    const struct ck_splice_src *src;
+    const struct ck_known *known; /* files not to read (of src's object), or NULL */
+    struct ck_known *made;        /* the record for the next save, or NULL */
+    struct ck_save_progress *pr;
 };
 
 static uint64_t stored_bytes(const struct ck_pack_entry *e)
@@ -159,6 +176,12 @@ static uint64_t stored_bytes(const struct ck_pack_entry *e)
     return n;
 }
 
+/* The data of a regular file padded to tar's 512-byte records. */
+static uint64_t padded(uint64_t size)
+{
+    return (size + 511) & ~(uint64_t)511;
+}
+
 static ck_rc observe(void *ctx, const struct ck_pack_entry *e, struct ck_err *err)
 {
     struct observer *o = ctx;
@@ -168,109 +191,161 @@ static ck_rc observe(void *ctx, const struct ck_pack_entry *e, struct ck_err *er
     if (rc || !S_ISREG(e->mode) || e->segs || e->size < CK_SAVE_ALIGN_MIN)
         return rc;
     rc = ck_gzw_cut_at(o->gz, e->data_off, err);
-    if (!rc) /* the data padded to tar's 512-byte records */
-        rc = ck_gzw_cut_at(o->gz, e->data_off + ((e->size + 511) & ~(uint64_t)511), err);
+    if (!rc)
+        rc = ck_gzw_cut_at(o->gz, e->data_off + padded(e->size), err);
+    if (!rc && o->made)
+        rc = ck_known_note(o->made, e, err);
+    return rc;
+}
+
+static ck_rc skip_known(void *ctx, const struct ck_pack_entry *e, bool *skip, struct ck_err *err)
+{
+    struct observer *o = ctx;
+    const struct ck_known_file *f = o->known ? ck_known_find(o->known, e) : NULL;
+    uint64_t len = padded(e->size), at;
+    *skip = false;
+    if (!f || !ck_splice_src_holds(o->src, f->first, f->count, len))
+        return CK_OK;
+    ck_rc rc = ck_gzw_flush(o->gz, err); /* the splice's run as it is before this file */
+    if (rc || !ck_splice_can_place(o->sp, f->first, f->count))
+        return rc;
+    *skip = true;
+    rc = ck_gzw_skip(o->gz, len, &at, err);
+    if (!rc)
+        rc = ck_splice_place(o->sp, f->first, f->count, at, len, err);
+    if (!rc)
+        atomic_fetch_add(&o->pr->bytes_in, len);
     return rc;
 }
 
 /* The tar stream's pack, with the hooks the pipeline needs. */
-static ck_rc pack_into(int dirfd, struct ck_snap *snap, struct observer *ob,
-                       const struct ck_exclude *ex, const struct ck_pack_trailer *trailer,
-                       struct ck_save_progress *pr, struct ck_save_result *res,
+static ck_rc pack_into(const struct pass_in *in, struct observer *ob, struct ck_save_result *res,
                        struct ck_pack_stats *st, struct ck_err *err)
 {
-    struct counting_sink in = {ck_gzw_sink(ob->gz), pr};
-    struct ck_sink in_sink = {counting_in_write, &in};
-    struct leave_out lo = {ex, trailer != NULL};
+    struct counting_sink cs = {ck_gzw_sink(ob->gz), in->pr};
+    struct ck_sink in_sink = {counting_in_write, &cs};
+    struct leave_out lo = {in->ex, in->trailer != NULL};
     struct ck_pack_opts po = {.observe = observe,
                               .observe_ctx = ob,
-                              .trailer = trailer,
+                              .trailer = in->trailer,
                               .skipped = note_skipped,
                               .skipped_ctx = res,
                               .leave_out = leave_out,
-                              .leave_out_ctx = &lo};
-    if (snap) {
+                              .leave_out_ctx = &lo,
+                              .skip_data = ob->known ? skip_known : NULL,
+                              .skip_ctx = ob};
+    if (in->snap) {
         po.file_begin = ck_snap_file_begin;
         po.file_end = ck_snap_file_end;
-        po.file_ctx = snap;
+        po.file_ctx = in->snap;
     }
-    return ck_pack_tar_ex(dirfd, &in_sink, &po, st, err);
+    return ck_pack_tar_ex(in->dirfd, &in_sink, &po, st, err);
+}
+
+/* The observer of a pass writing into up through out: the index builder, the splice, the
+ * gzip writer, and what the pass may skip and must note (known.h). */
+static ck_rc observer_new(const struct pass_in *in, const struct ck_splice_src *src,
+                          struct ck_store_upload *up, const struct ck_sink *out,
+                          struct observer *ob, struct ck_err *err)
+{
+    const struct ck_save_extra *x = in->extra;
+    *ob = (struct observer){.src = src, .pr = in->pr};
+    if (src && x && x->known && ck_known_matches(x->known, &src->ix))
+        ob->known = x->known;
+    ck_rc rc = ck_ix_builder_new(&ob->ix, err);
+    if (!rc && x && x->note_known)
+        rc = ck_known_new(&ob->made, err);
+    if (!rc)
+        rc = ck_splice_new(up, out, in->codec, src, &ob->sp, err);
+    if (!rc) {
+        struct ck_gzw_opts go = {.codec = *in->codec,
+                                 .member = ck_splice_member,
+                                 .member_ctx = ob->sp,
+                                 .claim = src ? ck_splice_claim : NULL,
+                                 .claim_ctx = src};
+        rc = ck_gzw_new_opts(&go, out, &ob->gz, err);
+    }
+    return rc;
+}
+
+static void observer_free(struct observer *ob)
+{
+    ck_gzw_free(ob->gz);
+    ck_splice_free(ob->sp);
+    ck_ix_builder_free(ob->ix);
+    ck_known_free(ob->made);
+}
+
+/* After the pack: the last members, the seek index, and the record of the large files. */
+static ck_rc finish_tar(struct observer *ob, const struct ck_pack_stats *st,
+                        const struct ck_sink *out, struct ck_save_result *res, struct ck_err *err)
+{
+    ck_rc rc = ck_gzw_finish(ob->gz, err);
+    if (!rc)
+        rc = ck_splice_finish(ob->sp, err);
+    size_t n = 0;
+    const struct ck_gzw_member *m = rc ? NULL : ck_splice_members(ob->sp, &n);
+    if (!rc)
+        rc =
+            ck_ix_builder_write(ob->ix, m, n, st->tar_bytes, ck_splice_bytes_out(ob->sp), out, err);
+    if (!rc && ob->made)
+        rc = ck_known_seal(ob->made, m, n, err);
+    if (!rc) {
+        res->known = ob->made;
+        ob->made = NULL;
+    }
+    return rc;
 }
 
 /* tar -> parallel gzip members -> the splice (members of src copied, the others written)
  * -> store, then the seek index after the last member. */
-static ck_rc write_tar(int dirfd, struct ck_snap *snap, const struct ck_codec *codec,
-                       const struct ck_exclude *ex, const struct ck_pack_trailer *trailer,
-                       const struct ck_splice_src *src, struct ck_store_upload *up,
-                       struct ck_save_progress *pr, struct ck_save_result *res, struct ck_err *err)
+static ck_rc write_tar(const struct pass_in *in, const struct ck_splice_src *src,
+                       struct ck_store_upload *up, struct ck_save_result *res, struct ck_err *err)
 {
-    struct counting_sink out = {ck_store_upload_sink(up), pr};
-    struct ck_sink out_sink = {counting_write, &out};
-    struct ck_gzw *gz = NULL;
-    struct ck_ix_builder *ix = NULL;
-    struct ck_splice *sp = NULL;
-    ck_rc rc = ck_ix_builder_new(&ix, err);
-    if (!rc)
-        rc = ck_splice_new(up, &out_sink, codec, src, &sp, err);
-    if (!rc) {
-        struct ck_gzw_opts go = {.codec = *codec,
-                                 .member = ck_splice_member,
-                                 .member_ctx = sp,
-                                 .claim = src ? ck_splice_claim : NULL,
-                                 .claim_ctx = src};
-        rc = ck_gzw_new_opts(&go, &out_sink, &gz, err);
-    }
+    struct counting_sink cs = {ck_store_upload_sink(up), in->pr};
+    struct ck_sink out = {counting_write, &cs};
+    struct observer ob;
     struct ck_pack_stats st = {0};
-    struct observer ob = {ix, gz, sp};
+    ck_rc rc = observer_new(in, src, up, &out, &ob, err);
     if (!rc)
-        rc = pack_into(dirfd, snap, &ob, ex, trailer, pr, res, &st, err);
+        rc = pack_into(in, &ob, res, &st, err);
     if (!rc)
-        rc = ck_gzw_finish(gz, err);
-    if (!rc)
-        rc = ck_splice_finish(sp, err);
-    if (!rc) {
-        size_t n;
-        const struct ck_gzw_member *m = ck_splice_members(sp, &n);
-        rc = ck_ix_builder_write(ix, m, n, st.tar_bytes, ck_splice_bytes_out(sp), &out_sink, err);
-    }
+        rc = finish_tar(&ob, &st, &out, res, err);
     res->entries = st.entries;
     res->bytes = st.tar_bytes;
     res->skipped = st.skipped;
     res->excluded = st.excluded;
-    if (sp)
-        ck_splice_get_stats(sp, &res->reuse);
-    ck_gzw_free(gz);
-    ck_splice_free(sp);
-    ck_ix_builder_free(ix);
+    if (ob.sp)
+        ck_splice_get_stats(ob.sp, &res->reuse);
+    observer_free(&ob);
     return rc;
 }
 
 /* One pass: a new upload of the whole object. *wrote_all tells whether every byte was
  * handed to the upload (then opts->size can be set for the next pass). */
-static ck_rc run_pass(int dirfd, struct ck_snap *snap, struct ck_store *dest,
-                      const struct ck_codec *codec, const struct ck_exclude *ex,
-                      const struct ck_pack_trailer *trailer, const struct ck_splice_src *src,
-                      const struct ck_put_opts *opts, struct ck_save_progress *pr,
+static ck_rc run_pass(const struct pass_in *in, struct ck_store *dest,
+                      const struct ck_splice_src *src, const struct ck_put_opts *opts,
                       struct ck_save_result *res, bool *may_replay, bool *wrote_all,
                       struct ck_err *err)
 {
     enum ck_object_kind kind = res->kind;
     struct ck_save_result fresh = {.kind = kind}; /* the kind and the reuse note stay */
     memcpy(fresh.reuse_note, res->reuse_note, sizeof(fresh.reuse_note));
+    ck_known_free(res->known);
     *res = fresh;
-    atomic_store(&pr->bytes_in, 0);
-    atomic_store(&pr->bytes_out, 0);
+    atomic_store(&in->pr->bytes_in, 0);
+    atomic_store(&in->pr->bytes_out, 0);
     struct ck_store_upload *up = NULL;
     ck_rc rc = ck_store_put_begin(dest, opts, &up, err);
     if (rc)
         return rc;
     *may_replay = up->may_replay;
-    if (snap && up->may_replay)
-        ck_snap_hold(snap);
+    if (in->snap && up->may_replay)
+        ck_snap_hold(in->snap);
     if (kind == CK_KIND_PAYLOAD)
-        rc = write_raw(dirfd, snap, up, pr, res, err);
+        rc = write_raw(in->dirfd, in->snap, up, in->pr, res, err);
     else if (kind == CK_KIND_TAR)
-        rc = write_tar(dirfd, snap, codec, ex, trailer, src, up, pr, res, err);
+        rc = write_tar(in, src, up, res, err);
     *wrote_all = rc == CK_OK;
     if (rc) {
         ck_store_put_abort(up);
@@ -375,11 +450,11 @@ ck_rc ck_save_pipeline_run(int save_dirfd, struct ck_snap *snap, struct ck_store
                                .pass = 0,
                                .if_match = extra ? extra->if_match : NULL};
     struct ck_splice_src *src = rc ? NULL : load_reuse(dest, extra, res);
+    struct pass_in in = {save_dirfd, snap, codec, ex, trailer, extra, progress};
     bool read_reported = false;
     while (!rc) {
         bool may_replay = false, wrote_all = false;
-        rc = run_pass(save_dirfd, snap, dest, codec, ex, trailer, src, &opts, progress, res,
-                      &may_replay, &wrote_all, err);
+        rc = run_pass(&in, dest, src, &opts, res, &may_replay, &wrote_all, err);
         /* Writers go on once the tree is read, unless another pass would read it again with
          * nothing keeping it as it was (no snapshot: the caller's gate is closed). */
         if (read_done && !read_reported && (snap || (!may_replay && !src))) {
@@ -405,6 +480,10 @@ ck_rc ck_save_pipeline_run(int save_dirfd, struct ck_snap *snap, struct ck_store
     }
     ck_splice_src_free(src);
     ck_exclude_free(ex);
+    if (rc) { /* the record is of an object that is not there */
+        ck_known_free(res->known);
+        res->known = NULL;
+    }
     if (snap)
         ck_snap_release(snap);
     if (read_done && !read_reported)

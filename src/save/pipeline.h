@@ -27,6 +27,7 @@
 #include "archive/codec.h"
 #include "archive/extract.h"
 #include "archive/pack.h"
+#include "save/known.h"
 #include "save/snapshot.h"
 #include "save/splice.h"
 #include "store/store.h"
@@ -51,6 +52,8 @@ struct ck_save_result {
     char skipped_names[CK_ERR_MSG_MAX]; /* "name: why; ..." of the first ones, cut */
     struct ck_splice_stats reuse;       /* members copied from the previous object */
     char reuse_note[CK_ERR_MSG_MAX];    /* why nothing could be reused, or "" */
+    struct ck_known *known; /* with ck_save_extra.note_known, after a good save: the large
+                               files of the new object (known.h); the caller's to free */
 };
 
 /* What a save leaves out on purpose: --exclude patterns, and save/.ckptfsignore
@@ -64,10 +67,13 @@ struct ck_save_excludes {
 struct ck_save_extra {
     bool always_tar; /* a tar even of an empty tree or a lone "payload" (world shards) */
     const struct ck_pack_trailer *trailer; /* an entry after the tree, or NULL */
-    const char *if_match;        /* a conditional replace of dest (store.h ck_put_opts), or NULL */
-    struct ck_store *reuse_from; /* copy members of this store's object (dest, or the
-                             previous attempt's --src) that the new one would hold too
-                             (splice.h); NULL: look for none (no request is made for it) */
+    const char *if_match;         /* a conditional replace of dest (store.h ck_put_opts), or NULL */
+    struct ck_store *reuse_from;  /* copy members of this store's object (dest, or the
+                              previous attempt's --src) that the new one would hold too
+                              (splice.h); NULL: look for none (no request is made for it) */
+    const struct ck_known *known; /* files unchanged since the save that made reuse_from's
+                                     object: not read if it is that object (known.h) */
+    bool note_known;              /* make the record for the next save (result's known) */
 };
 
 /* Archives the tree under dirfd: the snapshot's tree when snap is not NULL (its

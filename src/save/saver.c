@@ -50,6 +50,7 @@ struct ck_saver {
     /* the saver thread's own: a save of this saver put a tar at dest, whose members the
      * next save may copy (pipeline.h ck_save_extra.reuse_from) */
     bool saved_tar;
+    struct ck_known *known; /* the large files of that tar, and its snapshot point (known.h) */
 };
 
 const char *ck_save_trigger_name(enum ck_save_trigger t)
@@ -157,6 +158,7 @@ static void finish_report(struct ck_saver *s, ck_rc rc, const struct ck_err *err
     snprintf(c->reuse_note, sizeof(c->reuse_note), "%s", res->reuse_note);
     c->files_known = res->reuse_note[0] == '\0' && res->kind == CK_KIND_TAR;
     c->files_reused = res->reuse.files_reused;
+    c->files_not_read = res->reuse.placed_files;
     c->files_short = res->reuse.files_short;
     c->files_changed = res->reuse.files_changed;
     c->skipped = res->skipped;
@@ -227,12 +229,13 @@ static void log_result(const struct job *j, ck_rc rc, const struct ck_err *err,
                      err->msg);
     else
         ck_log_info("save %llu done: %s, %llu bytes -> %llu bytes (%llu of them reused; files: "
-                    "%llu reused, %llu unchanged but sent, %llu changed; %llu blocks not "
-                    "compressed) in %.2f s (%.1f MB/s)",
+                    "%llu reused (%llu of them not read), %llu unchanged but sent, %llu "
+                    "changed; %llu blocks not compressed) in %.2f s (%.1f MB/s)",
                     (unsigned long long)j->generation, ck_object_kind_name(res->kind),
                     (unsigned long long)res->bytes, (unsigned long long)res->compressed,
                     (unsigned long long)res->reuse.reused_bytes,
                     (unsigned long long)res->reuse.files_reused,
+                    (unsigned long long)res->reuse.placed_files,
                     (unsigned long long)res->reuse.files_short,
                     (unsigned long long)res->reuse.files_changed,
                     (unsigned long long)(res->reuse.claimed - res->reuse.claimed_compressed), secs,
@@ -269,6 +272,38 @@ static struct ck_store *reuse_source(struct ck_saver *s, bool plain, struct ck_s
         *owned = NULL;
     }
     return *owned;
+}
+
+static bool area_unchanged(void *ctx, dev_t dev, ino_t ino, uint64_t seq)
+{
+    return ck_area_unchanged_since(ctx, dev, ino, seq);
+}
+
+/* The files a save that copies from reuse_from need not read: those of this saver's last
+ * object at dest whose inodes have not changed since (known.h), or NULL. Called once the
+ * snapshot is taken, so a change before it is seen. */
+static const struct ck_known *known_files(struct ck_saver *s, const struct ck_store *reuse_from)
+{
+    if (!s->known || reuse_from != s->cfg.dest)
+        return NULL;
+    ck_known_keep(s->known, area_unchanged, s->cfg.area);
+    return s->known;
+}
+
+/* After a save: a good one replaces the record with its own (or none), since the object
+ * at dest is new and the area forgot the changes before seq; a failed one leaves dest as
+ * it was, and so the record. */
+static void remember_known(struct ck_saver *s, ck_rc rc, struct ck_save_result *res, uint64_t seq)
+{
+    if (rc) {
+        ck_known_free(res->known);
+    } else {
+        ck_known_free(s->known);
+        s->known = res->known;
+        if (s->known)
+            s->known->seq = seq;
+    }
+    res->known = NULL;
 }
 
 /* Ends the snapshot (or the closed gate) of a save. */
@@ -309,6 +344,8 @@ static void run_job(struct ck_saver *s, const struct job *j)
         .store = s->cfg.dest, .superseded = newer_queued, .superseded_ctx = s};
     struct ck_store *prev;
     plan.extra.reuse_from = reuse_source(s, !t, &prev);
+    plan.extra.known = known_files(s, plan.extra.reuse_from);
+    plan.extra.note_known = !t && !s->cfg.area->plain;
     ck_rc rc = t ? t->begin(t->ctx, &plan, &err) : CK_OK;
     bool began = t && !rc;
     if (!rc)
@@ -320,6 +357,7 @@ static void run_job(struct ck_saver *s, const struct job *j)
     release_tree(s, &r, snap);
     if (!rc)
         ck_area_mark_saved(s->cfg.area, seq);
+    remember_known(s, rc, &res, seq);
     if (!t && !rc)
         s->saved_tar = res.kind == CK_KIND_TAR;
     log_result(j, rc, &err, &res, ck_now() - t0);
@@ -494,6 +532,7 @@ void ck_saver_stop(struct ck_saver *s)
     pthread_mutex_unlock(&s->lock);
     pthread_join(s->thread, NULL);
     free(s->queued.waiters);
+    ck_known_free(s->known);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->cond);
     free(s);

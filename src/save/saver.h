@@ -65,6 +65,7 @@ struct ck_save_report {
     char reuse_note[CK_ERR_MSG_MAX]; /* why nothing was reused, or "" */
     bool files_known;                /* a previous object was matched: the files_* counts */
     uint64_t files_reused;           /* files whose bytes were all copied from it */
+    uint64_t files_not_read;         /* of them, not read: unchanged since (known.h) */
     uint64_t files_short;            /* unchanged, sent again: runs under 8 MiB (splice.h) */
     uint64_t files_changed;          /* with bytes it does not have */
     unsigned writers_left;           /* files still open for writing at the snapshot */

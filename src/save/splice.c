@@ -329,6 +329,51 @@ ck_rc ck_splice_member(void *ctx, const struct ck_gzw_member *m, const unsigned 
     return hold(sp, m, bytes, raw, err);
 }
 
+bool ck_splice_src_holds(const struct ck_splice_src *src, size_t j, size_t k, uint64_t len)
+{
+    if (!src || k == 0 || j >= src->ix.nmembers || k > src->ix.nmembers - j)
+        return false;
+    uint64_t in = 0;
+    for (size_t i = j; i < j + k; i++)
+        in += src->ix.members[i].in_len;
+    return in == len;
+}
+
+bool ck_splice_can_place(const struct ck_splice *sp, size_t j, size_t k)
+{
+    uint64_t out = 0;
+    for (size_t i = j; i < j + k; i++)
+        out += sp->src->ix.members[i].out_len;
+    bool continues = sp->run && sp->p0 + sp->k == j;
+    return out >= CK_SPLICE_MIN ||
+           (continues && (sp->committed || sp->run_out + out >= CK_SPLICE_MIN));
+}
+
+ck_rc ck_splice_place(struct ck_splice *sp, size_t j, size_t k, uint64_t in_off, uint64_t len,
+                      struct ck_err *err)
+{
+    if (!ck_splice_src_holds(sp->src, j, k, len) || !ck_splice_can_place(sp, j, k))
+        return ck_fail(err, CK_EINVAL,
+                       "save: members %zu..%zu of the previous object do not hold %llu bytes", j,
+                       j + k, (unsigned long long)len);
+    if (!sp->run || sp->p0 + sp->k != j) {
+        ck_rc rc = flush_run(sp, err);
+        if (rc)
+            return rc;
+        sp->run = true;
+        sp->p0 = j;
+        sp->run_in_off = in_off;
+    }
+    for (size_t i = j; i < j + k; i++)
+        sp->run_out += sp->src->ix.members[i].out_len;
+    sp->k += k;
+    sp->committed = true; /* CK_SPLICE_MIN or more (can_place): what was held is not needed */
+    sp->nheld = sp->hlen = 0;
+    sp->st.placed_files++;
+    sp->st.placed_bytes += len;
+    return CK_OK;
+}
+
 ck_rc ck_splice_add_file(struct ck_splice *sp, uint64_t data_off, uint64_t len, struct ck_err *err)
 {
     if (!sp->src || len == 0)

@@ -71,6 +71,8 @@ struct ck_splice_stats {
     uint64_t server_side;        /* of them, copied without passing through here */
     uint64_t claimed;            /* members the gzip workers did not compress (claim hook) */
     uint64_t claimed_compressed; /* of them, compressed here after all: in a short run */
+    uint64_t placed_files;       /* files whose members were placed unread (ck_splice_place) */
+    uint64_t placed_bytes;       /* their tar bytes (data and padding), never read */
     /* Files with data (ck_splice_add_file), when there was a previous object: */
     uint64_t files_reused;  /* every byte copied from it */
     uint64_t files_short;   /* unchanged, but sent again: in a run below CK_SPLICE_MIN */
@@ -88,6 +90,20 @@ ck_rc ck_splice_new(struct ck_store_upload *u, const struct ck_sink *out,
 /* The gzip writer's claim hook (ctx is the ck_splice_src): whether src has a member of
  * that identity. Reads src only, from any thread. */
 bool ck_splice_claim(const void *ctx, uint32_t in_len, uint32_t crc32, uint64_t crc64);
+/* Whether members j .. j+k-1 of src are there and hold exactly len tar bytes. */
+bool ck_splice_src_holds(const struct ck_splice_src *src, size_t j, size_t k, uint64_t len);
+/* Whether members j .. j+k-1 of the previous object (ck_splice_src_holds) can be placed
+ * next without their bytes: the run they end up in is copied for sure (it holds at least
+ * CK_SPLICE_MIN bytes of the object with them). Ask with every member before them handed
+ * over (ck_gzw_flush). */
+bool ck_splice_can_place(const struct ck_splice *sp, size_t j, size_t k);
+/* Members j .. j+k-1 of the previous object are the new object's next members, from tar
+ * offset in_off on (where ck_gzw_skip left out len bytes): they are copied, and the bytes
+ * they hold are never read (a file not changed since the save that made the previous
+ * object, save/known.h). They join the pending run if they continue it. CK_EINVAL unless
+ * ck_splice_src_holds and ck_splice_can_place. */
+ck_rc ck_splice_place(struct ck_splice *sp, size_t j, size_t k, uint64_t in_off, uint64_t len,
+                      struct ck_err *err);
 /* Names a regular file's stored bytes in the tar stream, [data_off, data_off + len), in
  * tar order: ck_splice_finish counts what became of it (stats files_*). Nothing is kept
  * when there is no previous object. */

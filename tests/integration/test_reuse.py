@@ -138,11 +138,13 @@ class ReuseTest(MountTest):
         self.assertEqual(second["uploaded_bytes"],
                          second["compressed_bytes"] - second["reused_bytes"])
         self.assertIn("reused", m.logtext())
-        # w1 is copied whole; w2 has a changed stretch; cfg.json changed, and z.txt shares
-        # its 1 MiB block with it
-        self.assertEqual(second["files"], {"unchanged": 1, "reused": 1,
+        # w1 is copied whole, and not even read: nothing wrote it since the first save
+        # (save/known.h); w2 has a changed stretch; cfg.json changed, and z.txt shares its
+        # 1 MiB block with it
+        self.assertEqual(second["files"], {"unchanged": 1, "reused": 1, "not_read": 1,
                                            "not_reused": {"changed": 3, "short_run": 0}})
-        self.assertIn("files: 1 reused, 0 unchanged but sent, 3 changed", m.logtext())
+        self.assertIn("files: 1 reused (1 of them not read), 0 unchanged but sent, 3 changed",
+                      m.logtext())
 
         def metric(name):
             found = re.search(re.escape(name) + r" (\d+)\n", open(prom).read())
@@ -183,6 +185,93 @@ class ReuseTest(MountTest):
         want = tree(m.save)
         m.unmount()
         check_readers(self, obj, want)
+
+
+class UnreadTest(MountTest):
+    """A large file nothing wrote since the last save is not read at all: its members are
+    copied from the object that save made (save/known.h). Whatever changed it (a write, an
+    mmap, a truncate, new times) makes it read again, and so does a previous object that is
+    not the one the daemon made, or a restarted daemon."""
+
+    def write(self, m, rel, data):
+        with open(os.path.join(m.save, rel), "wb") as f:
+            f.write(data)
+
+    def save(self, m, obj):
+        """A save; the object must read back as save/ is now."""
+        self.assertEqual(m.touch_save(), 0, m.logtext())
+        got = os.path.dirname(self.path("got", "x"))
+        subprocess.run(["rm", "-rf", got])
+        r = subprocess.run([BIN, "get", obj, got], capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(tree(got), tree(m.save))
+        return m.status()["save"]["last"]
+
+    def test_only_files_nothing_changed_are_left_unread(self):
+        import mmap
+        obj = self.path("dest", "ck.tgz")
+        m = self.mount(obj)
+        for rel in ("a.bin", "b.bin", "c.bin"):
+            self.write(m, rel, os.urandom(12 * MiB))
+        self.write(m, "step.txt", b"1")
+        self.assertIsNone(self.save(m, obj)["files"])
+        with open(os.path.join(m.save, "a.bin"), "r+b") as f:  # a write in the middle
+            f.seek(5 * MiB)
+            f.write(b"changed")
+        os.rename(os.path.join(m.save, "b.bin"), os.path.join(m.save, "b2.bin"))
+        os.utime(os.path.join(m.save, "c.bin"), (1e9, 1e9))  # new times, same bytes
+        second = self.save(m, obj)
+        self.assertEqual(second["files"]["not_read"], 1, second)  # the renamed one
+        # copied: b2 and c, whose bytes match, and step.txt, which follows c in both objects
+        self.assertEqual(second["files"]["reused"], 3, second)
+        self.assertEqual(second["files"]["not_reused"]["changed"], 1, second)  # a
+        self.write(m, "step.txt", b"2")
+        third = self.save(m, obj)
+        self.assertEqual(third["files"]["not_read"], 3, third)
+        self.assertGreaterEqual(third["reused_bytes"], 36 * MiB)
+        with open(os.path.join(m.save, "b2.bin"), "r+b") as f:  # through a shared mapping
+            mm = mmap.mmap(f.fileno(), 0)
+            mm[7 * MiB] ^= 0xFF
+            mm.flush()
+            mm.close()
+        os.truncate(os.path.join(m.save, "a.bin"), 12 * MiB)  # the same size: still a change
+        fourth = self.save(m, obj)
+        self.assertEqual(fourth["files"]["not_read"], 1, fourth)  # c
+        self.assertIn("(1 of them not read)", m.logtext())
+        want = tree(m.save)
+        self.assertEqual(m.unmount(), 0)
+        check_readers(self, obj, want)
+
+    def test_an_object_the_daemon_did_not_make_is_read_again(self):
+        obj, old = self.path("dest", "ck.tgz"), self.path("old.tgz")
+        m = self.mount(obj)
+        self.write(m, "w.bin", os.urandom(12 * MiB))
+        self.write(m, "step.txt", b"1")
+        self.save(m, obj)
+        subprocess.run(["cp", obj, old], check=True)
+        self.write(m, "step.txt", b"2")
+        self.assertEqual(self.save(m, obj)["files"]["not_read"], 1)
+        os.replace(old, obj)  # someone puts another object there
+        self.write(m, "step.txt", b"3")
+        third = self.save(m, obj)
+        self.assertEqual(third["files"]["not_read"], 0, third)
+        self.assertEqual(third["files"]["reused"], 1, third)  # read, and its members copied
+        self.assertEqual(m.unmount(), 0)
+
+    def test_a_restarted_daemon_reads_everything_once(self):
+        obj, cache = self.path("dest", "ck.tgz"), self.path("cache", "x")
+        cache = os.path.dirname(cache)
+        m = self.mount(obj, cache=cache, name="m1")
+        self.write(m, "w.bin", os.urandom(12 * MiB))
+        self.save(m, obj)
+        self.assertEqual(m.unmount(), 0)
+        m = self.mount(obj, cache=cache, name="m2")  # save/ is still there, on the cache disk
+        self.write(m, "step.txt", b"1")
+        first = self.save(m, obj)
+        self.assertIn("no earlier save of this mount", first["reuse_note"])
+        self.write(m, "step.txt", b"2")
+        self.assertEqual(self.save(m, obj)["files"]["not_read"], 1)
+        self.assertEqual(m.unmount(), 0)
 
 
 class SrcReuseTest(MountTest):

@@ -169,6 +169,50 @@ START_TEST(test_plain_area_sees_changes_by_rescan)
 }
 END_TEST
 
+/* Inodes changed since a save's snapshot point: a change noted before the point does not
+ * count, one at or after it does, until a later good save forgets it; a plain area never
+ * vouches for a file. Many notes grow the table and pruning keeps the later ones. */
+START_TEST(test_changed_inodes_since_a_save)
+{
+    char dir[64];
+    tu_mkdtemp(dir, sizeof(dir));
+    struct ck_area a;
+    struct ck_err err;
+    ck_assert_int_eq(ck_area_open(&a, dir, &err), CK_OK);
+    ck_area_mutate_begin_inode(&a, 1, 100); /* before the first save */
+    ck_area_mutate_end(&a);
+    unsigned left;
+    uint64_t s1 = ck_area_freeze(&a, 1, &left);
+    ck_area_thaw(&a);
+    ck_assert(ck_area_unchanged_since(&a, 1, 100, s1));
+    ck_assert(ck_area_unchanged_since(&a, 1, 200, s1));
+    for (ino_t i = 1000; i < 1300; i++) { /* written after it */
+        ck_area_mutate_begin_inode(&a, 1, i);
+        ck_area_mutate_end(&a);
+    }
+    ck_assert(!ck_area_unchanged_since(&a, 1, 1000, s1));
+    ck_assert(!ck_area_unchanged_since(&a, 1, 1299, s1));
+    ck_assert(ck_area_unchanged_since(&a, 2, 1000, s1)); /* another device */
+    ck_area_mark_saved(&a, s1);
+    ck_assert(!ck_area_unchanged_since(&a, 1, 1000, s1)); /* after s1: kept */
+    uint64_t s2 = ck_area_freeze(&a, 1, &left);
+    ck_area_thaw(&a);
+    ck_area_mutate_begin_inode(&a, 1, 100);
+    ck_area_mutate_end(&a);
+    ck_area_mark_saved(&a, s2);
+    ck_assert_uint_eq(a.changed.n, 1); /* 1000..1299 were before s2 */
+    ck_assert(ck_area_unchanged_since(&a, 1, 1000, s2));
+    ck_assert(!ck_area_unchanged_since(&a, 1, 100, s2));
+    ck_area_close(&a);
+    char save[96];
+    snprintf(save, sizeof(save), "%s/save", dir);
+    ck_assert_int_eq(ck_area_open_plain(&a, save, dir, &err), CK_OK);
+    ck_assert(!ck_area_unchanged_since(&a, 1, 100, 0)); /* a plain area vouches for nothing */
+    ck_area_close(&a);
+    tu_rmdir(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("area_gate");
@@ -178,6 +222,7 @@ int main(void)
     tcase_add_test(tc, test_writer_wait_stays_bounded);
     tcase_add_test(tc, test_named_writers);
     tcase_add_test(tc, test_plain_area_sees_changes_by_rescan);
+    tcase_add_test(tc, test_changed_inodes_since_a_save);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -301,6 +301,79 @@ START_TEST(test_claimed_blocks_are_not_compressed)
 }
 END_TEST
 
+/* Offsets the member hook saw, in order. */
+struct offsets {
+    uint64_t off[16], len[16];
+    size_t n;
+};
+
+static ck_rc note_offsets(void *ctx, const struct ck_gzw_member *m, const unsigned char *bytes,
+                          const unsigned char *raw, struct ck_err *err)
+{
+    (void)bytes;
+    (void)raw;
+    (void)err;
+    struct offsets *o = ctx;
+    ck_assert_uint_lt(o->n, 16);
+    o->off[o->n] = m->in_off;
+    o->len[o->n++] = m->in_len;
+    return CK_OK;
+}
+
+/* ck_gzw_skip and ck_gzw_flush: every block before the skipped bytes reaches the member
+ * hook before it returns; the input offset moves past them; a cut at their end is done, one inside
+ * them refused, and so is a writer without a member hook. */
+START_TEST(test_skip_hands_over_what_came_before)
+{
+    const size_t n = 3 * (size_t)CK_GZW_BLOCK;
+    unsigned char *data = calloc(1, n);
+    ck_assert_ptr_nonnull(data);
+    struct offsets seen = {0};
+    struct ck_gzw_opts o = {
+        .codec = {CK_CODEC_GZIP, 1}, .member = note_offsets, .member_ctx = &seen};
+    struct ck_buf out;
+    ck_buf_init(&out, 1 << 20);
+    struct ck_sink sink = {.write = t_buf_sink_write, .ctx = &out};
+    struct ck_gzw *gz;
+    struct ck_err err;
+    uint64_t at = 0;
+    const uint64_t before = CK_GZW_BLOCK + 100, skipped = 5 * (uint64_t)CK_GZW_BLOCK + 512;
+    ck_assert_int_eq(ck_gzw_new_opts(&o, &sink, &gz, &err), CK_OK);
+    ck_assert_int_eq(ck_gzw_write(gz, data, before, &err), CK_OK);
+    ck_assert_int_eq(ck_gzw_cut_at(gz, before + 512, &err), CK_OK);
+    ck_assert_int_eq(ck_gzw_skip(gz, skipped, &at, &err), CK_EINVAL); /* the cut is inside */
+    ck_gzw_free(gz);
+
+    ck_assert_int_eq(ck_gzw_new_opts(&o, &sink, &gz, &err), CK_OK);
+    ck_assert_int_eq(ck_gzw_write(gz, data, before, &err), CK_OK);
+    ck_assert_int_eq(ck_gzw_cut_at(gz, before + skipped, &err), CK_OK); /* at its end */
+    ck_assert_int_eq(ck_gzw_skip(gz, skipped, &at, &err), CK_OK);
+    ck_assert_uint_eq(at, before);
+    ck_assert_uint_eq(seen.n, 2); /* the full block and the 100 bytes, already handed over */
+    ck_assert_uint_eq(seen.off[1], CK_GZW_BLOCK);
+    ck_assert_uint_eq(seen.len[1], 100);
+    ck_assert_int_eq(ck_gzw_write(gz, data, n - 10, &err), CK_OK);
+    ck_assert_int_eq(ck_gzw_flush(gz, &err), CK_OK); /* all of it handed over, cut short */
+    ck_assert_uint_eq(seen.n, 5);
+    ck_assert_uint_eq(seen.len[4], CK_GZW_BLOCK - 10);
+    ck_assert_int_eq(ck_gzw_write(gz, data, 10, &err), CK_OK);
+    ck_assert_int_eq(ck_gzw_finish(gz, &err), CK_OK);
+    ck_assert_uint_eq(seen.n, 6);
+    ck_assert_uint_eq(seen.off[2], before + skipped); /* a block starts after the skip */
+    ck_assert_uint_eq(seen.len[2], CK_GZW_BLOCK);
+    ck_assert_uint_eq(seen.off[5], before + skipped + n - 10);
+    ck_assert_uint_eq(ck_gzw_bytes_in(gz), before + skipped + n);
+    ck_gzw_free(gz);
+
+    struct ck_codec c = {CK_CODEC_GZIP, 1};
+    ck_assert_int_eq(ck_gzw_new(&c, &sink, &gz, &err), CK_OK);
+    ck_assert_int_eq(ck_gzw_skip(gz, 10, &at, &err), CK_EINVAL); /* no member hook */
+    ck_gzw_free(gz);
+    ck_buf_free(&out);
+    free(data);
+}
+END_TEST
+
 START_TEST(test_sink_adapter)
 {
     struct ck_codec c = {.kind = CK_CODEC_GZIP, .level = 6};
@@ -334,6 +407,7 @@ int main(void)
     tcase_add_test(tc, test_sink_adapter);
     tcase_add_test(tc, test_cut_at);
     tcase_add_test(tc, test_claimed_blocks_are_not_compressed);
+    tcase_add_test(tc, test_skip_hands_over_what_came_before);
     suite_add_tcase(s, tc);
     return t_run_suite(s);
 }

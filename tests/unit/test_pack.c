@@ -233,6 +233,64 @@ START_TEST(test_hard_links_become_regular_files)
 }
 END_TEST
 
+/* skip_data: leaves out "b", after checking the inode it names. */
+struct skip_b {
+    uint64_t data_off;
+    ino_t ino;
+    unsigned asked;
+};
+
+static ck_rc skip_b(void *ctx, const struct ck_pack_entry *e, bool *skip, struct ck_err *err)
+{
+    (void)err;
+    struct skip_b *k = ctx;
+    k->asked++;
+    *skip = strcmp(e->name, "b") == 0;
+    if (*skip) {
+        ck_assert_uint_eq(e->ino, k->ino);
+        k->data_off = e->data_off;
+    }
+    return CK_OK;
+}
+
+/* A file the caller has already (skip_data) is not read: its data and padding are left
+ * out of what the sink receives, and the tar offsets count them as if they were there. */
+START_TEST(test_skipped_data_never_reaches_the_sink)
+{
+    char root[256], path[512];
+    t_tmpdir(root, sizeof(root));
+    char data[5000];
+    memset(data, 'a', sizeof(data));
+    t_file(root, "a", data, 3000, 0644);
+    memset(data, 'b', sizeof(data));
+    t_file(root, "b", data, 5000, 0644);
+    t_file(root, "c", "cc", 2, 0644);
+    snprintf(path, sizeof(path), "%s/b", root);
+    struct stat sb;
+    ck_assert_int_eq(stat(path, &sb), 0);
+    struct ck_buf full, part;
+    struct ck_pack_stats st_full, st_part;
+    struct ck_err err;
+    ck_assert_int_eq(pack_mem(root, &full, &st_full, &err), CK_OK);
+    ck_buf_init(&part, (size_t)1 << 30);
+    struct skip_b k = {0, sb.st_ino, 0};
+    struct ck_pack_opts po = {.skip_data = skip_b, .skip_ctx = &k};
+    struct ck_sink sink = {.write = t_buf_sink_write, .ctx = &part};
+    int dfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ck_assert_int_eq(ck_pack_tar_ex(dfd, &sink, &po, &st_part, &err), CK_OK);
+    close(dfd);
+    ck_assert_uint_eq(k.asked, 3);
+    ck_assert_uint_eq(st_part.tar_bytes, st_full.tar_bytes);
+    ck_assert_uint_eq(part.len, full.len - 5120); /* 5000 bytes padded to 512 */
+    ck_assert(memcmp(part.data, full.data, k.data_off) == 0);
+    ck_assert(memcmp(part.data + k.data_off, full.data + k.data_off + 5120,
+                     full.len - k.data_off - 5120) == 0);
+    ck_buf_free(&full);
+    ck_buf_free(&part);
+    t_rm_rf(root);
+}
+END_TEST
+
 struct limited {
     size_t left;
 };
@@ -340,6 +398,7 @@ int main(void)
     tcase_add_test(tc, test_gnu_tar_reads_it);
     tcase_add_test(tc, test_bsdtar_reads_it);
     tcase_add_test(tc, test_gzip_t_accepts_it);
+    tcase_add_test(tc, test_skipped_data_never_reaches_the_sink);
     suite_add_tcase(s, tc);
     return t_run_suite(s);
 }

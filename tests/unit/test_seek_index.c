@@ -204,14 +204,14 @@ static void hostile_index(const struct ck_pack_entry *ents, size_t n, uint64_t t
 START_TEST(test_hostile_indexes_are_refused)
 {
     struct ck_pack_entry cases[][2] = {
-        {{"../evil", S_IFREG | 0644, 0, 0, {0, 0}, 1, NULL, 512, NULL, 0}},
-        {{"/abs", S_IFREG | 0644, 0, 0, {0, 0}, 1, NULL, 512, NULL, 0}},
-        {{"a/../../x", S_IFREG | 0644, 0, 0, {0, 0}, 1, NULL, 512, NULL, 0}},
-        {{"l", S_IFLNK | 0777, 0, 0, {0, 0}, 0, "/etc/passwd", 512, NULL, 0}},
-        {{"l", S_IFLNK | 0777, 0, 0, {0, 0}, 0, "../x", 512, NULL, 0}},
-        {{"big", S_IFREG | 0644, 0, 0, {0, 0}, 1ull << 40, NULL, 512, NULL, 0}},
-        {{"f", S_IFREG | 0644, 0, 0, {0, 0}, 1, NULL, 512, NULL, 0},
-         {"f", S_IFREG | 0644, 0, 0, {0, 0}, 1, NULL, 1024, NULL, 0}},
+        {{"../evil", S_IFREG | 0644, 0, 0, {0, 0}, 1, NULL, 512, NULL, 0, 0, 0}},
+        {{"/abs", S_IFREG | 0644, 0, 0, {0, 0}, 1, NULL, 512, NULL, 0, 0, 0}},
+        {{"a/../../x", S_IFREG | 0644, 0, 0, {0, 0}, 1, NULL, 512, NULL, 0, 0, 0}},
+        {{"l", S_IFLNK | 0777, 0, 0, {0, 0}, 0, "/etc/passwd", 512, NULL, 0, 0, 0}},
+        {{"l", S_IFLNK | 0777, 0, 0, {0, 0}, 0, "../x", 512, NULL, 0, 0, 0}},
+        {{"big", S_IFREG | 0644, 0, 0, {0, 0}, 1ull << 40, NULL, 512, NULL, 0, 0, 0}},
+        {{"f", S_IFREG | 0644, 0, 0, {0, 0}, 1, NULL, 512, NULL, 0, 0, 0},
+         {"f", S_IFREG | 0644, 0, 0, {0, 0}, 1, NULL, 1024, NULL, 0, 0, 0}},
     };
     ck_rc want[] = {CK_EHOSTILE, CK_EHOSTILE, CK_EHOSTILE, CK_EHOSTILE,
                     CK_EHOSTILE, CK_ECORRUPT, CK_EHOSTILE};
@@ -328,7 +328,7 @@ START_TEST(test_hostile_sparse_maps_are_refused)
     for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
         struct ck_pack_entry e = {"s",           S_IFREG | 0644, 0,    0,
                                   {0, 0},        cases[c].size,  NULL, cases[c].data_off,
-                                  cases[c].segs, cases[c].n};
+                                  cases[c].segs, cases[c].n,     0,    0};
         struct mem m = {0};
         hostile_index(&e, 1, 4096, &m);
         struct ck_seek_index ix;

@@ -219,6 +219,58 @@ START_TEST(test_claimed_blocks_are_copied_or_compressed_late)
 }
 END_TEST
 
+/* Members placed unread (a file unchanged since the previous save): they continue a
+ * pending run or start one, are copied, and sit in the member table like any copied
+ * member. Placed only where the run is sure to be copied: 8 MiB of their own, or with the
+ * run they continue; a range past the object or of other bytes is not there to place. */
+START_TEST(test_placed_members_are_copied_unread)
+{
+    struct fixture f;
+    struct ck_err err;
+    setup(&f, true);
+    const uint64_t in_len = PREV_SZ + 7;
+    hand_run(&f, 0, 1, true); /* held until the placed members make the run long */
+    ck_assert(ck_splice_src_holds(f.src, 2, 8, 8 * in_len));
+    ck_assert(!ck_splice_can_place(f.sp, 2, 1)); /* 3 MiB in all */
+    ck_assert(ck_splice_can_place(f.sp, 2, 6));  /* 8 MiB with the two held */
+    ck_assert(!ck_splice_can_place(f.sp, 3, 6)); /* does not continue the run */
+    ck_assert_int_eq(ck_splice_place(f.sp, 2, 8, f.in_off, 8 * in_len, &err), CK_OK);
+    f.in_off += 8 * in_len;
+    memcpy(f.want + f.want_len, f.prev + 2 * (size_t)PREV_SZ, (size_t)8 * PREV_SZ);
+    f.want_len += (size_t)8 * PREV_SZ;
+    ck_assert_int_eq(hand(&f, -1, 'n', true, &err), CK_OK);
+    ck_assert(!ck_splice_src_holds(f.src, 14, 9, 9 * in_len - 1)); /* not those bytes */
+    ck_assert(!ck_splice_src_holds(f.src, 20, 9, 9 * in_len));     /* past the end */
+    ck_assert(!ck_splice_can_place(f.sp, 12, 2));                  /* 2 MiB, a new run */
+    ck_assert_int_eq(ck_splice_place(f.sp, 12, 2, f.in_off, 2 * in_len, &err), CK_EINVAL);
+    ck_assert_int_eq(ck_splice_place(f.sp, 14, 9, f.in_off, 9 * in_len, &err), CK_OK);
+    f.in_off += 9 * in_len;
+    ck_assert(ck_splice_can_place(f.sp, 23, 1)); /* continues a run that is copied */
+    ck_assert_int_eq(ck_splice_place(f.sp, 23, 1, f.in_off, in_len, &err), CK_OK);
+    memcpy(f.want + f.want_len, f.prev + 14 * (size_t)PREV_SZ, (size_t)10 * PREV_SZ);
+    f.want_len += (size_t)10 * PREV_SZ;
+    struct ck_splice_stats st;
+    finish(&f, &st);
+    ck_assert_uint_eq(st.copies, 2);
+    ck_assert_uint_eq(st.reused_members, 20);
+    ck_assert_uint_eq(st.placed_files, 3);
+    ck_assert_uint_eq(st.placed_bytes, 18 * in_len);
+    size_t n;
+    const struct ck_gzw_member *m = ck_splice_members(f.sp, &n);
+    ck_assert_uint_eq(n, 21);
+    uint64_t in = 0, out = 0;
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_uint_eq(m[i].in_off, in);
+        ck_assert_uint_eq(m[i].out_off, out);
+        in += m[i].in_len;
+        out += m[i].out_len;
+    }
+    ck_assert_uint_eq(m[2].crc64, id64(2));
+    ck_assert_uint_eq(m[11].crc64, id64(14));
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(test_long_runs_are_copied_short_ones_written)
 {
     struct fixture f;
@@ -330,6 +382,7 @@ int main(void)
     TCase *tc = tcase_create("runs");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_long_runs_are_copied_short_ones_written);
+    tcase_add_test(tc, test_placed_members_are_copied_unread);
     tcase_add_test(tc, test_claimed_blocks_are_copied_or_compressed_late);
     tcase_add_test(tc, test_files_are_counted_by_what_became_of_their_members);
     tcase_add_test(tc, test_without_a_source_every_member_is_written);
