@@ -58,6 +58,7 @@ struct pack {
     struct ck_pack_opts opts; /* hooks; members may be NULL */
     ck_rc sink_rc;            /* set when the sink refused bytes */
     uint64_t drop;            /* tar bytes still to keep from the sink (skip_data) */
+    bool skippable;           /* the header being written is a file's of the tree */
     bool aborted;             /* a failure happened: nothing more goes to the sink */
 };
 
@@ -285,7 +286,7 @@ static ck_rc write_header(struct pack *p, const struct stat *st, const char *lin
                                st->st_dev,
                                st->st_ino};
     ck_rc rc = p->opts.observe ? p->opts.observe(p->opts.observe_ctx, &pe, p->err) : CK_OK;
-    if (rc || !p->opts.skip_data || !S_ISREG(st->st_mode) || sparse)
+    if (rc || !p->opts.skip_data || !p->skippable || sparse)
         return rc;
     bool skip = false;
     rc = p->opts.skip_data(p->opts.skip_ctx, &pe, &skip, p->err);
@@ -363,8 +364,10 @@ static ck_rc pack_file(struct pack *p, int dfd, const char *base)
     /* a file smaller than PACK_MIN_HOLES is read whole: no lseek for small files */
     bool mapped = !rc && size >= PACK_MIN_HOLES && map_data(p, fd, size, &data);
     p->sparse = mapped && size - data >= PACK_MIN_HOLES;
+    p->skippable = true;
     if (!rc)
         rc = write_header(p, &st, NULL);
+    p->skippable = false;
     if (!rc) /* a skipped file's bytes are zeros here, which the sink never sees */
         rc = p->drop ? write_zeros(p, size) : copy_data(p, fd, size, mapped);
     p->sparse = false;

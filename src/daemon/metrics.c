@@ -45,9 +45,13 @@ static void render(const struct ck_metrics *m, struct ck_buf *b)
                   "# TYPE ckptfs_save_files_total counter\n"
                   "ckptfs_save_files_total{outcome=\"reused\"} %llu\n"
                   "ckptfs_save_files_total{outcome=\"short_run\"} %llu\n"
-                  "ckptfs_save_files_total{outcome=\"changed\"} %llu\n",
+                  "ckptfs_save_files_total{outcome=\"changed\"} %llu\n"
+                  "# HELP ckptfs_save_files_not_read_total Of the reused files, those not "
+                  "read: unchanged since the save that made the previous object.\n"
+                  "# TYPE ckptfs_save_files_not_read_total counter\n"
+                  "ckptfs_save_files_not_read_total %llu\n",
                   (unsigned long long)m->files_reused, (unsigned long long)m->files_short,
-                  (unsigned long long)m->files_changed);
+                  (unsigned long long)m->files_changed, (unsigned long long)m->files_not_read);
     ck_buf_printf(b, "# TYPE ckptfs_last_save_seconds gauge\nckptfs_last_save_seconds %.6f\n",
                   m->last_save_seconds);
     ck_buf_printf(b,
@@ -119,6 +123,7 @@ static bool observe(struct ck_metrics_thread *t)
             t->m.save_compressed += ss.last.compressed;
             t->m.save_reused += ss.last.reused;
             t->m.files_reused += ss.last.files_reused;
+            t->m.files_not_read += ss.last.files_not_read;
             t->m.files_short += ss.last.files_short;
             t->m.files_changed += ss.last.files_changed;
             t->m.last_success_wall = ss.last.started_wall + ss.last.seconds;

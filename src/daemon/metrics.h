@@ -27,6 +27,7 @@ struct ck_metrics {
     uint64_t save_bytes, save_compressed;
     uint64_t save_reused; /* of save_compressed: copied from the previous object */
     uint64_t files_reused, files_short, files_changed; /* saver.h's, summed */
+    uint64_t files_not_read;                           /* of files_reused */
     double last_save_seconds;
     double last_success_wall; /* 0: none */
     uint64_t load_bytes;

@@ -408,9 +408,11 @@ static struct ck_splice_src *load_reuse(struct ck_store *dest, const struct ck_s
  * object again (CK_EREPLAY). A copy from a previous object that changed since its index
  * was read fails (CK_EEXIST), and a store may refuse to copy from it (CK_EAUTH,
  * CK_EREMOTE: a --src bucket these credentials may not read): that save is made again in
- * full (*src dropped). */
-static bool again(struct ck_splice_src **src, ck_rc rc, const struct ck_err *err,
-                  struct ck_save_result *res)
+ * full (*src dropped), unless the object that changed is the destination of a save
+ * conditional on its version (opts->if_match, a multi-rank commit): that save has lost
+ * (*err says so, as the conditional replace would). */
+static bool again(struct ck_splice_src **src, struct ck_store *dest, const struct ck_put_opts *opts,
+                  ck_rc rc, struct ck_err *err, struct ck_save_result *res)
 {
     if (rc == CK_EREPLAY)
         return true;
@@ -420,6 +422,11 @@ static bool again(struct ck_splice_src **src, ck_rc rc, const struct ck_err *err
     struct ck_err e;
     if (rc == CK_EEXIST && ck_store_check_source(&c, &e) == CK_OK)
         return false; /* another reason (a conditional replace that lost) */
+    if (rc == CK_EEXIST && c.store == dest && opts->if_match) {
+        ck_fail(err, CK_EEXIST, "PUT %s: the object changed since it was read (%s)",
+                ck_store_uri(dest), opts->if_match);
+        return false;
+    }
     const char *what = rc == CK_EEXIST ? "changed during the save" : "could not be copied from";
     ck_log_info("save: %s %s (%s); saving again without reusing it", ck_store_uri(c.store), what,
                 err->msg);
@@ -461,7 +468,7 @@ ck_rc ck_save_pipeline_run(int save_dirfd, struct ck_snap *snap, struct ck_store
             read_done(ctx);
             read_reported = true;
         }
-        if (!again(&src, rc, err, res))
+        if (!again(&src, dest, &opts, rc, err, res))
             break;
         if (opts.pass + 1 >= CK_STORE_MAX_PASSES) {
             rc = ck_fail(err, CK_ENET,

@@ -280,11 +280,12 @@ static bool area_unchanged(void *ctx, dev_t dev, ino_t ino, uint64_t seq)
 }
 
 /* The files a save that copies from reuse_from need not read: those of this saver's last
- * object at dest whose inodes have not changed since (known.h), or NULL. Called once the
+ * object whose inodes have not changed since (known.h), or NULL. The pipeline uses them
+ * only if reuse_from's object is that one (its member table's digest). Called once the
  * snapshot is taken, so a change before it is seen. */
 static const struct ck_known *known_files(struct ck_saver *s, const struct ck_store *reuse_from)
 {
-    if (!s->known || reuse_from != s->cfg.dest)
+    if (!s->known || !reuse_from)
         return NULL;
     ck_known_keep(s->known, area_unchanged, s->cfg.area);
     return s->known;
@@ -344,10 +345,10 @@ static void run_job(struct ck_saver *s, const struct job *j)
         .store = s->cfg.dest, .superseded = newer_queued, .superseded_ctx = s};
     struct ck_store *prev;
     plan.extra.reuse_from = reuse_source(s, !t, &prev);
-    plan.extra.known = known_files(s, plan.extra.reuse_from);
-    plan.extra.note_known = !t && !s->cfg.area->plain;
-    ck_rc rc = t ? t->begin(t->ctx, &plan, &err) : CK_OK;
+    ck_rc rc = t ? t->begin(t->ctx, &plan, &err) : CK_OK; /* a target sets its reuse_from */
     bool began = t && !rc;
+    plan.extra.known = known_files(s, plan.extra.reuse_from);
+    plan.extra.note_known = !s->cfg.area->plain;
     if (!rc)
         rc = ck_save_pipeline_run(dirfd, snap, plan.store, &s->cfg.codec, &s->cfg.excludes,
                                   &plan.extra, on_read_done, &r, &s->progress, &res, &err);

@@ -43,6 +43,7 @@ struct world_save {
     char dest_version[128]; /* rank 0: DEST's version before the round opened ("": none) */
     struct ck_pack_trailer trailer;
     const struct ck_save_plan *plan; /* its superseded hook */
+    struct ck_store *reuse;          /* rank > 0: its shard the save copies from, or NULL */
 };
 
 /* ---------- the committed hint ---------- */
@@ -376,6 +377,29 @@ static ck_rc read_dest_version(struct ck_world *w, struct world_save *ws, bool *
     return rc;
 }
 
+/* The object this rank's save may copy members of (pipeline.h ck_save_extra.reuse_from):
+ * rank 0, DEST once this run committed a generation; another rank, its own last durable
+ * shard unless that generation failed, else its shard of the committed one. Opening makes
+ * no request; an object that is not there (swept) or changes under the save only costs
+ * reuse (the pipeline reads and sends everything then), never the save. */
+static void open_reuse(struct ck_world *w, struct world_save *ws, struct ck_save_plan *plan)
+{
+    pthread_mutex_lock(&w->lock);
+    uint64_t committed = w->st.committed, durable = w->st.durable, failed = w->st.failed;
+    pthread_mutex_unlock(&w->lock);
+    uint64_t gen = durable > failed && durable > committed ? durable : committed;
+    if (w->cfg.rank == 0 || gen == 0 || gen >= ws->gen) {
+        plan->extra.reuse_from = w->cfg.rank == 0 && committed ? w->cfg.dest : NULL;
+        return;
+    }
+    char suffix[CK_WORLD_SUFFIX_MAX];
+    struct ck_err err;
+    if (open_shard(w, gen, w->cfg.rank, suffix, &ws->reuse, &err) == CK_OK)
+        plan->extra.reuse_from = ws->reuse;
+    else
+        ck_log_warn("save: not reusing generation %" PRIu64 "'s shard: %s", gen, err.msg);
+}
+
 static ck_rc world_begin(void *ctx, struct ck_save_plan *plan, struct ck_err *err)
 {
     struct ck_world *w = ctx;
@@ -405,6 +429,7 @@ static ck_rc world_begin(void *ctx, struct ck_save_plan *plan, struct ck_err *er
     }
     ck_log_info("save: generation %" PRIu64 ", rank %u of %u -> %s", ws->gen, w->cfg.rank,
                 w->cfg.size, ck_store_uri(plan->store));
+    open_reuse(w, ws, plan);
     plan->priv = ws;
     return CK_OK;
 }
@@ -460,6 +485,8 @@ static void world_end(void *ctx, struct ck_save_plan *plan, ck_rc rc)
     }
     if (w->cfg.rank == 0)
         close_round(w, ws->gen, rc);
+    if (ws->reuse)
+        ck_store_close(ws->reuse);
     free(ws);
 }
 

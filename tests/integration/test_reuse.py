@@ -155,6 +155,7 @@ class ReuseTest(MountTest):
                          metric("ckptfs_save_compressed_bytes_total") - second["reused_bytes"])
         self.assertEqual(metric('ckptfs_save_files_total{outcome="reused"}'), 1)
         self.assertEqual(metric('ckptfs_save_files_total{outcome="changed"}'), 3)
+        self.assertEqual(metric("ckptfs_save_files_not_read_total"), 1)
         again, aligned = file_members(obj, "a/w1.bin")
         self.assertTrue(aligned)
         self.assertEqual(again, w1_members)

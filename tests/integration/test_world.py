@@ -53,6 +53,8 @@ class WorldCases:
     """The cases (a mixin, so unittest does not run them bare); each MountTest subclass
     says where the checkpoint goes and with what environment."""
 
+    copies_ranges = True  # the store copies byte ranges of an object (docs/reuse.md)
+
     def dest(self, name):
         raise NotImplementedError
 
@@ -251,6 +253,33 @@ class WorldCases:
         self.assertEqual(ms[1].status()["world"]["claimed"], 2)
         rd = self.restore("ck", "a")
         self.assertEqual(tree(rd.prev), want2)
+        self.assertEqual(rd.status()["prev"]["world"]["generation"], 2)
+
+    def test_a_generation_copies_what_each_rank_kept(self):
+        """docs/reuse.md: each rank's save copies the members of its last shard (rank 0: of
+        the committed object) that it would send again, and does not even read a large
+        file nothing wrote since; where the store cannot copy ranges, .status says so."""
+        ms = self.ranks("re", world=2)
+        for r, m in enumerate(ms):
+            with open(os.path.join(m.save, f"w{r}.bin"), "wb") as f:
+                f.write(os.urandom(12 << 20))
+            with open(os.path.join(m.save, f"step-{r}.txt"), "w") as f:
+                f.write("1")
+        self.assertEqual(self.save_all(ms, [1, 0]), {0: 0, 1: 0}, ms[0].logtext())
+        for r, m in enumerate(ms):
+            with open(os.path.join(m.save, f"step-{r}.txt"), "w") as f:
+                f.write("2")
+        self.assertEqual(self.save_all(ms, [1, 0]), {0: 0, 1: 0}, ms[0].logtext())
+        for r, m in enumerate(ms):
+            last = m.status()["save"]["last"]
+            if self.copies_ranges:
+                self.assertGreaterEqual(last["reused_bytes"], 12 << 20, (r, last))
+                self.assertEqual(last["files"]["not_read"], 1, (r, last))
+            else:
+                self.assertIn("cannot copy byte ranges", last["reuse_note"], (r, last))
+        want = union(tree(m.save) for m in ms)
+        rd = self.restore("re", "a")
+        self.assertEqual(tree(rd.prev), want)
         self.assertEqual(rd.status()["prev"]["world"]["generation"], 2)
 
     def test_two_ranks_saving_one_path_is_an_error(self):
@@ -641,6 +670,8 @@ class RgwWorldTest(WorldCases, MountTest):
 
 
 class GcsWorldTest(WorldCases, MountTest):
+    copies_ranges = False
+
     def setUp(self):
         super().setUp()
         from test_gcs import FakeGcs
@@ -660,6 +691,8 @@ class GcsWorldTest(WorldCases, MountTest):
 
 
 class AzureWorldTest(WorldCases, MountTest):
+    copies_ranges = False
+
     def setUp(self):
         super().setUp()
         import azblob

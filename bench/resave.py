@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""A mount's next save when most of save/ did not change (issue 25, docs/reuse.md 6):
+time, daemon CPU and bytes the daemon read, two builds side by side.
+
+    python3 bench/resave.py [--size MIB] [--runs N] [--stores file,rgw]
+                            [--bins new=build/ckptfs,old=/tmp/old/ckptfs] [--out FILE]
+
+On the SPEC 5 workload (bench/gen_workload.c, default 1536 MiB: two 256 MiB model files,
+four 256 MiB optimizer states, small JSON files), copied into save/ of a mount and saved
+once, each run then saves again after one of:
+
+  step      the small JSON files rewritten (every large file unchanged)
+  finetune  the optimizer states rewritten whole, the model files unchanged (frozen base
+            weights under adapter fine-tuning)
+
+For each build (alternating within a run, so both see the same moments of a shared
+machine): the save's wall time (touch .save), the daemon's CPU time and the bytes it read
+(/proc/PID/io rchar) during the save. Stores: file (a folder) and rgw (Ceph's radosgw,
+tests/tools/rgw-s3, through the counting proxy of bench/reuse.py). Prints medians.
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reuse  # noqa: E402  (Store: radosgw behind the counting proxy)
+import run as R  # noqa: E402  (workload, sh)
+
+
+def proc_counters(pid):
+    """(CPU seconds, bytes read) of the process so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    with open(f"/proc/{pid}/io") as f:
+        io = dict(line.split(": ") for line in f.read().splitlines())
+    return cpu, int(io["rchar"])
+
+
+class Mount:
+    def __init__(self, binary, work, dest, env):
+        self.mnt = tempfile.mkdtemp(prefix="mnt-", dir=work)
+        self.cache = tempfile.mkdtemp(prefix="cache-", dir=work)
+        self.log = open(self.mnt + ".log", "w")
+        self.proc = subprocess.Popen([binary, "-f", "--dest", dest, "--cache-dir", self.cache,
+                                      self.mnt], stdout=self.log, stderr=self.log, env=env)
+        while not os.path.ismount(self.mnt):
+            if self.proc.poll() is not None:
+                raise SystemExit(f"ckptfs exited: see {self.log.name}")
+            time.sleep(0.01)
+        self.save_dir = os.path.join(self.mnt, "save")
+
+    def save(self):
+        """One save: (seconds, daemon CPU seconds, bytes the daemon read, .status last)."""
+        c0, r0 = proc_counters(self.proc.pid)
+        t0 = time.monotonic()
+        R.sh(["touch", os.path.join(self.mnt, ".save")])
+        secs = time.monotonic() - t0
+        c1, r1 = proc_counters(self.proc.pid)
+        with open(os.path.join(self.mnt, ".status")) as f:
+            last = json.load(f)["save"]["last"]
+        return secs, c1 - c0, r1 - r0, last
+
+    def unmount(self):
+        subprocess.run(["fusermount3", "-u", self.mnt])
+        self.proc.wait(600)
+        self.log.close()
+        shutil.rmtree(self.cache, ignore_errors=True)
+
+
+def change(save_dir, scenario, run):
+    for name in ("trainer_state.json", "rng_state.json"):
+        with open(os.path.join(save_dir, name), "w") as f:
+            f.write(json.dumps({"step": run}))
+    if scenario == "finetune":
+        opt = os.path.join(save_dir, "optimizer")
+        for name in sorted(os.listdir(opt)):
+            size = os.path.getsize(os.path.join(opt, name))
+            with open(os.path.join(opt, name), "r+b") as f:
+                for _ in range(0, size, 16 << 20):
+                    f.write(os.urandom(16 << 20))
+
+
+def bench(store, bins, work, data, runs):
+    """{scenario: {build: [(secs, cpu, read, reused, not_read), ...]}}."""
+    env = store.env() if store else dict(os.environ)
+    mounts = {}
+    for name, binary in bins.items():
+        key = f"resave-{name}.tgz"
+        dest = f"s3://{reuse.BUCKET}/{key}" if store else "file://" + os.path.join(work, key)
+        m = mounts[name] = Mount(binary, work, dest, env)
+        R.sh(["cp", "-a", data + "/.", m.save_dir])
+        m.save()
+    out = {}
+    try:
+        for scenario in ("step", "finetune"):
+            out[scenario] = {name: [] for name in bins}
+            for run in range(runs):
+                for name, m in mounts.items():
+                    change(m.save_dir, scenario, run)
+                    R.drop_caches()
+                    secs, cpu, read, last = m.save()
+                    files = last["files"] or {}
+                    out[scenario][name].append(
+                        (secs, cpu, read, last["reused_bytes"], files.get("not_read", 0)))
+                    print(f"{scenario} {name} run {run}: {secs:.2f} s, CPU {cpu:.2f} s, read "
+                          f"{read / 1e6:.0f} MB, reused {last['reused_bytes'] / 1e6:.0f} MB, "
+                          f"{files.get('not_read', 0)} files not read", flush=True)
+    finally:
+        for m in mounts.values():
+            m.unmount()
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size", type=int, default=1536)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--stores", default="file,rgw")
+    ap.add_argument("--bins", default="new=" + R.BIN)
+    ap.add_argument("--out")
+    a = ap.parse_args()
+    bins = dict(b.split("=", 1) for b in a.bins.split(","))
+    _, data = R.workload(a.size)
+    base = os.environ.get("CKBENCH_DIR", "/var/tmp")
+    results = {}
+    for kind in a.stores.split(","):
+        work = tempfile.mkdtemp(prefix="ckbench-resave-", dir=base)
+        store = reuse.Store(kind, work) if kind != "file" else None
+        try:
+            results[kind] = bench(store, bins, work, data, a.runs)
+        finally:
+            if store:
+                store.stop()
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"\n{a.size} MiB, medians of {a.runs} runs\n")
+    print("| store | scenario | build | save | daemon CPU | read by the daemon | files not read |")
+    print("|---|---|---|---|---|---|---|")
+    for kind, by_scenario in results.items():
+        for scenario, by_bin in by_scenario.items():
+            for name, rows in by_bin.items():
+                med = [statistics.median(col) for col in zip(*rows)]
+                print(f"| {kind} | {scenario} | {name} | {med[0]:.2f} s | {med[1]:.2f} s | "
+                      f"{med[2] / 1e6:.0f} MB | {med[4]:.0f} |")
+    if a.out:
+        with open(a.out, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
