@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,35 +42,15 @@ def proc_counters(pid):
     return cpu, int(io["rchar"])
 
 
-class Mount:
-    def __init__(self, binary, work, dest, env):
-        self.mnt = tempfile.mkdtemp(prefix="mnt-", dir=work)
-        self.cache = tempfile.mkdtemp(prefix="cache-", dir=work)
-        self.log = open(self.mnt + ".log", "w")
-        self.proc = subprocess.Popen([binary, "-f", "--dest", dest, "--cache-dir", self.cache,
-                                      self.mnt], stdout=self.log, stderr=self.log, env=env)
-        while not os.path.ismount(self.mnt):
-            if self.proc.poll() is not None:
-                raise SystemExit(f"ckptfs exited: see {self.log.name}")
-            time.sleep(0.01)
-        self.save_dir = os.path.join(self.mnt, "save")
-
-    def save(self):
-        """One save: (seconds, daemon CPU seconds, bytes the daemon read, .status last)."""
-        c0, r0 = proc_counters(self.proc.pid)
-        t0 = time.monotonic()
-        R.sh(["touch", os.path.join(self.mnt, ".save")])
-        secs = time.monotonic() - t0
-        c1, r1 = proc_counters(self.proc.pid)
-        with open(os.path.join(self.mnt, ".status")) as f:
-            last = json.load(f)["save"]["last"]
-        return secs, c1 - c0, r1 - r0, last
-
-    def unmount(self):
-        subprocess.run(["fusermount3", "-u", self.mnt])
-        self.proc.wait(600)
-        self.log.close()
-        shutil.rmtree(self.cache, ignore_errors=True)
+def save(m):
+    """One save of mount m (bench/run.py Mount): (seconds, daemon CPU seconds, bytes the
+    daemon read, .status last)."""
+    c0, r0 = proc_counters(m.proc.pid)
+    t0 = time.monotonic()
+    R.sh(["touch", os.path.join(m.mnt, ".save")])
+    secs = time.monotonic() - t0
+    c1, r1 = proc_counters(m.proc.pid)
+    return secs, c1 - c0, r1 - r0, m.status()["save"]["last"]
 
 
 def change(save_dir, scenario, run):
@@ -94,18 +73,18 @@ def bench(store, bins, work, data, runs):
     for name, binary in bins.items():
         key = f"resave-{name}.tgz"
         dest = f"s3://{reuse.BUCKET}/{key}" if store else "file://" + os.path.join(work, key)
-        m = mounts[name] = Mount(binary, work, dest, env)
-        R.sh(["cp", "-a", data + "/.", m.save_dir])
-        m.save()
+        m = mounts[name] = R.Mount(work, dest, env=env, binary=binary)
+        R.sh(["cp", "-a", data + "/.", os.path.join(m.mnt, "save")])
+        save(m)
     out = {}
     try:
         for scenario in ("step", "finetune"):
             out[scenario] = {name: [] for name in bins}
             for run in range(runs):
                 for name, m in mounts.items():
-                    change(m.save_dir, scenario, run)
+                    change(os.path.join(m.mnt, "save"), scenario, run)
                     R.drop_caches()
-                    secs, cpu, read, last = m.save()
+                    secs, cpu, read, last = save(m)
                     files = last["files"] or {}
                     out[scenario][name].append(
                         (secs, cpu, read, last["reused_bytes"], files.get("not_read", 0)))

@@ -115,31 +115,18 @@ def change(tree, fraction):
 def retry(store, work, fraction):
     """A mount of the next attempt (--src the first object, copied before the change),
     cp -a prev/. save/, the change in save/, a save: (seconds, bytes sent, .status last)."""
-    mnt, cache = os.path.join(work, "retry-mnt"), os.path.join(work, "retry-cache")
-    os.makedirs(mnt, exist_ok=True)
-    log = open(os.path.join(work, "retry.log"), "w")
-    proc = subprocess.Popen([R.BIN, "-f", "--src", f"s3://{BUCKET}/first.tgz", "--dest",
-                             f"s3://{BUCKET}/attempt-2.tgz", "--cache-dir", cache, mnt],
-                            stdout=log, stderr=log, env=store.env())
+    m = R.Mount(work, f"s3://{BUCKET}/attempt-2.tgz", srcs=[f"s3://{BUCKET}/first.tgz"],
+                env=store.env())
     try:
-        while not os.path.ismount(mnt):
-            if proc.poll() is not None:
-                raise SystemExit(f"ckptfs exited: see {log.name}")
-            time.sleep(0.01)
-        R.sh(["cp", "-a", os.path.join(mnt, "prev") + "/.", os.path.join(mnt, "save")])
-        change(os.path.join(mnt, "save"), fraction)
+        R.sh(["cp", "-a", os.path.join(m.mnt, "prev") + "/.", os.path.join(m.mnt, "save")])
+        change(os.path.join(m.mnt, "save"), fraction)
         store.sent()  # what the restore and the copy-in sent does not count
         t0 = time.monotonic()
-        R.sh(["touch", os.path.join(mnt, ".save")])
+        R.sh(["touch", os.path.join(m.mnt, ".save")])
         secs = time.monotonic() - t0
-        with open(os.path.join(mnt, ".status")) as f:
-            last = json.load(f)["save"]["last"]
-        return secs, store.sent(), last
+        return secs, store.sent(), m.status()["save"]["last"]
     finally:
-        subprocess.run(["fusermount3", "-u", mnt])
-        proc.wait(600)
-        log.close()
-        shutil.rmtree(cache, ignore_errors=True)
+        m.unmount()
 
 
 def client(store):

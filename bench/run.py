@@ -177,15 +177,16 @@ class S3Backend:
 
 
 class Mount:
-    def __init__(self, work, dest, srcs=(), extra=()):
+    def __init__(self, work, dest, srcs=(), extra=(), env=None, binary=BIN):
         self.mnt = tempfile.mkdtemp(prefix="mnt-", dir=work)
         self.cache = tempfile.mkdtemp(prefix="cache-", dir=work)
         self.log = open(self.mnt + ".log", "w")
-        args = [BIN, "-f", "--dest", dest, "--cache-dir", self.cache, *extra]
+        args = [binary, "-f", "--dest", dest, "--cache-dir", self.cache, *extra]
         for s in srcs:
             args += ["--src", s]
         self.t0 = time.monotonic()
-        self.proc = subprocess.Popen(args + [self.mnt], stdout=self.log, stderr=self.log)
+        self.proc = subprocess.Popen(args + [self.mnt], stdout=self.log, stderr=self.log,
+                                     env=env)
         while not os.path.ismount(self.mnt):
             if self.proc.poll() is not None:
                 raise RuntimeError(f"ckptfs exited: see {self.log.name}")

@@ -290,7 +290,7 @@ static ck_rc write_header(struct pack *p, const struct stat *st, const char *lin
         return rc;
     bool skip = false;
     rc = p->opts.skip_data(p->opts.skip_ctx, &pe, &skip, p->err);
-    p->drop = skip ? (pe.size + 511) & ~(uint64_t)511 : 0;
+    p->drop = skip ? ck_pack_padded(pe.size) : 0;
     return rc;
 }
 

@@ -57,6 +57,12 @@ struct ck_pack_entry {
     ino_t ino; /* save/snapshot.h) */
 };
 
+/* A regular file's data as the tar stream holds it: padded to 512-byte records. */
+static inline uint64_t ck_pack_padded(uint64_t size)
+{
+    return (size + 511) & ~(uint64_t)511;
+}
+
 typedef ck_rc (*ck_pack_entry_fn)(void *ctx, const struct ck_pack_entry *e, struct ck_err *err);
 
 /* An entry written after the whole tree, before the end of the archive: a regular file

@@ -74,7 +74,7 @@ static size_t member_at(const struct ck_gzw_member *m, size_t n, uint64_t in_off
 /* Gives f the members that hold exactly its padded data; false if none do. */
 static bool place_file(struct ck_known_file *f, const struct ck_gzw_member *m, size_t n)
 {
-    uint64_t end = f->data_off + ((f->size + 511) & ~(uint64_t)511);
+    uint64_t end = f->data_off + ck_pack_padded(f->size);
     size_t j = member_at(m, n, f->data_off), i = j;
     while (i < n && m[i].in_off < end)
         i++;

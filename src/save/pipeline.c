@@ -176,12 +176,6 @@ static uint64_t stored_bytes(const struct ck_pack_entry *e)
     return n;
 }
 
-/* The data of a regular file padded to tar's 512-byte records. */
-static uint64_t padded(uint64_t size)
-{
-    return (size + 511) & ~(uint64_t)511;
-}
-
 static ck_rc observe(void *ctx, const struct ck_pack_entry *e, struct ck_err *err)
 {
     struct observer *o = ctx;
@@ -192,7 +186,7 @@ static ck_rc observe(void *ctx, const struct ck_pack_entry *e, struct ck_err *er
         return rc;
     rc = ck_gzw_cut_at(o->gz, e->data_off, err);
     if (!rc)
-        rc = ck_gzw_cut_at(o->gz, e->data_off + padded(e->size), err);
+        rc = ck_gzw_cut_at(o->gz, e->data_off + ck_pack_padded(e->size), err);
     if (!rc && o->made)
         rc = ck_known_note(o->made, e, err);
     return rc;
@@ -202,7 +196,7 @@ static ck_rc skip_known(void *ctx, const struct ck_pack_entry *e, bool *skip, st
 {
     struct observer *o = ctx;
     const struct ck_known_file *f = o->known ? ck_known_find(o->known, e) : NULL;
-    uint64_t len = padded(e->size), at;
+    uint64_t len = ck_pack_padded(e->size), at;
     *skip = false;
     if (!f || !ck_splice_src_holds(o->src, f->first, f->count, len))
         return CK_OK;
