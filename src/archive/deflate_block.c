@@ -70,7 +70,8 @@ static size_t put_header(unsigned char *out, unsigned char flags)
     return GZ_HEADER_LEN;
 }
 
-size_t ck_block_stored(const unsigned char *in, size_t n, unsigned char *out, size_t cap)
+size_t ck_block_stored(const unsigned char *in, size_t n, uint32_t crc, unsigned char *out,
+                       size_t cap)
 {
     if (cap < ck_block_bound(n))
         return 0;
@@ -88,30 +89,38 @@ size_t ck_block_stored(const unsigned char *in, size_t n, unsigned char *out, si
         o += len;
         done += len;
     } while (done < n);
-    put_le32(out + o, crc32_gzip_refl(0, in, (uint64_t)n));
+    put_le32(out + o, crc);
     put_le32(out + o + 4, (uint32_t)n);
     return o + GZ_TRAILER_LEN;
 }
 
-/* ISA-L stateless gzip member; 0 if it did not fit in cap. */
+/* ISA-L stateless gzip member around a raw deflate stream, its trailer from the CRC-32 the
+ * caller has (ISA-L's own gzip wrapper would compute it again); 0 if it did not fit in
+ * cap. */
 static size_t isal_member(struct ck_block_state *st, int level, const unsigned char *in, size_t n,
-                          unsigned char *out, size_t cap)
+                          uint32_t crc, unsigned char *out, size_t cap)
 {
+    if (cap < GZ_HEADER_LEN + GZ_TRAILER_LEN)
+        return 0;
+    size_t o = put_header(out, 0);
     struct isal_zstream s;
     isal_deflate_stateless_init(&s);
     s.level = (uint32_t)level;
     s.level_buf = st->level_buf;
     s.level_buf_size = (uint32_t)st->level_buf_size;
-    s.gzip_flag = IGZIP_GZIP;
+    s.gzip_flag = IGZIP_DEFLATE;
     s.end_of_stream = 1;
     s.flush = NO_FLUSH;
     s.next_in = (unsigned char *)in;
     s.avail_in = (uint32_t)n;
-    s.next_out = out;
-    s.avail_out = (uint32_t)cap;
+    s.next_out = out + o;
+    s.avail_out = (uint32_t)(cap - o - GZ_TRAILER_LEN);
     if (isal_deflate_stateless(&s) != COMP_OK)
         return 0;
-    return s.total_out;
+    o += s.total_out;
+    put_le32(out + o, crc);
+    put_le32(out + o + 4, (uint32_t)n);
+    return o + GZ_TRAILER_LEN;
 }
 
 /* zlib gzip member at level; 0 on failure. */
@@ -138,33 +147,35 @@ static bool shrinks(size_t in, size_t out)
 }
 
 static size_t auto_member(struct ck_block_state *st, const unsigned char *in, size_t n,
-                          unsigned char *out, size_t cap)
+                          uint32_t crc, unsigned char *out, size_t cap)
 {
     /* A sample first: incompressible data (random bytes, encrypted, already compressed)
      * is stored without paying for compressing all of it. */
     if (n > 2 * SAMPLE_LEN) {
-        size_t s = isal_member(st, 1, in, SAMPLE_LEN, st->sample_out, ck_block_bound(SAMPLE_LEN));
+        size_t s = isal_member(st, 1, in, SAMPLE_LEN, 0, st->sample_out, /* size only */
+                               ck_block_bound(SAMPLE_LEN));
         if (!shrinks(SAMPLE_LEN, s))
-            return ck_block_stored(in, n, out, cap);
+            return ck_block_stored(in, n, crc, out, cap);
     }
-    size_t c = isal_member(st, 1, in, n, out, cap);
-    return shrinks(n, c) ? c : ck_block_stored(in, n, out, cap);
+    size_t c = isal_member(st, 1, in, n, crc, out, cap);
+    return shrinks(n, c) ? c : ck_block_stored(in, n, crc, out, cap);
 }
 
 size_t ck_block_compress(struct ck_block_state *st, const struct ck_codec *codec,
-                         const unsigned char *in, size_t n, unsigned char *out, size_t cap)
+                         const unsigned char *in, size_t n, uint32_t crc, unsigned char *out,
+                         size_t cap)
 {
     size_t c = 0;
     switch (codec->kind) {
     case CK_CODEC_STORE:
-        return ck_block_stored(in, n, out, cap);
+        return ck_block_stored(in, n, crc, out, cap);
     case CK_CODEC_GZIP:
-        c = codec->level <= 3 ? isal_member(st, codec->level, in, n, out, cap)
+        c = codec->level <= 3 ? isal_member(st, codec->level, in, n, crc, out, cap)
                               : zlib_member(codec->level, in, n, out, cap);
-        return c ? c : ck_block_stored(in, n, out, cap);
+        return c ? c : ck_block_stored(in, n, crc, out, cap);
     case CK_CODEC_AUTO:
     default:
-        return auto_member(st, in, n, out, cap);
+        return auto_member(st, in, n, crc, out, cap);
     }
 }
 

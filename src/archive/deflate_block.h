@@ -37,12 +37,16 @@ struct ck_block_state;
 ck_rc ck_block_state_new(struct ck_block_state **out, struct ck_err *err);
 void ck_block_state_free(struct ck_block_state *st);
 
-/* Compresses in[0..n) per codec into out; never fails for valid arguments. */
+/* Compresses in[0..n) per codec into out; never fails for valid arguments. crc is the
+ * CRC-32 of in[0..n) (crc32_gzip_refl(0, in, n)), which the caller computes once for the
+ * member's trailer and its seek-index identity; it is not computed again here. */
 size_t ck_block_compress(struct ck_block_state *st, const struct ck_codec *codec,
-                         const unsigned char *in, size_t n, unsigned char *out, size_t cap);
+                         const unsigned char *in, size_t n, uint32_t crc, unsigned char *out,
+                         size_t cap);
 
-/* A member of stored blocks (used directly by "store" and as the fallback). */
-size_t ck_block_stored(const unsigned char *in, size_t n, unsigned char *out, size_t cap);
+/* A member of stored blocks (used directly by "store" and as the fallback); crc as above. */
+size_t ck_block_stored(const unsigned char *in, size_t n, uint32_t crc, unsigned char *out,
+                       size_t cap);
 
 /* An empty member whose FEXTRA field carries one subfield (id si1 si2, len <= 65531
  * bytes of data); how ckptfs hides its seek index in a gzip stream (docs/format.md). */

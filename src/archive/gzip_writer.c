@@ -32,7 +32,7 @@ struct slot {
     size_t out_len;
     uint64_t in_off;
     uint64_t crc64; /* of in, by the worker */
-    uint32_t crc32; /* of in, by the worker when it asked the claim hook */
+    uint32_t crc32; /* of in, by the worker */
     bool claimed;   /* the claim hook took it: not compressed (out_len 0) */
 };
 
@@ -70,18 +70,17 @@ static struct slot *take_ready(struct ck_gzw *gz)
     return NULL;
 }
 
-/* A worker's job: the block's CRC-64, then its member, unless the claim hook takes it. */
+/* A worker's job: the block's CRC-32 and CRC-64 (its identity in the seek index; the
+ * CRC-32 is also the member's trailer), then its member, unless the claim hook takes it. */
 static void compress_slot(struct ck_gzw *gz, struct ck_block_state *st, struct slot *s)
 {
     s->crc64 = crc64_ecma_refl(0, s->in, s->in_len);
-    s->claimed = false;
-    if (gz->opts.claim && s->in_len > 0) {
-        s->crc32 = crc32_gzip_refl(0, s->in, (uint64_t)s->in_len);
-        s->claimed = gz->opts.claim(gz->opts.claim_ctx, (uint32_t)s->in_len, s->crc32, s->crc64);
-    }
-    s->out_len =
-        s->claimed ? 0
-                   : ck_block_compress(st, &gz->opts.codec, s->in, s->in_len, s->out, gz->out_cap);
+    s->crc32 = crc32_gzip_refl(0, s->in, (uint64_t)s->in_len);
+    s->claimed = gz->opts.claim && s->in_len > 0 &&
+                 gz->opts.claim(gz->opts.claim_ctx, (uint32_t)s->in_len, s->crc32, s->crc64);
+    s->out_len = s->claimed ? 0
+                            : ck_block_compress(st, &gz->opts.codec, s->in, s->in_len, s->crc32,
+                                                s->out, gz->out_cap);
 }
 
 static void *worker_main(void *arg)
@@ -192,17 +191,11 @@ ck_rc ck_gzw_new(const struct ck_codec *codec, const struct ck_sink *out, struct
     return ck_gzw_new_opts(&o, out, gz, err);
 }
 
-/* The member slot s makes, at the output's current end. */
+/* The member slot s makes, at the output's current end (none for a claimed block). */
 static struct ck_gzw_member member_of(const struct ck_gzw *gz, const struct slot *s)
 {
-    if (s->claimed)
-        return (struct ck_gzw_member){s->in_off, gz->bytes_out, (uint32_t)s->in_len,
-                                      0,         s->crc32,      s->crc64};
-    const unsigned char *t = s->out + s->out_len - 8; /* trailer: CRC-32, ISIZE (LE) */
-    uint32_t crc =
-        (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24;
     return (struct ck_gzw_member){
-        s->in_off, gz->bytes_out, (uint32_t)s->in_len, (uint32_t)s->out_len, crc, s->crc64};
+        s->in_off, gz->bytes_out, (uint32_t)s->in_len, (uint32_t)s->out_len, s->crc32, s->crc64};
 }
 
 static ck_rc record_member(struct ck_gzw *gz, const struct ck_gzw_member *m, struct ck_err *err)

@@ -231,8 +231,8 @@ static ck_rc write_raw(struct ck_splice *sp, const struct ck_gzw_member *m,
         return rc;
     sp->st.claimed_compressed++;
     struct ck_gzw_member w = *m;
-    w.out_len =
-        (uint32_t)ck_block_compress(sp->bst, &sp->codec, raw, m->in_len, sp->zbuf, sp->zcap);
+    w.out_len = (uint32_t)ck_block_compress(sp->bst, &sp->codec, raw, m->in_len, m->crc32, sp->zbuf,
+                                            sp->zcap);
     if (w.out_len == 0)
         return ck_fail(err, CK_EIO, "save: a block did not compress");
     return write_member(sp, &w, sp->zbuf, f, err);

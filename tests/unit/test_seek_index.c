@@ -1,6 +1,7 @@
 /* test_seek_index.c - the parallel block writer and the seek index: round trip, member
  * table, what every reader sees, and refusal of damaged or hostile indexes. */
 #include <check.h>
+#include <isa-l/crc.h>
 #include <fcntl.h>
 #include <zlib.h>
 
@@ -191,7 +192,8 @@ static void hostile_index(const struct ck_pack_entry *ents, size_t n, uint64_t t
         ck_assert_int_eq(ck_ix_builder_add(ix, &ents[i], &err), CK_OK);
     /* one stored member of tar_size zero bytes */
     unsigned char *zero = calloc(1, tar_size), *member = malloc(ck_block_bound(tar_size));
-    size_t mlen = ck_block_stored(zero, tar_size, member, ck_block_bound(tar_size));
+    size_t mlen = ck_block_stored(zero, tar_size, crc32_gzip_refl(0, zero, tar_size), member,
+                                  ck_block_bound(tar_size));
     struct ck_sink out = {mem_write, m};
     mem_write(m, member, mlen, &err);
     struct ck_gzw_member gm = {0, 0, (uint32_t)tar_size, (uint32_t)mlen, 0, 0};
@@ -381,9 +383,11 @@ START_TEST(test_auto_never_expands_and_compresses_text)
     struct ck_err err;
     ck_assert_int_eq(ck_block_state_new(&st, &err), CK_OK);
     struct ck_codec a = {CK_CODEC_AUTO, 0};
-    size_t r = ck_block_compress(st, &a, rnd, 1 << 20, out, ck_block_bound(1 << 20));
+    size_t r = ck_block_compress(st, &a, rnd, 1 << 20, crc32_gzip_refl(0, rnd, 1 << 20), out,
+                                 ck_block_bound(1 << 20));
     ck_assert_uint_le(r, (1u << 20) + 18 + 5 * 17); /* stored: framing only */
-    size_t t = ck_block_compress(st, &a, txt, 1 << 20, out, ck_block_bound(1 << 20));
+    size_t t = ck_block_compress(st, &a, txt, 1 << 20, crc32_gzip_refl(0, txt, 1 << 20), out,
+                                 ck_block_bound(1 << 20));
     ck_assert_uint_lt(t, (1u << 20) / 20);
     ck_block_state_free(st);
     free(rnd);

@@ -137,7 +137,8 @@ static ck_rc hand_claimed(struct fixture *f, unsigned i, unsigned char fill, boo
     struct ck_gzw_member m = {f->in_off, 0, in_len, 0, id32(i), id64(i)};
     f->in_off += in_len;
     if (written)
-        f->want_len += ck_block_stored(raw, in_len, f->want + f->want_len, ck_block_bound(in_len));
+        f->want_len +=
+            ck_block_stored(raw, in_len, id32(i), f->want + f->want_len, ck_block_bound(in_len));
     ck_rc rc = ck_splice_member(f->sp, &m, NULL, raw, err);
     free(raw);
     return rc;
