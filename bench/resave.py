@@ -17,8 +17,9 @@ once, each run then saves again after one of:
             cost of the bookkeeping (issue 25: at most 5% slower than a build without it)
 
 For each build (alternating within a run, so both see the same moments of a shared
-machine): the save's wall time (touch .save), the daemon's CPU time and the bytes it read
-(/proc/PID/io rchar) during the save. Stores: file (a folder) and rgw (Ceph's radosgw,
+machine, and which goes first turning every run): the save's wall time (touch .save), the
+daemon's CPU time (and its user part) and the bytes it read (/proc/PID/io rchar) during
+the save, with the medians of per-run ratios to the first build named. Stores: file (a folder) and rgw (Ceph's radosgw,
 tests/tools/rgw-s3, through the counting proxy of bench/reuse.py). Prints medians.
 """
 import argparse
@@ -89,7 +90,10 @@ def bench(store, bins, work, data, runs, scenarios):
         for scenario in scenarios:
             out[scenario] = {name: [] for name in bins}
             for run in range(runs):
-                for name, m in mounts.items():
+                # the first build of a run was measured 15-20% slower than the second
+                # (whichever it was), so the order turns every run
+                order = list(mounts.items())[::-1 if run % 2 else 1]
+                for name, m in order:
                     change(os.path.join(m.mnt, "save"), scenario, run)
                     R.drop_caches()
                     secs, cpu, user, read, last = save(m)
