@@ -80,7 +80,9 @@ class PyTorchTest(MountTest):
         """docs/reuse.md with a real client: a fine-tuning loop as nobody (pathlib,
         torch.save) saves frozen base weights and a small adapter at every checkpoint; the
         second save copies the base's members from the first object instead of sending
-        them, and the object reads back with torch.load."""
+        them, and the object reads back with torch.load. A second copy of the base, saved
+        once at the first step and left alone, is not even read by the second save
+        (docs/reuse.md 6); the one torch.save writes again is read, matched and copied."""
         from test_users import NOBODY, NOGROUP, py_as_user
         os.chmod(self.base, 0o755)
         dest = self.path("dest", "lora.tgz")
@@ -96,19 +98,23 @@ class PyTorchTest(MountTest):
                 d = mnt / "save" / "checkpoint"
                 d.mkdir(parents=True, exist_ok=True)
                 torch.save(base, d / "base.pt")  # written again at every save, unchanged
+                if step == 1:
+                    torch.save(base, d / "frozen.pt")  # written once
                 torch.save({"step": step, "lora_A": torch.randn(8, 1024) * step},
                            d / "adapter.pt")
                 (mnt / ".save").touch()
                 last = json.loads((mnt / ".status").read_text())["save"]["last"]
-                out.append([last["result"], last["reused_bytes"], last["compressed_bytes"]])
+                out.append([last["result"], last["reused_bytes"], last["compressed_bytes"],
+                            (last["files"] or {}).get("not_read")])
             print(json.dumps(out))
         """
         r = py_as_user(code, m.mnt, check=False)
         self.assertEqual(r.returncode, 0, r.stderr + m.logtext())
-        (ok1, reused1, _), (ok2, reused2, size2) = json.loads(r.stdout)
+        (ok1, reused1, _, _), (ok2, reused2, size2, not_read2) = json.loads(r.stdout)
         self.assertEqual((ok1, ok2, reused1), ("ok", "ok", 0), r.stdout)
-        self.assertGreaterEqual(reused2, 15 << 20, r.stdout)
+        self.assertGreaterEqual(reused2, 31 << 20, r.stdout)  # base.pt and frozen.pt
         self.assertLess(size2 - reused2, 1 << 20, r.stdout)
+        self.assertEqual(not_read2, 1, r.stdout)  # frozen.pt
         self.assertEqual(m.unmount(), 0)
         self.assertEqual(load_member(dest, "checkpoint/adapter.pt")[0], 0)
         with tarfile.open(dest, "r:*") as t:
