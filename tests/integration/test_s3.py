@@ -4,6 +4,7 @@ front of it for failed saves. Objects are checked from outside with boto3 and ta
 Every test runs twice: on moto (S3Test) and on Ceph's radosgw (RgwS3Test, tests/tools/rgw-s3),
 the S3 implementation real sites run."""
 import atexit
+import base64
 import hashlib
 import json
 import os
@@ -12,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import urllib.parse
 
 from ckfs import BIN, TOOLS, FaultProxy, MountTest, make_sample_tree, tree, wait_for
 from test_roundtrip import extract_python
@@ -290,6 +292,73 @@ class S3Test(MountTest):
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
         self.assertTrue(m2.status()["prev"]["indexed"])
         self.assertEqual(m2.unmount(), 0)
+
+    def parts_stored(self, proxy):
+        """The UploadPart requests the store answered 200, by part number (the last of each)."""
+        parts = {}
+        for r in proxy.records():
+            q = urllib.parse.parse_qs(r["query"], keep_blank_values=True)
+            if r["method"] == "PUT" and "partNumber" in q and r.get("status") == 200:
+                parts[int(q["partNumber"][0])] = r
+        return parts
+
+    def test_every_part_carries_the_sha256_of_its_bytes(self):
+        """What the S3 path sends (issue 27): CreateMultipartUpload asks for SHA-256
+        checksums, and every UploadPart carries x-amz-checksum-sha256, the SHA-256 of exactly
+        the bytes of the object it became (checked against the object read back)."""
+        proxy = self.proxy()
+        env = self.moto.env(proxy.url, CKPTFS_S3_PART_SIZE="5M", CKPTFS_S3_CONCURRENCY="4")
+        with open(os.path.join(self.src, "weights.bin"), "wb") as f:
+            f.write(os.urandom(12 << 20))
+        m = self.mount(f"s3://{self.bucket}/sums.tgz", env=env)
+        self.save(m)
+        creates = [r for r in proxy.records() if r["method"] == "POST" and
+                   "uploads" in urllib.parse.parse_qs(r["query"], keep_blank_values=True)]
+        self.assertEqual([r["checksums"] for r in creates],
+                         [{"x-amz-checksum-algorithm": "SHA256"}])
+        parts, obj = self.parts_stored(proxy), self.object("sums.tgz")
+        self.assertEqual(sorted(parts), list(range(1, 4)))  # 5 + 5 + the rest
+        off = 0
+        for n in sorted(parts):
+            piece = obj[off:off + parts[n]["bytes_in"]]
+            want = base64.b64encode(hashlib.sha256(piece).digest()).decode()
+            self.assertEqual(parts[n]["checksums"], {"x-amz-checksum-sha256": want}, f"part {n}")
+            off += len(piece)
+        self.assertEqual(off, len(obj))
+
+    def test_a_checksum_mismatch_the_store_reports_fails_the_part(self):
+        """A part whose bytes the store checksums otherwise: a 400 BadDigest (S3's answer when
+        the x-amz-checksum-sha256 sent is not that of the bytes received) is sent again; a
+        store that keeps answering so, or that answers 200 naming another SHA-256 than the
+        one sent, fails the save with the reason, and the destination keeps the object of
+        the save before, with no upload left open."""
+        proxy = self.proxy()
+        env = self.moto.env(proxy.url, CKPTFS_S3_PART_SIZE="5M", CKPTFS_S3_CONCURRENCY="4")
+        m = self.mount(f"s3://{self.bucket}/bad.tgz", env=env, extra=["--retries", "3"])
+        self.save(m)
+        for gen, (plan, ok, words) in enumerate((("baddigest", True, None),
+                                                 ("baddigest*inf", False, "BadDigest"),
+                                                 ("badsum", False, "SHA-256 differs"))):
+            with open(os.path.join(m.save, "weights.bin"), "wb") as f:
+                f.write(os.urandom(12 << 20))
+            before = self.object("bad.tgz")
+            proxy._control("PUT", "/__fault/reset")
+            proxy.set_plan(plan, match=r"^PUT [^ ]*[?&]partNumber=2&")
+            rc = m.touch_save()
+            proxy.set_plan("")
+            last = m.status()["save"]["last"]
+            hits = [r for r in proxy.records() if r["action"] != "pass"]
+            self.assertTrue(hits, f"{plan}: no part met the fault")
+            if ok:
+                self.assertEqual((rc, last["result"]), (0, "ok"), last)
+                self.assertEqual(self.parts_stored(proxy)[2]["checksums"], hits[0]["checksums"])
+                self.check_object("bad.tgz", tree(m.save))
+            else:
+                self.assertNotEqual(rc, 0, f"{plan}: a failed part looked like success")
+                self.assertEqual(last["result"], "failed", plan)
+                self.assertIn(words, last["error"], plan)
+                self.assertEqual(self.object("bad.tgz"), before, plan)
+            self.assertEqual(self.open_uploads(), [], plan)
 
     def test_missing_object_is_no_previous_checkpoint(self):
         m = self.mount(self.path("dest", "x"), [f"s3://{self.bucket}/nothing/here"],

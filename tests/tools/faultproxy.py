@@ -23,7 +23,9 @@ MAX_HEADERS = 64 * 1024
 # S3-style error replies: step -> (status, Code). error200 is S3's "200 OK" whose body is
 # an <Error> (CompleteMultipartUpload may answer so).
 S3_ERRORS = {"slowdown": (503, "SlowDown"), "reqtimeout": (400, "RequestTimeout"),
-             "error200": (200, "InternalError")}
+             "error200": (200, "InternalError"), "baddigest": (400, "BadDigest")}
+# badsum: the checksum a reply names instead of the real one (base64 of 32 zero bytes)
+WRONG_SUM = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 CHUNK = 64 * 1024
 # How long hold=N waits for the other requests (below ckptfs's 30 s stall timeout).
 HOLD_TIMEOUT = 20.0
@@ -37,7 +39,7 @@ def parse_step(text):
     kind, arg, at, count = m.groups()
     if kind not in ("pass", "status", "retry-after", "reset", "truncate", "stall", "shift",
                     "norange", "hold", "gate", "lost", "after", "delay", "flip",
-                    "flipreply") + tuple(S3_ERRORS):
+                    "flipreply", "badsum") + tuple(S3_ERRORS):
         raise ValueError(f"unknown fault: {kind!r}")
     if kind in ("status", "retry-after", "stall", "shift", "hold", "gate", "after",
                 "delay") and arg is None:
@@ -178,8 +180,11 @@ class Handler(socketserver.StreamRequestHandler):
             return
         rng = next((v for k, v in headers if k.lower() == "range"), None)
         step = st.next_step(method, target, rng)
-        rec = {"method": method, "path": target.split("?")[0], "range": rng,
-               "bytes_in": len(body), "action": step["text"], "t0": time.time()}
+        path, _, query = target.partition("?")
+        sums = {k.lower(): v for k, v in headers if k.lower().startswith("x-amz-checksum-")}
+        rec = {"method": method, "path": path, "query": query, "range": rng,
+               "bytes_in": len(body), "checksums": sums, "action": step["text"],
+               "t0": time.time()}
         st.begin(rec)
         if step["kind"] == "hold":
             held = st.hold(int(step["arg"]))
@@ -307,6 +312,8 @@ class Handler(socketserver.StreamRequestHandler):
                      headers=fwd)
         resp = conn.getresponse()
         rh = [(k, v) for k, v in resp.getheaders() if k.lower() not in HOP]
+        if step["kind"] == "badsum":
+            rh = self.wrong_sums(rh)
         has_len = any(k.lower() == "content-length" for k, _ in rh)
         pending = b"" if has_len or method == "HEAD" else resp.read()
         if not has_len and method != "HEAD":
@@ -318,6 +325,18 @@ class Handler(socketserver.StreamRequestHandler):
             self.send_body(step, resp, pending)
         conn.close()
         return resp.status
+
+    @staticmethod
+    def wrong_sums(headers):
+        """The reply's x-amz-checksum-* values (not its -type or -algorithm) replaced by
+        WRONG_SUM, or x-amz-checksum-sha256: WRONG_SUM added where it names none: the store
+        saying it received other bytes than the client sent."""
+        named = ("-type", "-algorithm", "-mode")
+        out = [(k, WRONG_SUM if k.lower().startswith("x-amz-checksum-") and
+                not k.lower().endswith(named) else v) for k, v in headers]
+        if out == headers:
+            out.append(("x-amz-checksum-sha256", WRONG_SUM))
+        return out
 
     def send_body(self, step, resp, pending):
         kind, limit = step["kind"], step["at"]
