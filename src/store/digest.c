@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include <openssl/evp.h>
+#include <zlib.h>
 
 void ck_md5_b64(const void *data, size_t len, char out[CK_MD5_B64_LEN])
 {
@@ -88,4 +89,26 @@ bool ck_etag_equal(const char *a, const char *b)
     size_t la, lb;
     const char *pa = unquoted(a, &la), *pb = unquoted(b, &lb);
     return la > 0 && la == lb && strncasecmp(pa, pb, la) == 0;
+}
+
+void ck_crc32_b64(uint32_t crc, char out[CK_CRC32_B64_LEN])
+{
+    unsigned char be[4] = {(unsigned char)(crc >> 24), (unsigned char)(crc >> 16),
+                           (unsigned char)(crc >> 8), (unsigned char)crc};
+    EVP_EncodeBlock((unsigned char *)out, be, 4);
+}
+
+bool ck_crc32_of_b64(const char *b64, uint32_t *crc)
+{
+    unsigned char be[6];
+    if (strlen(b64) != 8 || EVP_DecodeBlock(be, (const unsigned char *)b64, 8) != 6 ||
+        strcmp(b64 + 6, "==") != 0)
+        return false;
+    *crc = (uint32_t)be[0] << 24 | (uint32_t)be[1] << 16 | (uint32_t)be[2] << 8 | be[3];
+    return true;
+}
+
+uint32_t ck_crc32_join(uint32_t a, uint32_t b, uint64_t len_b)
+{
+    return (uint32_t)crc32_combine(a, b, (z_off_t)len_b); /* z_off_t: 64 bits here */
 }

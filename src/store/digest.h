@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define CK_MD5_B64_LEN 25 /* 24 characters + NUL */
 
@@ -18,6 +19,18 @@ void ck_md5_b64(const void *data, size_t len, char out[CK_MD5_B64_LEN]);
  * allowed) followed by "-n". False if a part's ETag is not an MD5. */
 bool ck_s3_etag_md5(const void *data, size_t len, char out[CK_ETAG_MD5_MAX]);
 bool ck_s3_etag_multipart(const char *const *part_etags, unsigned n, char out[CK_ETAG_MD5_MAX]);
+
+#define CK_CRC32_B64_LEN 9 /* 8 characters + NUL */
+
+/* A CRC-32 (zlib's and gzip's; S3's "CRC32") as S3's x-amz-checksum-crc32 carries it: the
+ * base64 of its 4 bytes, most significant first. */
+void ck_crc32_b64(uint32_t crc, char out[CK_CRC32_B64_LEN]);
+
+/* The CRC-32 such a string names; false if it names none. */
+bool ck_crc32_of_b64(const char *b64, uint32_t *crc);
+
+/* The CRC-32 of A followed by B, from A's, B's and B's length (zlib's crc32_combine). */
+uint32_t ck_crc32_join(uint32_t a, uint32_t b, uint64_t len_b);
 
 /* Whether two ETags name the same content (quotes ignored, hex case ignored). */
 bool ck_etag_equal(const char *a, const char *b);

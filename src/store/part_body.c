@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <isa-l/crc.h>
 #include <openssl/evp.h>
 
 #include "util/hex.h"
@@ -42,10 +43,12 @@ ck_rc ck_part_body_read(void *ctx, uint64_t pos, void *buf, size_t max, size_t *
     }
 }
 
-/* The digest md of the body into d (*n bytes). */
+/* The digest md of the body into d (*n bytes), and its CRC-32 into *crc if crc. */
 static ck_rc digest(const struct ck_part_body *b, const EVP_MD *md, unsigned char *d, unsigned *n,
-                    struct ck_err *err)
+                    uint32_t *crc, struct ck_err *err)
 {
+    if (crc)
+        *crc = 0;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     char *buf = b->mem ? NULL : malloc(CHUNK);
     ck_rc rc = ctx && (b->mem || buf) && EVP_DigestInit_ex(ctx, md, NULL)
@@ -60,6 +63,8 @@ static ck_rc digest(const struct ck_part_body *b, const EVP_MD *md, unsigned cha
             rc = ck_fail(err, CK_EIO, "a spooled part could not be read back");
         if (!rc && !EVP_DigestUpdate(ctx, p, got))
             rc = ck_fail(err, CK_EIO, "digest of a part failed");
+        if (!rc && crc)
+            *crc = crc32_gzip_refl(*crc, p, (uint64_t)got);
         pos += got;
     }
     if (!rc && !EVP_DigestFinal_ex(ctx, d, n))
@@ -69,11 +74,12 @@ static ck_rc digest(const struct ck_part_body *b, const EVP_MD *md, unsigned cha
     return rc;
 }
 
-ck_rc ck_part_body_sha256(const struct ck_part_body *b, char *hex, char *b64, struct ck_err *err)
+ck_rc ck_part_body_sha256(const struct ck_part_body *b, char *hex, char *b64, uint32_t *crc32,
+                          struct ck_err *err)
 {
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned n = 0;
-    ck_rc rc = digest(b, EVP_sha256(), d, &n, err);
+    ck_rc rc = digest(b, EVP_sha256(), d, &n, crc32, err);
     if (rc)
         return rc;
     ck_hex_lower(d, n, hex);
@@ -86,7 +92,7 @@ ck_rc ck_part_body_md5_b64(const struct ck_part_body *b, char *b64, struct ck_er
 {
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned n = 0;
-    ck_rc rc = digest(b, EVP_md5(), d, &n, err);
+    ck_rc rc = digest(b, EVP_md5(), d, &n, NULL, err);
     if (!rc)
         EVP_EncodeBlock((unsigned char *)b64, d, (int)n);
     return rc;

@@ -30,8 +30,10 @@ struct ck_part_body ck_part_body_mem(const void *mem, size_t len);
 ck_rc ck_part_body_read(void *ctx, uint64_t pos, void *buf, size_t max, size_t *got);
 
 /* Digests of the body: SHA-256 as lower-case hex (65 bytes) and base64 (48 bytes, b64 may
- * be NULL), and MD5 as base64 (CK_MD5_B64_LEN). A spooled body is read to compute them. */
-ck_rc ck_part_body_sha256(const struct ck_part_body *b, char *hex, char *b64, struct ck_err *err);
+ * be NULL) with, in the same pass, its CRC-32 (zlib's and gzip's; crc32 may be NULL), and
+ * MD5 as base64 (CK_MD5_B64_LEN). A spooled body is read to compute them. */
+ck_rc ck_part_body_sha256(const struct ck_part_body *b, char *hex, char *b64, uint32_t *crc32,
+                          struct ck_err *err);
 ck_rc ck_part_body_md5_b64(const struct ck_part_body *b, char *b64, struct ck_err *err);
 
 /* A part being filled (part_upload.c's buffers). A zeroed one holds nothing. */

@@ -79,7 +79,7 @@ ck_rc ck_mpu_complete(struct ck_mpu *m, unsigned n, const void *results, size_t 
         refs[i] = (struct ck_s3_part_ref){i + 1, res, sum};
     }
     if (!rc)
-        rc = ck_s3_xml_complete_body(refs, n, &body, err);
+        rc = ck_s3_xml_complete_body(refs, n, m->proto->sum_element, &body, err);
     struct ck_cloud_call r = {
         .method = CK_HTTP_POST,
         .query = m->id_query,

@@ -40,6 +40,7 @@ struct ck_mpu_proto {
     void (*adjust)(void *ctx, enum ck_mpu_step step, struct ck_cloud_call *c);
     const struct ck_part_ops *part_ops; /* the upload's parts (CK_MPU_PART_OPS and its own) */
     size_t result_size;                 /* part_upload.c's result of a part */
+    const char *sum_element; /* Complete's per-part checksum ("ChecksumCRC32"), or NULL */
 };
 
 struct ck_mpu {
@@ -108,6 +109,7 @@ ck_rc ck_mpu_copy_object(struct ck_cloud *d, const struct ck_cloud *s, const cha
 struct ck_mpu_up {
     struct ck_cloud_up up; /* first: part_upload.c frees the context */
     struct ck_mpu mpu;     /* initiate, complete and abort */
+    char full_sum_b64[16]; /* S3: the whole object's CRC-32 for Complete, "" if unknown */
 };
 
 /* part_upload.h ops both backends share: begin initiates; abort aborts, then sweeps. */

@@ -69,14 +69,15 @@ ck_rc ck_s3_xml_complete_etag(const char *body, size_t len, char *out, size_t ou
     return CK_OK;
 }
 
-ck_rc ck_s3_xml_copy_part(const char *body, size_t len, char *etag, size_t etagsz, char *checksum,
-                          size_t cksz, const char *what, struct ck_err *err)
+ck_rc ck_s3_xml_copy_part(const char *body, size_t len, const char *element, char *etag,
+                          size_t etagsz, char *checksum, size_t cksz, const char *what,
+                          struct ck_err *err)
 {
     xmlDocPtr doc = parse(body, len);
     xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
     bool ok = ck_xml_is(root, "CopyPartResult") &&
               ck_xml_text(ck_xml_child(root, "ETag"), etag, etagsz, false) && etag[0];
-    if (ok && !ck_xml_text(ck_xml_child(root, "ChecksumSHA256"), checksum, cksz, false))
+    if (ok && !ck_xml_text(ck_xml_child(root, element), checksum, cksz, false))
         checksum[0] = '\0';
     xmlFreeDoc(doc);
     if (!ok)
@@ -84,8 +85,8 @@ ck_rc ck_s3_xml_copy_part(const char *body, size_t len, char *etag, size_t etags
     return CK_OK;
 }
 
-ck_rc ck_s3_xml_complete_body(const struct ck_s3_part_ref *parts, size_t n, struct ck_buf *out,
-                              struct ck_err *err)
+ck_rc ck_s3_xml_complete_body(const struct ck_s3_part_ref *parts, size_t n, const char *element,
+                              struct ck_buf *out, struct ck_err *err)
 {
     ck_rc rc = ck_buf_puts(out, "<CompleteMultipartUpload "
                                 "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
@@ -93,9 +94,9 @@ ck_rc ck_s3_xml_complete_body(const struct ck_s3_part_ref *parts, size_t n, stru
         rc = ck_buf_printf(out, "<Part><PartNumber>%u</PartNumber><ETag>", parts[i].number);
         if (!rc)
             rc = ck_xml_escape(out, parts[i].etag);
-        if (!rc && parts[i].checksum_b64)
-            rc = ck_buf_printf(out, "</ETag><ChecksumSHA256>%s</ChecksumSHA256></Part>",
-                               parts[i].checksum_b64);
+        if (!rc && parts[i].checksum_b64 && element)
+            rc = ck_buf_printf(out, "</ETag><%s>%s</%s></Part>", element, parts[i].checksum_b64,
+                               element);
         else if (!rc)
             rc = ck_buf_puts(out, "</ETag></Part>");
     }

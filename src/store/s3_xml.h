@@ -41,23 +41,25 @@ ck_rc ck_s3_xml_upload_id(const char *body, size_t len, char *out, size_t outsz,
 ck_rc ck_s3_xml_complete_etag(const char *body, size_t len, char *out, size_t outsz,
                               const char *what, struct ck_err *err);
 
-/* <CopyPartResult> (UploadPartCopy): its <ETag> (required) and <ChecksumSHA256> ("" when
- * absent: moto and radosgw send none). CK_ECORRUPT naming `what` otherwise. */
-ck_rc ck_s3_xml_copy_part(const char *body, size_t len, char *etag, size_t etagsz, char *checksum,
-                          size_t cksz, const char *what, struct ck_err *err);
+/* <CopyPartResult> (UploadPartCopy): its <ETag> (required) and the checksum named element
+ * ("ChecksumCRC32"; "" when absent: moto and radosgw send none). CK_ECORRUPT naming `what`
+ * otherwise. */
+ck_rc ck_s3_xml_copy_part(const char *body, size_t len, const char *element, char *etag,
+                          size_t etagsz, char *checksum, size_t cksz, const char *what,
+                          struct ck_err *err);
 
 /* One part as CompleteMultipartUpload lists it. */
 struct ck_s3_part_ref {
     unsigned number;
     const char *etag;         /* as the server returned it, quotes included */
-    const char *checksum_b64; /* base64 SHA-256 we sent (or the service computed, for a
-                                 copied part); NULL: no ChecksumSHA256 (GCS, a copied part
-                                 the service gave none for) */
+    const char *checksum_b64; /* base64 checksum we sent (or the service computed, for a
+                                 copied part); NULL: none listed (GCS, a copied part the
+                                 service gave none for) */
 };
 
 /* Appends the CompleteMultipartUpload document for parts (ascending numbers) to out, with
- * the ETags XML-escaped. */
-ck_rc ck_s3_xml_complete_body(const struct ck_s3_part_ref *parts, size_t n, struct ck_buf *out,
-                              struct ck_err *err);
+ * the ETags XML-escaped and each part's checksum as element ("ChecksumCRC32"; NULL: none). */
+ck_rc ck_s3_xml_complete_body(const struct ck_s3_part_ref *parts, size_t n, const char *element,
+                              struct ck_buf *out, struct ck_err *err);
 
 #endif

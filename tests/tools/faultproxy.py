@@ -7,6 +7,7 @@ the control endpoint. Prints its port on stdout (one line) once it accepts conne
 logs one line per request to --log (default stderr).
 """
 import argparse
+import base64
 import http.client
 import json
 import re
@@ -24,8 +25,6 @@ MAX_HEADERS = 64 * 1024
 # an <Error> (CompleteMultipartUpload may answer so).
 S3_ERRORS = {"slowdown": (503, "SlowDown"), "reqtimeout": (400, "RequestTimeout"),
              "error200": (200, "InternalError"), "baddigest": (400, "BadDigest")}
-# badsum: the checksum a reply names instead of the real one (base64 of 32 zero bytes)
-WRONG_SUM = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 CHUNK = 64 * 1024
 # How long hold=N waits for the other requests (below ckptfs's 30 s stall timeout).
 HOLD_TIMEOUT = 20.0
@@ -313,7 +312,7 @@ class Handler(socketserver.StreamRequestHandler):
         resp = conn.getresponse()
         rh = [(k, v) for k, v in resp.getheaders() if k.lower() not in HOP]
         if step["kind"] == "badsum":
-            rh = self.wrong_sums(rh)
+            rh = self.wrong_sums(rh, headers)
         has_len = any(k.lower() == "content-length" for k, _ in rh)
         pending = b"" if has_len or method == "HEAD" else resp.read()
         if not has_len and method != "HEAD":
@@ -327,15 +326,21 @@ class Handler(socketserver.StreamRequestHandler):
         return resp.status
 
     @staticmethod
-    def wrong_sums(headers):
-        """The reply's x-amz-checksum-* values (not its -type or -algorithm) replaced by
-        WRONG_SUM, or x-amz-checksum-sha256: WRONG_SUM added where it names none: the store
-        saying it received other bytes than the client sent."""
-        named = ("-type", "-algorithm", "-mode")
-        out = [(k, WRONG_SUM if k.lower().startswith("x-amz-checksum-") and
-                not k.lower().endswith(named) else v) for k, v in headers]
-        if out == headers:
-            out.append(("x-amz-checksum-sha256", WRONG_SUM))
+    def wrong_sums(reply, request):
+        """The reply with one bit changed in each of its checksum values (x-amz-checksum-*,
+        not -type, -algorithm or -mode), and those the request carried added so changed
+        where the reply names none: the store saying it received or holds other bytes."""
+        def is_sum(k):
+            k = k.lower()
+            return k.startswith("x-amz-checksum-") and not k.endswith(("-type", "-algorithm",
+                                                                       "-mode"))
+
+        def flip(v):
+            raw = base64.b64decode(v)
+            return base64.b64encode(bytes([raw[0] ^ 1]) + raw[1:]).decode()
+        out = [(k, flip(v) if is_sum(k) else v) for k, v in reply]
+        named = {k.lower() for k, _ in reply}
+        out += [(k, flip(v)) for k, v in request if is_sum(k) and k.lower() not in named]
         return out
 
     def send_body(self, step, resp, pending):

@@ -21,10 +21,12 @@
 #include <unistd.h>
 
 #include <openssl/sha.h>
+#include <zlib.h>
 
 #include "net/http.h"
 #include "store/s3/s3_config.h"
 #include "store/cloud.h"
+#include "store/digest.h"
 #include "store/s3_xml.h"
 #include "store/store.h"
 #include "store/uri.h"
@@ -337,10 +339,26 @@ START_TEST(test_xml_replies)
     struct ck_s3_part_ref parts[2] = {{1, "\"e1\"", "c1=="}, {2, "\"e<2\"", "c2=="}};
     struct ck_buf b;
     ck_buf_init(&b, 4096);
-    ck_assert_int_eq(ck_s3_xml_complete_body(parts, 2, &b, &err), CK_OK);
+    ck_assert_int_eq(ck_s3_xml_complete_body(parts, 2, "ChecksumCRC32", &b, &err), CK_OK);
     ck_assert_ptr_nonnull(strstr(b.data, "<Part><PartNumber>2</PartNumber><ETag>&quot;e&lt;2"
-                                         "&quot;</ETag><ChecksumSHA256>c2==</ChecksumSHA256>"));
+                                         "&quot;</ETag><ChecksumCRC32>c2==</ChecksumCRC32>"));
     ck_buf_free(&b);
+    ck_buf_init(&b, 4096); /* GCS: no checksum element */
+    ck_assert_int_eq(ck_s3_xml_complete_body(parts, 2, NULL, &b, &err), CK_OK);
+    ck_assert_ptr_nonnull(strstr(b.data, "<ETag>&quot;e1&quot;</ETag></Part>"));
+    ck_buf_free(&b);
+    /* a CRC-32 as x-amz-checksum-crc32 carries it, and two parts' joined */
+    char b64[CK_CRC32_B64_LEN];
+    uint32_t crc = 0;
+    ck_crc32_b64(0xcbf43926u, b64); /* CRC-32 of "123456789" */
+    ck_assert_str_eq(b64, "y/Q5Jg==");
+    ck_assert(ck_crc32_of_b64(b64, &crc));
+    ck_assert_uint_eq(crc, 0xcbf43926u);
+    ck_assert(!ck_crc32_of_b64("y/Q5Jg", &crc));
+    ck_assert(!ck_crc32_of_b64("y/Q5JgAA", &crc));
+    uint32_t a = (uint32_t)crc32(0, (const Bytef *)"1234", 4);
+    uint32_t z = (uint32_t)crc32(0, (const Bytef *)"56789", 5);
+    ck_assert_uint_eq(ck_crc32_join(a, z, 5), 0xcbf43926u);
 }
 END_TEST
 
@@ -508,10 +526,9 @@ START_TEST(test_multipart_round_trip)
     struct ck_err err;
     size_t size = 30 * MiB + 12345;
     char *data = multipart("big/obj", "", size, 4, CK_OK, &err);
-    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "uploads="),
-                     0); /* the query string is not logged... */
-    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"POST\""),
-                     2); /* ...but Create and Complete are there */
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"query\": \"uploads=\""),
+                     1); /* CreateMultipartUpload... */
+    ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"POST\""), 2); /* ...and Complete */
     ck_assert_int_eq(tu_fault_log_count(T.proxy_port, "\"PUT\""),
                      7); /* 6 full parts and the rest */
     int inflight = max_parts_in_flight();

@@ -6,11 +6,19 @@
  * the back-pressure and the checks that the parts are 1..N and add up to the bytes
  * written. Part n has ck_s3_part_size(base, n) bytes (the last one fewer).
  *
- * Integrity: every part and the single PUT are signed by their SHA-256 (the payload hash)
- * and carry it as x-amz-checksum-sha256, which S3 verifies; a checksum the server returns
- * must equal the one sent (checked per part and again before Complete), Complete lists
- * each part's ETag and ChecksumSHA256, a "200 OK" carrying <Error> is a failure and a
- * multipart ETag "...-N" must name the number of parts sent.
+ * Integrity: every part and the single PUT are signed by their SHA-256 (the payload hash,
+ * which S3 verifies). The single PUT carries it as x-amz-checksum-sha256 too. A multipart
+ * upload asks for CRC32 checksums of type FULL_OBJECT (S3 has that type for CRC32, CRC32C
+ * and CRC64NVME, not SHA-256): each part carries x-amz-checksum-crc32, a checksum the
+ * server returns must equal the one sent (checked per part and again before Complete),
+ * Complete lists each part's ETag and ChecksumCRC32 and names the whole object's CRC-32
+ * (x-amz-checksum-crc32, joined from the parts' without reading anything again), which S3
+ * checks against what it assembled; where a copied part's CRC-32 is not given by the
+ * service (moto, radosgw) the whole object's is unknown and not named. After Complete, a
+ * HEAD asks for the object's checksum (x-amz-checksum-mode): a store that reports a
+ * FULL_OBJECT CRC-32 other than the one of the bytes sent fails the save (radosgw reports
+ * none). A "200 OK" carrying <Error> is a failure and a multipart ETag "...-N" must name
+ * the number of parts sent.
  *
  * Ambiguous commits: a CompleteMultipartUpload (or single PUT) whose reply is lost, cut,
  * or an error may still have been applied (a retry then meets a finished upload and gets
@@ -51,6 +59,7 @@
  * object, the PUT is sent again without it, with a warning) and ignores it on Complete
  * (docs/s3.md): on radosgw a conditional replace is a plain one.
  */
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,9 +78,13 @@ _Static_assert(CK_S3_MAX_PAR <= CK_PART_MAX_PAR, "S3 parallelism beyond part_upl
 
 struct part_result {
     char etag[128];    /* first: see ck_mpu_complete */
-    char sent_b64[48]; /* a copied part: the service's ChecksumSHA256, "" if it gave none */
-    char got_b64[48];  /* the server's x-amz-checksum-sha256, "" if it sent none */
+    char sent_b64[48]; /* its CRC-32 as sent; a copied part: the service's ChecksumCRC32,
+                          "" if it gave none */
+    char got_b64[48];  /* the server's x-amz-checksum-crc32, "" if it sent none */
     bool copied;       /* made by UploadPartCopy */
+    bool have_crc;     /* crc is known (sent, or given for a copied part) */
+    uint32_t crc;      /* its CRC-32 */
+    uint64_t len;      /* its bytes */
 };
 
 _Static_assert(offsetof(struct part_result, etag) == 0, "ck_mpu_complete wants the ETag first");
@@ -80,30 +93,41 @@ static const char *const step_labels[CK_MPU_STEPS] = {
     "CreateMultipartUpload", "CompleteMultipartUpload", "AbortMultipartUpload",
     "ListMultipartUploads", "AbortMultipartUpload of a stale upload"};
 
-/* S3's own part of the multipart requests: CreateMultipartUpload asks for SHA-256
- * checksums and names the object's metadata (the upload's mark); CompleteMultipartUpload
- * carries a conditional replace's precondition. */
+/* S3's own part of the multipart requests: CreateMultipartUpload asks for full-object
+ * CRC32 checksums and names the object's metadata (the upload's mark);
+ * CompleteMultipartUpload names the whole object's CRC-32 when it is known and carries a
+ * conditional replace's precondition. */
 static void mpu_adjust(void *ctx, enum ck_mpu_step step, struct ck_cloud_call *c)
 {
     struct ck_mpu_up *u = ctx;
     if (step == CK_MPU_INITIATE) {
-        ck_cloud_add_header(c, "x-amz-checksum-algorithm", "SHA256");
+        ck_cloud_add_header(c, "x-amz-checksum-algorithm", "CRC32");
+        ck_cloud_add_header(c, "x-amz-checksum-type", "FULL_OBJECT");
         ck_cloud_add_header(c, u->up.c->ops->mark_header, u->up.mark);
     }
-    if (step == CK_MPU_COMPLETE)
+    if (step == CK_MPU_COMPLETE) {
+        if (u->full_sum_b64[0]) {
+            ck_cloud_add_header(c, "x-amz-checksum-crc32", u->full_sum_b64);
+            ck_cloud_add_header(c, "x-amz-checksum-type", "FULL_OBJECT");
+        }
         ck_cond_values(&u->up.cond, &c->if_match, &c->if_none_match);
+    }
 }
 
-/* UploadPart, its SHA-256 signed as the payload hash and sent as x-amz-checksum-sha256. */
+/* UploadPart, its SHA-256 signed as the payload hash, its CRC-32 sent as
+ * x-amz-checksum-crc32 (one pass over the bytes for both). */
 static ck_rc send_part(void *ctx, unsigned number, const struct ck_part_body *body, void *result,
                        const atomic_bool *cancel, struct ck_err *err)
 {
     struct ck_mpu_up *u = ctx;
     struct part_result *r = result;
     char hex[CK_SHA256_HEX_LEN + 1], query[sizeof(u->mpu.id_query) + 32], label[32];
-    ck_rc rc = ck_part_body_sha256(body, hex, r->sent_b64, err);
+    ck_rc rc = ck_part_body_sha256(body, hex, NULL, &r->crc, err);
     if (rc)
         return rc;
+    ck_crc32_b64(r->crc, r->sent_b64);
+    r->have_crc = true;
+    r->len = body->len;
     snprintf(query, sizeof(query), "partNumber=%u&%s", number, u->mpu.id_query);
     snprintf(label, sizeof(label), "part %u", number);
     struct ck_cloud_call c = {
@@ -113,8 +137,8 @@ static ck_rc send_part(void *ctx, unsigned number, const struct ck_part_body *bo
         .body_len = body->len,
         .body_src = body,
         .body_sha256 = hex,
-        .hdr = {{"x-amz-checksum-sha256", r->sent_b64}},
-        .capture = {"x-amz-checksum-sha256"},
+        .hdr = {{"x-amz-checksum-crc32", r->sent_b64}},
+        .capture = {"x-amz-checksum-crc32"},
         .cancel = cancel,
     };
     struct ck_http_response resp;
@@ -127,7 +151,7 @@ static ck_rc send_part(void *ctx, unsigned number, const struct ck_part_body *bo
     if (strlen(got) < sizeof(r->got_b64))
         memcpy(r->got_b64, got, strlen(got) + 1);
     if (got[0] && strcmp(got, r->sent_b64) != 0)
-        return ck_fail(err, CK_ECORRUPT, "PUT %s (%s): server's SHA-256 differs from the one sent",
+        return ck_fail(err, CK_ECORRUPT, "PUT %s (%s): server's CRC-32 differs from the one sent",
                        u->up.c->display, label);
     memcpy(r->etag, resp.etag, sizeof(r->etag));
     return CK_OK;
@@ -187,11 +211,13 @@ static ck_rc copy_part(void *ctx, unsigned number, const struct ck_copy_src *src
     if (!rc) {
         char what[600];
         snprintf(what, sizeof(what), "PUT %s (%s)", u->up.c->display, label);
-        rc = ck_s3_xml_copy_part(reply.data, reply.len, r->etag, sizeof(r->etag), r->sent_b64,
-                                 sizeof(r->sent_b64), what, err);
+        rc = ck_s3_xml_copy_part(reply.data, reply.len, "ChecksumCRC32", r->etag, sizeof(r->etag),
+                                 r->sent_b64, sizeof(r->sent_b64), what, err);
     }
     ck_buf_free(&reply);
     r->copied = !rc;
+    r->have_crc = !rc && ck_crc32_of_b64(r->sent_b64, &r->crc);
+    r->len = src->len;
     return rc;
 }
 
@@ -234,8 +260,52 @@ static bool multipart_etag(unsigned n, const struct part_result *res, char *out)
     return ok;
 }
 
+/* The whole object's CRC-32 joined from its n parts' into out (base64), "" if a part's is
+ * not known (a copied part the service gave none for). */
+static void whole_crc(unsigned n, const struct part_result *res, char out[CK_CRC32_B64_LEN])
+{
+    uint32_t crc = 0;
+    out[0] = '\0';
+    for (unsigned i = 0; i < n; i++) {
+        if (!res[i].have_crc)
+            return;
+        crc = ck_crc32_join(crc, res[i].crc, res[i].len);
+    }
+    ck_crc32_b64(crc, out);
+}
+
+/* The store's own checksum of the object it made (a HEAD with x-amz-checksum-mode): a
+ * FULL_OBJECT CRC-32 other than want (the bytes sent) is CK_ECORRUPT; a store that
+ * reports none, or one of another type, is not checked. */
+static ck_rc check_whole(struct ck_mpu_up *u, const char *want, struct ck_err *err)
+{
+    struct ck_cloud_call c = {
+        .method = CK_HTTP_HEAD,
+        .label = "checksum",
+        .hdr = {{"x-amz-checksum-mode", "ENABLED"}},
+        .capture = {"x-amz-checksum-crc32", "x-amz-checksum-type"},
+    };
+    struct ck_http_response resp;
+    ck_rc rc = ck_cloud_perform(u->up.c, &c, &resp, err);
+    if (rc) { /* committed already: a HEAD that fails leaves the save as it was */
+        ck_log_warn("%s (the object's checksum was not checked)", err->msg);
+        ck_err_clear(err);
+        return CK_OK;
+    }
+    const char *got = resp.captured[0], *type = resp.captured[1];
+    if (!got[0] || (type[0] && strcmp(type, "FULL_OBJECT") != 0))
+        return CK_OK;
+    if (strcmp(got, want) != 0)
+        return ck_fail(err, CK_ECORRUPT,
+                       "%s: the store's CRC-32 of the object (%s) is not the one of the bytes "
+                       "sent (%s)",
+                       u->up.c->display, got, want);
+    return CK_OK;
+}
+
 /* Checks the parts, then CompleteMultipartUpload, whose multipart ETag "...-N" must name
- * the parts sent. On failure part_upload.c calls ck_mpu_up_abort next, which sweeps. */
+ * the parts sent, then the store's checksum of the object. On failure part_upload.c calls
+ * ck_mpu_up_abort next, which sweeps. */
 static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err *err)
 {
     struct ck_mpu_up *u = ctx;
@@ -243,6 +313,7 @@ static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err 
     ck_rc rc = verify_parts(u, n, results, err);
     if (rc)
         return rc;
+    whole_crc(n, results, u->full_sum_b64);
     rc = ck_mpu_complete(&u->mpu, n, results, sizeof(struct part_result),
                          offsetof(struct part_result, sent_b64), etag, sizeof(etag), err);
     if (rc) {
@@ -264,7 +335,7 @@ static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err 
                        "POST %s (CompleteMultipartUpload): object has %u parts, %u were sent",
                        u->up.c->display, etag_parts(etag), n);
     ck_mpu_sweep(&u->mpu);
-    return CK_OK;
+    return u->full_sum_b64[0] ? check_whole(u, u->full_sum_b64, err) : CK_OK;
 }
 
 /* 409 ConditionalRequestConflict: another write of the key was in progress; ours was
@@ -370,4 +441,5 @@ const struct ck_mpu_proto ck_s3_mpu_proto = {.labels = step_labels,
                                              .initiate_query = "uploads=",
                                              .adjust = mpu_adjust,
                                              .part_ops = &s3_part_ops,
-                                             .result_size = sizeof(struct part_result)};
+                                             .result_size = sizeof(struct part_result),
+                                             .sum_element = "ChecksumCRC32"};
