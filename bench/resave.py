@@ -90,8 +90,8 @@ def bench(store, bins, work, data, runs, scenarios):
         for scenario in scenarios:
             out[scenario] = {name: [] for name in bins}
             for run in range(runs):
-                # the first build of a run was measured 15-20% slower than the second
-                # (whichever it was), so the order turns every run
+                # which build saves first moved the ratio by 15-30% (either way from one
+                # session to the next), so the order turns every run
                 order = list(mounts.items())[::-1 if run % 2 else 1]
                 for name, m in order:
                     change(os.path.join(m.mnt, "save"), scenario, run)
