@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include "store/cloud.h"
+#include "store/digest.h"
 #include "store/part_upload.h"
 #include "store/s3_xml.h"
 
@@ -107,9 +108,10 @@ ck_rc ck_mpu_copy_object(struct ck_cloud *d, const struct ck_cloud *s, const cha
 
 /* An upload by this protocol: S3's and GCS's upload contexts (their put_begin). */
 struct ck_mpu_up {
-    struct ck_cloud_up up; /* first: part_upload.c frees the context */
-    struct ck_mpu mpu;     /* initiate, complete and abort */
-    char full_sum_b64[16]; /* S3: the whole object's CRC-32 for Complete, "" if unknown */
+    struct ck_cloud_up up;               /* first: part_upload.c frees the context */
+    struct ck_mpu mpu;                   /* initiate, complete and abort */
+    char full_sum_b64[CK_CRC32_B64_LEN]; /* S3: the whole object's CRC-32 for Complete, "" if
+                                            unknown */
 };
 
 /* part_upload.h ops both backends share: begin initiates; abort aborts, then sweeps. */

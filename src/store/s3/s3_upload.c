@@ -59,7 +59,6 @@
  * object, the PUT is sent again without it, with a warning) and ignores it on Complete
  * (docs/s3.md): on radosgw a conditional replace is a plain one.
  */
-#include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +72,11 @@
 #include "store/s3_mpu.h"
 #include "util/clock.h"
 #include "util/log.h"
+
+/* The checksum of a multipart upload (the top comment says why CRC32): its header on
+ * parts, Complete and HEAD, and its element in CopyPartResult and Complete's part list. */
+#define SUM_HEADER  "x-amz-checksum-crc32"
+#define SUM_ELEMENT "ChecksumCRC32"
 
 _Static_assert(CK_S3_MAX_PAR <= CK_PART_MAX_PAR, "S3 parallelism beyond part_upload's pool");
 
@@ -107,7 +111,7 @@ static void mpu_adjust(void *ctx, enum ck_mpu_step step, struct ck_cloud_call *c
     }
     if (step == CK_MPU_COMPLETE) {
         if (u->full_sum_b64[0]) {
-            ck_cloud_add_header(c, "x-amz-checksum-crc32", u->full_sum_b64);
+            ck_cloud_add_header(c, SUM_HEADER, u->full_sum_b64);
             ck_cloud_add_header(c, "x-amz-checksum-type", "FULL_OBJECT");
         }
         ck_cond_values(&u->up.cond, &c->if_match, &c->if_none_match);
@@ -137,8 +141,8 @@ static ck_rc send_part(void *ctx, unsigned number, const struct ck_part_body *bo
         .body_len = body->len,
         .body_src = body,
         .body_sha256 = hex,
-        .hdr = {{"x-amz-checksum-crc32", r->sent_b64}},
-        .capture = {"x-amz-checksum-crc32"},
+        .hdr = {{SUM_HEADER, r->sent_b64}},
+        .capture = {SUM_HEADER},
         .cancel = cancel,
     };
     struct ck_http_response resp;
@@ -211,7 +215,7 @@ static ck_rc copy_part(void *ctx, unsigned number, const struct ck_copy_src *src
     if (!rc) {
         char what[600];
         snprintf(what, sizeof(what), "PUT %s (%s)", u->up.c->display, label);
-        rc = ck_s3_xml_copy_part(reply.data, reply.len, "ChecksumCRC32", r->etag, sizeof(r->etag),
+        rc = ck_s3_xml_copy_part(reply.data, reply.len, SUM_ELEMENT, r->etag, sizeof(r->etag),
                                  r->sent_b64, sizeof(r->sent_b64), what, err);
     }
     ck_buf_free(&reply);
@@ -283,7 +287,7 @@ static ck_rc check_whole(struct ck_mpu_up *u, const char *want, struct ck_err *e
         .method = CK_HTTP_HEAD,
         .label = "checksum",
         .hdr = {{"x-amz-checksum-mode", "ENABLED"}},
-        .capture = {"x-amz-checksum-crc32", "x-amz-checksum-type"},
+        .capture = {SUM_HEADER, "x-amz-checksum-type"},
     };
     struct ck_http_response resp;
     ck_rc rc = ck_cloud_perform(u->up.c, &c, &resp, err);
@@ -442,4 +446,4 @@ const struct ck_mpu_proto ck_s3_mpu_proto = {.labels = step_labels,
                                              .adjust = mpu_adjust,
                                              .part_ops = &s3_part_ops,
                                              .result_size = sizeof(struct part_result),
-                                             .sum_element = "ChecksumCRC32"};
+                                             .sum_element = SUM_ELEMENT};
