@@ -38,7 +38,7 @@ def parse_step(text):
     kind, arg, at, count = m.groups()
     if kind not in ("pass", "status", "retry-after", "reset", "truncate", "stall", "shift",
                     "norange", "hold", "gate", "lost", "after", "delay", "flip",
-                    "flipreply", "badsum") + tuple(S3_ERRORS):
+                    "flipreply", "badsum", "replaced") + tuple(S3_ERRORS):
         raise ValueError(f"unknown fault: {kind!r}")
     if kind in ("status", "retry-after", "stall", "shift", "hold", "gate", "after",
                 "delay") and arg is None:
@@ -311,8 +311,10 @@ class Handler(socketserver.StreamRequestHandler):
                      headers=fwd)
         resp = conn.getresponse()
         rh = [(k, v) for k, v in resp.getheaders() if k.lower() not in HOP]
-        if step["kind"] == "badsum":
+        if step["kind"] in ("badsum", "replaced"):
             rh = self.wrong_sums(rh, headers)
+        if step["kind"] == "replaced":
+            rh = self.other_etag(rh)
         has_len = any(k.lower() == "content-length" for k, _ in rh)
         pending = b"" if has_len or method == "HEAD" else resp.read()
         if not has_len and method != "HEAD":
@@ -342,6 +344,14 @@ class Handler(socketserver.StreamRequestHandler):
         named = {k.lower() for k, _ in reply}
         out += [(k, flip(v)) for k, v in request if is_sum(k) and k.lower() not in named]
         return out
+
+    @staticmethod
+    def other_etag(reply):
+        """The reply with its ETag's first hex digit changed: another object in its place."""
+        def other(v):
+            i = v.find('"') + 1
+            return v[:i] + ("1" if v[i:i + 1] == "0" else "0") + v[i + 1:]
+        return [(k, other(v) if k.lower() == "etag" else v) for k, v in reply]
 
     def send_body(self, step, resp, pending):
         kind, limit = step["kind"], step["at"]

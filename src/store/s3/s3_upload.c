@@ -280,8 +280,11 @@ static void whole_crc(unsigned n, const struct part_result *res, char out[CK_CRC
 
 /* The store's own checksum of the object it made (a HEAD with x-amz-checksum-mode): a
  * FULL_OBJECT CRC-32 other than want (the bytes sent) is CK_ECORRUPT; a store that
- * reports none, or one of another type, is not checked. */
-static ck_rc check_whole(struct ck_mpu_up *u, const char *want, struct ck_err *err)
+ * reports none, or one of another type, is not checked, nor is an object whose ETag is
+ * not made_etag (Complete's): another writer's object replaced ours since, and its
+ * checksum says nothing about the bytes we sent. */
+static ck_rc check_whole(struct ck_mpu_up *u, const char *made_etag, const char *want,
+                         struct ck_err *err)
 {
     struct ck_cloud_call c = {
         .method = CK_HTTP_HEAD,
@@ -299,6 +302,12 @@ static ck_rc check_whole(struct ck_mpu_up *u, const char *want, struct ck_err *e
     const char *got = resp.captured[0], *type = resp.captured[1];
     if (!got[0] || (type[0] && strcmp(type, "FULL_OBJECT") != 0))
         return CK_OK;
+    if (made_etag[0] && resp.etag[0] && !ck_etag_equal(resp.etag, made_etag)) {
+        ck_log_warn("%s: replaced since our CompleteMultipartUpload (ETag %s, ours %s): its "
+                    "checksum was not checked",
+                    u->up.c->display, resp.etag, made_etag);
+        return CK_OK;
+    }
     if (strcmp(got, want) != 0)
         return ck_fail(err, CK_ECORRUPT,
                        "%s: the store's CRC-32 of the object (%s) is not the one of the bytes "
@@ -339,7 +348,7 @@ static ck_rc complete(void *ctx, unsigned n, const void *results, struct ck_err 
                        "POST %s (CompleteMultipartUpload): object has %u parts, %u were sent",
                        u->up.c->display, etag_parts(etag), n);
     ck_mpu_sweep(&u->mpu);
-    return u->full_sum_b64[0] ? check_whole(u, u->full_sum_b64, err) : CK_OK;
+    return u->full_sum_b64[0] ? check_whole(u, etag, u->full_sum_b64, err) : CK_OK;
 }
 
 /* 409 ConditionalRequestConflict: another write of the key was in progress; ours was
