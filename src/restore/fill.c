@@ -49,21 +49,13 @@ static ck_rc change_file(const struct ck_fill *f, struct ck_tree_cursor *cur,
     ck_rc rc = ck_tree_cursor_parent(cur, f->dirfd, e->name, false, e->name, &pfd, &base, err);
     if (rc)
         return rc;
+    /* placeholders are 0600, the daemon's own (lazy.c), whatever the archived mode */
     int fd = openat(pfd, base, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-    bool chmodded = false;
-    mode_t mode = e->mode & CK_TREE_MODE_MASK;
-    if (fd < 0 && errno == EACCES && fchmodat(pfd, base, mode | S_IWUSR, 0) == 0) {
-        chmodded = true; /* a read-only file and a daemon that is not root */
-        fd = openat(pfd, base, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-    }
     if (fd < 0)
-        rc = ck_fail_errno(err, errno, "prev/%s: open for %s", e->name, p ? "filling" : "evicting");
-    else
-        rc = change_stored(fd, e, at, p, n, err);
-    if (fd >= 0)
-        close(fd);
-    if (chmodded)
-        fchmodat(pfd, base, mode, 0);
+        return ck_fail_errno(err, errno, "prev/%s: open for %s", e->name,
+                             p ? "filling" : "evicting");
+    rc = change_stored(fd, e, at, p, n, err);
+    close(fd);
     return rc;
 }
 

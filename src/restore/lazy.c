@@ -84,17 +84,19 @@ static ck_rc fetch_range(void *ctx, uint64_t off, size_t len, unsigned char **ou
 
 /* ---------- the skeleton ---------- */
 
+/* A placeholder: the file at its size (holes), readable and writable by the daemon
+ * alone. Its mode and mtime are the index's, shown by ck_lazy_fix_stat: a chmod or
+ * utimens here would cost two system calls an entry, and the fill's writes change the
+ * mtime anyway. */
 static ck_rc make_file(struct ck_lazy *lz, size_t i, int pfd, const char *base, struct ck_err *err)
 {
     const struct ck_ix_entry *e = &lz->ix.entries[i];
     int fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return ck_fail_errno(err, errno, "prev/%s: create", e->name);
-    struct timespec t[2] = {{e->mtime_sec, e->mtime_nsec}, {e->mtime_sec, e->mtime_nsec}};
     struct stat st;
     ck_rc rc = CK_OK;
-    if (ftruncate(fd, (off_t)e->size) < 0 || fchmod(fd, e->mode & CK_TREE_MODE_MASK) < 0 ||
-        futimens(fd, t) < 0 || fstat(fd, &st) < 0)
+    if ((e->size && ftruncate(fd, (off_t)e->size) < 0) || fstat(fd, &st) < 0)
         rc = ck_fail_errno(err, errno, "prev/%s: placeholder", e->name);
     close(fd);
     if (!rc)
@@ -477,6 +479,7 @@ void ck_lazy_fix_stat(struct ck_lazy *lz, struct stat *st)
         return;
     const struct ck_ix_entry *e = &lz->ix.entries[f->entry];
     st->st_mtim = (struct timespec){e->mtime_sec, e->mtime_nsec};
+    st->st_mode = (st->st_mode & S_IFMT) | (e->mode & CK_TREE_MODE_MASK);
 }
 
 int ck_lazy_want(struct ck_lazy *lz, dev_t dev, ino_t ino, uint64_t off, uint64_t len,

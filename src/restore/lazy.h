@@ -54,9 +54,9 @@ ck_rc ck_lazy_share_limit(struct ck_lazy *lz, uint64_t cache_limit, struct ck_er
 /* Whether prev/'s file with inode ino is served lazily (a placeholder). */
 int ck_lazy_is_placeholder(struct ck_lazy *lz, dev_t dev, ino_t ino);
 
-/* If st is a placeholder's, sets its mtime to the archived one: filling a placeholder
- * writes into it, which moves its mtime on the cache disk (fill.h), and a stat must not
- * see, or let the kernel cache, the moment of the fill. */
+/* If st is a placeholder's, sets its mode and mtime to the archived ones: a placeholder
+ * is made 0600 with no times set (lazy.c), filling it moves its mtime on the cache disk
+ * (fill.h), and a stat must not see, or let the kernel cache, either. */
 void ck_lazy_fix_stat(struct ck_lazy *lz, struct stat *st);
 
 /* The members a read holds on the cache disk (none when lz is NULL). */
