@@ -120,6 +120,9 @@ int ck_node_get(struct ck_fs *fs, struct ck_node *n);
 void ck_node_put(struct ck_fs *fs, struct ck_node *n);
 /* "/proc/self/fd/N" for fd, to reopen an O_PATH descriptor. */
 void ck_fd_procpath(int fd, char *buf, size_t len);
+/* A new descriptor of n's file opened with flags (O_NOFOLLOW does not apply: reopened
+ * through its /proc path); -errno if it cannot be. */
+int ck_node_open(struct ck_fs *fs, struct ck_node *n, int flags);
 /* lstat of n (takes and gives back its descriptor). Returns 0 or errno. */
 int ck_node_stat(struct ck_fs *fs, struct ck_node *n, struct stat *st);
 /* --uid/--gid: everything under prev/ is shown as theirs (save/ holds real owners). */
@@ -154,6 +157,11 @@ void ck_top_sync_save(fuse_req_t req, enum ck_save_trigger trigger);
  * cache first. */
 void ck_prev_open_reply(fuse_req_t req, fuse_ino_t ino, struct ck_node *n, int fd,
                         struct fuse_file_info *fi);
+/* Answers an open of prev/'s file n whose data is in the kernel's page cache already (a
+ * handle of no descriptor, CK_FH_NO_FD); false, answering nothing, for any other. */
+bool ck_prev_open_stored(fuse_req_t req, struct ck_node *n, struct fuse_file_info *fi);
+/* A handle's backing descriptor is this when there is none: a read opens one for itself. */
+#define CK_FH_NO_FD ((uint64_t)0xffffffffu)
 
 /* ops_tree.c: the ops of save/ and prev/; ops_dir.c: directories of both. */
 extern const struct fuse_lowlevel_ops ck_fs_ops;

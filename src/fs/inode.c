@@ -231,6 +231,19 @@ void ck_fd_procpath(int fd, char *buf, size_t len)
     snprintf(buf, len, "/proc/self/fd/%d", fd);
 }
 
+int ck_node_open(struct ck_fs *fs, struct ck_node *n, int flags)
+{
+    int nfd = ck_node_get(fs, n);
+    if (nfd < 0)
+        return nfd;
+    char path[64];
+    ck_fd_procpath(nfd, path, sizeof(path));
+    int fd = open(path, flags, 0);
+    int rc = fd < 0 ? -errno : fd;
+    ck_node_put(fs, n);
+    return rc;
+}
+
 int ck_node_stat(struct ck_fs *fs, struct ck_node *n, struct stat *st)
 {
     int fd = ck_node_get(fs, n);

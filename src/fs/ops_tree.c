@@ -50,9 +50,10 @@ static struct ck_area *area_of(fuse_req_t req)
  * later, and the kernel reports the flags of that moment at release). */
 #define FH_WAITED ((uint64_t)1 << 32)
 
+/* -1 for a handle of no descriptor (CK_FH_NO_FD, prev_open.c) */
 static int fh_fd(const struct fuse_file_info *fi)
 {
-    return (int)(fi->fh & 0xffffffffu);
+    return (fi->fh & 0xffffffffu) == CK_FH_NO_FD ? -1 : (int)(fi->fh & 0xffffffffu);
 }
 
 static uint64_t fh_make(int fd, bool waited)
@@ -129,7 +130,8 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 static void reply_node_attr(fuse_req_t req, struct ck_node *n, struct fuse_file_info *fi)
 {
     struct stat st;
-    int rc = fi && fstat(fh_fd(fi), &st) == 0 ? 0 : ck_node_stat(ck_fs_of(req), n, &st);
+    int rc = fi && fh_fd(fi) >= 0 && fstat(fh_fd(fi), &st) == 0 ? 0
+                                                                : ck_node_stat(ck_fs_of(req), n, &st);
     if (rc) {
         fuse_reply_err(req, rc);
         return;
@@ -496,20 +498,14 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fuse_reply_err(req, EROFS);
         return;
     }
-    int nfd = ck_node_get(ck_fs_of(req), n);
-    if (nfd < 0) {
-        fuse_reply_err(req, -nfd);
+    if (!writer && ck_prev_open_stored(req, n, fi))
         return;
-    }
-    char path[64];
-    ck_fd_procpath(nfd, path, sizeof(path));
     if (fi->flags & O_TRUNC)
         ck_area_mutate_begin_inode(area_of(req), n->dev, n->ino);
     else if (writer)
         ck_area_mutate_begin(area_of(req));
-    int fd = open(path, open_flags(fi->flags), 0);
-    int rc = fd < 0 ? errno : 0;
-    ck_node_put(ck_fs_of(req), n);
+    int fd = ck_node_open(ck_fs_of(req), n, open_flags(fi->flags));
+    int rc = fd < 0 ? -fd : 0;
     if (writer && !rc && waited_for(fi->flags))
         writer_open(req, fd);
     if (writer)
@@ -655,6 +651,7 @@ static void reply_read(fuse_req_t req, int fd, size_t size, off_t off, bool may_
 struct parked_read {
     fuse_req_t req;
     int fd;
+    int own; /* fd if the read opened it (and closes it), else -1 */
     size_t size;
     off_t off;
     struct ck_lazy_hold hold; /* its members stay on the cache disk until answered */
@@ -671,8 +668,31 @@ static void resume_read(void *ctx, ck_rc rc)
             reply_read(p->req, p->fd, p->size, p->off, false);
         ck_fs_reply_end(fs);
     }
+    if (p->own >= 0)
+        close(p->own);
     ck_lazy_release(&p->hold);
     free(p);
+}
+
+/* Answers a read of n from fd, parked until a prev/ placeholder's data is fetched; true
+ * if parked (the parked read closes own, a descriptor the read opened, when answered). */
+static bool read_node(fuse_req_t req, struct ck_node *n, int fd, int own, size_t size, off_t off)
+{
+    struct ck_lazy *lz = n->area == CK_NODE_PREV ? ck_loader_lazy(ck_fs_of(req)->d->loader) : NULL;
+    if (lz && ck_lazy_is_placeholder(lz, n->dev, n->ino)) {
+        struct parked_read *p = malloc(sizeof(*p));
+        if (!p) {
+            fuse_reply_err(req, ENOMEM);
+            return false;
+        }
+        *p = (struct parked_read){req, fd, own, size, off, {NULL, 0, 0}};
+        if (!ck_lazy_want(lz, n->dev, n->ino, (uint64_t)off, size, resume_read, p, &p->hold))
+            return true; /* answered by a fetch thread */
+        ck_lazy_release(&p->hold);
+        free(p);
+    }
+    reply_read(req, fd, size, off, n->area == CK_NODE_SAVE);
+    return false;
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -683,22 +703,16 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         return;
     }
     struct ck_node *n = ck_node_of(ino);
-    struct ck_lazy *lz = n->area == CK_NODE_PREV ? ck_loader_lazy(ck_fs_of(req)->d->loader) : NULL;
-    if (lz && ck_lazy_is_placeholder(lz, n->dev, n->ino)) {
-        struct parked_read *p = malloc(sizeof(*p));
-        if (!p) {
-            fuse_reply_err(req, ENOMEM);
+    int fd = fh_fd(fi), own = -1;
+    if (fd < 0) { /* a prev/ handle of no descriptor (prev_open.c): the pages were dropped */
+        fd = own = ck_node_open(ck_fs_of(req), n, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            fuse_reply_err(req, -fd);
             return;
         }
-        *p = (struct parked_read){req, fh_fd(fi), size, off, {NULL, 0, 0}};
-        if (!ck_lazy_want(lz, n->dev, n->ino, (uint64_t)off, size, resume_read, p, &p->hold))
-            return; /* answered by a fetch thread */
-        reply_read(req, fh_fd(fi), size, off, false);
-        ck_lazy_release(&p->hold);
-        free(p);
-        return;
     }
-    reply_read(req, fh_fd(fi), size, off, n->area == CK_NODE_SAVE);
+    if (!read_node(req, n, fd, own, size, off) && own >= 0)
+        close(own);
 }
 
 /* A write by a process without CAP_FSETID (taken as: not root) clears the file's
@@ -752,9 +766,10 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         ck_top_flush(req, ino, fi);
         return;
     }
-    /* close() of a duplicate reports delayed write errors of the underlying file. */
-    int fd = dup(fh_fd(fi));
-    int rc = fd < 0 || close(fd) < 0 ? errno : 0;
+    /* close() of a duplicate reports delayed write errors of the underlying file; a
+     * handle of no descriptor (prev/) has none to report */
+    int fd = fh_fd(fi) < 0 ? -1 : dup(fh_fd(fi));
+    int rc = fh_fd(fi) >= 0 && (fd < 0 || close(fd) < 0) ? errno : 0;
     fuse_reply_err(req, rc);
 }
 
@@ -766,7 +781,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     }
     if (fi->fh & FH_WAITED) /* before the close: the fd number names the entry */
         ck_area_writer_close_named(area_of(req), fh_fd(fi));
-    close(fh_fd(fi));
+    if (fh_fd(fi) >= 0)
+        close(fh_fd(fi));
     fuse_reply_err(req, 0);
 }
 
@@ -776,7 +792,8 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
         fuse_reply_err(req, 0);
         return;
     }
-    int r = datasync ? fdatasync(fh_fd(fi)) : fsync(fh_fd(fi));
+    int fd = fh_fd(fi); /* none: a prev/ file whose data is the kernel's (prev_open.c) */
+    int r = fd < 0 ? 0 : datasync ? fdatasync(fd) : fsync(fd);
     fuse_reply_err(req, r < 0 ? errno : 0);
 }
 

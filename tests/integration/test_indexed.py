@@ -195,6 +195,34 @@ class IndexedRestoreTest(MountTest):
         self.assertFalse(waited, "the read waited for the daemon")
         self.assertEqual(got["b"], self.data["b513"])
 
+    def test_a_file_in_the_page_cache_is_opened_with_no_descriptor(self):
+        """A second open of a small prev/ file whose bytes the kernel holds (fs/prev_open.c)
+        opens nothing on the cache disk: 200 such opens held at once add no descriptors to
+        the daemon. When the kernel drops those pages (fadvise), the reads reach the daemon, which
+        opens the file for them, and return the same bytes; fstat and fsync work on such a
+        handle."""
+        m = self.mount(self.path("dest", "next"), [self.obj], extra=["-d"])
+        path = os.path.join(m.prev, "b513")
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), self.data["b513"])
+        fds = lambda: len(os.listdir(f"/proc/{m.proc.pid}/fd"))  # noqa: E731
+        before = fds()
+        held = [os.open(path, os.O_RDONLY) for _ in range(200)]
+        try:
+            self.assertLess(fds() - before, 10, "each open holds a descriptor")
+            reads = lambda: len(re.findall(r"opcode: READ \(", m.logtext()))  # noqa: E731
+            n = reads()
+            os.posix_fadvise(held[0], 0, 0, os.POSIX_FADV_DONTNEED)  # this file's pages only
+            for fd in held[:3]:
+                self.assertEqual(os.pread(fd, 4096, 0), self.data["b513"])
+                self.assertEqual(os.fstat(fd).st_size, 513)
+                os.fsync(fd)
+            self.assertGreater(reads(), n, "the pages were not dropped: no read was tested")
+            self.assertLess(fds() - before, 10, "a read kept the descriptor it opened")
+        finally:
+            for fd in held:
+                os.close(fd)
+
     def test_a_second_listing_is_served_by_the_kernel(self):
         """prev/ never changes once loaded, so the kernel keeps its listings across opens
         (cache_readdir with keep_cache, fs/ops_dir.c): walking it again sends no READDIR or
