@@ -59,6 +59,7 @@ struct ck_node {
     enum ck_node_area area;
     bool area_root;       /* cache-dir/save or cache-dir/prev itself: never freed early */
     atomic_bool stored;   /* prev/: its data was put into the kernel's page cache (prev_open.c) */
+    atomic_uint opens;    /* prev/: its handles open now (prev_open.c) */
     uint64_t nlookup;     /* protected by fs->nodes_lock */
     struct ck_node *next; /* hash chain; protected by fs->nodes_lock */
 };
@@ -112,6 +113,9 @@ int ck_nodes_lookup(struct ck_fs *fs, struct ck_node *parent, const char *name,
 /* Adds a lookup reference to an area root and fills e. */
 int ck_nodes_root_entry(struct ck_fs *fs, struct ck_node *root, struct fuse_entry_param *e);
 void ck_nodes_forget(struct ck_fs *fs, struct ck_node *n, uint64_t count);
+/* The node of (dev, ino) the kernel knows, with one more lookup reference (given back by
+ * ck_nodes_forget(fs, n, 1)); NULL if the kernel has none. */
+struct ck_node *ck_nodes_pin(struct ck_fs *fs, dev_t dev, ino_t ino);
 /* Opens an area root node over dirfd's directory (pinned, never forgotten). */
 int ck_nodes_make_root(struct ck_fs *fs, const char *path, enum ck_node_area area,
                        struct ck_node **out);
@@ -160,6 +164,9 @@ void ck_prev_open_reply(fuse_req_t req, fuse_ino_t ino, struct ck_node *n, int f
 /* Answers an open of prev/'s file n whose data is in the kernel's page cache already (a
  * handle of no descriptor, CK_FH_NO_FD); false, answering nothing, for any other. */
 bool ck_prev_open_stored(fuse_req_t req, struct ck_node *n, struct fuse_file_info *fi);
+/* Has the loader hand prev_open.c each small file's bytes as a fetch brings them, to be
+ * put into the kernel's page cache of its node before anything opens it. */
+void ck_prev_push_start(struct ck_fs *fs);
 /* A handle's backing descriptor is this when there is none: a read opens one for itself. */
 #define CK_FH_NO_FD ((uint64_t)0xffffffffu)
 

@@ -347,6 +347,18 @@ int ck_nodes_root_entry(struct ck_fs *fs, struct ck_node *root, struct fuse_entr
     return 0;
 }
 
+struct ck_node *ck_nodes_pin(struct ck_fs *fs, dev_t dev, ino_t ino)
+{
+    pthread_mutex_lock(&fs->nodes_lock);
+    struct ck_node *n = find_locked(fs, dev, ino);
+    if (n && n->nlookup > 0)
+        n->nlookup++;
+    else
+        n = NULL;
+    pthread_mutex_unlock(&fs->nodes_lock);
+    return n;
+}
+
 void ck_nodes_forget(struct ck_fs *fs, struct ck_node *n, uint64_t count)
 {
     pthread_mutex_lock(&fs->nodes_lock);

@@ -783,6 +783,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         ck_area_writer_close_named(area_of(req), fh_fd(fi));
     if (fh_fd(fi) >= 0)
         close(fh_fd(fi));
+    if (ck_node_of(ino)->area == CK_NODE_PREV)
+        atomic_fetch_sub(&ck_node_of(ino)->opens, 1); /* counted by prev_open.c */
     fuse_reply_err(req, 0);
 }
 

@@ -190,6 +190,7 @@ ck_rc ck_fs_run(struct ck_daemon *d, const struct ck_fs_mount *o, struct ck_err 
             rc = ck_fail(err, CK_EINVAL, "cannot start a FUSE session (bad -o option?)");
     }
     if (!rc) {
+        ck_prev_push_start(&fs);
         rc = mount_and_serve(&fs, o, err);
         /* Requests parked with the loader or the saver are answered (dropped: the session
          * loop has ended) before the session goes away (a lazily unmounted .save close may

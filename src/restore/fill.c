@@ -59,8 +59,7 @@ static ck_rc change_file(const struct ck_fill *f, struct ck_tree_cursor *cur,
     return rc;
 }
 
-/* The first file (in data order) whose data ends after tar offset off. */
-static size_t first_file_after(const struct ck_fill *f, uint64_t off)
+size_t ck_fill_first_after(const struct ck_fill *f, uint64_t off)
 {
     size_t lo = 0, hi = f->n;
     while (lo < hi) {
@@ -81,7 +80,7 @@ static ck_rc change(const struct ck_fill *f, uint64_t a, const unsigned char *da
     struct ck_tree_cursor cur;
     ck_tree_cursor_init(&cur);
     ck_rc rc = CK_OK;
-    for (size_t k = first_file_after(f, a); !rc && k < f->n; k++) {
+    for (size_t k = ck_fill_first_after(f, a); !rc && k < f->n; k++) {
         const struct ck_ix_entry *e = &f->ix->entries[f->by_data[k]];
         if (e->data_off >= b)
             break;

@@ -50,6 +50,8 @@ struct ck_lazy {
     struct ck_seek_index ix;
     struct file_ref *files; /* placeholders, sorted by (ino, dev) */
     size_t nfiles;
+    ino_t *ino_of; /* per entry: its placeholder's inode (on dev), 0 if none */
+    dev_t dev;
     size_t *by_data; /* file entries in data_off order */
     size_t nby_data;
     pthread_mutex_t lock;
@@ -62,6 +64,7 @@ struct ck_lazy {
     char error[CK_ERR_MSG_MAX]; /* the last fetch failure (lock) */
     ck_rc error_rc;             /* its result: what a read of a failed member answers (lock) */
     struct ck_resident res;     /* what stays on disk under --cache-limit (lock) */
+    struct ck_lazy_whole whole; /* (lock) */
     size_t run_max, readahead;  /* members per GET, and ahead of a read */
     pthread_t threads[FETCH_THREADS];
     unsigned nthreads;
@@ -99,8 +102,11 @@ static ck_rc make_file(struct ck_lazy *lz, size_t i, int pfd, const char *base, 
     if ((e->size && ftruncate(fd, (off_t)e->size) < 0) || fstat(fd, &st) < 0)
         rc = ck_fail_errno(err, errno, "prev/%s: placeholder", e->name);
     close(fd);
-    if (!rc)
+    if (!rc) {
         lz->files[lz->nfiles++] = (struct file_ref){st.st_dev, st.st_ino, i};
+        lz->ino_of[i] = st.st_ino;
+        lz->dev = st.st_dev;
+    }
     return rc;
 }
 
@@ -163,7 +169,8 @@ static ck_rc build_skeleton(struct ck_lazy *lz, struct ck_err *err)
     size_t n = lz->ix.nentries;
     lz->files = calloc(n + 1, sizeof(*lz->files));
     lz->by_data = calloc(n + 1, sizeof(*lz->by_data));
-    if (!lz->files || !lz->by_data)
+    lz->ino_of = calloc(n + 1, sizeof(*lz->ino_of));
+    if (!lz->files || !lz->by_data || !lz->ino_of)
         return ck_fail(err, CK_ENOMEM, "prev/: out of memory");
     ck_rc rc = CK_OK;
     struct ck_tree_cursor cur;
@@ -203,7 +210,24 @@ struct run_sink {
     unsigned char *out; /* its inflated bytes */
 };
 
-static void member_done(struct ck_lazy *lz, size_t i);
+static struct ck_lazy_whole member_done(struct ck_lazy *lz, size_t i);
+
+/* Hands each small file whose data member m (inflated: out) holds whole to the hook. */
+static void offer_whole_files(const struct ck_lazy *lz, const struct ck_lazy_whole *h,
+                              const struct ck_ix_member *m, const unsigned char *out)
+{
+    struct ck_fill f = fill_of(lz);
+    uint64_t a = m->in_off, b = a + m->in_len;
+    for (size_t k = ck_fill_first_after(&f, a); k < f.n; k++) {
+        size_t i = lz->by_data[k];
+        const struct ck_ix_entry *e = &lz->ix.entries[i];
+        if (e->data_off >= b)
+            break;
+        if (e->type == CK_IX_FILE && e->size > 0 && e->size <= h->max && e->data_off >= a &&
+            e->data_off + e->size <= b && lz->ino_of[i])
+            h->fn(h->ctx, lz->dev, lz->ino_of[i], out + (e->data_off - a), (size_t)e->size);
+    }
+}
 
 static ck_rc run_member_complete(struct run_sink *r, struct ck_err *err)
 {
@@ -213,7 +237,9 @@ static ck_rc run_member_complete(struct run_sink *r, struct ck_err *err)
     if (!rc)
         rc = ck_fill_write(&f, m->in_off, r->out, (size_t)m->in_len, err);
     if (!rc) {
-        member_done(r->lz, r->next);
+        struct ck_lazy_whole h = member_done(r->lz, r->next);
+        if (h.fn) /* after the reads it completes are answered: none waits on this thread */
+            offer_whole_files(r->lz, &h, m, r->out);
         r->next++;
         r->have = 0;
     }
@@ -310,8 +336,9 @@ static void call_waiters(struct waiter *w, const char *error)
     }
 }
 
-/* Member i is on the cache disk: wakes the reads it completes. */
-static void member_done(struct ck_lazy *lz, size_t i)
+/* Member i is on the cache disk: wakes the reads it completes. Returns the whole-file
+ * hook as it is now. */
+static struct ck_lazy_whole member_done(struct ck_lazy *lz, size_t i)
 {
     pthread_mutex_lock(&lz->lock);
     lz->state[i] = M_PRESENT;
@@ -319,8 +346,10 @@ static void member_done(struct ck_lazy *lz, size_t i)
     struct waiter *done = take_finished(lz);
     char error[CK_ERR_MSG_MAX];
     memcpy(error, lz->error, sizeof(error));
+    struct ck_lazy_whole h = lz->whole;
     pthread_mutex_unlock(&lz->lock);
     call_waiters(done, error);
+    return h;
 }
 
 /* Pops a run of consecutive queued members (lock held). */
@@ -593,12 +622,22 @@ void ck_lazy_hide(struct ck_lazy *lz, const char *name)
     for (size_t k = 0; k < lz->nfiles; k++) {
         if (strcmp(lz->ix.entries[lz->files[k].entry].name, name) != 0)
             continue;
+        lz->ino_of[lz->files[k].entry] = 0;
         memmove(&lz->files[k], &lz->files[k + 1], (lz->nfiles - k - 1) * sizeof(*lz->files));
         lz->nfiles--;
         break;
     }
     pthread_mutex_unlock(&lz->lock);
     unlinkat(lz->prev_dirfd, name, 0);
+}
+
+void ck_lazy_on_whole_file(struct ck_lazy *lz, const struct ck_lazy_whole *hook)
+{
+    for (; lz; lz = lz->next) {
+        pthread_mutex_lock(&lz->lock);
+        lz->whole = *hook;
+        pthread_mutex_unlock(&lz->lock);
+    }
 }
 
 void ck_lazy_chain(struct ck_lazy *lz, struct ck_lazy *next)
@@ -723,6 +762,7 @@ void ck_lazy_free(struct ck_lazy *lz)
         close(lz->prev_dirfd);
     ck_ix_free(&lz->ix);
     free(lz->files);
+    free(lz->ino_of);
     free(lz->by_data);
     free(lz->state);
     free(lz->queue);

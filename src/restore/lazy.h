@@ -81,6 +81,19 @@ struct ck_lazy_cache {
 };
 void ck_lazy_cache_use(struct ck_lazy *lz, struct ck_lazy_cache *out);
 
+/* Called on a fetch thread, no lock held, for each regular file of 1 to max bytes whose
+ * data one fetched member holds whole, once it is on the cache disk too: (dev, ino) is
+ * its placeholder's, data its bytes (valid during the call). */
+typedef void (*ck_lazy_whole_fn)(void *ctx, dev_t dev, ino_t ino, const unsigned char *data,
+                                 size_t len);
+struct ck_lazy_whole {
+    ck_lazy_whole_fn fn; /* NULL: none */
+    void *ctx;
+    size_t max;
+};
+/* Sets the hook on lz and its chain, from any thread; members fetched from then on. */
+void ck_lazy_on_whole_file(struct ck_lazy *lz, const struct ck_lazy_whole *hook);
+
 /* Makes lz serve next's placeholders too (the shards of a multi-rank checkpoint share one
  * prev/): every call on lz covers the chain, and ck_lazy_free(lz) frees next. */
 void ck_lazy_chain(struct ck_lazy *lz, struct ck_lazy *next);

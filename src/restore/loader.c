@@ -55,6 +55,7 @@ struct ck_loader {
     struct waiter *entry_waiters;               /* protected by lock */
     struct ck_store *lazy_store; /* the source, kept open while lazy serves from it */
     struct ck_lazy *lazy;        /* set before READY, read-only afterwards */
+    struct ck_lazy_whole whole;  /* the hook lazy gets (protected by lock) */
     struct ck_shards shards;     /* the other ranks' shards (multi-rank), likewise */
     const char *picked; /* the cfg.srcs entry of a one-rank ckptfs archive prev/ serves from
                            its index, or NULL (protected by lock) */
@@ -301,6 +302,7 @@ static ck_rc load_indexed(struct ck_loader *l, struct ck_store *s, const char *u
     if (rc)        /* no index (CK_ENOTFOUND: extract it whole); a tampered index, refused as */
         return rc; /* extraction would; the index's GET refused or failed: the store's error */
     pthread_mutex_lock(&l->lock);
+    ck_lazy_on_whole_file(lz, &l->whole);
     l->lazy = lz;
     l->lazy_store = s;
     l->picked = shards.world <= 1 ? uri : NULL;
@@ -465,6 +467,15 @@ enum ck_load_state ck_loader_state(struct ck_loader *l)
     enum ck_load_state s = l->st.state;
     pthread_mutex_unlock(&l->lock);
     return s;
+}
+
+void ck_loader_on_whole_file(struct ck_loader *l, const struct ck_lazy_whole *hook)
+{
+    pthread_mutex_lock(&l->lock);
+    l->whole = *hook;
+    if (l->lazy)
+        ck_lazy_on_whole_file(l->lazy, hook);
+    pthread_mutex_unlock(&l->lock);
 }
 
 struct ck_lazy *ck_loader_lazy(struct ck_loader *l)

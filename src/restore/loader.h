@@ -66,6 +66,7 @@ typedef void (*ck_load_cb)(void *ctx, ck_rc rc);
 
 struct ck_loader;
 struct ck_lazy;
+struct ck_lazy_whole;
 
 /* Prepares cache-dir/prev (created empty) and cache-dir/work. Starts no thread. */
 ck_rc ck_loader_new(const struct ck_loader_cfg *cfg, struct ck_loader **out, struct ck_err *err);
@@ -82,6 +83,10 @@ void ck_loader_when_entry(struct ck_loader *l, const char *relpath, ck_load_cb c
 enum ck_load_state ck_loader_state(struct ck_loader *l);
 
 void ck_loader_status(struct ck_loader *l, struct ck_load_status *out);
+
+/* The hook (lazy.h) a lazy server of prev/ gets, now or when it is made: the FUSE
+ * adapter's, which puts small files' bytes into the kernel's page cache as they arrive. */
+void ck_loader_on_whole_file(struct ck_loader *l, const struct ck_lazy_whole *hook);
 
 /* The lazy server of prev/ when the load is READY from a seek index, else NULL. */
 struct ck_lazy *ck_loader_lazy(struct ck_loader *l);

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import zlib
 
 from ckfs import BIN, TOOLS, MountTest, tree
@@ -222,6 +223,41 @@ class IndexedRestoreTest(MountTest):
         finally:
             for fd in held:
                 os.close(fd)
+
+    def test_a_fetch_stores_the_small_files_it_brings_whole(self):
+        """Reading one small prev/ file fetches its member; every other small file the
+        member holds whole, and the kernel knows (listed), has its bytes put into the
+        kernel's page cache by the fetch (fs/prev_open.c, notices counted in the FUSE debug
+        output), so its first open opens no descriptor on the cache disk and its bytes are
+        read while the daemon is stopped."""
+        m = self.mount(self.path("dest", "next"), [self.obj], extra=["-d"])
+        os.listdir(m.prev)
+        stores = lambda: len(re.findall(r"NOTIFY: code=4 ", m.logtext()))  # noqa: E731
+        with open(os.path.join(m.prev, "b513"), "rb") as f:
+            self.assertEqual(f.read(), self.data["b513"])
+        deadline = time.monotonic() + 20
+        while stores() < 3 and time.monotonic() < deadline:  # b513's own, b511, b512
+            time.sleep(0.05)
+        self.assertGreaterEqual(stores(), 3, "the fetch stored no other file")
+        fds = lambda: len(os.listdir(f"/proc/{m.proc.pid}/fd"))  # noqa: E731
+        before = fds()
+        fd = os.open(os.path.join(m.prev, "b511"), os.O_RDONLY)
+        try:
+            self.assertEqual(fds(), before, "the first open of b511 opened its file")
+            got = {}
+            t = threading.Thread(target=lambda: got.setdefault("b", os.pread(fd, 4096, 0)))
+            os.kill(m.proc.pid, signal.SIGSTOP)
+            try:
+                t.start()
+                t.join(10)
+                waited = t.is_alive()
+            finally:
+                os.kill(m.proc.pid, signal.SIGCONT)
+            t.join(30)
+            self.assertFalse(waited, "the read waited for the daemon")
+            self.assertEqual(got["b"], self.data["b511"])
+        finally:
+            os.close(fd)
 
     def test_a_second_listing_is_served_by_the_kernel(self):
         """prev/ never changes once loaded, so the kernel keeps its listings across opens
