@@ -130,8 +130,9 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 static void reply_node_attr(fuse_req_t req, struct ck_node *n, struct fuse_file_info *fi)
 {
     struct stat st;
-    int rc = fi && fh_fd(fi) >= 0 && fstat(fh_fd(fi), &st) == 0 ? 0
-                                                                : ck_node_stat(ck_fs_of(req), n, &st);
+    int rc = fi && fh_fd(fi) >= 0 && fstat(fh_fd(fi), &st) == 0
+                 ? 0
+                 : ck_node_stat(ck_fs_of(req), n, &st);
     if (rc) {
         fuse_reply_err(req, rc);
         return;

@@ -55,7 +55,7 @@ struct ck_loader {
     struct waiter *entry_waiters;               /* protected by lock */
     struct ck_store *lazy_store; /* the source, kept open while lazy serves from it */
     struct ck_lazy *lazy;        /* set before READY, read-only afterwards */
-    struct ck_lazy_whole whole;  /* the hook lazy gets (protected by lock) */
+    struct ck_lazy_whole whole;  /* the hook handed to lazy (protected by lock) */
     struct ck_shards shards;     /* the other ranks' shards (multi-rank), likewise */
     const char *picked; /* the cfg.srcs entry of a one-rank ckptfs archive prev/ serves from
                            its index, or NULL (protected by lock) */
