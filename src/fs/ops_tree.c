@@ -688,9 +688,11 @@ static bool read_node(fuse_req_t req, struct ck_node *n, int fd, int own, size_t
         }
         *p = (struct parked_read){req, fd, own, size, off, {NULL, 0, 0}};
         if (!ck_lazy_want(lz, n->dev, n->ino, (uint64_t)off, size, resume_read, p, &p->hold))
-            return true; /* answered by a fetch thread */
+            return true;                       /* answered by a fetch thread */
+        reply_read(req, fd, size, off, false); /* the hold keeps its members until read */
         ck_lazy_release(&p->hold);
         free(p);
+        return false;
     }
     reply_read(req, fd, size, off, n->area == CK_NODE_SAVE);
     return false;

@@ -18,13 +18,24 @@ MIB = 1 << 20
 def fds(pid):
     """Open descriptors but libfuse's splice pipes: each FUSE worker thread keeps one pipe
     pair while it lives (bounded by the worker limit, checked apart)."""
+    return sum(1 for t in fd_targets(pid) if not t.startswith("pipe:"))
+
+
+def fd_targets(pid):
+    """What pid's descriptors name now; one closed between the listing and its readlink
+    (a read's own descriptor, ops_tree.c) is left out."""
     d = f"/proc/{pid}/fd"
-    return sum(1 for n in os.listdir(d) if not os.readlink(os.path.join(d, n)).startswith("pipe:"))
+    out = []
+    for n in os.listdir(d):
+        try:
+            out.append(os.readlink(os.path.join(d, n)))
+        except FileNotFoundError:
+            pass
+    return out
 
 
 def pipes(pid):
-    d = f"/proc/{pid}/fd"
-    return sum(1 for n in os.listdir(d) if os.readlink(os.path.join(d, n)).startswith("pipe:"))
+    return sum(1 for t in fd_targets(pid) if t.startswith("pipe:"))
 
 
 def rss_kib(pid):
