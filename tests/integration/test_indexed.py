@@ -243,7 +243,8 @@ class IndexedRestoreTest(MountTest):
         before = fds()
         fd = os.open(os.path.join(m.prev, "b511"), os.O_RDONLY)
         try:
-            self.assertEqual(fds(), before, "the first open of b511 opened its file")
+            # other descriptors may close meanwhile (an idle node's), none may open
+            self.assertLessEqual(fds(), before, "the first open of b511 opened its file")
             got = {}
             t = threading.Thread(target=lambda: got.setdefault("b", os.pread(fd, 4096, 0)))
             os.kill(m.proc.pid, signal.SIGSTOP)
