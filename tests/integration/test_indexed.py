@@ -52,6 +52,21 @@ def ckindex(*args):
     return out.stdout
 
 
+def pread_while_stopped(m, fd, n):
+    """(whether it waited 10 s, the bytes): pread(fd, n, 0) while m's daemon is stopped."""
+    got = {}
+    t = threading.Thread(target=lambda: got.setdefault("b", os.pread(fd, n, 0)))
+    os.kill(m.proc.pid, signal.SIGSTOP)
+    try:
+        t.start()
+        t.join(10)
+        waited = t.is_alive()
+    finally:
+        os.kill(m.proc.pid, signal.SIGCONT)
+    t.join(30)
+    return waited, got.get("b")
+
+
 def save_source(t):
     """Saves a tree of SIZES (member boundaries, stored and deflated members) with a
     mount; t.src, t.data and t.obj name it."""
@@ -182,19 +197,10 @@ class IndexedRestoreTest(MountTest):
         m = self.mount(self.path("dest", "next"), [self.obj])
         os.listdir(m.prev)  # the tree is laid out; no data is fetched yet
         fd = os.open(os.path.join(m.prev, "b513"), os.O_RDONLY)
-        got = {}
-        t = threading.Thread(target=lambda: got.setdefault("b", os.pread(fd, 513, 0)))
-        os.kill(m.proc.pid, signal.SIGSTOP)
-        try:
-            t.start()
-            t.join(10)
-            waited = t.is_alive()
-        finally:
-            os.kill(m.proc.pid, signal.SIGCONT)
-        t.join(30)
+        waited, got = pread_while_stopped(m, fd, 513)
         os.close(fd)
         self.assertFalse(waited, "the read waited for the daemon")
-        self.assertEqual(got["b"], self.data["b513"])
+        self.assertEqual(got, self.data["b513"])
 
     def test_a_file_in_the_page_cache_is_opened_with_no_descriptor(self):
         """A second open of a small prev/ file whose bytes the kernel holds (fs/prev_open.c)
@@ -245,18 +251,9 @@ class IndexedRestoreTest(MountTest):
         try:
             # other descriptors may close meanwhile (an idle node's), none may open
             self.assertLessEqual(fds(), before, "the first open of b511 opened its file")
-            got = {}
-            t = threading.Thread(target=lambda: got.setdefault("b", os.pread(fd, 4096, 0)))
-            os.kill(m.proc.pid, signal.SIGSTOP)
-            try:
-                t.start()
-                t.join(10)
-                waited = t.is_alive()
-            finally:
-                os.kill(m.proc.pid, signal.SIGCONT)
-            t.join(30)
+            waited, got = pread_while_stopped(m, fd, 4096)
             self.assertFalse(waited, "the read waited for the daemon")
-            self.assertEqual(got["b"], self.data["b511"])
+            self.assertEqual(got, self.data["b511"])
         finally:
             os.close(fd)
 
